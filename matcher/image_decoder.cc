@@ -1,0 +1,442 @@
+#include "matcher/image_decoder.h"
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+
+#include <jpeglib.h>
+// jerror.h needs jpeglib.h first.
+#include <jerror.h>
+#include <png.h>
+
+#include "absl/strings/str_cat.h"
+
+// Both libjpeg and libpng report fatal errors by longjmp. Each function below that calls setjmp owns no
+// object with a destructor (C++ objects live in the caller), so a longjmp skips no destructor.
+
+namespace hashbank {
+namespace {
+
+constexpr int kMaxProgressiveScans = 500;  // real files use ~10; thousands are a CPU-exhaustion attack
+
+bool StartsWith(std::span<const uint8_t> data, std::string_view magic) {
+  return data.size() >= magic.size() && std::memcmp(data.data(), magic.data(), magic.size()) == 0;
+}
+
+// Names formats we recognise but do not decode, so the error is specific.
+const char* RecognisedUnsupportedFormat(std::span<const uint8_t> data) {
+  if (StartsWith(data, "GIF87a") || StartsWith(data, "GIF89a")) return "GIF";
+  if (StartsWith(data, "BM")) return "BMP";
+  if (StartsWith(data, std::string_view("II*\0", 4)) || StartsWith(data, std::string_view("MM\0*", 4))) {
+    return "TIFF";
+  }
+  if (data.size() >= 12 && std::memcmp(data.data(), "RIFF", 4) == 0 &&
+      std::memcmp(data.data() + 8, "WEBP", 4) == 0) {
+    return "WebP";
+  }
+  if (data.size() >= 12 && std::memcmp(data.data() + 4, "ftyp", 4) == 0) return "HEIF/AVIF";
+  return nullptr;
+}
+
+// Receives decoded rows top to bottom at full width, keeps what the reference would hash: every row when
+// both sides are <= 512, else the nearest-neighbour 512 x 512 sample. Tracks whether every pixel is grey.
+class RowSampler {
+ public:
+  void Start(int width, int height, int channels, PreparedImage* out) {
+    width_ = width;
+    height_ = height;
+    channels_ = channels;
+    out_ = out;
+    resize_ = width > kPdqPreResize || height > kPdqPreResize;
+    out->original_width = width;
+    out->original_height = height;
+    out->width = resize_ ? kPdqPreResize : width;
+    out->height = resize_ ? kPdqPreResize : height;
+    out->channels = channels;
+    out->pixels.resize(static_cast<size_t>(out->width) * static_cast<size_t>(out->height) *
+                       static_cast<size_t>(channels));
+    src_x_.clear();
+    if (resize_) {
+      src_x_.resize(kPdqPreResize);
+      for (int x = 0; x < kPdqPreResize; ++x) {
+        src_x_[static_cast<size_t>(x)] = static_cast<int>(int64_t{x} * width / kPdqPreResize);
+      }
+    }
+    next_out_row_ = 0;
+    input_row_ = 0;
+    all_grey_ = channels == 3;
+  }
+
+  void AddRow(const uint8_t* row) {
+    const size_t c = static_cast<size_t>(channels_);
+    if (all_grey_) all_grey_ = RowIsGrey(row);
+    const size_t out_row_bytes = static_cast<size_t>(out_->width) * c;
+    while (next_out_row_ < out_->height && SourceRow(next_out_row_) == input_row_) {
+      uint8_t* dst = out_->pixels.data() + static_cast<size_t>(next_out_row_) * out_row_bytes;
+      if (!resize_) {
+        std::memcpy(dst, row, out_row_bytes);
+      } else if (c == 1) {
+        for (size_t x = 0; x < kPdqPreResize; ++x) dst[x] = row[static_cast<size_t>(src_x_[x])];
+      } else {
+        for (size_t x = 0; x < kPdqPreResize; ++x) {
+          const uint8_t* s = row + static_cast<size_t>(src_x_[x]) * 3;
+          dst[3 * x] = s[0];
+          dst[3 * x + 1] = s[1];
+          dst[3 * x + 2] = s[2];
+        }
+      }
+      ++next_out_row_;
+    }
+    ++input_row_;
+  }
+
+  // Collapses to one channel if every decoded pixel was grey (ImageMagick's P5 output).
+  void Finish() {
+    if (channels_ != 3 || !all_grey_) return;
+    const size_t n = static_cast<size_t>(out_->width) * static_cast<size_t>(out_->height);
+    uint8_t* p = out_->pixels.data();
+    for (size_t i = 0; i < n; ++i) p[i] = p[3 * i];
+    out_->pixels.resize(n);
+    out_->channels = 1;
+  }
+
+ private:
+  int SourceRow(int out_row) const {
+    return resize_ ? static_cast<int>(int64_t{out_row} * height_ / kPdqPreResize) : out_row;
+  }
+  bool RowIsGrey(const uint8_t* row) const {
+    unsigned diff = 0;
+    const size_t w = static_cast<size_t>(width_);
+    for (size_t x = 0; x < w; ++x) {
+      diff |= static_cast<unsigned>(row[3 * x] ^ row[3 * x + 1]) | static_cast<unsigned>(row[3 * x] ^ row[3 * x + 2]);
+    }
+    return diff == 0;
+  }
+
+  int width_ = 0, height_ = 0, channels_ = 0;
+  bool resize_ = false;
+  bool all_grey_ = false;
+  int next_out_row_ = 0, input_row_ = 0;
+  PreparedImage* out_ = nullptr;
+  std::vector<int> src_x_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// JPEG
+
+struct JpegError {
+  jpeg_error_mgr mgr;  // first member: libjpeg hands back a pointer to it
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool truncated;
+  bool too_many_scans;
+  bool out_of_memory;
+};
+
+void JpegErrorExit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  err->out_of_memory = cinfo->err->msg_code == JERR_OUT_OF_MEMORY || cinfo->err->msg_code == JERR_NO_BACKING_STORE;
+  std::longjmp(err->jump, 1);
+}
+
+void JpegEmitMessage(j_common_ptr cinfo, int level) {
+  if (level >= 0) return;  // trace messages
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  if (cinfo->err->msg_code == JWRN_JPEG_EOF || cinfo->err->msg_code == JWRN_HIT_MARKER) {
+    // The file, or its entropy-coded data, ends before the last row. libjpeg would pad the rest with grey
+    // and carry on (so would the reference); a hash of a partly invented image must not enter a bank.
+    (*cinfo->err->format_message)(cinfo, err->message);
+    err->truncated = true;
+    std::longjmp(err->jump, 1);
+  }
+  // Other warnings (extraneous bytes, a damaged segment) are tolerated, as the reference's decoder does.
+  cinfo->err->num_warnings++;
+}
+
+void JpegProgress(j_common_ptr cinfo) {
+  if (!cinfo->is_decompressor) return;
+  auto* dinfo = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (dinfo->input_scan_number > kMaxProgressiveScans) {
+    auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+    std::snprintf(err->message, sizeof(err->message), "more than %d progressive scans", kMaxProgressiveScans);
+    err->too_many_scans = true;
+    std::longjmp(err->jump, 1);
+  }
+}
+
+struct JpegSession {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  jpeg_progress_mgr progress;
+  JpegSession() {
+    std::memset(&cinfo, 0, sizeof(cinfo));
+    std::memset(&err, 0, sizeof(err));
+    std::memset(&progress, 0, sizeof(progress));
+    cinfo.err = jpeg_std_error(&err.mgr);
+    err.mgr.error_exit = JpegErrorExit;
+    err.mgr.emit_message = JpegEmitMessage;
+    jpeg_create_decompress(&cinfo);
+    progress.progress_monitor = JpegProgress;
+    cinfo.progress = &progress;
+  }
+  ~JpegSession() { jpeg_destroy_decompress(&cinfo); }
+  JpegSession(const JpegSession&) = delete;
+  JpegSession& operator=(const JpegSession&) = delete;
+};
+
+bool JpegReadHeader(JpegSession* s, const uint8_t* data, size_t size, long max_memory) {
+  if (setjmp(s->err.jump)) return false;
+  s->cinfo.mem->max_memory_to_use = max_memory;
+  jpeg_mem_src(&s->cinfo, data, static_cast<unsigned long>(size));
+  if (jpeg_read_header(&s->cinfo, TRUE) != JPEG_HEADER_OK) {
+    std::snprintf(s->err.message, sizeof(s->err.message), "no image in the JPEG stream");
+    return false;
+  }
+  return true;
+}
+
+// libjpeg-turbo's CMYK to RGB rule (as djpeg and ImageMagick apply it): value = c * k / 255, rounded.
+inline uint8_t CmykChannel(unsigned c, unsigned k) {
+  return static_cast<uint8_t>(static_cast<double>(c) * static_cast<double>(k) / 255.0 + 0.5);
+}
+
+bool JpegDecodeRows(JpegSession* s, uint8_t* row, uint8_t* rgb_row, RowSampler* sampler) {
+  if (setjmp(s->err.jump)) return false;
+  jpeg_start_decompress(&s->cinfo);
+  const bool cmyk = s->cinfo.out_color_space == JCS_CMYK;
+  const JDIMENSION width = s->cinfo.output_width;
+  while (s->cinfo.output_scanline < s->cinfo.output_height) {
+    JSAMPROW rows[1] = {row};
+    if (jpeg_read_scanlines(&s->cinfo, rows, 1) != 1) {
+      std::snprintf(s->err.message, sizeof(s->err.message), "decoder returned no scanline");
+      return false;
+    }
+    if (cmyk) {
+      for (JDIMENSION x = 0; x < width; ++x) {
+        const uint8_t* p = row + 4 * x;
+        rgb_row[3 * x] = CmykChannel(p[0], p[3]);
+        rgb_row[3 * x + 1] = CmykChannel(p[1], p[3]);
+        rgb_row[3 * x + 2] = CmykChannel(p[2], p[3]);
+      }
+      sampler->AddRow(rgb_row);
+    } else {
+      sampler->AddRow(row);
+    }
+  }
+  jpeg_finish_decompress(&s->cinfo);
+  return true;
+}
+
+absl::Status JpegFailure(const JpegSession& s, std::string_view stage) {
+  if (s.err.truncated) return absl::InvalidArgumentError("truncated JPEG: the data ends before the image does");
+  if (s.err.too_many_scans) {
+    return absl::InvalidArgumentError(absl::StrCat("corrupt JPEG: ", std::string(s.err.message)));
+  }
+  if (s.err.out_of_memory) {
+    return absl::ResourceExhaustedError(absl::StrCat("JPEG needs more decoder memory than allowed: ", std::string(s.err.message)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("corrupt JPEG (", std::string(stage), "): ", std::string(s.err.message)));
+}
+
+absl::Status DecodeJpeg(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out) {
+  JpegSession s;
+  const uint64_t memory_cap = limits.max_pixels * 8 + (uint64_t{64} << 20);
+  if (!JpegReadHeader(&s, file.data(), file.size(), static_cast<long>(memory_cap))) return JpegFailure(s, "header");
+  const uint64_t w = s.cinfo.image_width, h = s.cinfo.image_height;
+  if (w * h > limits.max_pixels) {
+    return absl::ResourceExhaustedError(absl::StrCat("image is ", w, "x", h, " = ", w * h,
+                                                     " pixels, over the limit of ", limits.max_pixels));
+  }
+  int channels = 3;
+  switch (s.cinfo.jpeg_color_space) {
+    case JCS_GRAYSCALE:
+      s.cinfo.out_color_space = JCS_GRAYSCALE;
+      channels = 1;
+      break;
+    case JCS_YCbCr:
+    case JCS_RGB:
+      s.cinfo.out_color_space = JCS_RGB;
+      break;
+    case JCS_CMYK:
+    case JCS_YCCK:
+      s.cinfo.out_color_space = JCS_CMYK;
+      break;
+    default:
+      return absl::UnimplementedError("JPEG with an unsupported colour space");
+  }
+  const size_t decoded_channels = s.cinfo.out_color_space == JCS_CMYK ? 4 : static_cast<size_t>(channels);
+  std::vector<uint8_t> row(static_cast<size_t>(w) * decoded_channels);
+  std::vector<uint8_t> rgb_row(decoded_channels == 4 ? static_cast<size_t>(w) * 3 : 0);
+  RowSampler sampler;
+  sampler.Start(static_cast<int>(w), static_cast<int>(h), channels, out);
+  if (!JpegDecodeRows(&s, row.data(), rgb_row.data(), &sampler)) return JpegFailure(s, "data");
+  sampler.Finish();
+  out->format = ImageFormat::kJpeg;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// PNG
+
+struct PngReader {
+  std::span<const uint8_t> data;
+  size_t offset = 0;
+  bool truncated = false;
+  char message[200] = {};
+  jmp_buf jump;
+};
+
+void PngError(png_structp png, png_const_charp msg) {
+  auto* r = static_cast<PngReader*>(png_get_error_ptr(png));
+  std::snprintf(r->message, sizeof(r->message), "%s", msg);
+  std::longjmp(r->jump, 1);
+}
+
+void PngWarning(png_structp, png_const_charp) {}  // ancillary-chunk problems: ignored, as the reference does
+
+void PngRead(png_structp png, png_bytep dst, size_t length) {
+  auto* r = static_cast<PngReader*>(png_get_io_ptr(png));
+  if (r->data.size() - r->offset < length) {
+    r->truncated = true;
+    png_error(png, "the data ends early");
+  }
+  std::memcpy(dst, r->data.data() + r->offset, length);
+  r->offset += length;
+}
+
+struct PngSession {
+  PngReader reader;
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  PngSession() {
+    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, PngError, PngWarning);
+    if (png != nullptr) info = png_create_info_struct(png);
+  }
+  ~PngSession() { png_destroy_read_struct(&png, info != nullptr ? &info : nullptr, nullptr); }
+  PngSession(const PngSession&) = delete;
+  PngSession& operator=(const PngSession&) = delete;
+};
+
+struct PngHeader {
+  png_uint_32 width, height;
+  int channels, passes;
+};
+
+bool PngReadHeader(PngSession* s, uint64_t max_pixels, PngHeader* header, bool* too_large) {
+  if (setjmp(s->reader.jump)) return false;
+  png_set_read_fn(s->png, &s->reader, PngRead);
+  // Bounds libpng's own allocations for ancillary chunks (text, ICC profiles) too.
+  png_set_chunk_malloc_max(s->png, 16u << 20);
+  png_read_info(s->png, s->info);
+  png_uint_32 w = 0, h = 0;
+  int bit_depth = 0, color_type = 0;
+  png_get_IHDR(s->png, s->info, &w, &h, &bit_depth, &color_type, nullptr, nullptr, nullptr);
+  header->width = w;
+  header->height = h;
+  if (uint64_t{w} * h > max_pixels) {
+    *too_large = true;
+    return false;
+  }
+  if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(s->png);
+  if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(s->png);
+  if (bit_depth == 16) png_set_scale_16(s->png);
+  if ((color_type & PNG_COLOR_MASK_ALPHA) != 0) png_set_strip_alpha(s->png);  // tRNS is simply not applied
+  header->passes = png_set_interlace_handling(s->png);
+  png_read_update_info(s->png, s->info);
+  header->channels = png_get_channels(s->png, s->info);
+  return true;
+}
+
+// Non-interlaced: one row buffer. Interlaced: the whole image, since every pass touches every row.
+bool PngDecodeRows(PngSession* s, const PngHeader& header, uint8_t* buffer, RowSampler* sampler) {
+  if (setjmp(s->reader.jump)) return false;
+  const size_t row_bytes = static_cast<size_t>(header.width) * static_cast<size_t>(header.channels);
+  if (header.passes == 1) {
+    for (png_uint_32 y = 0; y < header.height; ++y) {
+      png_read_row(s->png, buffer, nullptr);
+      sampler->AddRow(buffer);
+    }
+  } else {
+    for (int pass = 0; pass < header.passes; ++pass) {
+      for (png_uint_32 y = 0; y < header.height; ++y) png_read_row(s->png, buffer + y * row_bytes, nullptr);
+    }
+    for (png_uint_32 y = 0; y < header.height; ++y) sampler->AddRow(buffer + y * row_bytes);
+  }
+  png_read_end(s->png, nullptr);
+  return true;
+}
+
+absl::Status PngFailure(const PngSession& s, std::string_view stage) {
+  if (s.reader.truncated) return absl::InvalidArgumentError("truncated PNG: the data ends before the image does");
+  return absl::InvalidArgumentError(absl::StrCat("corrupt PNG (", std::string(stage), "): ", std::string(s.reader.message)));
+}
+
+// The PNG signature is followed by the IHDR chunk (the format requires it first), so the claimed size can
+// be checked from the raw bytes before libpng reads anything further.
+absl::Status CheckPngHeaderSize(std::span<const uint8_t> file, uint64_t max_pixels) {
+  if (file.size() < 24 || std::memcmp(file.data() + 12, "IHDR", 4) != 0) return absl::OkStatus();  // libpng reports it
+  auto be32 = [&file](size_t at) {
+    return (uint32_t{file[at]} << 24) | (uint32_t{file[at + 1]} << 16) | (uint32_t{file[at + 2]} << 8) | file[at + 3];
+  };
+  const uint64_t width = be32(16), height = be32(20);
+  if (width * height > max_pixels) {
+    return absl::ResourceExhaustedError(absl::StrCat("image is ", width, "x", height, " = ", width * height,
+                                                     " pixels, over the limit of ", max_pixels));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodePng(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out) {
+  if (absl::Status s = CheckPngHeaderSize(file, limits.max_pixels); !s.ok()) return s;
+  PngSession s;
+  if (s.png == nullptr || s.info == nullptr) return absl::ResourceExhaustedError("cannot allocate a PNG decoder");
+  s.reader.data = file;
+  PngHeader header{};
+  bool too_large = false;
+  if (!PngReadHeader(&s, limits.max_pixels, &header, &too_large)) {
+    if (too_large) {
+      const uint64_t pixels = uint64_t{header.width} * header.height;
+      return absl::ResourceExhaustedError(absl::StrCat("image is ", header.width, "x", header.height, " = ",
+                                                       pixels, " pixels, over the limit of ", limits.max_pixels));
+    }
+    return PngFailure(s, "header");
+  }
+  if (header.channels != 1 && header.channels != 3) {
+    return absl::UnimplementedError(absl::StrCat("PNG with ", header.channels, " channels after expansion"));
+  }
+  const size_t row_bytes = static_cast<size_t>(header.width) * static_cast<size_t>(header.channels);
+  std::vector<uint8_t> buffer(header.passes == 1 ? row_bytes : row_bytes * header.height);
+  RowSampler sampler;
+  sampler.Start(static_cast<int>(header.width), static_cast<int>(header.height), header.channels, out);
+  if (!PngDecodeRows(&s, header, buffer.data(), &sampler)) return PngFailure(s, "data");
+  sampler.Finish();
+  out->format = ImageFormat::kPng;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string_view ImageFormatName(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::kJpeg: return "jpeg";
+    case ImageFormat::kPng: return "png";
+  }
+  return "unknown";
+}
+
+absl::Status PrepareImageForPdq(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out) {
+  if (file.empty()) return absl::InvalidArgumentError("empty file");
+  if (file.size() > limits.max_file_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("file is ", file.size(), " bytes, over the limit of ", limits.max_file_bytes));
+  }
+  if (StartsWith(file, "\xFF\xD8\xFF")) return DecodeJpeg(file, limits, out);
+  if (StartsWith(file, "\x89PNG\r\n\x1A\n")) return DecodePng(file, limits, out);
+  if (const char* name = RecognisedUnsupportedFormat(file)) {
+    return absl::UnimplementedError(absl::StrCat("unsupported image format ", name, " (JPEG and PNG are supported)"));
+  }
+  return absl::UnimplementedError("not a recognised image format (JPEG and PNG are supported)");
+}
+
+}  // namespace hashbank

@@ -1,0 +1,29 @@
+// hashbank: one binary, one subcommand per job. Parsing lives here; each command is a plain function.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "node/cli/hash_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"hashbank: a federated node for hashes of non-consensual intimate imagery"};
+  app.require_subcommand(1);
+
+  hashbank::HashCommandOptions hash;
+  CLI::App* hash_cmd = app.add_subcommand(
+      "hash", "Hash images: PDQ (the reference tool's output format), MD5 and SHA-256. Nothing is stored.");
+  hash_cmd->add_option("paths", hash.paths, "Image files or directories (recursed); - reads stdin")->required();
+  hash_cmd->add_flag("--dihedral", hash.dihedral,
+                     "Print the 8 dihedral hashes: orig,rot90,rot180,rot270,flipx,flipy,flipp,flipm,quality,path");
+  hash_cmd->add_flag("--json", hash.json, "One JSON object per line: path, pdq, quality, md5, sha256, width, height");
+  hash_cmd->add_option("-j,--jobs", hash.jobs, "Worker threads (default: one per core)")->check(CLI::NonNegativeNumber);
+  hash_cmd->add_option("--max-file-bytes", hash.limits.max_file_bytes, "Refuse files larger than this")
+      ->capture_default_str();
+  hash_cmd->add_option("--max-pixels", hash.limits.max_pixels, "Refuse images whose header claims more pixels")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (hash_cmd->parsed()) return hashbank::RunHashCommand(hash, std::cout, std::cerr);
+  return 2;
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package hashbank needs to build, test and benchmark.
+# Idempotent: packages already installed are skipped. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config ccache git
+  # libraries the project links
+  libboost1.81-dev libboost-json1.81-dev
+  libabsl-dev libcli11-dev
+  libjpeg62-turbo-dev libpng-dev zlib1g-dev
+  libssl-dev libsodium-dev
+  librocksdb-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # benchmark baselines (issue 3: faiss IndexBinaryMultiHash)
+  libfaiss-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,142 @@
+// `hashbank hash` run as a real process: byte-for-byte output compatibility with the reference tool,
+// JSON lines, stdin, directories, and bad files that are reported while the rest are still hashed.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "tests/support/test_data.h"
+
+namespace hashbank {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::DataPath;
+using testing::ReadFileText;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs `hashbank ARGS` in `dir` through the shell; stderr goes to a temp file.
+RunResult RunHashbank(const std::string& dir, const std::string& args, const std::string& stdin_file = "") {
+  const fs::path err_file = fs::temp_directory_path() / ("hashbank-cli-err-" + std::to_string(::getpid()));
+  std::string cmd = "cd '" + dir + "' && '" HASHBANK_BINARY "' " + args + " 2>'" + err_file.string() + "'";
+  if (!stdin_file.empty()) cmd += " <'" + stdin_file + "'";
+  RunResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = ReadFileText(err_file.string());
+  fs::remove(err_file);
+  return r;
+}
+
+// The file names in the order the reference tool printed them (the last field of each line).
+std::string FileArgs(const std::string& tool_output) {
+  std::istringstream in(tool_output);
+  std::string line, args;
+  while (std::getline(in, line)) args += " '" + line.substr(line.rfind(',') + 1) + "'";
+  return args;
+}
+
+TEST(HashCommandTest, PlainOutputIsByteForByteTheReferenceTools) {
+  const std::string want = ReadFileText(DataPath("pdq-reference/tool-output/plain.txt"));
+  const RunResult r = RunHashbank(DataPath("pdq-reference"), "hash" + FileArgs(want));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, want);
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(HashCommandTest, DihedralOutputIsByteForByteTheReferenceToolsAcrossFormat) {
+  const std::string want = ReadFileText(DataPath("pdq-reference/tool-output/pdqdih-across.txt"));
+  const RunResult r = RunHashbank(DataPath("pdq-reference"), "hash --dihedral" + FileArgs(want));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, want);
+}
+
+TEST(HashCommandTest, JsonLinesCarryEveryHash) {
+  const RunResult r = RunHashbank(DataPath("pdq-reference"), "hash --json --dihedral images/misc-images/wee.jpg");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const boost::json::object o = boost::json::parse(r.out).as_object();
+  EXPECT_EQ(o.at("path").as_string(), "images/misc-images/wee.jpg");
+  EXPECT_EQ(o.at("pdq").as_string(), "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d");
+  EXPECT_EQ(o.at("quality").as_int64(), 100);
+  EXPECT_EQ(o.at("width").as_int64(), 34);
+  EXPECT_EQ(o.at("height").as_int64(), 42);
+  EXPECT_EQ(o.at("md5").as_string().size(), 32u);
+  EXPECT_EQ(o.at("sha256").as_string().size(), 64u);
+  EXPECT_EQ(o.at("dihedral").as_object().size(), 8u);
+  EXPECT_EQ(o.at("dihedral").at("orig").as_string(), o.at("pdq").as_string());
+}
+
+TEST(HashCommandTest, ExactHashesMatchCoreutils) {
+  const std::string file = DataPath("pdq-reference/images/misc-images/wee.jpg");
+  const RunResult r = RunHashbank(DataPath("pdq-reference"), "hash --json '" + file + "'");
+  ASSERT_EQ(r.exit_code, 0);
+  const boost::json::object o = boost::json::parse(r.out).as_object();
+  FILE* p = ::popen(("sha256sum '" + file + "' && md5sum '" + file + "'").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char sha[65] = {}, md5[33] = {};
+  ASSERT_EQ(std::fscanf(p, "%64s %*s %32s", sha, md5), 2);
+  ::pclose(p);
+  EXPECT_EQ(o.at("sha256").as_string(), sha);
+  EXPECT_EQ(o.at("md5").as_string(), md5);
+}
+
+TEST(HashCommandTest, StdinIsHashedAsDash) {
+  const RunResult r =
+      RunHashbank(DataPath("pdq-reference"), "hash -", DataPath("pdq-reference/images/misc-images/wee.jpg"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d,100,-\n");
+}
+
+TEST(HashCommandTest, DirectoriesAreRecursedInSortedOrder) {
+  const RunResult r = RunHashbank(DataPath("pdq-reference"), "hash images/reg-test-input/dih");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::vector<std::string> paths;
+  std::string line;
+  while (std::getline(in, line)) paths.push_back(line.substr(line.rfind(',') + 1));
+  ASSERT_EQ(paths.size(), 8u);
+  EXPECT_EQ(paths.front(), "images/reg-test-input/dih/bridge-1-original.jpg");
+  EXPECT_EQ(paths.back(), "images/reg-test-input/dih/bridge-8-flip-minus-1.jpg");
+  EXPECT_TRUE(std::is_sorted(paths.begin(), paths.end()));
+}
+
+TEST(HashCommandTest, BadFilesAreReportedAndTheRestStillHashed) {
+  const fs::path dir = fs::temp_directory_path() / ("hashbank-cli-bad-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "empty.jpg").close();
+  std::ofstream(dir / "text.jpg") << "hello";
+  const std::string bytes = ReadFileText(DataPath("pdq-reference/images/misc-images/wee.jpg"));
+  std::ofstream(dir / "truncated.jpg", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  fs::copy_file(DataPath("pdq-reference/images/misc-images/wee.jpg"), dir / "wee.jpg");
+  const RunResult r = RunHashbank(dir.string(), "hash empty.jpg missing.jpg text.jpg truncated.jpg wee.jpg");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d,100,wee.jpg\n");
+  EXPECT_NE(r.err.find("empty.jpg: empty file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("missing.jpg: cannot open"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("text.jpg: not a recognised image format"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("truncated.jpg: truncated JPEG"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+TEST(HashCommandTest, UsageErrorsExitNonZero) {
+  EXPECT_NE(RunHashbank(DataPath("pdq-reference"), "hash").exit_code, 0);
+  EXPECT_NE(RunHashbank(DataPath("pdq-reference"), "frobnicate").exit_code, 0);
+}
+
+}  // namespace
+}  // namespace hashbank
