@@ -5,6 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 namespace hashbank {
 namespace {
 
@@ -37,27 +41,52 @@ void Luma(const uint8_t* __restrict px, size_t count, int channels, float* __res
   }
 }
 
-// out (cols x rows) = transpose of in (rows x cols), in cache-sized blocks.
-void Transpose(const float* __restrict in, int rows, int cols, float* __restrict out) {
-  constexpr int kBlock = 16;
+// A leading dimension (floats per stored line) padded off powers of two: 512-float lines would map every
+// line of a transpose block to the same few L1 sets.
+size_t PaddedStride(int n) { return (static_cast<size_t>(n) + 15) / 16 * 16 + 16; }
+
+// out (cols x rows, line stride out_ld) = transpose of in (rows x cols, line stride in_ld), in 16 x 16 tiles
+// of 4 x 4 register transposes where SSE is available. A transpose moves floats; it does no arithmetic.
+void Transpose(const float* __restrict in, int rows, int cols, size_t in_ld, float* __restrict out, size_t out_ld) {
+  constexpr size_t kBlock = 16;
   const size_t r_n = static_cast<size_t>(rows), c_n = static_cast<size_t>(cols);
   for (size_t r0 = 0; r0 < r_n; r0 += kBlock) {
     const size_t r1 = std::min(r_n, r0 + kBlock);
     for (size_t c0 = 0; c0 < c_n; c0 += kBlock) {
       const size_t c1 = std::min(c_n, c0 + kBlock);
-      for (size_t r = r0; r < r1; ++r) {
-        for (size_t c = c0; c < c1; ++c) out[c * r_n + r] = in[r * c_n + c];
+      size_t r = r0;
+#if defined(__SSE2__)
+      for (; r + 4 <= r1; r += 4) {
+        size_t c = c0;
+        for (; c + 4 <= c1; c += 4) {
+          __m128 x0 = _mm_loadu_ps(in + r * in_ld + c);
+          __m128 x1 = _mm_loadu_ps(in + (r + 1) * in_ld + c);
+          __m128 x2 = _mm_loadu_ps(in + (r + 2) * in_ld + c);
+          __m128 x3 = _mm_loadu_ps(in + (r + 3) * in_ld + c);
+          _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+          _mm_storeu_ps(out + c * out_ld + r, x0);
+          _mm_storeu_ps(out + (c + 1) * out_ld + r, x1);
+          _mm_storeu_ps(out + (c + 2) * out_ld + r, x2);
+          _mm_storeu_ps(out + (c + 3) * out_ld + r, x3);
+        }
+        for (; c < c1; ++c) {
+          for (size_t k = r; k < r + 4; ++k) out[c * out_ld + k] = in[k * in_ld + c];
+        }
+      }
+#endif
+      for (; r < r1; ++r) {
+        for (size_t c = c0; c < c1; ++c) out[c * out_ld + r] = in[r * in_ld + c];
       }
     }
   }
 }
 
 // The reference's running-sum 1-D box filter (box1DFloat), applied to `nlines` independent lines at once.
-// Sample t of line l is in[t * nlines + l]; the sums of all lines advance together, which vectorises across
+// Sample t of line l is in[t * ld + l] (ld >= nlines); the sums of all lines advance together, which vectorises across
 // lines while each line sees exactly the reference's sequence of float operations. When `need` is given,
 // output t is computed only where need[t] != 0 (the running sums are still advanced through every sample).
 HASHBANK_MULTIVERSION
-void BoxLines(const float* __restrict in, float* __restrict out, int length, int nlines, int window,
+void BoxLines(const float* __restrict in, float* __restrict out, int length, int nlines, size_t ld, int window,
               const uint8_t* need, float* __restrict sums) {
   const int half = (window + 2) / 2;
   const int phase1 = half - 1;
@@ -69,40 +98,40 @@ void BoxLines(const float* __restrict in, float* __restrict out, int length, int
   size_t ri = 0, li = 0, oi = 0;
   int count = 0;
   for (int i = 0; i < phase1; ++i, ++ri) {
-    const float* x = in + ri * n;
+    const float* x = in + ri * ld;
     for (size_t l = 0; l < n; ++l) sums[l] += x[l];
     ++count;
   }
   for (int i = 0; i < phase2; ++i, ++ri, ++oi) {
-    const float* x = in + ri * n;
+    const float* x = in + ri * ld;
     for (size_t l = 0; l < n; ++l) sums[l] += x[l];
     ++count;
     if (need == nullptr || need[oi] != 0) {
       const float divisor = static_cast<float>(count);
-      float* o = out + oi * n;
+      float* o = out + oi * ld;
       for (size_t l = 0; l < n; ++l) o[l] = sums[l] / divisor;
     }
   }
   for (int i = 0; i < phase3; ++i, ++ri, ++li, ++oi) {
-    const float* x = in + ri * n;
-    const float* y = in + li * n;
+    const float* x = in + ri * ld;
+    const float* y = in + li * ld;
     for (size_t l = 0; l < n; ++l) {
       sums[l] += x[l];
       sums[l] -= y[l];
     }
     if (need == nullptr || need[oi] != 0) {
       const float divisor = static_cast<float>(count);
-      float* o = out + oi * n;
+      float* o = out + oi * ld;
       for (size_t l = 0; l < n; ++l) o[l] = sums[l] / divisor;
     }
   }
   for (int i = 0; i < phase4; ++i, ++li, ++oi) {
-    const float* y = in + li * n;
+    const float* y = in + li * ld;
     for (size_t l = 0; l < n; ++l) sums[l] -= y[l];
     --count;
     if (need == nullptr || need[oi] != 0) {
       const float divisor = static_cast<float>(count);
-      float* o = out + oi * n;
+      float* o = out + oi * ld;
       for (size_t l = 0; l < n; ++l) o[l] = sums[l] / divisor;
     }
   }
@@ -146,16 +175,19 @@ std::string_view DihedralName(Dihedral d) {
 void PdqHasher::Downsample(const uint8_t* pixels, int cols, int rows, int channels, bool allow_64x64_shortcut,
                            float* out64x64) {
   const size_t count = static_cast<size_t>(rows) * static_cast<size_t>(cols);
-  if (buf_a_.size() < count) {
-    buf_a_.resize(count);
-    buf_b_.resize(count);
-  }
-  float* a = buf_a_.data();
-  float* b = buf_b_.data();
   if (allow_64x64_shortcut && rows == kOut && cols == kOut) {
     Luma(pixels, count, channels, out64x64);
     return;
   }
+  const size_t ld_rows = PaddedStride(cols);  // row-major buffers: rows lines of cols samples
+  const size_t ld_cols = PaddedStride(rows);  // transposed buffers: cols lines of rows samples
+  const size_t size = std::max(count, std::max(static_cast<size_t>(rows) * ld_rows, static_cast<size_t>(cols) * ld_cols));
+  if (buf_a_.size() < size) {
+    buf_a_.resize(size);
+    buf_b_.resize(size);
+  }
+  float* a = buf_a_.data();
+  float* b = buf_b_.data();
   const size_t nrows = static_cast<size_t>(rows);
   const int window_along_rows = JaroszWindow(cols);
   const int window_along_cols = JaroszWindow(rows);
@@ -163,14 +195,14 @@ void PdqHasher::Downsample(const uint8_t* pixels, int cols, int rows, int channe
 
   // Pass 1, horizontal: rows are lines, so work on the transpose (cols x rows).
   Luma(pixels, count, channels, a);
-  Transpose(a, rows, cols, b);
-  BoxLines(b, a, cols, rows, window_along_rows, nullptr, sums_.data());
+  Transpose(a, rows, cols, static_cast<size_t>(cols), b, ld_cols);
+  BoxLines(b, a, cols, rows, ld_cols, window_along_rows, nullptr, sums_.data());
   // Pass 1, vertical: columns are lines of the row-major buffer.
-  Transpose(a, cols, rows, b);
-  BoxLines(b, a, rows, cols, window_along_cols, nullptr, sums_.data());
+  Transpose(a, cols, rows, ld_cols, b, ld_rows);
+  BoxLines(b, a, rows, cols, ld_rows, window_along_cols, nullptr, sums_.data());
   // Pass 2, horizontal: only the 64 columns that decimation samples are needed downstream, so divide only
   // there (the running sums still pass through every sample, as in the reference).
-  Transpose(a, rows, cols, b);
+  Transpose(a, rows, cols, ld_rows, b, ld_cols);
   need_.assign(static_cast<size_t>(std::max(rows, cols)), 0);
   int col_index[kOut], row_index[kOut];
   for (int k = 0; k < kOut; ++k) {
@@ -178,18 +210,17 @@ void PdqHasher::Downsample(const uint8_t* pixels, int cols, int rows, int channe
     row_index[k] = DecimationIndex(k, rows);
     need_[static_cast<size_t>(col_index[k])] = 1;
   }
-  BoxLines(b, a, cols, rows, window_along_rows, need_.data(), sums_.data());
+  BoxLines(b, a, cols, rows, ld_cols, window_along_rows, need_.data(), sums_.data());
   // Pass 2, vertical: only the sampled columns, gathered as 64 lines, divided only at the sampled rows.
   lines_a_.resize(nrows * kOut);
   lines_b_.resize(nrows * kOut);
-  for (size_t r = 0; r < nrows; ++r) {
-    for (int j = 0; j < kOut; ++j) {
-      lines_a_[r * kOut + static_cast<size_t>(j)] = a[static_cast<size_t>(col_index[j]) * nrows + r];
-    }
+  for (int j = 0; j < kOut; ++j) {
+    const float* src = a + static_cast<size_t>(col_index[j]) * ld_cols;
+    for (size_t r = 0; r < nrows; ++r) lines_a_[r * kOut + static_cast<size_t>(j)] = src[r];
   }
   need_.assign(nrows, 0);
   for (int k = 0; k < kOut; ++k) need_[static_cast<size_t>(row_index[k])] = 1;
-  BoxLines(lines_a_.data(), lines_b_.data(), rows, kOut, window_along_cols, need_.data(), sums_.data());
+  BoxLines(lines_a_.data(), lines_b_.data(), rows, kOut, kOut, window_along_cols, need_.data(), sums_.data());
   for (int i = 0; i < kOut; ++i) {
     std::memcpy(out64x64 + i * kOut, lines_b_.data() + static_cast<size_t>(row_index[i]) * kOut,
                 kOut * sizeof(float));
