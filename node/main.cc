@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "node/cli/hash_command.h"
+#include "node/cli/match_file_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"hashbank: a federated node for hashes of non-consensual intimate imagery"};
@@ -22,8 +23,18 @@ int main(int argc, char** argv) {
   hash_cmd->add_option("--max-pixels", hash.limits.max_pixels, "Refuse images whose header claims more pixels")
       ->capture_default_str();
 
+  hashbank::MatchFileOptions match_file;
+  CLI::App* match_file_cmd = app.add_subcommand(
+      "match-file", "Match a file of PDQ hashes against a bank file; prints query_index,bank_index,distance");
+  match_file_cmd->add_option("--bank", match_file.bank_path, "Bank: one 64-hex PDQ hash per line")->required();
+  match_file_cmd->add_option("--queries", match_file.queries_path, "Queries: one 64-hex PDQ hash per line")
+      ->required();
+  match_file_cmd->add_option("--max-distance", match_file.max_distance, "Hamming distance threshold, inclusive")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (hash_cmd->parsed()) return hashbank::RunHashCommand(hash, std::cout, std::cerr);
+  if (match_file_cmd->parsed()) return hashbank::RunMatchFileCommand(match_file, std::cout, std::cerr);
   return 2;
 }

@@ -12,6 +12,7 @@ PACKAGES=(
   libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libssl-dev libsodium-dev
   librocksdb-dev
+  libhnswlib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # benchmark baselines (issue 3: faiss IndexBinaryMultiHash)
