@@ -68,12 +68,31 @@ int SmallestValidStart(const int (&d)[kSegments], int r) {
 }  // namespace
 
 struct PdqIndex::Impl {
+  // Bucket v of a segment owns base[meta[v].begin, meta[v + 1].begin); its first `live` entries are in use.
+  // The top bit of `live` says the bucket also has entries in `overflow` (inserts that found no hole).
+  // One 8-byte record per bucket, so a probe costs one cache miss before the bucket's entries.
+  struct BucketMeta {
+    uint32_t begin;
+    uint32_t live;
+  };
+  static constexpr uint32_t kOverflowBit = 1u << 31;
+
   struct SegmentTable {
-    std::vector<Posting> base;       // counting-sorted by this segment's value
-    std::vector<uint32_t> offset;    // kBuckets + 1: bucket v's region is base[offset[v], offset[v+1])
-    std::vector<uint32_t> live;      // kBuckets: entries in use at the front of bucket v's region
-    std::vector<std::vector<Posting>> overflow;  // kBuckets: inserts that found no hole
-    SegmentTable() : offset(kBuckets + 1, 0), live(kBuckets, 0), overflow(kBuckets) {}
+    std::vector<Posting> base;
+    std::vector<BucketMeta> meta;  // kBuckets + 1
+    absl::flat_hash_map<uint32_t, std::vector<Posting>> overflow;
+    SegmentTable() : meta(kBuckets + 1, BucketMeta{0, 0}) {}
+    uint32_t Live(uint32_t v) const { return meta[v].live & ~kOverflowBit; }
+  };
+
+  // One bucket to scan, gathered before scanning so that its memory can be prefetched.
+  struct Probe {
+    const Posting* begin;
+    uint32_t count;
+    uint16_t segment;
+    uint16_t segment_distance;
+    uint32_t value;
+    bool overflow;
   };
 
   SegmentTable segments[kSegments];
@@ -83,17 +102,23 @@ struct PdqIndex::Impl {
   std::vector<uint32_t> free_slots;
   size_t entries = 0;
 
+  template <typename Fn>
+  static void ForEachInBucket(const SegmentTable& t, uint32_t v, Fn&& fn) {
+    const BucketMeta m = t.meta[v];
+    const Posting* p = t.base.data() + m.begin;
+    for (uint32_t i = 0, n = m.live & ~kOverflowBit; i < n; ++i) fn(p[i]);
+    if ((m.live & kOverflowBit) != 0) {
+      for (const Posting& o : t.overflow.at(v)) fn(o);
+    }
+  }
+
   // The slot holding exactly `h`, or kFreeSlot.
   uint32_t FindSlot(const Hash256& h) const {
-    const SegmentTable& t = segments[0];
-    const uint32_t v = Segment(h, 0);
-    for (uint32_t i = t.offset[v], end = t.offset[v] + t.live[v]; i < end; ++i) {
-      if (hashes[t.base[i].slot] == h) return t.base[i].slot;
-    }
-    for (const Posting& p : t.overflow[v]) {
-      if (hashes[p.slot] == h) return p.slot;
-    }
-    return kFreeSlot;
+    uint32_t found = kFreeSlot;
+    ForEachInBucket(segments[0], Segment(h, 0), [&](const Posting& p) {
+      if (found == kFreeSlot && hashes[p.slot] == h) found = p.slot;
+    });
+    return found;
   }
 
   void AddPostings(uint32_t slot) {
@@ -102,10 +127,14 @@ struct PdqIndex::Impl {
       SegmentTable& t = segments[s];
       const uint32_t v = Segment(h, s);
       const Posting p{slot, NextTwo(h, s)};
-      if (t.offset[v] + t.live[v] < t.offset[v + 1]) {
-        t.base[t.offset[v] + t.live[v]++] = p;
+      BucketMeta& m = t.meta[v];
+      const uint32_t live = m.live & ~kOverflowBit;
+      if (m.begin + live < t.meta[v + 1].begin) {
+        t.base[m.begin + live] = p;
+        ++m.live;
       } else {
         t.overflow[v].push_back(p);
+        m.live |= kOverflowBit;
       }
     }
   }
@@ -115,24 +144,30 @@ struct PdqIndex::Impl {
     for (int s = 0; s < kSegments; ++s) {
       SegmentTable& t = segments[s];
       const uint32_t v = Segment(h, s);
+      BucketMeta& m = t.meta[v];
+      const uint32_t live = m.live & ~kOverflowBit;
       bool removed = false;
-      for (uint32_t i = t.offset[v], end = t.offset[v] + t.live[v]; i < end; ++i) {
+      for (uint32_t i = m.begin, end = m.begin + live; i < end; ++i) {
         if (t.base[i].slot == slot) {
           t.base[i] = t.base[end - 1];
-          --t.live[v];
+          --m.live;
           removed = true;
           break;
         }
       }
-      if (!removed) {
-        auto& o = t.overflow[v];
-        for (size_t i = 0; i < o.size(); ++i) {
-          if (o[i].slot == slot) {
-            o[i] = o.back();
-            o.pop_back();
-            break;
-          }
+      if (removed || (m.live & kOverflowBit) == 0) continue;
+      auto it = t.overflow.find(v);
+      auto& o = it->second;
+      for (size_t i = 0; i < o.size(); ++i) {
+        if (o[i].slot == slot) {
+          o[i] = o.back();
+          o.pop_back();
+          break;
         }
+      }
+      if (o.empty()) {
+        t.overflow.erase(it);
+        m.live &= ~kOverflowBit;
       }
     }
   }
@@ -156,18 +191,43 @@ struct PdqIndex::Impl {
       }
       return;
     }
-    const int limit2 = (2 * r) / kSegments, limit3 = (3 * r) / kSegments;
     const ProbeMasks& probes = Probes();
-    const size_t probe_count = probes.end_of_radius[radius];
+    const size_t per_segment = probes.end_of_radius[radius];
+    // Phase 1: prefetch every probed bucket's metadata. Phase 2: read it, prefetch the entries.
+    // Phase 3: scan. The buckets are scattered, so overlapping their cache misses is most of the speed.
+    thread_local std::vector<Probe> probe_list;
+    probe_list.clear();
+    for (int s = 0; s < kSegments; ++s) {
+      const BucketMeta* meta = segments[s].meta.data();
+      const uint32_t qv = Segment(q, s);
+      for (size_t m = 0; m < per_segment; ++m) __builtin_prefetch(meta + (qv ^ probes.masks[m]));
+    }
     for (int s = 0; s < kSegments; ++s) {
       const SegmentTable& t = segments[s];
       const uint32_t qv = Segment(q, s);
-      const uint32_t qnext = NextTwo(q, s);
-      auto check = [&](const Posting& p, int ds) {
-        const uint32_t x = p.next2 ^ qnext;
+      for (size_t m = 0; m < per_segment; ++m) {
+        const uint16_t mask = probes.masks[m];
+        const uint32_t v = qv ^ mask;
+        const BucketMeta bm = t.meta[v];
+        if (bm.live == 0) continue;
+        const Posting* begin = t.base.data() + bm.begin;
+        __builtin_prefetch(begin);
+        probe_list.push_back(Probe{begin, bm.live & ~kOverflowBit, static_cast<uint16_t>(s),
+                                   static_cast<uint16_t>(std::popcount(static_cast<uint32_t>(mask))), v,
+                                   (bm.live & kOverflowBit) != 0});
+      }
+    }
+    const int limit2 = (2 * r) / kSegments, limit3 = (3 * r) / kSegments;
+    uint32_t qnext[kSegments];
+    for (int s = 0; s < kSegments; ++s) qnext[s] = NextTwo(q, s);
+    for (const Probe& probe : probe_list) {
+      const int s = probe.segment;
+      const uint32_t qn = qnext[s];
+      const int ds = probe.segment_distance;
+      auto check = [&](const Posting& p) {
+        const uint32_t x = p.next2 ^ qn;
         const int d1 = ds + std::popcount(x & 0xFFFFu);
-        if (d1 > limit2) return;
-        if (d1 + std::popcount(x >> 16) > limit3) return;
+        if (d1 > limit2 || d1 + std::popcount(x >> 16) > limit3) return;
         const Hash256& h = hashes[p.slot];
         const int distance = HammingDistance(h, q);
         if (distance > r) return;
@@ -175,13 +235,9 @@ struct PdqIndex::Impl {
         for (int k = 0; k < kSegments; ++k) d[k] = std::popcount(Segment(h, k) ^ Segment(q, k));
         if (SmallestValidStart(d, r) == s) EmitIds(p.slot, distance, emit);
       };
-      for (size_t m = 0; m < probe_count; ++m) {
-        const uint16_t mask = probes.masks[m];
-        const uint32_t v = qv ^ mask;
-        const int ds = std::popcount(static_cast<uint32_t>(mask));
-        const Posting* bucket = t.base.data() + t.offset[v];
-        for (uint32_t i = 0, n = t.live[v]; i < n; ++i) check(bucket[i], ds);
-        for (const Posting& p : t.overflow[v]) check(p, ds);
+      for (uint32_t i = 0; i < probe.count; ++i) check(probe.begin[i]);
+      if (probe.overflow) {
+        for (const Posting& p : segments[s].overflow.at(probe.value)) check(p);
       }
     }
   }
@@ -230,17 +286,18 @@ absl::Status PdqIndex::BulkLoad(std::span<const std::pair<Hash256, uint64_t>> en
   const size_t slots = m.hashes.size();
   for (int s = 0; s < kSegments; ++s) {
     Impl::SegmentTable& t = m.segments[s];
-    std::fill(t.offset.begin(), t.offset.end(), 0);
-    for (const Hash256& h : m.hashes) ++t.offset[Segment(h, s) + 1];
+    std::vector<uint32_t> begin(kBuckets + 1, 0);
+    for (const Hash256& h : m.hashes) ++begin[Segment(h, s) + 1];
     for (uint32_t v = 0; v < kBuckets; ++v) {
-      t.live[v] = t.offset[v + 1];
-      t.offset[v + 1] += t.offset[v];
+      t.meta[v].live = begin[v + 1];
+      begin[v + 1] += begin[v];
+      t.meta[v].begin = begin[v];
     }
+    t.meta[kBuckets] = Impl::BucketMeta{begin[kBuckets], 0};
     t.base.assign(slots, Posting{0, 0});
-    std::vector<uint32_t> cursor(t.offset.begin(), t.offset.end() - 1);
     for (uint32_t slot = 0; slot < slots; ++slot) {
       const Hash256& h = m.hashes[slot];
-      t.base[cursor[Segment(h, s)]++] = Posting{slot, NextTwo(h, s)};
+      t.base[begin[Segment(h, s)]++] = Posting{slot, NextTwo(h, s)};
     }
   }
   return absl::OkStatus();
@@ -379,9 +436,9 @@ size_t PdqIndex::MemoryBytes() const {
   size_t bytes = sizeof(Impl) + m.hashes.capacity() * sizeof(Hash256) + m.first_id.capacity() * sizeof(uint64_t) +
                  m.free_slots.capacity() * sizeof(uint32_t) + Probes().masks.capacity() * sizeof(uint16_t);
   for (const auto& t : m.segments) {
-    bytes += t.base.capacity() * sizeof(Posting) + t.offset.capacity() * sizeof(uint32_t) +
-             t.live.capacity() * sizeof(uint32_t) + t.overflow.capacity() * sizeof(std::vector<Posting>);
-    for (const auto& o : t.overflow) bytes += o.capacity() * sizeof(Posting);
+    bytes += t.base.capacity() * sizeof(Posting) + t.meta.capacity() * sizeof(Impl::BucketMeta) +
+             t.overflow.capacity() * (sizeof(uint32_t) + sizeof(std::vector<Posting>));
+    for (const auto& [v, o] : t.overflow) bytes += o.capacity() * sizeof(Posting);
   }
   bytes += m.extra_ids.capacity() * (sizeof(uint32_t) + sizeof(std::vector<uint64_t>));
   for (const auto& [slot, ids] : m.extra_ids) bytes += ids.capacity() * sizeof(uint64_t);
