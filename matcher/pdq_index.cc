@@ -4,6 +4,12 @@
 #include <bit>
 #include <mutex>
 
+#include <thread>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
@@ -65,6 +71,65 @@ int SmallestValidStart(const int (&d)[kSegments], int r) {
   return -1;
 }
 
+
+// The in-bucket prefilter: indices i in [0, n) whose two stored segment values pass the cycle lemma's
+// l = 2 and l = 3 bounds, written to `out`. slack2 = limit2 - ds and slack3 = limit3 - ds.
+size_t FilterScalar(const uint32_t* next2, uint32_t n, uint32_t qn, int slack2, int slack3, uint32_t* out) {
+  size_t k = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t x = next2[i] ^ qn;
+    const int d1 = std::popcount(x & 0xFFFFu);
+    out[k] = i;
+    k += static_cast<size_t>(d1 <= slack2 && d1 + std::popcount(x >> 16) <= slack3);
+  }
+  return k;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// Eight entries at a time: byte popcounts by nibble lookup, summed to 16-bit halves.
+__attribute__((target("avx2"))) size_t FilterAvx2(const uint32_t* next2, uint32_t n, uint32_t qn, int slack2,
+                                                  int slack3, uint32_t* out) {
+  const __m256i q = _mm256_set1_epi32(static_cast<int>(qn));
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
+                                       2, 3, 2, 3, 3, 4);
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i low_byte = _mm256_set1_epi16(0x00FF);
+  const __m256i low_half = _mm256_set1_epi32(0xFFFF);
+  const __m256i lim2 = _mm256_set1_epi32(slack2);
+  const __m256i lim3 = _mm256_set1_epi32(slack3);
+  size_t k = 0;
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i x = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(next2 + i)), q);
+    const __m256i pc8 = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(x, nibble)),
+                                        _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble)));
+    const __m256i pc16 = _mm256_add_epi16(_mm256_and_si256(pc8, low_byte), _mm256_srli_epi16(pc8, 8));
+    const __m256i d1 = _mm256_and_si256(pc16, low_half);
+    const __m256i d12 = _mm256_add_epi32(d1, _mm256_srli_epi32(pc16, 16));
+    const __m256i fail = _mm256_or_si256(_mm256_cmpgt_epi32(d1, lim2), _mm256_cmpgt_epi32(d12, lim3));
+    unsigned pass = ~static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(fail))) & 0xFFu;
+    while (pass != 0) {
+      out[k++] = i + static_cast<uint32_t>(std::countr_zero(pass));
+      pass &= pass - 1;
+    }
+  }
+  const size_t tail = FilterScalar(next2 + i, n - i, qn, slack2, slack3, out + k);
+  for (size_t t = 0; t < tail; ++t) out[k + t] += i;
+  return k + tail;
+}
+#endif
+
+using FilterFn = size_t (*)(const uint32_t*, uint32_t, uint32_t, int, int, uint32_t*);
+
+FilterFn ChooseFilter() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx2")) return FilterAvx2;
+#endif
+  return FilterScalar;
+}
+
+const FilterFn kFilter = ChooseFilter();
+
 }  // namespace
 
 struct PdqIndex::Impl {
@@ -77,8 +142,11 @@ struct PdqIndex::Impl {
   };
   static constexpr uint32_t kOverflowBit = 1u << 31;
 
+  // Entries are stored as two parallel arrays so that the scan streams only the 4-byte segment pairs;
+  // the slot is read for the few entries that pass the prefilter.
   struct SegmentTable {
-    std::vector<Posting> base;
+    std::vector<uint32_t> slot;
+    std::vector<uint32_t> next2;
     std::vector<BucketMeta> meta;  // kBuckets + 1
     absl::flat_hash_map<uint32_t, std::vector<Posting>> overflow;
     SegmentTable() : meta(kBuckets + 1, BucketMeta{0, 0}) {}
@@ -87,7 +155,7 @@ struct PdqIndex::Impl {
 
   // One bucket to scan, gathered before scanning so that its memory can be prefetched.
   struct Probe {
-    const Posting* begin;
+    uint32_t begin;
     uint32_t count;
     uint16_t segment;
     uint16_t segment_distance;
@@ -105,8 +173,7 @@ struct PdqIndex::Impl {
   template <typename Fn>
   static void ForEachInBucket(const SegmentTable& t, uint32_t v, Fn&& fn) {
     const BucketMeta m = t.meta[v];
-    const Posting* p = t.base.data() + m.begin;
-    for (uint32_t i = 0, n = m.live & ~kOverflowBit; i < n; ++i) fn(p[i]);
+    for (uint32_t i = m.begin, end = m.begin + (m.live & ~kOverflowBit); i < end; ++i) fn(Posting{t.slot[i], t.next2[i]});
     if ((m.live & kOverflowBit) != 0) {
       for (const Posting& o : t.overflow.at(v)) fn(o);
     }
@@ -130,7 +197,8 @@ struct PdqIndex::Impl {
       BucketMeta& m = t.meta[v];
       const uint32_t live = m.live & ~kOverflowBit;
       if (m.begin + live < t.meta[v + 1].begin) {
-        t.base[m.begin + live] = p;
+        t.slot[m.begin + live] = p.slot;
+        t.next2[m.begin + live] = p.next2;
         ++m.live;
       } else {
         t.overflow[v].push_back(p);
@@ -148,8 +216,9 @@ struct PdqIndex::Impl {
       const uint32_t live = m.live & ~kOverflowBit;
       bool removed = false;
       for (uint32_t i = m.begin, end = m.begin + live; i < end; ++i) {
-        if (t.base[i].slot == slot) {
-          t.base[i] = t.base[end - 1];
+        if (t.slot[i] == slot) {
+          t.slot[i] = t.slot[end - 1];
+          t.next2[i] = t.next2[end - 1];
           --m.live;
           removed = true;
           break;
@@ -210,9 +279,8 @@ struct PdqIndex::Impl {
         const uint32_t v = qv ^ mask;
         const BucketMeta bm = t.meta[v];
         if (bm.live == 0) continue;
-        const Posting* begin = t.base.data() + bm.begin;
-        __builtin_prefetch(begin);
-        probe_list.push_back(Probe{begin, bm.live & ~kOverflowBit, static_cast<uint16_t>(s),
+        __builtin_prefetch(t.next2.data() + bm.begin);
+        probe_list.push_back(Probe{bm.begin, bm.live & ~kOverflowBit, static_cast<uint16_t>(s),
                                    static_cast<uint16_t>(std::popcount(static_cast<uint32_t>(mask))), v,
                                    (bm.live & kOverflowBit) != 0});
       }
@@ -220,24 +288,29 @@ struct PdqIndex::Impl {
     const int limit2 = (2 * r) / kSegments, limit3 = (3 * r) / kSegments;
     uint32_t qnext[kSegments];
     for (int s = 0; s < kSegments; ++s) qnext[s] = NextTwo(q, s);
+    thread_local std::vector<uint32_t> passed;
     for (const Probe& probe : probe_list) {
       const int s = probe.segment;
-      const uint32_t qn = qnext[s];
+      const SegmentTable& t = segments[s];
       const int ds = probe.segment_distance;
-      auto check = [&](const Posting& p) {
-        const uint32_t x = p.next2 ^ qn;
-        const int d1 = ds + std::popcount(x & 0xFFFFu);
-        if (d1 > limit2 || d1 + std::popcount(x >> 16) > limit3) return;
-        const Hash256& h = hashes[p.slot];
+      auto verify = [&](uint32_t slot) {
+        const Hash256& h = hashes[slot];
         const int distance = HammingDistance(h, q);
         if (distance > r) return;
         int d[kSegments];
         for (int k = 0; k < kSegments; ++k) d[k] = std::popcount(Segment(h, k) ^ Segment(q, k));
-        if (SmallestValidStart(d, r) == s) EmitIds(p.slot, distance, emit);
+        if (SmallestValidStart(d, r) == s) EmitIds(slot, distance, emit);
       };
-      for (uint32_t i = 0; i < probe.count; ++i) check(probe.begin[i]);
+      if (passed.size() < probe.count) passed.resize(probe.count);
+      const size_t n = kFilter(t.next2.data() + probe.begin, probe.count, qnext[s], limit2 - ds, limit3 - ds,
+                               passed.data());
+      for (size_t i = 0; i < n; ++i) verify(t.slot[probe.begin + passed[i]]);
       if (probe.overflow) {
-        for (const Posting& p : segments[s].overflow.at(probe.value)) check(p);
+        for (const Posting& p : t.overflow.at(probe.value)) {
+          const uint32_t x = p.next2 ^ qnext[s];
+          const int d1 = ds + std::popcount(x & 0xFFFFu);
+          if (d1 <= limit2 && d1 + std::popcount(x >> 16) <= limit3) verify(p.slot);
+        }
       }
     }
   }
@@ -284,7 +357,10 @@ absl::Status PdqIndex::BulkLoad(std::span<const std::pair<Hash256, uint64_t>> en
   }
   order = {};
   const size_t slots = m.hashes.size();
-  for (int s = 0; s < kSegments; ++s) {
+  // The 16 segment tables are independent: build them on every core. Each is a counting sort by the
+  // segment's 16-bit value done as two scatters (by the high byte into 256 partitions, then each partition
+  // by the low byte into a window that fits in cache): one scatter into 65 536 buckets thrashes the caches.
+  auto build_segment = [&m, slots](int s) {
     Impl::SegmentTable& t = m.segments[s];
     std::vector<uint32_t> begin(kBuckets + 1, 0);
     for (const Hash256& h : m.hashes) ++begin[Segment(h, s) + 1];
@@ -294,12 +370,36 @@ absl::Status PdqIndex::BulkLoad(std::span<const std::pair<Hash256, uint64_t>> en
       t.meta[v].begin = begin[v];
     }
     t.meta[kBuckets] = Impl::BucketMeta{begin[kBuckets], 0};
-    t.base.assign(slots, Posting{0, 0});
+    std::vector<uint64_t> staged(slots);  // next2 << 32 | slot, grouped by the value's high byte
+    std::vector<uint8_t> staged_low(slots);
+    uint32_t cursor[256];
+    for (uint32_t hb = 0; hb < 256; ++hb) cursor[hb] = begin[hb << 8];
     for (uint32_t slot = 0; slot < slots; ++slot) {
       const Hash256& h = m.hashes[slot];
-      t.base[begin[Segment(h, s)]++] = Posting{slot, NextTwo(h, s)};
+      const uint32_t v = Segment(h, s);
+      const uint32_t at = cursor[v >> 8]++;
+      staged[at] = (uint64_t{NextTwo(h, s)} << 32) | slot;
+      staged_low[at] = static_cast<uint8_t>(v & 0xFF);
     }
+    t.slot.resize(slots);
+    t.next2.resize(slots);
+    for (uint32_t hb = 0; hb < 256; ++hb) {
+      uint32_t* bucket_cursor = begin.data() + (hb << 8);
+      for (uint32_t at = begin[hb << 8], end = begin[(hb + 1) << 8]; at < end; ++at) {
+        const uint32_t pos = bucket_cursor[staged_low[at]]++;
+        t.slot[pos] = static_cast<uint32_t>(staged[at]);
+        t.next2[pos] = static_cast<uint32_t>(staged[at] >> 32);
+      }
+    }
+  };
+  const int workers = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w) {
+    pool.emplace_back([&, w] {
+      for (int s = w; s < kSegments; s += workers) build_segment(s);
+    });
   }
+  for (auto& th : pool) th.join();
   return absl::OkStatus();
 }
 
@@ -436,7 +536,7 @@ size_t PdqIndex::MemoryBytes() const {
   size_t bytes = sizeof(Impl) + m.hashes.capacity() * sizeof(Hash256) + m.first_id.capacity() * sizeof(uint64_t) +
                  m.free_slots.capacity() * sizeof(uint32_t) + Probes().masks.capacity() * sizeof(uint16_t);
   for (const auto& t : m.segments) {
-    bytes += t.base.capacity() * sizeof(Posting) + t.meta.capacity() * sizeof(Impl::BucketMeta) +
+    bytes += (t.slot.capacity() + t.next2.capacity()) * sizeof(uint32_t) + t.meta.capacity() * sizeof(Impl::BucketMeta) +
              t.overflow.capacity() * (sizeof(uint32_t) + sizeof(std::vector<Posting>));
     for (const auto& [v, o] : t.overflow) bytes += o.capacity() * sizeof(Posting);
   }

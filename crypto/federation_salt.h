@@ -1,0 +1,46 @@
+// FederationSalt: the secret key every member of one federation shares to salt the hashes it exchanges, and
+// the public id that names it (so an entry can say which salt it was salted with, and a future rotation can
+// tell the old salt from the new).
+//
+// `key` is secret, `id` is public. ToString() and operator<< print the id only, never the key (so a salt in a
+// log line or a failed test assertion leaks nothing); ToHex() is the one way to get the key out, for writing
+// a secret file, and its result must be handled as a secret. An id is 1..64 characters of [A-Za-z0-9._-].
+// Errors: InvalidArgument naming the problem. Value type; thread-compatible.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hashbank {
+
+struct FederationSalt {
+  static constexpr size_t kKeyBytes = 32;
+  static constexpr size_t kMaxIdLength = 64;
+
+  std::string id;
+  std::array<uint8_t, kKeyBytes> key{};
+
+  // OK, or InvalidArgument saying what is wrong with `id` (empty, too long, or the first bad character).
+  static absl::Status ValidateId(std::string_view id);
+  // `hex64` is exactly 64 hex digits, either case, the key's bytes in order.
+  static absl::StatusOr<FederationSalt> FromHex(std::string_view id, std::string_view hex64);
+  // A fresh key from the system CSPRNG (libsodium randombytes_buf). Fails only on a bad id.
+  static absl::StatusOr<FederationSalt> Generate(std::string id);
+
+  // The key as 64 lowercase hex digits. SECRET.
+  std::string ToHex() const;
+  // `FederationSalt{id="...", key=<redacted>}`.
+  std::string ToString() const;
+};
+
+// Prints ToString(): the id, never the key.
+std::ostream& operator<<(std::ostream& os, const FederationSalt& salt);
+
+}  // namespace hashbank
