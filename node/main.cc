@@ -5,6 +5,7 @@
 
 #include "node/cli/hash_command.h"
 #include "node/cli/match_file_command.h"
+#include "node/cli/serve_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"hashbank: a federated node for hashes of non-consensual intimate imagery"};
@@ -32,7 +33,34 @@ int main(int argc, char** argv) {
   match_file_cmd->add_option("--max-distance", match_file.max_distance, "Hamming distance threshold, inclusive")
       ->capture_default_str();
 
+  hashbank::NodeOverrides node;
+  auto add_node_flags = [&node](CLI::App* cmd) {
+    cmd->add_option("--config", node.config_path, "YAML config file (default: $HASHBANK_CONFIG, else built-in defaults)");
+    cmd->add_option("--data-dir", node.data_dir, "Data directory (overrides node.data_dir)");
+  };
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Run a node: the member HTTPS API on embedded defaults or a config");
+  add_node_flags(serve_cmd);
+  serve_cmd->add_option("--listen", node.listen, "host:port of the member API (overrides api.listen)");
+
+  std::string token_role, token_name;
+  CLI::App* token_cmd = app.add_subcommand("token", "Bearer tokens");
+  CLI::App* token_create = token_cmd->add_subcommand("create", "Make a token while the node is stopped");
+  token_cmd->require_subcommand(1);
+  add_node_flags(token_create);
+  token_create->add_option("--role", token_role, "submit, query or admin")->required();
+  token_create->add_option("--name", token_name, "The member service's name (appears in the audit log)")
+      ->default_val("cli-token");
+
+  std::string backup_dir;
+  CLI::App* backup_cmd = app.add_subcommand("backup", "Consistent checkpoint of a stopped node's database");
+  add_node_flags(backup_cmd);
+  backup_cmd->add_option("dir", backup_dir, "Destination directory (must not exist)")->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (serve_cmd->parsed()) return hashbank::RunServeCommand(node, std::cout, std::cerr);
+  if (token_create->parsed()) return hashbank::RunTokenCreateCommand(node, token_role, token_name, std::cout, std::cerr);
+  if (backup_cmd->parsed()) return hashbank::RunBackupCommand(node, backup_dir, std::cout, std::cerr);
 
   if (hash_cmd->parsed()) return hashbank::RunHashCommand(hash, std::cout, std::cerr);
   if (match_file_cmd->parsed()) return hashbank::RunMatchFileCommand(match_file, std::cout, std::cerr);

@@ -8,10 +8,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   # libraries the project links
   libboost1.81-dev libboost-json1.81-dev
-  libabsl-dev libcli11-dev
+  libabsl-dev libcli11-dev libyaml-cpp-dev
   libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libssl-dev libsodium-dev
   librocksdb-dev
+  libprotobuf-dev protobuf-compiler
   libhnswlib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -1,0 +1,104 @@
+// NodeConfig: the node's one typed configuration, read from one YAML file plus HASHBANK_* environment
+// overrides. docs/configuration.md documents every key.
+//
+// Sources, lowest precedence first: the defaults below (member initialisers), the YAML file, then the
+// environment, where HASHBANK_<SECTION>_<KEY> (upper case, e.g. HASHBANK_API_LISTEN) overrides
+// <section>.<key>. Every key is optional; every key is checked. An unknown section or key, in the file or as
+// HASHBANK_<known section>_<anything else>, is an error, so a typo never silently falls back to a default;
+// other HASHBANK_* variables (HASHBANK_CONFIG, ...) are not config keys and are ignored.
+//
+// Errors are InvalidArgument, and each message starts with what it is about: the key path
+// ("limits.max_batch_items: expected an integer, got \"lots\" (line 4, column 20)") or, for an override, the
+// variable ("HASHBANK_API_THREADS: 0 is outside 1..256"). A file that cannot be read is NotFound,
+// PermissionDenied or FailedPrecondition (not a regular file), the message starting with its path; malformed
+// YAML names the line and column. No exception escapes.
+//
+// A NodeConfig is a plain value: build one in code, then call Validate(). Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "config/environment.h"
+
+namespace hashbank {
+
+struct NodeConfig {
+  struct NodeSection {
+    // This node's origin id: 1..64 characters of [a-z0-9._-], starting with a letter or a digit.
+    std::string id = "local";
+    // RocksDB, the salt, generated TLS files and the admin token live here. Not empty.
+    std::string data_dir = "./hashbank-data";
+
+    bool operator==(const NodeSection&) const = default;
+  };
+
+  // The member HTTPS API.
+  struct ApiSection {
+    // host:port; see ParseListenAddress (config/listen_address.h). Port 0 = any free port.
+    std::string listen = "127.0.0.1:8443";
+    // PEM files; both empty = <data_dir>/tls/server.pem and server.key, generated on first start.
+    std::string tls_cert;
+    std::string tls_key;
+    // I/O + worker threads, 1..256.
+    uint32_t threads = 2;
+
+    bool operator==(const ApiSection&) const = default;
+  };
+
+  struct SaltSection {
+    // Empty = <data_dir>/salt.json, generated on first start.
+    std::string file;
+
+    bool operator==(const SaltSection&) const = default;
+  };
+
+  struct LimitsSection {
+    uint64_t max_json_body_bytes = uint64_t{1} << 20;    // 1 KiB .. 1 GiB
+    uint64_t max_image_body_bytes = uint64_t{64} << 20;  // 1 KiB .. 1 GiB
+    uint64_t max_image_pixels = 100'000'000;             // 1 .. 10^10
+    uint32_t max_batch_items = 1000;                     // 1 .. 100000
+    uint32_t requests_per_second_per_token = 5000;       // 0 = unlimited, else 1 .. 10^7
+    uint32_t burst_per_token = 10000;                    // 1 .. 10^8
+    uint32_t request_timeout_ms = 30000;                 // 100 .. 3600000
+
+    bool operator==(const LimitsSection&) const = default;
+  };
+
+  struct MatchingSection {
+    uint32_t pdq_quality_floor = 50;          // 0..100: PDQ hashes below are refused on submit
+    uint32_t pdq_default_max_distance = 31;   // 0..pdq_max_distance_limit
+    uint32_t pdq_max_distance_limit = 63;     // 0..256: the largest max_distance a client may ask
+
+    bool operator==(const MatchingSection&) const = default;
+  };
+
+  NodeSection node;
+  ApiSection api;
+  SaltSection salt;
+  LimitsSection limits;
+  MatchingSection matching;
+
+  bool operator==(const NodeConfig&) const = default;
+
+  // Reads the YAML file at `yaml_path_or_empty` (empty: no file, defaults only), applies the HASHBANK_*
+  // overrides in `env`, then Validate()s.
+  static absl::StatusOr<NodeConfig> Load(const std::string& yaml_path_or_empty, const Environment& env);
+  // The same from YAML text (an empty text is the defaults).
+  static absl::StatusOr<NodeConfig> LoadFromString(std::string_view yaml, const Environment& env);
+
+  // OK, or InvalidArgument naming the first key whose value is out of range or malformed, or the first
+  // inconsistent pair of keys.
+  absl::Status Validate() const;
+
+  // Paths with the <data_dir> defaults applied. An explicit path is returned as written (a relative one is
+  // relative to the working directory, not to data_dir).
+  std::string TlsCertPath() const;
+  std::string TlsKeyPath() const;
+  std::string SaltFilePath() const;
+};
+
+}  // namespace hashbank

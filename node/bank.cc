@@ -1,0 +1,603 @@
+#include "node/bank.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+
+#include <boost/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "protocol/entries.pb.h"
+
+namespace hashbank {
+namespace {
+
+namespace pb = ::hashbank::protocol;
+
+constexpr size_t kMaxLabels = 16;
+constexpr size_t kMaxLabelLength = 64;
+constexpr size_t kMaxCaseRef = 256;
+constexpr size_t kMaxTokenName = 64;
+
+std::string PdqBytes(const Hash256& h) {
+  std::string out(32, '\0');
+  for (size_t i = 0; i < 32; ++i) out[i] = static_cast<char>((h.limbs[i / 8] >> (8 * (i % 8))) & 0xFF);
+  return out;
+}
+
+Hash256 PdqFromBytes(std::string_view b) {
+  Hash256 h;
+  for (size_t i = 0; i < 32; ++i) h.limbs[i / 8] |= uint64_t{static_cast<uint8_t>(b[i])} << (8 * (i % 8));
+  return h;
+}
+
+Digest32 DigestFromBytes(std::string_view b) {
+  Digest32 d{};
+  std::memcpy(d.data(), b.data(), 32);
+  return d;
+}
+
+std::string DigestBytes(const SaltedExactDigest& d) { return std::string(d.begin(), d.end()); }
+
+bool ValidLabel(std::string_view l) {
+  if (l.empty() || l.size() > kMaxLabelLength) return false;
+  return std::all_of(l.begin(), l.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+bool IsLowerHex(std::string_view s, size_t n) {
+  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::string Sha256Raw(std::string_view data) {
+  std::string out(32, '\0');
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kSubmit: return "submit";
+    case Role::kQuery: return "query";
+    case Role::kAdmin: return "admin";
+  }
+  return "query";
+}
+
+std::optional<Role> ParseRole(std::string_view name) {
+  if (name == "submit") return Role::kSubmit;
+  if (name == "query") return Role::kQuery;
+  if (name == "admin") return Role::kAdmin;
+  return std::nullopt;
+}
+
+Bank::Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<SignalStore> store)
+    : options_(std::move(options)), salter_(std::move(salter)), store_(std::move(store)) {}
+Bank::~Bank() = default;
+
+absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::unique_ptr<Salter> salter) {
+  if (!options.now_ms) options.now_ms = SystemNowMs;
+  auto store = SignalStore::Open(options.data_dir + "/db");
+  if (!store.ok()) return store.status();
+  std::unique_ptr<Bank> bank(new Bank(std::move(options), std::move(salter), std::move(*store)));
+  auto salt_id = bank->store_->GetState("salt_id");
+  if (!salt_id.ok()) return salt_id.status();
+  if (salt_id->has_value() && **salt_id != bank->salter_->salt_id()) {
+    return absl::FailedPreconditionError(absl::StrCat("the database was salted with salt id \"", **salt_id,
+                                                      "\" but the configured salt is \"", bank->salter_->salt_id(),
+                                                      "\"; refusing to mix salts"));
+  }
+  if (!salt_id->has_value()) {
+    StoreBatch init;
+    init.PutState("salt_id", bank->salter_->salt_id());
+    init.PutState("node_id", bank->options_.node_id);
+    if (absl::Status s = bank->store_->Commit(std::move(init), bank->options_.now_ms()); !s.ok()) return s;
+  }
+  if (absl::Status s = bank->Rebuild(); !s.ok()) return s;
+  return bank;
+}
+
+absl::Status Bank::IndexEntry(const SignalRef& ref, std::string_view entry_bytes) {
+  pb::Entry entry;
+  if (!entry.ParseFromArray(entry_bytes.data(), static_cast<int>(entry_bytes.size()))) {
+    return absl::DataLossError(absl::StrCat("stored entry ", FormatSignalId(ref), " does not parse"));
+  }
+  if (ref.origin == options_.node_id) next_sequence_ = std::max(next_sequence_, ref.sequence + 1);
+  if (!entry.has_signal()) return absl::OkStatus();
+  const pb::Signal& sig = entry.signal();
+  if (sig.pdq().empty() && sig.md5().empty() && sig.sha256().empty() && !sig.has_embedding()) {
+    return absl::OkStatus();  // withdrawn: values purged
+  }
+  uint64_t local;
+  {
+    std::unique_lock lock(meta_mu_);
+    local = refs_.size();
+    refs_.push_back(ref);
+    labels_.emplace_back(sig.labels().begin(), sig.labels().end());
+    local_of_[FormatSignalId(ref)] = local;
+  }
+  if (sig.pdq().size() == 32) {
+    if (absl::Status s = pdq_.Insert(PdqFromBytes(sig.pdq()), local); !s.ok()) return s;
+  }
+  if (sig.md5().size() == 32) {
+    if (absl::Status s = md5_.Insert(DigestFromBytes(sig.md5()), local); !s.ok()) return s;
+  }
+  if (sig.sha256().size() == 32) {
+    if (absl::Status s = sha256_.Insert(DigestFromBytes(sig.sha256()), local); !s.ok()) return s;
+  }
+  if (sig.has_embedding()) {
+    const auto& e = sig.embedding();
+    if (absl::Status s = vectors_.AddModel(e.model_id(), e.vector_size()); !s.ok() && !absl::IsAlreadyExists(s)) return s;
+    std::vector<float> v(e.vector().begin(), e.vector().end());
+    if (absl::Status s = vectors_.Insert(e.model_id(), local, v); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Bank::Rebuild() {
+  const auto start = std::chrono::steady_clock::now();
+  // PDQ hashes are collected first and bulk-loaded: the fast path for millions of entries.
+  std::vector<std::pair<Hash256, uint64_t>> pdq_entries;
+  absl::Status s = store_->ForEachEntry([&](const SignalRef& ref, std::string_view bytes) -> absl::Status {
+    pb::Entry entry;
+    if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("stored entry ", FormatSignalId(ref), " does not parse"));
+    }
+    if (entry.has_signal() && entry.signal().pdq().size() == 32) {
+      pb::Signal copy = entry.signal();
+      pdq_entries.push_back({PdqFromBytes(copy.pdq()), refs_.size()});
+      copy.clear_pdq();
+      pb::Entry rest = entry;
+      *rest.mutable_signal() = copy;
+      const std::string rest_bytes = rest.SerializeAsString();
+      if (copy.md5().empty() && copy.sha256().empty() && !copy.has_embedding()) {
+        // PDQ-only signal: register it without indexing anything else.
+        std::unique_lock lock(meta_mu_);
+        local_of_[FormatSignalId(ref)] = refs_.size();
+        refs_.push_back(ref);
+        labels_.emplace_back(copy.labels().begin(), copy.labels().end());
+        if (ref.origin == options_.node_id) next_sequence_ = std::max(next_sequence_, ref.sequence + 1);
+        return absl::OkStatus();
+      }
+      return IndexEntry(ref, rest_bytes);
+    }
+    return IndexEntry(ref, bytes);
+  });
+  if (!s.ok()) return s;
+  if (absl::Status b = pdq_.BulkLoad(pdq_entries); !b.ok()) return b;
+  s = store_->ForEachToken([&](std::string_view hash, std::string_view record) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(record, ec);
+    if (ec || !v.is_object()) return;
+    const auto& o = v.as_object();
+    const auto* name = o.if_contains("name");
+    const auto* role = o.if_contains("role");
+    if (name == nullptr || role == nullptr || !name->is_string() || !role->is_string()) return;
+    auto parsed = ParseRole(std::string(role->as_string()));
+    if (!parsed) return;
+    tokens_[std::string(hash)] = Actor{std::string(name->as_string()), *parsed};
+  });
+  if (!s.ok()) return s;
+  rebuild_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Validates and salts one submission into a Signal message. Field names in errors are the API's.
+absl::StatusOr<pb::Signal> BuildSignal(const SignalInput& in, const Salter& salter, int quality_floor,
+                                        const Actor& actor) {
+  pb::Signal sig;
+  if (!in.pdq && !in.md5 && !in.sha256 && !in.embedding) {
+    return absl::InvalidArgumentError("at least one of pdq, md5, sha256, embedding is required");
+  }
+  sig.set_salt_id(salter.salt_id());
+  if (in.pdq) {
+    if (!in.quality) return absl::InvalidArgumentError("quality: required with pdq (0-100)");
+    if (*in.quality < 0 || *in.quality > 100) return absl::InvalidArgumentError("quality: must be 0-100");
+    if (*in.quality < quality_floor) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("quality: ", *in.quality, " is below this node's floor of ", quality_floor,
+                       "; such PDQ hashes match unrelated images"));
+    }
+    Hash256 salted;
+    salted.limbs = salter.SaltPdq(in.pdq->limbs);
+    sig.set_pdq(PdqBytes(salted));
+    sig.set_pdq_quality(static_cast<uint32_t>(*in.quality));
+  } else if (in.quality) {
+    return absl::InvalidArgumentError("quality: only meaningful with pdq");
+  }
+  if (in.md5) {
+    auto s = salter.SaltExact(ExactKind::kMd5, *in.md5);
+    if (!s.ok()) return s.status();
+    sig.set_md5(DigestBytes(*s));
+  }
+  if (in.sha256) {
+    auto s = salter.SaltExact(ExactKind::kSha256, *in.sha256);
+    if (!s.ok()) return s.status();
+    sig.set_sha256(DigestBytes(*s));
+  }
+  if (in.embedding) {
+    if (!IsLowerHex(in.embedding->model_id, 64)) {
+      return absl::InvalidArgumentError("embedding.model_id: the SHA-256 of the model's weights, 64 lowercase hex");
+    }
+    auto salted = salter.SaltEmbedding(in.embedding->vector);
+    if (!salted.ok()) return absl::InvalidArgumentError(absl::StrCat("embedding.vector: ", std::string(salted.status().message())));
+    double norm = 0;
+    for (float x : *salted) norm += static_cast<double>(x) * x;
+    if (!(norm > 0)) return absl::InvalidArgumentError("embedding.vector: must not be all zeros");
+    auto* e = sig.mutable_embedding();
+    e->set_model_id(in.embedding->model_id);
+    e->mutable_vector()->Add(salted->begin(), salted->end());
+  }
+  if (in.labels.size() > kMaxLabels) return absl::InvalidArgumentError(absl::StrCat("labels: at most ", kMaxLabels));
+  for (const std::string& l : in.labels) {
+    if (!ValidLabel(l)) return absl::InvalidArgumentError("labels: each label is 1-64 characters of a-z, 0-9, _");
+    sig.add_labels(l);
+  }
+  if (in.case_ref.size() > kMaxCaseRef) return absl::InvalidArgumentError("case_ref: at most 256 bytes");
+  sig.set_case_ref(in.case_ref);
+  sig.set_submitted_by(actor.name);
+  return sig;
+}
+
+void AddIndexRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
+  if (!sig.md5().empty()) batch->PutExact(ExactKind8::kMd5, sig.md5(), ref);
+  if (!sig.sha256().empty()) batch->PutExact(ExactKind8::kSha256, sig.sha256(), ref);
+  for (const std::string& l : sig.labels()) batch->PutLabel(l, ref);
+}
+
+}  // namespace
+
+absl::StatusOr<SignalRef> Bank::Submit(const SignalInput& input, const Actor& actor) {
+  std::vector<absl::StatusOr<SignalRef>> r = SubmitBatch(std::span<const SignalInput>(&input, 1), actor);
+  return std::move(r[0]);
+}
+
+std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor) {
+  std::vector<absl::StatusOr<SignalRef>> results(inputs.size(), absl::UnknownError("not processed"));
+  std::vector<std::pair<size_t, pb::Signal>> valid;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto sig = BuildSignal(inputs[i], *salter_, options_.pdq_quality_floor, actor);
+    if (sig.ok() && sig->has_embedding()) {
+      // A model's dimension is fixed by its first embedding (model fingerprints will declare it).
+      absl::Status m = vectors_.AddModel(sig->embedding().model_id(), sig->embedding().vector_size());
+      if (!m.ok()) sig = absl::InvalidArgumentError(absl::StrCat("embedding.vector: ", std::string(m.message())));
+    }
+    if (!sig.ok()) {
+      results[i] = sig.status();
+    } else {
+      valid.push_back({i, std::move(*sig)});
+    }
+  }
+  if (valid.empty()) return results;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const int64_t now = options_.now_ms();
+  StoreBatch batch;
+  std::vector<std::pair<SignalRef, std::string>> written;
+  uint64_t seq = next_sequence_;
+  for (auto& [i, sig] : valid) {
+    pb::Entry entry;
+    entry.set_schema_version(1);
+    entry.set_origin(options_.node_id);
+    entry.set_sequence(seq);
+    entry.set_created_at_unix_ms(now);
+    *entry.mutable_signal() = sig;
+    const SignalRef ref{options_.node_id, seq++};
+    std::string bytes = entry.SerializeAsString();
+    batch.PutEntry(ref, bytes);
+    AddIndexRows(&batch, sig, ref);
+    batch.AddAudit(actor.name, "submit", FormatSignalId(ref));
+    written.push_back({ref, std::move(bytes)});
+  }
+  batch.PutState(absl::StrCat("next_sequence/", options_.node_id), std::to_string(seq));
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) {
+    for (auto& [i, sig] : valid) results[i] = s;
+    return results;
+  }
+  next_sequence_ = seq;
+  for (size_t k = 0; k < valid.size(); ++k) {
+    // Durable already; an index failure here would be a bug, repaired by the rebuild at the next start.
+    (void)IndexEntry(written[k].first, written[k].second);
+    results[valid[k].first] = written[k].first;
+  }
+  return results;
+}
+
+absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
+  auto bytes = store_->GetEntry(ref);
+  if (!bytes.ok()) return bytes.status();
+  pb::Entry entry;
+  if (!bytes->has_value() || !entry.ParseFromString(**bytes) || !entry.has_signal()) {
+    return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
+  }
+  SignalInfo info;
+  info.ref = ref;
+  info.created_at_ms = entry.created_at_unix_ms();
+  const pb::Signal& sig = entry.signal();
+  if (!sig.pdq().empty()) info.signal_types.push_back("pdq");
+  if (!sig.md5().empty()) info.signal_types.push_back("md5");
+  if (!sig.sha256().empty()) info.signal_types.push_back("sha256");
+  if (sig.has_embedding()) info.signal_types.push_back("embedding");
+  info.labels.assign(sig.labels().begin(), sig.labels().end());
+  info.submitted_by = sig.submitted_by();
+  auto tomb = store_->GetTombstone(ref);
+  if (!tomb.ok()) return tomb.status();
+  if (tomb->has_value()) {
+    info.withdrawn = true;
+    boost::system::error_code ec;
+    auto v = boost::json::parse(**tomb, ec);
+    if (!ec && v.is_object() && v.as_object().contains("time_ms") && v.as_object().at("time_ms").is_int64()) {
+      info.withdrawn_at_ms = v.as_object().at("time_ms").as_int64();
+    }
+  }
+  auto opinions = store_->OpinionsOf(ref);
+  if (!opinions.ok()) return opinions.status();
+  for (const SignalRef& o : *opinions) {
+    auto ob = store_->GetEntry(o);
+    pb::Entry oe;
+    if (ob.ok() && ob->has_value() && oe.ParseFromString(**ob) && oe.has_opinion()) {
+      if (oe.opinion().verdict() == pb::Opinion::VERDICT_CONFIRMED) ++info.confirmed;
+      if (oe.opinion().verdict() == pb::Opinion::VERDICT_DISPUTED) ++info.disputed;
+    }
+  }
+  return info;
+}
+
+absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason) {
+  if (ref.origin != options_.node_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("only the origin node (", ref.origin, ") can withdraw ", FormatSignalId(ref)));
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto bytes = store_->GetEntry(ref);
+  if (!bytes.ok()) return bytes.status();
+  pb::Entry entry;
+  if (!bytes->has_value() || !entry.ParseFromString(**bytes) || !entry.has_signal()) {
+    return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
+  }
+  auto tomb = store_->GetTombstone(ref);
+  if (!tomb.ok()) return tomb.status();
+  if (tomb->has_value()) return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is already withdrawn"));
+  const pb::Signal old = entry.signal();
+  // Purge the values (and the case reference); keep what the log needs.
+  pb::Signal* sig = entry.mutable_signal();
+  sig->clear_pdq();
+  sig->clear_pdq_quality();
+  sig->clear_md5();
+  sig->clear_sha256();
+  sig->clear_embedding();
+  sig->clear_case_ref();
+  const int64_t now = options_.now_ms();
+  pb::Entry withdrawal;
+  withdrawal.set_schema_version(1);
+  withdrawal.set_origin(options_.node_id);
+  withdrawal.set_sequence(next_sequence_);
+  withdrawal.set_created_at_unix_ms(now);
+  withdrawal.mutable_withdrawal()->set_signal_sequence(ref.sequence);
+  withdrawal.mutable_withdrawal()->set_reason(reason);
+  const SignalRef wref{options_.node_id, next_sequence_};
+  StoreBatch batch;
+  batch.PutEntry(ref, entry.SerializeAsString());
+  batch.PutEntry(wref, withdrawal.SerializeAsString());
+  if (!old.md5().empty()) batch.DeleteExact(ExactKind8::kMd5, old.md5(), ref);
+  if (!old.sha256().empty()) batch.DeleteExact(ExactKind8::kSha256, old.sha256(), ref);
+  for (const std::string& l : old.labels()) batch.DeleteLabel(l, ref);
+  boost::json::object t;
+  t["time_ms"] = now;
+  t["by"] = actor.name;
+  t["reason"] = reason;
+  t["withdrawal"] = FormatSignalId(wref);
+  batch.PutTombstone(ref, boost::json::serialize(t));
+  batch.PutState(absl::StrCat("next_sequence/", options_.node_id), std::to_string(next_sequence_ + 1));
+  batch.AddAudit(actor.name, "withdraw", FormatSignalId(ref));
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
+  ++next_sequence_;
+  // The indexes forget the values at once.
+  uint64_t local = 0;
+  {
+    std::shared_lock mlock(meta_mu_);
+    auto it = local_of_.find(FormatSignalId(ref));
+    if (it == local_of_.end()) return absl::OkStatus();
+    local = it->second;
+  }
+  if (old.pdq().size() == 32) (void)pdq_.Remove(PdqFromBytes(old.pdq()), local);
+  if (old.md5().size() == 32) (void)md5_.Remove(DigestFromBytes(old.md5()), local);
+  if (old.sha256().size() == 32) (void)sha256_.Remove(DigestFromBytes(old.sha256()), local);
+  if (old.has_embedding()) (void)vectors_.Remove(old.embedding().model_id(), local);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed, const Actor& actor) {
+  auto info = Get(ref);
+  if (!info.ok()) return info.status();
+  if (info->withdrawn) return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is withdrawn"));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const int64_t now = options_.now_ms();
+  pb::Entry entry;
+  entry.set_schema_version(1);
+  entry.set_origin(options_.node_id);
+  entry.set_sequence(next_sequence_);
+  entry.set_created_at_unix_ms(now);
+  auto* op = entry.mutable_opinion();
+  op->set_signal_origin(ref.origin);
+  op->set_signal_sequence(ref.sequence);
+  op->set_verdict(confirmed ? pb::Opinion::VERDICT_CONFIRMED : pb::Opinion::VERDICT_DISPUTED);
+  op->set_submitted_by(actor.name);
+  const SignalRef oref{options_.node_id, next_sequence_};
+  StoreBatch batch;
+  batch.PutEntry(oref, entry.SerializeAsString());
+  batch.PutOpinion(ref, oref);
+  batch.PutState(absl::StrCat("next_sequence/", options_.node_id), std::to_string(next_sequence_ + 1));
+  batch.AddAudit(actor.name, confirmed ? "opinion.confirmed" : "opinion.disputed", FormatSignalId(ref));
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
+  ++next_sequence_;
+  return oref;
+}
+
+std::vector<Match> Bank::Resolve(std::vector<Match> matches) const {
+  std::shared_lock lock(meta_mu_);
+  for (Match& m : matches) {
+    const uint64_t local = m.ref.sequence;  // holds the local number until resolved
+    m.ref = refs_[local];
+    m.labels = labels_[local];
+  }
+  return matches;
+}
+
+absl::StatusOr<std::vector<Match>> Bank::MatchPdq(std::span<const Hash256> raw, bool dihedral, int max_distance) const {
+  std::vector<Match> out;
+  for (size_t q = 0; q < raw.size(); ++q) {
+    Hash256 salted;
+    salted.limbs = salter_->SaltPdq(raw[q].limbs);
+    if (!dihedral) {
+      for (const PdqMatch& m : pdq_.Query(salted, max_distance)) {
+        Match x;
+        x.ref.sequence = m.id;
+        x.signal_type = "pdq";
+        x.distance = m.distance;
+        x.query_index = q;
+        out.push_back(std::move(x));
+      }
+      continue;
+    }
+    return absl::InvalidArgumentError("dihedral: needs the image (POST /v1/match/image) or all 8 hashes");
+  }
+  return Resolve(std::move(out));
+}
+
+absl::StatusOr<std::vector<Match>> Bank::MatchDihedralSet(const std::array<Hash256, kNumDihedral>& raw,
+                                                          int max_distance) const {
+  std::array<Hash256, kNumDihedral> salted;
+  for (size_t i = 0; i < kNumDihedral; ++i) salted[i].limbs = salter_->SaltPdq(raw[i].limbs);
+  std::vector<Match> out;
+  for (const PdqDihedralMatch& m : pdq_.QueryDihedral(salted, max_distance)) {
+    Match x;
+    x.ref.sequence = m.id;
+    x.signal_type = "pdq";
+    x.distance = m.distance;
+    x.transform = m.transform;
+    out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const {
+  auto salted = salter_->SaltExact(ExactKind::kMd5, raw);
+  if (!salted.ok()) return salted.status();
+  std::vector<Match> out;
+  for (uint64_t id : md5_.Find(*salted)) {
+    Match x;
+    x.ref.sequence = id;
+    x.signal_type = "md5";
+    out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+absl::StatusOr<std::vector<Match>> Bank::MatchSha256(const Sha256Digest& raw) const {
+  auto salted = salter_->SaltExact(ExactKind::kSha256, raw);
+  if (!salted.ok()) return salted.status();
+  std::vector<Match> out;
+  for (uint64_t id : sha256_.Find(*salted)) {
+    Match x;
+    x.ref.sequence = id;
+    x.signal_type = "sha256";
+    out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+absl::StatusOr<std::vector<Match>> Bank::MatchEmbedding(const EmbeddingInput& raw, float min_similarity,
+                                                        size_t limit) const {
+  if (!IsLowerHex(raw.model_id, 64)) return absl::InvalidArgumentError("embedding.model_id: 64 lowercase hex");
+  auto salted = salter_->SaltEmbedding(raw.vector);
+  if (!salted.ok()) return absl::InvalidArgumentError(absl::StrCat("embedding.vector: ", std::string(salted.status().message())));
+  if (vectors_.size(raw.model_id) == 0) return std::vector<Match>{};
+  auto found = vectors_.SearchThreshold(raw.model_id, *salted, min_similarity);
+  if (!found.ok()) {
+    if (absl::IsInvalidArgument(found.status())) {
+      return absl::InvalidArgumentError(absl::StrCat("embedding.vector: ", std::string(found.status().message())));
+    }
+    return found.status();
+  }
+  std::vector<Match> out;
+  for (const VectorMatch& m : *found) {
+    if (out.size() >= limit) break;
+    Match x;
+    x.ref.sequence = m.id;
+    x.signal_type = "embedding";
+    x.similarity = m.similarity;
+    out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+absl::StatusOr<std::string> Bank::CreateToken(Role role, const std::string& name, const Actor& actor) {
+  if (name.empty() || name.size() > kMaxTokenName ||
+      !std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+      })) {
+    return absl::InvalidArgumentError("name: 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.'");
+  }
+  std::array<unsigned char, 32> secret{};
+  if (RAND_bytes(secret.data(), static_cast<int>(secret.size())) != 1) {
+    return absl::InternalError("no randomness for a token");
+  }
+  std::string token = "hbt_" + BytesToHex(secret.data(), secret.size());
+  const std::string hash = Sha256Raw(token);
+  boost::json::object record;
+  record["name"] = name;
+  record["role"] = std::string(RoleName(role));
+  const int64_t now = options_.now_ms();
+  record["created_ms"] = now;
+  StoreBatch batch;
+  batch.PutToken(hash, boost::json::serialize(record));
+  batch.AddAudit(actor.name, "token.create", absl::StrCat(name, " (", std::string(RoleName(role)), ")"));
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
+  std::unique_lock lock(meta_mu_);
+  tokens_[hash] = Actor{name, role};
+  return token;
+}
+
+std::optional<Actor> Bank::Authenticate(std::string_view token) const {
+  const std::string hash = Sha256Raw(token);
+  std::shared_lock lock(meta_mu_);
+  auto it = tokens_.find(hash);
+  if (it == tokens_.end()) return std::nullopt;
+  return it->second;
+}
+
+size_t Bank::token_count() const {
+  std::shared_lock lock(meta_mu_);
+  return tokens_.size();
+}
+
+absl::StatusOr<std::vector<AuditRecord>> Bank::Audit(uint64_t after, size_t limit) const {
+  return store_->ListAudit(after, limit);
+}
+
+absl::Status Bank::Backup(const std::string& dir) const { return store_->Checkpoint(dir); }
+
+BankStats Bank::Stats() const {
+  BankStats s;
+  s.pdq = pdq_.size();
+  s.exact = md5_.size() + sha256_.size();
+  s.pdq_index_bytes = pdq_.MemoryBytes();
+  s.rebuild_seconds = rebuild_seconds_;
+  std::shared_lock lock(meta_mu_);
+  s.signals = refs_.size();
+  return s;
+}
+
+}  // namespace hashbank

@@ -1,0 +1,149 @@
+// Bank: one node's signal bank — durable storage, salting, and the match indexes kept in step.
+//
+// Every value arriving from a member is salted here, on arrival, and only salted values reach storage or the
+// indexes. A write is acknowledged (the call returns OK) only after its RocksDB batch is durable; the
+// in-memory indexes are updated after that, so a crash between the two is repaired by the rebuild at Open.
+// Writes to the node's own log are serialised (sequence numbers are assigned in order); matches run
+// concurrently with each other and with writes.
+//
+// Errors: InvalidArgument (bad input, message names the field), FailedPrecondition (quality below the
+// floor, withdrawing another origin's signal), NotFound, AlreadyExists (already withdrawn), storage errors
+// as SignalStore returns them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "crypto/salting.h"
+#include "matcher/exact_hash.h"
+#include "matcher/exact_index.h"
+#include "matcher/hash256.h"
+#include "matcher/pdq_index.h"
+#include "matcher/vector_index.h"
+#include "storage/signal_store.h"
+
+namespace hashbank {
+
+enum class Role { kSubmit, kQuery, kAdmin };
+std::string_view RoleName(Role role);
+std::optional<Role> ParseRole(std::string_view name);
+
+struct Actor {
+  std::string name;  // the token's name (a member service); appears in the audit log
+  Role role = Role::kQuery;
+};
+
+struct EmbeddingInput {
+  std::string model_id;  // 64 hex: SHA-256 of the model's weights
+  std::vector<float> vector;
+};
+
+// One submission, in the member's raw (unsalted) values.
+struct SignalInput {
+  std::optional<Hash256> pdq;
+  std::optional<int> quality;
+  std::optional<Md5Digest> md5;
+  std::optional<Sha256Digest> sha256;
+  std::optional<EmbeddingInput> embedding;
+  std::vector<std::string> labels;
+  std::string case_ref;
+};
+
+struct SignalInfo {
+  SignalRef ref;
+  int64_t created_at_ms = 0;
+  std::vector<std::string> signal_types;  // "pdq", "md5", "sha256", "embedding"; empty once withdrawn
+  std::vector<std::string> labels;
+  std::string submitted_by;
+  bool withdrawn = false;
+  int64_t withdrawn_at_ms = 0;
+  int confirmed = 0, disputed = 0;
+};
+
+struct Match {
+  SignalRef ref;
+  std::string signal_type;        // "pdq", "md5", "sha256", "embedding"
+  int distance = 0;               // PDQ Hamming distance (0 for exact matches)
+  float similarity = 0;           // embeddings
+  std::optional<Dihedral> transform;  // PDQ dihedral queries
+  std::vector<std::string> labels;
+  size_t query_index = 0;         // which of several PDQ queries matched
+};
+
+struct BankOptions {
+  std::string data_dir;          // RocksDB lives in <data_dir>/db
+  std::string node_id;           // this node's origin id
+  int pdq_quality_floor = 50;
+  std::function<int64_t()> now_ms;  // injectable clock; defaults to the system clock
+};
+
+struct BankStats {
+  size_t signals = 0;      // live (not withdrawn) signals
+  size_t pdq = 0, exact = 0, embeddings = 0;
+  size_t pdq_index_bytes = 0;
+  double rebuild_seconds = 0;
+};
+
+class Bank {
+ public:
+  static absl::StatusOr<std::unique_ptr<Bank>> Open(BankOptions options, std::unique_ptr<Salter> salter);
+  ~Bank();
+
+  absl::StatusOr<SignalRef> Submit(const SignalInput& input, const Actor& actor);
+  // Items are validated one by one; the valid ones are written in one durable batch. Per-item results.
+  std::vector<absl::StatusOr<SignalRef>> SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor);
+  absl::StatusOr<SignalInfo> Get(const SignalRef& ref) const;
+  absl::Status Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason);
+  absl::StatusOr<SignalRef> AddOpinion(const SignalRef& ref, bool confirmed, const Actor& actor);
+
+  absl::StatusOr<std::vector<Match>> MatchPdq(std::span<const Hash256> raw, bool dihedral, int max_distance) const;
+  absl::StatusOr<std::vector<Match>> MatchDihedralSet(const std::array<Hash256, kNumDihedral>& raw, int max_distance) const;
+  absl::StatusOr<std::vector<Match>> MatchMd5(const Md5Digest& raw) const;
+  absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
+  absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit) const;
+
+  // Bearer tokens: returns the token (shown once); only its SHA-256 is stored.
+  absl::StatusOr<std::string> CreateToken(Role role, const std::string& name, const Actor& actor);
+  std::optional<Actor> Authenticate(std::string_view token) const;
+  size_t token_count() const;
+
+  absl::StatusOr<std::vector<AuditRecord>> Audit(uint64_t after, size_t limit) const;
+  absl::Status Backup(const std::string& dir) const;
+  BankStats Stats() const;
+  const std::string& node_id() const { return options_.node_id; }
+
+ private:
+  struct Meta;
+  Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<SignalStore> store);
+  absl::Status Rebuild();
+  absl::Status IndexEntry(const SignalRef& ref, std::string_view entry_bytes);
+  std::vector<Match> Resolve(std::vector<Match> matches) const;
+
+  BankOptions options_;
+  std::unique_ptr<Salter> salter_;
+  std::unique_ptr<SignalStore> store_;
+  PdqIndex pdq_;
+  ExactIndex md5_, sha256_;
+  VectorIndex vectors_;
+
+  std::mutex write_mu_;      // serialises appends to the own log
+  uint64_t next_sequence_ = 1;
+
+  mutable std::shared_mutex meta_mu_;  // guards the maps below
+  std::vector<SignalRef> refs_;        // local number -> signal
+  std::vector<std::vector<std::string>> labels_;
+  absl::flat_hash_map<std::string, uint64_t> local_of_;  // FormatSignalId -> local number
+  absl::flat_hash_map<std::string, Actor> tokens_;       // SHA-256 of token -> actor
+  double rebuild_seconds_ = 0;
+};
+
+}  // namespace hashbank

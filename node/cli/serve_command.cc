@@ -1,0 +1,128 @@
+#include "node/cli/serve_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+
+#include "config/listen_address.h"
+#include "crypto/x509.h"
+#include "node/https_server.h"
+#include "node/member_api.h"
+
+namespace hashbank {
+
+int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostream& err) {
+  // SIGTERM and SIGINT are taken synchronously by this thread; every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto fail = [&err](const absl::Status& s) {
+    err << "hashbank serve: " << s.message() << '\n';
+    return 1;
+  };
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) return fail(config.status());
+  if (absl::Status s = EnsureDataDir(*config); !s.ok()) return fail(s);
+  auto salter = LoadOrCreateSalt(*config, err);
+  if (!salter.ok()) return fail(salter.status());
+  if (absl::Status s = EnsureTlsFiles(*config, err); !s.ok()) return fail(s);
+  auto bank = OpenBank(*config, std::move(*salter));
+  if (!bank.ok()) return fail(bank.status());
+  if ((*bank)->token_count() == 0) {
+    auto token = (*bank)->CreateToken(Role::kAdmin, "admin", Actor{"system", Role::kAdmin});
+    if (!token.ok()) return fail(token.status());
+    if (absl::Status s = WritePemFile(AdminTokenPath(*config), *token + "\n", 0600); !s.ok()) return fail(s);
+    out << "hashbank: admin token (shown once; also in " << AdminTokenPath(*config) << ", mode 0600):\n"
+        << *token << '\n';
+  }
+  Metrics metrics;
+  ApiLimits limits;
+  limits.max_batch_items = config->limits.max_batch_items;
+  limits.requests_per_second_per_token = config->limits.requests_per_second_per_token;
+  limits.burst_per_token = config->limits.burst_per_token;
+  limits.pdq_default_max_distance = static_cast<int>(config->matching.pdq_default_max_distance);
+  limits.pdq_max_distance_limit = static_cast<int>(config->matching.pdq_max_distance_limit);
+  limits.image.max_file_bytes = config->limits.max_image_body_bytes;
+  limits.image.max_pixels = config->limits.max_image_pixels;
+  MemberApi api(bank->get(), limits, &metrics);
+  auto listen = ParseListenAddress(config->api.listen);
+  if (!listen.ok()) return fail(listen.status());
+  HttpsServerOptions options;
+  options.host = listen->host;
+  options.port = listen->port;
+  options.cert_path = config->TlsCertPath();
+  options.key_path = config->TlsKeyPath();
+  options.io_threads = static_cast<int>(config->api.threads);
+  options.worker_threads = static_cast<int>(config->api.threads);
+  options.max_json_body_bytes = config->limits.max_json_body_bytes;
+  options.max_image_body_bytes = config->limits.max_image_body_bytes;
+  options.timeout = std::chrono::milliseconds(config->limits.request_timeout_ms);
+  auto server = HttpsServer::Start(options, [&api](const HttpRequest& r) { return api.Handle(r); });
+  if (!server.ok()) return fail(server.status());
+  const BankStats stats = (*bank)->Stats();
+  out << "hashbank: node " << config->node.id << " serving https://"
+      << (listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host) << ":"
+      << (*server)->port() << " (" << stats.signals << " signals, indexes rebuilt in " << stats.rebuild_seconds
+      << " s, data in " << config->node.data_dir << ")" << std::endl;
+  int received = 0;
+  sigwait(&signals, &received);
+  out << "hashbank: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining in-flight requests" << std::endl;
+  (*server)->Shutdown(std::chrono::seconds(10));
+  out << "hashbank: stopped" << std::endl;
+  return 0;
+}
+
+int RunTokenCreateCommand(const NodeOverrides& overrides, const std::string& role, const std::string& name,
+                          std::ostream& out, std::ostream& err) {
+  auto fail = [&err](const absl::Status& s) {
+    err << "hashbank token create: " << s.message() << '\n';
+    return 1;
+  };
+  const auto parsed = ParseRole(role);
+  if (!parsed) return fail(absl::InvalidArgumentError("--role: submit, query or admin"));
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) return fail(config.status());
+  if (absl::Status s = EnsureDataDir(*config); !s.ok()) return fail(s);
+  auto salter = LoadOrCreateSalt(*config, err);
+  if (!salter.ok()) return fail(salter.status());
+  auto bank = OpenBank(*config, std::move(*salter));
+  if (!bank.ok()) {
+    if (absl::IsFailedPrecondition(bank.status())) {
+      return fail(absl::FailedPreconditionError(std::string(bank.status().message()) +
+                                                " (while it runs, an admin makes tokens with POST /v1/tokens)"));
+    }
+    return fail(bank.status());
+  }
+  auto token = (*bank)->CreateToken(*parsed, name, Actor{"cli", Role::kAdmin});
+  if (!token.ok()) return fail(token.status());
+  out << *token << '\n';
+  return 0;
+}
+
+int RunBackupCommand(const NodeOverrides& overrides, const std::string& dir, std::ostream& out, std::ostream& err) {
+  auto fail = [&err](const absl::Status& s) {
+    err << "hashbank backup: " << s.message() << '\n';
+    return 1;
+  };
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) return fail(config.status());
+  auto salter = LoadOrCreateSalt(*config, err);
+  if (!salter.ok()) return fail(salter.status());
+  auto bank = OpenBank(*config, std::move(*salter));
+  if (!bank.ok()) {
+    if (absl::IsFailedPrecondition(bank.status())) {
+      return fail(absl::FailedPreconditionError(std::string(bank.status().message()) +
+                                                " (back up a running node with POST /v1/backup)"));
+    }
+    return fail(bank.status());
+  }
+  if (absl::Status s = (*bank)->Backup(dir); !s.ok()) return fail(s);
+  out << "hashbank: checkpoint written to " << dir << '\n';
+  return 0;
+}
+
+}  // namespace hashbank

@@ -1,0 +1,249 @@
+#include "node/https_server.h"
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace hashbank {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+constexpr size_t kHeaderLimit = 16 * 1024;
+
+struct Shared {
+  HttpsServerOptions options;
+  HttpsServer::Handler handler;
+  asio::thread_pool* workers = nullptr;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> in_flight{0};
+  std::mutex mu;
+  std::condition_variable idle;
+
+  void Done() {
+    if (in_flight.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lock(mu);
+      idle.notify_all();
+    }
+  }
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, ssl::context& ctx, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket), ctx), shared_(std::move(shared)) {}
+
+  void Run() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoHandshake(); });
+  }
+
+ private:
+  void DoHandshake() {
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+    stream_.async_handshake(ssl::stream_base::server,
+                            [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
+  }
+  void OnHandshake(beast::error_code ec) {
+    if (ec) return;  // not TLS 1.3, bad client hello, timeout: drop the connection
+    DoReadHeader();
+  }
+
+  void DoReadHeader() {
+    if (shared_->stopping) return DoClose();
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(shared_->options.max_image_body_bytes);
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return DoClose();
+    const auto& req = parser_->get();
+    const std::string method(req.method_string());
+    const std::string target(req.target());
+    const size_t limit = IsImageRoute(method, target) ? shared_->options.max_image_body_bytes
+                                                      : shared_->options.max_json_body_bytes;
+    if (parser_->content_length() && *parser_->content_length() > limit) {
+      return SendError(413, "too_large", absl::StrCat("the body is over this endpoint's limit of ", limit, " bytes"));
+    }
+    parser_->body_limit(limit);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec2, size_t) { self->OnRead(ec2); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::body_limit) return SendError(413, "too_large", "the body is over this endpoint's limit");
+    if (ec) return DoClose();
+    http::request<http::string_body> req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    HttpRequest r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    r.authorization = std::string(req[http::field::authorization]);
+    r.content_type = std::string(req[http::field::content_type]);
+    r.body = std::move(req.body());
+    shared_->in_flight.fetch_add(1);
+    asio::post(*shared_->workers, [self = shared_from_this(), r = std::move(r)]() mutable {
+      HttpResponse resp = self->shared_->handler(r);
+      asio::post(self->stream_.get_executor(),
+                 [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp), true); });
+    });
+  }
+
+  void SendError(int status, std::string_view code, std::string_view message) {
+    keep_alive_ = false;
+    HttpResponse resp;
+    resp.status = status;
+    resp.body = ErrorBody(code, message);
+    Write(std::move(resp), false);
+  }
+
+  void Write(HttpResponse resp, bool counted) {
+    counted_ = counted;
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<http::status>(resp.status));
+    response_.set(http::field::server, "hashbank");
+    response_.set(http::field::content_type, resp.content_type);
+    if (!resp.retry_after.empty()) response_.set(http::field::retry_after, resp.retry_after);
+    response_.set(http::field::cache_control, "no-store");
+    response_.keep_alive(keep_alive_ && !shared_->stopping);
+    response_.body() = std::move(resp.body);
+    response_.prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    if (counted_) shared_->Done();
+    counted_ = false;
+    if (ec || !response_.keep_alive()) return DoClose();
+    DoReadHeader();
+  }
+
+  void DoClose() {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    });
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  std::shared_ptr<Shared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  bool keep_alive_ = false;
+  bool counted_ = false;
+};
+
+}  // namespace
+
+struct HttpsServer::Impl {
+  asio::io_context ioc;
+  ssl::context tls{ssl::context::tls_server};
+  std::optional<tcp::acceptor> acceptor;
+  asio::thread_pool workers;
+  std::vector<std::thread> threads;
+  std::shared_ptr<Shared> shared = std::make_shared<Shared>();
+  std::atomic<bool> shut_down{false};
+  uint16_t port = 0;
+
+  explicit Impl(int io_threads, int worker_threads)
+      : ioc(io_threads), workers(static_cast<size_t>(std::max(1, worker_threads))) {}
+
+  void DoAccept() {
+    acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted || shared->stopping) return;
+      } else {
+        std::make_shared<Session>(std::move(socket), tls, shared)->Run();
+      }
+      DoAccept();
+    });
+  }
+};
+
+HttpsServer::HttpsServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpsServer::~HttpsServer() { Shutdown(std::chrono::milliseconds(0)); }
+
+absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServerOptions& options, Handler handler) {
+  auto impl = std::make_unique<Impl>(std::max(1, options.io_threads), options.worker_threads);
+  impl->shared->options = options;
+  impl->shared->handler = std::move(handler);
+  impl->shared->workers = &impl->workers;
+  beast::error_code ec;
+  // TLS 1.3 only.
+  SSL_CTX_set_min_proto_version(impl->tls.native_handle(), TLS1_3_VERSION);
+  impl->tls.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  impl->tls.use_certificate_chain_file(options.cert_path, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("TLS certificate ", options.cert_path, ": ", ec.message()));
+  impl->tls.use_private_key_file(options.key_path, ssl::context::pem, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("TLS key ", options.key_path, ": ", ec.message()));
+  const auto address = asio::ip::make_address(options.host, ec);
+  tcp::endpoint endpoint;
+  if (!ec) {
+    endpoint = tcp::endpoint(address, options.port);
+  } else {
+    tcp::resolver resolver(impl->ioc);
+    auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
+    if (ec || results.empty()) return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", options.host));
+    endpoint = *results.begin();
+  }
+  impl->acceptor.emplace(impl->ioc);
+  impl->acceptor->open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor->bind(endpoint, ec);
+  if (!ec) impl->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.host, ":", options.port, ": ", ec.message()));
+  }
+  impl->port = impl->acceptor->local_endpoint().port();
+  impl->DoAccept();
+  for (int i = 0; i < std::max(1, options.io_threads); ++i) impl->threads.emplace_back([ioc = &impl->ioc] { ioc->run(); });
+  return std::unique_ptr<HttpsServer>(new HttpsServer(std::move(impl)));
+}
+
+uint16_t HttpsServer::port() const { return impl_->port; }
+
+void HttpsServer::Shutdown(std::chrono::milliseconds drain) {
+  if (impl_->shut_down.exchange(true)) return;
+  Shared& shared = *impl_->shared;
+  shared.stopping = true;
+  asio::post(impl_->ioc, [this] {
+    beast::error_code ignored;
+    impl_->acceptor->close(ignored);
+  });
+  {
+    std::unique_lock<std::mutex> lock(shared.mu);
+    shared.idle.wait_for(lock, drain, [&] { return shared.in_flight.load() == 0; });
+  }
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->workers.join();
+}
+
+}  // namespace hashbank

@@ -1,0 +1,52 @@
+// HttpsServer: the member API's listener — HTTP/1.1 over TLS 1.3 (Boost.Beast), keep-alive.
+//
+// One strand per connection; a timeout before every handshake, read and write; the header is read first so
+// the body limit can depend on the route (images get limits.max_image_body_bytes, JSON the smaller
+// max_json_body_bytes) and an oversized body is refused with 413 before it is read. Handlers run on a
+// separate worker pool, never on the I/O threads, so a slow RocksDB sync or image decode does not stall
+// other connections. Shutdown stops accepting, lets in-flight requests finish (up to a deadline) and
+// returns. Asio/Beast types stay inside the .cc (separate compilation, fast builds).
+// Thread-safety: Start/port/Shutdown may be called from any thread; the handler must be thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "node/member_api.h"
+
+namespace hashbank {
+
+struct HttpsServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8443;  // 0: any free port (see port())
+  std::string cert_path, key_path;
+  int io_threads = 2;
+  int worker_threads = 2;
+  size_t max_json_body_bytes = 1 << 20;
+  size_t max_image_body_bytes = 64 << 20;
+  std::chrono::milliseconds timeout{30000};
+};
+
+class HttpsServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  static absl::StatusOr<std::unique_ptr<HttpsServer>> Start(const HttpsServerOptions& options, Handler handler);
+  ~HttpsServer();
+  HttpsServer(const HttpsServer&) = delete;
+  HttpsServer& operator=(const HttpsServer&) = delete;
+
+  uint16_t port() const;
+  // Stops accepting; waits up to `drain` for in-flight requests; stops all threads. Idempotent.
+  void Shutdown(std::chrono::milliseconds drain);
+
+ private:
+  struct Impl;
+  explicit HttpsServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hashbank

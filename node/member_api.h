@@ -1,0 +1,73 @@
+// MemberApi: the member HTTPS API's request logic — a function from request to response, with no socket,
+// so every route and error is testable directly (tests/node) and through the real server (tests/integration).
+//
+// JSON in and out; errors are {"error": {"code", "message"}} with the HTTP status that fits: 400 bad input,
+// 401 no or unknown token, 403 wrong role, 404, 405, 409 conflict (already withdrawn), 413 too large,
+// 415 unsupported media type or image format, 422 quality below the floor, 429 rate limit, 500, 503.
+// Request bodies are limited by the server before they get here (limits.max_*_body_bytes).
+// Never logs or echoes a hash value. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "matcher/image_decoder.h"
+#include "node/bank.h"
+#include "node/metrics.h"
+
+namespace hashbank {
+
+struct HttpRequest {
+  std::string method;         // "GET", "POST", ...
+  std::string target;         // path and query, e.g. "/v1/audit?after=10"
+  std::string authorization;  // the Authorization header, "" if absent
+  std::string content_type;
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::string retry_after;  // seconds, for 429
+};
+
+struct ApiLimits {
+  size_t max_batch_items = 1000;
+  double requests_per_second_per_token = 5000;  // 0 = unlimited
+  double burst_per_token = 10000;
+  int pdq_default_max_distance = 31;
+  int pdq_max_distance_limit = 63;
+  ImageLimits image;
+};
+
+// Which limit the server applies to a request's body (decided from the headers, before the body is read).
+bool IsImageRoute(std::string_view method, std::string_view target);
+
+class MemberApi {
+ public:
+  MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics);
+  HttpResponse Handle(const HttpRequest& request);
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point last;
+  };
+  bool Allow(const std::string& token_name);
+
+  Bank* bank_;
+  ApiLimits limits_;
+  Metrics* metrics_;
+  std::mutex rate_mu_;
+  std::map<std::string, Bucket> buckets_;
+};
+
+// The JSON error body.
+std::string ErrorBody(std::string_view code, std::string_view message);
+
+}  // namespace hashbank

@@ -1,0 +1,124 @@
+#include "node/node_setup.h"
+
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <boost/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "config/listen_address.h"
+#include "crypto/federation_salt.h"
+#include "crypto/x509.h"
+
+namespace hashbank {
+
+namespace fs = std::filesystem;
+
+absl::StatusOr<NodeConfig> LoadNodeConfig(const NodeOverrides& overrides) {
+  Environment env = ProcessEnvironment();
+  std::string path = overrides.config_path;
+  if (path.empty()) {
+    if (const char* p = std::getenv("HASHBANK_CONFIG"); p != nullptr) path = p;
+  }
+  auto config = NodeConfig::Load(path, env);
+  if (!config.ok()) return config.status();
+  if (!overrides.data_dir.empty()) config->node.data_dir = overrides.data_dir;
+  if (!overrides.listen.empty()) config->api.listen = overrides.listen;
+  if (absl::Status s = config->Validate(); !s.ok()) return s;
+  return config;
+}
+
+absl::Status EnsureDataDir(const NodeConfig& config) {
+  std::error_code ec;
+  fs::create_directories(config.node.data_dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", config.node.data_dir, ": ", ec.message()));
+  ::chmod(config.node.data_dir.c_str(), 0700);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Salter>> LoadOrCreateSalt(const NodeConfig& config, std::ostream& log) {
+  const std::string path = config.SaltFilePath();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    if (!config.salt.file.empty()) return absl::NotFoundError(absl::StrCat("salt.file: ", path, " does not exist"));
+    auto id = FederationSalt::Generate("dev-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000));
+    if (!id.ok()) return id.status();
+    boost::json::object o;
+    o["salt_id"] = id->id;
+    o["key"] = id->ToHex();
+    if (absl::Status s = WritePemFile(path, boost::json::serialize(o) + "\n", 0600); !s.ok()) return s;
+    log << "hashbank: generated a development federation salt (id " << id->id << ") in " << path
+        << "; a federation distributes its own salt out of band\n";
+  }
+  auto text = ReadTextFile(path, 4096);
+  if (!text.ok()) return text.status();
+  boost::system::error_code jec;
+  auto v = boost::json::parse(*text, jec);
+  if (jec || !v.is_object() || !v.as_object().contains("salt_id") || !v.as_object().contains("key") ||
+      !v.as_object().at("salt_id").is_string() || !v.as_object().at("key").is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": expected {\"salt_id\": \"...\", \"key\": \"<64 hex>\"}"));
+  }
+  auto salt = FederationSalt::FromHex(std::string(v.as_object().at("salt_id").as_string()),
+                                      std::string(v.as_object().at("key").as_string()));
+  if (!salt.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", std::string(salt.status().message())));
+  return std::make_unique<Salter>(*salt);
+}
+
+absl::Status EnsureTlsFiles(const NodeConfig& config, std::ostream& log) {
+  const std::string cert = config.TlsCertPath(), key = config.TlsKeyPath();
+  std::error_code ec;
+  const bool have_cert = fs::exists(cert, ec), have_key = fs::exists(key, ec);
+  if (have_cert && have_key) return absl::OkStatus();
+  if (!config.api.tls_cert.empty() || !config.api.tls_key.empty()) {
+    return absl::NotFoundError(absl::StrCat("api.tls_cert / api.tls_key: ", have_cert ? key : cert, " does not exist"));
+  }
+  const std::string dir = (fs::path(config.node.data_dir) / "tls").string();
+  auto ca = CreateCertificateAuthority("hashbank development CA", std::chrono::days(3650));
+  if (!ca.ok()) return ca.status();
+  CertificateRequest req;
+  req.common_name = "localhost";
+  req.dns_names = {"localhost"};
+  req.ip_addresses = {"127.0.0.1", "::1"};
+  auto listen = ParseListenAddress(config.api.listen);
+  if (listen.ok() && listen->host != "localhost" && listen->host != "127.0.0.1" && listen->host != "::1" &&
+      listen->host != "0.0.0.0" && listen->host != "::") {
+    unsigned char ip[16];
+    if (::inet_pton(AF_INET, listen->host.c_str(), ip) == 1 || ::inet_pton(AF_INET6, listen->host.c_str(), ip) == 1) {
+      req.ip_addresses.push_back(listen->host);
+    } else {
+      req.dns_names.push_back(listen->host);
+    }
+  }
+  req.node_id = config.node.id;
+  auto leaf = IssueCertificate(*ca, req);
+  if (!leaf.ok()) return leaf.status();
+  for (const auto& [path, pem, mode] : {std::tuple{dir + "/ca.key", ca->key_pem, 0600u}, std::tuple{dir + "/ca.pem", ca->cert_pem, 0644u},
+                                        std::tuple{key, leaf->key_pem, 0600u}, std::tuple{cert, leaf->cert_pem, 0644u}}) {
+    if (absl::Status s = WritePemFile(path, pem, mode); !s.ok()) return s;
+  }
+  log << "hashbank: generated a development CA and server certificate in " << dir
+      << " (curl --cacert " << dir << "/ca.pem)\n";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::unique_ptr<Salter> salter) {
+  BankOptions options;
+  options.data_dir = config.node.data_dir;
+  options.node_id = config.node.id;
+  options.pdq_quality_floor = static_cast<int>(config.matching.pdq_quality_floor);
+  auto bank = Bank::Open(std::move(options), std::move(salter));
+  if (!bank.ok() && absl::IsUnavailable(bank.status()) &&
+      std::string(bank.status().message()).find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat("the database in ", config.node.data_dir,
+                                                      " is in use: is a node already running on it?"));
+  }
+  return bank;
+}
+
+std::string AdminTokenPath(const NodeConfig& config) { return (fs::path(config.node.data_dir) / "admin.token").string(); }
+
+}  // namespace hashbank

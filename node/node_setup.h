@@ -1,0 +1,41 @@
+// Node start-up pieces shared by `hashbank serve`, `hashbank token create` and `hashbank backup`: the
+// config with command-line overrides, the data directory, the federation salt and the TLS files generated on
+// first start (embedded defaults), and the Bank.
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "config/node_config.h"
+#include "node/bank.h"
+
+namespace hashbank {
+
+struct NodeOverrides {
+  std::string config_path;  // "" = no file (or $HASHBANK_CONFIG)
+  std::string data_dir;     // "" = from the config
+  std::string listen;       // "" = from the config
+};
+
+// Config file + HASHBANK_* environment + flags, validated.
+absl::StatusOr<NodeConfig> LoadNodeConfig(const NodeOverrides& overrides);
+
+// Creates <data_dir> (mode 0700) if needed.
+absl::Status EnsureDataDir(const NodeConfig& config);
+
+// Loads the salt file, or on first start (file absent, default path) generates a development salt and
+// writes it with mode 0600. Writes one line about it to `log` (never the key).
+absl::StatusOr<std::unique_ptr<Salter>> LoadOrCreateSalt(const NodeConfig& config, std::ostream& log);
+
+// When the TLS paths are the defaults and absent: generates a development CA (<data_dir>/tls/ca.pem, .key)
+// and a server certificate for localhost, 127.0.0.1, ::1 and the listen host. Explicit paths must exist.
+absl::Status EnsureTlsFiles(const NodeConfig& config, std::ostream& log);
+
+absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::unique_ptr<Salter> salter);
+
+// Path of the admin token file written on first start.
+std::string AdminTokenPath(const NodeConfig& config);
+
+}  // namespace hashbank

@@ -1,0 +1,393 @@
+#include "storage/signal_store.h"
+
+#include <openssl/evp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_batch.h>
+
+#include <array>
+#include <charconv>
+#include <cstring>
+
+#include <boost/json.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace hashbank {
+namespace {
+
+enum Cf : size_t { kEntries = 0, kExact, kLabels, kOpinions, kTombstones, kTokens, kState, kAudit, kNumCf };
+constexpr const char* kCfNames[kNumCf] = {"entries", "exact", "labels", "opinions",
+                                           "tombstones", "tokens", "state", "audit"};
+constexpr char kAuditSeqState[] = "audit.last";
+
+void AppendBigEndian64(std::string* out, uint64_t v) {
+  for (int s = 56; s >= 0; s -= 8) out->push_back(static_cast<char>((v >> s) & 0xFF));
+}
+
+uint64_t ReadBigEndian64(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+std::string Okey(const SignalRef& ref) {
+  std::string k;
+  k.push_back(static_cast<char>(ref.origin.size()));
+  k += ref.origin;
+  AppendBigEndian64(&k, ref.sequence);
+  return k;
+}
+
+// Parses an okey at the start of `s`; returns its length, or 0 if malformed.
+size_t ParseOkey(std::string_view s, SignalRef* ref) {
+  if (s.empty()) return 0;
+  const size_t n = static_cast<uint8_t>(s[0]);
+  if (s.size() < 1 + n + 8) return 0;
+  ref->origin.assign(s.substr(1, n));
+  ref->sequence = ReadBigEndian64(s.substr(1 + n, 8));
+  return 1 + n + 8;
+}
+
+std::string ShortString(std::string_view s) {
+  std::string k;
+  k.push_back(static_cast<char>(std::min<size_t>(s.size(), 255)));
+  k.append(s.substr(0, 255));
+  return k;
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string message = absl::StrCat(std::string(what), ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return absl::UnavailableError(message);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(message);
+  return absl::InternalError(message);
+}
+
+std::string Sha256Hex(std::string_view data) {
+  std::array<unsigned char, 32> d{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : d) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+// The bytes an audit record's hash covers: its fields in a fixed order, without the hash itself.
+std::string AuditCanonical(const AuditRecord& r) {
+  boost::json::object o;
+  o["seq"] = r.sequence;
+  o["time_ms"] = r.time_ms;
+  o["actor"] = r.actor;
+  o["action"] = r.action;
+  o["target"] = r.target;
+  o["prev"] = r.prev_hash_hex;
+  return boost::json::serialize(o);
+}
+
+std::string AuditJson(const AuditRecord& r) {
+  boost::json::object o;
+  o["seq"] = r.sequence;
+  o["time_ms"] = r.time_ms;
+  o["actor"] = r.actor;
+  o["action"] = r.action;
+  o["target"] = r.target;
+  o["prev"] = r.prev_hash_hex;
+  o["hash"] = r.hash_hex;
+  return boost::json::serialize(o);
+}
+
+absl::StatusOr<AuditRecord> ParseAudit(std::string_view json) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(json, ec);
+  if (ec || !v.is_object()) return absl::DataLossError("unreadable audit record");
+  const boost::json::object& o = v.as_object();
+  AuditRecord r;
+  try {
+    r.sequence = boost::json::value_to<uint64_t>(o.at("seq"));
+    r.time_ms = boost::json::value_to<int64_t>(o.at("time_ms"));
+    r.actor = boost::json::value_to<std::string>(o.at("actor"));
+    r.action = boost::json::value_to<std::string>(o.at("action"));
+    r.target = boost::json::value_to<std::string>(o.at("target"));
+    r.prev_hash_hex = boost::json::value_to<std::string>(o.at("prev"));
+    r.hash_hex = boost::json::value_to<std::string>(o.at("hash"));
+  } catch (const std::exception&) {  // boundary: Boost.JSON reports missing/mistyped fields by exception
+    return absl::DataLossError("audit record with missing or mistyped fields");
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string FormatSignalId(const SignalRef& ref) { return absl::StrCat(ref.origin, ":", ref.sequence); }
+
+absl::StatusOr<SignalRef> ParseSignalId(std::string_view id) {
+  const size_t colon = id.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == id.size()) {
+    return absl::InvalidArgumentError("a signal id is \"<origin>:<sequence>\"");
+  }
+  SignalRef ref;
+  ref.origin.assign(id.substr(0, colon));
+  const std::string_view digits = id.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ref.sequence);
+  if (ec != std::errc() || ptr != digits.data() + digits.size() || ref.sequence == 0 || digits[0] == '+') {
+    return absl::InvalidArgumentError("a signal id's sequence is a decimal number >= 1");
+  }
+  if (ref.origin.size() > 64) return absl::InvalidArgumentError("a signal id's origin is at most 64 characters");
+  return ref;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+struct StoreBatch::Impl {
+  rocksdb::WriteBatch batch;
+  std::vector<std::array<std::string, 3>> audits;  // actor, action, target
+  std::vector<std::pair<Cf, std::pair<std::string, std::string>>> puts;
+  std::vector<std::pair<Cf, std::string>> deletes;
+};
+
+StoreBatch::StoreBatch() : impl_(std::make_unique<Impl>()) {}
+StoreBatch::~StoreBatch() = default;
+StoreBatch::StoreBatch(StoreBatch&&) noexcept = default;
+StoreBatch& StoreBatch::operator=(StoreBatch&&) noexcept = default;
+
+void StoreBatch::PutEntry(const SignalRef& ref, std::string_view entry_bytes) {
+  impl_->puts.push_back({kEntries, {Okey(ref), std::string(entry_bytes)}});
+}
+void StoreBatch::PutExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
+  impl_->puts.push_back({kExact, {std::string(1, static_cast<char>(kind)) + std::string(salted_digest) + Okey(ref), ""}});
+}
+void StoreBatch::DeleteExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
+  impl_->deletes.push_back({kExact, std::string(1, static_cast<char>(kind)) + std::string(salted_digest) + Okey(ref)});
+}
+void StoreBatch::PutLabel(std::string_view label, const SignalRef& ref) {
+  impl_->puts.push_back({kLabels, {ShortString(label) + Okey(ref), ""}});
+}
+void StoreBatch::DeleteLabel(std::string_view label, const SignalRef& ref) {
+  impl_->deletes.push_back({kLabels, ShortString(label) + Okey(ref)});
+}
+void StoreBatch::PutOpinion(const SignalRef& signal, const SignalRef& opinion_entry) {
+  impl_->puts.push_back({kOpinions, {Okey(signal) + Okey(opinion_entry), ""}});
+}
+void StoreBatch::PutTombstone(const SignalRef& ref, std::string_view record_json) {
+  impl_->puts.push_back({kTombstones, {Okey(ref), std::string(record_json)}});
+}
+void StoreBatch::PutToken(std::string_view token_sha256, std::string_view record_json) {
+  impl_->puts.push_back({kTokens, {std::string(token_sha256), std::string(record_json)}});
+}
+void StoreBatch::PutState(std::string_view name, std::string_view value) {
+  impl_->puts.push_back({kState, {std::string(name), std::string(value)}});
+}
+void StoreBatch::AddAudit(std::string actor, std::string action, std::string target) {
+  impl_->audits.push_back({std::move(actor), std::move(action), std::move(target)});
+}
+bool StoreBatch::empty() const { return impl_->puts.empty() && impl_->deletes.empty() && impl_->audits.empty(); }
+
+// ---------------------------------------------------------------------------------------------------------
+
+struct SignalStore::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;
+  std::mutex commit_mu;  // orders audit chaining with the write that carries it
+  uint64_t audit_last = 0;
+  std::string audit_last_hash;
+
+  ~Impl() {
+    for (auto* h : cfs) db->DestroyColumnFamilyHandle(h);
+    if (db) db->Close();
+  }
+
+  absl::StatusOr<std::optional<std::string>> Get(Cf cf, std::string_view key) const {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cfs[cf], rocksdb::Slice(key.data(), key.size()), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "read");
+    return std::optional<std::string>(std::move(value));
+  }
+
+  template <typename Fn>
+  absl::Status ScanPrefix(Cf cf, std::string_view prefix, Fn&& fn) const {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cfs[cf]));
+    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+      const rocksdb::Slice k = it->key();
+      if (!k.starts_with(rocksdb::Slice(prefix.data(), prefix.size()))) break;
+      if (absl::Status s = fn(std::string_view(k.data(), k.size()), std::string_view(it->value().data(), it->value().size()));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return FromRocks(it->status(), "scan");
+  }
+};
+
+SignalStore::SignalStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SignalStore::~SignalStore() = default;
+
+absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string& dir) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.paranoid_checks = true;
+  options.max_background_jobs = 2;
+  rocksdb::ColumnFamilyOptions cf_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+  for (const char* name : kCfNames) descriptors.emplace_back(name, cf_options);
+  auto impl = std::make_unique<Impl>();
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("cannot open the database in ", dir));
+  impl->db.reset(raw);
+  raw->DestroyColumnFamilyHandle(handles[0]);  // default: unused
+  impl->cfs.assign(handles.begin() + 1, handles.end());
+  auto last = impl->Get(kState, kAuditSeqState);
+  if (!last.ok()) return last.status();
+  if (last->has_value()) {
+    if ((*last)->size() != 8) return absl::DataLossError("corrupt audit position");
+    impl->audit_last = ReadBigEndian64(**last);
+    std::string key;
+    AppendBigEndian64(&key, impl->audit_last);
+    auto rec = impl->Get(kAudit, key);
+    if (!rec.ok()) return rec.status();
+    if (!rec->has_value()) return absl::DataLossError("the last audit record is missing");
+    auto parsed = ParseAudit(**rec);
+    if (!parsed.ok()) return parsed.status();
+    impl->audit_last_hash = parsed->hash_hex;
+  }
+  return std::unique_ptr<SignalStore>(new SignalStore(std::move(impl)));
+}
+
+absl::Status SignalStore::Commit(StoreBatch batch, int64_t time_ms) {
+  Impl& m = *impl_;
+  StoreBatch::Impl& b = *batch.impl_;
+  rocksdb::WriteBatch wb;
+  for (const auto& [cf, kv] : b.puts) wb.Put(m.cfs[cf], kv.first, kv.second);
+  for (const auto& [cf, key] : b.deletes) wb.Delete(m.cfs[cf], key);
+  std::lock_guard<std::mutex> lock(m.commit_mu);
+  uint64_t seq = m.audit_last;
+  std::string prev = m.audit_last_hash;
+  for (auto& [actor, action, target] : b.audits) {
+    AuditRecord r;
+    r.sequence = ++seq;
+    r.time_ms = time_ms;
+    r.actor = actor;
+    r.action = action;
+    r.target = target;
+    r.prev_hash_hex = prev;
+    r.hash_hex = Sha256Hex(prev + AuditCanonical(r));
+    prev = r.hash_hex;
+    std::string key;
+    AppendBigEndian64(&key, r.sequence);
+    wb.Put(m.cfs[kAudit], key, AuditJson(r));
+  }
+  if (seq != m.audit_last) {
+    std::string v;
+    AppendBigEndian64(&v, seq);
+    wb.Put(m.cfs[kState], kAuditSeqState, v);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (absl::Status s = FromRocks(m.db->Write(wo, &wb), "write"); !s.ok()) return s;
+  m.audit_last = seq;
+  m.audit_last_hash = prev;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> SignalStore::GetEntry(const SignalRef& ref) const {
+  return impl_->Get(kEntries, Okey(ref));
+}
+absl::StatusOr<std::optional<std::string>> SignalStore::GetTombstone(const SignalRef& ref) const {
+  return impl_->Get(kTombstones, Okey(ref));
+}
+absl::StatusOr<std::optional<std::string>> SignalStore::GetToken(std::string_view token_sha256) const {
+  return impl_->Get(kTokens, token_sha256);
+}
+absl::StatusOr<std::optional<std::string>> SignalStore::GetState(std::string_view name) const {
+  return impl_->Get(kState, name);
+}
+
+absl::StatusOr<std::vector<SignalRef>> SignalStore::FindExact(ExactKind8 kind, std::string_view salted_digest) const {
+  std::vector<SignalRef> out;
+  const std::string prefix = std::string(1, static_cast<char>(kind)) + std::string(salted_digest);
+  absl::Status s = impl_->ScanPrefix(kExact, prefix, [&](std::string_view key, std::string_view) {
+    SignalRef ref;
+    if (ParseOkey(key.substr(prefix.size()), &ref) == 0) return absl::DataLossError("corrupt exact-hash key");
+    out.push_back(std::move(ref));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<SignalRef>> SignalStore::OpinionsOf(const SignalRef& signal) const {
+  std::vector<SignalRef> out;
+  const std::string prefix = Okey(signal);
+  absl::Status s = impl_->ScanPrefix(kOpinions, prefix, [&](std::string_view key, std::string_view) {
+    SignalRef ref;
+    if (ParseOkey(key.substr(prefix.size()), &ref) == 0) return absl::DataLossError("corrupt opinion key");
+    out.push_back(std::move(ref));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status SignalStore::ForEachEntry(const std::function<absl::Status(const SignalRef&, std::string_view)>& fn) const {
+  return impl_->ScanPrefix(kEntries, "", [&](std::string_view key, std::string_view value) {
+    SignalRef ref;
+    if (ParseOkey(key, &ref) != key.size()) return absl::DataLossError("corrupt entry key");
+    return fn(ref, value);
+  });
+}
+
+absl::Status SignalStore::ForEachToken(const std::function<void(std::string_view, std::string_view)>& fn) const {
+  return impl_->ScanPrefix(kTokens, "", [&](std::string_view key, std::string_view value) {
+    fn(key, value);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<AuditRecord>> SignalStore::ListAudit(uint64_t after, size_t limit) const {
+  std::vector<AuditRecord> out;
+  std::string start;
+  AppendBigEndian64(&start, after + 1);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kAudit]));
+  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
+    auto r = ParseAudit(std::string_view(it->value().data(), it->value().size()));
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(*r));
+  }
+  if (absl::Status s = FromRocks(it->status(), "audit scan"); !s.ok()) return s;
+  return out;
+}
+
+absl::Status SignalStore::VerifyAuditChain() const {
+  std::string prev;
+  uint64_t expected = 1;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kAudit]));
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
+    auto r = ParseAudit(std::string_view(it->value().data(), it->value().size()));
+    if (!r.ok()) return r.status();
+    if (r->sequence != expected) return absl::DataLossError(absl::StrCat("audit record ", expected, " is missing"));
+    if (r->prev_hash_hex != prev || r->hash_hex != Sha256Hex(prev + AuditCanonical(*r))) {
+      return absl::DataLossError(absl::StrCat("audit record ", r->sequence, " does not verify"));
+    }
+    prev = r->hash_hex;
+  }
+  return FromRocks(it->status(), "audit scan");
+}
+
+absl::Status SignalStore::Checkpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  if (absl::Status s = FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &raw), "checkpoint"); !s.ok()) return s;
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  return FromRocks(cp->CreateCheckpoint(dir), absl::StrCat("checkpoint into ", dir));
+}
+
+}  // namespace hashbank

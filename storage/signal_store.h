@@ -1,0 +1,122 @@
+// SignalStore: the node's durable state in RocksDB. Only salted values and metadata are ever written here.
+//
+// Column families (keys are binary; `okey` = origin (1-byte length + bytes) + sequence (8 bytes big-endian),
+// so one origin's entries are contiguous and in log order):
+//   entries      okey -> Entry bytes exactly as built or received (protocol/entries.proto)
+//   exact        kind (1) + salted digest (32) + okey -> ""          (which signals carry a digest)
+//   labels       label (1-byte length + bytes) + okey -> ""
+//   opinions     okey of the signal + okey of the opinion entry -> ""
+//   tombstones   okey -> withdrawal record (JSON: when, by whom, reason); the entry's values are purged
+//   tokens       SHA-256 of the bearer token (32) -> token record (JSON: name, role, created)
+//   state        name -> value (next sequence per origin, node id, salt id, ...)
+//   audit        sequence (8, big-endian) -> JSON record {seq, time_ms, actor, action, target, prev, hash}
+//                where hash = SHA-256(prev || canonical record without hash): each record chains the last
+//
+// Writes: callers fill a StoreBatch and Commit it: one RocksDB WriteBatch, written with the WAL synced, so
+// a Commit that returned OK survives a crash (power loss included, as far as fsync does) and a failed or
+// interrupted one left nothing. Audit records added to a batch are chained at Commit time under a lock.
+//
+// Thread-safety: all methods are safe to call concurrently. Errors: RocksDB failures become
+// Unavailable/DataLoss/Internal Status with RocksDB's message; bad stored data is DataLoss.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hashbank {
+
+struct SignalRef {
+  std::string origin;
+  uint64_t sequence = 0;
+  friend bool operator==(const SignalRef&, const SignalRef&) = default;
+};
+
+// "origin:sequence", the public signal id.
+std::string FormatSignalId(const SignalRef& ref);
+// InvalidArgument unless `id` is "<origin>:<decimal sequence >= 1>".
+absl::StatusOr<SignalRef> ParseSignalId(std::string_view id);
+
+enum class ExactKind8 : uint8_t { kMd5 = 1, kSha256 = 2 };
+
+struct AuditRecord {
+  uint64_t sequence = 0;
+  int64_t time_ms = 0;
+  std::string actor;   // token name, or "system"
+  std::string action;  // "submit", "withdraw", "opinion", "token.create", ...
+  std::string target;  // a signal id or token name; never a hash value
+  std::string prev_hash_hex;
+  std::string hash_hex;
+};
+
+class StoreBatch {
+ public:
+  StoreBatch();
+  ~StoreBatch();
+  StoreBatch(StoreBatch&&) noexcept;
+  StoreBatch& operator=(StoreBatch&&) noexcept;
+
+  void PutEntry(const SignalRef& ref, std::string_view entry_bytes);
+  void PutExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref);
+  void DeleteExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref);
+  void PutLabel(std::string_view label, const SignalRef& ref);
+  void DeleteLabel(std::string_view label, const SignalRef& ref);
+  void PutOpinion(const SignalRef& signal, const SignalRef& opinion_entry);
+  void PutTombstone(const SignalRef& ref, std::string_view record_json);
+  void PutToken(std::string_view token_sha256, std::string_view record_json);
+  void PutState(std::string_view name, std::string_view value);
+  void AddAudit(std::string actor, std::string action, std::string target);
+  bool empty() const;
+
+ private:
+  friend class SignalStore;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class SignalStore {
+ public:
+  // Opens (creating if needed) the database in `dir`.
+  static absl::StatusOr<std::unique_ptr<SignalStore>> Open(const std::string& dir);
+  ~SignalStore();
+  SignalStore(const SignalStore&) = delete;
+  SignalStore& operator=(const SignalStore&) = delete;
+
+  // Durable (WAL fsync) atomic write of everything in the batch, with `time_ms` stamped on audit records.
+  absl::Status Commit(StoreBatch batch, int64_t time_ms);
+
+  absl::StatusOr<std::optional<std::string>> GetEntry(const SignalRef& ref) const;
+  absl::StatusOr<std::optional<std::string>> GetTombstone(const SignalRef& ref) const;
+  absl::StatusOr<std::optional<std::string>> GetToken(std::string_view token_sha256) const;
+  absl::StatusOr<std::optional<std::string>> GetState(std::string_view name) const;
+  absl::StatusOr<std::vector<SignalRef>> FindExact(ExactKind8 kind, std::string_view salted_digest) const;
+  absl::StatusOr<std::vector<SignalRef>> OpinionsOf(const SignalRef& signal) const;
+
+  // Calls fn(ref, entry_bytes) for every stored entry in key order; stops at the first error fn returns.
+  absl::Status ForEachEntry(const std::function<absl::Status(const SignalRef&, std::string_view)>& fn) const;
+  // Calls fn(token_sha256, record) for every token.
+  absl::Status ForEachToken(const std::function<void(std::string_view, std::string_view)>& fn) const;
+
+  // Audit records with sequence > after, at most `limit`, oldest first.
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(uint64_t after, size_t limit) const;
+  // Recomputes the whole chain; DataLoss naming the first record that does not verify.
+  absl::Status VerifyAuditChain() const;
+
+  // A consistent, openable copy of the database in `dir` (which must not exist), taken while serving.
+  absl::Status Checkpoint(const std::string& dir) const;
+
+ private:
+  struct Impl;
+  explicit SignalStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hashbank

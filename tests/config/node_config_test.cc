@@ -1,0 +1,523 @@
+#include "config/node_config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "config/environment.h"
+
+namespace hashbank {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "hashbank-config-XXXXXX").string();
+    const char* made = ::mkdtemp(pattern.data());
+    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = made == nullptr ? fs::path() : fs::path(made);
+  }
+  ~TempDir() {
+    std::error_code ignored;  // best effort: a leftover temp dir fails nothing
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+
+  std::string Write(const std::string& name, const std::string& content) const {
+    const fs::path file = path_ / name;
+    std::ofstream out(file, std::ios::binary);
+    out << content;
+    return file.string();
+  }
+
+ private:
+  fs::path path_;
+};
+
+std::string Message(const absl::Status& status) { return std::string(status.message()); }
+
+// `result` failed with InvalidArgument and a message that starts with `prefix`.
+::testing::AssertionResult FailsWith(const absl::StatusOr<NodeConfig>& result, const std::string& prefix) {
+  if (result.ok()) return ::testing::AssertionFailure() << "loaded, expected an error starting with " << prefix;
+  if (result.status().code() != absl::StatusCode::kInvalidArgument) {
+    return ::testing::AssertionFailure() << "wrong code: " << result.status();
+  }
+  if (!Message(result.status()).starts_with(prefix)) {
+    return ::testing::AssertionFailure() << "message does not start with '" << prefix << "': " << result.status();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+bool Contains(const absl::Status& status, const std::string& needle) {
+  return Message(status).find(needle) != std::string::npos;
+}
+
+absl::StatusOr<NodeConfig> FromYaml(const std::string& yaml, const Environment& env = {}) {
+  return NodeConfig::LoadFromString(yaml, env);
+}
+
+constexpr char kFullYaml[] = R"(# every key, none at its default
+node:
+  id: "node-7.eu_west"
+  data_dir: /srv/hashbank
+api:
+  listen: "[::1]:9443"
+  tls_cert: /etc/hashbank/cert.pem
+  tls_key: /etc/hashbank/key.pem
+  threads: 16
+salt:
+  file: /etc/hashbank/salt.json
+limits:
+  max_json_body_bytes: 2048
+  max_image_body_bytes: 1073741824
+  max_image_pixels: 10000000000
+  max_batch_items: 100000
+  requests_per_second_per_token: 0
+  burst_per_token: 100000000
+  request_timeout_ms: 100
+matching:
+  pdq_quality_floor: 0
+  pdq_default_max_distance: 256
+  pdq_max_distance_limit: 256
+)";
+
+TEST(NodeConfigTest, EmptyPathGivesTheDocumentedDefaults) {
+  auto config = NodeConfig::Load("", {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node.id, "local");
+  EXPECT_EQ(config->node.data_dir, "./hashbank-data");
+  EXPECT_EQ(config->api.listen, "127.0.0.1:8443");
+  EXPECT_EQ(config->api.tls_cert, "");
+  EXPECT_EQ(config->api.tls_key, "");
+  EXPECT_EQ(config->api.threads, 2u);
+  EXPECT_EQ(config->salt.file, "");
+  EXPECT_EQ(config->limits.max_json_body_bytes, 1048576u);
+  EXPECT_EQ(config->limits.max_image_body_bytes, 67108864u);
+  EXPECT_EQ(config->limits.max_image_pixels, 100000000u);
+  EXPECT_EQ(config->limits.max_batch_items, 1000u);
+  EXPECT_EQ(config->limits.requests_per_second_per_token, 5000u);
+  EXPECT_EQ(config->limits.burst_per_token, 10000u);
+  EXPECT_EQ(config->limits.request_timeout_ms, 30000u);
+  EXPECT_EQ(config->matching.pdq_quality_floor, 50u);
+  EXPECT_EQ(config->matching.pdq_default_max_distance, 31u);
+  EXPECT_EQ(config->matching.pdq_max_distance_limit, 63u);
+  EXPECT_TRUE(*config == NodeConfig{});
+  EXPECT_TRUE(NodeConfig{}.Validate().ok());
+}
+
+TEST(NodeConfigTest, EmptyDocumentsAndSectionsKeepDefaults) {
+  for (const std::string yaml : {"", "# only a comment\n", "---\n", "{}", "api:\n", "api: {}\nlimits:\n", "~\n"}) {
+    auto config = FromYaml(yaml);
+    ASSERT_TRUE(config.ok()) << yaml << ": " << config.status();
+    EXPECT_TRUE(*config == NodeConfig{}) << yaml;
+  }
+}
+
+TEST(NodeConfigTest, FileOverridesEveryKey) {
+  TempDir dir;
+  const std::string path = dir.Write("hashbank.yaml", kFullYaml);
+  auto config = NodeConfig::Load(path, {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node.id, "node-7.eu_west");
+  EXPECT_EQ(config->node.data_dir, "/srv/hashbank");
+  EXPECT_EQ(config->api.listen, "[::1]:9443");
+  EXPECT_EQ(config->api.tls_cert, "/etc/hashbank/cert.pem");
+  EXPECT_EQ(config->api.tls_key, "/etc/hashbank/key.pem");
+  EXPECT_EQ(config->api.threads, 16u);
+  EXPECT_EQ(config->salt.file, "/etc/hashbank/salt.json");
+  EXPECT_EQ(config->limits.max_json_body_bytes, 2048u);
+  EXPECT_EQ(config->limits.max_image_body_bytes, 1073741824u);
+  EXPECT_EQ(config->limits.max_image_pixels, 10000000000u);
+  EXPECT_EQ(config->limits.max_batch_items, 100000u);
+  EXPECT_EQ(config->limits.requests_per_second_per_token, 0u);
+  EXPECT_EQ(config->limits.burst_per_token, 100000000u);
+  EXPECT_EQ(config->limits.request_timeout_ms, 100u);
+  EXPECT_EQ(config->matching.pdq_quality_floor, 0u);
+  EXPECT_EQ(config->matching.pdq_default_max_distance, 256u);
+  EXPECT_EQ(config->matching.pdq_max_distance_limit, 256u);
+}
+
+TEST(NodeConfigTest, SmallestValuesAreAccepted) {
+  auto config = FromYaml(R"(
+limits:
+  max_json_body_bytes: 1024
+  max_image_body_bytes: 1024
+  max_image_pixels: 1
+  max_batch_items: 1
+  requests_per_second_per_token: 1
+  burst_per_token: 1
+  request_timeout_ms: 100
+matching:
+  pdq_quality_floor: 0
+  pdq_default_max_distance: 0
+  pdq_max_distance_limit: 0
+api:
+  listen: "0.0.0.0:0"
+  threads: 1
+node:
+  id: "0"
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->limits.max_image_pixels, 1u);
+  EXPECT_EQ(config->matching.pdq_max_distance_limit, 0u);
+}
+
+TEST(NodeConfigTest, MissingFileIsNotFoundAndNamesThePath) {
+  TempDir dir;
+  const std::string path = (dir.path() / "absent.yaml").string();
+  auto config = NodeConfig::Load(path, {});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound) << config.status();
+  EXPECT_TRUE(Message(config.status()).starts_with(path)) << config.status();
+}
+
+TEST(NodeConfigTest, UnreadableFileIsPermissionDenied) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
+  TempDir dir;
+  const std::string path = dir.Write("secret.yaml", "node:\n  id: x\n");
+  ASSERT_EQ(::chmod(path.c_str(), 0), 0);
+  EXPECT_EQ(NodeConfig::Load(path, {}).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST(NodeConfigTest, DirectoryIsFailedPrecondition) {
+  TempDir dir;
+  EXPECT_EQ(NodeConfig::Load(dir.path().string(), {}).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(NodeConfigTest, OversizedFileIsRejected) {
+  TempDir dir;
+  const std::string path = dir.Write("huge.yaml", "# " + std::string(size_t{2} << 20, 'x') + "\n");
+  auto config = NodeConfig::Load(path, {});
+  EXPECT_TRUE(FailsWith(config, path));
+  EXPECT_TRUE(Contains(config.status(), "too large")) << config.status();
+}
+
+TEST(NodeConfigTest, MalformedYamlReportsLineAndColumn) {
+  auto config = FromYaml("node:\n  id: local\n  data_dir: [unclosed\n");
+  EXPECT_TRUE(FailsWith(config, "malformed YAML at line 4, column 1: "));
+
+  config = FromYaml("api:\n  listen: x\n listen: y\n");
+  EXPECT_TRUE(FailsWith(config, "malformed YAML at line 3, column "));
+}
+
+TEST(NodeConfigTest, MalformedYamlInAFileNamesTheFile) {
+  TempDir dir;
+  const std::string path = dir.Write("bad.yaml", "api: [\n");
+  EXPECT_TRUE(FailsWith(NodeConfig::Load(path, {}), path + ": malformed YAML at line "));
+}
+
+TEST(NodeConfigTest, MoreThanOneDocumentIsRejected) {
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  threads: 3\n---\napi:\n  threads: 4\n"),
+                        "expected one YAML document, got 2"));
+}
+
+TEST(NodeConfigTest, TopLevelMustBeAMapping) {
+  EXPECT_TRUE(
+      FailsWith(FromYaml("- node\n- api\n"), "expected a mapping of sections at the top level, got a sequence"));
+  EXPECT_TRUE(FailsWith(FromYaml("just text\n"), "expected a mapping of sections at the top level, got the scalar"));
+}
+
+TEST(NodeConfigTest, UnknownSectionIsNamed) {
+  auto config = FromYaml("node:\n  id: x\napii:\n  listen: 127.0.0.1:1\n");
+  EXPECT_TRUE(FailsWith(config, "apii: unknown section; sections are node, api, salt, limits, matching"));
+  EXPECT_TRUE(Contains(config.status(), "(line 3, column 1)")) << config.status();
+}
+
+TEST(NodeConfigTest, UnknownKeyNamesTheFullKeyPath) {
+  auto config = FromYaml("api:\n  listn: 127.0.0.1:1\n");
+  EXPECT_TRUE(FailsWith(config, "api.listn: unknown key; section \"api\" has listen, tls_cert, tls_key, threads"));
+  EXPECT_TRUE(Contains(config.status(), "(line 2, column 3)")) << config.status();
+  // Keys are case-sensitive.
+  EXPECT_TRUE(FailsWith(FromYaml("limits:\n  Max_Batch_Items: 5\n"), "limits.Max_Batch_Items: unknown key"));
+}
+
+TEST(NodeConfigTest, DuplicateKeysAndSectionsAreRejected) {
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  threads: 2\n  threads: 3\n"), "api.threads: duplicate key"));
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  threads: 2\napi:\n  listen: a:1\n"), "api: duplicate section"));
+}
+
+TEST(NodeConfigTest, SectionMustBeAMapping) {
+  EXPECT_TRUE(FailsWith(FromYaml("api: 5\n"), "api: expected a mapping of keys, got the scalar \"5\""));
+  EXPECT_TRUE(FailsWith(FromYaml("limits: [1, 2]\n"), "limits: expected a mapping of keys, got a sequence"));
+}
+
+TEST(NodeConfigTest, WrongTypeNamesKeyAndValue) {
+  EXPECT_EQ(Message(FromYaml("limits:\n  max_batch_items: lots\n").status()),
+            "limits.max_batch_items: expected an integer, got \"lots\" (line 2, column 20)");
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  threads: [1, 2]\n"), "api.threads: expected an integer, got a sequence"));
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  threads:\n"), "api.threads: expected an integer, got null"));
+  EXPECT_TRUE(FailsWith(FromYaml("node:\n  id: {a: b}\n"), "node.id: expected a string, got a mapping"));
+  EXPECT_TRUE(FailsWith(FromYaml("salt:\n  file: ~\n"), "salt.file: expected a string, got null"));
+}
+
+TEST(NodeConfigTest, IntegersRejectGarbageNegativesOverflowAndLeadingZeros) {
+  struct Case {
+    std::string value;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"12abc", "api.threads: expected an integer, got \"12abc\""},
+      {"1.5", "api.threads: expected an integer, got \"1.5\""},
+      {"0x10", "api.threads: expected an integer, got \"0x10\""},
+      {"1_0", "api.threads: expected an integer, got \"1_0\""},
+      {"1e1", "api.threads: expected an integer, got \"1e1\""},
+      {"+4", "api.threads: expected an integer, got \"+4\""},
+      {"--4", "api.threads: expected an integer, got \"--4\""},
+      {"\"\"", "api.threads: expected an integer, got \"\""},
+      {"\" 4\"", "api.threads: expected an integer, got \" 4\""},
+      {"true", "api.threads: expected an integer, got \"true\""},
+      {"010", "api.threads: expected a decimal integer without leading zeros, got \"010\""},
+      {"-4", "api.threads: -4 is outside 1..256"},
+      {"257", "api.threads: 257 is outside 1..256"},
+      {"4294967298", "api.threads: 4294967298 is outside 1..256"},  // 2^32 + 2: would wrap to 2 in a uint32
+      {"18446744073709551616", "api.threads: 18446744073709551616 is outside 1..256"},  // 2^64
+      {"99999999999999999999999999", "api.threads: 99999999999999999999999999 is outside 1..256"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_TRUE(FailsWith(FromYaml("api:\n  threads: " + c.value + "\n"), c.message)) << c.value;
+  }
+}
+
+TEST(NodeConfigTest, OutOfRangeNamesKeyValueAndRange) {
+  struct Case {
+    std::string section;
+    std::string key;
+    std::string value;
+    std::string range;
+  };
+  const std::vector<Case> cases = {
+      {"api", "threads", "0", "1..256"},
+      {"limits", "max_json_body_bytes", "1023", "1024..1073741824"},
+      {"limits", "max_json_body_bytes", "1073741825", "1024..1073741824"},
+      {"limits", "max_image_body_bytes", "1023", "1024..1073741824"},
+      {"limits", "max_image_body_bytes", "1073741825", "1024..1073741824"},
+      {"limits", "max_image_pixels", "0", "1..10000000000"},
+      {"limits", "max_image_pixels", "10000000001", "1..10000000000"},
+      {"limits", "max_batch_items", "0", "1..100000"},
+      {"limits", "max_batch_items", "100001", "1..100000"},
+      {"limits", "requests_per_second_per_token", "10000001", "0..10000000"},
+      {"limits", "burst_per_token", "0", "1..100000000"},
+      {"limits", "burst_per_token", "100000001", "1..100000000"},
+      {"limits", "request_timeout_ms", "99", "100..3600000"},
+      {"limits", "request_timeout_ms", "3600001", "100..3600000"},
+      {"matching", "pdq_quality_floor", "101", "0..100"},
+      {"matching", "pdq_default_max_distance", "257", "0..256"},
+      {"matching", "pdq_max_distance_limit", "257", "0..256"},
+  };
+  for (const Case& c : cases) {
+    const std::string yaml = c.section + ":\n  " + c.key + ": " + c.value + "\n";
+    const std::string expected = c.section + "." + c.key + ": " + c.value + " is outside " + c.range;
+    EXPECT_TRUE(FailsWith(FromYaml(yaml), expected)) << yaml;
+  }
+  EXPECT_EQ(Message(FromYaml("matching:\n  pdq_quality_floor: 101\n").status()),
+            "matching.pdq_quality_floor: 101 is outside 0..100 (line 2, column 22)");
+}
+
+TEST(NodeConfigTest, BadListenAddressNamesTheKey) {
+  auto config = FromYaml("api:\n  listen: 127.0.0.1\n");
+  EXPECT_TRUE(FailsWith(config, "api.listen: \"127.0.0.1\" has no port"));
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  listen: \"127.0.0.1:70000\"\n"), "api.listen: "));
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  listen: \"\"\n"), "api.listen: is empty"));
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  listen: \"::1:80\"\n"), "api.listen: "));
+}
+
+TEST(NodeConfigTest, NodeIdMustBeLowerCaseAndStartWithALetterOrDigit) {
+  for (const std::string& id : std::vector<std::string>{"a", "0", "node-1", "eu.west_2", std::string(64, 'z')}) {
+    EXPECT_TRUE(FromYaml("node:\n  id: \"" + id + "\"\n").ok()) << id;
+  }
+  EXPECT_TRUE(FailsWith(FromYaml("node:\n  id: \"\"\n"), "node.id: is empty"));
+  EXPECT_TRUE(FailsWith(FromYaml("node:\n  id: " + std::string(65, 'z') + "\n"),
+                        "node.id: is 65 characters, the limit is 64"));
+  EXPECT_TRUE(FailsWith(FromYaml("node:\n  id: Node\n"),
+                        "node.id: \"Node\" has a character outside [a-z0-9._-] at position 0"));
+  EXPECT_TRUE(FailsWith(FromYaml("node:\n  id: \"a b\"\n"), "node.id: \"a b\" has a character outside"));
+  EXPECT_TRUE(FailsWith(FromYaml("node:\n  id: \"-a\"\n"), "node.id: \"-a\" must start with a letter or a digit"));
+  EXPECT_TRUE(FailsWith(FromYaml("node:\n  id: .a\n"), "node.id: \".a\" must start with a letter or a digit"));
+}
+
+TEST(NodeConfigTest, PathsMustNotBeEmptyOrContainNul) {
+  EXPECT_TRUE(FailsWith(FromYaml("node:\n  data_dir: \"\"\n"), "node.data_dir: is empty"));
+  EXPECT_TRUE(FailsWith(FromYaml("salt:\n  file: \"a\\0b\"\n"), "salt.file: contains a NUL character"));
+}
+
+TEST(NodeConfigTest, DefaultMaxDistanceOverTheLimitIsRejected) {
+  EXPECT_EQ(Message(FromYaml("matching:\n  pdq_default_max_distance: 40\n  pdq_max_distance_limit: 35\n").status()),
+            "matching.pdq_default_max_distance: 40 is over matching.pdq_max_distance_limit (35)");
+  EXPECT_TRUE(FromYaml("matching:\n  pdq_default_max_distance: 35\n  pdq_max_distance_limit: 35\n").ok());
+  // The default of 31 is over a limit of 20 too.
+  EXPECT_TRUE(FailsWith(FromYaml("matching:\n  pdq_max_distance_limit: 20\n"), "matching.pdq_default_max_distance: "));
+}
+
+TEST(NodeConfigTest, TlsCertAndKeyAreSetTogether) {
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  tls_cert: /c.pem\n"), "api.tls_key: is empty but api.tls_cert is set"));
+  EXPECT_TRUE(FailsWith(FromYaml("api:\n  tls_key: /k.pem\n"), "api.tls_cert: is empty but api.tls_key is set"));
+}
+
+TEST(NodeConfigTest, ErrorMessagesEscapeUntrustedText) {
+  auto config = FromYaml("limits:\n  max_batch_items: \"1\\n2\\e[31m\"\n");
+  EXPECT_TRUE(FailsWith(config, "limits.max_batch_items: expected an integer, got \"1\\n2\\x1b[31m\""));
+  config = FromYaml("api:\n  \"bad\\nkey\": 1\n");
+  EXPECT_TRUE(FailsWith(config, "api.bad\\nkey: unknown key"));
+  config = FromYaml("limits:\n  max_batch_items: " + std::string(200, 'Q') + "\n");
+  EXPECT_TRUE(Contains(config.status(), std::string(64, 'Q') + "...\"")) << config.status();
+  EXPECT_FALSE(Contains(config.status(), std::string(65, 'Q'))) << config.status();
+}
+
+TEST(NodeConfigTest, HostileYamlReturnsAnErrorWithoutThrowing) {
+  const std::vector<std::string> inputs = {
+      std::string(100000, '['),
+      std::string(100000, '{'),
+      "a: &a [*a]\n",
+      "api: *undefined\n",
+      "api:\n\tthreads: 2\n",
+      std::string("node:\n  id: \xff\xfe\x00\x01\n", 16),
+      "? [complex, key]\n: 1\n",
+      "api:\n  ? [complex]\n  : 1\n",
+      "%YAML 9.9\n---\na: 1\n",
+      "!!binary api: 1\n",
+      "\"unterminated\n",
+  };
+  for (const std::string& input : inputs) {
+    absl::StatusOr<NodeConfig> config;
+    EXPECT_NO_THROW(config = FromYaml(input)) << input.substr(0, 40);
+    EXPECT_FALSE(config.ok()) << input.substr(0, 40);
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << config.status();
+  }
+}
+
+TEST(NodeConfigTest, DeepNestingIsRejectedAsMalformed) {
+  EXPECT_TRUE(FailsWith(FromYaml("api: " + std::string(100000, '[')), "malformed YAML: nested more than "));
+}
+
+TEST(NodeConfigTest, AnchorsAndAliasesOfScalarsWork) {
+  auto config = FromYaml("limits:\n  max_json_body_bytes: &size 4096\n  max_image_body_bytes: *size\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->limits.max_image_body_bytes, 4096u);
+}
+
+TEST(NodeConfigTest, EnvironmentOverridesTheFile) {
+  TempDir dir;
+  const std::string path = dir.Write("hashbank.yaml",
+                                     "api:\n  listen: 127.0.0.1:1\n  threads: 8\n"
+                                     "limits:\n  max_batch_items: 10\n");
+  const Environment env = {{"HASHBANK_API_LISTEN", "0.0.0.0:9443"},
+                           {"HASHBANK_LIMITS_MAX_BATCH_ITEMS", "50"},
+                           {"HASHBANK_NODE_DATA_DIR", "/var/lib/hashbank"}};
+  auto config = NodeConfig::Load(path, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->api.listen, "0.0.0.0:9443");
+  EXPECT_EQ(config->limits.max_batch_items, 50u);
+  EXPECT_EQ(config->node.data_dir, "/var/lib/hashbank");
+  EXPECT_EQ(config->api.threads, 8u);  // from the file, not overridden
+  EXPECT_EQ(config->SaltFilePath(), "/var/lib/hashbank/salt.json");
+}
+
+TEST(NodeConfigTest, EnvironmentAppliesWithoutAFile) {
+  auto config = NodeConfig::Load("", {{"HASHBANK_MATCHING_PDQ_QUALITY_FLOOR", "80"},
+                                      {"HASHBANK_API_TLS_CERT", "/c.pem"},
+                                      {"HASHBANK_API_TLS_KEY", "/k.pem"},
+                                      {"HASHBANK_SALT_FILE", "/s.json"},
+                                      {"HASHBANK_NODE_ID", "env-node"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->matching.pdq_quality_floor, 80u);
+  EXPECT_EQ(config->api.tls_cert, "/c.pem");
+  EXPECT_EQ(config->salt.file, "/s.json");
+  EXPECT_EQ(config->node.id, "env-node");
+}
+
+TEST(NodeConfigTest, EnvironmentErrorsNameTheVariable) {
+  EXPECT_EQ(Message(NodeConfig::Load("", {{"HASHBANK_API_THREADS", "x"}}).status()),
+            "HASHBANK_API_THREADS: expected an integer, got \"x\"");
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_API_THREADS", ""}}),
+                        "HASHBANK_API_THREADS: expected an integer, got \"\""));
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_MATCHING_PDQ_QUALITY_FLOOR", "101"}}),
+                        "HASHBANK_MATCHING_PDQ_QUALITY_FLOOR: 101 is outside 0..100"));
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_API_LISTEN", "nope"}}),
+                        "HASHBANK_API_LISTEN: \"nope\" has no port"));
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_NODE_ID", "UP"}}), "HASHBANK_NODE_ID: \"UP\" has"));
+}
+
+TEST(NodeConfigTest, EnvironmentValuesAreCheckedAgainstTheFile) {
+  TempDir dir;
+  const std::string path = dir.Write("hashbank.yaml", "matching:\n  pdq_max_distance_limit: 40\n");
+  EXPECT_TRUE(FailsWith(NodeConfig::Load(path, {{"HASHBANK_MATCHING_PDQ_DEFAULT_MAX_DISTANCE", "41"}}),
+                        "matching.pdq_default_max_distance: 41 is over matching.pdq_max_distance_limit (40)"));
+}
+
+TEST(NodeConfigTest, UnknownVariableUnderAKnownSectionIsAnError) {
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_API_LISTN", "0.0.0.0:1"}}),
+                        "HASHBANK_API_LISTN: unknown key; section \"api\" has listen, tls_cert, tls_key, threads"));
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_API_listen", "0.0.0.0:1"}}), "HASHBANK_API_listen: "));
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_LIMITS_", "1"}}), "HASHBANK_LIMITS_: unknown key"));
+}
+
+TEST(NodeConfigTest, OtherVariablesAreIgnored) {
+  const Environment env = {{"HASHBANK_CONFIG", "/etc/hashbank.yaml"},
+                           {"HASHBANK_LOG_LEVEL", "debug"},
+                           {"HASHBANK_API", "x"},
+                           {"HASHBANK_APIX_THREADS", "x"},
+                           {"HASHBANK_", "x"},
+                           {"API_THREADS", "x"},
+                           {"PATH", "/bin"}};
+  auto config = NodeConfig::Load("", env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(*config == NodeConfig{});
+}
+
+TEST(NodeConfigTest, ValidateChecksValuesSetInCode) {
+  NodeConfig config;
+  config.api.threads = 0;
+  EXPECT_EQ(Message(config.Validate()), "api.threads: 0 is outside 1..256");
+  config = NodeConfig{};
+  config.api.listen = "nope";
+  EXPECT_TRUE(Message(config.Validate()).starts_with("api.listen: ")) << config.Validate();
+  config = NodeConfig{};
+  config.limits.max_image_pixels = uint64_t{1} << 40;
+  EXPECT_EQ(Message(config.Validate()), "limits.max_image_pixels: 1099511627776 is outside 1..10000000000");
+  config = NodeConfig{};
+  config.node.id = "";
+  EXPECT_EQ(config.Validate().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(NodeConfigTest, ResolvedPathsDefaultUnderDataDir) {
+  NodeConfig config;
+  config.node.data_dir = "/var/lib/hashbank";
+  EXPECT_EQ(config.TlsCertPath(), "/var/lib/hashbank/tls/server.pem");
+  EXPECT_EQ(config.TlsKeyPath(), "/var/lib/hashbank/tls/server.key");
+  EXPECT_EQ(config.SaltFilePath(), "/var/lib/hashbank/salt.json");
+  config.node.data_dir = "/var/lib/hashbank/";  // a trailing slash does not double up
+  EXPECT_EQ(config.SaltFilePath(), "/var/lib/hashbank/salt.json");
+  EXPECT_EQ(NodeConfig{}.SaltFilePath(), "./hashbank-data/salt.json");
+}
+
+TEST(NodeConfigTest, ExplicitPathsAreKept) {
+  NodeConfig config;
+  config.node.data_dir = "/var/lib/hashbank";
+  config.api.tls_cert = "certs/server.pem";
+  config.api.tls_key = "/etc/hashbank/server.key";
+  config.salt.file = "/etc/hashbank/salt.json";
+  EXPECT_EQ(config.TlsCertPath(), "certs/server.pem");
+  EXPECT_EQ(config.TlsKeyPath(), "/etc/hashbank/server.key");
+  EXPECT_EQ(config.SaltFilePath(), "/etc/hashbank/salt.json");
+}
+
+TEST(ProcessEnvironmentTest, KeepsOnlyHashbankVariables) {
+  const Environment env = ProcessEnvironment();
+  for (const auto& [name, value] : env) EXPECT_TRUE(name.starts_with("HASHBANK_")) << name;
+  EXPECT_EQ(env.count("PATH"), 0u);
+}
+
+}  // namespace
+}  // namespace hashbank
