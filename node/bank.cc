@@ -6,12 +6,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <mutex>
+#include <set>
 
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "protocol/entries.pb.h"
+#include "protocol/log.pb.h"
 
 namespace hashbank {
 namespace {
@@ -59,6 +62,30 @@ std::string Sha256Raw(std::string_view data) {
   return out;
 }
 
+std::string HashBytes(const MerkleHash& h) { return std::string(h.begin(), h.end()); }
+
+std::span<const uint8_t> AsBytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+
+// Perfect subtrees of one origin's log, read from the `nodes` column family.
+class StoreSubtreeSource : public SubtreeSource {
+ public:
+  StoreSubtreeSource(const SignalStore* store, std::string origin) : store_(store), origin_(std::move(origin)) {}
+  absl::StatusOr<MerkleHash> PerfectSubtree(uint32_t level, uint64_t index) const override {
+    auto v = store_->GetNode(origin_, level, index);
+    if (!v.ok()) return v.status();
+    if (!v->has_value() || (*v)->size() != 32) {
+      return absl::DataLossError(absl::StrCat("log ", origin_, ": subtree ", level, "/", index, " is missing"));
+    }
+    MerkleHash h;
+    std::memcpy(h.data(), (*v)->data(), 32);
+    return h;
+  }
+
+ private:
+  const SignalStore* store_;
+  std::string origin_;
+};
+
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -87,6 +114,7 @@ Bank::~Bank() = default;
 
 absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::unique_ptr<Salter> salter) {
   if (!options.now_ms) options.now_ms = SystemNowMs;
+  if (!options.signing_key) return absl::InvalidArgumentError("a signing key is required to keep a signed log");
   auto store = SignalStore::Open(options.data_dir + "/db");
   if (!store.ok()) return store.status();
   std::unique_ptr<Bank> bank(new Bank(std::move(options), std::move(salter), std::move(*store)));
@@ -103,7 +131,11 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
     init.PutState("node_id", bank->options_.node_id);
     if (absl::Status s = bank->store_->Commit(std::move(init), bank->options_.now_ms()); !s.ok()) return s;
   }
+  auto own = bank->LoadTree(bank->options_.node_id);
+  if (!own.ok()) return own.status();
+  bank->own_tree_ = std::move(*own);
   if (absl::Status s = bank->Rebuild(); !s.ok()) return s;
+  bank->next_sequence_ = bank->own_tree_.size() + 1;
   return bank;
 }
 
@@ -119,6 +151,7 @@ absl::Status Bank::IndexEntry(const SignalRef& ref, std::string_view entry_bytes
     return absl::OkStatus();  // withdrawn: values purged
   }
   uint64_t local;
+  ++live_signals_;
   {
     std::unique_lock lock(meta_mu_);
     local = refs_.size();
@@ -162,6 +195,7 @@ absl::Status Bank::Rebuild() {
       const std::string rest_bytes = rest.SerializeAsString();
       if (copy.md5().empty() && copy.sha256().empty() && !copy.has_embedding()) {
         // PDQ-only signal: register it without indexing anything else.
+        ++live_signals_;
         std::unique_lock lock(meta_mu_);
         local_of_[FormatSignalId(ref)] = refs_.size();
         refs_.push_back(ref);
@@ -300,12 +334,13 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
     batch.AddAudit(actor.name, "submit", FormatSignalId(ref));
     written.push_back({ref, std::move(bytes)});
   }
-  batch.PutState(absl::StrCat("next_sequence/", options_.node_id), std::to_string(seq));
+  CompactTree tree = AppendOwnEntries(&batch, written, now);
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) {
     for (auto& [i, sig] : valid) results[i] = s;
     return results;
   }
   next_sequence_ = seq;
+  own_tree_ = std::move(tree);
   for (size_t k = 0; k < valid.size(); ++k) {
     // Durable already; an index failure here would be a bug, repaired by the rebuild at the next start.
     (void)IndexEntry(written[k].first, written[k].second);
@@ -318,7 +353,22 @@ absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
   auto bytes = store_->GetEntry(ref);
   if (!bytes.ok()) return bytes.status();
   pb::Entry entry;
-  if (!bytes->has_value() || !entry.ParseFromString(**bytes) || !entry.has_signal()) {
+  if (!bytes->has_value()) {
+    // Withdrawn: the entry's bytes are purged, the tombstone says when.
+    auto tomb = store_->GetTombstone(ref);
+    if (!tomb.ok()) return tomb.status();
+    if (!tomb->has_value()) return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
+    SignalInfo info;
+    info.ref = ref;
+    info.withdrawn = true;
+    boost::system::error_code ec;
+    auto v = boost::json::parse(**tomb, ec);
+    if (!ec && v.is_object() && v.as_object().contains("time_ms") && v.as_object().at("time_ms").is_int64()) {
+      info.withdrawn_at_ms = v.as_object().at("time_ms").as_int64();
+    }
+    return info;
+  }
+  if (!entry.ParseFromString(**bytes) || !entry.has_signal()) {
     return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
   }
   SignalInfo info;
@@ -355,29 +405,27 @@ absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
 }
 
 absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason) {
-  if (ref.origin != options_.node_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("only the origin node (", ref.origin, ") can withdraw ", FormatSignalId(ref)));
-  }
   std::lock_guard<std::mutex> lock(write_mu_);
   auto bytes = store_->GetEntry(ref);
   if (!bytes.ok()) return bytes.status();
   pb::Entry entry;
-  if (!bytes->has_value() || !entry.ParseFromString(**bytes) || !entry.has_signal()) {
+  if (!bytes->has_value()) {
+    auto tomb = store_->GetTombstone(ref);
+    if (!tomb.ok()) return tomb.status();
+    if (tomb->has_value()) return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is already withdrawn"));
     return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
+  }
+  if (!entry.ParseFromString(**bytes) || !entry.has_signal()) {
+    return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
+  }
+  if (ref.origin != options_.node_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("only the origin node (", ref.origin, ") can withdraw ", FormatSignalId(ref)));
   }
   auto tomb = store_->GetTombstone(ref);
   if (!tomb.ok()) return tomb.status();
   if (tomb->has_value()) return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is already withdrawn"));
   const pb::Signal old = entry.signal();
-  // Purge the values (and the case reference); keep what the log needs.
-  pb::Signal* sig = entry.mutable_signal();
-  sig->clear_pdq();
-  sig->clear_pdq_quality();
-  sig->clear_md5();
-  sig->clear_sha256();
-  sig->clear_embedding();
-  sig->clear_case_ref();
   const int64_t now = options_.now_ms();
   pb::Entry withdrawal;
   withdrawal.set_schema_version(1);
@@ -388,8 +436,9 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
   withdrawal.mutable_withdrawal()->set_reason(reason);
   const SignalRef wref{options_.node_id, next_sequence_};
   StoreBatch batch;
-  batch.PutEntry(ref, entry.SerializeAsString());
-  batch.PutEntry(wref, withdrawal.SerializeAsString());
+  batch.DeleteEntry(ref);  // the whole entry's bytes are purged; its leaf hash stays in the log
+  const std::string wbytes = withdrawal.SerializeAsString();
+  batch.PutEntry(wref, wbytes);
   if (!old.md5().empty()) batch.DeleteExact(ExactKind8::kMd5, old.md5(), ref);
   if (!old.sha256().empty()) batch.DeleteExact(ExactKind8::kSha256, old.sha256(), ref);
   for (const std::string& l : old.labels()) batch.DeleteLabel(l, ref);
@@ -399,10 +448,11 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
   t["reason"] = reason;
   t["withdrawal"] = FormatSignalId(wref);
   batch.PutTombstone(ref, boost::json::serialize(t));
-  batch.PutState(absl::StrCat("next_sequence/", options_.node_id), std::to_string(next_sequence_ + 1));
   batch.AddAudit(actor.name, "withdraw", FormatSignalId(ref));
+  CompactTree tree = AppendOwnEntries(&batch, {{wref, wbytes}}, now);
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   ++next_sequence_;
+  own_tree_ = std::move(tree);
   // The indexes forget the values at once.
   uint64_t local = 0;
   {
@@ -415,6 +465,7 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
   if (old.md5().size() == 32) (void)md5_.Remove(DigestFromBytes(old.md5()), local);
   if (old.sha256().size() == 32) (void)sha256_.Remove(DigestFromBytes(old.sha256()), local);
   if (old.has_embedding()) (void)vectors_.Remove(old.embedding().model_id(), local);
+  --live_signals_;
   return absl::OkStatus();
 }
 
@@ -436,12 +487,14 @@ absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed,
   op->set_submitted_by(actor.name);
   const SignalRef oref{options_.node_id, next_sequence_};
   StoreBatch batch;
-  batch.PutEntry(oref, entry.SerializeAsString());
+  const std::string obytes = entry.SerializeAsString();
+  batch.PutEntry(oref, obytes);
   batch.PutOpinion(ref, oref);
-  batch.PutState(absl::StrCat("next_sequence/", options_.node_id), std::to_string(next_sequence_ + 1));
   batch.AddAudit(actor.name, confirmed ? "opinion.confirmed" : "opinion.disputed", FormatSignalId(ref));
+  CompactTree tree = AppendOwnEntries(&batch, {{oref, obytes}}, now);
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   ++next_sequence_;
+  own_tree_ = std::move(tree);
   return oref;
 }
 
@@ -521,9 +574,10 @@ absl::StatusOr<std::vector<Match>> Bank::MatchSha256(const Sha256Digest& raw) co
 absl::StatusOr<std::vector<Match>> Bank::MatchEmbedding(const EmbeddingInput& raw, float min_similarity,
                                                         size_t limit) const {
   if (!IsLowerHex(raw.model_id, 64)) return absl::InvalidArgumentError("embedding.model_id: 64 lowercase hex");
+  // Before salting: an unknown model has nothing to match, and salting a new dimension builds a rotation.
+  if (vectors_.size(raw.model_id) == 0) return std::vector<Match>{};
   auto salted = salter_->SaltEmbedding(raw.vector);
   if (!salted.ok()) return absl::InvalidArgumentError(absl::StrCat("embedding.vector: ", std::string(salted.status().message())));
-  if (vectors_.size(raw.model_id) == 0) return std::vector<Match>{};
   auto found = vectors_.SearchThreshold(raw.model_id, *salted, min_similarity);
   if (!found.ok()) {
     if (absl::IsInvalidArgument(found.status())) {
@@ -549,6 +603,14 @@ absl::StatusOr<std::string> Bank::CreateToken(Role role, const std::string& name
         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
       })) {
     return absl::InvalidArgumentError("name: 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.'");
+  }
+  {
+    std::shared_lock lock(meta_mu_);
+    for (const auto& [hash, existing] : tokens_) {
+      if (existing.name == name) {
+        return absl::AlreadyExistsError(absl::StrCat("a token named \"", name, "\" exists; names identify members in the audit log"));
+      }
+    }
   }
   std::array<unsigned char, 32> secret{};
   if (RAND_bytes(secret.data(), static_cast<int>(secret.size())) != 1) {
@@ -595,9 +657,303 @@ BankStats Bank::Stats() const {
   s.exact = md5_.size() + sha256_.size();
   s.pdq_index_bytes = pdq_.MemoryBytes();
   s.rebuild_seconds = rebuild_seconds_;
-  std::shared_lock lock(meta_mu_);
-  s.signals = refs_.size();
+  s.signals = live_signals_.load();
   return s;
 }
+
+
+// ---------------------------------------------------------------------------------------------------------
+// Signed logs
+
+absl::StatusOr<CompactTree> Bank::LoadTree(const std::string& origin) const {
+  auto state = store_->GetState(absl::StrCat("tree/", origin));
+  if (!state.ok()) return state.status();
+  if (!state->has_value()) return CompactTree();
+  auto tree = CompactTree::Deserialize(**state);
+  if (!tree.ok()) return absl::DataLossError(absl::StrCat("log ", origin, ": stored tree state: ", std::string(tree.status().message())));
+  return tree;
+}
+
+CompactTree Bank::AppendOwnEntries(StoreBatch* batch, const std::vector<std::pair<SignalRef, std::string>>& entries,
+                                   int64_t now) const {
+  CompactTree tree = own_tree_;
+  for (const auto& [ref, bytes] : entries) {
+    const MerkleHash leaf = LeafHash(AsBytes(bytes));
+    batch->PutLeaf(ref, HashBytes(leaf));
+    tree.Append(leaf);
+    for (const auto& done : tree.completed_by_last_append()) {
+      batch->PutNode(options_.node_id, done.level, done.index, HashBytes(done.hash));
+    }
+  }
+  batch->PutState(absl::StrCat("tree/", options_.node_id), tree.Serialize());
+  const CheckpointView cp = SignCheckpoint(options_.node_id, tree.size(), tree.Root(), now, *options_.signing_key);
+  batch->PutCheckpoint(options_.node_id, tree.size(), cp.signed_bytes);
+  return tree;
+}
+
+absl::StatusOr<std::optional<CheckpointView>> Bank::LatestCheckpoint(const std::string& origin) const {
+  auto bytes = store_->GetCheckpoint(origin);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) return std::optional<CheckpointView>();
+  pb::SignedCheckpoint sc;
+  pb::Checkpoint c;
+  if (!sc.ParseFromString(**bytes) || !c.ParseFromString(sc.checkpoint()) || c.root_hash().size() != 32) {
+    return absl::DataLossError(absl::StrCat("stored checkpoint of ", origin, " does not parse"));
+  }
+  CheckpointView v;
+  v.origin = c.origin();
+  v.tree_size = c.tree_size();
+  std::memcpy(v.root.data(), c.root_hash().data(), 32);
+  v.timestamp_ms = c.timestamp_unix_ms();
+  v.signed_bytes = **bytes;
+  return std::optional<CheckpointView>(std::move(v));
+}
+
+absl::StatusOr<std::string> Bank::ExportSegment(const std::string& origin, uint64_t from_size, uint64_t max_leaves) const {
+  if (max_leaves == 0) return absl::InvalidArgumentError("max_leaves must be positive");
+  std::string checkpoint_bytes;
+  uint64_t end = 0;
+  if (origin == options_.node_id) {
+    // Own log: sign a checkpoint at exactly the end this segment needs.
+    std::lock_guard<std::mutex> lock(write_mu_);
+    const uint64_t size = own_tree_.size();
+    if (from_size > size) return absl::OutOfRangeError(absl::StrCat("the log of ", origin, " has ", size, " entries"));
+    end = std::min(size, from_size + max_leaves);
+    StoreSubtreeSource source(store_.get(), origin);
+    auto prefix = CompactTree::FromSource(end, source);
+    if (!prefix.ok()) return prefix.status();
+    checkpoint_bytes = SignCheckpoint(origin, end, prefix->Root(), options_.now_ms(), *options_.signing_key).signed_bytes;
+  } else {
+    auto at = store_->GetCheckpointAtOrBelow(origin, from_size + max_leaves);
+    if (!at.ok()) return at.status();
+    auto latest = store_->GetCheckpoint(origin);
+    if (!latest.ok()) return latest.status();
+    if (!latest->has_value()) return absl::NotFoundError(absl::StrCat("no log of ", origin, " here"));
+    std::optional<std::string> chosen = *at;
+    pb::SignedCheckpoint sc;
+    pb::Checkpoint c;
+    auto size_of = [&](const std::string& b) -> uint64_t {
+      return sc.ParseFromString(b) && c.ParseFromString(sc.checkpoint()) ? c.tree_size() : 0;
+    };
+    if (!chosen || size_of(*chosen) <= from_size) chosen = *latest;  // no stored end in range: the newest
+    end = size_of(*chosen);
+    if (from_size > end) return absl::OutOfRangeError(absl::StrCat("the log of ", origin, " has ", end, " entries here"));
+    checkpoint_bytes = *chosen;
+  }
+  pb::LogSegment segment;
+  if (!segment.mutable_checkpoint()->ParseFromString(checkpoint_bytes)) return absl::DataLossError("stored checkpoint does not parse");
+  segment.set_first_index(from_size);
+  for (uint64_t index = from_size; index < end; ++index) {
+    const SignalRef ref{origin, index + 1};
+    pb::LogLeaf* leaf = segment.add_leaves();
+    auto bytes = store_->GetEntry(ref);
+    if (!bytes.ok()) return bytes.status();
+    if (bytes->has_value()) {
+      leaf->set_entry(**bytes);
+    } else {
+      auto hash = store_->GetLeaf(ref);
+      if (!hash.ok()) return hash.status();
+      if (!hash->has_value()) return absl::DataLossError(absl::StrCat("log ", origin, ": leaf ", index, " is missing"));
+      leaf->set_leaf_hash(**hash);
+    }
+  }
+  if (from_size > 0 && end > from_size) {
+    StoreSubtreeSource source(store_.get(), origin);
+    auto proof = ConsistencyProof(from_size, end, source);
+    if (!proof.ok()) return proof.status();
+    for (const MerkleHash& h : *proof) segment.add_consistency_proof(HashBytes(h));
+  }
+  return segment.SerializeAsString();
+}
+
+void Bank::UnindexSignal(const SignalRef& ref, std::string_view entry_bytes) {
+  pb::Entry entry;
+  if (!entry.ParseFromArray(entry_bytes.data(), static_cast<int>(entry_bytes.size())) || !entry.has_signal()) return;
+  uint64_t local = 0;
+  {
+    std::shared_lock lock(meta_mu_);
+    auto it = local_of_.find(FormatSignalId(ref));
+    if (it == local_of_.end()) return;
+    local = it->second;
+  }
+  const pb::Signal& sig = entry.signal();
+  if (sig.pdq().size() == 32) (void)pdq_.Remove(PdqFromBytes(sig.pdq()), local);
+  if (sig.md5().size() == 32) (void)md5_.Remove(DigestFromBytes(sig.md5()), local);
+  if (sig.sha256().size() == 32) (void)sha256_.Remove(DigestFromBytes(sig.sha256()), local);
+  if (sig.has_embedding()) (void)vectors_.Remove(sig.embedding().model_id(), local);
+  --live_signals_;
+}
+
+bool Bank::IsEquivocating(const std::string& origin) const {
+  auto flag = store_->GetState(absl::StrCat("equivocated/", origin));
+  return flag.ok() && flag->has_value();
+}
+
+absl::StatusOr<std::vector<std::string>> Bank::Evidence(const std::string& origin) const { return store_->ListEvidence(origin); }
+
+absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, const Ed25519PublicKey& origin_key,
+                                                  std::string_view segment_bytes) {
+  if (origin == options_.node_id) return absl::FailedPreconditionError("a node never applies a segment of its own log");
+  if (IsEquivocating(origin)) {
+    return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " equivocated; its logs are refused"));
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  TrustedLog trusted;
+  auto tree = LoadTree(origin);
+  if (!tree.ok()) return tree.status();
+  trusted.tree = std::move(*tree);
+  auto latest = LatestCheckpoint(origin);
+  if (!latest.ok()) return latest.status();
+  trusted.checkpoint = std::move(*latest);
+  // A stored key must not change under us: the first trusted key of an origin is recorded.
+  auto known_key = store_->GetState(absl::StrCat("origin_key/", origin));
+  if (!known_key.ok()) return known_key.status();
+  if (known_key->has_value() && **known_key != PublicKeyHex(origin_key)) {
+    return absl::PermissionDeniedError(absl::StrCat("bad signature: ", origin, "'s key differs from the one its log was trusted with"));
+  }
+  const int64_t now = options_.now_ms();
+  SegmentResult result = VerifySegment(origin, origin_key, trusted, segment_bytes);
+  if (!result.segment.ok()) {
+    if (result.equivocation_evidence) {
+      StoreBatch evidence;
+      evidence.PutEvidence(origin, now, *result.equivocation_evidence);
+      evidence.PutState(absl::StrCat("equivocated/", origin), "1");
+      evidence.AddAudit("system", "equivocation", origin);
+      if (absl::Status s = store_->Commit(std::move(evidence), now); !s.ok()) return s;
+    }
+    return result.segment.status();
+  }
+  VerifiedSegment& seg = *result.segment;
+  AppliedSegment applied;
+  applied.leaves = seg.leaves.size();
+  applied.tree_size = seg.checkpoint.tree_size;
+  // Withdrawals inside this segment: their targets are never stored with a body.
+  std::set<uint64_t> withdrawn_here;
+  std::vector<pb::Entry> parsed(seg.leaves.size());
+  for (size_t i = 0; i < seg.leaves.size(); ++i) {
+    if (seg.leaves[i].entry.empty()) continue;
+    parsed[i].ParseFromString(seg.leaves[i].entry);  // VerifySegment parsed it already
+    if (parsed[i].has_withdrawal()) withdrawn_here.insert(parsed[i].withdrawal().signal_sequence());
+  }
+  StoreBatch batch;
+  CompactTree replay = trusted.tree;
+  std::vector<std::pair<SignalRef, std::string>> to_index;
+  std::vector<std::pair<SignalRef, std::string>> to_unindex;  // earlier signals purged by this segment
+  for (size_t i = 0; i < seg.leaves.size(); ++i) {
+    const VerifiedLeaf& leaf = seg.leaves[i];
+    const SignalRef ref{origin, leaf.index + 1};
+    batch.PutLeaf(ref, HashBytes(leaf.leaf_hash));
+    replay.Append(leaf.leaf_hash);
+    for (const auto& done : replay.completed_by_last_append()) batch.PutNode(origin, done.level, done.index, HashBytes(done.hash));
+    if (leaf.entry.empty()) continue;
+    const pb::Entry& e = parsed[i];
+    if (e.has_signal()) {
+      ++applied.signals;
+      if (withdrawn_here.count(ref.sequence) != 0) continue;  // withdrawn later in this segment: keep only the leaf
+      batch.PutEntry(ref, leaf.entry);
+      AddIndexRows(&batch, e.signal(), ref);
+      to_index.push_back({ref, leaf.entry});
+    } else if (e.has_withdrawal()) {
+      ++applied.withdrawals;
+      batch.PutEntry(ref, leaf.entry);
+      const SignalRef target{origin, e.withdrawal().signal_sequence()};
+      boost::json::object t;
+      t["time_ms"] = e.created_at_unix_ms();
+      t["by"] = origin;
+      t["reason"] = e.withdrawal().reason();
+      t["withdrawal"] = FormatSignalId(ref);
+      batch.PutTombstone(target, boost::json::serialize(t));
+      if (withdrawn_here.count(target.sequence) == 0 || target.sequence <= trusted.tree.size()) {
+        auto old = store_->GetEntry(target);
+        if (!old.ok()) return old.status();
+        pb::Entry old_entry;
+        if (old->has_value() && old_entry.ParseFromString(**old) && old_entry.has_signal()) {
+          const pb::Signal& os = old_entry.signal();
+          if (!os.md5().empty()) batch.DeleteExact(ExactKind8::kMd5, os.md5(), target);
+          if (!os.sha256().empty()) batch.DeleteExact(ExactKind8::kSha256, os.sha256(), target);
+          for (const std::string& l : os.labels()) batch.DeleteLabel(l, target);
+          batch.DeleteEntry(target);
+          to_unindex.push_back({target, **old});
+        }
+      }
+    } else if (e.has_opinion()) {
+      ++applied.opinions;
+      batch.PutEntry(ref, leaf.entry);
+      batch.PutOpinion(SignalRef{e.opinion().signal_origin(), e.opinion().signal_sequence()}, ref);
+    } else {
+      ++applied.models;
+      batch.PutEntry(ref, leaf.entry);
+    }
+  }
+  batch.PutState(absl::StrCat("tree/", origin), replay.Serialize());
+  batch.PutCheckpoint(origin, seg.checkpoint.tree_size, seg.checkpoint.signed_bytes);
+  if (!known_key->has_value()) batch.PutState(absl::StrCat("origin_key/", origin), PublicKeyHex(origin_key));
+  if (applied.leaves > 0) {
+    batch.AddAudit("system", "log.apply", absl::StrCat(origin, " to ", seg.checkpoint.tree_size));
+  }
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
+  for (const auto& [ref, bytes] : to_unindex) UnindexSignal(ref, bytes);
+  for (const auto& [ref, bytes] : to_index) (void)IndexEntry(ref, bytes);
+  return applied;
+}
+
+absl::Status Bank::VerifyStoredLogs(std::ostream& report) const {
+  std::vector<std::pair<std::string, std::string>> checkpoints;
+  if (absl::Status s = store_->ForEachCheckpoint([&](std::string_view origin, std::string_view bytes) {
+        checkpoints.push_back({std::string(origin), std::string(bytes)});
+      });
+      !s.ok()) {
+    return s;
+  }
+  absl::Status first_error = absl::OkStatus();
+  for (const auto& [origin, bytes] : checkpoints) {
+    Ed25519PublicKey key{};
+    if (origin == options_.node_id) {
+      key = options_.signing_key->public_key();
+    } else {
+      auto hex = store_->GetState(absl::StrCat("origin_key/", origin));
+      if (!hex.ok()) return hex.status();
+      auto parsed = hex->has_value() ? ParsePublicKeyHex(**hex) : absl::StatusOr<Ed25519PublicKey>(absl::NotFoundError("no key recorded"));
+      if (!parsed.ok()) return parsed.status();
+      key = *parsed;
+    }
+    absl::Status status = absl::OkStatus();
+    auto cp = VerifyCheckpoint(bytes, origin, key);
+    uint64_t leaves = 0, purged = 0;
+    if (!cp.ok()) {
+      status = cp.status();
+    } else {
+      CompactTree tree;
+      status = store_->ForEachLeaf(origin, [&](uint64_t sequence, std::string_view hash) -> absl::Status {
+        if (sequence != leaves + 1 || hash.size() != 32) {
+          return absl::DataLossError(absl::StrCat("leaf ", leaves, " is missing or corrupt"));
+        }
+        MerkleHash h;
+        std::memcpy(h.data(), hash.data(), 32);
+        // A stored body must hash to its leaf; a purged one leaves only the leaf.
+        auto body = store_->GetEntry(SignalRef{origin, sequence});
+        if (!body.ok()) return body.status();
+        if (!body->has_value()) {
+          ++purged;
+        } else if (LeafHash(AsBytes(**body)) != h) {
+          return absl::DataLossError(absl::StrCat("entry ", sequence, " does not match its leaf hash"));
+        }
+        if (leaves == cp->tree_size) return absl::OkStatus();  // beyond the newest checkpoint
+        tree.Append(h);
+        ++leaves;
+        return absl::OkStatus();
+      });
+      if (status.ok() && (tree.size() != cp->tree_size || tree.Root() != cp->root)) {
+        status = absl::DataLossError(absl::StrCat("the leaves do not hash to the signed root of size ", cp->tree_size));
+      }
+    }
+    report << (status.ok() ? "ok   " : "FAIL ") << origin << ": " << leaves << " leaves (" << purged
+           << " purged) against the signed checkpoint" << (status.ok() ? "" : ": " + std::string(status.message())) << '\n';
+    if (!status.ok() && first_error.ok()) first_error = status;
+  }
+  return first_error;
+}
+
+absl::Status Bank::Compact() { return store_->CompactAll(); }
 
 }  // namespace hashbank

@@ -12,10 +12,12 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -24,11 +26,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "crypto/salting.h"
+#include "crypto/signing.h"
 #include "matcher/exact_hash.h"
 #include "matcher/exact_index.h"
 #include "matcher/hash256.h"
 #include "matcher/pdq_index.h"
 #include "matcher/vector_index.h"
+#include "protocol/merkle.h"
+#include "protocol/signed_log.h"
 #include "storage/signal_store.h"
 
 namespace hashbank {
@@ -84,6 +89,14 @@ struct BankOptions {
   std::string node_id;           // this node's origin id
   int pdq_quality_floor = 50;
   std::function<int64_t()> now_ms;  // injectable clock; defaults to the system clock
+  std::shared_ptr<const SigningKey> signing_key;  // signs this node's log checkpoints (required)
+};
+
+// What ApplySegment did with a verified segment.
+struct AppliedSegment {
+  uint64_t leaves = 0;
+  uint64_t signals = 0, withdrawals = 0, opinions = 0, models = 0;
+  uint64_t tree_size = 0;
 };
 
 struct BankStats {
@@ -111,10 +124,31 @@ class Bank {
   absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit) const;
 
-  // Bearer tokens: returns the token (shown once); only its SHA-256 is stored.
+  // Bearer tokens: returns the token (shown once); only its SHA-256 is stored. Names are unique
+  // (AlreadyExists): a name identifies a member service in the audit log and owns its rate-limit bucket.
   absl::StatusOr<std::string> CreateToken(Role role, const std::string& name, const Actor& actor);
   std::optional<Actor> Authenticate(std::string_view token) const;
   size_t token_count() const;
+
+  // Signed logs. ExportSegment: leaves [from_size, end) of `origin`'s log with a checkpoint at `end` and a
+  // consistency proof from `from_size` (end <= from_size + max_leaves for this node's own log; for other
+  // origins the end is the newest trusted checkpoint it can reach). Purged entries travel as leaf hashes.
+  absl::StatusOr<std::string> ExportSegment(const std::string& origin, uint64_t from_size, uint64_t max_leaves) const;
+  // Verifies a segment of `origin`'s log (signed by `origin_key`) against the last trusted checkpoint and
+  // applies it in one durable write: entries, leaf hashes, tree, checkpoint, index rows, purges for its
+  // withdrawals. A rejected segment changes nothing, except that equivocation evidence is stored and the
+  // origin is refused from then on. Errors carry the rejection reason first (signed_log.h).
+  absl::StatusOr<AppliedSegment> ApplySegment(const std::string& origin, const Ed25519PublicKey& origin_key,
+                                              std::string_view segment_bytes);
+  // The newest checkpoint this node signed (own origin) or trusts (others).
+  absl::StatusOr<std::optional<CheckpointView>> LatestCheckpoint(const std::string& origin) const;
+  // Recomputes every stored log from its leaf hashes and checks it against the newest checkpoint and the
+  // origin's key (this node's key for its own log, the key recorded when a log was first trusted).
+  absl::Status VerifyStoredLogs(std::ostream& report) const;
+  absl::StatusOr<std::vector<std::string>> Evidence(const std::string& origin) const;
+  bool IsEquivocating(const std::string& origin) const;
+  // Full RocksDB compaction, so that purged bytes leave the files too.
+  absl::Status Compact();
 
   absl::StatusOr<std::vector<AuditRecord>> Audit(uint64_t after, size_t limit) const;
   absl::Status Backup(const std::string& dir) const;
@@ -135,8 +169,16 @@ class Bank {
   ExactIndex md5_, sha256_;
   VectorIndex vectors_;
 
-  std::mutex write_mu_;      // serialises appends to the own log
+  // Adds entries (in sequence order) to the own log inside `batch`: leaf hashes, completed subtrees, tree
+  // state and a new signed checkpoint. Returns the extended tree, to install after the commit.
+  CompactTree AppendOwnEntries(StoreBatch* batch, const std::vector<std::pair<SignalRef, std::string>>& entries,
+                               int64_t now) const;
+  absl::StatusOr<CompactTree> LoadTree(const std::string& origin) const;
+  void UnindexSignal(const SignalRef& ref, std::string_view entry_bytes);
+
+  mutable std::mutex write_mu_;  // serialises appends to the own log and applied segments
   uint64_t next_sequence_ = 1;
+  CompactTree own_tree_;     // guarded by write_mu_
 
   mutable std::shared_mutex meta_mu_;  // guards the maps below
   std::vector<SignalRef> refs_;        // local number -> signal
@@ -144,6 +186,7 @@ class Bank {
   absl::flat_hash_map<std::string, uint64_t> local_of_;  // FormatSignalId -> local number
   absl::flat_hash_map<std::string, Actor> tokens_;       // SHA-256 of token -> actor
   double rebuild_seconds_ = 0;
+  std::atomic<size_t> live_signals_{0};
 };
 
 }  // namespace hashbank

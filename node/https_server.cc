@@ -33,6 +33,7 @@ constexpr size_t kHeaderLimit = 16 * 1024;
 struct Shared {
   HttpsServerOptions options;
   HttpsServer::Handler handler;
+  HttpsServer::Precheck precheck;
   asio::thread_pool* workers = nullptr;
   std::atomic<bool> stopping{false};
   std::atomic<int> in_flight{0};
@@ -71,7 +72,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (shared_->stopping) return DoClose();
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
-    parser_->body_limit(shared_->options.max_image_body_bytes);
+    // No body limit while the header is parsed: Beast would reject a large Content-Length inside the header
+    // read, and the connection would close without an answer. OnHeader applies the route's limit and
+    // answers 413 itself.
+    parser_->body_limit(boost::none);
     beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -86,6 +90,13 @@ class Session : public std::enable_shared_from_this<Session> {
                                                       : shared_->options.max_json_body_bytes;
     if (parser_->content_length() && *parser_->content_length() > limit) {
       return SendError(413, "too_large", absl::StrCat("the body is over this endpoint's limit of ", limit, " bytes"));
+    }
+    if (shared_->precheck) {
+      // Authentication before the body: an anonymous client cannot make the node buffer a large body.
+      if (auto early = shared_->precheck(method, target, std::string(req[http::field::authorization]))) {
+        keep_alive_ = false;
+        return Write(std::move(*early), false);
+      }
     }
     parser_->body_limit(limit);
     http::async_read(stream_, buffer_, *parser_,
@@ -190,10 +201,12 @@ HttpsServer::HttpsServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpsServer::~HttpsServer() { Shutdown(std::chrono::milliseconds(0)); }
 
-absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServerOptions& options, Handler handler) {
+absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServerOptions& options, Handler handler,
+                                                                 Precheck precheck) {
   auto impl = std::make_unique<Impl>(std::max(1, options.io_threads), options.worker_threads);
   impl->shared->options = options;
   impl->shared->handler = std::move(handler);
+  impl->shared->precheck = std::move(precheck);
   impl->shared->workers = &impl->workers;
   beast::error_code ec;
   // TLS 1.3 only.

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -34,7 +35,11 @@ struct HttpsServerOptions {
 class HttpsServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
-  static absl::StatusOr<std::unique_ptr<HttpsServer>> Start(const HttpsServerOptions& options, Handler handler);
+  // Sees method, target and Authorization before the body is read; an answer is sent instead of reading it.
+  using Precheck =
+      std::function<std::optional<HttpResponse>(std::string_view, std::string_view, std::string_view)>;
+  static absl::StatusOr<std::unique_ptr<HttpsServer>> Start(const HttpsServerOptions& options, Handler handler,
+                                                             Precheck precheck = nullptr);
   ~HttpsServer();
   HttpsServer(const HttpsServer&) = delete;
   HttpsServer& operator=(const HttpsServer&) = delete;

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "node/cli/hash_command.h"
+#include "node/cli/identity_commands.h"
 #include "node/cli/match_file_command.h"
 #include "node/cli/serve_command.h"
 
@@ -56,7 +57,38 @@ int main(int argc, char** argv) {
   add_node_flags(backup_cmd);
   backup_cmd->add_option("dir", backup_dir, "Destination directory (must not exist)")->required();
 
+  std::string ca_dir, ca_name = "hashbank federation CA";
+  CLI::App* ca_cmd = app.add_subcommand("ca", "The federation certificate authority");
+  ca_cmd->require_subcommand(1);
+  CLI::App* ca_init = ca_cmd->add_subcommand("init", "Create a federation CA and federation salt");
+  ca_init->add_option("--dir", ca_dir, "Where to write ca.pem, ca.key and salt.json")->required();
+  ca_init->add_option("--name", ca_name, "The CA's common name")->capture_default_str();
+
+  hashbank::NodeInitOptions node_init;
+  CLI::App* node_cmd = app.add_subcommand("node", "A node's identity");
+  node_cmd->require_subcommand(1);
+  CLI::App* node_init_cmd = node_cmd->add_subcommand("init", "Create a node's keys and CA-signed certificate");
+  node_init_cmd->add_option("--ca", node_init.ca_dir, "Directory made by hashbank ca init")->required();
+  node_init_cmd->add_option("--id", node_init.id, "The node id (1-64 of a-z 0-9 . _ -)")->required();
+  node_init_cmd->add_option("--host", node_init.hosts, "A host name peers reach it by (repeatable)");
+  node_init_cmd->add_option("--ip", node_init.ips, "An IP address peers reach it by (repeatable)");
+  node_init_cmd->add_option("--out", node_init.out_dir, "The node's data directory to create")->required();
+
+  CLI::App* keys_cmd = app.add_subcommand("keys", "This node's keys");
+  keys_cmd->require_subcommand(1);
+  CLI::App* keys_show = keys_cmd->add_subcommand("show", "Print the node's public card");
+  add_node_flags(keys_show);
+
+  std::string verify_dir;
+  CLI::App* verify_cmd = app.add_subcommand("verify", "Check every log stored in a (stopped) node's data directory");
+  verify_cmd->add_option("data_dir", verify_dir, "The node's data directory")->required();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (ca_init->parsed()) return hashbank::RunCaInitCommand(ca_dir, ca_name, std::cout, std::cerr);
+  if (node_init_cmd->parsed()) return hashbank::RunNodeInitCommand(node_init, std::cout, std::cerr);
+  if (keys_show->parsed()) return hashbank::RunKeysShowCommand(node, std::cout, std::cerr);
+  if (verify_cmd->parsed()) return hashbank::RunVerifyCommand(verify_dir, node, std::cout, std::cerr);
 
   if (serve_cmd->parsed()) return hashbank::RunServeCommand(node, std::cout, std::cerr);
   if (token_create->parsed()) return hashbank::RunTokenCreateCommand(node, token_role, token_name, std::cout, std::cerr);

@@ -197,7 +197,7 @@ json::object MatchJson(const Match& m, bool with_query) {
   for (const auto& l : m.labels) labels.emplace_back(l);
   o["labels"] = std::move(labels);
   if (m.transform) o["transform"] = std::string(DihedralName(*m.transform));
-  if (with_query) o["query"] = m.query_index;
+  if (with_query && m.signal_type == "pdq") o["query"] = m.query_index;
   return o;
 }
 
@@ -220,6 +220,17 @@ json::object HashesJson(const ImageHashes& h) {
 
 std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
+// The token of an "Authorization: Bearer <token>" header (the scheme is case-insensitive), or "".
+std::string_view BearerToken(std::string_view authorization) {
+  if (authorization.size() < 7) return {};
+  const std::string_view scheme = authorization.substr(0, 7);
+  static constexpr std::string_view kBearer = "bearer ";
+  for (size_t i = 0; i < 7; ++i) {
+    if (std::tolower(static_cast<unsigned char>(scheme[i])) != kBearer[i]) return {};
+  }
+  return authorization.substr(7);
+}
+
 // Value of `name` in the query string, or "".
 std::string QueryParam(std::string_view target, std::string_view name) {
   const size_t q = target.find('?');
@@ -236,8 +247,23 @@ std::string QueryParam(std::string_view target, std::string_view name) {
   return "";
 }
 
+// The whole string is a decimal number that fits.
+template <typename T>
+bool ParseWhole(const std::string& text, T* value) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+// "application/json", any case, optionally with parameters ("; charset=utf-8"). A missing header is
+// accepted: the body is parsed strictly anyway.
 bool IsJson(std::string_view content_type) {
-  return content_type.empty() || content_type.substr(0, 16) == "application/json";
+  if (content_type.empty()) return true;
+  const std::string_view type = content_type.substr(0, content_type.find(';'));
+  std::string lower;
+  for (char c : type) {
+    if (c != ' ' && c != '\t') lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return lower == "application/json";
 }
 
 }  // namespace
@@ -258,6 +284,23 @@ bool IsImageRoute(std::string_view method, std::string_view target) {
 
 MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics)
     : bank_(bank), limits_(limits), metrics_(metrics) {}
+
+std::optional<HttpResponse> MemberApi::Precheck(std::string_view method, std::string_view target,
+                                               std::string_view authorization) {
+  const std::string_view path = PathOf(target);
+  if (method == "GET" && path == "/v1/health") return std::nullopt;
+  if (BearerToken(authorization).empty()) {
+    HttpResponse r = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
+    metrics_->Record(Route::kOther, r.status, 0);
+    return r;
+  }
+  if (!bank_->Authenticate(BearerToken(authorization))) {
+    HttpResponse r = Error(401, "unauthenticated", "unknown token");
+    metrics_->Record(Route::kOther, r.status, 0);
+    return r;
+  }
+  return std::nullopt;
+}
 
 bool MemberApi::Allow(const std::string& token_name) {
   if (limits_.requests_per_second_per_token <= 0) return true;
@@ -320,14 +363,16 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
     auto rule = rules.find(route);
     if (rule == rules.end()) {
       resp = Error(404, "not_found", "no such endpoint");
-    } else if (m != rule->second.first && !(route == Route::kGetSignal && m == "DELETE")) {
+    } else if ((route == Route::kGetSignal || route == Route::kWithdraw) && m != "GET" && m != "DELETE") {
+      resp = Error(405, "method_not_allowed", "use GET or DELETE");
+    } else if (m != rule->second.first) {
       resp = Error(405, "method_not_allowed", absl::StrCat("use ", rule->second.first));
     } else {
       std::optional<Actor> actor;
       if (!rule->second.second.empty()) {
-        if (req.authorization.rfind("Bearer ", 0) != 0) {
+        if (BearerToken(req.authorization).empty()) {
           resp = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
-        } else if (!(actor = bank_->Authenticate(std::string_view(req.authorization).substr(7)))) {
+        } else if (!(actor = bank_->Authenticate(BearerToken(req.authorization)))) {
           resp = Error(401, "unauthenticated", "unknown token");
         } else if (std::find(rule->second.second.begin(), rule->second.second.end(), actor->role) ==
                    rule->second.second.end()) {
@@ -476,10 +521,11 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
               const json::object o = ParseObject(req.body);
               Reader r(o);
               r.AllowOnly({"pdq", "dihedral", "max_distance", "md5", "sha256", "embedding", "min_similarity", "limit"});
-              const int max_distance = static_cast<int>(r.Int("max_distance").value_or(limits_.pdq_default_max_distance));
-              if (max_distance < 0 || max_distance > limits_.pdq_max_distance_limit) {
+              const int64_t requested_distance = r.Int("max_distance").value_or(limits_.pdq_default_max_distance);
+              if (requested_distance < 0 || requested_distance > limits_.pdq_max_distance_limit) {
                 throw BadRequest{absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node")};
               }
+              const int max_distance = static_cast<int>(requested_distance);
               const bool dihedral = r.Bool("dihedral").value_or(false);
               std::vector<Match> matches;
               bool list = false;
@@ -545,6 +591,12 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
             case Route::kMatchImage:
             case Route::kHash: {
               if (req.body.empty()) throw BadRequest{"send the image file as the request body"};
+              int max_distance = limits_.pdq_default_max_distance;
+              if (const std::string md = QueryParam(req.target, "max_distance"); !md.empty()) {
+                if (!ParseWhole(md, &max_distance) || max_distance < 0 || max_distance > limits_.pdq_max_distance_limit) {
+                  throw BadRequest{absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node")};
+                }
+              }
               thread_local std::unique_ptr<ImageHasher> hasher;
               if (!hasher || hasher->limits().max_pixels != limits_.image.max_pixels ||
                   hasher->limits().max_file_bytes != limits_.image.max_file_bytes) {
@@ -560,17 +612,9 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
               json::object out;
               out["hashes"] = HashesJson(*h);
               if (route == Route::kMatchImage) {
-                std::string md = QueryParam(req.target, "max_distance");
-                int max_distance = limits_.pdq_default_max_distance;
-                if (!md.empty()) {
-                  auto [ptr, ec] = std::from_chars(md.data(), md.data() + md.size(), max_distance);
-                  if (ec != std::errc() || ptr != md.data() + md.size() || max_distance < 0 ||
-                      max_distance > limits_.pdq_max_distance_limit) {
-                    throw BadRequest{absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node")};
-                  }
-                }
                 std::vector<Match> matches;
-                if (h->quality >= 50) {  // a low-quality PDQ of a flat image matches unrelated images
+                // A PDQ hash below the quality floor (flat or tiny images) matches unrelated images.
+                if (h->quality >= limits_.pdq_quality_floor) {
                   auto got = bank_->MatchDihedralSet(*h->dihedral, max_distance);
                   if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
                   matches = std::move(*got);
@@ -607,10 +651,8 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
             case Route::kAudit: {
               uint64_t after = 0, limit = 100;
               const std::string a = QueryParam(req.target, "after"), l = QueryParam(req.target, "limit");
-              if (!a.empty() && (std::from_chars(a.data(), a.data() + a.size(), after).ec != std::errc())) throw BadRequest{"after: a number"};
-              if (!l.empty() && (std::from_chars(l.data(), l.data() + l.size(), limit).ec != std::errc() || limit == 0 || limit > 1000)) {
-                throw BadRequest{"limit: 1 to 1000"};
-              }
+              if (!a.empty() && !ParseWhole(a, &after)) throw BadRequest{"after: a decimal number"};
+              if (!l.empty() && (!ParseWhole(l, &limit) || limit == 0 || limit > 1000)) throw BadRequest{"limit: 1 to 1000"};
               auto records = bank_->Audit(after, limit);
               if (!records.ok()) {
                 resp = FromStatus(records.status());
@@ -633,7 +675,9 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
               if (!dir || dir->empty()) throw BadRequest{"dir: a directory on the node's host that does not exist yet"};
               absl::Status s = bank_->Backup(*dir);
               if (!s.ok()) {
-                resp = absl::IsInvalidArgument(s) ? Error(400, "invalid_argument", std::string(s.message())) : FromStatus(s);
+                // Admin-only: the storage message (a missing parent directory, an existing target) is the answer.
+                resp = Error(absl::IsInvalidArgument(s) || absl::IsUnavailable(s) ? 400 : 500, "backup_failed",
+                             std::string(s.message()));
               } else {
                 resp = Json(201, json::object{{"dir", *dir}});
               }

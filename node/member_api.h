@@ -40,6 +40,7 @@ struct ApiLimits {
   size_t max_batch_items = 1000;
   double requests_per_second_per_token = 5000;  // 0 = unlimited
   double burst_per_token = 10000;
+  int pdq_quality_floor = 50;  // image matches skip PDQ below it
   int pdq_default_max_distance = 31;
   int pdq_max_distance_limit = 63;
   ImageLimits image;
@@ -52,6 +53,10 @@ class MemberApi {
  public:
   MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics);
   HttpResponse Handle(const HttpRequest& request);
+  // Called by the server with the headers only, before any body is read: an answer (401 for a missing or
+  // unknown token on a route that needs one) means the body is not read at all.
+  std::optional<HttpResponse> Precheck(std::string_view method, std::string_view target,
+                                       std::string_view authorization);
 
  private:
   struct Bucket {

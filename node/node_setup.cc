@@ -5,12 +5,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "config/listen_address.h"
 #include "crypto/federation_salt.h"
+#include "crypto/signing.h"
 #include "crypto/x509.h"
 
 namespace hashbank {
@@ -105,8 +107,32 @@ absl::Status EnsureTlsFiles(const NodeConfig& config, std::ostream& log) {
   return absl::OkStatus();
 }
 
+std::string SigningKeyPath(const NodeConfig& config) { return (fs::path(config.node.data_dir) / "node.key").string(); }
+
+absl::StatusOr<std::shared_ptr<const SigningKey>> LoadOrCreateSigningKey(const NodeConfig& config, std::ostream& log) {
+  const std::string path = SigningKeyPath(config);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    auto key = SigningKey::Generate();
+    if (!key.ok()) return key.status();
+    if (absl::Status s = WriteSigningKeyFile(path, config.node.id, *key); !s.ok()) return s;
+    log << "hashbank: generated this node's Ed25519 log-signing key in " << path << " (public key "
+        << PublicKeyHex(key->public_key()) << ")\n";
+  }
+  auto loaded = ReadSigningKeyFile(path);
+  if (!loaded.ok()) return loaded.status();
+  if (loaded->node_id != config.node.id) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " is the key of node \"", loaded->node_id,
+                                                      "\" but node.id is \"", config.node.id, "\""));
+  }
+  return std::shared_ptr<const SigningKey>(std::make_shared<SigningKey>(std::move(loaded->key)));
+}
+
 absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::unique_ptr<Salter> salter) {
+  auto key = LoadOrCreateSigningKey(config, std::cerr);
+  if (!key.ok()) return key.status();
   BankOptions options;
+  options.signing_key = *key;
   options.data_dir = config.node.data_dir;
   options.node_id = config.node.id;
   options.pdq_quality_floor = static_cast<int>(config.matching.pdq_quality_floor);

@@ -33,6 +33,11 @@ absl::StatusOr<std::unique_ptr<Salter>> LoadOrCreateSalt(const NodeConfig& confi
 // and a server certificate for localhost, 127.0.0.1, ::1 and the listen host. Explicit paths must exist.
 absl::Status EnsureTlsFiles(const NodeConfig& config, std::ostream& log);
 
+// <data_dir>/node.key: this node's Ed25519 log-signing key, generated (0600) on first start.
+std::string SigningKeyPath(const NodeConfig& config);
+absl::StatusOr<std::shared_ptr<const SigningKey>> LoadOrCreateSigningKey(const NodeConfig& config, std::ostream& log);
+
+// Opens the bank with the node's signing key (created on first use; its line goes to stderr).
 absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::unique_ptr<Salter> salter);
 
 // Path of the admin token file written on first start.

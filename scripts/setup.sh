@@ -5,9 +5,9 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config ccache git
+  build-essential cmake ninja-build pkg-config ccache git curl ca-certificates
   # libraries the project links
-  libboost1.81-dev libboost-json1.81-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-system1.81-dev
   libabsl-dev libcli11-dev libyaml-cpp-dev
   libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libssl-dev libsodium-dev
@@ -17,7 +17,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # benchmark baselines (issue 3: faiss IndexBinaryMultiHash)
-  libfaiss-dev
+  libfaiss-dev wrk
 )
 
 missing=()

@@ -16,9 +16,12 @@
 namespace hashbank {
 namespace {
 
-enum Cf : size_t { kEntries = 0, kExact, kLabels, kOpinions, kTombstones, kTokens, kState, kAudit, kNumCf };
-constexpr const char* kCfNames[kNumCf] = {"entries", "exact", "labels", "opinions",
-                                           "tombstones", "tokens", "state", "audit"};
+enum Cf : size_t {
+  kEntries = 0, kExact, kLabels, kOpinions, kTombstones, kTokens, kState, kAudit, kLeaves, kNodes, kCheckpoints,
+  kEvidence, kNumCf
+};
+constexpr const char* kCfNames[kNumCf] = {"entries", "exact",  "labels", "opinions",    "tombstones", "tokens",
+                                           "state",   "audit",  "leaves", "nodes", "checkpoints", "evidence"};
 constexpr char kAuditSeqState[] = "audit.last";
 
 void AppendBigEndian64(std::string* out, uint64_t v) {
@@ -47,6 +50,15 @@ size_t ParseOkey(std::string_view s, SignalRef* ref) {
   ref->origin.assign(s.substr(1, n));
   ref->sequence = ReadBigEndian64(s.substr(1 + n, 8));
   return 1 + n + 8;
+}
+
+std::string NodeKey(std::string_view origin, uint32_t level, uint64_t index) {
+  std::string k;
+  k.push_back(static_cast<char>(origin.size()));
+  k += origin;
+  k.push_back(static_cast<char>(level));
+  AppendBigEndian64(&k, index);
+  return k;
 }
 
 std::string ShortString(std::string_view s) {
@@ -158,6 +170,23 @@ StoreBatch& StoreBatch::operator=(StoreBatch&&) noexcept = default;
 
 void StoreBatch::PutEntry(const SignalRef& ref, std::string_view entry_bytes) {
   impl_->puts.push_back({kEntries, {Okey(ref), std::string(entry_bytes)}});
+}
+void StoreBatch::DeleteEntry(const SignalRef& ref) { impl_->deletes.push_back({kEntries, Okey(ref)}); }
+void StoreBatch::PutLeaf(const SignalRef& ref, std::string_view leaf_hash) {
+  impl_->puts.push_back({kLeaves, {Okey(ref), std::string(leaf_hash)}});
+}
+void StoreBatch::PutNode(std::string_view origin, uint32_t level, uint64_t index, std::string_view hash) {
+  impl_->puts.push_back({kNodes, {NodeKey(origin, level, index), std::string(hash)}});
+}
+void StoreBatch::PutCheckpoint(std::string_view origin, uint64_t tree_size, std::string_view signed_checkpoint) {
+  std::string key = ShortString(origin);
+  AppendBigEndian64(&key, tree_size);
+  impl_->puts.push_back({kCheckpoints, {key, std::string(signed_checkpoint)}});
+}
+void StoreBatch::PutEvidence(std::string_view origin, int64_t time_ms, std::string_view evidence) {
+  std::string key = ShortString(origin);
+  AppendBigEndian64(&key, static_cast<uint64_t>(time_ms));
+  impl_->puts.push_back({kEvidence, {key, std::string(evidence)}});
 }
 void StoreBatch::PutExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
   impl_->puts.push_back({kExact, {std::string(1, static_cast<char>(kind)) + std::string(salted_digest) + Okey(ref), ""}});
@@ -312,6 +341,74 @@ absl::StatusOr<std::optional<std::string>> SignalStore::GetState(std::string_vie
   return impl_->Get(kState, name);
 }
 
+absl::StatusOr<std::optional<std::string>> SignalStore::GetLeaf(const SignalRef& ref) const {
+  return impl_->Get(kLeaves, Okey(ref));
+}
+absl::StatusOr<std::optional<std::string>> SignalStore::GetNode(std::string_view origin, uint32_t level,
+                                                                uint64_t index) const {
+  return impl_->Get(kNodes, NodeKey(origin, level, index));
+}
+absl::StatusOr<std::optional<std::string>> SignalStore::GetCheckpointAtOrBelow(std::string_view origin,
+                                                                                uint64_t max_size) const {
+  const std::string prefix = ShortString(origin);
+  std::string key = prefix;
+  AppendBigEndian64(&key, max_size);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kCheckpoints]));
+  it->SeekForPrev(key);
+  if (absl::Status s = FromRocks(it->status(), "checkpoint lookup"); !s.ok()) return s;
+  if (!it->Valid() || !it->key().starts_with(prefix)) return std::optional<std::string>();
+  return std::optional<std::string>(it->value().ToString());
+}
+
+absl::StatusOr<std::optional<std::string>> SignalStore::GetCheckpoint(std::string_view origin) const {
+  return GetCheckpointAtOrBelow(origin, UINT64_MAX);
+}
+
+absl::Status SignalStore::ForEachCheckpoint(const std::function<void(std::string_view, std::string_view)>& fn) const {
+  // The newest checkpoint of each origin: the last key of each origin's range.
+  std::string last_origin, last_value;
+  bool have = false;
+  absl::Status s = impl_->ScanPrefix(kCheckpoints, "", [&](std::string_view key, std::string_view value) {
+    if (key.empty() || key.size() != 1u + static_cast<uint8_t>(key[0]) + 8u) return absl::DataLossError("corrupt checkpoint key");
+    const std::string_view origin = key.substr(1, static_cast<uint8_t>(key[0]));
+    if (have && origin != last_origin) fn(last_origin, last_value);
+    last_origin.assign(origin);
+    last_value.assign(value);
+    have = true;
+    return absl::OkStatus();
+  });
+  if (s.ok() && have) fn(last_origin, last_value);
+  return s;
+}
+
+absl::StatusOr<std::vector<std::string>> SignalStore::ListEvidence(std::string_view origin) const {
+  std::vector<std::string> out;
+  absl::Status s = impl_->ScanPrefix(kEvidence, ShortString(origin), [&](std::string_view, std::string_view value) {
+    out.emplace_back(value);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status SignalStore::ForEachLeaf(std::string_view origin,
+                                      const std::function<absl::Status(uint64_t, std::string_view)>& fn) const {
+  return impl_->ScanPrefix(kLeaves, ShortString(origin), [&](std::string_view key, std::string_view value) {
+    SignalRef ref;
+    if (ParseOkey(key, &ref) != key.size()) return absl::DataLossError("corrupt leaf key");
+    return fn(ref.sequence, value);
+  });
+}
+
+absl::Status SignalStore::CompactAll() {
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (auto* cf : impl_->cfs) {
+    if (absl::Status s = FromRocks(impl_->db->CompactRange(options, cf, nullptr, nullptr), "compaction"); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<SignalRef>> SignalStore::FindExact(ExactKind8 kind, std::string_view salted_digest) const {
   std::vector<SignalRef> out;
   const std::string prefix = std::string(1, static_cast<char>(kind)) + std::string(salted_digest);
@@ -355,6 +452,7 @@ absl::Status SignalStore::ForEachToken(const std::function<void(std::string_view
 
 absl::StatusOr<std::vector<AuditRecord>> SignalStore::ListAudit(uint64_t after, size_t limit) const {
   std::vector<AuditRecord> out;
+  if (after == UINT64_MAX) return out;
   std::string start;
   AppendBigEndian64(&start, after + 1);
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kAudit]));

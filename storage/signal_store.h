@@ -11,6 +11,11 @@
 //   state        name -> value (next sequence per origin, node id, salt id, ...)
 //   audit        sequence (8, big-endian) -> JSON record {seq, time_ms, actor, action, target, prev, hash}
 //                where hash = SHA-256(prev || canonical record without hash): each record chains the last
+//   leaves       okey -> the entry's 32-byte RFC 9162 leaf hash; stays when the entry's bytes are purged
+//   nodes        origin + level (1) + index (8) -> hash of the perfect subtree [index*2^level, (index+1)*2^level)
+//   checkpoints  origin + tree size (8, big-endian) -> SignedCheckpoint bytes: every checkpoint this node signed
+//                or trusted, so segments can be served that end at a signed size
+//   evidence     origin + time (8) -> EquivocationEvidence bytes
 //
 // Writes: callers fill a StoreBatch and Commit it: one RocksDB WriteBatch, written with the WAL synced, so
 // a Commit that returned OK survives a crash (power loss included, as far as fsync does) and a failed or
@@ -51,7 +56,7 @@ struct AuditRecord {
   uint64_t sequence = 0;
   int64_t time_ms = 0;
   std::string actor;   // token name, or "system"
-  std::string action;  // "submit", "withdraw", "opinion", "token.create", ...
+  std::string action;  // "submit", "withdraw", "opinion.confirmed", "opinion.disputed", "token.create"
   std::string target;  // a signal id or token name; never a hash value
   std::string prev_hash_hex;
   std::string hash_hex;
@@ -65,6 +70,11 @@ class StoreBatch {
   StoreBatch& operator=(StoreBatch&&) noexcept;
 
   void PutEntry(const SignalRef& ref, std::string_view entry_bytes);
+  void DeleteEntry(const SignalRef& ref);  // purges the bytes; the leaf hash stays
+  void PutLeaf(const SignalRef& ref, std::string_view leaf_hash);
+  void PutNode(std::string_view origin, uint32_t level, uint64_t index, std::string_view hash);
+  void PutCheckpoint(std::string_view origin, uint64_t tree_size, std::string_view signed_checkpoint);
+  void PutEvidence(std::string_view origin, int64_t time_ms, std::string_view evidence);
   void PutExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref);
   void DeleteExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref);
   void PutLabel(std::string_view label, const SignalRef& ref);
@@ -98,6 +108,18 @@ class SignalStore {
   absl::StatusOr<std::optional<std::string>> GetToken(std::string_view token_sha256) const;
   absl::StatusOr<std::optional<std::string>> GetState(std::string_view name) const;
   absl::StatusOr<std::vector<SignalRef>> FindExact(ExactKind8 kind, std::string_view salted_digest) const;
+  absl::StatusOr<std::optional<std::string>> GetLeaf(const SignalRef& ref) const;
+  absl::StatusOr<std::optional<std::string>> GetNode(std::string_view origin, uint32_t level, uint64_t index) const;
+  // The newest stored checkpoint of `origin`, or the newest whose tree size is <= max_size.
+  absl::StatusOr<std::optional<std::string>> GetCheckpoint(std::string_view origin) const;
+  absl::StatusOr<std::optional<std::string>> GetCheckpointAtOrBelow(std::string_view origin, uint64_t max_size) const;
+  // fn(origin, newest signed checkpoint bytes) for every origin with a stored checkpoint.
+  absl::Status ForEachCheckpoint(const std::function<void(std::string_view, std::string_view)>& fn) const;
+  absl::StatusOr<std::vector<std::string>> ListEvidence(std::string_view origin) const;
+  // fn(sequence, leaf hash) for one origin's leaves in order.
+  absl::Status ForEachLeaf(std::string_view origin, const std::function<absl::Status(uint64_t, std::string_view)>& fn) const;
+  // Full compaction of every column family: afterwards purged bytes are gone from the files too.
+  absl::Status CompactAll();
   absl::StatusOr<std::vector<SignalRef>> OpinionsOf(const SignalRef& signal) const;
 
   // Calls fn(ref, entry_bytes) for every stored entry in key order; stops at the first error fn returns.

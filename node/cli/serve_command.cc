@@ -44,6 +44,7 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   limits.max_batch_items = config->limits.max_batch_items;
   limits.requests_per_second_per_token = config->limits.requests_per_second_per_token;
   limits.burst_per_token = config->limits.burst_per_token;
+  limits.pdq_quality_floor = static_cast<int>(config->matching.pdq_quality_floor);
   limits.pdq_default_max_distance = static_cast<int>(config->matching.pdq_default_max_distance);
   limits.pdq_max_distance_limit = static_cast<int>(config->matching.pdq_max_distance_limit);
   limits.image.max_file_bytes = config->limits.max_image_body_bytes;
@@ -61,7 +62,9 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   options.max_json_body_bytes = config->limits.max_json_body_bytes;
   options.max_image_body_bytes = config->limits.max_image_body_bytes;
   options.timeout = std::chrono::milliseconds(config->limits.request_timeout_ms);
-  auto server = HttpsServer::Start(options, [&api](const HttpRequest& r) { return api.Handle(r); });
+  auto server = HttpsServer::Start(
+      options, [&api](const HttpRequest& r) { return api.Handle(r); },
+      [&api](std::string_view m, std::string_view t, std::string_view a) { return api.Precheck(m, t, a); });
   if (!server.ok()) return fail(server.status());
   const BankStats stats = (*bank)->Stats();
   out << "hashbank: node " << config->node.id << " serving https://"

@@ -1,0 +1,134 @@
+#include "node/cli/identity_commands.h"
+
+#include <filesystem>
+
+#include <boost/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "crypto/federation_salt.h"
+#include "crypto/signing.h"
+#include "crypto/x509.h"
+
+namespace hashbank {
+namespace {
+
+namespace fs = std::filesystem;
+
+int Fail(std::ostream& err, std::string_view command, const absl::Status& s) {
+  err << "hashbank " << command << ": " << s.message() << '\n';
+  return 1;
+}
+
+}  // namespace
+
+int RunCaInitCommand(const std::string& dir, const std::string& name, std::ostream& out, std::ostream& err) {
+  auto ca = CreateCertificateAuthority(name, std::chrono::days(3650));
+  if (!ca.ok()) return Fail(err, "ca init", ca.status());
+  auto salt = FederationSalt::Generate("federation-1");
+  if (!salt.ok()) return Fail(err, "ca init", salt.status());
+  boost::json::object s;
+  s["salt_id"] = salt->id;
+  s["key"] = salt->ToHex();
+  // Keys first and never over an existing file: re-running must not replace a federation's CA key or salt.
+  for (const auto& [file, content, mode] :
+       {std::tuple{"ca.key", ca->key_pem, 0600u}, std::tuple{"salt.json", boost::json::serialize(s) + "\n", 0600u},
+        std::tuple{"ca.pem", ca->cert_pem, 0644u}}) {
+    if (absl::Status st = WritePemFile((fs::path(dir) / file).string(), content, mode, IfFileExists::kFail); !st.ok()) {
+      return Fail(err, "ca init", st);
+    }
+  }
+  auto info = InspectCertificate(ca->cert_pem);
+  out << "federation CA \"" << name << "\" in " << dir << " (ca.pem; ca.key and salt.json are secret, mode 0600)\n";
+  if (info.ok()) out << "CA certificate SHA-256: " << info->sha256_fingerprint_hex << '\n';
+  out << "salt id: " << salt->id << " — distribute salt.json to members out of band\n";
+  return 0;
+}
+
+int RunNodeInitCommand(const NodeInitOptions& o, std::ostream& out, std::ostream& err) {
+  if (absl::Status s = ValidateNodeId(o.id); !s.ok()) return Fail(err, "node init", s);
+  if (o.hosts.empty() && o.ips.empty()) {
+    return Fail(err, "node init", absl::InvalidArgumentError("give at least one --host or --ip for the certificate"));
+  }
+  auto ca_key = ReadTextFile((fs::path(o.ca_dir) / "ca.key").string());
+  auto ca_cert = ReadTextFile((fs::path(o.ca_dir) / "ca.pem").string());
+  auto salt = ReadTextFile((fs::path(o.ca_dir) / "salt.json").string(), 4096);
+  if (!ca_key.ok()) return Fail(err, "node init", ca_key.status());
+  if (!ca_cert.ok()) return Fail(err, "node init", ca_cert.status());
+  if (!salt.ok()) return Fail(err, "node init", salt.status());
+  CertificateRequest req;
+  req.common_name = o.id;
+  req.dns_names = o.hosts;
+  req.ip_addresses = o.ips;
+  req.node_id = o.id;
+  req.server_auth = true;
+  req.client_auth = true;  // the same certificate serves the federation port and authenticates as a peer
+  auto leaf = IssueCertificate(KeyAndCertificate{*ca_key, *ca_cert}, req);
+  if (!leaf.ok()) return Fail(err, "node init", leaf.status());
+  auto key = SigningKey::Generate();
+  if (!key.ok()) return Fail(err, "node init", key.status());
+  const fs::path dir(o.out_dir);
+  if (absl::Status s = WriteSigningKeyFile((dir / "node.key").string(), o.id, *key); !s.ok()) return Fail(err, "node init", s);
+  const std::string yaml = absl::StrCat("# written by hashbank node init\nnode:\n  id: \"", o.id, "\"\n  data_dir: \"",
+                                        dir.string(), "\"\n");
+  for (const auto& [file, content, mode] :
+       {std::tuple{"tls/server.key", leaf->key_pem, 0600u}, std::tuple{"salt.json", *salt, 0600u},
+        std::tuple{"tls/server.pem", leaf->cert_pem, 0644u}, std::tuple{"tls/ca.pem", *ca_cert, 0644u},
+        std::tuple{"hashbank.yaml", yaml, 0644u}}) {
+    if (absl::Status s = WritePemFile((dir / file).string(), content, mode, IfFileExists::kFail); !s.ok()) {
+      return Fail(err, "node init", s);
+    }
+  }
+  auto info = InspectCertificate(leaf->cert_pem);
+  PublicCard card;
+  card.node_id = o.id;
+  card.public_key = key->public_key();
+  auto card_json = FormatPublicCard(card);
+  if (card_json.ok()) (void)WritePemFile((dir / "card.json").string(), *card_json + "\n", 0644u, IfFileExists::kFail);
+  out << "node " << o.id << " in " << o.out_dir << ": node.key (Ed25519, 0600), tls/server.pem + .key (SANs: "
+      << absl::StrCat(o.hosts.size() + o.ips.size()) << " names and hashbank://node/" << o.id << "), tls/ca.pem, salt.json\n"
+      << "start it with: hashbank serve --config " << (dir / "hashbank.yaml").string() << '\n'
+      << "public card (card.json): node_id " << o.id << ", ed25519 " << PublicKeyHex(key->public_key());
+  if (info.ok()) out << ", certificate SHA-256 " << info->sha256_fingerprint_hex;
+  out << '\n';
+  return 0;
+}
+
+int RunKeysShowCommand(const NodeOverrides& overrides, std::ostream& out, std::ostream& err) {
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) return Fail(err, "keys show", config.status());
+  auto key = ReadSigningKeyFile(SigningKeyPath(*config));
+  if (!key.ok()) return Fail(err, "keys show", key.status());
+  boost::json::object card;
+  card["node_id"] = key->node_id;
+  card["ed25519_public_key"] = PublicKeyHex(key->key.public_key());
+  auto cert = ReadTextFile(config->TlsCertPath());
+  if (cert.ok()) {
+    auto info = InspectCertificate(*cert);
+    if (info.ok()) card["certificate_sha256"] = info->sha256_fingerprint_hex;
+  }
+  out << boost::json::serialize(card) << '\n';
+  return 0;
+}
+
+int RunVerifyCommand(const std::string& data_dir, const NodeOverrides& overrides, std::ostream& out, std::ostream& err) {
+  NodeOverrides o = overrides;
+  o.data_dir = data_dir;
+  auto config = LoadNodeConfig(o);
+  if (!config.ok()) return Fail(err, "verify", config.status());
+  if (!fs::exists(fs::path(data_dir) / "node.key")) {
+    return Fail(err, "verify", absl::NotFoundError(absl::StrCat(data_dir, " is not a node's data directory (no node.key)")));
+  }
+  auto key = ReadSigningKeyFile(SigningKeyPath(*config));
+  if (!key.ok()) return Fail(err, "verify", key.status());
+  config->node.id = key->node_id;  // verify the directory as the node it belongs to
+  auto salter = LoadOrCreateSalt(*config, err);
+  if (!salter.ok()) return Fail(err, "verify", salter.status());
+  auto bank = OpenBank(*config, std::move(*salter));
+  if (!bank.ok()) return Fail(err, "verify", bank.status());
+  absl::Status s = (*bank)->VerifyStoredLogs(out);
+  if (!s.ok()) return Fail(err, "verify", s);
+  out << "all logs verify\n";
+  return 0;
+}
+
+}  // namespace hashbank

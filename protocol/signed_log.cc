@@ -1,0 +1,193 @@
+#include "protocol/signed_log.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "protocol/entries.pb.h"
+#include "protocol/log.pb.h"
+
+namespace hashbank {
+namespace {
+
+namespace pb = ::hashbank::protocol;
+
+std::span<const uint8_t> Bytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+
+SegmentResult Reject(SegmentRejection why, std::string message) {
+  SegmentResult r;
+  r.rejection = why;
+  const std::string text = absl::StrCat(std::string(SegmentRejectionName(why)), ": ", message);
+  switch (why) {
+    case SegmentRejection::kBadSignature: r.segment = absl::PermissionDeniedError(text); break;
+    case SegmentRejection::kMalformed: r.segment = absl::InvalidArgumentError(text); break;
+    default: r.segment = absl::DataLossError(text);
+  }
+  return r;
+}
+
+std::string Evidence(const CheckpointView& a, const CheckpointView& b, std::string_view reason) {
+  pb::EquivocationEvidence e;
+  e.mutable_first()->ParseFromString(a.signed_bytes);
+  e.mutable_second()->ParseFromString(b.signed_bytes);
+  e.set_reason(std::string(reason));
+  return e.SerializeAsString();
+}
+
+}  // namespace
+
+std::string_view SegmentRejectionName(SegmentRejection r) {
+  switch (r) {
+    case SegmentRejection::kMalformed: return "malformed";
+    case SegmentRejection::kBadSignature: return "bad signature";
+    case SegmentRejection::kWrongOrigin: return "wrong origin";
+    case SegmentRejection::kRollback: return "rollback";
+    case SegmentRejection::kFork: return "fork";
+    case SegmentRejection::kGap: return "gap";
+    case SegmentRejection::kEntryMismatch: return "entry mismatch";
+    case SegmentRejection::kBadProof: return "bad consistency proof";
+    case SegmentRejection::kRootMismatch: return "root mismatch";
+  }
+  return "unknown";
+}
+
+CheckpointView SignCheckpoint(const std::string& origin, uint64_t tree_size, const MerkleHash& root,
+                              int64_t timestamp_ms, const SigningKey& key) {
+  pb::Checkpoint c;
+  c.set_origin(origin);
+  c.set_tree_size(tree_size);
+  c.set_root_hash(std::string(root.begin(), root.end()));
+  c.set_timestamp_unix_ms(timestamp_ms);
+  const std::string body = c.SerializeAsString();
+  const Ed25519Signature sig = key.Sign(kCheckpointDomain, body);
+  pb::SignedCheckpoint signed_checkpoint;
+  signed_checkpoint.set_checkpoint(body);
+  signed_checkpoint.set_signature(std::string(sig.begin(), sig.end()));
+  CheckpointView view;
+  view.origin = origin;
+  view.tree_size = tree_size;
+  view.root = root;
+  view.timestamp_ms = timestamp_ms;
+  view.signed_bytes = signed_checkpoint.SerializeAsString();
+  return view;
+}
+
+absl::StatusOr<CheckpointView> VerifyCheckpoint(std::string_view signed_bytes, std::string_view origin,
+                                                const Ed25519PublicKey& key) {
+  pb::SignedCheckpoint sc;
+  if (!sc.ParseFromArray(signed_bytes.data(), static_cast<int>(signed_bytes.size()))) {
+    return absl::InvalidArgumentError("malformed: the signed checkpoint does not parse");
+  }
+  if (sc.signature().size() != 64) return absl::InvalidArgumentError("malformed: a signature is 64 bytes");
+  Ed25519Signature sig{};
+  std::memcpy(sig.data(), sc.signature().data(), 64);
+  // The signature covers the checkpoint bytes exactly as received.
+  if (absl::Status s = VerifySignature(key, kCheckpointDomain, sc.checkpoint(), sig); !s.ok()) {
+    return absl::PermissionDeniedError(absl::StrCat("bad signature: the checkpoint is not signed by ", std::string(origin), "'s key"));
+  }
+  pb::Checkpoint c;
+  if (!c.ParseFromString(sc.checkpoint()) || c.root_hash().size() != 32) {
+    return absl::InvalidArgumentError("malformed: the checkpoint does not parse");
+  }
+  if (c.origin() != origin) {
+    return absl::FailedPreconditionError(absl::StrCat("wrong origin: the checkpoint is for \"", c.origin(), "\""));
+  }
+  CheckpointView view;
+  view.origin = c.origin();
+  view.tree_size = c.tree_size();
+  std::memcpy(view.root.data(), c.root_hash().data(), 32);
+  view.timestamp_ms = c.timestamp_unix_ms();
+  view.signed_bytes = std::string(signed_bytes);
+  return view;
+}
+
+SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& origin_key, const TrustedLog& trusted,
+                            std::string_view segment_bytes) {
+  pb::LogSegment segment;
+  if (!segment.ParseFromArray(segment_bytes.data(), static_cast<int>(segment_bytes.size()))) {
+    return Reject(SegmentRejection::kMalformed, "the segment does not parse");
+  }
+  auto checkpoint = VerifyCheckpoint(segment.checkpoint().SerializeAsString(), origin, origin_key);
+  // The signature is checked over the embedded checkpoint bytes; re-serialising the SignedCheckpoint wrapper
+  // only re-frames the two byte fields it carries, it never re-encodes what was signed.
+  if (!checkpoint.ok()) {
+    if (absl::IsPermissionDenied(checkpoint.status())) return Reject(SegmentRejection::kBadSignature, std::string(checkpoint.status().message()));
+    if (absl::IsFailedPrecondition(checkpoint.status())) return Reject(SegmentRejection::kWrongOrigin, std::string(checkpoint.status().message()));
+    return Reject(SegmentRejection::kMalformed, std::string(checkpoint.status().message()));
+  }
+  const uint64_t trusted_size = trusted.tree.size();
+  if (checkpoint->tree_size < trusted_size) {
+    return Reject(SegmentRejection::kRollback, absl::StrCat("checkpoint size ", checkpoint->tree_size,
+                                                            " is below the trusted size ", trusted_size));
+  }
+  if (checkpoint->tree_size == trusted_size && trusted.checkpoint && checkpoint->root != trusted.checkpoint->root) {
+    SegmentResult r = Reject(SegmentRejection::kFork, absl::StrCat("two signed checkpoints of size ", trusted_size,
+                                                                   " with different roots: equivocation"));
+    r.equivocation_evidence = Evidence(*trusted.checkpoint, *checkpoint, "same size, different roots");
+    return r;
+  }
+  if (segment.first_index() != trusted_size ||
+      segment.leaves_size() != static_cast<int64_t>(checkpoint->tree_size - trusted_size)) {
+    return Reject(SegmentRejection::kGap, absl::StrCat("leaves must cover [", trusted_size, ", ", checkpoint->tree_size,
+                                                       "), got ", segment.leaves_size(), " from ", segment.first_index()));
+  }
+  if (trusted.checkpoint && trusted_size > 0) {
+    std::vector<MerkleHash> proof;
+    for (const std::string& h : segment.consistency_proof()) {
+      if (h.size() != 32) return Reject(SegmentRejection::kMalformed, "a proof hash is 32 bytes");
+      MerkleHash m;
+      std::memcpy(m.data(), h.data(), 32);
+      proof.push_back(m);
+    }
+    absl::Status consistent =
+        VerifyConsistency(trusted_size, checkpoint->tree_size, trusted.checkpoint->root, checkpoint->root, proof);
+    if (!consistent.ok()) {
+      SegmentResult r = Reject(SegmentRejection::kBadProof,
+                               absl::StrCat("no valid consistency proof from the trusted checkpoint: ",
+                                            std::string(consistent.message())));
+      // Both checkpoints are validly signed; without a proof they may be a fork. Keep them as evidence.
+      r.equivocation_evidence = Evidence(*trusted.checkpoint, *checkpoint, "no valid consistency proof");
+      return r;
+    }
+  }
+  VerifiedSegment out;
+  out.tree = trusted.tree;
+  out.leaves.reserve(static_cast<size_t>(segment.leaves_size()));
+  for (int i = 0; i < segment.leaves_size(); ++i) {
+    const pb::LogLeaf& leaf = segment.leaves(i);
+    VerifiedLeaf v;
+    v.index = trusted_size + static_cast<uint64_t>(i);
+    if (!leaf.entry().empty()) {
+      pb::Entry entry;
+      if (!entry.ParseFromString(leaf.entry())) {
+        return Reject(SegmentRejection::kMalformed, absl::StrCat("leaf ", v.index, ": the entry does not parse"));
+      }
+      if (entry.origin() != origin || entry.sequence() != v.index + 1 || entry.schema_version() != 1 ||
+          entry.body_case() == pb::Entry::BODY_NOT_SET) {
+        return Reject(SegmentRejection::kEntryMismatch,
+                      absl::StrCat("leaf ", v.index, " holds an entry of ", entry.origin(), ":", entry.sequence(),
+                                   " (schema ", entry.schema_version(), ")"));
+      }
+      if (entry.has_withdrawal() && entry.withdrawal().signal_sequence() >= entry.sequence()) {
+        return Reject(SegmentRejection::kEntryMismatch, absl::StrCat("leaf ", v.index, ": a withdrawal names a later entry"));
+      }
+      v.leaf_hash = LeafHash(Bytes(leaf.entry()));
+      v.entry = leaf.entry();
+    } else {
+      if (leaf.leaf_hash().size() != 32) {
+        return Reject(SegmentRejection::kMalformed, absl::StrCat("leaf ", v.index, ": a body-less leaf needs its 32-byte hash"));
+      }
+      std::memcpy(v.leaf_hash.data(), leaf.leaf_hash().data(), 32);
+    }
+    out.tree.Append(v.leaf_hash);
+    out.leaves.push_back(std::move(v));
+  }
+  if (out.tree.Root() != checkpoint->root) {
+    return Reject(SegmentRejection::kRootMismatch, "the leaves do not hash to the signed root (a tampered entry)");
+  }
+  out.checkpoint = std::move(*checkpoint);
+  SegmentResult r;
+  r.segment = std::move(out);
+  return r;
+}
+
+}  // namespace hashbank

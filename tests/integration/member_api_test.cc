@@ -1,0 +1,1083 @@
+// The member API through the real HTTPS server: a node assembled as `hashbank serve` assembles it (the
+// node_setup.h functions on a temp data dir, MemberApi, HttpsServer on 127.0.0.1 port 0) and a TLS 1.3
+// client that verifies the generated certificate. Every endpoint, every error status with its JSON error
+// code (and the node still healthy afterwards), TLS refusal, and a restart on the same data directory.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "config/node_config.h"
+#include "crypto/x509.h"
+#include "matcher/exact_hash.h"
+#include "matcher/hash256.h"
+#include "node/bank.h"
+#include "node/https_server.h"
+#include "node/member_api.h"
+#include "node/metrics.h"
+#include "node/node_setup.h"
+#include "tests/support/https_client.h"
+#include "tests/support/image_encode.h"
+#include "tests/support/test_data.h"
+
+namespace hashbank {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using ::hashbank::testing::DataPath;
+using ::hashbank::testing::HttpsClient;
+using ::hashbank::testing::HttpsClientOptions;
+using ::hashbank::testing::Response;
+using ::hashbank::testing::TlsMode;
+
+constexpr uint64_t kJsonLimit = 64 * 1024;
+constexpr uint64_t kImageLimit = 1024 * 1024;
+constexpr char kOriginal[] = "images/reg-test-input/dih/bridge-1-original.jpg";
+constexpr char kRotated90[] = "images/reg-test-input/dih/bridge-2-rotate-90.jpg";
+constexpr char kModelId[] = "5f2b8c1e9d3a47b6a0c4e8f1d2b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5";
+
+std::string RandomPdq(std::mt19937_64& rng) {
+  Hash256 h;
+  for (uint64_t& limb : h.limbs) limb = rng();
+  return h.ToHex();
+}
+
+std::string RandomHex(std::mt19937_64& rng, size_t digits) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < digits; ++i) out += kHex[rng() % 16];
+  return out;
+}
+
+// `hex` with `n` distinct bits flipped.
+std::string FlipBits(const std::string& hex, int n, std::mt19937_64& rng) {
+  Hash256 h = *Hash256::FromHex(hex);
+  std::vector<int> bits(256);
+  for (int i = 0; i < 256; ++i) bits[static_cast<size_t>(i)] = i;
+  std::shuffle(bits.begin(), bits.end(), rng);
+  for (int i = 0; i < n; ++i) {
+    const int k = bits[static_cast<size_t>(i)];
+    h.limbs[static_cast<size_t>(k / 64)] ^= uint64_t{1} << (k % 64);
+  }
+  return h.ToHex();
+}
+
+int Distance(const std::string& a, const std::string& b) {
+  return HammingDistance(*Hash256::FromHex(a), *Hash256::FromHex(b));
+}
+
+std::string ToUpper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The row of a reference CSV (tests/data/pdq-reference) whose first field is `path`.
+std::vector<std::string> CsvRow(const std::string& csv, const std::string& path) {
+  for (auto& row : testing::ReadCsv(DataPath("pdq-reference/" + csv), true)) {
+    if (!row.empty() && row[0] == path) return row;
+  }
+  ADD_FAILURE() << path << " is not in " << csv;
+  return std::vector<std::string>(10);
+}
+
+// orig, rot90, rot180, rot270, flipx, flipy, flipp, flipm — dihedral.csv's columns 1..8.
+std::vector<std::string> DihedralHashes(const std::string& path) {
+  const std::vector<std::string> row = CsvRow("dihedral.csv", path);
+  return std::vector<std::string>(row.begin() + 1, row.begin() + 9);
+}
+
+std::string ReferencePdq(const std::string& path) { return CsvRow("reference.csv", path)[1]; }
+
+std::string ImageBytes(const std::string& path) { return testing::ReadFileText(DataPath("pdq-reference/" + path)); }
+
+std::string Hex(const uint8_t* data, size_t size) { return BytesToHex(data, size); }
+
+json::array Vector(const std::vector<double>& v) {
+  json::array a;
+  for (double x : v) a.emplace_back(x);
+  return a;
+}
+
+// The value of an unlabelled Prometheus sample `name` in a /metrics body, or -1.
+double Gauge(const std::string& metrics, const std::string& name) {
+  std::istringstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+// Overrides of the node's API limits for one fixture start.
+struct Tuning {
+  double requests_per_second_per_token = 0;  // 0: the config default
+  double burst_per_token = 0;
+};
+
+class MemberApiTest : public ::testing::Test {
+ protected:
+
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "hashbank-it-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    ASSERT_NO_FATAL_FAILURE(StartNode());
+  }
+
+  void TearDown() override {
+    StopNode();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Assembles the node on dir_ as `hashbank serve` does; the first start also makes the three tokens.
+  void StartNode(Tuning tuning = {}) {
+    config_ = NodeConfig{};
+    config_.node.data_dir = dir_;
+    config_.api.listen = "127.0.0.1:0";
+    config_.limits.max_json_body_bytes = kJsonLimit;
+    config_.limits.max_image_body_bytes = kImageLimit;
+    ASSERT_TRUE(config_.Validate().ok()) << config_.Validate();
+    std::ostringstream log;
+    ASSERT_TRUE(EnsureDataDir(config_).ok());
+    auto salter = LoadOrCreateSalt(config_, log);
+    ASSERT_TRUE(salter.ok()) << salter.status();
+    absl::Status tls = EnsureTlsFiles(config_, log);
+    ASSERT_TRUE(tls.ok()) << tls;
+    auto bank = OpenBank(config_, std::move(*salter));
+    ASSERT_TRUE(bank.ok()) << bank.status();
+    bank_ = std::move(*bank);
+    if (admin_token_.empty()) {
+      const Actor system{"system", Role::kAdmin};
+      auto admin = bank_->CreateToken(Role::kAdmin, "admin", system);
+      auto submit = bank_->CreateToken(Role::kSubmit, "submitter", system);
+      auto query = bank_->CreateToken(Role::kQuery, "querier", system);
+      ASSERT_TRUE(admin.ok() && submit.ok() && query.ok());
+      admin_token_ = *admin;
+      submit_token_ = *submit;
+      query_token_ = *query;
+    }
+    metrics_ = std::make_unique<Metrics>();
+    ApiLimits limits;
+    limits.max_batch_items = config_.limits.max_batch_items;
+    limits.requests_per_second_per_token = tuning.requests_per_second_per_token > 0
+                                               ? tuning.requests_per_second_per_token
+                                               : config_.limits.requests_per_second_per_token;
+    limits.burst_per_token = tuning.burst_per_token > 0 ? tuning.burst_per_token : config_.limits.burst_per_token;
+    limits.pdq_default_max_distance = static_cast<int>(config_.matching.pdq_default_max_distance);
+    limits.pdq_max_distance_limit = static_cast<int>(config_.matching.pdq_max_distance_limit);
+    limits.image.max_file_bytes = config_.limits.max_image_body_bytes;
+    limits.image.max_pixels = config_.limits.max_image_pixels;
+    api_ = std::make_unique<MemberApi>(bank_.get(), limits, metrics_.get());
+    HttpsServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.cert_path = config_.TlsCertPath();
+    options.key_path = config_.TlsKeyPath();
+    options.io_threads = 2;
+    options.worker_threads = 2;
+    options.max_json_body_bytes = config_.limits.max_json_body_bytes;
+    options.max_image_body_bytes = config_.limits.max_image_body_bytes;
+    options.timeout = std::chrono::seconds(10);
+    MemberApi* api = api_.get();
+    auto server = HttpsServer::Start(
+        options, [api](const HttpRequest& r) { return api->Handle(r); },
+        [api](std::string_view m, std::string_view t, std::string_view a) { return api->Precheck(m, t, a); });
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ = std::make_unique<HttpsClient>("127.0.0.1", server_->port(), CaPath());
+  }
+
+  void StopNode() {
+    client_.reset();
+    if (server_) server_->Shutdown(std::chrono::seconds(5));
+    server_.reset();
+    api_.reset();
+    metrics_.reset();
+    bank_.reset();
+  }
+
+  std::string CaPath() const { return dir_ + "/tls/ca.pem"; }
+
+  Response Call(const std::string& method, const std::string& target, const std::string& token,
+                const std::string& body = "", const std::string& content_type = "application/json") {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    if (method == "POST" && !content_type.empty()) headers["Content-Type"] = content_type;
+    auto r = client_->Request(method, target, body, headers);
+    if (!r.ok()) {
+      ADD_FAILURE() << method << " " << target << ": " << r.status();
+      return Response{};
+    }
+    return *r;
+  }
+  Response Post(const std::string& target, const json::value& body, const std::string& token) {
+    return Call("POST", target, token, json::serialize(body));
+  }
+  Response Get(const std::string& target, const std::string& token) { return Call("GET", target, token); }
+
+  static json::value Body(const Response& r) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    if (ec) {
+      ADD_FAILURE() << "not JSON (status " << r.status << "): " << r.body;
+      return json::object{};
+    }
+    return v;
+  }
+
+  // POST /v1/signals, expecting 201; returns the id.
+  std::string Submit(const json::object& signal, const std::string& token) {
+    const Response r = Post("/v1/signals", signal, token);
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status != 201) return "";
+    return std::string(Body(r).at("id").as_string());
+  }
+  std::string SubmitPdq(const std::string& pdq) { return Submit({{"pdq", pdq}, {"quality", 100}}, submit_token_); }
+
+  // POST /v1/match, expecting 200; returns the matches.
+  json::array Match(const json::object& query) {
+    const Response r = Post("/v1/match", query, query_token_);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return {};
+    return Body(r).at("matches").as_array();
+  }
+
+  std::string MetricsText() {
+    const Response r = Get("/metrics", admin_token_);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  }
+
+  // The response is the JSON error (status, code, and a message containing `message_part`), and the node
+  // still answers GET /v1/health afterwards on the same client (reconnecting if the server closed).
+  ::testing::AssertionResult IsErrorAndNodeHealthy(const Response& r, int status, const std::string& code,
+                                                   const std::string& message_part = "") {
+    if (r.status != status) {
+      return ::testing::AssertionFailure() << "status " << r.status << ", want " << status << "; body: " << r.body;
+    }
+    boost::system::error_code ec;
+    const json::value v = json::parse(r.body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("error") || !v.at("error").is_object()) {
+      return ::testing::AssertionFailure() << "not a JSON error body: " << r.body;
+    }
+    const json::object& e = v.at("error").as_object();
+    if (!e.contains("code") || e.at("code") != json::value(code)) {
+      return ::testing::AssertionFailure() << "error code in " << r.body << ", want \"" << code << "\"";
+    }
+    if (!e.contains("message") || !e.at("message").is_string() ||
+        std::string(e.at("message").as_string()).find(message_part) == std::string::npos) {
+      return ::testing::AssertionFailure() << "error message in " << r.body << " does not contain \"" << message_part
+                                           << "\"";
+    }
+    auto health = client_->Request("GET", "/v1/health");
+    if (!health.ok()) return ::testing::AssertionFailure() << "GET /v1/health after the error: " << health.status();
+    if (health->status != 200) {
+      return ::testing::AssertionFailure() << "GET /v1/health after the error: " << health->status << " "
+                                           << health->body;
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  std::string dir_;
+  NodeConfig config_;
+  std::unique_ptr<Bank> bank_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<MemberApi> api_;
+  std::unique_ptr<HttpsServer> server_;
+  std::unique_ptr<HttpsClient> client_;
+  std::string admin_token_, submit_token_, query_token_;
+  std::mt19937_64 rng_{20240611};
+};
+
+// --- Health, submit, get --------------------------------------------------------------------------------
+
+TEST_F(MemberApiTest, HealthAnswersWithoutAToken) {
+  const Response r = Get("/v1/health", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r).at("status"), "ok");
+  EXPECT_EQ(Body(r).at("node_id"), "local");
+  EXPECT_EQ(r.headers.at("content-type"), "application/json");
+  EXPECT_EQ(r.headers.at("cache-control"), "no-store");
+}
+
+TEST_F(MemberApiTest, SubmitWithEveryHashIs201AndGetShowsTypesAndLabels) {
+  const std::string pdq = RandomPdq(rng_), md5 = RandomHex(rng_, 32), sha = RandomHex(rng_, 64);
+  const Response r = Post("/v1/signals",
+                          json::object{{"pdq", pdq}, {"quality", 90}, {"md5", md5}, {"sha256", sha},
+                                       {"labels", json::array{"ncii", "ai_generated"}}, {"case_ref", "case-17"}},
+                          submit_token_);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id(Body(r).at("id").as_string());
+  EXPECT_EQ(id.rfind("local:", 0), 0u) << id;
+
+  const Response got = Get("/v1/signals/" + id, query_token_);
+  ASSERT_EQ(got.status, 200) << got.body;
+  const json::value v = Body(got);
+  EXPECT_EQ(v.at("id"), json::value(id));
+  EXPECT_EQ(v.at("origin"), "local");
+  EXPECT_EQ(v.at("signal_types"), (json::array{"pdq", "md5", "sha256"}));
+  EXPECT_EQ(v.at("labels"), (json::array{"ncii", "ai_generated"}));
+  EXPECT_EQ(v.at("submitted_by"), "submitter");
+  EXPECT_EQ(v.at("withdrawn"), false);
+  EXPECT_GT(v.at("created_at_ms").as_int64(), 0);
+  // Neither the values nor the case reference come back.
+  EXPECT_EQ(got.body.find(pdq), std::string::npos);
+  EXPECT_EQ(got.body.find(md5), std::string::npos);
+  EXPECT_EQ(got.body.find("case-17"), std::string::npos);
+}
+
+// --- Match ----------------------------------------------------------------------------------------------
+
+TEST_F(MemberApiTest, MatchByPdqFindsExactAndFiveBitsAwayWithDistance) {
+  const std::string pdq = RandomPdq(rng_);
+  const std::string id = SubmitPdq(pdq);
+  SubmitPdq(RandomPdq(rng_));  // an unrelated signal that must not match
+
+  json::array exact = Match({{"pdq", pdq}});
+  ASSERT_EQ(exact.size(), 1u) << json::serialize(exact);
+  EXPECT_EQ(exact[0].at("id"), json::value(id));
+  EXPECT_EQ(exact[0].at("signal_type"), "pdq");
+  EXPECT_EQ(exact[0].at("distance"), 0);
+  EXPECT_FALSE(exact[0].as_object().contains("query"));
+
+  const std::string near = FlipBits(pdq, 5, rng_);
+  ASSERT_EQ(Distance(pdq, near), 5);
+  json::array close = Match({{"pdq", near}});
+  ASSERT_EQ(close.size(), 1u) << json::serialize(close);
+  EXPECT_EQ(close[0].at("id"), json::value(id));
+  EXPECT_EQ(close[0].at("distance"), 5);
+
+  EXPECT_TRUE(Match({{"pdq", near}, {"max_distance", 4}}).empty());
+}
+
+TEST_F(MemberApiTest, MatchByMd5AndBySha256FindsTheSignal) {
+  const std::string md5 = RandomHex(rng_, 32), sha = RandomHex(rng_, 64);
+  const std::string id_md5 = Submit({{"md5", md5}}, submit_token_);
+  const std::string id_sha = Submit({{"sha256", sha}}, submit_token_);
+
+  json::array by_md5 = Match({{"md5", md5}});
+  ASSERT_EQ(by_md5.size(), 1u);
+  EXPECT_EQ(by_md5[0].at("id"), json::value(id_md5));
+  EXPECT_EQ(by_md5[0].at("signal_type"), "md5");
+  // Upper-case hex is the same digest.
+  json::array upper = Match({{"sha256", ToUpper(sha)}});
+  ASSERT_EQ(upper.size(), 1u);
+  EXPECT_EQ(upper[0].at("id"), json::value(id_sha));
+  EXPECT_EQ(upper[0].at("signal_type"), "sha256");
+  EXPECT_TRUE(Match({{"md5", RandomHex(rng_, 32)}}).empty());
+}
+
+TEST_F(MemberApiTest, MatchByPdqListReportsWhichQueryMatched) {
+  const std::string a = RandomPdq(rng_), b = RandomPdq(rng_);
+  const std::string id_a = SubmitPdq(a), id_b = SubmitPdq(b);
+  json::array m = Match({{"pdq", json::array{RandomPdq(rng_), b, FlipBits(a, 3, rng_)}}});
+  ASSERT_EQ(m.size(), 2u) << json::serialize(m);
+  std::map<int64_t, json::object> by_query;
+  for (const auto& x : m) by_query[x.at("query").as_int64()] = x.as_object();
+  ASSERT_EQ(by_query.count(1), 1u);
+  ASSERT_EQ(by_query.count(2), 1u);
+  EXPECT_EQ(by_query[1].at("id"), json::value(id_b));
+  EXPECT_EQ(by_query[1].at("distance"), 0);
+  EXPECT_EQ(by_query[2].at("id"), json::value(id_a));
+  EXPECT_EQ(by_query[2].at("distance"), 3);
+}
+
+TEST_F(MemberApiTest, DihedralMatchOfTheOriginalFindsItsRot90Submission) {
+  const std::vector<std::string> dih = DihedralHashes(kOriginal);
+  const std::string id = SubmitPdq(dih[1]);  // the rot90 hash
+  json::array hashes;
+  for (const auto& h : dih) hashes.emplace_back(h);
+  json::array m = Match({{"pdq", hashes}, {"dihedral", true}});
+  ASSERT_EQ(m.size(), 1u) << json::serialize(m);
+  EXPECT_EQ(m[0].at("id"), json::value(id));
+  EXPECT_EQ(m[0].at("transform"), "rot90");
+  EXPECT_EQ(m[0].at("distance"), 0);
+  // Without the dihedral flag only the rot90 entry of the list matches, and it says so by index.
+  json::array plain = Match({{"pdq", hashes}, {"max_distance", 0}});
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(plain[0].at("query"), 1);
+  // Dihedral needs all eight.
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"pdq", dih[0]}, {"dihedral", true}}, query_token_),
+                                    400, "invalid_argument", "dihedral"));
+}
+
+TEST_F(MemberApiTest, EmbeddingSubmitThenNearVectorMatchesAndOtherDimensionIs400) {
+  std::normal_distribution<double> normal(0, 1);
+  std::vector<double> v(16), near(16);
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = normal(rng_);
+    near[i] = v[i] + 0.01 * normal(rng_);
+  }
+  const std::string id = Submit({{"embedding", {{"model_id", kModelId}, {"vector", Vector(v)}}}, {"labels", {"ncii"}}},
+                                submit_token_);
+  json::array m = Match({{"embedding", {{"model_id", kModelId}, {"vector", Vector(near)}}}, {"min_similarity", 0.99}});
+  ASSERT_EQ(m.size(), 1u) << json::serialize(m);
+  EXPECT_EQ(m[0].at("id"), json::value(id));
+  EXPECT_EQ(m[0].at("signal_type"), "embedding");
+  EXPECT_GT(m[0].at("similarity").to_number<double>(), 0.99);
+  EXPECT_EQ(m[0].at("labels"), (json::array{"ncii"}));
+  const Response got = Get("/v1/signals/" + id, query_token_);
+  EXPECT_EQ(Body(got).at("signal_types"), (json::array{"embedding"}));
+
+  const std::vector<double> eight(v.begin(), v.begin() + 8);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"embedding", {{"model_id", kModelId}, {"vector", Vector(eight)}}}}, submit_token_),
+      400, "invalid_argument", "embedding.vector"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/match", json::object{{"embedding", {{"model_id", kModelId}, {"vector", Vector(eight)}}}}, query_token_),
+      400, "invalid_argument", "embedding.vector"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"embedding", {{"model_id", "not-a-digest"}, {"vector", Vector(v)}}}},
+           submit_token_),
+      400, "invalid_argument", "embedding.model_id"));
+}
+
+// --- Batch ----------------------------------------------------------------------------------------------
+
+TEST_F(MemberApiTest, BatchWithMixedItemsReportsPerItemStatuses) {
+  const std::string good_pdq = RandomPdq(rng_), good_md5 = RandomHex(rng_, 32);
+  json::array items{json::object{{"pdq", good_pdq}, {"quality", 100}},
+                    json::object{{"pdq", "zz" + good_pdq.substr(2)}, {"quality", 100}},
+                    json::object{{"pdq", RandomPdq(rng_)}, {"quality", 10}},
+                    json::object{{"md5", good_md5}},
+                    json::value(42),
+                    json::object{{"pdq", RandomPdq(rng_)}}};
+  const Response r = Post("/v1/signals:batch", json::object{{"signals", items}}, submit_token_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::array results = Body(r).at("results").as_array();
+  ASSERT_EQ(results.size(), 6u);
+  const std::vector<int64_t> want = {201, 400, 422, 201, 400, 400};
+  const std::vector<std::string> want_code = {"", "invalid_argument", "failed_precondition", "", "invalid_argument",
+                                              "invalid_argument"};
+  for (size_t i = 0; i < results.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(results[i].at("status"), want[i]) << json::serialize(results[i]);
+    if (want[i] != 201) {
+      EXPECT_EQ(results[i].at("error").at("code"), json::value(want_code[i]));
+    }
+  }
+  EXPECT_NE(json::serialize(results[1]).find("signals[1].pdq"), std::string::npos) << json::serialize(results[1]);
+  const json::value id_pdq = results[0].at("id"), id_md5 = results[3].at("id");
+  EXPECT_NE(id_pdq, id_md5);
+  json::array m = Match({{"pdq", good_pdq}, {"md5", good_md5}});
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].at("id"), id_pdq);
+  EXPECT_EQ(m[1].at("id"), id_md5);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/signals:batch", json::object{{"signals", json::array{}}}, submit_token_),
+                                    400, "invalid_argument", "signals"));
+}
+
+// --- Images ---------------------------------------------------------------------------------------------
+
+TEST_F(MemberApiTest, MatchImageOfTheRotatedBridgeFindsTheOriginalWithItsTransform) {
+  const std::string original = ReferencePdq(kOriginal);
+  const std::string id = SubmitPdq(original);
+  // What the answer must be, from the reference's dihedral hashes of the rotated file.
+  const std::vector<std::string> rotated = DihedralHashes(kRotated90);
+  static constexpr const char* kNames[] = {"orig", "rot90", "rot180", "rot270", "flipx", "flipy", "flipp", "flipm"};
+  size_t best = 0;
+  for (size_t i = 1; i < 8; ++i) {
+    if (Distance(rotated[i], original) < Distance(rotated[best], original)) best = i;
+  }
+  ASSERT_EQ(std::string(kNames[best]), "rot270");  // turning the rotated image back
+
+  const Response r = Call("POST", "/v1/match/image", query_token_, ImageBytes(kRotated90), "image/jpeg");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value v = Body(r);
+  EXPECT_EQ(v.at("hashes").at("pdq"), json::value(ReferencePdq(kRotated90)));
+  const json::array& m = v.at("matches").as_array();
+  ASSERT_EQ(m.size(), 1u) << r.body;
+  EXPECT_EQ(m[0].at("id"), json::value(id));
+  EXPECT_EQ(m[0].at("signal_type"), "pdq");
+  EXPECT_EQ(m[0].at("transform"), json::value(kNames[best]));
+  EXPECT_EQ(m[0].at("distance"), Distance(rotated[best], original));
+}
+
+TEST_F(MemberApiTest, MatchImageFindsExactHashesOfTheSameFile) {
+  const std::string bytes = ImageBytes(kOriginal);
+  const ExactHashes exact = ComputeExactHashes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  const std::string id = Submit({{"sha256", Hex(exact.sha256.data(), exact.sha256.size())}}, submit_token_);
+  const Response r = Call("POST", "/v1/match/image", query_token_, bytes, "image/jpeg");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value v = Body(r);
+  const json::array& m = v.at("matches").as_array();
+  ASSERT_EQ(m.size(), 1u) << r.body;
+  EXPECT_EQ(m[0].at("id"), json::value(id));
+  EXPECT_EQ(m[0].at("signal_type"), "sha256");
+}
+
+TEST_F(MemberApiTest, HashReturnsTheReferenceValuesAndStoresNothing) {
+  const std::string bytes = ImageBytes(kOriginal);
+  const Response r = Call("POST", "/v1/hash?dihedral=true", query_token_, bytes, "image/jpeg");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value h = Body(r).at("hashes");
+  const std::vector<std::string> ref = CsvRow("reference.csv", kOriginal);  // path,pdq_hex,quality,width,height
+  EXPECT_EQ(h.at("pdq"), json::value(ref[1]));
+  EXPECT_EQ(h.at("quality"), std::stoi(ref[2]));
+  EXPECT_EQ(h.at("width"), std::stoi(ref[3]));
+  EXPECT_EQ(h.at("height"), std::stoi(ref[4]));
+  EXPECT_EQ(h.at("format"), "jpeg");
+  const ExactHashes exact = ComputeExactHashes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  EXPECT_EQ(h.at("md5"), json::value(Hex(exact.md5.data(), exact.md5.size())));
+  EXPECT_EQ(h.at("sha256"), json::value(Hex(exact.sha256.data(), exact.sha256.size())));
+  const std::vector<std::string> dih = DihedralHashes(kOriginal);
+  const char* names[] = {"orig", "rot90", "rot180", "rot270", "flipx", "flipy", "flipp", "flipm"};
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(h.at("dihedral").at(names[i]), json::value(dih[i])) << names[i];
+  // Without ?dihedral=true there are no dihedral hashes; the submit role may hash too.
+  const Response plain = Call("POST", "/v1/hash", submit_token_, bytes, "image/jpeg");
+  ASSERT_EQ(plain.status, 200);
+  EXPECT_FALSE(Body(plain).at("hashes").as_object().contains("dihedral"));
+
+  // Nothing was stored.
+  EXPECT_TRUE(Match({{"pdq", ref[1]}, {"md5", std::string(h.at("md5").as_string())}}).empty());
+  const std::string metrics = MetricsText();
+  EXPECT_EQ(Gauge(metrics, "hashbank_pdq_index_entries"), 0) << metrics;
+  EXPECT_EQ(Gauge(metrics, "hashbank_exact_index_entries"), 0) << metrics;
+  EXPECT_EQ(Gauge(metrics, "hashbank_signals"), 0) << metrics;
+}
+
+// --- Withdraw, opinions ---------------------------------------------------------------------------------
+
+TEST_F(MemberApiTest, WithdrawRemovesFromMatchingAndSecondWithdrawIs409) {
+  const std::string pdq = RandomPdq(rng_), md5 = RandomHex(rng_, 32);
+  const std::string id = Submit({{"pdq", pdq}, {"quality", 100}, {"md5", md5}, {"labels", {"ncii"}}}, submit_token_);
+  ASSERT_EQ(Match({{"pdq", pdq}}).size(), 1u);
+
+  const Response w = Call("DELETE", "/v1/signals/" + id, submit_token_);
+  ASSERT_EQ(w.status, 200) << w.body;
+  EXPECT_EQ(Body(w).at("withdrawn"), true);
+  EXPECT_EQ(Body(w).at("id"), json::value(id));
+
+  EXPECT_TRUE(Match({{"pdq", pdq}}).empty());
+  EXPECT_TRUE(Match({{"md5", md5}}).empty());
+  const Response got = Get("/v1/signals/" + id, query_token_);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(Body(got).at("withdrawn"), true);
+  EXPECT_EQ(Body(got).at("signal_types"), json::array{});
+  EXPECT_GT(Body(got).at("withdrawn_at_ms").as_int64(), 0);
+
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/signals/" + id, submit_token_), 409, "conflict", id));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals/" + id + "/opinions", json::object{{"verdict", "confirmed"}}, query_token_), 409, "conflict"));
+  // The query role may not withdraw; an unknown signal is 404.
+  const std::string other = SubmitPdq(RandomPdq(rng_));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/signals/" + other, query_token_), 403, "permission_denied"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/signals/local:99999", submit_token_), 404, "not_found"));
+}
+
+// BankStats::signals is documented as "live (not withdrawn) signals" and /metrics exports it as
+// hashbank_signals; the PDQ gauge must drop with a withdrawal as well.
+TEST_F(MemberApiTest, WithdrawalLowersTheIndexGauges) {
+  const std::string id = SubmitPdq(RandomPdq(rng_));
+  SubmitPdq(RandomPdq(rng_));
+  std::string metrics = MetricsText();
+  EXPECT_EQ(Gauge(metrics, "hashbank_signals"), 2);
+  EXPECT_EQ(Gauge(metrics, "hashbank_pdq_index_entries"), 2);
+  ASSERT_EQ(Call("DELETE", "/v1/signals/" + id, admin_token_).status, 200);
+  metrics = MetricsText();
+  EXPECT_EQ(Gauge(metrics, "hashbank_pdq_index_entries"), 1) << metrics;
+  EXPECT_EQ(Gauge(metrics, "hashbank_signals"), 1) << metrics;
+}
+
+TEST_F(MemberApiTest, OpinionsAre201AndCountedInGet) {
+  const std::string id = SubmitPdq(RandomPdq(rng_));
+  const Response a = Post("/v1/signals/" + id + "/opinions", json::object{{"verdict", "confirmed"}}, query_token_);
+  ASSERT_EQ(a.status, 201) << a.body;
+  const std::string opinion_id(Body(a).at("id").as_string());
+  EXPECT_NE(opinion_id, id);
+  EXPECT_EQ(Post("/v1/signals/" + id + "/opinions", json::object{{"verdict", "confirmed"}}, submit_token_).status, 201);
+  EXPECT_EQ(Post("/v1/signals/" + id + "/opinions", json::object{{"verdict", "disputed"}}, admin_token_).status, 201);
+  const Response got = Get("/v1/signals/" + id, query_token_);
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(Body(got).at("opinions"), (json::object{{"confirmed", 2}, {"disputed", 1}}));
+
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals/" + id + "/opinions", json::object{{"verdict", "maybe"}}, query_token_), 400,
+      "invalid_argument", "verdict"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals/local:99999/opinions", json::object{{"verdict", "disputed"}}, query_token_), 404, "not_found"));
+  // An opinion is not a signal: no opinions on opinions.
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals/" + opinion_id + "/opinions", json::object{{"verdict", "disputed"}}, query_token_), 404,
+      "not_found"));
+}
+
+// --- Tokens, audit, metrics, backup ---------------------------------------------------------------------
+
+TEST_F(MemberApiTest, AdminCreatesTokensThatWorkWithTheirRoles) {
+  const Response q = Post("/v1/tokens", json::object{{"role", "query"}, {"name", "partner-a"}}, admin_token_);
+  ASSERT_EQ(q.status, 201) << q.body;
+  const std::string query(Body(q).at("token").as_string());
+  EXPECT_EQ(Body(q).at("name"), "partner-a");
+  EXPECT_EQ(Body(q).at("role"), "query");
+  const Response s = Post("/v1/tokens", json::object{{"role", "submit"}, {"name", "partner-b"}}, admin_token_);
+  ASSERT_EQ(s.status, 201) << s.body;
+  const std::string submit(Body(s).at("token").as_string());
+
+  const std::string pdq = RandomPdq(rng_);
+  EXPECT_EQ(Post("/v1/signals", json::object{{"pdq", pdq}, {"quality", 100}}, submit).status, 201);
+  EXPECT_EQ(Post("/v1/match", json::object{{"pdq", pdq}}, query).status, 200);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/signals", json::object{{"pdq", pdq}, {"quality", 100}}, query), 403,
+                                    "permission_denied", "query"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"pdq", pdq}}, submit), 403, "permission_denied"));
+}
+
+TEST_F(MemberApiTest, TokenCreationByANonAdminIs403AndBadRequestsAre400) {
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/tokens", json::object{{"role", "query"}, {"name", "querier"}}, admin_token_),
+                                    409, "conflict", "querier"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/tokens", json::object{{"role", "admin"}, {"name", "escalate"}}, query_token_), 403, "permission_denied"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/tokens", json::object{{"role", "admin"}, {"name", "escalate"}}, submit_token_), 403,
+      "permission_denied"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/tokens", json::object{{"role", "root"}, {"name", "x"}}, admin_token_),
+                                    400, "invalid_argument", "role"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/tokens", json::object{{"role", "query"}, {"name", "a b"}}, admin_token_),
+                                    400, "invalid_argument", "name"));
+}
+
+TEST_F(MemberApiTest, AuditRecordsAreChainedAndNeverContainAHash) {
+  std::vector<std::string> secrets;  // every hash value and token sent to the node
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    const std::string pdq = RandomPdq(rng_), md5 = RandomHex(rng_, 32), sha = RandomHex(rng_, 64);
+    secrets.insert(secrets.end(), {pdq, md5, sha});
+    ids.push_back(Submit({{"pdq", pdq}, {"quality", 100}, {"md5", md5}, {"sha256", sha}}, submit_token_));
+  }
+  ASSERT_EQ(Call("DELETE", "/v1/signals/" + ids[1], submit_token_).status, 200);
+  ASSERT_EQ(Post("/v1/signals/" + ids[0] + "/opinions", json::object{{"verdict", "confirmed"}}, query_token_).status,
+            201);
+  const Response t = Post("/v1/tokens", json::object{{"role", "query"}, {"name", "partner-c"}}, admin_token_);
+  ASSERT_EQ(t.status, 201);
+  secrets.push_back(std::string(Body(t).at("token").as_string()));
+  secrets.insert(secrets.end(), {admin_token_, submit_token_, query_token_});
+
+  const Response r = Get("/v1/audit?limit=1000", admin_token_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::array records = Body(r).at("records").as_array();
+  ASSERT_GE(records.size(), 9u);  // 3 tokens at setup, 3 submits, withdraw, opinion, token
+  std::multiset<std::string> actions;
+  std::map<std::string, std::string> submitted;  // target -> actor
+  for (size_t i = 0; i < records.size(); ++i) {
+    SCOPED_TRACE(i);
+    const json::object& rec = records[i].as_object();
+    EXPECT_EQ(rec.at("hash").as_string().size(), 64u);
+    if (i > 0) {
+      EXPECT_EQ(rec.at("prev"), records[i - 1].at("hash"));
+      EXPECT_EQ(rec.at("seq").to_number<int64_t>(), records[i - 1].at("seq").to_number<int64_t>() + 1);
+    }
+    const std::string action(rec.at("action").as_string());
+    actions.insert(action);
+    if (action == "submit") submitted[std::string(rec.at("target").as_string())] = std::string(rec.at("actor").as_string());
+  }
+  EXPECT_EQ(actions.count("submit"), 3u);
+  EXPECT_EQ(actions.count("withdraw"), 1u);
+  EXPECT_EQ(actions.count("opinion.confirmed"), 1u);
+  EXPECT_EQ(actions.count("token.create"), 4u);
+  for (const auto& id : ids) EXPECT_EQ(submitted[id], "submitter") << id;
+
+  // Paging: after= and limit= select a window of the same chain.
+  const uint64_t second = records[1].at("seq").to_number<uint64_t>();
+  const Response page = Get("/v1/audit?after=" + std::to_string(second) + "&limit=2", admin_token_);
+  ASSERT_EQ(page.status, 200);
+  const json::array window = Body(page).at("records").as_array();
+  ASSERT_EQ(window.size(), 2u);
+  EXPECT_EQ(window[0], records[2]);
+  EXPECT_EQ(window[1], records[3]);
+
+  for (const std::string& body : {r.body, page.body}) {
+    for (const std::string& s : secrets) {
+      EXPECT_EQ(body.find(s), std::string::npos) << "the audit log shows a secret value";
+      EXPECT_EQ(body.find(ToUpper(s)), std::string::npos);
+      EXPECT_EQ(body.find(s.substr(0, 16)), std::string::npos) << "the audit log shows a prefix of a secret value";
+    }
+  }
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/audit", submit_token_), 403, "permission_denied"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/audit?limit=0", admin_token_), 400, "invalid_argument", "limit"));
+}
+
+TEST_F(MemberApiTest, MetricsShowRequestCountersAndIndexGauges) {
+  SubmitPdq(RandomPdq(rng_));
+  Submit({{"md5", RandomHex(rng_, 32)}}, submit_token_);
+  const Response r = Get("/metrics", admin_token_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers.at("content-type").rfind("text/plain", 0), 0u);
+  EXPECT_NE(r.body.find("hashbank_requests_total"), std::string::npos);
+  EXPECT_NE(r.body.find("hashbank_requests_total{route=\"submit\",status=\"2xx\"} 2\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("hashbank_pdq_index_entries"), std::string::npos);
+  EXPECT_EQ(Gauge(r.body, "hashbank_pdq_index_entries"), 1);
+  EXPECT_EQ(Gauge(r.body, "hashbank_exact_index_entries"), 1);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/metrics", query_token_), 403, "permission_denied"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/metrics", ""), 401, "unauthenticated"));
+}
+
+TEST_F(MemberApiTest, BackupWritesACheckpointOnceIntoANewDirectory) {
+  SubmitPdq(RandomPdq(rng_));
+  const std::string dir = dir_ + "/backup-1";
+  const Response r = Post("/v1/backup", json::object{{"dir", dir}}, admin_token_);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_TRUE(fs::exists(fs::path(dir) / "CURRENT"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir}}, admin_token_), 400,
+                                    "backup_failed", "exists"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", ""}}, admin_token_), 400,
+                                    "invalid_argument", "dir"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir_ + "/b2"}}, submit_token_), 403,
+                                    "permission_denied"));
+}
+
+// --- Errors ---------------------------------------------------------------------------------------------
+
+TEST_F(MemberApiTest, MalformedJsonIs400) {
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals", submit_token_, "{\"pdq\": "), 400,
+                                    "invalid_argument", "malformed JSON"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match", query_token_, "[1, 2]"), 400, "invalid_argument",
+                                    "JSON object"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match", query_token_, ""), 400, "invalid_argument"));
+}
+
+TEST_F(MemberApiTest, WrongHexLengthIs400NamingTheField) {
+  const std::string pdq = RandomPdq(rng_);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"pdq", pdq.substr(1)}, {"quality", 100}}, submit_token_), 400,
+      "invalid_argument", "pdq"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/signals", json::object{{"md5", RandomHex(rng_, 30)}}, submit_token_), 400,
+                                    "invalid_argument", "md5"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"sha256", RandomHex(rng_, 66)}}, query_token_),
+                                    400, "invalid_argument", "sha256"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"pdq", json::array{pdq, pdq + "0"}}}, query_token_),
+                                    400, "invalid_argument", "pdq[1]"));
+}
+
+TEST_F(MemberApiTest, NonHexIs400) {
+  std::string pdq = RandomPdq(rng_);
+  pdq[10] = 'g';
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/signals", json::object{{"pdq", pdq}, {"quality", 100}}, submit_token_),
+                                    400, "invalid_argument", "pdq"));
+  std::string md5 = RandomHex(rng_, 32);
+  md5[31] = 'z';
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"md5", md5}}, query_token_), 400,
+                                    "invalid_argument", "md5: non-hex character at position 31"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"pdq", 12345}}, query_token_), 400,
+                                    "invalid_argument", "pdq"));
+}
+
+TEST_F(MemberApiTest, UnknownFieldIs400NamingIt) {
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"pdq", RandomPdq(rng_)}, {"quality", 100}, {"colour", "red"}}, submit_token_),
+      400, "invalid_argument", "unknown field \"colour\""));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"pdq", RandomPdq(rng_)}, {"distance", 3}},
+                                         query_token_),
+                                    400, "invalid_argument", "\"distance\""));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"embedding", {{"model_id", kModelId}, {"vector", {1.0}}, {"norm", 1}}}},
+           submit_token_),
+      400, "invalid_argument", "embedding.norm"));
+}
+
+TEST_F(MemberApiTest, QualityBelowTheFloorIs422) {
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"pdq", RandomPdq(rng_)}, {"quality", 49}}, submit_token_), 422,
+      "failed_precondition", "quality"));
+  EXPECT_EQ(Post("/v1/signals", json::object{{"pdq", RandomPdq(rng_)}, {"quality", 50}}, submit_token_).status, 201);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"pdq", RandomPdq(rng_)}, {"quality", 101}}, submit_token_), 400,
+      "invalid_argument", "quality"));
+}
+
+TEST_F(MemberApiTest, MissingQualityWithPdqIs400) {
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/signals", json::object{{"pdq", RandomPdq(rng_)}}, submit_token_), 400,
+                                    "invalid_argument", "quality"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/signals", json::object{{"labels", {"ncii"}}}, submit_token_), 400,
+                                    "invalid_argument", "at least one of"));
+}
+
+TEST_F(MemberApiTest, OversizedJsonBodyIs413AndTheClientReconnects) {
+  const std::string big = json::serialize(
+      json::object{{"pdq", RandomPdq(rng_)}, {"quality", 100}, {"case_ref", std::string(kJsonLimit, 'x')}});
+  ASSERT_GT(big.size(), kJsonLimit);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals", submit_token_, big), 413, "too_large"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match", query_token_, big), 413, "too_large"));
+  // Refused from its Content-Length while most of it is still unsent: the answer still arrives.
+  const std::string huge = "{\"case_ref\": \"" + std::string(kImageLimit - 100, 'x') + "\"}";
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals", submit_token_, huge), 413, "too_large"));
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_signals"), 0);
+}
+
+// A Content-Length over the limit is refused from the header alone; the body is never sent.
+std::string HeaderOnly(const std::string& target, const std::string& token, const std::string& content_type,
+                       uint64_t content_length) {
+  return "POST " + target + " HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + token +
+         "\r\nContent-Type: " + content_type + "\r\nContent-Length: " + std::to_string(content_length) + "\r\n\r\n";
+}
+
+TEST_F(MemberApiTest, DeclaredJsonLengthOverTheLimitIs413BeforeTheBody) {
+  auto raw = client_->SendRaw(HeaderOnly("/v1/signals", submit_token_, "application/json", kJsonLimit + 1));
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_TRUE(IsErrorAndNodeHealthy(*raw, 413, "too_large", std::to_string(kJsonLimit)));
+}
+
+// KNOWN BUG (node/https_server.cc, Session::DoReadHeader): the header is read with body_limit set to
+// max_image_body_bytes, and Beast checks a declared Content-Length against body_limit while parsing the
+// header, so a Content-Length above max_image_body_bytes (on any route) fails async_read_header with
+// http::error::body_limit and OnHeader drops the connection without the 413.
+TEST_F(MemberApiTest, DeclaredLengthOverTheImageLimitIs413BeforeTheBody) {
+  auto raw = client_->SendRaw(HeaderOnly("/v1/signals", submit_token_, "application/json", 10'000'000));
+  ASSERT_TRUE(raw.ok()) << raw.status() << " (KNOWN BUG: connection dropped, no 413)";
+  EXPECT_TRUE(IsErrorAndNodeHealthy(*raw, 413, "too_large"));
+  raw = client_->SendRaw(HeaderOnly("/v1/hash", query_token_, "image/jpeg", kImageLimit + 1));
+  ASSERT_TRUE(raw.ok()) << raw.status() << " (KNOWN BUG: connection dropped, no 413)";
+  EXPECT_TRUE(IsErrorAndNodeHealthy(*raw, 413, "too_large", std::to_string(kImageLimit)));
+}
+
+TEST_F(MemberApiTest, ChunkedJsonBodyOverTheLimitIs413) {
+  // A chunked body has no length up front; it is refused when it passes the limit.
+  std::string chunked = "POST /v1/signals HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + submit_token_ +
+                        "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 20; ++i) chunked += "1000\r\n" + std::string(0x1000, ' ') + "\r\n";
+  chunked += "0\r\n\r\n";
+  auto raw = client_->SendRaw(chunked);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_TRUE(IsErrorAndNodeHealthy(*raw, 413, "too_large"));
+}
+
+// KNOWN BUG: the same as DeclaredLengthOverTheImageLimitIs413BeforeTheBody — the body is over
+// max_image_body_bytes, so the client's Content-Length makes the server drop the connection instead of
+// answering 413 (the client then sees its write fail).
+TEST_F(MemberApiTest, OversizedImageBodyIs413) {
+  const std::string bytes = ImageBytes(kOriginal) + std::string(kImageLimit, '\0');
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match/image", query_token_, bytes, "image/jpeg"), 413,
+                                    "too_large"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/hash", query_token_, bytes, "image/jpeg"), 413, "too_large"));
+}
+
+TEST_F(MemberApiTest, CorruptImageIs400) {
+  std::string bytes = "\xFF\xD8\xFF\xE0";
+  for (int i = 0; i < 4096; ++i) bytes += static_cast<char>(rng_() & 0xFF);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match/image", query_token_, bytes, "image/jpeg"), 400,
+                                    "invalid_argument", "JPEG"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/hash", query_token_, bytes, "image/jpeg"), 400,
+                                    "invalid_argument", "JPEG"));
+  // A real JPEG cut in half.
+  const std::string whole = ImageBytes(kOriginal);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Call("POST", "/v1/hash", query_token_, whole.substr(0, whole.size() / 2), "image/jpeg"), 400, "invalid_argument"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/hash", query_token_, "", "image/jpeg"), 400, "invalid_argument"));
+}
+
+TEST_F(MemberApiTest, ImageClaimingTenGigapixelsIs413) {
+  const std::vector<uint8_t> png = testing::PngHeaderOnly(100000, 100000);
+  const std::string bytes(png.begin(), png.end());
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match/image", query_token_, bytes, "image/png"), 413,
+                                    "too_large", "100000x100000"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/hash", query_token_, bytes, "image/png"), 413, "too_large"));
+}
+
+TEST_F(MemberApiTest, GifIs415) {
+  // A 1x1 GIF89a.
+  const std::string gif("GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,"
+                        "\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00;",
+                        43);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match/image", query_token_, gif, "image/gif"), 415,
+                                    "unsupported_media_type", "GIF"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/hash", query_token_, gif, "image/gif"), 415,
+                                    "unsupported_media_type"));
+}
+
+TEST_F(MemberApiTest, WrongContentTypeOnAJsonRouteIs415) {
+  const std::string body = json::serialize(json::object{{"pdq", RandomPdq(rng_)}, {"quality", 100}});
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals", submit_token_, body, "text/plain"), 415,
+                                    "unsupported_media_type", "application/json"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match", query_token_, body, "application/x-www-form-urlencoded"),
+                                    415, "unsupported_media_type"));
+  EXPECT_EQ(Call("POST", "/v1/signals", submit_token_, body, "application/json; charset=utf-8").status, 201);
+}
+
+TEST_F(MemberApiTest, MissingOrUnknownTokenIs401) {
+  const json::object q{{"pdq", RandomPdq(rng_)}};
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", q, ""), 401, "unauthenticated", "Bearer"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", q, "hbt_" + RandomHex(rng_, 64)), 401, "unauthenticated",
+                                    "unknown token"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", q, query_token_ + "x"), 401, "unauthenticated"));
+  auto basic = client_->Request("POST", "/v1/match", json::serialize(q),
+                                {{"Authorization", "Basic " + query_token_}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(basic.ok()) << basic.status();
+  EXPECT_TRUE(IsErrorAndNodeHealthy(*basic, 401, "unauthenticated"));
+}
+
+TEST_F(MemberApiTest, QueryTokenSubmittingIs403) {
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"pdq", RandomPdq(rng_)}, {"quality", 100}}, query_token_), 403,
+      "permission_denied", "query"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals:batch", json::object{{"signals", json::array{json::object{{"md5", RandomHex(rng_, 32)}}}}},
+           query_token_),
+      403, "permission_denied"));
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_signals"), 0);
+}
+
+TEST_F(MemberApiTest, UnknownSignalIs404AndMalformedIdIs400) {
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals/local:424242", query_token_), 404, "not_found"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals/elsewhere:1", query_token_), 404, "not_found"));
+  for (const std::string id : {"nonsense", "local:", "local:0", "local:abc", ":5", "local:-1"}) {
+    SCOPED_TRACE(id);
+    EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals/" + id, query_token_), 400, "invalid_argument"));
+  }
+}
+
+TEST_F(MemberApiTest, UnknownPathIs404AndWrongMethodIs405) {
+  // The server authenticates from the headers before anything else (HttpsServer's precheck), so an
+  // anonymous client gets 401 on every path but GET /v1/health, known or not.
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/nothing", ""), 401, "unauthenticated"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/health", ""), 401, "unauthenticated"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/nothing", admin_token_), 404, "not_found"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/", query_token_), 404, "not_found"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals", submit_token_), 405, "method_not_allowed", "POST"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PUT", "/v1/match", query_token_, "{}"), 405, "method_not_allowed"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/health", query_token_), 405, "method_not_allowed", "GET"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PATCH", "/v1/signals/local:1", query_token_, "{}"), 405,
+                                    "method_not_allowed"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals/local:1/opinions", query_token_), 405, "method_not_allowed"));
+}
+
+TEST_F(MemberApiTest, RateLimitIs429PerToken) {
+  StopNode();
+  ASSERT_NO_FATAL_FAILURE(StartNode(Tuning{.requests_per_second_per_token = 1, .burst_per_token = 2}));
+  const std::string target = "/v1/signals/local:999";
+  // The bucket holds 2 and refills at 1/s: the third request in quick succession finds it empty.
+  EXPECT_EQ(Get(target, query_token_).status, 404);
+  EXPECT_EQ(Get(target, query_token_).status, 404);
+  const Response third = Get(target, query_token_);
+  EXPECT_EQ(third.headers.count("retry-after") ? third.headers.at("retry-after") : "", "1");
+  EXPECT_TRUE(IsErrorAndNodeHealthy(third, 429, "rate_limited"));
+  // Another token has its own bucket.
+  EXPECT_EQ(Get(target, admin_token_).status, 404);
+}
+
+// --- TLS ------------------------------------------------------------------------------------------------
+
+TEST_F(MemberApiTest, PlainHttpGetsNoHttpResponse) {
+  HttpsClient plain("127.0.0.1", server_->port(), CaPath(), HttpsClientOptions{.tls = TlsMode::kNone});
+  auto r = plain.Request("GET", "/v1/health");
+  EXPECT_FALSE(r.ok()) << "plain HTTP got status " << r->status;
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_EQ(Get("/v1/health", "").status, 200);
+}
+
+TEST_F(MemberApiTest, Tls12OnlyClientFailsTheHandshake) {
+  HttpsClient old("127.0.0.1", server_->port(), CaPath(), HttpsClientOptions{.tls = TlsMode::kTls12Max});
+  const absl::Status s = old.Connect();
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_NE(std::string(s.message()).find("handshake"), std::string::npos) << s;
+  EXPECT_FALSE(old.Request("GET", "/v1/health").ok());
+  EXPECT_EQ(Get("/v1/health", "").status, 200);
+}
+
+TEST_F(MemberApiTest, ClientRefusesAnUntrustedCaOrAnotherHostName) {
+  auto ca = CreateCertificateAuthority("some other CA", std::chrono::hours(1));
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  const std::string other_ca = dir_ + "/other-ca.pem";
+  std::ofstream(other_ca) << ca->cert_pem;
+  HttpsClient untrusting("127.0.0.1", server_->port(), other_ca);
+  EXPECT_TRUE(absl::IsUnavailable(untrusting.Connect()));
+  HttpsClient wrong_name("127.0.0.1", server_->port(), CaPath(), HttpsClientOptions{.verify_host = "example.org"});
+  EXPECT_TRUE(absl::IsUnavailable(wrong_name.Connect()));
+  HttpsClient right("127.0.0.1", server_->port(), CaPath());
+  EXPECT_TRUE(right.Connect().ok());
+}
+
+TEST_F(MemberApiTest, KeepAliveCarriesManyRequestsOnOneConnection) {
+  ASSERT_TRUE(client_->Connect().ok());
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Get("/v1/health", "").status, 200);
+    EXPECT_TRUE(client_->connected());
+  }
+}
+
+// --- Restart --------------------------------------------------------------------------------------------
+
+TEST_F(MemberApiTest, RestartKeepsAcknowledgedSignalsWithdrawalsAndTokens) {
+  std::vector<std::pair<std::string, std::string>> live;  // id, pdq
+  std::vector<std::pair<std::string, std::string>> withdrawn;
+  std::map<std::string, std::string> md5_of;
+  for (int i = 0; i < 30; ++i) {
+    const std::string pdq = RandomPdq(rng_), md5 = RandomHex(rng_, 32);
+    const std::string id =
+        i % 3 == 0 ? Submit({{"pdq", pdq}, {"quality", 100}, {"md5", md5}}, submit_token_) : SubmitPdq(pdq);
+    if (i % 3 == 0) md5_of[id] = md5;
+    (i % 5 == 0 ? withdrawn : live).push_back({id, pdq});
+  }
+  for (const auto& [id, pdq] : withdrawn) ASSERT_EQ(Call("DELETE", "/v1/signals/" + id, submit_token_).status, 200);
+  const std::string opinion_target = live[0].first;
+  ASSERT_EQ(Post("/v1/signals/" + opinion_target + "/opinions", json::object{{"verdict", "disputed"}}, query_token_).status,
+            201);
+  const Response t = Post("/v1/tokens", json::object{{"role", "query"}, {"name", "made-before-restart"}}, admin_token_);
+  ASSERT_EQ(t.status, 201);
+  const std::string api_token(Body(t).at("token").as_string());
+
+  StopNode();
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+
+  for (const auto& [id, pdq] : live) {
+    SCOPED_TRACE(id);
+    json::array m = Match({{"pdq", pdq}, {"max_distance", 0}});
+    ASSERT_EQ(m.size(), 1u) << json::serialize(m);
+    EXPECT_EQ(m[0].at("id"), json::value(id));
+    if (md5_of.count(id)) {
+      json::array by_md5 = Match({{"md5", md5_of[id]}});
+      ASSERT_EQ(by_md5.size(), 1u);
+      EXPECT_EQ(by_md5[0].at("id"), json::value(id));
+    }
+  }
+  for (const auto& [id, pdq] : withdrawn) {
+    SCOPED_TRACE(id);
+    EXPECT_TRUE(Match({{"pdq", pdq}}).empty());
+    if (md5_of.count(id)) {
+      EXPECT_TRUE(Match({{"md5", md5_of[id]}}).empty());
+    }
+    const Response got = Get("/v1/signals/" + id, query_token_);
+    EXPECT_EQ(Body(got).at("withdrawn"), true);
+    EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/signals/" + id, submit_token_), 409, "conflict"));
+  }
+  EXPECT_EQ(Body(Get("/v1/signals/" + opinion_target, query_token_)).at("opinions").at("disputed"), 1);
+  EXPECT_EQ(Post("/v1/match", json::object{{"pdq", live[0].second}}, api_token).status, 200);
+  EXPECT_EQ(Get("/metrics", admin_token_).status, 200);
+  const std::string metrics = MetricsText();
+  EXPECT_EQ(Gauge(metrics, "hashbank_signals"), static_cast<double>(live.size()));
+  EXPECT_EQ(Gauge(metrics, "hashbank_pdq_index_entries"), static_cast<double>(live.size()));
+
+  // New signals get new ids: nothing acknowledged before is overwritten.
+  std::set<std::string> ids;
+  for (const auto& [id, pdq] : live) ids.insert(id);
+  for (const auto& [id, pdq] : withdrawn) ids.insert(id);
+  const std::string fresh_pdq = RandomPdq(rng_);
+  const std::string fresh = SubmitPdq(fresh_pdq);
+  EXPECT_EQ(ids.count(fresh), 0u) << fresh;
+  json::array m = Match({{"pdq", fresh_pdq}, {"max_distance", 0}});
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].at("id"), json::value(fresh));
+  m = Match({{"pdq", live.back().second}, {"max_distance", 0}});
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].at("id"), json::value(live.back().first));
+  // The audit chain continues across the restart.
+  const Response audit = Get("/v1/audit?limit=1000", admin_token_);
+  const json::array records = Body(audit).at("records").as_array();
+  ASSERT_GE(records.size(), 2u);
+  for (size_t i = 1; i < records.size(); ++i) EXPECT_EQ(records[i].at("prev"), records[i - 1].at("hash")) << i;
+}
+
+}  // namespace
+}  // namespace hashbank
