@@ -75,6 +75,13 @@ std::string ListenAddress::ToString() const {
   return absl::StrCat(host, ":", port);
 }
 
+bool IsValidHost(std::string_view host) {
+  const std::string copy(host);
+  if (host.find(':') != std::string_view::npos) return IsIpv6Literal(copy);
+  if (LooksLikeIpv4(host)) return IsIpv4Literal(copy);
+  return IsHostname(host);
+}
+
 absl::StatusOr<ListenAddress> ParseListenAddress(std::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("is empty; expected host:port");
   ListenAddress out;

@@ -26,4 +26,8 @@ struct ListenAddress {
 
 absl::StatusOr<ListenAddress> ParseListenAddress(std::string_view text);
 
+// Whether `host`, without brackets, is a host ParseListenAddress accepts: an IPv4 literal, an IPv6 literal
+// or a hostname. For other parsers of host names (ParsePeerUrl).
+bool IsValidHost(std::string_view host);
+
 }  // namespace hashbank

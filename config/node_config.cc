@@ -11,6 +11,7 @@
 #include <exception>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <set>
 #include <type_traits>
 #include <utility>
@@ -20,6 +21,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "config/listen_address.h"
+#include "config/peer_url.h"
 #include "config/quoted.h"
 
 namespace hashbank {
@@ -28,6 +30,7 @@ namespace {
 // A config file is a few hundred bytes; anything this large is the wrong file.
 constexpr size_t kMaxConfigFileBytes = size_t{1} << 20;
 constexpr size_t kMaxNodeIdLength = 64;
+constexpr size_t kPublicKeyHexDigits = 64;
 constexpr uint64_t kKiB = uint64_t{1} << 10;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
@@ -103,6 +106,31 @@ absl::Status CheckRequiredPath(std::string_view path) {
 
 absl::Status CheckListen(std::string_view listen) { return ParseListenAddress(listen).status(); }
 
+// "" = off.
+absl::Status CheckOptionalListen(std::string_view listen) {
+  if (listen.empty()) return absl::OkStatus();
+  return CheckListen(listen);
+}
+
+bool IsHexDigit(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// The shape only: whether the digits are an Ed25519 point is for crypto/ (ParsePublicKeyHex) to say.
+absl::Status CheckPublicKeyHex(std::string_view hex) {
+  constexpr std::string_view kExpected = "expected 64 hex digits (an Ed25519 public key, from `hashbank keys show`)";
+  if (hex.size() != kPublicKeyHexDigits) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(kExpected), ", got ", hex.size(), " characters"));
+  }
+  for (size_t i = 0; i < hex.size(); ++i) {
+    if (!IsHexDigit(hex[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(std::string(kExpected), ", got ", Quoted(hex),
+                                                     " with a non-hex character at position ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPeerUrl(std::string_view url) { return ParsePeerUrl(url).status(); }
+
 std::string RangeText(uint64_t min, uint64_t max) { return absl::StrCat(min, "..", max); }
 
 // Decimal digits only: no sign, no leading zeros (YAML 1.1 would read 010 as octal), no "1_000", "0x10",
@@ -131,17 +159,215 @@ absl::StatusOr<uint64_t> ParseUnsigned(std::string_view text, uint64_t min, uint
   return value;
 }
 
+// Exactly "true" or "false": no "yes", "on", "1" or "True".
+absl::StatusOr<bool> ParseBool(std::string_view text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  return absl::InvalidArgumentError(absl::StrCat("expected true or false, got ", Quoted(text)));
+}
+
+// The text of a YAML scalar, or "<path>: expected <expected>, got <kind> (line L, column C)".
+absl::StatusOr<std::string> ScalarText(const YAML::Node& value, std::string_view path, std::string_view expected) {
+  if (!value.IsScalar()) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(path), ": expected ", std::string(expected), ", got ",
+                                                   KindName(value), Location(value.Mark())));
+  }
+  return value.Scalar();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// List items. A list key holds strings (ScalarItem) or mappings of string keys (RecordItem). An item is named
+// "<list path>[<index>]", and a key of a record item "<list path>[<index>].<key>". The string itself, or the
+// first key of a record, identifies the item: no two items of one list may share it.
+
+using StringCheck = absl::Status (*)(std::string_view value);
+
+std::string ItemPath(std::string_view list_path, size_t index) {
+  return absl::StrCat(std::string(list_path), "[", index, "]");
+}
+
+struct ScalarItem {
+  StringCheck check;
+};
+
+template <typename Item>
+struct ItemKey {
+  std::string_view key;  // in the file
+  std::string Item::*member;
+  StringCheck check;
+};
+
+template <typename Item, size_t N>
+struct RecordItem {
+  ItemKey<Item> keys[N];  // every one required
+  // Fills the members derived from the keys, once they are read and checked (nullptr: none).
+  void (*derive)(Item& item);
+  // Whether the derived members agree with the keys, for items built in code (nullptr: none).
+  absl::Status (*check_derived)(const Item& item);
+};
+
+absl::Status ParseItem(const ScalarItem& schema, const YAML::Node& node, std::string_view list_path, size_t index,
+                       std::string* item) {
+  const std::string path = ItemPath(list_path, index);
+  absl::StatusOr<std::string> text = ScalarText(node, path, "a string");
+  if (!text.ok()) return text.status();
+  if (absl::Status s = schema.check(*text); !s.ok()) return WithLocation(Labelled(path, s), node.Mark());
+  *item = *std::move(text);
+  return absl::OkStatus();
+}
+
+template <typename Item, size_t N>
+std::string KeyList(const RecordItem<Item, N>& schema) {
+  std::string out;
+  for (const ItemKey<Item>& key : schema.keys) absl::StrAppend(&out, out.empty() ? "" : ", ", std::string(key.key));
+  return out;
+}
+
+template <typename Item, size_t N>
+absl::Status ParseItem(const RecordItem<Item, N>& schema, const YAML::Node& node, std::string_view list_path,
+                       size_t index, Item* item) {
+  const std::string path = ItemPath(list_path, index);
+  const std::string keys_text = absl::StrCat("each item of ", std::string(list_path), " has ", KeyList(schema));
+  if (!node.IsMap()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": expected a mapping with keys ", KeyList(schema), ", got ",
+                                                   KindName(node), Location(node.Mark())));
+  }
+  std::set<std::string> seen;
+  for (const auto& entry : node) {
+    const YAML::Node& key = entry.first;
+    if (!key.IsScalar()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": expected plain key names, got ", KindName(key), Location(key.Mark())));
+    }
+    const std::string key_path = absl::StrCat(path, ".", SafeName(key.Scalar()));
+    const ItemKey<Item>* item_key = nullptr;
+    for (const ItemKey<Item>& candidate : schema.keys) {
+      if (candidate.key == key.Scalar()) item_key = &candidate;
+    }
+    if (item_key == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key_path, ": unknown key; ", keys_text, Location(key.Mark())));
+    }
+    if (!seen.insert(key.Scalar()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(key_path, ": duplicate key", Location(key.Mark())));
+    }
+    absl::StatusOr<std::string> text = ScalarText(entry.second, key_path, "a string");
+    if (!text.ok()) return text.status();
+    if (absl::Status s = item_key->check(*text); !s.ok()) {
+      return WithLocation(Labelled(key_path, s), entry.second.Mark());
+    }
+    (*item).*(item_key->member) = *std::move(text);
+  }
+  for (const ItemKey<Item>& key : schema.keys) {
+    if (!seen.contains(std::string(key.key))) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": missing key ", std::string(key.key), "; ", keys_text,
+                                                     Location(node.Mark())));
+    }
+  }
+  if (schema.derive != nullptr) schema.derive(*item);
+  return absl::OkStatus();
+}
+
+absl::Status CheckItem(const ScalarItem& schema, const std::string& item, const std::string& path) {
+  if (absl::Status s = schema.check(item); !s.ok()) return Labelled(path, s);
+  return absl::OkStatus();
+}
+
+template <typename Item, size_t N>
+absl::Status CheckItem(const RecordItem<Item, N>& schema, const Item& item, const std::string& path) {
+  for (const ItemKey<Item>& key : schema.keys) {
+    if (absl::Status s = key.check(item.*(key.member)); !s.ok()) {
+      return Labelled(absl::StrCat(path, ".", std::string(key.key)), s);
+    }
+  }
+  if (schema.check_derived != nullptr) {
+    if (absl::Status s = schema.check_derived(item); !s.ok()) return Labelled(path, s);
+  }
+  return absl::OkStatus();
+}
+
+// What identifies an item, and the path of that value.
+const std::string& ItemId(const ScalarItem&, const std::string& item) { return item; }
+std::string ItemIdPath(const ScalarItem&, std::string item_path) { return item_path; }
+
+template <typename Item, size_t N>
+const std::string& ItemId(const RecordItem<Item, N>& schema, const Item& item) {
+  return item.*(schema.keys[0].member);
+}
+template <typename Item, size_t N>
+std::string ItemIdPath(const RecordItem<Item, N>& schema, const std::string& item_path) {
+  return absl::StrCat(item_path, ".", std::string(schema.keys[0].key));
+}
+
+// No two items share an id. `marks` holds each item's position in the file, or is empty for a config built in
+// code.
+template <typename Schema, typename Item>
+absl::Status CheckUniqueIds(const Schema& schema, const std::vector<Item>& items, std::string_view list_path,
+                            const std::vector<YAML::Mark>& marks) {
+  std::map<std::string_view, size_t> first_index;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string& id = ItemId(schema, items[i]);
+    const auto [first, inserted] = first_index.emplace(id, i);
+    if (inserted) continue;
+    return absl::InvalidArgumentError(absl::StrCat(ItemIdPath(schema, ItemPath(list_path, i)), ": duplicate ",
+                                                   Quoted(id), ", also at ", ItemPath(list_path, first->second),
+                                                   i < marks.size() ? Location(marks[i]) : ""));
+  }
+  return absl::OkStatus();
+}
+
+// The federation's items.
+
+void DerivePeerAddress(FederationPeer& peer) {
+  absl::StatusOr<PeerUrl> url = ParsePeerUrl(peer.url);  // checked already
+  if (!url.ok()) return;
+  peer.host = url->host;
+  peer.port = url->port;
+}
+
+absl::Status CheckPeerAddress(const FederationPeer& peer) {
+  absl::StatusOr<PeerUrl> url = ParsePeerUrl(peer.url);
+  if (!url.ok()) return url.status();
+  if (peer.host == url->host && peer.port == url->port) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("host ", Quoted(peer.host), " and port ", peer.port,
+                                                 " do not match the url (host ", Quoted(url->host), ", port ",
+                                                 url->port, "); take them from ParsePeerUrl"));
+}
+
+constexpr RecordItem<FederationMember, 2> kMemberItem = {
+    {{"id", &FederationMember::id, CheckNodeId}, {"public_key", &FederationMember::public_key_hex, CheckPublicKeyHex}},
+    nullptr,
+    nullptr,
+};
+constexpr RecordItem<FederationPeer, 2> kPeerItem = {
+    {{"id", &FederationPeer::id, CheckNodeId}, {"url", &FederationPeer::url, CheckPeerUrl}},
+    DerivePeerAddress,
+    CheckPeerAddress,
+};
+constexpr ScalarItem kOriginIdItem = {CheckNodeId};
+
 // ---------------------------------------------------------------------------------------------------------
 // The schema: one row per key.
 
-using StringCheck = absl::Status (*)(std::string_view value);
+enum class Kind { kString, kUnsigned, kBool, kList };
+
+// What a value of `kind` should look like, for "expected ..." messages.
+std::string_view Expected(Kind kind) {
+  switch (kind) {
+    case Kind::kString: return "a string";
+    case Kind::kUnsigned: return "an integer";
+    case Kind::kBool: return "true or false";
+    case Kind::kList: return "a list";
+  }
+  return "a value";
+}
 
 struct Field {
   std::string_view section;
   std::string_view key;
   std::string path;      // "api.threads"
   std::string variable;  // "HASHBANK_API_THREADS"
-  bool is_string = false;
+  Kind kind = Kind::kString;
   // String keys.
   std::string& (*mutable_string)(NodeConfig&) = nullptr;
   const std::string& (*string_value)(const NodeConfig&) = nullptr;
@@ -151,6 +377,12 @@ struct Field {
   void (*set_unsigned)(NodeConfig&, uint64_t) = nullptr;
   uint64_t min = 0;
   uint64_t max = 0;
+  // Boolean keys.
+  bool& (*mutable_bool)(NodeConfig&) = nullptr;
+  // List keys, file-only. set_list reads a YAML sequence, checking each item (errors with line and column);
+  // check_list checks the list as it is (Validate). Both label errors with `path`.
+  absl::Status (*set_list)(const YAML::Node& sequence, const std::string& path, NodeConfig* config) = nullptr;
+  absl::Status (*check_list)(const NodeConfig& config, const std::string& path) = nullptr;
 };
 
 Field NamedField(std::string_view section, std::string_view key) {
@@ -166,7 +398,7 @@ Field NamedField(std::string_view section, std::string_view key) {
 template <auto kSection, auto kMember>
 Field StringField(std::string_view section, std::string_view key, StringCheck check) {
   Field field = NamedField(section, key);
-  field.is_string = true;
+  field.kind = Kind::kString;
   field.mutable_string = [](NodeConfig& config) -> std::string& { return (config.*kSection).*kMember; };
   field.string_value = [](const NodeConfig& config) -> const std::string& { return (config.*kSection).*kMember; };
   field.check = check;
@@ -178,11 +410,49 @@ Field UnsignedField(std::string_view section, std::string_view key) {
   using T = std::remove_cvref_t<decltype((std::declval<NodeConfig&>().*kSection).*kMember)>;
   static_assert(std::is_unsigned_v<T> && kMin <= kMax && kMax <= std::numeric_limits<T>::max());
   Field field = NamedField(section, key);
+  field.kind = Kind::kUnsigned;
   field.unsigned_value = [](const NodeConfig& config) -> uint64_t { return (config.*kSection).*kMember; };
   // Only called with values in kMin..kMax, which fit T.
   field.set_unsigned = [](NodeConfig& config, uint64_t value) { (config.*kSection).*kMember = static_cast<T>(value); };
   field.min = kMin;
   field.max = kMax;
+  return field;
+}
+
+template <auto kSection, auto kMember>
+Field BoolField(std::string_view section, std::string_view key) {
+  static_assert(std::is_same_v<std::remove_cvref_t<decltype((std::declval<NodeConfig&>().*kSection).*kMember)>, bool>);
+  Field field = NamedField(section, key);
+  field.kind = Kind::kBool;
+  field.mutable_bool = [](NodeConfig& config) -> bool& { return (config.*kSection).*kMember; };
+  return field;
+}
+
+// A std::vector of the items `kItem` describes (a ScalarItem or a RecordItem).
+template <auto kSection, auto kMember, const auto& kItem>
+Field ListField(std::string_view section, std::string_view key) {
+  Field field = NamedField(section, key);
+  field.kind = Kind::kList;
+  field.set_list = [](const YAML::Node& sequence, const std::string& path, NodeConfig* config) -> absl::Status {
+    auto& list = (config->*kSection).*kMember;
+    std::remove_cvref_t<decltype(list)> items;
+    std::vector<YAML::Mark> marks;
+    for (const auto& node : sequence) {
+      items.emplace_back();
+      if (absl::Status s = ParseItem(kItem, node, path, items.size() - 1, &items.back()); !s.ok()) return s;
+      marks.push_back(node.Mark());
+    }
+    if (absl::Status s = CheckUniqueIds(kItem, items, path, marks); !s.ok()) return s;
+    list = std::move(items);
+    return absl::OkStatus();
+  };
+  field.check_list = [](const NodeConfig& config, const std::string& path) -> absl::Status {
+    const auto& list = (config.*kSection).*kMember;
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (absl::Status s = CheckItem(kItem, list[i], ItemPath(path, i)); !s.ok()) return s;
+    }
+    return CheckUniqueIds(kItem, list, path, {});
+  };
   return field;
 }
 
@@ -213,6 +483,17 @@ const std::vector<Field>& Fields() {
           "matching", "pdq_default_max_distance"),
       UnsignedField<&C::matching, &C::MatchingSection::pdq_max_distance_limit, 0, 256>("matching",
                                                                                          "pdq_max_distance_limit"),
+      StringField<&C::federation, &C::FederationSection::listen>("federation", "listen", CheckOptionalListen),
+      StringField<&C::federation, &C::FederationSection::ca>("federation", "ca", CheckNoNul),
+      UnsignedField<&C::federation, &C::FederationSection::sync_interval_ms, 100, 3'600'000>("federation",
+                                                                                             "sync_interval_ms"),
+      UnsignedField<&C::federation, &C::FederationSection::max_segment_entries, 1, 1'000'000>(
+          "federation", "max_segment_entries"),
+      ListField<&C::federation, &C::FederationSection::members, kMemberItem>("federation", "members"),
+      ListField<&C::federation, &C::FederationSection::peers, kPeerItem>("federation", "peers"),
+      ListField<&C::federation, &C::FederationSection::suspended, kOriginIdItem>("federation", "suspended"),
+      BoolField<&C::federation, &C::FederationSection::exclude_suspended_from_matching>(
+          "federation", "exclude_suspended_from_matching"),
   };
   return fields;
 }
@@ -265,30 +546,49 @@ absl::Status UnknownKey(std::string_view label, std::string_view section) {
 }
 
 // The value of `field` in `config` against its range or check, labelled with `label`.
-absl::Status CheckField(const Field& field, const NodeConfig& config, std::string_view label) {
-  if (field.is_string) {
-    if (absl::Status s = field.check(field.string_value(config)); !s.ok()) return Labelled(label, s);
-    return absl::OkStatus();
-  }
-  const uint64_t value = field.unsigned_value(config);
-  if (value < field.min || value > field.max) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(label), ": ", value, " is outside ",
-                                                   RangeText(field.min, field.max)));
+absl::Status CheckField(const Field& field, const NodeConfig& config, const std::string& label) {
+  switch (field.kind) {
+    case Kind::kString:
+      if (absl::Status s = field.check(field.string_value(config)); !s.ok()) return Labelled(label, s);
+      return absl::OkStatus();
+    case Kind::kUnsigned: {
+      const uint64_t value = field.unsigned_value(config);
+      if (value < field.min || value > field.max) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(label, ": ", value, " is outside ", RangeText(field.min, field.max)));
+      }
+      return absl::OkStatus();
+    }
+    case Kind::kBool: return absl::OkStatus();
+    case Kind::kList: return field.check_list(config, label);
   }
   return absl::OkStatus();
 }
 
-// Parses `text` into `field` of `config`, checking it; errors are labelled with `label`.
+// Parses `text` (a YAML scalar or an environment variable) into `field` of `config`, checking it; errors are
+// labelled with `label`.
 absl::Status SetFromText(const Field& field, std::string_view text, std::string_view label, NodeConfig* config) {
-  if (field.is_string) {
-    if (absl::Status s = field.check(text); !s.ok()) return Labelled(label, s);
-    field.mutable_string(*config) = std::string(text);
-    return absl::OkStatus();
+  switch (field.kind) {
+    case Kind::kString:
+      if (absl::Status s = field.check(text); !s.ok()) return Labelled(label, s);
+      field.mutable_string(*config) = std::string(text);
+      return absl::OkStatus();
+    case Kind::kUnsigned: {
+      absl::StatusOr<uint64_t> value = ParseUnsigned(text, field.min, field.max);
+      if (!value.ok()) return Labelled(label, value.status());
+      field.set_unsigned(*config, *value);
+      return absl::OkStatus();
+    }
+    case Kind::kBool: {
+      absl::StatusOr<bool> value = ParseBool(text);
+      if (!value.ok()) return Labelled(label, value.status());
+      field.mutable_bool(*config) = *value;
+      return absl::OkStatus();
+    }
+    case Kind::kList: break;  // a list is never one piece of text: only the environment gets here
   }
-  absl::StatusOr<uint64_t> value = ParseUnsigned(text, field.min, field.max);
-  if (!value.ok()) return Labelled(label, value.status());
-  field.set_unsigned(*config, *value);
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(std::string(label), ": ", field.path,
+                                                 " is a list; lists are set in the file, not in the environment"));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -357,11 +657,16 @@ absl::StatusOr<YAML::Node> ParseDocument(std::string_view yaml) {
 
 absl::Status ApplyYamlValue(const Field& field, const YAML::Node& value, const std::string& path,
                             NodeConfig* config) {
-  if (!value.IsScalar()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": expected ", field.is_string ? "a string" : "an integer",
-                                                   ", got ", KindName(value), Location(value.Mark())));
+  if (field.kind == Kind::kList) {
+    if (!value.IsSequence()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": expected a list, got ", KindName(value), Location(value.Mark())));
+    }
+    return field.set_list(value, path, config);
   }
-  if (absl::Status s = SetFromText(field, value.Scalar(), path, config); !s.ok()) return WithLocation(s, value.Mark());
+  absl::StatusOr<std::string> text = ScalarText(value, path, Expected(field.kind));
+  if (!text.ok()) return text.status();
+  if (absl::Status s = SetFromText(field, *text, path, config); !s.ok()) return WithLocation(s, value.Mark());
   return absl::OkStatus();
 }
 
@@ -490,6 +795,27 @@ absl::Status NodeConfig::Validate() const {
         "matching.pdq_default_max_distance: ", matching.pdq_default_max_distance,
         " is over matching.pdq_max_distance_limit (", matching.pdq_max_distance_limit, ")"));
   }
+  std::set<std::string_view> member_ids;
+  for (const FederationMember& member : federation.members) member_ids.insert(member.id);
+  for (size_t i = 0; i < federation.peers.size(); ++i) {
+    const std::string& id = federation.peers[i].id;
+    const std::string path = absl::StrCat(ItemPath("federation.peers", i), ".id");
+    if (id == node.id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", Quoted(id), " is this node (node.id); a node does not pull from itself"));
+    }
+    if (!member_ids.contains(id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", Quoted(id), " is not a member; list it under federation.members"));
+    }
+  }
+  for (size_t i = 0; i < federation.suspended.size(); ++i) {
+    const std::string& id = federation.suspended[i];
+    if (!member_ids.contains(id)) {
+      return absl::InvalidArgumentError(absl::StrCat(ItemPath("federation.suspended", i), ": ", Quoted(id),
+                                                     " is not a member; only members' entries can be suspended"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -507,5 +833,12 @@ std::string NodeConfig::SaltFilePath() const {
   if (!salt.file.empty()) return salt.file;
   return (std::filesystem::path(node.data_dir) / "salt.json").string();
 }
+
+std::string NodeConfig::FederationCaPath() const {
+  if (!federation.ca.empty()) return federation.ca;
+  return (std::filesystem::path(node.data_dir) / "tls" / "ca.pem").string();
+}
+
+bool NodeConfig::FederationEnabled() const { return !federation.listen.empty() || !federation.peers.empty(); }
 
 }  // namespace hashbank

@@ -13,18 +13,45 @@
 // PermissionDenied or FailedPrecondition (not a regular file), the message starting with its path; malformed
 // YAML names the line and column. No exception escapes.
 //
+// Most keys are scalars (a string, an integer, true/false). A few, in `federation`, are lists: a list is
+// set in the file only, as a whole; HASHBANK_<SECTION>_<LIST KEY> is an error. Errors about an item name it
+// by index, "federation.members[1].public_key: ...".
+//
 // A NodeConfig is a plain value: build one in code, then call Validate(). Thread-compatible.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "config/environment.h"
 
 namespace hashbank {
+
+// A federation member: a node whose signed log this node accepts.
+struct FederationMember {
+  // Its origin id, the node.id rule: 1..64 characters of [a-z0-9._-], starting with a letter or a digit.
+  std::string id;
+  // Its Ed25519 public key, exactly 64 hex digits of either case (what `hashbank keys show` prints). Whether
+  // the digits are a valid curve point is checked when the key is parsed (crypto/signing.h), not here.
+  std::string public_key_hex;
+
+  bool operator==(const FederationMember&) const = default;
+};
+
+// A member this node pulls from and notifies.
+struct FederationPeer {
+  std::string id;   // a FederationMember id, not this node's
+  std::string url;  // https://host[:port], see ParsePeerUrl (config/peer_url.h)
+  // Derived from `url` (Load fills them in; in code, take them from ParsePeerUrl): Validate() checks they agree.
+  std::string host;   // without brackets for IPv6
+  uint16_t port = 0;  // 443 when the URL has none
+
+  bool operator==(const FederationPeer&) const = default;
+};
 
 struct NodeConfig {
   struct NodeSection {
@@ -76,11 +103,30 @@ struct NodeConfig {
     bool operator==(const MatchingSection&) const = default;
   };
 
+  // Node-to-node sync over mutual TLS.
+  struct FederationSection {
+    // host:port of the federation listener (mTLS, protobuf), see ParseListenAddress; "" = no listener.
+    std::string listen;
+    // The federation CA certificate, PEM; "" = <data_dir>/tls/ca.pem.
+    std::string ca;
+    uint32_t sync_interval_ms = 2000;      // 100 .. 3600000: how often each peer is polled
+    uint32_t max_segment_entries = 10000;  // 1 .. 1000000: leaves per fetched log segment
+    // Lists, file-only. Ids are unique in each list; peers and suspended ids are members; no peer is node.id.
+    std::vector<FederationMember> members;
+    std::vector<FederationPeer> peers;
+    std::vector<std::string> suspended;  // origin ids whose new entries are refused
+    // Also hide the already-stored signals of suspended origins from matches.
+    bool exclude_suspended_from_matching = false;
+
+    bool operator==(const FederationSection&) const = default;
+  };
+
   NodeSection node;
   ApiSection api;
   SaltSection salt;
   LimitsSection limits;
   MatchingSection matching;
+  FederationSection federation;
 
   bool operator==(const NodeConfig&) const = default;
 
@@ -99,6 +145,10 @@ struct NodeConfig {
   std::string TlsCertPath() const;
   std::string TlsKeyPath() const;
   std::string SaltFilePath() const;
+  std::string FederationCaPath() const;
+
+  // Whether this node takes part in federation: it listens for peers, or pulls from some.
+  bool FederationEnabled() const;
 };
 
 }  // namespace hashbank

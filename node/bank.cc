@@ -136,6 +136,12 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
   bank->own_tree_ = std::move(*own);
   if (absl::Status s = bank->Rebuild(); !s.ok()) return s;
   bank->next_sequence_ = bank->own_tree_.size() + 1;
+  if (absl::Status s = bank->store_->ForEachState("suspended/", [&](std::string_view name, std::string_view value) {
+        bank->suspended_[std::string(name.substr(10))] = value == "exclude";
+      });
+      !s.ok()) {
+    return s;
+  }
   return bank;
 }
 
@@ -341,6 +347,7 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
   }
   next_sequence_ = seq;
   own_tree_ = std::move(tree);
+  if (commit_listener_) commit_listener_();
   for (size_t k = 0; k < valid.size(); ++k) {
     // Durable already; an index failure here would be a bug, repaired by the rebuild at the next start.
     (void)IndexEntry(written[k].first, written[k].second);
@@ -453,6 +460,7 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   ++next_sequence_;
   own_tree_ = std::move(tree);
+  if (commit_listener_) commit_listener_();
   // The indexes forget the values at once.
   uint64_t local = 0;
   {
@@ -495,6 +503,7 @@ absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed,
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   ++next_sequence_;
   own_tree_ = std::move(tree);
+  if (commit_listener_) commit_listener_();
   return oref;
 }
 
@@ -504,6 +513,12 @@ std::vector<Match> Bank::Resolve(std::vector<Match> matches) const {
     const uint64_t local = m.ref.sequence;  // holds the local number until resolved
     m.ref = refs_[local];
     m.labels = labels_[local];
+  }
+  if (!suspended_.empty()) {
+    std::erase_if(matches, [this](const Match& m) {
+      auto it = suspended_.find(m.ref.origin);
+      return it != suspended_.end() && it->second;
+    });
   }
   return matches;
 }
@@ -794,6 +809,7 @@ absl::StatusOr<std::vector<std::string>> Bank::Evidence(const std::string& origi
 absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, const Ed25519PublicKey& origin_key,
                                                   std::string_view segment_bytes) {
   if (origin == options_.node_id) return absl::FailedPreconditionError("a node never applies a segment of its own log");
+  if (IsSuspended(origin)) return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " is suspended here"));
   if (IsEquivocating(origin)) {
     return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " equivocated; its logs are refused"));
   }
@@ -894,6 +910,7 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   for (const auto& [ref, bytes] : to_unindex) UnindexSignal(ref, bytes);
   for (const auto& [ref, bytes] : to_index) (void)IndexEntry(ref, bytes);
+  if (applied.leaves > 0 && commit_listener_) commit_listener_();
   return applied;
 }
 
@@ -956,4 +973,87 @@ absl::Status Bank::VerifyStoredLogs(std::ostream& report) const {
 
 absl::Status Bank::Compact() { return store_->CompactAll(); }
 
+
+void Bank::SetCommitListener(std::function<void()> listener) { commit_listener_ = std::move(listener); }
+
+absl::Status Bank::Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor) {
+  if (origin == options_.node_id) return absl::InvalidArgumentError("origin: a node cannot suspend itself");
+  StoreBatch batch;
+  batch.PutState(absl::StrCat("suspended/", origin), exclude_from_matching ? "exclude" : "keep");
+  batch.AddAudit(actor.name, exclude_from_matching ? "origin.suspend+exclude" : "origin.suspend", origin);
+  if (absl::Status s = store_->Commit(std::move(batch), options_.now_ms()); !s.ok()) return s;
+  std::unique_lock lock(meta_mu_);
+  suspended_[origin] = exclude_from_matching;
+  return absl::OkStatus();
+}
+
+absl::Status Bank::Unsuspend(const std::string& origin, const Actor& actor) {
+  if (!IsSuspended(origin)) return absl::NotFoundError(absl::StrCat("origin ", origin, " is not suspended"));
+  StoreBatch batch;
+  batch.DeleteState(absl::StrCat("suspended/", origin));
+  batch.AddAudit(actor.name, "origin.unsuspend", origin);
+  if (absl::Status s = store_->Commit(std::move(batch), options_.now_ms()); !s.ok()) return s;
+  std::unique_lock lock(meta_mu_);
+  suspended_.erase(origin);
+  return absl::OkStatus();
+}
+
+bool Bank::IsSuspended(const std::string& origin) const {
+  std::shared_lock lock(meta_mu_);
+  return suspended_.contains(origin);
+}
+
+std::vector<std::pair<std::string, bool>> Bank::Suspended() const {
+  std::shared_lock lock(meta_mu_);
+  std::vector<std::pair<std::string, bool>> out(suspended_.begin(), suspended_.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> Bank::Origins() const {
+  std::vector<std::string> out;
+  absl::Status s = store_->ForEachCheckpoint([&](std::string_view origin, std::string_view) { out.emplace_back(origin); });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& actor) {
+  if (!IsLowerHex(m.model_id, 64)) return absl::InvalidArgumentError("model_id: the SHA-256 of the weights, 64 lowercase hex");
+  if (m.dimension == 0 || m.dimension > 4096) return absl::InvalidArgumentError("dimension: 1 to 4096");
+  if (m.name.empty() || m.name.size() > 128) return absl::InvalidArgumentError("name: 1 to 128 bytes");
+  if (!(m.threshold >= -1.0f && m.threshold <= 1.0f)) return absl::InvalidArgumentError("threshold: -1 to 1");
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const int64_t now = options_.now_ms();
+  pb::Entry entry;
+  entry.set_schema_version(1);
+  entry.set_origin(options_.node_id);
+  entry.set_sequence(next_sequence_);
+  entry.set_created_at_unix_ms(now);
+  auto* f = entry.mutable_model();
+  f->set_model_id(m.model_id);
+  f->set_name(m.name);
+  f->set_version(m.version);
+  f->set_dimension(m.dimension);
+  f->set_input_width(m.input_width);
+  f->set_input_height(m.input_height);
+  f->set_colour_order(m.colour_order);
+  f->mutable_mean()->Add(m.mean.begin(), m.mean.end());
+  f->mutable_std()->Add(m.std.begin(), m.std.end());
+  f->set_metric(m.metric);
+  f->set_threshold(m.threshold);
+  const SignalRef ref{options_.node_id, next_sequence_};
+  const std::string bytes = entry.SerializeAsString();
+  StoreBatch batch;
+  batch.PutEntry(ref, bytes);
+  batch.AddAudit(actor.name, "model.publish", FormatSignalId(ref));
+  CompactTree tree = AppendOwnEntries(&batch, {{ref, bytes}}, now);
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
+  ++next_sequence_;
+  own_tree_ = std::move(tree);
+  if (absl::Status s = vectors_.AddModel(m.model_id, static_cast<int>(m.dimension)); !s.ok() && !absl::IsAlreadyExists(s)) {
+    return s;
+  }
+  if (commit_listener_) commit_listener_();
+  return ref;
+}
 }  // namespace hashbank

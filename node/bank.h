@@ -99,6 +99,18 @@ struct AppliedSegment {
   uint64_t tree_size = 0;
 };
 
+// An embedding model's fingerprint, as members publish it (protocol ModelFingerprint).
+struct ModelInput {
+  std::string model_id;  // SHA-256 (hex) of the weights file
+  std::string name, version;
+  uint32_t dimension = 0;
+  uint32_t input_width = 0, input_height = 0;
+  std::string colour_order = "RGB";
+  std::vector<float> mean, std;
+  std::string metric = "cosine";
+  float threshold = 0.9f;
+};
+
 struct BankStats {
   size_t signals = 0;      // live (not withdrawn) signals
   size_t pdq = 0, exact = 0, embeddings = 0;
@@ -150,6 +162,19 @@ class Bank {
   // Full RocksDB compaction, so that purged bytes leave the files too.
   absl::Status Compact();
 
+  // Federation hooks. The listener runs after every durable commit that adds to any log (own entries or an
+  // applied segment); set it before serving.
+  void SetCommitListener(std::function<void()> listener);
+  // Suspension of a (poisoning) member: its new log entries are refused; with exclude_from_matching its
+  // stored signals stop matching too. Persistent; audited.
+  absl::Status Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor);
+  absl::Status Unsuspend(const std::string& origin, const Actor& actor);
+  bool IsSuspended(const std::string& origin) const;
+  std::vector<std::pair<std::string, bool>> Suspended() const;  // origin, excluded from matching
+  // Every origin whose log this node holds (its own included).
+  absl::StatusOr<std::vector<std::string>> Origins() const;
+  absl::StatusOr<SignalRef> PublishModel(const ModelInput& model, const Actor& actor);
+
   absl::StatusOr<std::vector<AuditRecord>> Audit(uint64_t after, size_t limit) const;
   absl::Status Backup(const std::string& dir) const;
   BankStats Stats() const;
@@ -187,6 +212,8 @@ class Bank {
   absl::flat_hash_map<std::string, Actor> tokens_;       // SHA-256 of token -> actor
   double rebuild_seconds_ = 0;
   std::atomic<size_t> live_signals_{0};
+  std::function<void()> commit_listener_;
+  absl::flat_hash_map<std::string, bool> suspended_;  // origin -> excluded from matching; under meta_mu_
 };
 
 }  // namespace hashbank

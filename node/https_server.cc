@@ -1,6 +1,7 @@
 #include "node/https_server.h"
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -29,6 +30,26 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 constexpr size_t kHeaderLimit = 16 * 1024;
+constexpr std::string_view kNodeUriPrefix = "hashbank://node/";
+
+// The node id in a verified peer certificate's URI SAN, or "".
+std::string PeerNodeId(SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr) return "";
+  std::string id;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return "";
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != GEN_URI) continue;
+    const auto* uri = name->d.uniformResourceIdentifier;
+    const std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                            static_cast<size_t>(ASN1_STRING_length(uri)));
+    if (value.rfind(kNodeUriPrefix, 0) == 0) id = value.substr(kNodeUriPrefix.size());
+  }
+  GENERAL_NAMES_free(names);
+  return id;
+}
 
 struct Shared {
   HttpsServerOptions options;
@@ -64,7 +85,12 @@ class Session : public std::enable_shared_from_this<Session> {
                             [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
   }
   void OnHandshake(beast::error_code ec) {
-    if (ec) return;  // not TLS 1.3, bad client hello, timeout: drop the connection
+    if (ec) return;  // not TLS 1.3, bad client hello, no or unverifiable client certificate, timeout: drop
+    if (!shared_->options.client_ca_path.empty()) {
+      // The chain was verified by OpenSSL against the federation CA; now the identity must be a peer.
+      peer_id_ = PeerNodeId(stream_.native_handle());
+      if (peer_id_.empty() || !shared_->options.allow_peer || !shared_->options.allow_peer(peer_id_)) return DoClose();
+    }
     DoReadHeader();
   }
 
@@ -114,6 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
     r.authorization = std::string(req[http::field::authorization]);
     r.content_type = std::string(req[http::field::content_type]);
     r.body = std::move(req.body());
+    r.peer_id = peer_id_;
     shared_->in_flight.fetch_add(1);
     asio::post(*shared_->workers, [self = shared_from_this(), r = std::move(r)]() mutable {
       HttpResponse resp = self->shared_->handler(r);
@@ -168,6 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> response_;
   bool keep_alive_ = false;
   bool counted_ = false;
+  std::string peer_id_;
 };
 
 }  // namespace
@@ -216,6 +244,13 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServe
   if (ec) return absl::FailedPreconditionError(absl::StrCat("TLS certificate ", options.cert_path, ": ", ec.message()));
   impl->tls.use_private_key_file(options.key_path, ssl::context::pem, ec);
   if (ec) return absl::FailedPreconditionError(absl::StrCat("TLS key ", options.key_path, ": ", ec.message()));
+  if (!options.client_ca_path.empty()) {
+    impl->tls.load_verify_file(options.client_ca_path, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("federation CA ", options.client_ca_path, ": ", ec.message()));
+    impl->tls.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    // Only clients whose certificate allows TLS client authentication.
+    SSL_CTX_set_purpose(impl->tls.native_handle(), X509_PURPOSE_SSL_CLIENT);
+  }
   const auto address = asio::ip::make_address(options.host, ec);
   tcp::endpoint endpoint;
   if (!ec) {

@@ -30,6 +30,11 @@ struct HttpsServerOptions {
   size_t max_json_body_bytes = 1 << 20;
   size_t max_image_body_bytes = 64 << 20;
   std::chrono::milliseconds timeout{30000};
+  // Mutual TLS (the federation listener): when client_ca_path is set, a client certificate is required and
+  // verified against it, and the node id in its URI SAN (hashbank://node/<id>) must be accepted by
+  // allow_peer — all before a request is read. The id reaches the handler as HttpRequest::peer_id.
+  std::string client_ca_path;
+  std::function<bool(const std::string& node_id)> allow_peer;
 };
 
 class HttpsServer {

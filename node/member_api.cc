@@ -302,6 +302,13 @@ std::optional<HttpResponse> MemberApi::Precheck(std::string_view method, std::st
   return std::nullopt;
 }
 
+void MemberApi::SetFederationHooks(
+    std::function<std::string()> status,
+    std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> gauges) {
+  federation_status_ = std::move(status);
+  federation_gauges_ = std::move(gauges);
+}
+
 bool MemberApi::Allow(const std::string& token_name) {
   if (limits_.requests_per_second_per_token <= 0) return true;
   const auto now = std::chrono::steady_clock::now();
@@ -336,6 +343,10 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
     else if (path == "/v1/tokens") route = Route::kTokens;
     else if (path == "/v1/audit") route = Route::kAudit;
     else if (path == "/v1/backup") route = Route::kBackup;
+    else if (path == "/v1/models") route = Route::kModels;
+    else if (path == "/v1/federation/status" || path == "/v1/federation/suspend" || path == "/v1/federation/unsuspend") {
+      route = Route::kFederation;
+    }
     else if (path.substr(0, 12) == "/v1/signals/") {
       std::string_view rest = path.substr(12);
       if (rest.size() > 9 && rest.substr(rest.size() - 9) == "/opinions") {
@@ -359,6 +370,8 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
         {Route::kTokens, {"POST", {Role::kAdmin}}},
         {Route::kAudit, {"GET", {Role::kAdmin}}},
         {Route::kBackup, {"POST", {Role::kAdmin}}},
+        {Route::kModels, {"POST", {Role::kSubmit, Role::kAdmin}}},
+        {Route::kFederation, {path == "/v1/federation/status" ? "GET" : "POST", {Role::kAdmin}}},
     };
     auto rule = rules.find(route);
     if (rule == rules.end()) {
@@ -406,6 +419,7 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
                 gauge("hashbank_pdq_index_bytes", "Memory of the PDQ index.", static_cast<double>(st.pdq_index_bytes));
                 gauge("hashbank_exact_index_entries", "Entries in the MD5 and SHA-256 indexes.", static_cast<double>(st.exact));
                 gauge("hashbank_index_rebuild_seconds", "Time the indexes took to rebuild at start.", st.rebuild_seconds);
+                if (federation_gauges_) federation_gauges_(gauge);
               });
               break;
             }
@@ -665,6 +679,66 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
                                            {"hash", rec.hash_hex}});
               }
               resp = Json(200, json::object{{"records", std::move(arr)}});
+              break;
+            }
+            case Route::kFederation: {
+              if (path == "/v1/federation/status") {
+                if (!federation_status_) {
+                  resp = Error(404, "not_found", "federation is not configured on this node");
+                } else {
+                  resp.body = federation_status_();
+                }
+                break;
+              }
+              const json::object o = ParseObject(req.body);
+              Reader r(o);
+              r.AllowOnly({"origin", "exclude_from_matching"});
+              auto origin = r.String("origin", 64);
+              if (!origin || origin->empty()) throw BadRequest{"origin: required"};
+              absl::Status s = path == "/v1/federation/suspend"
+                                   ? bank_->Suspend(*origin, r.Bool("exclude_from_matching").value_or(false), *actor)
+                                   : bank_->Unsuspend(*origin, *actor);
+              if (!s.ok()) {
+                resp = FromStatus(s);
+              } else {
+                resp = Json(200, json::object{{"origin", *origin}, {"suspended", path == "/v1/federation/suspend"}});
+              }
+              break;
+            }
+            case Route::kModels: {
+              const json::object o = ParseObject(req.body);
+              Reader r(o);
+              r.AllowOnly({"model_id", "name", "version", "dimension", "input_width", "input_height", "colour_order",
+                           "mean", "std", "metric", "threshold"});
+              ModelInput model;
+              model.model_id = r.String("model_id", 64).value_or("");
+              model.name = r.String("name", 128).value_or("");
+              model.version = r.String("version", 64).value_or("");
+              const int64_t dim = r.Int("dimension").value_or(0);
+              if (dim < 1 || dim > 4096) throw BadRequest{"dimension: 1 to 4096"};
+              model.dimension = static_cast<uint32_t>(dim);
+              model.input_width = static_cast<uint32_t>(std::clamp<int64_t>(r.Int("input_width").value_or(0), 0, 65535));
+              model.input_height = static_cast<uint32_t>(std::clamp<int64_t>(r.Int("input_height").value_or(0), 0, 65535));
+              model.colour_order = r.String("colour_order", 8).value_or("RGB");
+              if (model.colour_order != "RGB" && model.colour_order != "BGR") throw BadRequest{"colour_order: RGB or BGR"};
+              for (const char* field : {"mean", "std"}) {
+                if (const json::value* v = r.Find(field); v != nullptr && !v->is_null()) {
+                  if (!v->is_array() || v->as_array().size() > 4) throw BadRequest{std::string(field) + ": up to 4 numbers"};
+                  for (const json::value& x : v->as_array()) {
+                    if (!x.is_number()) throw BadRequest{std::string(field) + ": numbers"};
+                    (std::string(field) == "mean" ? model.mean : model.std).push_back(static_cast<float>(x.to_number<double>()));
+                  }
+                }
+              }
+              model.metric = r.String("metric", 16).value_or("cosine");
+              if (model.metric != "cosine") throw BadRequest{"metric: only \"cosine\""};
+              model.threshold = static_cast<float>(r.Number("threshold").value_or(0.9));
+              auto ref = bank_->PublishModel(model, *actor);
+              if (!ref.ok()) {
+                resp = FromStatus(ref.status());
+              } else {
+                resp = Json(201, json::object{{"id", FormatSignalId(*ref)}, {"model_id", model.model_id}});
+              }
               break;
             }
             case Route::kBackup: {

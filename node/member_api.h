@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,7 @@ struct HttpRequest {
   std::string authorization;  // the Authorization header, "" if absent
   std::string content_type;
   std::string body;
+  std::string peer_id;  // mutual TLS: the verified node id of the client certificate
 };
 
 struct HttpResponse {
@@ -57,6 +59,9 @@ class MemberApi {
   // unknown token on a route that needs one) means the body is not read at all.
   std::optional<HttpResponse> Precheck(std::string_view method, std::string_view target,
                                        std::string_view authorization);
+  // Federation, when the node runs it: its status JSON and its gauges (set before serving).
+  void SetFederationHooks(std::function<std::string()> status,
+                          std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> gauges);
 
  private:
   struct Bucket {
@@ -70,6 +75,8 @@ class MemberApi {
   Metrics* metrics_;
   std::mutex rate_mu_;
   std::map<std::string, Bucket> buckets_;
+  std::function<std::string()> federation_status_;
+  std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> federation_gauges_;
 };
 
 // The JSON error body.

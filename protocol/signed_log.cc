@@ -141,12 +141,11 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
     absl::Status consistent =
         VerifyConsistency(trusted_size, checkpoint->tree_size, trusted.checkpoint->root, checkpoint->root, proof);
     if (!consistent.ok()) {
-      SegmentResult r = Reject(SegmentRejection::kBadProof,
-                               absl::StrCat("no valid consistency proof from the trusted checkpoint: ",
-                                            std::string(consistent.message())));
-      // Both checkpoints are validly signed; without a proof they may be a fork. Keep them as evidence.
-      r.equivocation_evidence = Evidence(*trusted.checkpoint, *checkpoint, "no valid consistency proof");
-      return r;
+      // Rejected, but not evidence against the origin: a relay can corrupt a proof, and a receiver cannot
+      // tell a bad proof from a fork. Only two signed checkpoints of one size with different roots prove
+      // equivocation (above).
+      return Reject(SegmentRejection::kBadProof, absl::StrCat("no valid consistency proof from the trusted checkpoint: ",
+                                                              std::string(consistent.message())));
     }
   }
   VerifiedSegment out;

@@ -16,8 +16,12 @@ PACKAGES=(
   libhnswlib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzz targets (scripts/fuzz.sh, run by scripts/test.sh): clang with libFuzzer and the sanitizers
+  clang libclang-rt-14-dev
   # benchmark baselines (issue 3: faiss IndexBinaryMultiHash)
   libfaiss-dev wrk
+  # validates docker-compose.yml in CI (docker-compose -f docker-compose.yml config)
+  docker-compose
 )
 
 missing=()

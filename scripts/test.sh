@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The README's test command: install dependencies, build with -Werror, run every test.
+# The README's test command: install dependencies, build with -Werror, fuzz every parser of peer bytes for a
+# bounded time (clang + libFuzzer + ASan/UBSan), run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+bash scripts/fuzz.sh 20
 cd build
 ctest --output-on-failure --timeout 900 -j "$(nproc)"

@@ -212,6 +212,7 @@ void StoreBatch::PutToken(std::string_view token_sha256, std::string_view record
 void StoreBatch::PutState(std::string_view name, std::string_view value) {
   impl_->puts.push_back({kState, {std::string(name), std::string(value)}});
 }
+void StoreBatch::DeleteState(std::string_view name) { impl_->deletes.push_back({kState, std::string(name)}); }
 void StoreBatch::AddAudit(std::string actor, std::string action, std::string target) {
   impl_->audits.push_back({std::move(actor), std::move(action), std::move(target)});
 }
@@ -440,6 +441,14 @@ absl::Status SignalStore::ForEachEntry(const std::function<absl::Status(const Si
     SignalRef ref;
     if (ParseOkey(key, &ref) != key.size()) return absl::DataLossError("corrupt entry key");
     return fn(ref, value);
+  });
+}
+
+absl::Status SignalStore::ForEachState(std::string_view prefix,
+                                       const std::function<void(std::string_view, std::string_view)>& fn) const {
+  return impl_->ScanPrefix(kState, prefix, [&](std::string_view key, std::string_view value) {
+    fn(key, value);
+    return absl::OkStatus();
   });
 }
 

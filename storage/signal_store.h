@@ -83,6 +83,7 @@ class StoreBatch {
   void PutTombstone(const SignalRef& ref, std::string_view record_json);
   void PutToken(std::string_view token_sha256, std::string_view record_json);
   void PutState(std::string_view name, std::string_view value);
+  void DeleteState(std::string_view name);
   void AddAudit(std::string actor, std::string action, std::string target);
   bool empty() const;
 
@@ -124,6 +125,8 @@ class SignalStore {
 
   // Calls fn(ref, entry_bytes) for every stored entry in key order; stops at the first error fn returns.
   absl::Status ForEachEntry(const std::function<absl::Status(const SignalRef&, std::string_view)>& fn) const;
+  // fn(name, value) for every state row whose name starts with `prefix`.
+  absl::Status ForEachState(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& fn) const;
   // Calls fn(token_sha256, record) for every token.
   absl::Status ForEachToken(const std::function<void(std::string_view, std::string_view)>& fn) const;
 

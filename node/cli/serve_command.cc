@@ -7,6 +7,7 @@
 
 #include "config/listen_address.h"
 #include "crypto/x509.h"
+#include "node/federation.h"
 #include "node/https_server.h"
 #include "node/member_api.h"
 
@@ -62,6 +63,53 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   options.max_json_body_bytes = config->limits.max_json_body_bytes;
   options.max_image_body_bytes = config->limits.max_image_body_bytes;
   options.timeout = std::chrono::milliseconds(config->limits.request_timeout_ms);
+  // Federation: the mTLS listener, one sync loop per peer, suspensions from the config.
+  std::unique_ptr<Federation> federation;
+  std::unique_ptr<HttpsServer> federation_server;
+  if (config->FederationEnabled()) {
+    FederationOptions fo;
+    for (const FederationMember& m : config->federation.members) {
+      auto key = ParsePublicKeyHex(m.public_key_hex);
+      if (!key.ok()) return fail(absl::InvalidArgumentError("federation.members: " + m.id + ": " + std::string(key.status().message())));
+      fo.members[m.id] = *key;
+    }
+    for (const FederationPeer& p : config->federation.peers) fo.peers.push_back({p.id, p.host, p.port, p.url});
+    fo.sync_interval = std::chrono::milliseconds(config->federation.sync_interval_ms);
+    fo.max_segment_entries = config->federation.max_segment_entries;
+    fo.client.ca_path = config->FederationCaPath();
+    fo.client.cert_path = config->TlsCertPath();
+    fo.client.key_path = config->TlsKeyPath();
+    for (const std::string& origin : config->federation.suspended) {
+      if (!(*bank)->IsSuspended(origin)) {
+        if (absl::Status s = (*bank)->Suspend(origin, config->federation.exclude_suspended_from_matching,
+                                              Actor{"config", Role::kAdmin});
+            !s.ok()) {
+          return fail(s);
+        }
+      }
+    }
+    federation = std::make_unique<Federation>(bank->get(), std::move(fo));
+    if (!config->federation.listen.empty()) {
+      auto flisten = ParseListenAddress(config->federation.listen);
+      if (!flisten.ok()) return fail(flisten.status());
+      HttpsServerOptions fed = options;
+      fed.host = flisten->host;
+      fed.port = flisten->port;
+      fed.client_ca_path = config->FederationCaPath();
+      fed.allow_peer = [f = federation.get()](const std::string& id) { return f->AllowPeer(id); };
+      fed.max_json_body_bytes = 1 << 16;  // peers send no large bodies
+      auto fs = HttpsServer::Start(fed, [f = federation.get()](const HttpRequest& r) { return f->Handle(r); });
+      if (!fs.ok()) return fail(fs.status());
+      federation_server = std::move(*fs);
+      out << "hashbank: federation listener (mutual TLS) on " << flisten->host << ":" << federation_server->port()
+          << ", " << config->federation.members.size() << " members, " << config->federation.peers.size() << " peers"
+          << std::endl;
+    }
+    api.SetFederationHooks([f = federation.get()] { return f->StatusJson(); },
+                           [f = federation.get()](const auto& gauge) { f->ForEachGauge(gauge); });
+    federation->Start();
+  }
+  // The member API starts last, when every hook it reads is in place.
   auto server = HttpsServer::Start(
       options, [&api](const HttpRequest& r) { return api.Handle(r); },
       [&api](std::string_view m, std::string_view t, std::string_view a) { return api.Precheck(m, t, a); });
@@ -74,6 +122,8 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   int received = 0;
   sigwait(&signals, &received);
   out << "hashbank: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining in-flight requests" << std::endl;
+  if (federation) federation->Stop();
+  if (federation_server) federation_server->Shutdown(std::chrono::seconds(5));
   (*server)->Shutdown(std::chrono::seconds(10));
   out << "hashbank: stopped" << std::endl;
   return 0;

@@ -92,7 +92,33 @@ matching:
   pdq_quality_floor: 0
   pdq_default_max_distance: 256
   pdq_max_distance_limit: 256
+federation:
+  listen: "0.0.0.0:9444"
+  ca: /etc/hashbank/ca.pem
+  sync_interval_ms: 3600000
+  max_segment_entries: 1000000
+  members:
+    - id: node-7.eu_west
+      public_key: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    - {id: node-8, public_key: "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}
+  peers:
+    - id: node-8
+      url: "https://node-8.example.org:9444/"
+  suspended: [node-8]
+  exclude_suspended_from_matching: true
 )";
+
+const std::string kKeyA(64, 'a');
+const std::string kKeyB(64, 'b');
+const std::string kKeyC(64, 'c');
+
+// node.id node-a; members node-a, node-b, node-c; `extra` is appended under federation (indented 2).
+std::string Federation(const std::string& extra) {
+  return "node:\n  id: node-a\nfederation:\n  members:\n"
+         "    - {id: node-a, public_key: \"" + kKeyA + "\"}\n"
+         "    - {id: node-b, public_key: \"" + kKeyB + "\"}\n"
+         "    - {id: node-c, public_key: \"" + kKeyC + "\"}\n" + extra;
+}
 
 TEST(NodeConfigTest, EmptyPathGivesTheDocumentedDefaults) {
   auto config = NodeConfig::Load("", {});
@@ -114,12 +140,23 @@ TEST(NodeConfigTest, EmptyPathGivesTheDocumentedDefaults) {
   EXPECT_EQ(config->matching.pdq_quality_floor, 50u);
   EXPECT_EQ(config->matching.pdq_default_max_distance, 31u);
   EXPECT_EQ(config->matching.pdq_max_distance_limit, 63u);
+  EXPECT_EQ(config->federation.listen, "");
+  EXPECT_EQ(config->federation.ca, "");
+  EXPECT_EQ(config->federation.sync_interval_ms, 2000u);
+  EXPECT_EQ(config->federation.max_segment_entries, 10000u);
+  EXPECT_TRUE(config->federation.members.empty());
+  EXPECT_TRUE(config->federation.peers.empty());
+  EXPECT_TRUE(config->federation.suspended.empty());
+  EXPECT_FALSE(config->federation.exclude_suspended_from_matching);
+  EXPECT_FALSE(config->FederationEnabled());
+  EXPECT_EQ(config->FederationCaPath(), "./hashbank-data/tls/ca.pem");
   EXPECT_TRUE(*config == NodeConfig{});
   EXPECT_TRUE(NodeConfig{}.Validate().ok());
 }
 
 TEST(NodeConfigTest, EmptyDocumentsAndSectionsKeepDefaults) {
-  for (const std::string yaml : {"", "# only a comment\n", "---\n", "{}", "api:\n", "api: {}\nlimits:\n", "~\n"}) {
+  for (const std::string yaml : {"", "# only a comment\n", "---\n", "{}", "api:\n", "api: {}\nlimits:\n", "~\n",
+                                 "federation:\n", "federation:\n  members: []\n  peers: []\n  suspended: []\n"}) {
     auto config = FromYaml(yaml);
     ASSERT_TRUE(config.ok()) << yaml << ": " << config.status();
     EXPECT_TRUE(*config == NodeConfig{}) << yaml;
@@ -148,6 +185,18 @@ TEST(NodeConfigTest, FileOverridesEveryKey) {
   EXPECT_EQ(config->matching.pdq_quality_floor, 0u);
   EXPECT_EQ(config->matching.pdq_default_max_distance, 256u);
   EXPECT_EQ(config->matching.pdq_max_distance_limit, 256u);
+  EXPECT_EQ(config->federation.listen, "0.0.0.0:9444");
+  EXPECT_EQ(config->federation.ca, "/etc/hashbank/ca.pem");
+  EXPECT_EQ(config->federation.sync_interval_ms, 3600000u);
+  EXPECT_EQ(config->federation.max_segment_entries, 1000000u);
+  ASSERT_EQ(config->federation.members.size(), 2u);
+  EXPECT_EQ(config->federation.members[1].public_key_hex,
+            "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF");
+  ASSERT_EQ(config->federation.peers.size(), 1u);
+  EXPECT_EQ(config->federation.peers[0].host, "node-8.example.org");
+  EXPECT_EQ(config->federation.suspended, std::vector<std::string>{"node-8"});
+  EXPECT_TRUE(config->federation.exclude_suspended_from_matching);
+  EXPECT_EQ(config->FederationCaPath(), "/etc/hashbank/ca.pem");
 }
 
 TEST(NodeConfigTest, SmallestValuesAreAccepted) {
@@ -231,7 +280,7 @@ TEST(NodeConfigTest, TopLevelMustBeAMapping) {
 
 TEST(NodeConfigTest, UnknownSectionIsNamed) {
   auto config = FromYaml("node:\n  id: x\napii:\n  listen: 127.0.0.1:1\n");
-  EXPECT_TRUE(FailsWith(config, "apii: unknown section; sections are node, api, salt, limits, matching"));
+  EXPECT_TRUE(FailsWith(config, "apii: unknown section; sections are node, api, salt, limits, matching, federation"));
   EXPECT_TRUE(Contains(config.status(), "(line 3, column 1)")) << config.status();
 }
 
@@ -315,6 +364,10 @@ TEST(NodeConfigTest, OutOfRangeNamesKeyValueAndRange) {
       {"matching", "pdq_quality_floor", "101", "0..100"},
       {"matching", "pdq_default_max_distance", "257", "0..256"},
       {"matching", "pdq_max_distance_limit", "257", "0..256"},
+      {"federation", "sync_interval_ms", "99", "100..3600000"},
+      {"federation", "sync_interval_ms", "3600001", "100..3600000"},
+      {"federation", "max_segment_entries", "0", "1..1000000"},
+      {"federation", "max_segment_entries", "1000001", "1..1000000"},
   };
   for (const Case& c : cases) {
     const std::string yaml = c.section + ":\n  " + c.key + ": " + c.value + "\n";
@@ -511,6 +564,299 @@ TEST(NodeConfigTest, ExplicitPathsAreKept) {
   EXPECT_EQ(config.TlsCertPath(), "certs/server.pem");
   EXPECT_EQ(config.TlsKeyPath(), "/etc/hashbank/server.key");
   EXPECT_EQ(config.SaltFilePath(), "/etc/hashbank/salt.json");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// federation
+
+TEST(FederationConfigTest, FullSectionLoads) {
+  auto config = FromYaml(Federation("    - {id: node-a.v6, public_key: \"" + std::string(64, 'F') + "\"}\n" +
+                                    R"(  listen: "[::]:9444"
+  ca: /etc/hashbank/federation-ca.pem
+  sync_interval_ms: 500
+  max_segment_entries: 2000
+  peers:
+    - id: node-b
+      url: "https://node-b.example:9443"
+    - id: node-c
+      url: https://10.0.0.3
+    - id: "node-a.v6"
+      url: "https://[2001:db8::1]:8443/"
+  suspended: [node-c]
+  exclude_suspended_from_matching: true
+)"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const NodeConfig::FederationSection& f = config->federation;
+  EXPECT_EQ(f.listen, "[::]:9444");
+  EXPECT_EQ(f.ca, "/etc/hashbank/federation-ca.pem");
+  EXPECT_EQ(f.sync_interval_ms, 500u);
+  EXPECT_EQ(f.max_segment_entries, 2000u);
+  const std::vector<FederationMember> members = {
+      {"node-a", kKeyA}, {"node-b", kKeyB}, {"node-c", kKeyC}, {"node-a.v6", std::string(64, 'F')}};
+  EXPECT_EQ(f.members, members);
+  const std::vector<FederationPeer> peers = {
+      {"node-b", "https://node-b.example:9443", "node-b.example", 9443},
+      {"node-c", "https://10.0.0.3", "10.0.0.3", 443},
+      {"node-a.v6", "https://[2001:db8::1]:8443/", "2001:db8::1", 8443},
+  };
+  EXPECT_EQ(f.peers, peers);
+  EXPECT_EQ(f.suspended, std::vector<std::string>{"node-c"});
+  EXPECT_TRUE(f.exclude_suspended_from_matching);
+  EXPECT_TRUE(config->FederationEnabled());
+  EXPECT_TRUE(config->Validate().ok());
+}
+
+TEST(FederationConfigTest, EnabledByAListenerOrByPeers) {
+  auto listener_only = FromYaml("federation:\n  listen: 127.0.0.1:9444\n");
+  ASSERT_TRUE(listener_only.ok()) << listener_only.status();
+  EXPECT_TRUE(listener_only->FederationEnabled());
+  auto peers_only = FromYaml(Federation("  peers:\n    - {id: node-b, url: \"https://b.example\"}\n"));
+  ASSERT_TRUE(peers_only.ok()) << peers_only.status();
+  EXPECT_TRUE(peers_only->FederationEnabled());
+  // Members alone (or suspensions) do not turn federation on.
+  auto members_only = FromYaml(Federation("  suspended: [node-b]\n"));
+  ASSERT_TRUE(members_only.ok()) << members_only.status();
+  EXPECT_FALSE(members_only->FederationEnabled());
+}
+
+TEST(FederationConfigTest, CaPathDefaultsUnderDataDir) {
+  NodeConfig config;
+  config.node.data_dir = "/var/lib/hashbank/";
+  EXPECT_EQ(config.FederationCaPath(), "/var/lib/hashbank/tls/ca.pem");
+  config.federation.ca = "ca/federation.pem";
+  EXPECT_EQ(config.FederationCaPath(), "ca/federation.pem");
+}
+
+TEST(FederationConfigTest, ListenIsParsedWhenSet) {
+  EXPECT_TRUE(FromYaml("federation:\n  listen: \"\"\n").ok());
+  EXPECT_EQ(Message(FromYaml("federation:\n  listen: 127.0.0.1\n").status()),
+            "federation.listen: \"127.0.0.1\" has no port; expected host:port (line 2, column 11)");
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  listen: \"::1:80\"\n"), "federation.listen: "));
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  ca: \"a\\0b\"\n"), "federation.ca: contains a NUL character"));
+}
+
+TEST(FederationConfigTest, MemberPublicKeyMustBe64HexDigits) {
+  auto config = FromYaml(Federation("    - {id: node-d, public_key: \"abc\"}\n"));
+  EXPECT_EQ(Message(config.status()),
+            "federation.members[3].public_key: expected 64 hex digits (an Ed25519 public key, from `hashbank keys "
+            "show`), got 3 characters (line 8, column 32)");
+  const std::string bad = std::string(40, 'a') + "g" + std::string(23, 'a');
+  config = FromYaml("federation:\n  members:\n    - id: x\n      public_key: " + kKeyA +
+                    "\n    - id: y\n      public_key: " + bad + "\n");
+  EXPECT_TRUE(FailsWith(config, "federation.members[1].public_key: expected 64 hex digits"));
+  EXPECT_TRUE(Contains(config.status(), "with a non-hex character at position 40 (line 6, column 19)"))
+      << config.status();
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: node-d, public_key: \"" + kKeyA + "a\"}\n")),
+                        "federation.members[3].public_key: expected 64 hex digits"));
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: node-d, public_key: [1]}\n")),
+                        "federation.members[3].public_key: expected a string, got a sequence"));
+}
+
+TEST(FederationConfigTest, MemberIdsFollowTheNodeIdRuleAndAreUnique) {
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: Node-D, public_key: \"" + kKeyA + "\"}\n")),
+                        "federation.members[3].id: \"Node-D\" has a character outside [a-z0-9._-] at position 0"));
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: \"\", public_key: \"" + kKeyA + "\"}\n")),
+                        "federation.members[3].id: is empty"));
+  EXPECT_EQ(Message(FromYaml(Federation("    - {id: node-b, public_key: \"" + kKeyC + "\"}\n")).status()),
+            "federation.members[3].id: duplicate \"node-b\", also at federation.members[1] (line 8, column 7)");
+}
+
+TEST(FederationConfigTest, MemberItemsAreMappingsWithExactlyTheirKeys) {
+  EXPECT_EQ(Message(FromYaml("federation:\n  members:\n    - id: node-a\n").status()),
+            "federation.members[0]: missing key public_key; each item of federation.members has id, public_key "
+            "(line 3, column 7)");
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: node-d, public_key: \"" + kKeyA + "\", pubkey: x}\n")),
+                        "federation.members[3].pubkey: unknown key; each item of federation.members has id, "
+                        "public_key (line 8, column"));
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: node-d, id: node-e, public_key: \"" + kKeyA + "\"}\n")),
+                        "federation.members[3].id: duplicate key"));
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - node-d\n")),
+                        "federation.members[3]: expected a mapping with keys id, public_key, got the scalar "
+                        "\"node-d\" (line 8, column 7)"));
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  members:\n    - ~\n"),
+                        "federation.members[0]: expected a mapping with keys id, public_key, got null"));
+}
+
+TEST(FederationConfigTest, ListKeysMustBeLists) {
+  EXPECT_EQ(Message(FromYaml("federation:\n  members: {id: a}\n").status()),
+            "federation.members: expected a list, got a mapping (line 2, column 12)");
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  peers: node-b\n"),
+                        "federation.peers: expected a list, got the scalar \"node-b\""));
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  suspended:\n"), "federation.suspended: expected a list, got null"));
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  listen: [a]\n"), "federation.listen: expected a string, got a"));
+}
+
+TEST(FederationConfigTest, PeersMustBeMembersOtherThanThisNode) {
+  EXPECT_EQ(Message(FromYaml(Federation("  peers:\n    - {id: node-x, url: \"https://x.example\"}\n")).status()),
+            "federation.peers[0].id: \"node-x\" is not a member; list it under federation.members");
+  // Order in the file does not matter: peers may come before members.
+  EXPECT_TRUE(FromYaml("federation:\n  peers: [{id: b, url: \"https://b\"}]\n  members: [{id: b, public_key: " +
+                       kKeyB + "}]\n")
+                  .ok());
+  EXPECT_EQ(Message(FromYaml(Federation("  peers:\n    - {id: node-a, url: \"https://a.example\"}\n")).status()),
+            "federation.peers[0].id: \"node-a\" is this node (node.id); a node does not pull from itself");
+  // A node lists itself as a member (above: node-a), but an environment override of node.id is checked too.
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("  peers:\n    - {id: node-b, url: \"https://b.example\"}\n"),
+                                 {{"HASHBANK_NODE_ID", "node-b"}}),
+                        "federation.peers[0].id: \"node-b\" is this node"));
+}
+
+TEST(FederationConfigTest, PeersAreUniqueAndComplete) {
+  EXPECT_EQ(Message(FromYaml(Federation("  peers:\n    - {id: node-b, url: \"https://b.example\"}\n"
+                                        "    - {id: node-c, url: \"https://c.example\"}\n"
+                                        "    - {id: node-b, url: \"https://b2.example\"}\n"))
+                        .status()),
+            "federation.peers[2].id: duplicate \"node-b\", also at federation.peers[0] (line 11, column 7)");
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("  peers:\n    - {id: node-b}\n")),
+                        "federation.peers[0]: missing key url; each item of federation.peers has id, url"));
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("  peers:\n    - {id: node-b, url: \"https://b\", host: b}\n")),
+                        "federation.peers[0].host: unknown key; each item of federation.peers has id, url"));
+}
+
+TEST(FederationConfigTest, PeerUrlMustBeHttpsHostAndPort) {
+  struct Case {
+    std::string url;
+    std::string message;  // after "federation.peers[0].url: "
+  };
+  const std::vector<Case> cases = {
+      {"\"\"", "is empty; expected https://host[:port]"},
+      {"http://b.example", "\"http://b.example\" is not https"},
+      {"HTTPS://b.example", "\"HTTPS://b.example\" does not start with https://"},
+      {"b.example:443", "\"b.example:443\" does not start with https://"},
+      {"https://b.example/sync", "\"https://b.example/sync\" has a path"},
+      {"https://b.example//", "\"https://b.example//\" has a path"},
+      {"\"https://b.example/?a=1\"", "\"https://b.example/?a=1\" has a query"},
+      {"\"https://b.example?a=1\"", "\"https://b.example?a=1\" has a query"},
+      {"\"https://b.example#x\"", "\"https://b.example#x\" has a fragment"},
+      {"https://user@b.example", "\"https://user@b.example\" has userinfo"},
+      {"https://user:pw@b.example:1", "\"https://user:pw@b.example:1\" has userinfo"},
+      {"https://", "\"https://\" has no host"},
+      {"https://:443", "\"https://:443\" has no host"},
+      {"\"https://b.example:\"", "\"https://b.example:\" has an empty port"},
+      {"https://b.example:0", "\"https://b.example:0\" has port 0"},
+      {"https://b.example:65536", "\"https://b.example:65536\" has a port outside 1..65535"},
+      {"https://b.example:44a", "\"https://b.example:44a\" has a port that is not a decimal number"},
+      {"https://b_x.example", "\"https://b_x.example\" has a host that is neither"},
+      {"https://1.2.3.999", "\"https://1.2.3.999\" has a host that is neither"},
+      {"https://::1", "\"https://::1\" has an IPv6 address without brackets"},
+      {"https://[::1", "\"https://[::1\" has no ']'"},
+      {"https://[1.2.3.4]", "\"https://[1.2.3.4]\" has an invalid IPv6 address in brackets"},
+      {"https://[::1]x", "\"https://[::1]x\" has text after ']'"},
+  };
+  for (const Case& c : cases) {
+    const std::string yaml = Federation("  peers:\n    - id: node-b\n      url: " + c.url + "\n");
+    EXPECT_TRUE(FailsWith(FromYaml(yaml), "federation.peers[0].url: " + c.message)) << c.url;
+  }
+  auto config = FromYaml(Federation("  peers:\n    - id: node-b\n      url: http://b\n"));
+  EXPECT_TRUE(Contains(config.status(), "(line 10, column 12)")) << config.status();
+}
+
+TEST(FederationConfigTest, SuspendedIdsAreUniqueMembers) {
+  EXPECT_EQ(Message(FromYaml(Federation("  suspended: [node-b, x]\n")).status()),
+            "federation.suspended[1]: \"x\" is not a member; only members' entries can be suspended");
+  EXPECT_EQ(Message(FromYaml(Federation("  suspended: [node-b, node-c, node-b]\n")).status()),
+            "federation.suspended[2]: duplicate \"node-b\", also at federation.suspended[0] (line 8, column 31)");
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("  suspended: [Node-B]\n")),
+                        "federation.suspended[0]: \"Node-B\" has a character outside [a-z0-9._-]"));
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("  suspended: [[node-b]]\n")),
+                        "federation.suspended[0]: expected a string, got a sequence (line 8, column 15)"));
+  // This node may suspend nobody but members; a node that lists itself may (uselessly) suspend itself.
+  EXPECT_TRUE(FromYaml(Federation("  suspended: [node-a]\n")).ok());
+}
+
+TEST(FederationConfigTest, ExcludeSuspendedIsStrictlyTrueOrFalse) {
+  auto config = FromYaml("federation:\n  exclude_suspended_from_matching: false\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->federation.exclude_suspended_from_matching);
+  for (const std::string value : {"yes", "True", "1", "on", "\"\""}) {
+    EXPECT_TRUE(FailsWith(FromYaml("federation:\n  exclude_suspended_from_matching: " + value + "\n"),
+                          "federation.exclude_suspended_from_matching: expected true or false, got "))
+        << value;
+  }
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  exclude_suspended_from_matching: [true]\n"),
+                        "federation.exclude_suspended_from_matching: expected true or false, got a sequence"));
+}
+
+TEST(FederationConfigTest, UnknownKeyListsTheSection) {
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  peer: []\n"),
+                        "federation.peer: unknown key; section \"federation\" has listen, ca, sync_interval_ms, "
+                        "max_segment_entries, members, peers, suspended, exclude_suspended_from_matching"));
+}
+
+TEST(FederationConfigTest, EnvironmentOverridesTheScalars) {
+  TempDir dir;
+  const std::string path = dir.Write("hashbank.yaml", Federation("  listen: 127.0.0.1:1\n  sync_interval_ms: 900\n"));
+  const Environment env = {{"HASHBANK_FEDERATION_LISTEN", "0.0.0.0:9444"},
+                           {"HASHBANK_FEDERATION_CA", "/etc/hashbank/fed-ca.pem"},
+                           {"HASHBANK_FEDERATION_SYNC_INTERVAL_MS", "100"},
+                           {"HASHBANK_FEDERATION_MAX_SEGMENT_ENTRIES", "1"},
+                           {"HASHBANK_FEDERATION_EXCLUDE_SUSPENDED_FROM_MATCHING", "true"}};
+  auto config = NodeConfig::Load(path, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->federation.listen, "0.0.0.0:9444");
+  EXPECT_EQ(config->federation.ca, "/etc/hashbank/fed-ca.pem");
+  EXPECT_EQ(config->federation.sync_interval_ms, 100u);
+  EXPECT_EQ(config->federation.max_segment_entries, 1u);
+  EXPECT_TRUE(config->federation.exclude_suspended_from_matching);
+  EXPECT_EQ(config->federation.members.size(), 3u);  // lists come from the file
+  // An empty listener turns federation off again.
+  config = NodeConfig::Load(path, {{"HASHBANK_FEDERATION_LISTEN", ""}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->FederationEnabled());
+}
+
+TEST(FederationConfigTest, EnvironmentErrorsNameTheVariable) {
+  EXPECT_EQ(Message(NodeConfig::Load("", {{"HASHBANK_FEDERATION_SYNC_INTERVAL_MS", "50"}}).status()),
+            "HASHBANK_FEDERATION_SYNC_INTERVAL_MS: 50 is outside 100..3600000");
+  EXPECT_EQ(Message(NodeConfig::Load("", {{"HASHBANK_FEDERATION_EXCLUDE_SUSPENDED_FROM_MATCHING", "1"}}).status()),
+            "HASHBANK_FEDERATION_EXCLUDE_SUSPENDED_FROM_MATCHING: expected true or false, got \"1\"");
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_FEDERATION_LISTEN", "x"}}),
+                        "HASHBANK_FEDERATION_LISTEN: \"x\" has no port"));
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_FEDERATION_PEER", "x"}}),
+                        "HASHBANK_FEDERATION_PEER: unknown key; section \"federation\" has listen, ca"));
+}
+
+TEST(FederationConfigTest, ListValuedVariablesAreRejected) {
+  for (const std::string key : {"members", "peers", "suspended"}) {
+    std::string variable = "HASHBANK_FEDERATION_";
+    for (const char c : key) variable += static_cast<char>(c - 'a' + 'A');
+    EXPECT_EQ(Message(NodeConfig::Load("", {{variable, "node-b"}}).status()),
+              variable + ": federation." + key + " is a list; lists are set in the file, not in the environment");
+    EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{variable, ""}}), variable + ": federation." + key + " is a list"));
+  }
+}
+
+TEST(FederationConfigTest, ValidateChecksListsBuiltInCode) {
+  NodeConfig config;
+  config.node.id = "node-a";
+  config.federation.members = {{"node-a", kKeyA}, {"node-b", kKeyB}};
+  config.federation.peers = {{"node-b", "https://b.example:9443", "b.example", 9443}};
+  config.federation.suspended = {"node-b"};
+  EXPECT_TRUE(config.Validate().ok()) << config.Validate();
+  EXPECT_TRUE(config.FederationEnabled());
+
+  NodeConfig bad = config;
+  bad.federation.members[1].public_key_hex = "xyz";
+  EXPECT_TRUE(Message(bad.Validate()).starts_with("federation.members[1].public_key: expected 64 hex digits"))
+      << bad.Validate();
+  bad = config;
+  bad.federation.members.push_back({"node-a", kKeyC});
+  EXPECT_EQ(Message(bad.Validate()), "federation.members[2].id: duplicate \"node-a\", also at federation.members[0]");
+  bad = config;
+  bad.federation.peers[0].port = 443;  // host and port are derived from the url: they must agree
+  EXPECT_TRUE(Message(bad.Validate()).starts_with("federation.peers[0]: host \"b.example\" and port 443 do not match"))
+      << bad.Validate();
+  bad = config;
+  bad.federation.peers[0].url = "https://b.example/x";
+  EXPECT_TRUE(Message(bad.Validate()).starts_with("federation.peers[0].url: \"https://b.example/x\" has a path"))
+      << bad.Validate();
+  bad = config;
+  bad.federation.suspended = {"node-c"};
+  EXPECT_TRUE(Message(bad.Validate()).starts_with("federation.suspended[0]: \"node-c\" is not a member"))
+      << bad.Validate();
+  bad = config;
+  bad.federation.suspended = {""};
+  EXPECT_EQ(Message(bad.Validate()), "federation.suspended[0]: is empty");
 }
 
 TEST(ProcessEnvironmentTest, KeepsOnlyHashbankVariables) {

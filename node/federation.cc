@@ -1,0 +1,296 @@
+#include "node/federation.h"
+
+#include <charconv>
+#include <set>
+
+#include <boost/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "protocol/log.pb.h"
+
+namespace hashbank {
+namespace {
+
+namespace pb = ::hashbank::protocol;
+namespace json = boost::json;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+HttpResponse Protobuf(std::string body) {
+  HttpResponse r;
+  r.content_type = "application/x-protobuf";
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse FedError(int status, std::string_view code, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = ErrorBody(code, message);
+  return r;
+}
+
+std::string Param(std::string_view target, std::string_view name) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view kv = rest.substr(0, amp);
+    const size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == name && eq != std::string_view::npos) return std::string(kv.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return "";
+}
+
+bool ParseU64(const std::string& s, uint64_t* v) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+}
+
+// The origin and size a signed checkpoint claims (unverified: only to decide what to fetch).
+bool PeekCheckpoint(const pb::SignedCheckpoint& sc, std::string* origin, uint64_t* size) {
+  pb::Checkpoint c;
+  if (!c.ParseFromString(sc.checkpoint())) return false;
+  *origin = c.origin();
+  *size = c.tree_size();
+  return true;
+}
+
+}  // namespace
+
+Federation::Federation(Bank* bank, FederationOptions options) : bank_(bank), options_(std::move(options)) {
+  for (const FederationPeerOptions& p : options_.peers) {
+    auto state = std::make_unique<PeerState>();
+    state->options = p;
+    state->client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
+    state->notify_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
+    peers_.push_back(std::move(state));
+  }
+}
+
+Federation::~Federation() { Stop(); }
+
+bool Federation::AllowPeer(const std::string& node_id) const { return options_.members.contains(node_id); }
+
+HttpResponse Federation::Handle(const HttpRequest& req) {
+  const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+  if (req.method == "GET" && path == "/fed/v1/checkpoints") {
+    auto origins = bank_->Origins();
+    if (!origins.ok()) return FedError(503, "unavailable", "storage unavailable");
+    pb::CheckpointList list;
+    for (const std::string& origin : *origins) {
+      auto cp = bank_->LatestCheckpoint(origin);
+      if (!cp.ok() || !cp->has_value()) continue;
+      list.add_checkpoints()->ParseFromString((*cp)->signed_bytes);
+    }
+    return Protobuf(list.SerializeAsString());
+  }
+  if (req.method == "GET" && path == "/fed/v1/segment") {
+    const std::string origin = Param(req.target, "origin");
+    uint64_t from = 0, max = options_.max_segment_entries;
+    if (origin.empty() || !ParseU64(Param(req.target, "from"), &from) ||
+        (!Param(req.target, "max").empty() && !ParseU64(Param(req.target, "max"), &max)) || max == 0) {
+      return FedError(400, "invalid_argument", "origin, from and max (1..) are required");
+    }
+    max = std::min<uint64_t>(max, 1'000'000);
+    auto segment = bank_->ExportSegment(origin, from, max);
+    if (!segment.ok()) {
+      if (absl::IsNotFound(segment.status())) return FedError(404, "not_found", std::string(segment.status().message()));
+      if (absl::IsOutOfRange(segment.status())) return FedError(416, "out_of_range", std::string(segment.status().message()));
+      return FedError(500, "internal", "cannot export the segment");
+    }
+    return Protobuf(std::move(*segment));
+  }
+  if (req.method == "POST" && path == "/fed/v1/notify") {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& p : peers_) {
+      if (p->options.id == req.peer_id) p->wake = true;
+    }
+    cv_.notify_all();
+    HttpResponse r;
+    r.status = 204;
+    return r;
+  }
+  return FedError(404, "not_found", "no such federation endpoint");
+}
+
+void Federation::Start() {
+  bank_->SetCommitListener([this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    notify_pending_ = true;
+    cv_.notify_all();
+  });
+  for (auto& p : peers_) threads_.emplace_back([this, peer = p.get()] { SyncLoop(peer); });
+  threads_.emplace_back([this] { NotifierLoop(); });
+}
+
+void Federation::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  bank_->SetCommitListener(nullptr);
+}
+
+void Federation::NotifierLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stopping_ || notify_pending_; });
+    if (stopping_) return;
+    notify_pending_ = false;
+    lock.unlock();
+    for (auto& p : peers_) (void)p->notify_client->Post("/fed/v1/notify", "");  // best effort
+    lock.lock();
+  }
+}
+
+void Federation::SyncLoop(PeerState* peer) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    absl::Status s = SyncOnce(peer);
+    lock.lock();
+    peer->last_sync_ms = NowMs();
+    ++peer->syncs;
+    if (s.ok()) {
+      peer->connected = true;
+      peer->last_success_ms = peer->last_sync_ms;
+      peer->last_error.clear();
+    } else {
+      ++peer->errors;
+      peer->last_error = std::string(s.message());
+      peer->connected = !absl::IsUnavailable(s);
+    }
+    cv_.wait_for(lock, options_.sync_interval, [&] { return stopping_ || peer->wake; });
+    peer->wake = false;
+  }
+}
+
+void Federation::RecordOriginError(const std::string& origin, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  origin_errors_[origin] = error;
+}
+
+absl::Status Federation::SyncOnce(PeerState* peer) {
+  auto body = peer->client->Get("/fed/v1/checkpoints");
+  if (!body.ok()) return body.status();
+  pb::CheckpointList list;
+  if (!list.ParseFromString(*body)) return absl::DataLossError("the peer's checkpoint list does not parse");
+  absl::Status first_error = absl::OkStatus();
+  for (const pb::SignedCheckpoint& sc : list.checkpoints()) {
+    std::string origin;
+    uint64_t their_size = 0;
+    if (!PeekCheckpoint(sc, &origin, &their_size)) {
+      first_error.Update(absl::DataLossError("a checkpoint in the peer's list does not parse"));
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      peer->peer_sizes[origin] = their_size;
+    }
+    if (origin == bank_->node_id()) continue;
+    auto member = options_.members.find(origin);
+    if (member == options_.members.end()) {
+      RecordOriginError(origin, "unknown origin: not a federation member, refused");
+      continue;
+    }
+    if (bank_->IsSuspended(origin) || bank_->IsEquivocating(origin)) continue;
+    auto ours = bank_->LatestCheckpoint(origin);
+    if (!ours.ok()) return ours.status();
+    uint64_t have = ours->has_value() ? (*ours)->tree_size : 0;
+    while (have < their_size) {
+      auto segment = peer->client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", have,
+                                                    "&max=", options_.max_segment_entries));
+      if (!segment.ok()) return segment.status();
+      auto applied = bank_->ApplySegment(origin, member->second, *segment);
+      if (!applied.ok()) {
+        // Rejected whole: recorded, nothing applied; the next round tries again (perhaps another peer).
+        RecordOriginError(origin, absl::StrCat("from ", peer->options.id, ": ", std::string(applied.status().message())));
+        first_error.Update(applied.status());
+        break;
+      }
+      if (applied->tree_size <= have) break;  // no progress: the peer serves nothing newer
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        peer->applied_entries += applied->leaves;
+        origin_errors_.erase(origin);
+      }
+      have = applied->tree_size;
+    }
+  }
+  return first_error;
+}
+
+std::string Federation::StatusJson() const {
+  json::object out;
+  json::array peers;
+  std::map<std::string, uint64_t> max_seen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& p : peers_) {
+      json::object o;
+      o["id"] = p->options.id;
+      o["url"] = p->options.url;
+      o["connected"] = p->connected;
+      o["last_sync_ms"] = p->last_sync_ms;
+      o["last_success_ms"] = p->last_success_ms;
+      o["syncs"] = p->syncs;
+      o["errors"] = p->errors;
+      o["applied_entries"] = p->applied_entries;
+      o["last_error"] = p->last_error;
+      peers.push_back(std::move(o));
+      for (const auto& [origin, size] : p->peer_sizes) max_seen[origin] = std::max(max_seen[origin], size);
+    }
+  }
+  out["peers"] = std::move(peers);
+  json::array origins;
+  std::set<std::string> names;
+  for (const auto& [id, key] : options_.members) names.insert(id);
+  if (auto held = bank_->Origins(); held.ok()) names.insert(held->begin(), held->end());
+  for (const std::string& origin : names) {
+    json::object o;
+    o["origin"] = origin;
+    uint64_t size = 0;
+    if (auto cp = bank_->LatestCheckpoint(origin); cp.ok() && cp->has_value()) size = (*cp)->tree_size;
+    o["trusted_size"] = size;
+    const uint64_t seen = max_seen.contains(origin) ? max_seen[origin] : size;
+    o["lag"] = seen > size ? seen - size : 0;
+    o["member"] = options_.members.contains(origin);
+    o["equivocation"] = bank_->IsEquivocating(origin);
+    o["suspended"] = bank_->IsSuspended(origin);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = origin_errors_.find(origin); it != origin_errors_.end()) o["last_error"] = it->second;
+    origins.push_back(std::move(o));
+  }
+  out["origins"] = std::move(origins);
+  return json::serialize(out);
+}
+
+void Federation::ForEachGauge(const std::function<void(std::string_view, std::string_view, double)>& gauge) const {
+  size_t connected = 0, errors = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& p : peers_) {
+      connected += p->connected ? 1u : 0u;
+      errors += p->errors;
+    }
+  }
+  gauge("hashbank_federation_peers_connected", "Peers whose last sync reached them.", static_cast<double>(connected));
+  gauge("hashbank_federation_peers", "Configured peers.", static_cast<double>(peers_.size()));
+  gauge("hashbank_federation_sync_errors", "Failed sync rounds since start.", static_cast<double>(errors));
+  size_t equivocating = 0;
+  for (const auto& [id, key] : options_.members) equivocating += bank_->IsEquivocating(id) ? 1u : 0u;
+  gauge("hashbank_federation_equivocating_origins", "Origins caught signing inconsistent checkpoints.",
+        static_cast<double>(equivocating));
+}
+
+}  // namespace hashbank

@@ -1,0 +1,99 @@
+// Federation: this node's part in the federated bank.
+//
+// - The federation listener (an HttpsServer with mutual TLS; only member certificates get in) answers
+//     GET  /fed/v1/checkpoints                      CheckpointList: the newest checkpoint of every origin held
+//     GET  /fed/v1/segment?origin=O&from=N&max=M    LogSegment of O's log from size N
+//     POST /fed/v1/notify                           "I have new entries": wakes this node's sync with the caller
+//   with protobuf bodies.
+// - One PeerSync thread per configured peer polls it (every sync_interval, or at once when notified):
+//   it learns the peer's checkpoint of EVERY origin (so origins that are not direct peers arrive through
+//   relays), fetches what this node lacks in segments, and hands each to Bank::ApplySegment, which verifies
+//   the origin's signature, consistency and every entry hash before one atomic write. Original signatures
+//   travel unchanged: a relay re-serves exactly the bytes it verified.
+// - After every local commit (own entries or an applied segment) a notifier tells every peer, so fresh
+//   entries travel in well under a second along a chain of nodes.
+// - Unknown origins, suspended origins and equivocating origins are refused and reported in the status.
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "node/bank.h"
+#include "node/federation_client.h"
+#include "node/member_api.h"
+
+namespace hashbank {
+
+struct FederationPeerOptions {
+  std::string id;
+  std::string host;
+  uint16_t port = 0;
+  std::string url;
+};
+
+struct FederationOptions {
+  std::map<std::string, Ed25519PublicKey> members;  // every origin whose log is accepted, with its key
+  std::vector<FederationPeerOptions> peers;         // whom to pull from and notify
+  std::chrono::milliseconds sync_interval{2000};
+  uint64_t max_segment_entries = 10000;
+  FederationClientOptions client;                   // CA, this node's certificate and key
+};
+
+class Federation {
+ public:
+  Federation(Bank* bank, FederationOptions options);
+  ~Federation();
+  Federation(const Federation&) = delete;
+  Federation& operator=(const Federation&) = delete;
+
+  // The federation listener's handler and its peer filter (members only).
+  HttpResponse Handle(const HttpRequest& request);
+  bool AllowPeer(const std::string& node_id) const;
+
+  void Start();  // starts the peer sync threads and the notifier; registers the bank's commit listener
+  void Stop();   // idempotent
+
+  // Admin view (GET /v1/federation/status): per peer and per origin.
+  std::string StatusJson() const;
+  // Gauges for /metrics: (name, help, value).
+  void ForEachGauge(const std::function<void(std::string_view, std::string_view, double)>& gauge) const;
+
+ private:
+  struct PeerState {
+    FederationPeerOptions options;
+    std::unique_ptr<FederationClient> client;         // used by the peer's sync thread only
+    std::unique_ptr<FederationClient> notify_client;  // used by the notifier thread only
+    bool wake = false;
+    bool connected = false;
+    int64_t last_sync_ms = 0;
+    int64_t last_success_ms = 0;
+    uint64_t syncs = 0, errors = 0, applied_entries = 0;
+    std::string last_error;
+    std::map<std::string, uint64_t> peer_sizes;  // origin -> the peer's checkpoint size
+  };
+
+  void SyncLoop(PeerState* peer);
+  absl::Status SyncOnce(PeerState* peer);
+  void NotifierLoop();
+  void RecordOriginError(const std::string& origin, const std::string& error);
+
+  Bank* bank_;
+  FederationOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool notify_pending_ = false;
+  std::vector<std::unique_ptr<PeerState>> peers_;
+  std::map<std::string, std::string> origin_errors_;  // origin -> last rejection
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace hashbank

@@ -1,0 +1,160 @@
+#include "node/federation_client.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <optional>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace hashbank {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+std::string CertificateNodeId(SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr) return "";
+  std::string id;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return "";
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != GEN_URI) continue;
+    const std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(name->d.uniformResourceIdentifier)),
+                            static_cast<size_t>(ASN1_STRING_length(name->d.uniformResourceIdentifier)));
+    if (value.rfind("hashbank://node/", 0) == 0) id = value.substr(16);
+  }
+  GENERAL_NAMES_free(names);
+  return id;
+}
+
+}  // namespace
+
+struct FederationClient::Impl {
+  FederationClientOptions options;
+  std::string host;
+  uint16_t port;
+  std::string peer_id;
+  asio::io_context ioc;
+  ssl::context tls{ssl::context::tls_client};
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
+  beast::flat_buffer buffer;
+  absl::Status setup = absl::OkStatus();
+
+  // Runs the queued asynchronous operation to completion (each step has its own deadline).
+  void Run() {
+    ioc.restart();
+    ioc.run();
+  }
+
+  absl::Status Connect() {
+    stream.emplace(ioc, tls);
+    buffer.clear();
+    // SNI (SSL_set_tlsext_host_name is a macro with an old-style cast; this is what it expands to).
+    if (SSL_ctrl(stream->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(host.c_str())) != 1 ||
+        !SSL_set1_host(stream->native_handle(), host.c_str())) {
+      return absl::InternalError("cannot set the TLS host name");
+    }
+    beast::error_code ec;
+    tcp::resolver resolver(ioc);
+    auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot resolve ", host, ": ", ec.message()));
+    auto& tcp_layer = beast::get_lowest_layer(*stream);
+    tcp_layer.expires_after(options.timeout);
+    tcp_layer.async_connect(endpoints, [&ec](beast::error_code e, const tcp::endpoint&) { ec = e; });
+    Run();
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot connect to ", host, ":", port, ": ", ec.message()));
+    tcp_layer.expires_after(options.timeout);
+    stream->async_handshake(ssl::stream_base::client, [&ec](beast::error_code e) { ec = e; });
+    Run();
+    if (ec) return absl::UnavailableError(absl::StrCat("TLS handshake with ", host, ":", port, " failed: ", ec.message()));
+    const std::string id = CertificateNodeId(stream->native_handle());
+    if (id != peer_id) {
+      stream.reset();
+      return absl::PermissionDeniedError(absl::StrCat("the peer at ", host, ":", port, " presented the certificate of \"",
+                                                      id, "\", not \"", peer_id, "\""));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> Request(http::verb verb, const std::string& target, const std::string& body) {
+    if (!setup.ok()) return setup;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool reused = stream.has_value();
+      if (!stream) {
+        if (absl::Status s = Connect(); !s.ok()) return s;
+      }
+      http::request<http::string_body> req{verb, target, 11};
+      req.set(http::field::host, host);
+      req.set(http::field::user_agent, "hashbank-federation");
+      req.set(http::field::content_type, "application/x-protobuf");
+      req.keep_alive(true);
+      req.body() = body;
+      req.prepare_payload();
+      beast::error_code ec;
+      beast::get_lowest_layer(*stream).expires_after(options.timeout);
+      http::async_write(*stream, req, [&ec](beast::error_code e, size_t) { ec = e; });
+      Run();
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(options.max_response_bytes);
+      if (!ec) {
+        beast::get_lowest_layer(*stream).expires_after(options.timeout);
+        http::async_read(*stream, buffer, parser, [&ec](beast::error_code e, size_t) { ec = e; });
+        Run();
+      }
+      if (ec) {
+        stream.reset();
+        if (reused && attempt == 0) continue;  // the peer closed an idle connection: reconnect once
+        return absl::UnavailableError(absl::StrCat("request to ", host, ":", port, " failed: ", ec.message()));
+      }
+      auto res = parser.release();
+      if (!res.keep_alive()) stream.reset();
+      const unsigned status = res.result_int();
+      if (status != 200 && status != 204) {
+        return absl::FailedPreconditionError(absl::StrCat("peer answered ", status, ": ", res.body().substr(0, 300)));
+      }
+      return std::move(res.body());
+    }
+    return absl::UnavailableError("unreachable");
+  }
+};
+
+FederationClient::FederationClient(FederationClientOptions options, std::string host, uint16_t port, std::string peer_id)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->host = std::move(host);
+  impl_->port = port;
+  impl_->peer_id = std::move(peer_id);
+  beast::error_code ec;
+  SSL_CTX_set_min_proto_version(impl_->tls.native_handle(), TLS1_3_VERSION);
+  impl_->tls.set_verify_mode(ssl::verify_peer);
+  impl_->tls.load_verify_file(impl_->options.ca_path, ec);
+  if (!ec) impl_->tls.use_certificate_chain_file(impl_->options.cert_path, ec);
+  if (!ec) impl_->tls.use_private_key_file(impl_->options.key_path, ssl::context::pem, ec);
+  if (ec) impl_->setup = absl::FailedPreconditionError(absl::StrCat("federation TLS files: ", ec.message()));
+}
+
+FederationClient::~FederationClient() = default;
+
+absl::StatusOr<std::string> FederationClient::Get(const std::string& target) {
+  return impl_->Request(http::verb::get, target, "");
+}
+
+absl::StatusOr<std::string> FederationClient::Post(const std::string& target, const std::string& body) {
+  return impl_->Request(http::verb::post, target, body);
+}
+
+}  // namespace hashbank

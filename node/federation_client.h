@@ -1,0 +1,42 @@
+// FederationClient: a node's HTTPS client to one peer's federation listener — TLS 1.3 with this node's
+// certificate (mutual TLS), the peer's certificate verified against the federation CA, its host name, and
+// the node id in its URI SAN. One keep-alive connection, reopened when needed; a timeout on every step;
+// responses larger than max_response_bytes are refused. Not thread-safe: one per peer and thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace hashbank {
+
+struct FederationClientOptions {
+  std::string ca_path;    // the federation CA
+  std::string cert_path;  // this node's certificate (clientAuth) and key
+  std::string key_path;
+  std::chrono::milliseconds timeout{10000};
+  size_t max_response_bytes = size_t{1} << 30;
+};
+
+class FederationClient {
+ public:
+  FederationClient(FederationClientOptions options, std::string host, uint16_t port, std::string peer_id);
+  ~FederationClient();
+  FederationClient(const FederationClient&) = delete;
+  FederationClient& operator=(const FederationClient&) = delete;
+
+  // The body of a 200/204 answer. Unavailable for connection/TLS failures (message says which),
+  // FailedPrecondition for another status (with the peer's error text), PermissionDenied when the peer's
+  // certificate is not for peer_id.
+  absl::StatusOr<std::string> Get(const std::string& target);
+  absl::StatusOr<std::string> Post(const std::string& target, const std::string& body);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hashbank
