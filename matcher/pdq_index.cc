@@ -169,6 +169,71 @@ struct PdqIndex::Impl {
   absl::flat_hash_map<uint32_t, std::vector<uint64_t>> extra_ids;  // slot -> ids beyond the first (rare)
   std::vector<uint32_t> free_slots;
   size_t entries = 0;
+  size_t overflow_slots = 0;  // slots whose segment-0 posting sits in an overflow vector
+
+  // Lays out every segment table afresh from the live slots: counting sort by segment value, each bucket
+  // given `slack` extra room (a fraction of its size) for in-place inserts. Built on every core, each
+  // table as two cache-friendly scatters (by the high byte into 256 partitions, then each partition by the
+  // low byte): one scatter into 65 536 buckets thrashes the caches.
+  void BuildSegments(double slack) {
+    std::vector<uint32_t> live;
+    live.reserve(hashes.size());
+    for (uint32_t slot = 0; slot < hashes.size(); ++slot) {
+      if (first_id[slot] != kNoId) live.push_back(slot);
+    }
+    auto build_segment = [this, &live, slack](int s) {
+      SegmentTable& t = segments[s];
+      std::vector<uint32_t> count(kBuckets, 0);
+      for (uint32_t slot : live) ++count[Segment(hashes[slot], s)];
+      std::vector<uint32_t> begin(kBuckets + 1, 0);
+      for (uint32_t v = 0; v < kBuckets; ++v) {
+        const uint32_t room = slack > 0 ? count[v] + static_cast<uint32_t>(count[v] * slack) + 1 : count[v];
+        begin[v + 1] = begin[v] + room;
+        t.meta[v] = BucketMeta{begin[v], count[v]};
+      }
+      t.meta[kBuckets] = BucketMeta{begin[kBuckets], 0};
+      t.overflow.clear();
+      std::vector<uint64_t> staged(live.size());  // next2 << 32 | slot, grouped by the value's high byte
+      std::vector<uint8_t> staged_low(live.size());
+      uint32_t part_begin[257];
+      {
+        uint32_t acc = 0;
+        for (uint32_t hb = 0; hb < 256; ++hb) {
+          part_begin[hb] = acc;
+          for (uint32_t lo = 0; lo < 256; ++lo) acc += count[(hb << 8) | lo];
+        }
+        part_begin[256] = acc;
+      }
+      uint32_t cursor[256];
+      std::copy(part_begin, part_begin + 256, cursor);
+      for (uint32_t slot : live) {
+        const Hash256& h = hashes[slot];
+        const uint32_t v = Segment(h, s);
+        const uint32_t at = cursor[v >> 8]++;
+        staged[at] = (uint64_t{NextTwo(h, s)} << 32) | slot;
+        staged_low[at] = static_cast<uint8_t>(v & 0xFF);
+      }
+      t.slot.assign(begin[kBuckets], 0);
+      t.next2.assign(begin[kBuckets], 0);
+      for (uint32_t hb = 0; hb < 256; ++hb) {
+        uint32_t* bucket_cursor = begin.data() + (hb << 8);
+        for (uint32_t at = part_begin[hb]; at < part_begin[hb + 1]; ++at) {
+          const uint32_t pos = bucket_cursor[staged_low[at]]++;
+          t.slot[pos] = static_cast<uint32_t>(staged[at]);
+          t.next2[pos] = static_cast<uint32_t>(staged[at] >> 32);
+        }
+      }
+    };
+    const int workers = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+    std::vector<std::thread> pool;
+    for (int w = 0; w < workers; ++w) {
+      pool.emplace_back([&, w] {
+        for (int s = w; s < kSegments; s += workers) build_segment(s);
+      });
+    }
+    for (auto& th : pool) th.join();
+    overflow_slots = 0;
+  }
 
   template <typename Fn>
   static void ForEachInBucket(const SegmentTable& t, uint32_t v, Fn&& fn) {
@@ -203,6 +268,7 @@ struct PdqIndex::Impl {
       } else {
         t.overflow[v].push_back(p);
         m.live |= kOverflowBit;
+        if (s == 0) ++overflow_slots;
       }
     }
   }
@@ -231,6 +297,7 @@ struct PdqIndex::Impl {
         if (o[i].slot == slot) {
           o[i] = o.back();
           o.pop_back();
+          if (s == 0 && overflow_slots > 0) --overflow_slots;
           break;
         }
       }
@@ -356,50 +423,7 @@ absl::Status PdqIndex::BulkLoad(std::span<const std::pair<Hash256, uint64_t>> en
     }
   }
   order = {};
-  const size_t slots = m.hashes.size();
-  // The 16 segment tables are independent: build them on every core. Each is a counting sort by the
-  // segment's 16-bit value done as two scatters (by the high byte into 256 partitions, then each partition
-  // by the low byte into a window that fits in cache): one scatter into 65 536 buckets thrashes the caches.
-  auto build_segment = [&m, slots](int s) {
-    Impl::SegmentTable& t = m.segments[s];
-    std::vector<uint32_t> begin(kBuckets + 1, 0);
-    for (const Hash256& h : m.hashes) ++begin[Segment(h, s) + 1];
-    for (uint32_t v = 0; v < kBuckets; ++v) {
-      t.meta[v].live = begin[v + 1];
-      begin[v + 1] += begin[v];
-      t.meta[v].begin = begin[v];
-    }
-    t.meta[kBuckets] = Impl::BucketMeta{begin[kBuckets], 0};
-    std::vector<uint64_t> staged(slots);  // next2 << 32 | slot, grouped by the value's high byte
-    std::vector<uint8_t> staged_low(slots);
-    uint32_t cursor[256];
-    for (uint32_t hb = 0; hb < 256; ++hb) cursor[hb] = begin[hb << 8];
-    for (uint32_t slot = 0; slot < slots; ++slot) {
-      const Hash256& h = m.hashes[slot];
-      const uint32_t v = Segment(h, s);
-      const uint32_t at = cursor[v >> 8]++;
-      staged[at] = (uint64_t{NextTwo(h, s)} << 32) | slot;
-      staged_low[at] = static_cast<uint8_t>(v & 0xFF);
-    }
-    t.slot.resize(slots);
-    t.next2.resize(slots);
-    for (uint32_t hb = 0; hb < 256; ++hb) {
-      uint32_t* bucket_cursor = begin.data() + (hb << 8);
-      for (uint32_t at = begin[hb << 8], end = begin[(hb + 1) << 8]; at < end; ++at) {
-        const uint32_t pos = bucket_cursor[staged_low[at]]++;
-        t.slot[pos] = static_cast<uint32_t>(staged[at]);
-        t.next2[pos] = static_cast<uint32_t>(staged[at] >> 32);
-      }
-    }
-  };
-  const int workers = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
-  std::vector<std::thread> pool;
-  for (int w = 0; w < workers; ++w) {
-    pool.emplace_back([&, w] {
-      for (int s = w; s < kSegments; s += workers) build_segment(s);
-    });
-  }
-  for (auto& th : pool) th.join();
+  m.BuildSegments(0.0);
   return absl::OkStatus();
 }
 
@@ -432,6 +456,12 @@ absl::Status PdqIndex::Insert(const Hash256& hash, uint64_t id) {
   }
   m.AddPostings(slot);
   ++m.entries;
+  // An index that grows by inserts (a node filling up through sync) would end with most entries in the
+  // overflow vectors, which cost a hash lookup and an allocation each. When they pass an eighth of the
+  // hashes, lay the flat tables out again with a quarter of slack per bucket: the cost is amortised over
+  // the inserts that caused it (each re-layout happens after the index grew by at least 1/8).
+  const size_t live = m.hashes.size() - m.free_slots.size();
+  if (m.overflow_slots > std::max<size_t>(size_t{1} << 14, live / 8)) m.BuildSegments(0.25);
   return absl::OkStatus();
 }
 

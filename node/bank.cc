@@ -16,6 +16,8 @@
 #include "protocol/entries.pb.h"
 #include "protocol/log.pb.h"
 
+#include <google/protobuf/arena.h>
+
 namespace hashbank {
 namespace {
 
@@ -755,23 +757,29 @@ absl::StatusOr<std::string> Bank::ExportSegment(const std::string& origin, uint6
     if (from_size > end) return absl::OutOfRangeError(absl::StrCat("the log of ", origin, " has ", end, " entries here"));
     checkpoint_bytes = *chosen;
   }
-  pb::LogSegment segment;
+  google::protobuf::Arena arena;  // the leaves of a large segment, without an allocation each
+  pb::LogSegment& segment = *google::protobuf::Arena::CreateMessage<pb::LogSegment>(&arena);
   if (!segment.mutable_checkpoint()->ParseFromString(checkpoint_bytes)) return absl::DataLossError("stored checkpoint does not parse");
   segment.set_first_index(from_size);
-  for (uint64_t index = from_size; index < end; ++index) {
-    const SignalRef ref{origin, index + 1};
-    pb::LogLeaf* leaf = segment.add_leaves();
-    auto bytes = store_->GetEntry(ref);
-    if (!bytes.ok()) return bytes.status();
-    if (bytes->has_value()) {
-      leaf->set_entry(**bytes);
-    } else {
-      auto hash = store_->GetLeaf(ref);
+  // One range scan over the entries; a purged entry (a gap in the scan) travels as its leaf hash.
+  uint64_t next = from_size + 1;  // the sequence the next leaf must have
+  auto add_purged_until = [&](uint64_t sequence) -> absl::Status {
+    for (; next < sequence; ++next) {
+      auto hash = store_->GetLeaf(SignalRef{origin, next});
       if (!hash.ok()) return hash.status();
-      if (!hash->has_value()) return absl::DataLossError(absl::StrCat("log ", origin, ": leaf ", index, " is missing"));
-      leaf->set_leaf_hash(**hash);
+      if (!hash->has_value()) return absl::DataLossError(absl::StrCat("log ", origin, ": leaf ", next - 1, " is missing"));
+      segment.add_leaves()->set_leaf_hash(**hash);
     }
-  }
+    return absl::OkStatus();
+  };
+  absl::Status scanned = store_->ScanEntries(origin, from_size + 1, end + 1, [&](uint64_t sequence, std::string_view bytes) {
+    if (absl::Status s = add_purged_until(sequence); !s.ok()) return s;
+    segment.add_leaves()->set_entry(bytes.data(), bytes.size());
+    next = sequence + 1;
+    return absl::OkStatus();
+  });
+  if (!scanned.ok()) return scanned;
+  if (absl::Status s = add_purged_until(end + 1); !s.ok()) return s;
   if (from_size > 0 && end > from_size) {
     StoreSubtreeSource source(store_.get(), origin);
     auto proof = ConsistencyProof(from_size, end, source);

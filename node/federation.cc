@@ -1,6 +1,7 @@
 #include "node/federation.h"
 
 #include <charconv>
+#include <future>
 #include <set>
 
 #include <boost/json.hpp>
@@ -69,6 +70,7 @@ Federation::Federation(Bank* bank, FederationOptions options) : bank_(bank), opt
     state->options = p;
     state->client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
     state->notify_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
+    state->prefetch_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
     peers_.push_back(std::move(state));
   }
 }
@@ -207,18 +209,39 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     auto ours = bank_->LatestCheckpoint(origin);
     if (!ours.ok()) return ours.status();
     uint64_t have = ours->has_value() ? (*ours)->tree_size : 0;
+    // Pipelined: while one segment is verified and applied, the next is fetched on a second connection,
+    // so the peer's export and this node's verification overlap.
+    auto fetch = [this, peer, &origin](FederationClient* client, uint64_t from) {
+      return client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", from, "&max=", options_.max_segment_entries));
+    };
+    std::future<absl::StatusOr<std::string>> prefetch;
+    uint64_t prefetch_from = 0;
     while (have < their_size) {
-      auto segment = peer->client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", have,
-                                                    "&max=", options_.max_segment_entries));
+      absl::StatusOr<std::string> segment = absl::UnknownError("not fetched");
+      if (prefetch.valid() && prefetch_from == have) {
+        segment = prefetch.get();
+      } else {
+        if (prefetch.valid()) (void)prefetch.get();
+        segment = fetch(peer->client.get(), have);
+      }
       if (!segment.ok()) return segment.status();
+      const uint64_t expected_end = std::min(their_size, have + options_.max_segment_entries);
+      if (expected_end < their_size) {
+        prefetch_from = expected_end;
+        prefetch = std::async(std::launch::async, fetch, peer->prefetch_client.get(), expected_end);
+      }
       auto applied = bank_->ApplySegment(origin, member->second, *segment);
       if (!applied.ok()) {
         // Rejected whole: recorded, nothing applied; the next round tries again (perhaps another peer).
         RecordOriginError(origin, absl::StrCat("from ", peer->options.id, ": ", std::string(applied.status().message())));
         first_error.Update(applied.status());
+        if (prefetch.valid()) (void)prefetch.get();
         break;
       }
-      if (applied->tree_size <= have) break;  // no progress: the peer serves nothing newer
+      if (applied->tree_size <= have) {  // no progress: the peer serves nothing newer
+        if (prefetch.valid()) (void)prefetch.get();
+        break;
+      }
       {
         std::lock_guard<std::mutex> lock(mu_);
         peer->applied_entries += applied->leaves;

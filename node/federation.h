@@ -71,6 +71,7 @@ class Federation {
     FederationPeerOptions options;
     std::unique_ptr<FederationClient> client;         // used by the peer's sync thread only
     std::unique_ptr<FederationClient> notify_client;  // used by the notifier thread only
+    std::unique_ptr<FederationClient> prefetch_client;  // the sync thread's second connection (pipelining)
     bool wake = false;
     bool connected = false;
     int64_t last_sync_ms = 0;

@@ -6,6 +6,8 @@
 #include "protocol/entries.pb.h"
 #include "protocol/log.pb.h"
 
+#include <google/protobuf/arena.h>
+
 namespace hashbank {
 namespace {
 
@@ -102,7 +104,9 @@ absl::StatusOr<CheckpointView> VerifyCheckpoint(std::string_view signed_bytes, s
 
 SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& origin_key, const TrustedLog& trusted,
                             std::string_view segment_bytes) {
-  pb::LogSegment segment;
+  // One arena for the whole segment: thousands of leaves without thousands of allocations.
+  google::protobuf::Arena arena;
+  pb::LogSegment& segment = *google::protobuf::Arena::CreateMessage<pb::LogSegment>(&arena);
   if (!segment.ParseFromArray(segment_bytes.data(), static_cast<int>(segment_bytes.size()))) {
     return Reject(SegmentRejection::kMalformed, "the segment does not parse");
   }
@@ -156,7 +160,7 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
     VerifiedLeaf v;
     v.index = trusted_size + static_cast<uint64_t>(i);
     if (!leaf.entry().empty()) {
-      pb::Entry entry;
+      pb::Entry& entry = *google::protobuf::Arena::CreateMessage<pb::Entry>(&arena);
       if (!entry.ParseFromString(leaf.entry())) {
         return Reject(SegmentRejection::kMalformed, absl::StrCat("leaf ", v.index, ": the entry does not parse"));
       }
@@ -166,8 +170,10 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
                       absl::StrCat("leaf ", v.index, " holds an entry of ", entry.origin(), ":", entry.sequence(),
                                    " (schema ", entry.schema_version(), ")"));
       }
-      if (entry.has_withdrawal() && entry.withdrawal().signal_sequence() >= entry.sequence()) {
-        return Reject(SegmentRejection::kEntryMismatch, absl::StrCat("leaf ", v.index, ": a withdrawal names a later entry"));
+      if (entry.has_withdrawal() &&
+          (entry.withdrawal().signal_sequence() == 0 || entry.withdrawal().signal_sequence() >= entry.sequence())) {
+        return Reject(SegmentRejection::kEntryMismatch,
+                      absl::StrCat("leaf ", v.index, ": a withdrawal must name an earlier entry of its log"));
       }
       v.leaf_hash = LeafHash(Bytes(leaf.entry()));
       v.entry = leaf.entry();

@@ -436,6 +436,23 @@ absl::StatusOr<std::vector<SignalRef>> SignalStore::OpinionsOf(const SignalRef& 
   return out;
 }
 
+absl::Status SignalStore::ScanEntries(std::string_view origin, uint64_t first, uint64_t end,
+                                      const std::function<absl::Status(uint64_t, std::string_view)>& fn) const {
+  const std::string prefix = ShortString(origin);
+  std::string start = prefix;
+  AppendBigEndian64(&start, first);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kEntries]));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (!k.starts_with(prefix)) break;
+    SignalRef ref;
+    if (ParseOkey(std::string_view(k.data(), k.size()), &ref) != k.size()) return absl::DataLossError("corrupt entry key");
+    if (ref.sequence >= end) break;
+    if (absl::Status s = fn(ref.sequence, std::string_view(it->value().data(), it->value().size())); !s.ok()) return s;
+  }
+  return FromRocks(it->status(), "entry scan");
+}
+
 absl::Status SignalStore::ForEachEntry(const std::function<absl::Status(const SignalRef&, std::string_view)>& fn) const {
   return impl_->ScanPrefix(kEntries, "", [&](std::string_view key, std::string_view value) {
     SignalRef ref;

@@ -123,6 +123,10 @@ class SignalStore {
   absl::Status CompactAll();
   absl::StatusOr<std::vector<SignalRef>> OpinionsOf(const SignalRef& signal) const;
 
+  // fn(sequence, entry bytes) for origin's stored entries with first <= sequence < end, in order (purged
+  // entries are absent).
+  absl::Status ScanEntries(std::string_view origin, uint64_t first, uint64_t end,
+                           const std::function<absl::Status(uint64_t, std::string_view)>& fn) const;
   // Calls fn(ref, entry_bytes) for every stored entry in key order; stops at the first error fn returns.
   absl::Status ForEachEntry(const std::function<absl::Status(const SignalRef&, std::string_view)>& fn) const;
   // fn(name, value) for every state row whose name starts with `prefix`.
