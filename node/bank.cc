@@ -162,10 +162,7 @@ absl::Status Bank::IndexEntry(const SignalRef& ref, std::string_view entry_bytes
   ++live_signals_;
   {
     std::unique_lock lock(meta_mu_);
-    local = refs_.size();
-    refs_.push_back(ref);
-    labels_.emplace_back(sig.labels().begin(), sig.labels().end());
-    local_of_[FormatSignalId(ref)] = local;
+    local = RegisterLocal(ref, sig.labels());
   }
   if (sig.pdq().size() == 32) {
     if (absl::Status s = pdq_.Insert(PdqFromBytes(sig.pdq()), local); !s.ok()) return s;
@@ -195,23 +192,19 @@ absl::Status Bank::Rebuild() {
       return absl::DataLossError(absl::StrCat("stored entry ", FormatSignalId(ref), " does not parse"));
     }
     if (entry.has_signal() && entry.signal().pdq().size() == 32) {
-      pb::Signal copy = entry.signal();
-      pdq_entries.push_back({PdqFromBytes(copy.pdq()), refs_.size()});
-      copy.clear_pdq();
-      pb::Entry rest = entry;
-      *rest.mutable_signal() = copy;
-      const std::string rest_bytes = rest.SerializeAsString();
-      if (copy.md5().empty() && copy.sha256().empty() && !copy.has_embedding()) {
-        // PDQ-only signal: register it without indexing anything else.
+      const pb::Signal& sig = entry.signal();
+      if (sig.md5().empty() && sig.sha256().empty() && !sig.has_embedding()) {
+        // PDQ-only signal (the common case): register it and collect its hash for the bulk load.
         ++live_signals_;
         std::unique_lock lock(meta_mu_);
-        local_of_[FormatSignalId(ref)] = refs_.size();
-        refs_.push_back(ref);
-        labels_.emplace_back(copy.labels().begin(), copy.labels().end());
-        if (ref.origin == options_.node_id) next_sequence_ = std::max(next_sequence_, ref.sequence + 1);
+        pdq_entries.push_back({PdqFromBytes(sig.pdq()), RegisterLocal(ref, sig.labels())});
         return absl::OkStatus();
       }
-      return IndexEntry(ref, rest_bytes);
+      // Other signals go through IndexEntry without their PDQ, which joins the bulk load.
+      pb::Entry rest = entry;
+      rest.mutable_signal()->clear_pdq();
+      pdq_entries.push_back({PdqFromBytes(sig.pdq()), locals_.size()});
+      return IndexEntry(ref, rest.SerializeAsString());
     }
     return IndexEntry(ref, bytes);
   });
@@ -467,9 +460,9 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
   uint64_t local = 0;
   {
     std::shared_lock mlock(meta_mu_);
-    auto it = local_of_.find(FormatSignalId(ref));
-    if (it == local_of_.end()) return absl::OkStatus();
-    local = it->second;
+    const std::optional<uint64_t> found = LocalOf(ref);
+    if (!found) return absl::OkStatus();
+    local = *found;
   }
   if (old.pdq().size() == 32) (void)pdq_.Remove(PdqFromBytes(old.pdq()), local);
   if (old.md5().size() == 32) (void)md5_.Remove(DigestFromBytes(old.md5()), local);
@@ -512,9 +505,9 @@ absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed,
 std::vector<Match> Bank::Resolve(std::vector<Match> matches) const {
   std::shared_lock lock(meta_mu_);
   for (Match& m : matches) {
-    const uint64_t local = m.ref.sequence;  // holds the local number until resolved
-    m.ref = refs_[local];
-    m.labels = labels_[local];
+    const LocalSignal& l = locals_[m.ref.sequence];  // the sequence field holds the local number until here
+    m.ref = SignalRef{origins_[l.origin], l.sequence};
+    m.labels = label_sets_[l.label_set];
   }
   if (!suspended_.empty()) {
     std::erase_if(matches, [this](const Match& m) {
@@ -562,30 +555,23 @@ absl::StatusOr<std::vector<Match>> Bank::MatchDihedralSet(const std::array<Hash2
   return Resolve(std::move(out));
 }
 
-absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const {
-  auto salted = salter_->SaltExact(ExactKind::kMd5, raw);
+absl::StatusOr<std::vector<Match>> Bank::MatchExact(ExactKind kind, std::span<const uint8_t> raw) const {
+  auto salted = salter_->SaltExact(kind, raw);
   if (!salted.ok()) return salted.status();
   std::vector<Match> out;
-  for (uint64_t id : md5_.Find(*salted)) {
+  for (uint64_t id : (kind == ExactKind::kMd5 ? md5_ : sha256_).Find(*salted)) {
     Match x;
     x.ref.sequence = id;
-    x.signal_type = "md5";
+    x.signal_type = kind == ExactKind::kMd5 ? "md5" : "sha256";
     out.push_back(std::move(x));
   }
   return Resolve(std::move(out));
 }
 
+absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const { return MatchExact(ExactKind::kMd5, raw); }
+
 absl::StatusOr<std::vector<Match>> Bank::MatchSha256(const Sha256Digest& raw) const {
-  auto salted = salter_->SaltExact(ExactKind::kSha256, raw);
-  if (!salted.ok()) return salted.status();
-  std::vector<Match> out;
-  for (uint64_t id : sha256_.Find(*salted)) {
-    Match x;
-    x.ref.sequence = id;
-    x.signal_type = "sha256";
-    out.push_back(std::move(x));
-  }
-  return Resolve(std::move(out));
+  return MatchExact(ExactKind::kSha256, raw);
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchEmbedding(const EmbeddingInput& raw, float min_similarity,
@@ -795,9 +781,9 @@ void Bank::UnindexSignal(const SignalRef& ref, std::string_view entry_bytes) {
   uint64_t local = 0;
   {
     std::shared_lock lock(meta_mu_);
-    auto it = local_of_.find(FormatSignalId(ref));
-    if (it == local_of_.end()) return;
-    local = it->second;
+    const std::optional<uint64_t> found = LocalOf(ref);
+    if (!found) return;
+    local = *found;
   }
   const pb::Signal& sig = entry.signal();
   if (sig.pdq().size() == 32) (void)pdq_.Remove(PdqFromBytes(sig.pdq()), local);
@@ -1063,5 +1049,34 @@ absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& a
   }
   if (commit_listener_) commit_listener_();
   return ref;
+}
+
+uint64_t Bank::RegisterLocal(const SignalRef& ref, const google::protobuf::RepeatedPtrField<std::string>& labels) {
+  auto [oit, new_origin] = origin_index_.try_emplace(ref.origin, static_cast<uint32_t>(origins_.size()));
+  if (new_origin) {
+    origins_.push_back(ref.origin);
+    local_by_sequence_.emplace_back();
+  }
+  std::string key;
+  for (const std::string& l : labels) {
+    key += l;
+    key += '\n';
+  }
+  auto [lit, new_set] = label_set_index_.try_emplace(key, static_cast<uint32_t>(label_sets_.size()));
+  if (new_set) label_sets_.emplace_back(labels.begin(), labels.end());
+  const uint64_t local = locals_.size();
+  locals_.push_back(LocalSignal{oit->second, lit->second, ref.sequence});
+  std::vector<uint64_t>& by_sequence = local_by_sequence_[oit->second];
+  if (by_sequence.size() < ref.sequence) by_sequence.resize(std::max<uint64_t>(ref.sequence, by_sequence.size() * 3 / 2), 0);
+  by_sequence[ref.sequence - 1] = local + 1;
+  return local;
+}
+
+std::optional<uint64_t> Bank::LocalOf(const SignalRef& ref) const {
+  auto it = origin_index_.find(ref.origin);
+  if (it == origin_index_.end() || ref.sequence == 0) return std::nullopt;
+  const std::vector<uint64_t>& by_sequence = local_by_sequence_[it->second];
+  if (ref.sequence > by_sequence.size() || by_sequence[ref.sequence - 1] == 0) return std::nullopt;
+  return by_sequence[ref.sequence - 1] - 1;
 }
 }  // namespace hashbank

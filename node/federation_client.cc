@@ -1,7 +1,6 @@
 #include "node/federation_client.h"
 
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <optional>
 
@@ -12,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "node/tls_peer.h"
 #include "absl/strings/str_cat.h"
 
 namespace hashbank {
@@ -23,22 +23,6 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
-std::string CertificateNodeId(SSL* ssl) {
-  X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr) return "";
-  std::string id;
-  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (names == nullptr) return "";
-  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-    if (name->type != GEN_URI) continue;
-    const std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(name->d.uniformResourceIdentifier)),
-                            static_cast<size_t>(ASN1_STRING_length(name->d.uniformResourceIdentifier)));
-    if (value.rfind("hashbank://node/", 0) == 0) id = value.substr(16);
-  }
-  GENERAL_NAMES_free(names);
-  return id;
-}
 
 }  // namespace
 
@@ -81,7 +65,7 @@ struct FederationClient::Impl {
     stream->async_handshake(ssl::stream_base::client, [&ec](beast::error_code e) { ec = e; });
     Run();
     if (ec) return absl::UnavailableError(absl::StrCat("TLS handshake with ", host, ":", port, " failed: ", ec.message()));
-    const std::string id = CertificateNodeId(stream->native_handle());
+    const std::string id = TlsPeerNodeId(stream->native_handle());
     if (id != peer_id) {
       stream.reset();
       return absl::PermissionDeniedError(absl::StrCat("the peer at ", host, ":", port, " presented the certificate of \"",

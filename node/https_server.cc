@@ -1,7 +1,6 @@
 #include "node/https_server.h"
 
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -18,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "node/tls_peer.h"
 #include "absl/strings/str_cat.h"
 
 namespace hashbank {
@@ -30,26 +30,8 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 constexpr size_t kHeaderLimit = 16 * 1024;
-constexpr std::string_view kNodeUriPrefix = "hashbank://node/";
 
 // The node id in a verified peer certificate's URI SAN, or "".
-std::string PeerNodeId(SSL* ssl) {
-  X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr) return "";
-  std::string id;
-  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (names == nullptr) return "";
-  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-    if (name->type != GEN_URI) continue;
-    const auto* uri = name->d.uniformResourceIdentifier;
-    const std::string value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
-                            static_cast<size_t>(ASN1_STRING_length(uri)));
-    if (value.rfind(kNodeUriPrefix, 0) == 0) id = value.substr(kNodeUriPrefix.size());
-  }
-  GENERAL_NAMES_free(names);
-  return id;
-}
 
 struct Shared {
   HttpsServerOptions options;
@@ -88,7 +70,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return;  // not TLS 1.3, bad client hello, no or unverifiable client certificate, timeout: drop
     if (!shared_->options.client_ca_path.empty()) {
       // The chain was verified by OpenSSL against the federation CA; now the identity must be a peer.
-      peer_id_ = PeerNodeId(stream_.native_handle());
+      peer_id_ = TlsPeerNodeId(stream_.native_handle());
       if (peer_id_.empty() || !shared_->options.allow_peer || !shared_->options.allow_peer(peer_id_)) return DoClose();
     }
     DoReadHeader();

@@ -10,6 +10,7 @@
 #include "node/federation.h"
 #include "node/https_server.h"
 #include "node/member_api.h"
+#include "absl/strings/str_cat.h"
 
 namespace hashbank {
 
@@ -129,6 +130,27 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   return 0;
 }
 
+namespace {
+
+// Config, salt and bank of a stopped node, for the offline commands. `while_running` says what to use
+// instead when the node is running (its database is locked).
+absl::StatusOr<std::unique_ptr<Bank>> OpenStoppedNode(const NodeOverrides& overrides, std::string_view while_running,
+                                                      std::ostream& err) {
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) return config.status();
+  if (absl::Status s = EnsureDataDir(*config); !s.ok()) return s;
+  auto salter = LoadOrCreateSalt(*config, err);
+  if (!salter.ok()) return salter.status();
+  auto bank = OpenBank(*config, std::move(*salter));
+  if (!bank.ok() && absl::IsFailedPrecondition(bank.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(std::string(bank.status().message()), " (while it runs, ",
+                                                      std::string(while_running), ")"));
+  }
+  return bank;
+}
+
+}  // namespace
+
 int RunTokenCreateCommand(const NodeOverrides& overrides, const std::string& role, const std::string& name,
                           std::ostream& out, std::ostream& err) {
   auto fail = [&err](const absl::Status& s) {
@@ -137,19 +159,8 @@ int RunTokenCreateCommand(const NodeOverrides& overrides, const std::string& rol
   };
   const auto parsed = ParseRole(role);
   if (!parsed) return fail(absl::InvalidArgumentError("--role: submit, query or admin"));
-  auto config = LoadNodeConfig(overrides);
-  if (!config.ok()) return fail(config.status());
-  if (absl::Status s = EnsureDataDir(*config); !s.ok()) return fail(s);
-  auto salter = LoadOrCreateSalt(*config, err);
-  if (!salter.ok()) return fail(salter.status());
-  auto bank = OpenBank(*config, std::move(*salter));
-  if (!bank.ok()) {
-    if (absl::IsFailedPrecondition(bank.status())) {
-      return fail(absl::FailedPreconditionError(std::string(bank.status().message()) +
-                                                " (while it runs, an admin makes tokens with POST /v1/tokens)"));
-    }
-    return fail(bank.status());
-  }
+  auto bank = OpenStoppedNode(overrides, "an admin makes tokens with POST /v1/tokens", err);
+  if (!bank.ok()) return fail(bank.status());
   auto token = (*bank)->CreateToken(*parsed, name, Actor{"cli", Role::kAdmin});
   if (!token.ok()) return fail(token.status());
   out << *token << '\n';
@@ -161,18 +172,8 @@ int RunBackupCommand(const NodeOverrides& overrides, const std::string& dir, std
     err << "hashbank backup: " << s.message() << '\n';
     return 1;
   };
-  auto config = LoadNodeConfig(overrides);
-  if (!config.ok()) return fail(config.status());
-  auto salter = LoadOrCreateSalt(*config, err);
-  if (!salter.ok()) return fail(salter.status());
-  auto bank = OpenBank(*config, std::move(*salter));
-  if (!bank.ok()) {
-    if (absl::IsFailedPrecondition(bank.status())) {
-      return fail(absl::FailedPreconditionError(std::string(bank.status().message()) +
-                                                " (back up a running node with POST /v1/backup)"));
-    }
-    return fail(bank.status());
-  }
+  auto bank = OpenStoppedNode(overrides, "back it up with POST /v1/backup", err);
+  if (!bank.ok()) return fail(bank.status());
   if (absl::Status s = (*bank)->Backup(dir); !s.ok()) return fail(s);
   out << "hashbank: checkpoint written to " << dir << '\n';
   return 0;
