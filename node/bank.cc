@@ -73,7 +73,8 @@ class StoreSubtreeSource : public SubtreeSource {
  public:
   StoreSubtreeSource(const SignalStore* store, std::string origin) : store_(store), origin_(std::move(origin)) {}
   absl::StatusOr<MerkleHash> PerfectSubtree(uint32_t level, uint64_t index) const override {
-    auto v = store_->GetNode(origin_, level, index);
+    // Level 0 is the leaf itself, kept once, in `leaves`.
+    auto v = level == 0 ? store_->GetLeaf(SignalRef{origin_, index + 1}) : store_->GetNode(origin_, level, index);
     if (!v.ok()) return v.status();
     if (!v->has_value() || (*v)->size() != 32) {
       return absl::DataLossError(absl::StrCat("log ", origin_, ": subtree ", level, "/", index, " is missing"));
@@ -342,7 +343,7 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
   }
   next_sequence_ = seq;
   own_tree_ = std::move(tree);
-  if (commit_listener_) commit_listener_();
+  NotifyCommit();
   for (size_t k = 0; k < valid.size(); ++k) {
     // Durable already; an index failure here would be a bug, repaired by the rebuild at the next start.
     (void)IndexEntry(written[k].first, written[k].second);
@@ -455,7 +456,7 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   ++next_sequence_;
   own_tree_ = std::move(tree);
-  if (commit_listener_) commit_listener_();
+  NotifyCommit();
   // The indexes forget the values at once.
   uint64_t local = 0;
   {
@@ -498,7 +499,7 @@ absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed,
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   ++next_sequence_;
   own_tree_ = std::move(tree);
-  if (commit_listener_) commit_listener_();
+  NotifyCommit();
   return oref;
 }
 
@@ -685,7 +686,7 @@ CompactTree Bank::AppendOwnEntries(StoreBatch* batch, const std::vector<std::pai
     batch->PutLeaf(ref, HashBytes(leaf));
     tree.Append(leaf);
     for (const auto& done : tree.completed_by_last_append()) {
-      batch->PutNode(options_.node_id, done.level, done.index, HashBytes(done.hash));
+      if (done.level > 0) batch->PutNode(options_.node_id, done.level, done.index, HashBytes(done.hash));
     }
   }
   batch->PutState(absl::StrCat("tree/", options_.node_id), tree.Serialize());
@@ -854,7 +855,9 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
     const SignalRef ref{origin, leaf.index + 1};
     batch.PutLeaf(ref, HashBytes(leaf.leaf_hash));
     replay.Append(leaf.leaf_hash);
-    for (const auto& done : replay.completed_by_last_append()) batch.PutNode(origin, done.level, done.index, HashBytes(done.hash));
+    for (const auto& done : replay.completed_by_last_append()) {
+      if (done.level > 0) batch.PutNode(origin, done.level, done.index, HashBytes(done.hash));
+    }
     if (leaf.entry.empty()) continue;
     const pb::Entry& e = parsed[i];
     if (e.has_signal()) {
@@ -904,7 +907,7 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   for (const auto& [ref, bytes] : to_unindex) UnindexSignal(ref, bytes);
   for (const auto& [ref, bytes] : to_index) (void)IndexEntry(ref, bytes);
-  if (applied.leaves > 0 && commit_listener_) commit_listener_();
+  if (applied.leaves > 0) NotifyCommit();
   return applied;
 }
 
@@ -968,7 +971,19 @@ absl::Status Bank::VerifyStoredLogs(std::ostream& report) const {
 absl::Status Bank::Compact() { return store_->CompactAll(); }
 
 
-void Bank::SetCommitListener(std::function<void()> listener) { commit_listener_ = std::move(listener); }
+void Bank::SetCommitListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  commit_listener_ = std::move(listener);
+}
+
+void Bank::NotifyCommit() const {
+  std::function<void()> listener;
+  {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    listener = commit_listener_;
+  }
+  if (listener) listener();
+}
 
 absl::Status Bank::Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor) {
   if (origin == options_.node_id) return absl::InvalidArgumentError("origin: a node cannot suspend itself");
@@ -1047,7 +1062,7 @@ absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& a
   if (absl::Status s = vectors_.AddModel(m.model_id, static_cast<int>(m.dimension)); !s.ok() && !absl::IsAlreadyExists(s)) {
     return s;
   }
-  if (commit_listener_) commit_listener_();
+  NotifyCommit();
   return ref;
 }
 

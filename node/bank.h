@@ -227,7 +227,9 @@ class Bank {
   absl::flat_hash_map<std::string, Actor> tokens_;       // SHA-256 of token -> actor
   double rebuild_seconds_ = 0;
   std::atomic<size_t> live_signals_{0};
-  std::function<void()> commit_listener_;
+  void NotifyCommit() const;
+  mutable std::mutex listener_mu_;
+  std::function<void()> commit_listener_;  // under listener_mu_
   absl::flat_hash_map<std::string, bool> suspended_;  // origin -> excluded from matching; under meta_mu_
 };
 

@@ -217,6 +217,13 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     std::future<absl::StatusOr<std::string>> prefetch;
     uint64_t prefetch_from = 0;
     while (have < their_size) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) {
+          if (prefetch.valid()) (void)prefetch.get();
+          return absl::CancelledError("stopping");
+        }
+      }
       absl::StatusOr<std::string> segment = absl::UnknownError("not fetched");
       if (prefetch.valid() && prefetch_from == have) {
         segment = prefetch.get();
@@ -279,6 +286,10 @@ std::string Federation::StatusJson() const {
   std::set<std::string> names;
   for (const auto& [id, key] : options_.members) names.insert(id);
   if (auto held = bank_->Origins(); held.ok()) names.insert(held->begin(), held->end());
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // refused origins (unknown, rejected segments) are reported too
+    for (const auto& [origin, error] : origin_errors_) names.insert(origin);
+  }
   for (const std::string& origin : names) {
     json::object o;
     o["origin"] = origin;

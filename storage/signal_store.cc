@@ -8,6 +8,7 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 
 #include <boost/json.hpp>
 
@@ -259,6 +260,10 @@ SignalStore::SignalStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SignalStore::~SignalStore() = default;
 
 absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);  // RocksDB creates the last level only
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;

@@ -12,7 +12,8 @@
 //   audit        sequence (8, big-endian) -> JSON record {seq, time_ms, actor, action, target, prev, hash}
 //                where hash = SHA-256(prev || canonical record without hash): each record chains the last
 //   leaves       okey -> the entry's 32-byte RFC 9162 leaf hash; stays when the entry's bytes are purged
-//   nodes        origin + level (1) + index (8) -> hash of the perfect subtree [index*2^level, (index+1)*2^level)
+//   nodes        origin + level (1) + index (8) -> hash of the perfect subtree [index*2^level, (index+1)*2^level),
+//                for level >= 1 (level 0 is the leaf, in `leaves`)
 //   checkpoints  origin + tree size (8, big-endian) -> SignedCheckpoint bytes: every checkpoint this node signed
 //                or trusted, so segments can be served that end at a signed size
 //   evidence     origin + time (8) -> EquivocationEvidence bytes

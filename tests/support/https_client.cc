@@ -75,6 +75,14 @@ struct HttpsClient::Impl {
       return;
     }
     tls.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    if (!options.client_cert_path.empty()) {
+      tls.use_certificate_chain_file(options.client_cert_path, ec);
+      if (!ec) tls.use_private_key_file(options.client_key_path, ssl::context::pem, ec);
+      if (ec) {
+        tls_setup = absl::FailedPreconditionError(
+            absl::StrCat("client certificate ", options.client_cert_path, ": ", ec.message()));
+      }
+    }
   }
 
   // Runs the event loop until `done` is true (every operation has a deadline, so this ends).

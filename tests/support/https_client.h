@@ -11,9 +11,11 @@
 // Content-Length the body never honours), and a "Content-Length" in Request's headers replaces the computed
 // one. Boost and OpenSSL types stay in the .cc.
 //
+// For mutual TLS, client_cert_path/client_key_path name a certificate to present (none when empty).
+//
 // Errors: Unavailable for a failed connect, handshake, write or read (the message names the step),
-// DeadlineExceeded for a timeout, FailedPrecondition for an unreadable CA file. Thread-compatible: use one
-// client per thread.
+// DeadlineExceeded for a timeout, FailedPrecondition for an unreadable CA file or client certificate or key.
+// Thread-compatible: use one client per thread.
 #pragma once
 
 #include <chrono>
@@ -43,6 +45,9 @@ struct HttpsClientOptions {
   TlsMode tls = TlsMode::kTls13;
   std::string verify_host = "localhost";  // the name the certificate must carry; also Host and SNI
   std::chrono::milliseconds timeout{10000};
+  // Mutual TLS: a client certificate (PEM chain) and its key to present; none when empty.
+  std::string client_cert_path{};
+  std::string client_key_path{};
 };
 
 class HttpsClient {

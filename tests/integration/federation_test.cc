@@ -1,0 +1,1424 @@
+// A federation of real nodes in one process, on loopback: three nodes in a chain A <-> B <-> C, each assembled
+// as `hashbank serve` assembles it (Bank, MemberApi behind an HttpsServer, a mutual-TLS federation listener
+// and a Federation), with certificates from one test CA and one shared federation salt.
+//
+// - What A's members do reaches C through B: a signal, its withdrawal (purged from C's files), an opinion
+//   back from C to A, a model fingerprint; GET /v1/federation/status reports the converged state.
+// - A malicious member M (a valid certificate, a hand-made listener) serves crafted logs to a fresh node X:
+//   a tampered entry, a bad signature, a rollback, a fork, an unknown origin — each refused whole and reported.
+// - The federation listener refuses every client but a member's: no certificate, another CA's, an expired
+//   one, a non-member's, TLS 1.2.
+// - C torn down in the middle of a large sync resumes where it stopped, with nothing missing or doubled; so
+//   does a real `hashbank serve` node-c (configured by `hashbank ca init` / `node init`) killed with SIGKILL.
+// - Federation::Stop during a large sync does not first fetch the rest of the log.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <shared_mutex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/federation_salt.h"
+#include "crypto/pem_file.h"
+#include "crypto/salting.h"
+#include "crypto/signing.h"
+#include "crypto/x509.h"
+#include "matcher/hash256.h"
+#include "node/bank.h"
+#include "node/federation.h"
+#include "node/https_server.h"
+#include "node/member_api.h"
+#include "node/metrics.h"
+#include "protocol/entries.pb.h"
+#include "protocol/log.pb.h"
+#include "protocol/merkle.h"
+#include "protocol/signed_log.h"
+#include "tests/support/https_client.h"
+
+extern char** environ;
+
+namespace hashbank {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+namespace pb = ::hashbank::protocol;
+using ::hashbank::testing::HttpsClient;
+using ::hashbank::testing::HttpsClientOptions;
+using ::hashbank::testing::Response;
+using ::hashbank::testing::TlsMode;
+using namespace std::chrono_literals;
+
+constexpr auto kDeadline = 15s;
+constexpr char kModelId[] = "5f2b8c1e9d3a47b6a0c4e8f1d2b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5";
+
+// Polls `condition` (every 20 ms) until it holds or `limit` passes; the last answer.
+bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = kDeadline) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return condition();
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::string MakeTempDir(const std::string& name) {
+  std::string tmpl = (fs::temp_directory_path() / ("hashbank-fed-" + name + "-XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr) return "";
+  return tmpl;
+}
+
+std::span<const uint8_t> AsBytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+
+Hash256 RandomHash(std::mt19937_64& rng) {
+  Hash256 h;
+  for (uint64_t& limb : h.limbs) limb = rng();
+  return h;
+}
+
+std::string RandomBytes(std::mt19937_64& rng, size_t n) {
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>(rng() & 0xFF);
+  return out;
+}
+
+// The 32 bytes a node stores for `raw` (node/bank.cc PdqBytes of the salted hash): bit k is bit k % 8 of
+// byte k / 8, i.e. the limbs little-endian.
+std::string SaltedPdqBytes(const Salter& salter, const Hash256& raw) {
+  const PdqLimbs salted = salter.SaltPdq(raw.limbs);
+  std::string out(32, '\0');
+  for (size_t i = 0; i < 32; ++i) out[i] = static_cast<char>((salted[i / 8] >> (8 * (i % 8))) & 0xFF);
+  return out;
+}
+
+// Every regular file under `dir` whose bytes contain `needle`.
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.find(needle) != std::string::npos) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+uint64_t TrustedSize(const Bank& bank, const std::string& origin) {
+  auto cp = bank.LatestCheckpoint(origin);
+  if (!cp.ok() || !cp->has_value()) return 0;
+  return (*cp)->tree_size;
+}
+
+std::optional<CheckpointView> Latest(const Bank& bank, const std::string& origin) {
+  auto cp = bank.LatestCheckpoint(origin);
+  EXPECT_TRUE(cp.ok()) << cp.status();
+  return cp.ok() ? *cp : std::nullopt;
+}
+
+json::value ParseJson(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) {
+    ADD_FAILURE() << "not JSON: " << text;
+    return json::object{};
+  }
+  return v;
+}
+
+// The entry of `origin` in a federation status JSON's "origins", or null.
+json::value OriginStatus(const std::string& status_json, const std::string& origin) {
+  const json::value v = ParseJson(status_json);
+  if (!v.is_object() || !v.as_object().contains("origins")) return nullptr;
+  for (const json::value& o : v.at("origins").as_array()) {
+    if (o.at("origin") == json::value(origin)) return o;
+  }
+  return nullptr;
+}
+
+std::string LastError(const json::value& origin_status) {
+  if (!origin_status.is_object() || !origin_status.as_object().contains("last_error")) return "";
+  return std::string(origin_status.at("last_error").as_string());
+}
+
+// --- Certificates -----------------------------------------------------------------------------------------
+
+struct CertOptions {
+  bool server_auth = true;
+  bool client_auth = true;
+  std::chrono::seconds validity = std::chrono::days(30);
+  std::chrono::seconds not_before_skew = std::chrono::minutes(5);
+};
+
+absl::StatusOr<KeyAndCertificate> IssueNodeCertificate(const KeyAndCertificate& ca, const std::string& node_id,
+                                                       CertOptions o = {}) {
+  CertificateRequest r;
+  r.common_name = node_id;
+  r.dns_names = {"localhost"};
+  r.ip_addresses = {"127.0.0.1"};
+  r.node_id = node_id;
+  r.server_auth = o.server_auth;
+  r.client_auth = o.client_auth;
+  r.validity = o.validity;
+  r.not_before_skew = o.not_before_skew;
+  return IssueCertificate(ca, r);
+}
+
+// <dir>/tls/server.pem, server.key and ca.pem.
+absl::Status WriteTlsFiles(const std::string& dir, const KeyAndCertificate& ca, const KeyAndCertificate& cert) {
+  std::error_code ec;
+  fs::create_directories(dir + "/tls", ec);
+  if (ec) return absl::InternalError("cannot create " + dir + "/tls");
+  if (absl::Status s = WritePemFile(dir + "/tls/server.pem", cert.cert_pem, 0644); !s.ok()) return s;
+  if (absl::Status s = WritePemFile(dir + "/tls/server.key", cert.key_pem, 0600); !s.ok()) return s;
+  return WritePemFile(dir + "/tls/ca.pem", ca.cert_pem, 0644);
+}
+
+std::shared_ptr<const SigningKey> NewSigningKey() {
+  auto key = SigningKey::Generate();
+  EXPECT_TRUE(key.ok()) << key.status();
+  return std::make_shared<const SigningKey>(std::move(*key));
+}
+
+// --- One node ---------------------------------------------------------------------------------------------
+
+struct NodeTuning {
+  std::chrono::milliseconds sync_interval = 300ms;
+  uint64_t max_segment_entries = 10000;
+};
+
+// Everything of one node. The federation listener and the member API reach the Federation through `fed_mu`,
+// so the Federation can be made after every listener's port is known, and replaced on a restart.
+struct Node {
+  std::string id, dir;
+  std::shared_ptr<const SigningKey> key;
+  std::unique_ptr<Bank> bank;
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<MemberApi> api;
+  std::unique_ptr<HttpsServer> api_server;
+  std::unique_ptr<HttpsServer> fed_server;
+  uint16_t fed_port = 0;
+  std::shared_mutex fed_mu;
+  std::unique_ptr<Federation> federation;  // guarded by fed_mu
+  // Test hook on the federation listener: an answer instead of the Federation's. Set before the listener.
+  std::function<std::optional<HttpResponse>(const HttpRequest&)> fed_hook;
+  std::unique_ptr<HttpsClient> client;  // to the member API
+  std::string admin_token, submit_token, query_token;
+
+  std::string Path(const std::string& name) const { return dir + "/tls/" + name; }
+};
+
+// --- A hand-made log ----------------------------------------------------------------------------------------
+
+constexpr int64_t kHandTime = 1'700'000'000'000;
+
+// One origin's log built by hand, the way a node builds its own: entries, leaf hashes, every subtree.
+class HandLog {
+ public:
+  HandLog(std::string origin, const SigningKey& key, uint64_t seed)
+      : origin_(std::move(origin)), key_(&key), rng_(seed) {}
+
+  uint64_t size() const { return tree_.size(); }
+  const std::string& entry(uint64_t index) const { return entries_[index]; }
+
+  pb::Entry NextSignal() {
+    pb::Entry e;
+    e.set_schema_version(1);
+    e.set_origin(origin_);
+    e.set_sequence(size() + 1);
+    e.set_created_at_unix_ms(kHandTime + static_cast<int64_t>(size()));
+    pb::Signal* s = e.mutable_signal();
+    s->set_salt_id("test-salt");
+    s->set_pdq(RandomBytes(rng_, 32));
+    s->set_pdq_quality(100);
+    s->add_labels("ndii");
+    s->set_submitted_by("member-1");
+    return e;
+  }
+  void AppendBytes(std::string bytes) {
+    hashes_.push_back(LeafHash(AsBytes(bytes)));
+    tree_.Append(hashes_.back());
+    entries_.push_back(std::move(bytes));
+  }
+  void AppendSignals(uint64_t n) {
+    for (uint64_t i = 0; i < n; ++i) AppendBytes(NextSignal().SerializeAsString());
+  }
+
+  MerkleHash RootAt(uint64_t n) const { return RootFromLeaves(std::span<const MerkleHash>(hashes_).first(n)); }
+  CheckpointView CheckpointAt(uint64_t n, const SigningKey* signer = nullptr) const {
+    return SignCheckpoint(origin_, n, RootAt(n), kHandTime + static_cast<int64_t>(n), signer ? *signer : *key_);
+  }
+
+  // Leaves [from, to) with a checkpoint at `to` and the consistency proof from `from`.
+  pb::LogSegment SegmentMessage(uint64_t from, uint64_t to) const {
+    pb::LogSegment seg;
+    EXPECT_TRUE(seg.mutable_checkpoint()->ParseFromString(CheckpointAt(to).signed_bytes));
+    seg.set_first_index(from);
+    for (uint64_t i = from; i < to; ++i) seg.add_leaves()->set_entry(entries_[i]);
+    if (from > 0 && to > from) {
+      auto proof = ConsistencyProof(from, to, tree_);
+      EXPECT_TRUE(proof.ok()) << proof.status();
+      for (const MerkleHash& h : *proof) seg.add_consistency_proof(std::string(h.begin(), h.end()));
+    }
+    return seg;
+  }
+  std::string Segment(uint64_t from, uint64_t to) const { return SegmentMessage(from, to).SerializeAsString(); }
+
+ private:
+  std::string origin_;
+  const SigningKey* key_;
+  std::mt19937_64 rng_;
+  std::vector<std::string> entries_;
+  std::vector<MerkleHash> hashes_;
+  InMemoryTree tree_;
+};
+
+std::string CheckpointList(const std::vector<std::string>& signed_checkpoints) {
+  pb::CheckpointList list;
+  for (const std::string& sc : signed_checkpoints) EXPECT_TRUE(list.add_checkpoints()->ParseFromString(sc));
+  return list.SerializeAsString();
+}
+
+std::string QueryParam(const std::string& target, const std::string& name) {
+  const size_t q = target.find('?');
+  if (q == std::string::npos) return "";
+  std::string_view rest = std::string_view(target).substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view kv = rest.substr(0, amp);
+    const size_t eq = kv.find('=');
+    if (eq != std::string_view::npos && kv.substr(0, eq) == name) return std::string(kv.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return "";
+}
+
+HttpResponse Protobuf(std::string body) {
+  HttpResponse r;
+  r.content_type = "application/x-protobuf";
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse Answer(int status) {
+  HttpResponse r;
+  r.status = status;
+  if (status != 204) r.body = ErrorBody("test", "refused by the test");
+  return r;
+}
+
+// --- The fixture base: PKI, salt, node assembly -------------------------------------------------------------
+
+class FederationFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = MakeTempDir("root");
+    ASSERT_FALSE(root_.empty());
+    auto ca = CreateCertificateAuthority("hashbank test federation CA", std::chrono::days(30));
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    ca_ = *ca;
+    ca_path_ = root_ + "/ca.pem";
+    ASSERT_TRUE(WritePemFile(ca_path_, ca_.cert_pem, 0644).ok());
+    auto salt = FederationSalt::Generate("test-salt");
+    ASSERT_TRUE(salt.ok()) << salt.status();
+    salt_ = *salt;
+    salter_ = std::make_unique<Salter>(salt_);
+  }
+
+  void TearDown() override {
+    for (auto& [id, n] : nodes_) {
+      std::shared_lock lock(n->fed_mu);
+      if (n->federation) n->federation->Stop();
+    }
+    for (auto& [id, n] : nodes_) StopNode(*n);
+    nodes_.clear();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // A node's directory, certificate and signing key; nothing started.
+  Node& AddNode(const std::string& id) {
+    auto n = std::make_unique<Node>();
+    n->id = id;
+    n->dir = root_ + "/" + id;
+    fs::create_directories(n->dir);
+    n->key = NewSigningKey();
+    auto cert = IssueNodeCertificate(ca_, id);
+    EXPECT_TRUE(cert.ok()) << cert.status();
+    if (cert.ok()) {
+      EXPECT_TRUE(WriteTlsFiles(n->dir, ca_, *cert).ok());
+    }
+    Node& ref = *n;
+    nodes_[id] = std::move(n);
+    return ref;
+  }
+
+  // Bank, member API and federation listener (on n.fed_port, 0 the first time); the Federation comes later.
+  void StartNode(Node& n) {
+    BankOptions bo;
+    bo.data_dir = n.dir;
+    bo.node_id = n.id;
+    bo.signing_key = n.key;
+    auto bank = Bank::Open(bo, std::make_unique<Salter>(salt_));
+    ASSERT_TRUE(bank.ok()) << bank.status();
+    n.bank = std::move(*bank);
+    if (n.admin_token.empty()) {
+      const Actor system{"system", Role::kAdmin};
+      auto admin = n.bank->CreateToken(Role::kAdmin, "admin", system);
+      auto submit = n.bank->CreateToken(Role::kSubmit, "submitter", system);
+      auto query = n.bank->CreateToken(Role::kQuery, "querier", system);
+      ASSERT_TRUE(admin.ok() && submit.ok() && query.ok());
+      n.admin_token = *admin;
+      n.submit_token = *submit;
+      n.query_token = *query;
+    }
+    n.metrics = std::make_unique<Metrics>();
+    n.api = std::make_unique<MemberApi>(n.bank.get(), ApiLimits{}, n.metrics.get());
+    Node* np = &n;
+    // As serve wires it, through the current Federation of the node.
+    n.api->SetFederationHooks(
+        [np] {
+          std::shared_lock lock(np->fed_mu);
+          return np->federation ? np->federation->StatusJson() : std::string("{}");
+        },
+        [np](const std::function<void(std::string_view, std::string_view, double)>& gauge) {
+          std::shared_lock lock(np->fed_mu);
+          if (np->federation) np->federation->ForEachGauge(gauge);
+        });
+    HttpsServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.cert_path = n.Path("server.pem");
+    options.key_path = n.Path("server.key");
+    options.io_threads = 1;
+    options.worker_threads = 2;
+    options.timeout = 10s;
+    MemberApi* api = n.api.get();
+    auto server = HttpsServer::Start(
+        options, [api](const HttpRequest& r) { return api->Handle(r); },
+        [api](std::string_view m, std::string_view t, std::string_view a) { return api->Precheck(m, t, a); });
+    ASSERT_TRUE(server.ok()) << server.status();
+    n.api_server = std::move(*server);
+    n.client = std::make_unique<HttpsClient>("127.0.0.1", n.api_server->port(), ca_path_);
+
+    HttpsServerOptions fed = options;
+    fed.port = n.fed_port;
+    fed.client_ca_path = n.Path("ca.pem");
+    fed.max_json_body_bytes = 1 << 16;
+    fed.allow_peer = [np](const std::string& id) {
+      std::shared_lock lock(np->fed_mu);
+      return np->federation != nullptr && np->federation->AllowPeer(id);
+    };
+    auto fs_ = HttpsServer::Start(fed, [np](const HttpRequest& r) {
+      if (np->fed_hook) {
+        if (auto early = np->fed_hook(r)) return *early;
+      }
+      std::shared_lock lock(np->fed_mu);
+      if (!np->federation) return Answer(503);
+      return np->federation->Handle(r);
+    });
+    ASSERT_TRUE(fs_.ok()) << fs_.status();
+    n.fed_server = std::move(*fs_);
+    n.fed_port = n.fed_server->port();
+  }
+
+  // Makes and starts n's Federation: every node added is a member; `peers` are pulled from.
+  void StartFederation(Node& n, const std::vector<std::string>& peers, NodeTuning tuning = {}) {
+    FederationOptions fo;
+    for (const auto& [id, other] : nodes_) fo.members[id] = other->key->public_key();
+    for (const auto& [id, key] : extra_members_) fo.members[id] = key;
+    for (const std::string& p : peers) {
+      const Node& other = *nodes_.at(p);
+      fo.peers.push_back({p, "localhost", other.fed_port, absl::StrCat("https://localhost:", other.fed_port)});
+    }
+    fo.sync_interval = tuning.sync_interval;
+    fo.max_segment_entries = tuning.max_segment_entries;
+    fo.client.ca_path = n.Path("ca.pem");
+    fo.client.cert_path = n.Path("server.pem");
+    fo.client.key_path = n.Path("server.key");
+    fo.client.timeout = 10s;
+    Federation* f = nullptr;
+    {
+      std::unique_lock lock(n.fed_mu);
+      n.federation = std::make_unique<Federation>(n.bank.get(), std::move(fo));
+      f = n.federation.get();
+    }
+    f->Start();
+  }
+
+  // Tears the node down (its data stays): Federation stopped first, then the listeners, then the rest.
+  void StopNode(Node& n) {
+    {
+      std::shared_lock lock(n.fed_mu);
+      if (n.federation) n.federation->Stop();
+    }
+    n.client.reset();
+    if (n.api_server) n.api_server->Shutdown(5s);
+    if (n.fed_server) n.fed_server->Shutdown(5s);
+    {
+      std::unique_lock lock(n.fed_mu);
+      n.federation.reset();
+    }
+    n.api_server.reset();
+    n.fed_server.reset();
+    n.api.reset();
+    n.metrics.reset();
+    n.bank.reset();
+  }
+
+  Node& node(const std::string& id) { return *nodes_.at(id); }
+
+  std::string FederationStatus(Node& n) {
+    std::shared_lock lock(n.fed_mu);
+    return n.federation ? n.federation->StatusJson() : "{}";
+  }
+
+  // --- The member API over HTTPS ---
+
+  Response Call(Node& n, const std::string& method, const std::string& target, const std::string& token,
+                const std::string& body = "") {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    if (method == "POST") headers["Content-Type"] = "application/json";
+    auto r = n.client->Request(method, target, body, headers);
+    if (!r.ok()) {
+      ADD_FAILURE() << n.id << ": " << method << " " << target << ": " << r.status();
+      return Response{};
+    }
+    return *r;
+  }
+
+  // POST /v1/signals with a PDQ hash; the id of the 201 answer.
+  std::string SubmitPdq(Node& n, const Hash256& pdq) {
+    const json::object signal{{"pdq", pdq.ToHex()}, {"quality", 100}, {"labels", json::array{"ndii"}}};
+    const Response r = Call(n, "POST", "/v1/signals", n.submit_token, json::serialize(signal));
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status != 201) return "";
+    return std::string(ParseJson(r.body).at("id").as_string());
+  }
+
+  // POST /v1/match by PDQ; the ids matched.
+  std::vector<std::string> MatchIds(Node& n, const Hash256& pdq) {
+    const Response r = Call(n, "POST", "/v1/match", n.query_token, json::serialize(json::object{{"pdq", pdq.ToHex()}}));
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<std::string> ids;
+    if (r.status != 200) return ids;
+    const json::value body = ParseJson(r.body);
+    for (const json::value& m : body.at("matches").as_array()) ids.emplace_back(m.at("id").as_string());
+    return ids;
+  }
+
+  std::string root_;
+  KeyAndCertificate ca_;
+  std::string ca_path_;
+  FederationSalt salt_;
+  std::unique_ptr<Salter> salter_;  // the test's own, to compute salted bytes
+  std::map<std::string, std::unique_ptr<Node>> nodes_;
+  std::map<std::string, Ed25519PublicKey> extra_members_;  // members that are not nodes of nodes_
+  std::mt19937_64 rng_{20240711};
+};
+
+// =============================================================================================================
+// Three nodes in a chain.
+
+class FederationTest : public FederationFixture {
+ protected:
+  void SetUp() override {
+    FederationFixture::SetUp();
+    for (const char* id : {"node-a", "node-b", "node-c"}) AddNode(id);
+  }
+
+  // All three nodes up (every listener first, so each Federation knows its peers' ports), then federated.
+  void StartChain(NodeTuning tuning = {}, bool start_c_federation = true) {
+    for (const char* id : {"node-a", "node-b", "node-c"}) ASSERT_NO_FATAL_FAILURE(StartNode(node(id)));
+    StartFederation(A(), {"node-b"}, tuning);
+    StartFederation(B(), {"node-a", "node-c"}, tuning);
+    if (start_c_federation) StartFederation(C(), {"node-b"}, tuning);
+  }
+
+  Node& A() { return node("node-a"); }
+  Node& B() { return node("node-b"); }
+  Node& C() { return node("node-c"); }
+
+  // Every node holds every origin's log at the origin's own size.
+  bool Converged() {
+    for (Node* origin : {&A(), &B(), &C()}) {
+      const uint64_t size = TrustedSize(*origin->bank, origin->id);
+      for (Node* n : {&A(), &B(), &C()}) {
+        if (TrustedSize(*n->bank, origin->id) != size) return false;
+      }
+    }
+    return true;
+  }
+};
+
+TEST_F(FederationTest, SignalAtAMatchesAtCAndItsWithdrawalPurgesItFromCsFiles) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  const Hash256 pdq = RandomHash(rng_);
+  const Hash256 other = RandomHash(rng_);
+  const std::string id = SubmitPdq(A(), pdq);
+  ASSERT_EQ(id, "node-a:1");
+  ASSERT_EQ(SubmitPdq(A(), other), "node-a:2");  // stays: the purge must not be a wipe
+
+  // A and C are not connected: the signal travels through B.
+  std::vector<std::string> at_c;
+  ASSERT_TRUE(Eventually([&] {
+    at_c = MatchIds(C(), pdq);
+    return !at_c.empty();
+  })) << "node-a:1 never matched at node-c";
+  EXPECT_EQ(at_c, std::vector<std::string>{"node-a:1"});
+  EXPECT_EQ(MatchIds(B(), pdq), std::vector<std::string>{"node-a:1"});
+  ASSERT_TRUE(Eventually([&] { return MatchIds(C(), other) == std::vector<std::string>{"node-a:2"}; }));
+
+  // Positive control: compacted, C's table files hold the salted bytes.
+  const std::string salted = SaltedPdqBytes(*salter_, pdq);
+  ASSERT_TRUE(C().bank->Compact().ok());
+  EXPECT_FALSE(FilesContaining(C().dir + "/db", salted).empty());
+
+  const Response withdrawn = Call(A(), "DELETE", "/v1/signals/node-a:1", A().submit_token);
+  ASSERT_EQ(withdrawn.status, 200) << withdrawn.body;
+  EXPECT_TRUE(MatchIds(A(), pdq).empty());
+  ASSERT_TRUE(Eventually([&] { return MatchIds(C(), pdq).empty(); })) << "node-a:1 still matches at node-c";
+
+  const Response got = Call(C(), "GET", "/v1/signals/node-a:1", C().query_token);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(ParseJson(got.body).at("withdrawn"), true) << got.body;
+  auto info = C().bank->Get(SignalRef{"node-a", 1});
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_TRUE(info->withdrawn);
+  EXPECT_TRUE(info->signal_types.empty());
+
+  ASSERT_TRUE(C().bank->Compact().ok());
+  EXPECT_EQ(FilesContaining(C().dir + "/db", salted), std::vector<std::string>{});
+  EXPECT_FALSE(FilesContaining(C().dir + "/db", SaltedPdqBytes(*salter_, other)).empty());
+  EXPECT_EQ(MatchIds(C(), other), std::vector<std::string>{"node-a:2"});
+  std::ostringstream report;
+  EXPECT_TRUE(C().bank->VerifyStoredLogs(report).ok()) << report.str();
+}
+
+TEST_F(FederationTest, OpinionAtCReachesAAndModelPublishedAtAReachesC) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  const Hash256 pdq = RandomHash(rng_);
+  ASSERT_EQ(SubmitPdq(A(), pdq), "node-a:1");
+  ASSERT_TRUE(Eventually([&] { return C().bank->Get(SignalRef{"node-a", 1}).ok(); }));
+
+  const Response op = Call(C(), "POST", "/v1/signals/node-a:1/opinions", C().query_token,
+                           json::serialize(json::object{{"verdict", "confirmed"}}));
+  ASSERT_EQ(op.status, 201) << op.body;
+  EXPECT_EQ(ParseJson(op.body).at("id"), "node-c:1");
+  ASSERT_TRUE(Eventually([&] {
+    auto info = A().bank->Get(SignalRef{"node-a", 1});
+    return info.ok() && info->confirmed == 1;
+  })) << "C's opinion never reached node-a";
+  auto info = A().bank->Get(SignalRef{"node-a", 1});
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->confirmed, 1);
+  EXPECT_EQ(info->disputed, 0);
+  const Response got = Call(A(), "GET", "/v1/signals/node-a:1", A().query_token);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(ParseJson(got.body).at("opinions"), (json::object{{"confirmed", 1}, {"disputed", 0}})) << got.body;
+
+  ModelInput model;
+  model.model_id = kModelId;
+  model.name = "test-model";
+  model.version = "1";
+  model.dimension = 16;
+  model.input_width = model.input_height = 224;
+  model.mean = {0.5f, 0.5f, 0.5f};
+  model.std = {0.25f, 0.25f, 0.25f};
+  auto ref = A().bank->PublishModel(model, Actor{"admin", Role::kAdmin});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_EQ(FormatSignalId(*ref), "node-a:2");
+  const uint64_t a_size = TrustedSize(*A().bank, "node-a");
+  ASSERT_GE(a_size, ref->sequence);
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == a_size; }))
+      << "node-c holds node-a's log to " << TrustedSize(*C().bank, "node-a") << ", not " << a_size;
+  EXPECT_EQ(Latest(*C().bank, "node-a")->root, Latest(*A().bank, "node-a")->root);
+  std::ostringstream report;
+  EXPECT_TRUE(C().bank->VerifyStoredLogs(report).ok()) << report.str();
+}
+
+TEST_F(FederationTest, StatusThroughTheMemberApiShowsPeersConnectedAndNoLagOnceConverged) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  SubmitPdq(A(), RandomHash(rng_));
+  SubmitPdq(A(), RandomHash(rng_));
+  SubmitPdq(B(), RandomHash(rng_));
+  SubmitPdq(C(), RandomHash(rng_));
+  ASSERT_TRUE(Eventually([&] { return Converged(); })) << "the three logs never converged";
+
+  // The status catches up within a sync round: every peer connected, no lag anywhere.
+  auto settled = [](const json::value& v) {
+    for (const json::value& p : v.at("peers").as_array()) {
+      if (p.at("connected") != json::value(true)) return false;
+    }
+    for (const json::value& o : v.at("origins").as_array()) {
+      if (o.at("lag").to_number<int64_t>() != 0) return false;
+    }
+    return true;
+  };
+  const std::map<std::string, std::vector<std::string>> peers = {
+      {"node-a", {"node-b"}}, {"node-b", {"node-a", "node-c"}}, {"node-c", {"node-b"}}};
+  const std::map<std::string, int64_t> sizes = {{"node-a", 2}, {"node-b", 1}, {"node-c", 1}};
+  for (Node* n : {&A(), &B(), &C()}) {
+    SCOPED_TRACE(n->id);
+    json::value status;
+    ASSERT_TRUE(Eventually([&] {
+      const Response r = Call(*n, "GET", "/v1/federation/status", n->admin_token);
+      if (r.status != 200) return false;
+      status = ParseJson(r.body);
+      return settled(status);
+    })) << json::serialize(status);
+    std::vector<std::string> peer_ids;
+    for (const json::value& p : status.at("peers").as_array()) {
+      peer_ids.emplace_back(p.at("id").as_string());
+      EXPECT_EQ(p.at("connected"), true);
+      EXPECT_EQ(p.at("last_error"), "");
+      EXPECT_GT(p.at("syncs").to_number<int64_t>(), 0);
+    }
+    EXPECT_EQ(peer_ids, peers.at(n->id));
+    std::map<std::string, int64_t> trusted;
+    for (const json::value& o : status.at("origins").as_array()) {
+      trusted[std::string(o.at("origin").as_string())] = o.at("trusted_size").to_number<int64_t>();
+      EXPECT_EQ(o.at("lag").to_number<int64_t>(), 0) << json::serialize(o);
+      EXPECT_EQ(o.at("member"), true);
+      EXPECT_EQ(o.at("equivocation"), false);
+      EXPECT_EQ(o.at("suspended"), false);
+      EXPECT_FALSE(o.as_object().contains("last_error")) << json::serialize(o);
+    }
+    EXPECT_EQ(trusted, sizes);
+  }
+  // Admin only.
+  EXPECT_EQ(Call(A(), "GET", "/v1/federation/status", A().query_token).status, 403);
+}
+
+// --- Mutual TLS on the federation listener -------------------------------------------------------------------
+
+TEST_F(FederationTest, ListenerRefusesEveryClientButAMembersTls13Certificate) {
+  // Expires one second after it is issued; used last, once the clock has passed its end.
+  auto expired = IssueNodeCertificate(ca_, "node-b", CertOptions{.validity = 1s, .not_before_skew = 10min});
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  auto expired_info = InspectCertificate(expired->cert_pem);
+  ASSERT_TRUE(expired_info.ok());
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+
+  auto other_ca = CreateCertificateAuthority("another CA", std::chrono::days(30));
+  ASSERT_TRUE(other_ca.ok());
+  auto foreign = IssueNodeCertificate(*other_ca, "node-b");
+  ASSERT_TRUE(foreign.ok());
+  auto stranger = IssueNodeCertificate(ca_, "node-q");  // the right CA, not a member
+  ASSERT_TRUE(stranger.ok());
+  auto server_only = IssueNodeCertificate(ca_, "node-b", CertOptions{.server_auth = true, .client_auth = false});
+  ASSERT_TRUE(server_only.ok());
+  auto write = [&](const std::string& name, const KeyAndCertificate& kc) {
+    EXPECT_TRUE(WritePemFile(root_ + "/" + name + ".pem", kc.cert_pem, 0644).ok());
+    EXPECT_TRUE(WritePemFile(root_ + "/" + name + ".key", kc.key_pem, 0600).ok());
+  };
+  write("foreign", *foreign);
+  write("stranger", *stranger);
+  write("expired", *expired);
+  write("server-only", *server_only);
+
+  const uint16_t port = A().fed_port;
+  auto client_with = [&](const std::string& cert, const std::string& key, TlsMode mode = TlsMode::kTls13) {
+    HttpsClientOptions o;
+    o.tls = mode;
+    o.client_cert_path = cert;
+    o.client_key_path = key;
+    o.timeout = 5s;
+    return std::make_unique<HttpsClient>("127.0.0.1", port, ca_path_, o);
+  };
+  // No HTTP answer: the handshake fails, or the connection closes before any response.
+  auto expect_refused = [&](HttpsClient& client, const std::string& what) {
+    auto r = client.Request("GET", "/fed/v1/checkpoints");
+    ASSERT_FALSE(r.ok()) << what << ": got HTTP " << r->status << " " << r->body;
+    EXPECT_TRUE(absl::IsUnavailable(r.status())) << what << ": " << r.status();
+  };
+  auto expect_member_served = [&] {
+    auto member = client_with(B().Path("server.pem"), B().Path("server.key"));
+    auto r = member->Request("GET", "/fed/v1/checkpoints");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->headers["content-type"], "application/x-protobuf");
+    pb::CheckpointList list;
+    EXPECT_TRUE(list.ParseFromString(r->body));
+  };
+
+  expect_member_served();  // positive control
+  {
+    HttpsClient anonymous("127.0.0.1", port, ca_path_);
+    expect_refused(anonymous, "no client certificate");
+  }
+  expect_refused(*client_with(root_ + "/foreign.pem", root_ + "/foreign.key"), "a certificate of another CA");
+  expect_refused(*client_with(root_ + "/stranger.pem", root_ + "/stranger.key"), "a non-member's certificate");
+  expect_refused(*client_with(root_ + "/server-only.pem", root_ + "/server-only.key"),
+                 "a member certificate without clientAuth");
+  {
+    auto tls12 = client_with(B().Path("server.pem"), B().Path("server.key"), TlsMode::kTls12Max);
+    auto r = tls12->Connect();
+    EXPECT_TRUE(absl::IsUnavailable(r)) << "TLS 1.2: " << r;
+    expect_refused(*tls12, "TLS 1.2 at most");
+  }
+  ASSERT_TRUE(Eventually([&] { return std::time(nullptr) > expired_info->not_after_unix; }, 10s));
+  expect_refused(*client_with(root_ + "/expired.pem", root_ + "/expired.key"), "an expired certificate");
+  expect_member_served();  // still serving members
+}
+
+// --- A node torn down in the middle of a large sync --------------------------------------------------------
+
+TEST_F(FederationTest, NodeTornDownMidSyncResumesWithNothingMissingOrDoubled) {
+  constexpr size_t kSignals = 20000, kBatch = 1000;
+  constexpr uint64_t kServedBeforeCut = 4;  // segments B serves C before the cut
+  constexpr uint64_t kSegment = 500;
+  // B's federation listener: C's segment requests are recorded; past the cut they are refused (503), so C
+  // is caught mid-sync at a known size, whatever the speed of the machine.
+  struct Gate {
+    std::atomic<bool> cut{true};
+    std::atomic<uint64_t> served_to_c{0};
+    std::mutex mu;
+    std::vector<uint64_t> froms;  // `from` of every segment request of C that B answered
+  };
+  auto gate = std::make_shared<Gate>();
+  B().fed_hook = [gate](const HttpRequest& r) -> std::optional<HttpResponse> {
+    if (r.peer_id != "node-c" || r.target.rfind("/fed/v1/segment", 0) != 0) return std::nullopt;
+    if (gate->cut && gate->served_to_c >= kServedBeforeCut) return Answer(503);
+    ++gate->served_to_c;
+    std::lock_guard<std::mutex> lock(gate->mu);
+    gate->froms.push_back(std::stoull(QueryParam(r.target, "from")));
+    return std::nullopt;
+  };
+  const NodeTuning tuning{.sync_interval = 200ms, .max_segment_entries = kSegment};
+  ASSERT_NO_FATAL_FAILURE(StartChain(tuning, /*start_c_federation=*/false));
+
+  std::vector<Hash256> hashes;
+  std::vector<SignalRef> refs;
+  for (size_t b = 0; b < kSignals / kBatch; ++b) {
+    std::vector<SignalInput> batch(kBatch);
+    for (SignalInput& in : batch) {
+      hashes.push_back(RandomHash(rng_));
+      in.pdq = hashes.back();
+      in.quality = 100;
+      in.labels = {"ndii"};
+    }
+    for (auto& r : A().bank->SubmitBatch(batch, Actor{"loader", Role::kSubmit})) {
+      ASSERT_TRUE(r.ok()) << r.status();
+      refs.push_back(*r);
+    }
+  }
+  ASSERT_EQ(TrustedSize(*A().bank, "node-a"), kSignals);
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*B().bank, "node-a") == kSignals; }, 60s))
+      << "node-b holds " << TrustedSize(*B().bank, "node-a");
+
+  // C joins and syncs from B in segments of 500, until the cut.
+  StartFederation(C(), {"node-b"}, tuning);
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == kServedBeforeCut * kSegment; }))
+      << "node-c holds " << TrustedSize(*C().bank, "node-a");
+  ASSERT_TRUE(Eventually([&] { return FederationStatus(C()).find("peer answered 503") != std::string::npos; }))
+      << FederationStatus(C());
+  StopNode(C());  // Federation stopped, everything destroyed; the data directory stays
+
+  gate->cut = false;
+  ASSERT_NO_FATAL_FAILURE(StartNode(C()));  // same directory, same federation port
+  EXPECT_EQ(TrustedSize(*C().bank, "node-a"), kServedBeforeCut * kSegment);  // durable across the restart
+  {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    gate->froms.clear();
+  }
+  StartFederation(C(), {"node-b"}, tuning);
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == kSignals; }, 60s))
+      << "node-c holds " << TrustedSize(*C().bank, "node-a");
+  EXPECT_EQ(Latest(*C().bank, "node-a")->root, Latest(*A().bank, "node-a")->root);
+  {
+    // Resumed where it stopped: segment by segment from 2000, never from the start again.
+    std::lock_guard<std::mutex> lock(gate->mu);
+    ASSERT_FALSE(gate->froms.empty());
+    EXPECT_EQ(gate->froms.front(), kServedBeforeCut * kSegment);
+    std::set<uint64_t> distinct(gate->froms.begin(), gate->froms.end());
+    EXPECT_EQ(distinct.size(), gate->froms.size()) << "a segment was fetched twice";
+    EXPECT_EQ(*distinct.begin(), kServedBeforeCut * kSegment);
+  }
+
+  std::ostringstream report;
+  EXPECT_TRUE(C().bank->VerifyStoredLogs(report).ok()) << report.str();
+  EXPECT_EQ(C().bank->Stats().signals, kSignals);
+  // Every signal of A matches at C exactly once, as itself.
+  for (size_t start = 0; start < kSignals; start += kBatch) {
+    auto matches = C().bank->MatchPdq(std::span<const Hash256>(hashes).subspan(start, kBatch), false, 0);
+    ASSERT_TRUE(matches.ok()) << matches.status();
+    std::vector<int> count(kBatch, 0);
+    for (const Match& m : *matches) {
+      ASSERT_LT(m.query_index, kBatch);
+      ++count[m.query_index];
+      EXPECT_EQ(m.ref, refs[start + m.query_index]);
+    }
+    for (size_t i = 0; i < kBatch; ++i) ASSERT_EQ(count[i], 1) << "signal " << FormatSignalId(refs[start + i]);
+  }
+}
+
+
+TEST_F(FederationTest, StopDuringALargeSyncReturnsWithoutFetchingTheRestOfTheLog) {
+  constexpr uint64_t kSignals = 20000, kSegment = 500;
+  // B holds C's second segment request until the test has called C's Federation::Stop; the rest pass.
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stop_called = false;
+    int served = 0;
+  };
+  auto gate = std::make_shared<Gate>();
+  B().fed_hook = [gate](const HttpRequest& r) -> std::optional<HttpResponse> {
+    if (r.peer_id != "node-c" || r.target.rfind("/fed/v1/segment", 0) != 0) return std::nullopt;
+    std::unique_lock<std::mutex> lock(gate->mu);
+    if (++gate->served == 2) gate->cv.wait_for(lock, 20s, [&] { return gate->stop_called; });
+    return std::nullopt;
+  };
+  const NodeTuning tuning{.sync_interval = 200ms, .max_segment_entries = kSegment};
+  ASSERT_NO_FATAL_FAILURE(StartChain(tuning, /*start_c_federation=*/false));
+  for (uint64_t b = 0; b < kSignals / 1000; ++b) {
+    std::vector<SignalInput> batch(1000);
+    for (SignalInput& in : batch) {
+      in.pdq = RandomHash(rng_);
+      in.quality = 100;
+    }
+    for (const auto& r : A().bank->SubmitBatch(batch, Actor{"loader", Role::kSubmit})) {
+      ASSERT_TRUE(r.ok()) << r.status();
+    }
+  }
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*B().bank, "node-a") == kSignals; }, 60s));
+  StartFederation(C(), {"node-b"}, tuning);
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    return gate->served == 2;
+  }));
+  Federation* f = nullptr;
+  {
+    std::shared_lock lock(C().fed_mu);
+    f = C().federation.get();
+  }
+  std::atomic<bool> stop_entered{false};
+  std::thread stopper([&] {
+    stop_entered = true;
+    f->Stop();
+  });
+  ASSERT_TRUE(Eventually([&] { return stop_entered.load(); }));
+  {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    gate->stop_called = true;
+  }
+  gate->cv.notify_all();
+  stopper.join();
+  // A stopping node finishes the segment in hand and fetches no more: not the 38 segments still to come.
+  std::lock_guard<std::mutex> lock(gate->mu);
+  EXPECT_LT(TrustedSize(*C().bank, "node-a"), kSignals) << gate->served << " segments served after Stop";
+  EXPECT_LT(gate->served, static_cast<int>(kSignals / kSegment));
+}
+
+// =============================================================================================================
+// A malicious member M: a valid certificate, a hand-made listener serving crafted logs of the origin node-o
+// (whose key the test holds) to a fresh node X that pulls from M alone.
+
+class FederationMaliciousPeerTest : public FederationFixture {
+ protected:
+  void SetUp() override {
+    FederationFixture::SetUp();
+    origin_key_ = NewSigningKey();
+    other_key_ = NewSigningKey();
+    extra_members_["node-o"] = origin_key_->public_key();
+    Node& x = AddNode("node-x");
+    Node& m = AddNode("node-m");
+    // M's listener: mutual TLS against the federation CA, members only, serving what the test puts up.
+    HttpsServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.cert_path = m.Path("server.pem");
+    o.key_path = m.Path("server.key");
+    o.client_ca_path = m.Path("ca.pem");
+    o.io_threads = 1;
+    o.worker_threads = 1;
+    o.timeout = 10s;
+    o.allow_peer = [](const std::string& id) { return id == "node-x"; };
+    auto server = HttpsServer::Start(o, [this](const HttpRequest& r) { return Serve(r); });
+    ASSERT_TRUE(server.ok()) << server.status();
+    m.fed_server = std::move(*server);
+    m.fed_port = m.fed_server->port();
+    ASSERT_NO_FATAL_FAILURE(StartNode(x));
+  }
+
+  // What M serves.
+  void Put(std::string list, std::function<std::string(const std::string& origin, uint64_t from)> segment) {
+    std::lock_guard<std::mutex> lock(mu_);
+    list_ = std::move(list);
+    segment_ = std::move(segment);
+  }
+
+  HttpResponse Serve(const HttpRequest& r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string path = r.target.substr(0, r.target.find('?'));
+    if (path == "/fed/v1/checkpoints") return Protobuf(list_);
+    if (path == "/fed/v1/segment") {
+      const std::string origin = QueryParam(r.target, "origin");
+      ++segment_requests_[origin];
+      if (!segment_) return Answer(404);
+      return Protobuf(segment_(origin, std::stoull(QueryParam(r.target, "from"))));
+    }
+    if (path == "/fed/v1/notify") return Answer(204);
+    return Answer(404);
+  }
+
+  int SegmentRequests(const std::string& origin) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return segment_requests_[origin];
+  }
+
+  void StartX() { StartFederation(X(), {"node-m"}, NodeTuning{.sync_interval = 100ms}); }
+  Node& X() { return node("node-x"); }
+
+  // Waits until X reports a last_error for node-o that contains `reason`.
+  ::testing::AssertionResult RejectedFor(const std::string& reason) {
+    std::string status;
+    if (Eventually([&] {
+          status = FederationStatus(X());
+          return LastError(OriginStatus(status, "node-o")).find(reason) != std::string::npos;
+        })) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "no \"" << reason << "\" error for node-o: " << status;
+  }
+
+  // Completed sync rounds of X with M.
+  int64_t Syncs() {
+    const json::value v = ParseJson(FederationStatus(X()));
+    if (!v.is_object() || !v.as_object().contains("peers") || v.at("peers").as_array().empty()) return 0;
+    return v.at("peers").as_array()[0].at("syncs").to_number<int64_t>();
+  }
+
+  // An honest prefix: X applies node-o's log of `n` entries from M.
+  void TrustHonestPrefix(const HandLog& log, uint64_t n) {
+    Put(CheckpointList({log.CheckpointAt(n).signed_bytes}),
+        [log, n](const std::string&, uint64_t from) { return log.Segment(from, n); });
+    StartX();
+    ASSERT_TRUE(Eventually([&] { return TrustedSize(*X().bank, "node-o") == n; }))
+        << FederationStatus(X());
+  }
+
+  std::shared_ptr<const SigningKey> origin_key_, other_key_;
+  std::mutex mu_;
+  std::string list_;
+  std::function<std::string(const std::string&, uint64_t)> segment_;
+  std::map<std::string, int> segment_requests_;
+};
+
+TEST_F(FederationMaliciousPeerTest, TamperedEntryIsRejectedAsRootMismatchAndNothingIsApplied) {
+  HandLog log("node-o", *origin_key_, 1);
+  log.AppendSignals(10);
+  pb::LogSegment seg = log.SegmentMessage(0, 10);
+  pb::Entry e;
+  ASSERT_TRUE(e.ParseFromString(seg.leaves(3).entry()));
+  std::string pdq = e.signal().pdq();
+  pdq[0] = static_cast<char>(pdq[0] ^ 1);
+  e.mutable_signal()->set_pdq(pdq);  // still node-o's entry 4, one bit changed
+  seg.mutable_leaves(3)->set_entry(e.SerializeAsString());
+  const std::string tampered = seg.SerializeAsString();
+  Put(CheckpointList({log.CheckpointAt(10).signed_bytes}),
+      [tampered](const std::string&, uint64_t) { return tampered; });
+  StartX();
+  EXPECT_TRUE(RejectedFor("root mismatch"));
+  EXPECT_TRUE(RejectedFor("from node-m"));
+  EXPECT_FALSE(Latest(*X().bank, "node-o").has_value());
+  EXPECT_EQ(X().bank->Stats().signals, 0u);
+}
+
+TEST_F(FederationMaliciousPeerTest, CheckpointWithABadSignatureIsRejectedAndNothingIsApplied) {
+  HandLog log("node-o", *origin_key_, 2);
+  log.AppendSignals(10);
+  pb::LogSegment seg = log.SegmentMessage(0, 10);
+  // node-o's checkpoint, signed by another key.
+  ASSERT_TRUE(seg.mutable_checkpoint()->ParseFromString(log.CheckpointAt(10, other_key_.get()).signed_bytes));
+  const std::string forged = seg.SerializeAsString();
+  Put(CheckpointList({log.CheckpointAt(10, other_key_.get()).signed_bytes}),
+      [forged](const std::string&, uint64_t) { return forged; });
+  StartX();
+  EXPECT_TRUE(RejectedFor("bad signature"));
+  EXPECT_FALSE(Latest(*X().bank, "node-o").has_value());
+  EXPECT_EQ(X().bank->Stats().signals, 0u);
+}
+
+TEST_F(FederationMaliciousPeerTest, RolledBackCheckpointAfterANewerOneIsRejectedAndTheTrustedOneKept) {
+  HandLog log("node-o", *origin_key_, 3);
+  log.AppendSignals(12);
+  ASSERT_NO_FATAL_FAILURE(TrustHonestPrefix(log, 10));
+  const auto trusted = Latest(*X().bank, "node-o");
+  ASSERT_TRUE(trusted.has_value());
+
+  // M claims 12 but serves node-o's valid, older checkpoint of size 5.
+  const std::string older = log.Segment(0, 5);
+  Put(CheckpointList({log.CheckpointAt(12).signed_bytes}), [older](const std::string&, uint64_t) { return older; });
+  EXPECT_TRUE(RejectedFor("rollback"));
+  const auto after = Latest(*X().bank, "node-o");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->tree_size, 10u);
+  EXPECT_EQ(after->signed_bytes, trusted->signed_bytes);
+  EXPECT_FALSE(X().bank->IsEquivocating("node-o"));
+  EXPECT_EQ(X().bank->Stats().signals, 10u);
+}
+
+TEST_F(FederationMaliciousPeerTest, ForkOfTwoSignedCheckpointsOfOneSizeIsRejectedAndTheOriginRefused) {
+  HandLog log("node-o", *origin_key_, 4);
+  log.AppendSignals(10);
+  ASSERT_NO_FATAL_FAILURE(TrustHonestPrefix(log, 10));
+  const auto trusted = Latest(*X().bank, "node-o");
+  ASSERT_TRUE(trusted.has_value());
+
+  // node-o signed a second log of 10 entries with other contents: equivocation.
+  HandLog fork("node-o", *origin_key_, 5);
+  fork.AppendSignals(11);
+  pb::LogSegment seg;
+  ASSERT_TRUE(seg.mutable_checkpoint()->ParseFromString(fork.CheckpointAt(10).signed_bytes));
+  seg.set_first_index(10);
+  const std::string forked = seg.SerializeAsString();
+  Put(CheckpointList({fork.CheckpointAt(11).signed_bytes}), [forked](const std::string&, uint64_t) { return forked; });
+  EXPECT_TRUE(RejectedFor("fork"));
+  EXPECT_TRUE(X().bank->IsEquivocating("node-o"));
+  auto evidence = X().bank->Evidence("node-o");
+  ASSERT_TRUE(evidence.ok()) << evidence.status();
+  EXPECT_EQ(evidence->size(), 1u);
+  const auto after = Latest(*X().bank, "node-o");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->signed_bytes, trusted->signed_bytes);
+  EXPECT_EQ(OriginStatus(FederationStatus(X()), "node-o").at("equivocation"), true);
+
+  // From then on even node-o's honest continuation is refused.
+  Put(CheckpointList({log.CheckpointAt(12).signed_bytes}),
+      [log](const std::string&, uint64_t from) { return log.Segment(from, 12); });
+  const int64_t rounds = Syncs();
+  ASSERT_TRUE(Eventually([&] { return Syncs() >= rounds + 2; }));
+  EXPECT_EQ(TrustedSize(*X().bank, "node-o"), 10u);
+}
+
+TEST_F(FederationMaliciousPeerTest, LogOfAnUnknownOriginIsRefusedReportedAndNeverFetched) {
+  HandLog log("node-z", *other_key_, 6);  // a key no member has
+  log.AppendSignals(10);
+  Put(CheckpointList({log.CheckpointAt(10).signed_bytes}),
+      [log](const std::string&, uint64_t from) { return log.Segment(from, 10); });
+  StartX();
+  ASSERT_TRUE(Eventually([&] { return Syncs() >= 2; })) << FederationStatus(X());
+  EXPECT_EQ(SegmentRequests("node-z"), 0);
+  EXPECT_FALSE(Latest(*X().bank, "node-z").has_value());
+  EXPECT_EQ(X().bank->Stats().signals, 0u);
+  auto origins = X().bank->Origins();
+  ASSERT_TRUE(origins.ok());
+  EXPECT_EQ(std::count(origins->begin(), origins->end(), "node-z"), 0);
+  // Refused and reported (federation.h: "Unknown origins ... are refused and reported in the status").
+  const std::string status = FederationStatus(X());
+  const json::value z = OriginStatus(status, "node-z");
+  EXPECT_TRUE(z.is_object()) << "node-z is not in the status: " << status;
+  EXPECT_NE(LastError(z).find("unknown origin"), std::string::npos) << status;
+}
+
+
+// =============================================================================================================
+// The real binary: node-c is `hashbank serve` (configured by `hashbank ca init` / `hashbank node init`), killed
+// with SIGKILL in the middle of its sync from the in-process node-b, and started again.
+
+// A child process running HASHBANK_BINARY with `args`, stdout on a pipe, stderr appended to `log_path`. The
+// destructor kills (SIGKILL) and reaps it.
+class Child {
+ public:
+  static absl::StatusOr<std::unique_ptr<Child>> Start(std::vector<std::string> args, const std::string& log_path) {
+    std::unique_ptr<Child> c(new Child());
+    args.insert(args.begin(), HASHBANK_BINARY);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;  // the test's own HASHBANK_* variables must not reach the node
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::string_view(*e).rfind("HASHBANK_", 0) != 0) envp.push_back(*e);
+    }
+    envp.push_back(nullptr);
+    const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) return absl::InternalError("cannot open " + log_path);
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      ::close(log_fd);
+      return absl::InternalError("pipe2 failed");
+    }
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      ::dup2(fds[1], STDOUT_FILENO);
+      ::dup2(log_fd, STDERR_FILENO);
+      ::execve(HASHBANK_BINARY, argv.data(), envp.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    ::close(log_fd);
+    if (pid < 0) {
+      ::close(fds[0]);
+      return absl::InternalError("fork failed");
+    }
+    c->pid_ = pid;
+    c->out_fd_ = fds[0];
+    return c;
+  }
+
+  ~Child() { Signal(SIGKILL); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // Sends `sig` and reaps the child; its wait status (-1 if already reaped).
+  int Signal(int sig) {
+    int status = -1;
+    if (pid_ > 0) {
+      ::kill(pid_, sig);
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+      pid_ = -1;
+    }
+    if (out_fd_ >= 0) {
+      ::close(out_fd_);
+      out_fd_ = -1;
+    }
+    return status;
+  }
+
+  // Waits for the child to exit on its own; its wait status.
+  int Wait() {
+    int status = -1;
+    while (pid_ > 0 && ::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return status;
+  }
+
+  // Reads stdout until it contains `marker` followed by digits and a non-digit; those digits.
+  absl::StatusOr<uint64_t> NumberAfter(std::string_view marker, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (true) {
+      const size_t at = out_.find(marker);
+      if (at != std::string::npos) {
+        const size_t start = at + marker.size();
+        size_t end = start;
+        while (end < out_.size() && std::isdigit(static_cast<unsigned char>(out_[end])) != 0) ++end;
+        if (end < out_.size() && end > start) return std::stoull(out_.substr(start, end - start));
+      }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return absl::DeadlineExceededError("no \"" + std::string(marker) + "\"; stdout: " + out_);
+      pollfd p{};
+      p.fd = out_fd_;
+      p.events = POLLIN;
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(out_fd_, buf, sizeof(buf));
+      if (n <= 0) return absl::UnavailableError("the process closed stdout; stdout: " + out_);
+      out_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  Child() = default;
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string out_;
+};
+
+class FederationProcessTest : public FederationFixture {
+ protected:
+  void SetUp() override {
+    FederationFixture::SetUp();
+    log_path_ = root_ + "/hashbank.log";
+    // The federation's CA and salt from `hashbank ca init`, shared by the in-process nodes.
+    const std::string ca_dir = root_ + "/ca";
+    ASSERT_EQ(RunToCompletion({"ca", "init", "--dir", ca_dir}), 0) << Log();
+    auto ca_key = ReadTextFile(ca_dir + "/ca.key");
+    auto ca_cert = ReadTextFile(ca_dir + "/ca.pem");
+    auto salt_json = ReadTextFile(ca_dir + "/salt.json");
+    ASSERT_TRUE(ca_key.ok() && ca_cert.ok() && salt_json.ok());
+    ca_ = KeyAndCertificate{*ca_key, *ca_cert};
+    ca_path_ = ca_dir + "/ca.pem";
+    const json::value salt = ParseJson(*salt_json);
+    auto parsed = FederationSalt::FromHex(std::string(salt.at("salt_id").as_string()),
+                                          std::string(salt.at("key").as_string()));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    salt_ = *parsed;
+    salter_ = std::make_unique<Salter>(salt_);
+    AddNode("node-a");
+    AddNode("node-b");
+    // node-c: `hashbank node init`, its public key a member of the in-process nodes' federation.
+    c_dir_ = root_ + "/node-c";
+    ASSERT_EQ(RunToCompletion({"node", "init", "--ca", ca_dir, "--id", "node-c", "--host", "localhost", "--ip",
+                               "127.0.0.1", "--out", c_dir_}),
+              0)
+        << Log();
+    auto c_key = ReadSigningKeyFile(c_dir_ + "/node.key");
+    ASSERT_TRUE(c_key.ok()) << c_key.status();
+    c_public_key_ = c_key->key.public_key();
+    extra_members_["node-c"] = c_public_key_;
+  }
+
+  int RunToCompletion(const std::vector<std::string>& args) {
+    auto child = Child::Start(args, log_path_);
+    if (!child.ok()) {
+      ADD_FAILURE() << child.status();
+      return -1;
+    }
+    const int status = (*child)->Wait();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  std::string Log() {
+    auto text = ReadTextFile(log_path_, size_t{1} << 24);
+    return text.ok() ? *text : "";
+  }
+
+  // The `federation` section of node-c's config: members a, b, c; node-b as its peer; no listener.
+  void WriteCConfig() {
+    auto yaml = ReadTextFile(c_dir_ + "/hashbank.yaml");
+    ASSERT_TRUE(yaml.ok()) << yaml.status();
+    std::string config = *yaml;
+    absl::StrAppend(&config, "federation:\n  sync_interval_ms: 200\n  max_segment_entries: 500\n  members:\n");
+    for (const auto& [id, key] : std::map<std::string, Ed25519PublicKey>{
+             {"node-a", node("node-a").key->public_key()}, {"node-b", node("node-b").key->public_key()},
+             {"node-c", c_public_key_}}) {
+      absl::StrAppend(&config, "    - {id: ", id, ", public_key: \"", PublicKeyHex(key), "\"}\n");
+    }
+    absl::StrAppend(&config, "  peers:\n    - {id: node-b, url: \"https://localhost:", node("node-b").fed_port,
+                    "\"}\n");
+    ASSERT_TRUE(WritePemFile(c_dir_ + "/hashbank.yaml", config, 0644).ok());
+  }
+
+  // Starts `hashbank serve` for node-c; the port of its member API, and an admin client for it.
+  void StartC() {
+    auto child = Child::Start({"serve", "--config", c_dir_ + "/hashbank.yaml", "--listen", "127.0.0.1:0"}, log_path_);
+    ASSERT_TRUE(child.ok()) << child.status();
+    c_ = std::move(*child);
+    auto port = c_->NumberAfter("serving https://127.0.0.1:", 30s);
+    ASSERT_TRUE(port.ok()) << port.status() << "\n" << Log();
+    auto token = ReadTextFile(c_dir_ + "/admin.token");
+    ASSERT_TRUE(token.ok()) << token.status();
+    c_token_ = std::string(absl::StripAsciiWhitespace(*token));
+    c_client_ = std::make_unique<HttpsClient>("127.0.0.1", static_cast<uint16_t>(*port), c_dir_ + "/tls/ca.pem");
+  }
+
+  // node-c's trusted size of node-a's log, from its GET /v1/federation/status (0 when unknown).
+  uint64_t CTrustedSizeOfA() {
+    auto r = c_client_->Request("GET", "/v1/federation/status", "", {{"Authorization", "Bearer " + c_token_}});
+    if (!r.ok() || r->status != 200) return 0;
+    const json::value a = OriginStatus(r->body, "node-a");
+    return a.is_object() ? a.at("trusted_size").to_number<uint64_t>() : 0;
+  }
+
+  void TearDown() override {
+    c_client_.reset();
+    c_.reset();
+    FederationFixture::TearDown();
+  }
+
+  std::string log_path_, c_dir_, c_token_;
+  Ed25519PublicKey c_public_key_{};
+  std::unique_ptr<Child> c_;
+  std::unique_ptr<HttpsClient> c_client_;
+};
+
+TEST_F(FederationProcessTest, ServeKilledMidSyncRestartsAndResumesWithNothingMissingOrDoubled) {
+  constexpr uint64_t kSignals = 20000;
+  constexpr size_t kBatch = 1000;
+  for (const char* id : {"node-a", "node-b"}) ASSERT_NO_FATAL_FAILURE(StartNode(node(id)));
+  const NodeTuning tuning{.sync_interval = 200ms, .max_segment_entries = 500};
+  StartFederation(node("node-a"), {"node-b"}, tuning);
+  StartFederation(node("node-b"), {"node-a"}, tuning);
+  Bank& a = *node("node-a").bank;
+  std::vector<Hash256> hashes;
+  std::vector<SignalRef> refs;
+  for (uint64_t b = 0; b < kSignals / kBatch; ++b) {
+    std::vector<SignalInput> batch(kBatch);
+    for (SignalInput& in : batch) {
+      hashes.push_back(RandomHash(rng_));
+      in.pdq = hashes.back();
+      in.quality = 100;
+    }
+    for (auto& r : a.SubmitBatch(batch, Actor{"loader", Role::kSubmit})) {
+      ASSERT_TRUE(r.ok()) << r.status();
+      refs.push_back(*r);
+    }
+  }
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*node("node-b").bank, "node-a") == kSignals; }, 60s));
+
+  ASSERT_NO_FATAL_FAILURE(WriteCConfig());
+  ASSERT_NO_FATAL_FAILURE(StartC());
+  uint64_t at_kill = 0;
+  ASSERT_TRUE(Eventually([&] { return (at_kill = CTrustedSizeOfA()) > 0; }, 30s)) << Log();
+  const int status = c_->Signal(SIGKILL);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "wait status " << status << "\n" << Log();
+  RecordProperty("trusted_size_seen_before_kill", std::to_string(at_kill));
+
+  ASSERT_NO_FATAL_FAILURE(StartC());
+  ASSERT_TRUE(Eventually([&] { return CTrustedSizeOfA() == kSignals; }, 60s))
+      << "node-c holds " << CTrustedSizeOfA() << "\n" << Log();
+  c_client_.reset();
+  const int term = c_->Signal(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(term) && WEXITSTATUS(term) == 0) << "wait status " << term << "\n" << Log();
+
+  // node-c's data, opened here: the log verifies and every signal of A matches exactly once, as itself.
+  auto loaded = ReadSigningKeyFile(c_dir_ + "/node.key");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  BankOptions bo;
+  bo.data_dir = c_dir_;
+  bo.node_id = "node-c";
+  bo.signing_key = std::make_shared<const SigningKey>(std::move(loaded->key));
+  auto bank = Bank::Open(bo, std::make_unique<Salter>(salt_));
+  ASSERT_TRUE(bank.ok()) << bank.status();
+  const auto c_latest = Latest(**bank, "node-a");
+  ASSERT_TRUE(c_latest.has_value());
+  EXPECT_EQ(c_latest->tree_size, kSignals);
+  EXPECT_EQ(c_latest->root, Latest(a, "node-a")->root);
+  std::ostringstream report;
+  EXPECT_TRUE((*bank)->VerifyStoredLogs(report).ok()) << report.str();
+  EXPECT_EQ((*bank)->Stats().signals, kSignals);
+  for (size_t start = 0; start < kSignals; start += kBatch) {
+    auto matches = (*bank)->MatchPdq(std::span<const Hash256>(hashes).subspan(start, kBatch), false, 0);
+    ASSERT_TRUE(matches.ok()) << matches.status();
+    std::vector<int> count(kBatch, 0);
+    for (const Match& m : *matches) {
+      ASSERT_LT(m.query_index, kBatch);
+      ++count[m.query_index];
+      EXPECT_EQ(m.ref, refs[start + m.query_index]);
+    }
+    for (size_t i = 0; i < kBatch; ++i) ASSERT_EQ(count[i], 1) << "signal " << FormatSignalId(refs[start + i]);
+  }
+}
+
+}  // namespace
+}  // namespace hashbank
