@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The README's test command: install dependencies, build with -Werror, fuzz every parser of peer bytes for a
-# bounded time (clang + libFuzzer + ASan/UBSan), run every test.
+# The README's test command: install dependencies, build with -Werror, validate docker-compose.yml, fuzz
+# every parser of peer bytes for a bounded time (clang + libFuzzer + ASan/UBSan), run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+# The 3-node federation's compose file must stay valid (no Docker engine is needed for this check).
+docker-compose -f docker-compose.yml config -q
 bash scripts/fuzz.sh 20
 cd build
 ctest --output-on-failure --timeout 900 -j "$(nproc)"
