@@ -4,9 +4,11 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <mutex>
 #include <set>
 
@@ -137,14 +139,20 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
   auto own = bank->LoadTree(bank->options_.node_id);
   if (!own.ok()) return own.status();
   bank->own_tree_ = std::move(*own);
-  if (absl::Status s = bank->Rebuild(); !s.ok()) return s;
-  bank->next_sequence_ = bank->own_tree_.size() + 1;
   if (absl::Status s = bank->store_->ForEachState("suspended/", [&](std::string_view name, std::string_view value) {
-        bank->suspended_[std::string(name.substr(10))] = value == "exclude";
+        Suspension sus;
+        sus.exclude = value.rfind("exclude", 0) == 0;
+        const size_t space = value.find(' ');
+        if (space != std::string_view::npos) {
+          std::from_chars(value.data() + space + 1, value.data() + value.size(), sus.from);
+        }
+        bank->suspended_[std::string(name.substr(10))] = sus;
       });
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = bank->Rebuild(); !s.ok()) return s;
+  bank->next_sequence_ = bank->own_tree_.size() + 1;
   return bank;
 }
 
@@ -154,6 +162,7 @@ absl::Status Bank::IndexEntry(const SignalRef& ref, std::string_view entry_bytes
     return absl::DataLossError(absl::StrCat("stored entry ", FormatSignalId(ref), " does not parse"));
   }
   if (ref.origin == options_.node_id) next_sequence_ = std::max(next_sequence_, ref.sequence + 1);
+  if (entry.has_model()) RegisterModel(entry.model().model_id(), entry.model().dimension());
   if (!entry.has_signal()) return absl::OkStatus();
   const pb::Signal& sig = entry.signal();
   if (sig.pdq().empty() && sig.md5().empty() && sig.sha256().empty() && !sig.has_embedding()) {
@@ -187,10 +196,15 @@ absl::Status Bank::Rebuild() {
   const auto start = std::chrono::steady_clock::now();
   // PDQ hashes are collected first and bulk-loaded: the fast path for millions of entries.
   std::vector<std::pair<Hash256, uint64_t>> pdq_entries;
+  size_t unindexable = 0;
   absl::Status s = store_->ForEachEntry([&](const SignalRef& ref, std::string_view bytes) -> absl::Status {
     pb::Entry entry;
     if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       return absl::DataLossError(absl::StrCat("stored entry ", FormatSignalId(ref), " does not parse"));
+    }
+    if (entry.has_signal() && ref.origin != options_.node_id) {
+      auto sus = suspended_.find(ref.origin);  // loaded before the rebuild; single-threaded here
+      if (sus != suspended_.end() && ref.sequence > sus->second.from) return absl::OkStatus();  // refused
     }
     if (entry.has_signal() && entry.signal().pdq().size() == 32) {
       const pb::Signal& sig = entry.signal();
@@ -205,10 +219,15 @@ absl::Status Bank::Rebuild() {
       pb::Entry rest = entry;
       rest.mutable_signal()->clear_pdq();
       pdq_entries.push_back({PdqFromBytes(sig.pdq()), locals_.size()});
-      return IndexEntry(ref, rest.SerializeAsString());
+      if (!IndexEntry(ref, rest.SerializeAsString()).ok()) ++unindexable;
+      return absl::OkStatus();
     }
-    return IndexEntry(ref, bytes);
+    // A member's entry this node cannot index (say, an embedding whose dimension disagrees with its
+    // model) must not keep the node from starting: it is counted and left out of the indexes.
+    if (!IndexEntry(ref, bytes).ok()) ++unindexable;
+    return absl::OkStatus();
   });
+  if (unindexable > 0) std::cerr << "hashbank: " << unindexable << " stored entries could not be indexed\n";
   if (!s.ok()) return s;
   if (absl::Status b = pdq_.BulkLoad(pdq_entries); !b.ok()) return b;
   s = store_->ForEachToken([&](std::string_view hash, std::string_view record) {
@@ -306,9 +325,17 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto sig = BuildSignal(inputs[i], *salter_, options_.pdq_quality_floor, actor);
     if (sig.ok() && sig->has_embedding()) {
-      // A model's dimension is fixed by its first embedding (model fingerprints will declare it).
-      absl::Status m = vectors_.AddModel(sig->embedding().model_id(), sig->embedding().vector_size());
-      if (!m.ok()) sig = absl::InvalidArgumentError(absl::StrCat("embedding.vector: ", std::string(m.message())));
+      // Embeddings are accepted only for a model whose fingerprint this node knows (published here or
+      // received from a member), with exactly its dimension.
+      const std::optional<uint32_t> dimension = ModelDimension(sig->embedding().model_id());
+      if (!dimension) {
+        sig = absl::InvalidArgumentError("embedding.model_id: unknown model; its fingerprint must be published first "
+                                         "(POST /v1/models)");
+      } else if (static_cast<uint32_t>(sig->embedding().vector_size()) != *dimension) {
+        sig = absl::InvalidArgumentError(absl::StrCat("embedding.vector: model ", sig->embedding().model_id(),
+                                                      " has dimension ", *dimension, ", got ",
+                                                      sig->embedding().vector_size()));
+      }
     }
     if (!sig.ok()) {
       results[i] = sig.status();
@@ -513,7 +540,7 @@ std::vector<Match> Bank::Resolve(std::vector<Match> matches) const {
   if (!suspended_.empty()) {
     std::erase_if(matches, [this](const Match& m) {
       auto it = suspended_.find(m.ref.origin);
-      return it != suspended_.end() && it->second;
+      return it != suspended_.end() && it->second.exclude;
     });
   }
   return matches;
@@ -744,36 +771,72 @@ absl::StatusOr<std::string> Bank::ExportSegment(const std::string& origin, uint6
     if (from_size > end) return absl::OutOfRangeError(absl::StrCat("the log of ", origin, " has ", end, " entries here"));
     checkpoint_bytes = *chosen;
   }
-  google::protobuf::Arena arena;  // the leaves of a large segment, without an allocation each
-  pb::LogSegment& segment = *google::protobuf::Arena::CreateMessage<pb::LogSegment>(&arena);
-  if (!segment.mutable_checkpoint()->ParseFromString(checkpoint_bytes)) return absl::DataLossError("stored checkpoint does not parse");
-  segment.set_first_index(from_size);
-  // One range scan over the entries; a purged entry (a gap in the scan) travels as its leaf hash.
-  uint64_t next = from_size + 1;  // the sequence the next leaf must have
-  auto add_purged_until = [&](uint64_t sequence) -> absl::Status {
-    for (; next < sequence; ++next) {
-      auto hash = store_->GetLeaf(SignalRef{origin, next});
-      if (!hash.ok()) return hash.status();
-      if (!hash->has_value()) return absl::DataLossError(absl::StrCat("log ", origin, ": leaf ", next - 1, " is missing"));
-      segment.add_leaves()->set_leaf_hash(**hash);
-    }
-    return absl::OkStatus();
+  // A purged leaf travels as its hash only together with the withdrawal that purged it (VerifySegment
+  // insists), so a segment whose range holds a purged leaf must reach that withdrawal: extend the end.
+  auto withdrawal_of = [&](uint64_t sequence) -> uint64_t {
+    auto tomb = store_->GetTombstone(SignalRef{origin, sequence});
+    if (!tomb.ok() || !tomb->has_value()) return 0;
+    boost::system::error_code ec;
+    auto v = boost::json::parse(**tomb, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("withdrawal") || !v.as_object().at("withdrawal").is_string()) return 0;
+    auto ref = ParseSignalId(std::string(v.as_object().at("withdrawal").as_string()));
+    return ref.ok() ? ref->sequence : 0;
   };
-  absl::Status scanned = store_->ScanEntries(origin, from_size + 1, end + 1, [&](uint64_t sequence, std::string_view bytes) {
-    if (absl::Status s = add_purged_until(sequence); !s.ok()) return s;
-    segment.add_leaves()->set_entry(bytes.data(), bytes.size());
-    next = sequence + 1;
-    return absl::OkStatus();
-  });
-  if (!scanned.ok()) return scanned;
-  if (absl::Status s = add_purged_until(end + 1); !s.ok()) return s;
-  if (from_size > 0 && end > from_size) {
-    StoreSubtreeSource source(store_.get(), origin);
-    auto proof = ConsistencyProof(from_size, end, source);
-    if (!proof.ok()) return proof.status();
-    for (const MerkleHash& h : *proof) segment.add_consistency_proof(HashBytes(h));
+  for (int attempt = 0;; ++attempt) {
+    google::protobuf::Arena arena;  // the leaves of a large segment, without an allocation each
+    pb::LogSegment& segment = *google::protobuf::Arena::CreateMessage<pb::LogSegment>(&arena);
+    if (!segment.mutable_checkpoint()->ParseFromString(checkpoint_bytes)) return absl::DataLossError("stored checkpoint does not parse");
+    segment.set_first_index(from_size);
+    uint64_t needed_end = end;
+    // One range scan over the entries; a purged entry (a gap in the scan) travels as its leaf hash.
+    uint64_t next = from_size + 1;  // the sequence the next leaf must have
+    auto add_purged_until = [&](uint64_t sequence) -> absl::Status {
+      for (; next < sequence; ++next) {
+        auto hash = store_->GetLeaf(SignalRef{origin, next});
+        if (!hash.ok()) return hash.status();
+        if (!hash->has_value()) return absl::DataLossError(absl::StrCat("log ", origin, ": leaf ", next - 1, " is missing"));
+        segment.add_leaves()->set_leaf_hash(**hash);
+        needed_end = std::max(needed_end, withdrawal_of(next));
+      }
+      return absl::OkStatus();
+    };
+    absl::Status scanned = store_->ScanEntries(origin, from_size + 1, end + 1, [&](uint64_t sequence, std::string_view bytes) {
+      if (absl::Status s = add_purged_until(sequence); !s.ok()) return s;
+      segment.add_leaves()->set_entry(bytes.data(), bytes.size());
+      next = sequence + 1;
+      return absl::OkStatus();
+    });
+    if (!scanned.ok()) return scanned;
+    if (absl::Status s = add_purged_until(end + 1); !s.ok()) return s;
+    if (needed_end > end && attempt < 8) {
+      if (origin == options_.node_id) {
+        std::lock_guard<std::mutex> lock(write_mu_);
+        end = std::min(needed_end, own_tree_.size());
+        StoreSubtreeSource source(store_.get(), origin);
+        auto prefix = CompactTree::FromSource(end, source);
+        if (!prefix.ok()) return prefix.status();
+        checkpoint_bytes = SignCheckpoint(origin, end, prefix->Root(), options_.now_ms(), *options_.signing_key).signed_bytes;
+      } else {
+        auto latest = store_->GetCheckpoint(origin);  // holds the withdrawal: it was applied to purge the leaf
+        if (!latest.ok()) return latest.status();
+        pb::SignedCheckpoint sc;
+        pb::Checkpoint c;
+        if (!latest->has_value() || !sc.ParseFromString(**latest) || !c.ParseFromString(sc.checkpoint())) {
+          return absl::DataLossError("stored checkpoint does not parse");
+        }
+        checkpoint_bytes = **latest;
+        end = c.tree_size();
+      }
+      continue;
+    }
+    if (from_size > 0 && end > from_size) {
+      StoreSubtreeSource source(store_.get(), origin);
+      auto proof = ConsistencyProof(from_size, end, source);
+      if (!proof.ok()) return proof.status();
+      for (const MerkleHash& h : *proof) segment.add_consistency_proof(HashBytes(h));
+    }
+    return segment.SerializeAsString();
   }
-  return segment.SerializeAsString();
 }
 
 void Bank::UnindexSignal(const SignalRef& ref, std::string_view entry_bytes) {
@@ -804,11 +867,13 @@ absl::StatusOr<std::vector<std::string>> Bank::Evidence(const std::string& origi
 absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, const Ed25519PublicKey& origin_key,
                                                   std::string_view segment_bytes) {
   if (origin == options_.node_id) return absl::FailedPreconditionError("a node never applies a segment of its own log");
-  if (IsSuspended(origin)) return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " is suspended here"));
-  if (IsEquivocating(origin)) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (IsEquivocating(origin)) {  // checked under the lock: another sync thread may have just flagged it
     return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " equivocated; its logs are refused"));
   }
-  std::lock_guard<std::mutex> lock(write_mu_);
+  // A suspended origin's log is still verified and applied, so its withdrawals are obeyed; its new
+  // signals are stored (the log stays whole for relaying) but not indexed: they never match here.
+  const std::optional<uint64_t> suspended_from = SuspendedFrom(origin);
   TrustedLog trusted;
   auto tree = LoadTree(origin);
   if (!tree.ok()) return tree.status();
@@ -864,6 +929,7 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
       ++applied.signals;
       if (withdrawn_here.count(ref.sequence) != 0) continue;  // withdrawn later in this segment: keep only the leaf
       batch.PutEntry(ref, leaf.entry);
+      if (suspended_from && ref.sequence > *suspended_from) continue;  // refused: stored, never indexed
       AddIndexRows(&batch, e.signal(), ref);
       to_index.push_back({ref, leaf.entry});
     } else if (e.has_withdrawal()) {
@@ -896,6 +962,7 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
     } else {
       ++applied.models;
       batch.PutEntry(ref, leaf.entry);
+      to_index.push_back({ref, leaf.entry});  // registers the model's dimension
     }
   }
   batch.PutState(absl::StrCat("tree/", origin), replay.Serialize());
@@ -987,12 +1054,15 @@ void Bank::NotifyCommit() const {
 
 absl::Status Bank::Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor) {
   if (origin == options_.node_id) return absl::InvalidArgumentError("origin: a node cannot suspend itself");
+  // Entries beyond the origin's current trusted size are refused (stored, never indexed).
+  uint64_t from = 0;
+  if (auto cp = LatestCheckpoint(origin); cp.ok() && cp->has_value()) from = (*cp)->tree_size;
   StoreBatch batch;
-  batch.PutState(absl::StrCat("suspended/", origin), exclude_from_matching ? "exclude" : "keep");
+  batch.PutState(absl::StrCat("suspended/", origin), absl::StrCat(exclude_from_matching ? "exclude " : "keep ", from));
   batch.AddAudit(actor.name, exclude_from_matching ? "origin.suspend+exclude" : "origin.suspend", origin);
   if (absl::Status s = store_->Commit(std::move(batch), options_.now_ms()); !s.ok()) return s;
   std::unique_lock lock(meta_mu_);
-  suspended_[origin] = exclude_from_matching;
+  suspended_[origin] = Suspension{exclude_from_matching, from};
   return absl::OkStatus();
 }
 
@@ -1014,9 +1084,17 @@ bool Bank::IsSuspended(const std::string& origin) const {
 
 std::vector<std::pair<std::string, bool>> Bank::Suspended() const {
   std::shared_lock lock(meta_mu_);
-  std::vector<std::pair<std::string, bool>> out(suspended_.begin(), suspended_.end());
+  std::vector<std::pair<std::string, bool>> out;
+  for (const auto& [origin, sus] : suspended_) out.push_back({origin, sus.exclude});
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::optional<uint64_t> Bank::SuspendedFrom(const std::string& origin) const {
+  std::shared_lock lock(meta_mu_);
+  auto it = suspended_.find(origin);
+  if (it == suspended_.end()) return std::nullopt;
+  return it->second.from;
 }
 
 absl::StatusOr<std::vector<std::string>> Bank::Origins() const {
@@ -1026,7 +1104,25 @@ absl::StatusOr<std::vector<std::string>> Bank::Origins() const {
   return out;
 }
 
+void Bank::RegisterModel(const std::string& model_id, uint32_t dimension) {
+  {
+    std::unique_lock lock(meta_mu_);
+    models_.try_emplace(model_id, dimension);  // the first fingerprint of a model id wins
+  }
+  (void)vectors_.AddModel(model_id, static_cast<int>(dimension));
+}
+
+std::optional<uint32_t> Bank::ModelDimension(const std::string& model_id) const {
+  std::shared_lock lock(meta_mu_);
+  auto it = models_.find(model_id);
+  if (it == models_.end()) return std::nullopt;
+  return it->second;
+}
+
 absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& actor) {
+  if (auto known = ModelDimension(m.model_id); known && *known != m.dimension) {
+    return absl::AlreadyExistsError(absl::StrCat("model ", m.model_id, " is already known with dimension ", *known));
+  }
   if (!IsLowerHex(m.model_id, 64)) return absl::InvalidArgumentError("model_id: the SHA-256 of the weights, 64 lowercase hex");
   if (m.dimension == 0 || m.dimension > 4096) return absl::InvalidArgumentError("dimension: 1 to 4096");
   if (m.name.empty() || m.name.size() > 128) return absl::InvalidArgumentError("name: 1 to 128 bytes");
@@ -1059,9 +1155,7 @@ absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& a
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   ++next_sequence_;
   own_tree_ = std::move(tree);
-  if (absl::Status s = vectors_.AddModel(m.model_id, static_cast<int>(m.dimension)); !s.ok() && !absl::IsAlreadyExists(s)) {
-    return s;
-  }
+  RegisterModel(m.model_id, m.dimension);
   NotifyCommit();
   return ref;
 }

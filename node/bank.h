@@ -228,9 +228,17 @@ class Bank {
   double rebuild_seconds_ = 0;
   std::atomic<size_t> live_signals_{0};
   void NotifyCommit() const;
+  void RegisterModel(const std::string& model_id, uint32_t dimension);
+  std::optional<uint32_t> ModelDimension(const std::string& model_id) const;
+  absl::flat_hash_map<std::string, uint32_t> models_;  // model_id -> dimension; under meta_mu_
   mutable std::mutex listener_mu_;
   std::function<void()> commit_listener_;  // under listener_mu_
-  absl::flat_hash_map<std::string, bool> suspended_;  // origin -> excluded from matching; under meta_mu_
+  struct Suspension {
+    bool exclude = false;  // stored signals hidden from matches too
+    uint64_t from = 0;     // entries with a larger sequence are refused (stored, not indexed)
+  };
+  absl::flat_hash_map<std::string, Suspension> suspended_;  // under meta_mu_
+  std::optional<uint64_t> SuspendedFrom(const std::string& origin) const;
 };
 
 }  // namespace hashbank

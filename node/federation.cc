@@ -179,6 +179,9 @@ void Federation::SyncLoop(PeerState* peer) {
 
 void Federation::RecordOriginError(const std::string& origin, const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Bounded: origin names come from peers; beyond the cap only known entries are updated.
+  constexpr size_t kMaxRecorded = 256;
+  if (origin_errors_.size() >= kMaxRecorded && !origin_errors_.contains(origin)) return;
   origin_errors_[origin] = error;
 }
 
@@ -195,17 +198,19 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
       first_error.Update(absl::DataLossError("a checkpoint in the peer's list does not parse"));
       continue;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      peer->peer_sizes[origin] = their_size;
-    }
     if (origin == bank_->node_id()) continue;
     auto member = options_.members.find(origin);
     if (member == options_.members.end()) {
       RecordOriginError(origin, "unknown origin: not a federation member, refused");
       continue;
     }
-    if (bank_->IsSuspended(origin) || bank_->IsEquivocating(origin)) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);  // members only: a peer cannot grow this map with invented names
+      peer->peer_sizes[origin] = their_size;
+    }
+    // A suspended origin's log is still pulled so that its withdrawals are obeyed (Bank::ApplySegment
+    // indexes none of its new signals); an equivocating one is refused outright.
+    if (bank_->IsEquivocating(origin)) continue;
     auto ours = bank_->LatestCheckpoint(origin);
     if (!ours.ok()) return ours.status();
     uint64_t have = ours->has_value() ? (*ours)->tree_size : 0;

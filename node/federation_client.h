@@ -18,7 +18,7 @@ struct FederationClientOptions {
   std::string cert_path;  // this node's certificate (clientAuth) and key
   std::string key_path;
   std::chrono::milliseconds timeout{10000};
-  size_t max_response_bytes = size_t{1} << 30;
+  size_t max_response_bytes = size_t{256} << 20;  // a segment of 10 000 entries is a few MB
 };
 
 class FederationClient {

@@ -243,7 +243,8 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServe
     if (ec || results.empty()) return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", options.host));
     endpoint = *results.begin();
   }
-  impl->acceptor.emplace(impl->ioc);
+  // The acceptor lives on a strand: its accept completions and the close at shutdown never run at once.
+  impl->acceptor.emplace(asio::make_strand(impl->ioc));
   impl->acceptor->open(endpoint.protocol(), ec);
   if (!ec) impl->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl->acceptor->bind(endpoint, ec);
@@ -263,7 +264,7 @@ void HttpsServer::Shutdown(std::chrono::milliseconds drain) {
   if (impl_->shut_down.exchange(true)) return;
   Shared& shared = *impl_->shared;
   shared.stopping = true;
-  asio::post(impl_->ioc, [this] {
+  asio::post(impl_->acceptor->get_executor(), [this] {
     beast::error_code ignored;
     impl_->acceptor->close(ignored);
   });

@@ -1,6 +1,7 @@
 #include "protocol/signed_log.h"
 
 #include <cstring>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "protocol/entries.pb.h"
@@ -152,6 +153,18 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
                                                               std::string(consistent.message())));
     }
   }
+  // A leaf may travel without its body only if the body was purged by a withdrawal, and that withdrawal
+  // must travel (with its body) in the same segment: otherwise a relay could drop a withdrawal, or a
+  // signal, by sending its leaf hash alone, and every node downstream would never learn of it.
+  std::set<uint64_t> withdrawn_in_segment;
+  for (int i = 0; i < segment.leaves_size(); ++i) {
+    const pb::LogLeaf& leaf = segment.leaves(i);
+    if (leaf.entry().empty()) continue;
+    pb::Entry& entry = *google::protobuf::Arena::CreateMessage<pb::Entry>(&arena);
+    if (entry.ParseFromString(leaf.entry()) && entry.has_withdrawal()) {
+      withdrawn_in_segment.insert(entry.withdrawal().signal_sequence());
+    }
+  }
   VerifiedSegment out;
   out.tree = trusted.tree;
   out.leaves.reserve(static_cast<size_t>(segment.leaves_size()));
@@ -180,6 +193,10 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
     } else {
       if (leaf.leaf_hash().size() != 32) {
         return Reject(SegmentRejection::kMalformed, absl::StrCat("leaf ", v.index, ": a body-less leaf needs its 32-byte hash"));
+      }
+      if (withdrawn_in_segment.count(v.index + 1) == 0) {
+        return Reject(SegmentRejection::kEntryMismatch,
+                      absl::StrCat("leaf ", v.index, " travels without its body but no withdrawal of it is in the segment"));
       }
       std::memcpy(v.leaf_hash.data(), leaf.leaf_hash().data(), 32);
     }

@@ -422,6 +422,13 @@ TEST_F(MemberApiTest, EmbeddingSubmitThenNearVectorMatchesAndOtherDimensionIs400
     v[i] = normal(rng_);
     near[i] = v[i] + 0.01 * normal(rng_);
   }
+  // An embedding of a model nobody published is refused; publishing the fingerprint declares the dimension.
+  ASSERT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/signals", json::object{{"embedding", {{"model_id", kModelId}, {"vector", Vector(v)}}}}, submit_token_),
+      400, "invalid_argument", "unknown model"));
+  const Response published = Post("/v1/models", json::object{{"model_id", kModelId}, {"name", "test-model"}, {"dimension", 16}},
+                                  submit_token_);
+  ASSERT_EQ(published.status, 201) << published.body;
   const std::string id = Submit({{"embedding", {{"model_id", kModelId}, {"vector", Vector(v)}}}, {"labels", {"ncii"}}},
                                 submit_token_);
   json::array m = Match({{"embedding", {{"model_id", kModelId}, {"vector", Vector(near)}}}, {"min_similarity", 0.99}});

@@ -417,6 +417,39 @@ TEST_F(SignedLogSyncTest, SignalAndItsWithdrawalInOneSegmentNeverStoreTheSignal)
   ExpectStoredLogsVerify(*b_.bank);
 }
 
+TEST_F(SignedLogSyncTest, SmallSegmentEndingOnAWithdrawnSignalIsExtendedToCarryItsWithdrawal) {
+  // Export [0, 3) while signal 3 is purged: the withdrawal (sequence 6) must travel along, or the receiver
+  // would have to take a body-less leaf on trust.
+  const std::vector<Submitted> signals = SubmitRandom(*a_.bank, 5, rng_);
+  ASSERT_TRUE(a_.bank->Withdraw(signals[2].ref, kMember, "consent_withdrawn").ok());
+  const AppliedSegment applied = Apply(*b_.bank, a_, Export(*a_.bank, "node-a", 0, 3));
+  EXPECT_EQ(applied.tree_size, 6u);
+  EXPECT_EQ(applied.withdrawals, 1u);
+  ExpectNoneMatch(*b_.bank, {signals[2]});
+  ExpectAllMatch(*b_.bank, {signals[0], signals[1]});
+}
+
+TEST_F(SignedLogSyncTest, SuspendedOriginsWithdrawalsAreStillObeyedAndItsNewSignalsRefused) {
+  const std::vector<Submitted> before = SubmitRandom(*a_.bank, 3, rng_);
+  Apply(*b_.bank, a_, Export(*a_.bank, "node-a", 0, 1000));
+  ExpectAllMatch(*b_.bank, before);
+  ASSERT_TRUE(b_.bank->Suspend("node-a", /*exclude_from_matching=*/false, kMember).ok());
+  // The origin withdraws one of its signals and submits a new one.
+  ASSERT_TRUE(a_.bank->Withdraw(before[1].ref, kMember, "consent_withdrawn").ok());
+  const std::vector<Submitted> after = SubmitRandom(*a_.bank, 1, rng_);
+  const AppliedSegment applied = Apply(*b_.bank, a_, Export(*a_.bank, "node-a", TrustedSize(*b_.bank, "node-a"), 1000));
+  EXPECT_EQ(applied.withdrawals, 1u);
+  ExpectNoneMatch(*b_.bank, {before[1]});  // the victim's withdrawal is obeyed even from a suspended member
+  ExpectNoneMatch(*b_.bank, after);         // new signals of a suspended member never match here
+  ExpectAllMatch(*b_.bank, {before[0], before[2]});
+  ExpectStoredLogsVerify(*b_.bank);
+  // The refusal survives a restart (the rebuild respects it).
+  b_.Close();
+  b_.Open();
+  ExpectNoneMatch(*b_.bank, after);
+  ExpectAllMatch(*b_.bank, {before[0], before[2]});
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Rejected segments
 

@@ -276,18 +276,14 @@ TEST(VerifySegmentTest, WithdrawalOfAnEarlierSignalVerifies) {
   ASSERT_TRUE(r.segment.ok()) << r.segment.status();
 }
 
-TEST(VerifySegmentTest, BodylessLeavesVerify) {
+TEST(VerifySegmentTest, WithdrawnSignalTravelsBodylessWithItsWithdrawal) {
   const SigningKey key = KeyFromSeed(1);
   HandLog log(kOrigin, key, 5);
   log.AppendSignals(6);
-  log.Append(log.NextWithdrawal(3));
+  log.Append(log.NextWithdrawal(3));  // leaf 6 withdraws sequence 3 (leaf 2)
   pb::LogSegment msg = log.SegmentMessage(0, 7);
-  // The withdrawn signal travels as its leaf hash; so does one more, to cover a run of them.
-  for (int i : {2, 4}) {
-    msg.mutable_leaves(i)->clear_entry();
-    msg.mutable_leaves(i)->set_leaf_hash(std::string(log.leaf_hash(static_cast<uint64_t>(i)).begin(),
-                                                     log.leaf_hash(static_cast<uint64_t>(i)).end()));
-  }
+  msg.mutable_leaves(2)->clear_entry();
+  msg.mutable_leaves(2)->set_leaf_hash(std::string(log.leaf_hash(2).begin(), log.leaf_hash(2).end()));
   const SegmentResult r = log.Verify(log.TrustedAt(0), Reserialize(msg));
   ASSERT_TRUE(r.segment.ok()) << r.segment.status();
   EXPECT_TRUE(r.segment->leaves[2].entry.empty());
@@ -295,11 +291,34 @@ TEST(VerifySegmentTest, BodylessLeavesVerify) {
   EXPECT_EQ(r.segment->leaves[3].entry, log.entry(3));
 }
 
+pb::LogSegment WithBodyless(pb::LogSegment msg, const HandLog& log, int index) {
+  msg.mutable_leaves(index)->clear_entry();
+  msg.mutable_leaves(index)->set_leaf_hash(
+      std::string(log.leaf_hash(static_cast<uint64_t>(index)).begin(), log.leaf_hash(static_cast<uint64_t>(index)).end()));
+  return msg;
+}
+
+TEST(VerifySegmentTest, RelayStrippingAWithdrawalOrASignalIsRejected) {
+  // A relay that sends a leaf as its hash alone could suppress a withdrawal (or a signal) for every node
+  // downstream; the tree still verifies, so the rule is what stops it.
+  const SigningKey key = KeyFromSeed(1);
+  HandLog log(kOrigin, key, 5);
+  log.AppendSignals(6);
+  log.Append(log.NextWithdrawal(3));
+  const pb::LogSegment full = log.SegmentMessage(0, 7);
+  ExpectRejected(log.Verify(log.TrustedAt(0), Reserialize(WithBodyless(full, log, 6))), SegmentRejection::kEntryMismatch);
+  ExpectRejected(log.Verify(log.TrustedAt(0), Reserialize(WithBodyless(full, log, 4))), SegmentRejection::kEntryMismatch);
+  // The withdrawn signal's body may be dropped only while its withdrawal travels along.
+  ExpectRejected(log.Verify(log.TrustedAt(0), Reserialize(WithBodyless(log.SegmentMessage(0, 6), log, 2))),
+                 SegmentRejection::kEntryMismatch);
+}
+
 TEST(VerifySegmentTest, BodylessLeafWithWrongHashIsRootMismatch) {
   const SigningKey key = KeyFromSeed(1);
   HandLog log(kOrigin, key, 6);
   log.AppendSignals(6);
-  pb::LogSegment msg = log.SegmentMessage(0, 6);
+  log.Append(log.NextWithdrawal(4));  // withdraws leaf 3
+  pb::LogSegment msg = log.SegmentMessage(0, 7);
   MerkleHash wrong = log.leaf_hash(3);
   wrong[0] ^= 1;
   msg.mutable_leaves(3)->clear_entry();
