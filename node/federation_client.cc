@@ -84,7 +84,8 @@ struct FederationClient::Impl {
       http::request<http::string_body> req{verb, target, 11};
       req.set(http::field::host, host);
       req.set(http::field::user_agent, "hashbank-federation");
-      req.set(http::field::content_type, "application/x-protobuf");
+      req.set(http::field::content_type, options.content_type);
+      if (!options.authorization.empty()) req.set(http::field::authorization, options.authorization);
       req.keep_alive(true);
       req.body() = body;
       req.prepare_payload();
@@ -107,7 +108,7 @@ struct FederationClient::Impl {
       auto res = parser.release();
       if (!res.keep_alive()) stream.reset();
       const unsigned status = res.result_int();
-      if (status != 200 && status != 204) {
+      if (status < 200 || status >= 300) {
         return absl::FailedPreconditionError(absl::StrCat("peer answered ", status, ": ", res.body().substr(0, 300)));
       }
       return std::move(res.body());
@@ -126,8 +127,10 @@ FederationClient::FederationClient(FederationClientOptions options, std::string 
   SSL_CTX_set_min_proto_version(impl_->tls.native_handle(), TLS1_3_VERSION);
   impl_->tls.set_verify_mode(ssl::verify_peer);
   impl_->tls.load_verify_file(impl_->options.ca_path, ec);
-  if (!ec) impl_->tls.use_certificate_chain_file(impl_->options.cert_path, ec);
-  if (!ec) impl_->tls.use_private_key_file(impl_->options.key_path, ssl::context::pem, ec);
+  if (!ec && !impl_->options.cert_path.empty()) {
+    impl_->tls.use_certificate_chain_file(impl_->options.cert_path, ec);
+    if (!ec) impl_->tls.use_private_key_file(impl_->options.key_path, ssl::context::pem, ec);
+  }
   if (ec) impl_->setup = absl::FailedPreconditionError(absl::StrCat("federation TLS files: ", ec.message()));
 }
 

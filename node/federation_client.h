@@ -1,4 +1,5 @@
-// FederationClient: a node's HTTPS client to one peer's federation listener — TLS 1.3 with this node's
+// FederationClient: a node's HTTPS client to one peer's federation listener (and, without a client
+// certificate and with a bearer token, to a node's own member API, for CLI commands) — TLS 1.3 with this node's
 // certificate (mutual TLS), the peer's certificate verified against the federation CA, its host name, and
 // the node id in its URI SAN. One keep-alive connection, reopened when needed; a timeout on every step;
 // responses larger than max_response_bytes are refused. Not thread-safe: one per peer and thread.
@@ -15,8 +16,10 @@ namespace hashbank {
 
 struct FederationClientOptions {
   std::string ca_path;    // the federation CA
-  std::string cert_path;  // this node's certificate (clientAuth) and key
+  std::string cert_path;  // this node's certificate (clientAuth) and key; both empty: no client certificate
   std::string key_path;
+  std::string content_type = "application/x-protobuf";
+  std::string authorization;  // an Authorization header value, "" for none (mTLS is the federation's auth)
   std::chrono::milliseconds timeout{10000};
   size_t max_response_bytes = size_t{256} << 20;  // a segment of 10 000 entries is a few MB
 };
@@ -28,7 +31,7 @@ class FederationClient {
   FederationClient(const FederationClient&) = delete;
   FederationClient& operator=(const FederationClient&) = delete;
 
-  // The body of a 200/204 answer. Unavailable for connection/TLS failures (message says which),
+  // The body of a 2xx answer. Unavailable for connection/TLS failures (message says which),
   // FailedPrecondition for another status (with the peer's error text), PermissionDenied when the peer's
   // certificate is not for peer_id.
   absl::StatusOr<std::string> Get(const std::string& target);

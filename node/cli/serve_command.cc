@@ -8,6 +8,12 @@
 #include "config/listen_address.h"
 #include "crypto/x509.h"
 #include "node/federation.h"
+#include "node/federation_client.h"
+#include "crypto/pem_file.h"
+
+#include <filesystem>
+
+#include <boost/json.hpp>
 #include "node/https_server.h"
 #include "node/member_api.h"
 #include "absl/strings/str_cat.h"
@@ -115,6 +121,11 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
       options, [&api](const HttpRequest& r) { return api.Handle(r); },
       [&api](std::string_view m, std::string_view t, std::string_view a) { return api.Precheck(m, t, a); });
   if (!server.ok()) return fail(server.status());
+  // Where the member API really listens (port 0 and --listen included), for CLI commands such as backup.
+  (void)WritePemFile((std::filesystem::path(config->node.data_dir) / "api.address").string(),
+                     absl::StrCat(listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host,
+                                  ":", (*server)->port(), "\n"),
+                     0644);
   const BankStats stats = (*bank)->Stats();
   out << "hashbank: node " << config->node.id << " serving https://"
       << (listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host) << ":"
@@ -173,9 +184,41 @@ int RunBackupCommand(const NodeOverrides& overrides, const std::string& dir, std
     return 1;
   };
   auto bank = OpenStoppedNode(overrides, "back it up with POST /v1/backup", err);
-  if (!bank.ok()) return fail(bank.status());
-  if (absl::Status s = (*bank)->Backup(dir); !s.ok()) return fail(s);
-  out << "hashbank: checkpoint written to " << dir << '\n';
+  if (bank.ok()) {
+    if (absl::Status s = (*bank)->Backup(dir); !s.ok()) return fail(s);
+    out << "hashbank: checkpoint written to " << dir << '\n';
+    return 0;
+  }
+  if (!absl::IsFailedPrecondition(bank.status())) return fail(bank.status());
+  // The node is running (its database is locked): ask it, over its member API, with the admin token and
+  // the CA from its data directory. RocksDB's checkpoint is consistent while the node serves.
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) return fail(config.status());
+  auto token = ReadTextFile(AdminTokenPath(*config), 4096);
+  if (!token.ok()) return fail(token.status());
+  std::string admin = *token;
+  while (!admin.empty() && std::isspace(static_cast<unsigned char>(admin.back()))) admin.pop_back();
+  std::string address = config->api.listen;
+  if (auto recorded = ReadTextFile((std::filesystem::path(config->node.data_dir) / "api.address").string(), 256);
+      recorded.ok()) {
+    address = *recorded;
+    while (!address.empty() && std::isspace(static_cast<unsigned char>(address.back()))) address.pop_back();
+  }
+  auto listen = ParseListenAddress(address);
+  if (!listen.ok()) return fail(listen.status());
+  std::string host = listen->host;
+  if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+  FederationClientOptions options;
+  options.ca_path = (std::filesystem::path(config->node.data_dir) / "tls" / "ca.pem").string();
+  options.content_type = "application/json";
+  options.authorization = "Bearer " + admin;
+  options.timeout = std::chrono::minutes(10);
+  FederationClient client(options, host, listen->port, config->node.id);
+  boost::json::object body;
+  body["dir"] = std::filesystem::absolute(dir).string();
+  auto answer = client.Post("/v1/backup", boost::json::serialize(body));
+  if (!answer.ok()) return fail(answer.status());
+  out << "hashbank: the running node wrote a checkpoint to " << std::filesystem::absolute(dir).string() << '\n';
   return 0;
 }
 
