@@ -26,6 +26,7 @@ struct FederationClientOptions {
 
 class FederationClient {
  public:
+  // peer_id "": any certificate the CA signed (for tools that judge the data by its signatures alone).
   FederationClient(FederationClientOptions options, std::string host, uint16_t port, std::string peer_id);
   ~FederationClient();
   FederationClient(const FederationClient&) = delete;

@@ -80,8 +80,11 @@ int main(int argc, char** argv) {
   add_node_flags(keys_show);
 
   std::string verify_dir;
-  CLI::App* verify_cmd = app.add_subcommand("verify", "Check every log stored in a (stopped) node's data directory");
-  verify_cmd->add_option("data_dir", verify_dir, "The node's data directory")->required();
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify", "Check logs end to end: every log in a (stopped) node's data directory, or every member's log "
+                "served by a node's federation listener (https://host:port, with --config of a member node)");
+  verify_cmd->add_option("data_dir", verify_dir, "A node's data directory, or https://host:port")->required();
+  verify_cmd->add_option("--config", node.config_path, "With a URL: this node's config (members' keys, certificate)");
 
   CLI11_PARSE(app, argc, argv);
 

@@ -8,6 +8,12 @@
 #include "crypto/federation_salt.h"
 #include "crypto/signing.h"
 #include "crypto/x509.h"
+#include "config/peer_url.h"
+#include "node/federation_client.h"
+#include "protocol/log.pb.h"
+#include "protocol/signed_log.h"
+
+#include <algorithm>
 
 namespace hashbank {
 namespace {
@@ -110,7 +116,87 @@ int RunKeysShowCommand(const NodeOverrides& overrides, std::ostream& out, std::o
   return 0;
 }
 
+namespace {
+
+// `hashbank verify https://host:port`: fetches every member origin's whole log from a node's federation
+// listener (with this node's member certificate) and verifies it from the first leaf, in memory, segment by
+// segment, against the origin's key from the federation configuration.
+int VerifyRemote(const std::string& url, const NodeOverrides& overrides, std::ostream& out, std::ostream& err) {
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) return Fail(err, "verify", config.status());
+  if (config->federation.members.empty()) {
+    return Fail(err, "verify", absl::FailedPreconditionError(
+                                   "verifying a remote log needs a config with federation.members (the origins' keys) "
+                                   "and this node's member certificate: hashbank verify URL --config FILE"));
+  }
+  auto peer = ParsePeerUrl(url);
+  if (!peer.ok()) return Fail(err, "verify", peer.status());
+  FederationClientOptions options;
+  options.ca_path = config->FederationCaPath();
+  options.cert_path = config->TlsCertPath();
+  options.key_path = config->TlsKeyPath();
+  FederationClient client(options, peer->host, peer->port, "");
+  auto list_bytes = client.Get("/fed/v1/checkpoints");
+  if (!list_bytes.ok()) return Fail(err, "verify", list_bytes.status());
+  protocol::CheckpointList list;
+  if (!list.ParseFromString(*list_bytes)) return Fail(err, "verify", absl::DataLossError("the checkpoint list does not parse"));
+  int failures = 0;
+  for (const protocol::SignedCheckpoint& sc : list.checkpoints()) {
+    protocol::Checkpoint c;
+    if (!c.ParseFromString(sc.checkpoint())) {
+      out << "FAIL a checkpoint does not parse\n";
+      ++failures;
+      continue;
+    }
+    const std::string& origin = c.origin();
+    auto member = std::find_if(config->federation.members.begin(), config->federation.members.end(),
+                               [&](const FederationMember& m) { return m.id == origin; });
+    if (member == config->federation.members.end()) {
+      out << "skip " << origin << ": not a federation member, no key to check it with\n";
+      continue;
+    }
+    auto key = ParsePublicKeyHex(member->public_key_hex);
+    if (!key.ok()) return Fail(err, "verify", key.status());
+    TrustedLog trusted;
+    uint64_t bodyless = 0;
+    absl::Status status = absl::OkStatus();
+    while (status.ok() && trusted.tree.size() < c.tree_size()) {
+      auto bytes = client.Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", trusted.tree.size(),
+                                           "&max=", config->federation.max_segment_entries));
+      if (!bytes.ok()) {
+        status = bytes.status();
+        break;
+      }
+      SegmentResult r = VerifySegment(origin, *key, trusted, *bytes);
+      if (!r.segment.ok()) {
+        status = r.segment.status();
+        break;
+      }
+      if (r.segment->tree.size() <= trusted.tree.size()) {
+        status = absl::DataLossError("the node served no progress");
+        break;
+      }
+      for (const VerifiedLeaf& leaf : r.segment->leaves) bodyless += leaf.entry.empty() ? 1u : 0u;
+      trusted.tree = r.segment->tree;
+      trusted.checkpoint = r.segment->checkpoint;
+    }
+    if (status.ok()) {
+      out << "ok   " << origin << ": " << trusted.tree.size() << " leaves (" << bodyless
+          << " purged) verified against its signed checkpoints\n";
+    } else {
+      out << "FAIL " << origin << ": " << status.message() << '\n';
+      ++failures;
+    }
+  }
+  if (failures > 0) return Fail(err, "verify", absl::DataLossError(absl::StrCat(failures, " log(s) did not verify")));
+  out << "all logs verify\n";
+  return 0;
+}
+
+}  // namespace
+
 int RunVerifyCommand(const std::string& data_dir, const NodeOverrides& overrides, std::ostream& out, std::ostream& err) {
+  if (data_dir.rfind("https://", 0) == 0) return VerifyRemote(data_dir, overrides, out, err);
   NodeOverrides o = overrides;
   o.data_dir = data_dir;
   auto config = LoadNodeConfig(o);
