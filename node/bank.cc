@@ -350,11 +350,7 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
   std::vector<std::pair<SignalRef, std::string>> written;
   uint64_t seq = next_sequence_;
   for (auto& [i, sig] : valid) {
-    pb::Entry entry;
-    entry.set_schema_version(1);
-    entry.set_origin(options_.node_id);
-    entry.set_sequence(seq);
-    entry.set_created_at_unix_ms(now);
+    pb::Entry entry = NewOwnEntry(seq, now);
     *entry.mutable_signal() = sig;
     const SignalRef ref{options_.node_id, seq++};
     std::string bytes = entry.SerializeAsString();
@@ -363,14 +359,10 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
     batch.AddAudit(actor.name, "submit", FormatSignalId(ref));
     written.push_back({ref, std::move(bytes)});
   }
-  CompactTree tree = AppendOwnEntries(&batch, written, now);
-  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) {
+  if (absl::Status s = CommitOwnEntries(std::move(batch), written, now); !s.ok()) {
     for (auto& [i, sig] : valid) results[i] = s;
     return results;
   }
-  next_sequence_ = seq;
-  own_tree_ = std::move(tree);
-  NotifyCommit();
   for (size_t k = 0; k < valid.size(); ++k) {
     // Durable already; an index failure here would be a bug, repaired by the rebuild at the next start.
     (void)IndexEntry(written[k].first, written[k].second);
@@ -457,11 +449,7 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
   if (tomb->has_value()) return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is already withdrawn"));
   const pb::Signal old = entry.signal();
   const int64_t now = options_.now_ms();
-  pb::Entry withdrawal;
-  withdrawal.set_schema_version(1);
-  withdrawal.set_origin(options_.node_id);
-  withdrawal.set_sequence(next_sequence_);
-  withdrawal.set_created_at_unix_ms(now);
+  pb::Entry withdrawal = NewOwnEntry(next_sequence_, now);
   withdrawal.mutable_withdrawal()->set_signal_sequence(ref.sequence);
   withdrawal.mutable_withdrawal()->set_reason(reason);
   const SignalRef wref{options_.node_id, next_sequence_};
@@ -479,11 +467,7 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
   t["withdrawal"] = FormatSignalId(wref);
   batch.PutTombstone(ref, boost::json::serialize(t));
   batch.AddAudit(actor.name, "withdraw", FormatSignalId(ref));
-  CompactTree tree = AppendOwnEntries(&batch, {{wref, wbytes}}, now);
-  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
-  ++next_sequence_;
-  own_tree_ = std::move(tree);
-  NotifyCommit();
+  if (absl::Status s = CommitOwnEntries(std::move(batch), {{wref, wbytes}}, now); !s.ok()) return s;
   // The indexes forget the values at once.
   uint64_t local = 0;
   {
@@ -506,11 +490,7 @@ absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed,
   if (info->withdrawn) return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is withdrawn"));
   std::lock_guard<std::mutex> lock(write_mu_);
   const int64_t now = options_.now_ms();
-  pb::Entry entry;
-  entry.set_schema_version(1);
-  entry.set_origin(options_.node_id);
-  entry.set_sequence(next_sequence_);
-  entry.set_created_at_unix_ms(now);
+  pb::Entry entry = NewOwnEntry(next_sequence_, now);
   auto* op = entry.mutable_opinion();
   op->set_signal_origin(ref.origin);
   op->set_signal_sequence(ref.sequence);
@@ -522,11 +502,7 @@ absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed,
   batch.PutEntry(oref, obytes);
   batch.PutOpinion(ref, oref);
   batch.AddAudit(actor.name, confirmed ? "opinion.confirmed" : "opinion.disputed", FormatSignalId(ref));
-  CompactTree tree = AppendOwnEntries(&batch, {{oref, obytes}}, now);
-  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
-  ++next_sequence_;
-  own_tree_ = std::move(tree);
-  NotifyCommit();
+  if (absl::Status s = CommitOwnEntries(std::move(batch), {{oref, obytes}}, now); !s.ok()) return s;
   return oref;
 }
 
@@ -703,6 +679,25 @@ absl::StatusOr<CompactTree> Bank::LoadTree(const std::string& origin) const {
   auto tree = CompactTree::Deserialize(**state);
   if (!tree.ok()) return absl::DataLossError(absl::StrCat("log ", origin, ": stored tree state: ", std::string(tree.status().message())));
   return tree;
+}
+
+pb::Entry Bank::NewOwnEntry(uint64_t sequence, int64_t now) const {
+  pb::Entry entry;
+  entry.set_schema_version(1);
+  entry.set_origin(options_.node_id);
+  entry.set_sequence(sequence);
+  entry.set_created_at_unix_ms(now);
+  return entry;
+}
+
+absl::Status Bank::CommitOwnEntries(StoreBatch batch, const std::vector<std::pair<SignalRef, std::string>>& entries,
+                                    int64_t now) {
+  CompactTree tree = AppendOwnEntries(&batch, entries, now);
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
+  next_sequence_ += entries.size();
+  own_tree_ = std::move(tree);
+  NotifyCommit();
+  return absl::OkStatus();
 }
 
 CompactTree Bank::AppendOwnEntries(StoreBatch* batch, const std::vector<std::pair<SignalRef, std::string>>& entries,
@@ -1129,11 +1124,7 @@ absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& a
   if (!(m.threshold >= -1.0f && m.threshold <= 1.0f)) return absl::InvalidArgumentError("threshold: -1 to 1");
   std::lock_guard<std::mutex> lock(write_mu_);
   const int64_t now = options_.now_ms();
-  pb::Entry entry;
-  entry.set_schema_version(1);
-  entry.set_origin(options_.node_id);
-  entry.set_sequence(next_sequence_);
-  entry.set_created_at_unix_ms(now);
+  pb::Entry entry = NewOwnEntry(next_sequence_, now);
   auto* f = entry.mutable_model();
   f->set_model_id(m.model_id);
   f->set_name(m.name);
@@ -1151,12 +1142,8 @@ absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& a
   StoreBatch batch;
   batch.PutEntry(ref, bytes);
   batch.AddAudit(actor.name, "model.publish", FormatSignalId(ref));
-  CompactTree tree = AppendOwnEntries(&batch, {{ref, bytes}}, now);
-  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
-  ++next_sequence_;
-  own_tree_ = std::move(tree);
+  if (absl::Status s = CommitOwnEntries(std::move(batch), {{ref, bytes}}, now); !s.ok()) return s;
   RegisterModel(m.model_id, m.dimension);
-  NotifyCommit();
   return ref;
 }
 

@@ -39,6 +39,10 @@
 
 namespace hashbank {
 
+namespace protocol {
+class Entry;
+}  // namespace protocol
+
 enum class Role { kSubmit, kQuery, kAdmin };
 std::string_view RoleName(Role role);
 std::optional<Role> ParseRole(std::string_view name);
@@ -200,6 +204,12 @@ class Bank {
   // state and a new signed checkpoint. Returns the extended tree, to install after the commit.
   CompactTree AppendOwnEntries(StoreBatch* batch, const std::vector<std::pair<SignalRef, std::string>>& entries,
                                int64_t now) const;
+  // A new entry of the own log with the header fields set (write_mu_ held).
+  protocol::Entry NewOwnEntry(uint64_t sequence, int64_t now) const;
+  // Appends `entries` (the next sequences, in order) to the own log in `batch`, commits it durably, then
+  // advances the sequence and the tree and notifies the commit listener (write_mu_ held).
+  absl::Status CommitOwnEntries(StoreBatch batch, const std::vector<std::pair<SignalRef, std::string>>& entries,
+                                int64_t now);
   absl::StatusOr<CompactTree> LoadTree(const std::string& origin) const;
   void UnindexSignal(const SignalRef& ref, std::string_view entry_bytes);
 
