@@ -3,7 +3,7 @@
 // Data: N unit vectors of dimension D around N/500 random centres (Gaussian noise) plus 10 % uniform ones,
 // the shape real image embeddings have. Queries: perturbed bank vectors.
 //
-// Usage: vector_index_bench [N=100000] [D=512] [queries=500]
+// Usage: vector_index_bench [N=100000] [D=512] [queries=500] [ef_search=256]
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   hashbank::VectorIndexOptions exact_options;
   exact_options.exact_below = n + 1;  // never builds a graph
   hashbank::VectorIndexOptions graph_options;
-  graph_options.exact_below = 1000;  // defaults otherwise: M = 32, ef_construction = 200, ef_search = 256
+  graph_options.exact_below = 1000;  // defaults otherwise: M = 32, ef_construction = 200
+  graph_options.ef_search = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : graph_options.ef_search;
   std::vector<std::vector<uint64_t>> truth(nq);
   for (int pass = 0; pass < 2; ++pass) {
     hashbank::VectorIndex index(pass == 0 ? exact_options : graph_options);
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
       }
     }
     const double qps = static_cast<double>(nq) / Seconds(qstart);
-    std::printf("| %s | %.1f | %.0f | %.0f | %s |\n", pass == 0 ? "exact scan" : "HNSW M=32 efC=200 ef=256", build,
+    const std::string name = pass == 0 ? "exact scan" : "HNSW M=32 efC=200 ef=" + std::to_string(graph_options.ef_search);
+    std::printf("| %s | %.1f | %.0f | %.0f | %s |\n", name.c_str(), build,
                 static_cast<double>(index.MemoryBytes()) / 1e6, qps,
                 pass == 0 ? "1.000 (baseline)" : std::to_string(static_cast<double>(hits) / static_cast<double>(want)).c_str());
     std::fflush(stdout);
