@@ -522,23 +522,19 @@ std::vector<Match> Bank::Resolve(std::vector<Match> matches) const {
   return matches;
 }
 
-absl::StatusOr<std::vector<Match>> Bank::MatchPdq(std::span<const Hash256> raw, bool dihedral, int max_distance) const {
+absl::StatusOr<std::vector<Match>> Bank::MatchPdq(std::span<const Hash256> raw, int max_distance) const {
   std::vector<Match> out;
   for (size_t q = 0; q < raw.size(); ++q) {
     Hash256 salted;
     salted.limbs = salter_->SaltPdq(raw[q].limbs);
-    if (!dihedral) {
-      for (const PdqMatch& m : pdq_.Query(salted, max_distance)) {
-        Match x;
-        x.ref.sequence = m.id;
-        x.signal_type = "pdq";
-        x.distance = m.distance;
-        x.query_index = q;
-        out.push_back(std::move(x));
-      }
-      continue;
+    for (const PdqMatch& m : pdq_.Query(salted, max_distance)) {
+      Match x;
+      x.ref.sequence = m.id;
+      x.signal_type = "pdq";
+      x.distance = m.distance;
+      x.query_index = q;
+      out.push_back(std::move(x));
     }
-    return absl::InvalidArgumentError("dihedral: needs the image (POST /v1/match/image) or all 8 hashes");
   }
   return Resolve(std::move(out));
 }
@@ -1075,14 +1071,6 @@ absl::Status Bank::Unsuspend(const std::string& origin, const Actor& actor) {
 bool Bank::IsSuspended(const std::string& origin) const {
   std::shared_lock lock(meta_mu_);
   return suspended_.contains(origin);
-}
-
-std::vector<std::pair<std::string, bool>> Bank::Suspended() const {
-  std::shared_lock lock(meta_mu_);
-  std::vector<std::pair<std::string, bool>> out;
-  for (const auto& [origin, sus] : suspended_) out.push_back({origin, sus.exclude});
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 std::optional<uint64_t> Bank::SuspendedFrom(const std::string& origin) const {

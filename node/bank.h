@@ -135,7 +135,7 @@ class Bank {
   absl::Status Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason);
   absl::StatusOr<SignalRef> AddOpinion(const SignalRef& ref, bool confirmed, const Actor& actor);
 
-  absl::StatusOr<std::vector<Match>> MatchPdq(std::span<const Hash256> raw, bool dihedral, int max_distance) const;
+  absl::StatusOr<std::vector<Match>> MatchPdq(std::span<const Hash256> raw, int max_distance) const;
   absl::StatusOr<std::vector<Match>> MatchDihedralSet(const std::array<Hash256, kNumDihedral>& raw, int max_distance) const;
   absl::StatusOr<std::vector<Match>> MatchMd5(const Md5Digest& raw) const;
   absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
@@ -175,7 +175,6 @@ class Bank {
   absl::Status Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor);
   absl::Status Unsuspend(const std::string& origin, const Actor& actor);
   bool IsSuspended(const std::string& origin) const;
-  std::vector<std::pair<std::string, bool>> Suspended() const;  // origin, excluded from matching
   // Every origin whose log this node holds (its own included).
   absl::StatusOr<std::vector<std::string>> Origins() const;
   absl::StatusOr<SignalRef> PublishModel(const ModelInput& model, const Actor& actor);

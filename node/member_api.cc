@@ -567,7 +567,7 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
                   matches = std::move(*got);
                   list = false;
                 } else {
-                  auto got = bank_->MatchPdq(hashes, false, max_distance);
+                  auto got = bank_->MatchPdq(hashes, max_distance);
                   if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
                   matches = std::move(*got);
                 }

@@ -415,19 +415,6 @@ absl::Status SignalStore::CompactAll() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<SignalRef>> SignalStore::FindExact(ExactKind8 kind, std::string_view salted_digest) const {
-  std::vector<SignalRef> out;
-  const std::string prefix = std::string(1, static_cast<char>(kind)) + std::string(salted_digest);
-  absl::Status s = impl_->ScanPrefix(kExact, prefix, [&](std::string_view key, std::string_view) {
-    SignalRef ref;
-    if (ParseOkey(key.substr(prefix.size()), &ref) == 0) return absl::DataLossError("corrupt exact-hash key");
-    out.push_back(std::move(ref));
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
-}
-
 absl::StatusOr<std::vector<SignalRef>> SignalStore::OpinionsOf(const SignalRef& signal) const {
   std::vector<SignalRef> out;
   const std::string prefix = Okey(signal);

@@ -109,7 +109,6 @@ class SignalStore {
   absl::StatusOr<std::optional<std::string>> GetTombstone(const SignalRef& ref) const;
   absl::StatusOr<std::optional<std::string>> GetToken(std::string_view token_sha256) const;
   absl::StatusOr<std::optional<std::string>> GetState(std::string_view name) const;
-  absl::StatusOr<std::vector<SignalRef>> FindExact(ExactKind8 kind, std::string_view salted_digest) const;
   absl::StatusOr<std::optional<std::string>> GetLeaf(const SignalRef& ref) const;
   absl::StatusOr<std::optional<std::string>> GetNode(std::string_view origin, uint32_t level, uint64_t index) const;
   // The newest stored checkpoint of `origin`, or the newest whose tree size is <= max_size.

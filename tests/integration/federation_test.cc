@@ -873,7 +873,7 @@ TEST_F(FederationTest, NodeTornDownMidSyncResumesWithNothingMissingOrDoubled) {
   EXPECT_EQ(C().bank->Stats().signals, kSignals);
   // Every signal of A matches at C exactly once, as itself.
   for (size_t start = 0; start < kSignals; start += kBatch) {
-    auto matches = C().bank->MatchPdq(std::span<const Hash256>(hashes).subspan(start, kBatch), false, 0);
+    auto matches = C().bank->MatchPdq(std::span<const Hash256>(hashes).subspan(start, kBatch), 0);
     ASSERT_TRUE(matches.ok()) << matches.status();
     std::vector<int> count(kBatch, 0);
     for (const Match& m : *matches) {
@@ -1408,7 +1408,7 @@ TEST_F(FederationProcessTest, ServeKilledMidSyncRestartsAndResumesWithNothingMis
   EXPECT_TRUE((*bank)->VerifyStoredLogs(report).ok()) << report.str();
   EXPECT_EQ((*bank)->Stats().signals, kSignals);
   for (size_t start = 0; start < kSignals; start += kBatch) {
-    auto matches = (*bank)->MatchPdq(std::span<const Hash256>(hashes).subspan(start, kBatch), false, 0);
+    auto matches = (*bank)->MatchPdq(std::span<const Hash256>(hashes).subspan(start, kBatch), 0);
     ASSERT_TRUE(matches.ok()) << matches.status();
     std::vector<int> count(kBatch, 0);
     for (const Match& m : *matches) {

@@ -137,7 +137,7 @@ std::vector<Submitted> SubmitRandom(Bank& bank, size_t n, std::mt19937_64& rng) 
 
 // The refs a bank returns for an exact (distance 0) PDQ query.
 std::vector<SignalRef> PdqMatches(const Bank& bank, const Hash256& raw) {
-  auto m = bank.MatchPdq(std::span<const Hash256>(&raw, 1), false, 0);
+  auto m = bank.MatchPdq(std::span<const Hash256>(&raw, 1), 0);
   EXPECT_TRUE(m.ok()) << m.status();
   std::vector<SignalRef> refs;
   if (!m.ok()) return refs;
