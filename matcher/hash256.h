@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <utility>
 #include <bit>
 #include <cstdint>
 #include <string>
@@ -32,6 +33,10 @@ struct Hash256 {
 
   friend bool operator==(const Hash256&, const Hash256&) = default;
   friend auto operator<=>(const Hash256&, const Hash256&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const Hash256& x) {
+    return H::combine(std::move(h), x.limbs[0], x.limbs[1], x.limbs[2], x.limbs[3]);
+  }
 };
 
 inline int HammingDistance(const Hash256& a, const Hash256& b) {

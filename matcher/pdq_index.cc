@@ -253,24 +253,64 @@ struct PdqIndex::Impl {
     return found;
   }
 
-  void AddPostings(uint32_t slot) {
+  void AddPosting(int s, uint32_t slot) {
     const Hash256& h = hashes[slot];
-    for (int s = 0; s < kSegments; ++s) {
-      SegmentTable& t = segments[s];
-      const uint32_t v = Segment(h, s);
-      const Posting p{slot, NextTwo(h, s)};
-      BucketMeta& m = t.meta[v];
-      const uint32_t live = m.live & ~kOverflowBit;
-      if (m.begin + live < t.meta[v + 1].begin) {
-        t.slot[m.begin + live] = p.slot;
-        t.next2[m.begin + live] = p.next2;
-        ++m.live;
-      } else {
-        t.overflow[v].push_back(p);
-        m.live |= kOverflowBit;
-        if (s == 0) ++overflow_slots;
-      }
+    SegmentTable& t = segments[s];
+    const uint32_t v = Segment(h, s);
+    const Posting p{slot, NextTwo(h, s)};
+    BucketMeta& m = t.meta[v];
+    const uint32_t live = m.live & ~kOverflowBit;
+    if (m.begin + live < t.meta[v + 1].begin) {
+      t.slot[m.begin + live] = p.slot;
+      t.next2[m.begin + live] = p.next2;
+      ++m.live;
+    } else {
+      t.overflow[v].push_back(p);
+      m.live |= kOverflowBit;
+      if (s == 0) ++overflow_slots;
     }
+  }
+
+  void AddPostings(uint32_t slot) {
+    for (int s = 0; s < kSegments; ++s) AddPosting(s, slot);
+  }
+
+  // A slot for a new hash (a free one first). ResourceExhausted past 2^32 - 1 hashes.
+  absl::StatusOr<uint32_t> NewSlot(const Hash256& hash, uint64_t id) {
+    uint32_t slot;
+    if (!free_slots.empty()) {
+      slot = free_slots.back();
+      free_slots.pop_back();
+      hashes[slot] = hash;
+      first_id[slot] = id;
+    } else {
+      if (hashes.size() >= kFreeSlot) return absl::ResourceExhaustedError("more than 2^32 - 1 hashes");
+      slot = static_cast<uint32_t>(hashes.size());
+      hashes.push_back(hash);
+      first_id.push_back(id);
+    }
+    return slot;
+  }
+
+  // Adds `id` to the slot already holding its hash; false if the pair is present.
+  bool AddExtraId(uint32_t slot, uint64_t id) {
+    auto& extra = extra_ids[slot];
+    if (first_id[slot] == id || std::find(extra.begin(), extra.end(), id) != extra.end()) {
+      if (extra.empty()) extra_ids.erase(slot);
+      return false;
+    }
+    extra.push_back(id);
+    ++entries;
+    return true;
+  }
+
+  // An index that grows by inserts (a node filling up through sync) would end with most entries in the
+  // overflow vectors, which cost a hash lookup and an allocation each. When they pass an eighth of the
+  // hashes, lay the flat tables out again with a quarter of slack per bucket: the cost is amortised over
+  // the inserts that caused it (each re-layout happens after the index grew by at least 1/8).
+  void RelayoutIfOverflowing(size_t pending) {
+    const size_t live = hashes.size() - free_slots.size();
+    if (overflow_slots + pending > std::max<size_t>(size_t{1} << 14, live / 8)) BuildSegments(0.25);
   }
 
   void RemovePostings(uint32_t slot) {
@@ -433,36 +473,61 @@ absl::Status PdqIndex::Insert(const Hash256& hash, uint64_t id) {
   Impl& m = *impl_;
   const uint32_t existing = m.FindSlot(hash);
   if (existing != kFreeSlot) {
-    auto& extra = m.extra_ids[existing];
-    if (m.first_id[existing] == id || std::find(extra.begin(), extra.end(), id) != extra.end()) {
-      if (extra.empty()) m.extra_ids.erase(existing);
-      return absl::AlreadyExistsError(absl::StrCat("id ", id, " is already indexed with this hash"));
-    }
-    extra.push_back(id);
-    ++m.entries;
+    if (!m.AddExtraId(existing, id)) return absl::AlreadyExistsError(absl::StrCat("id ", id, " is already indexed with this hash"));
     return absl::OkStatus();
   }
-  uint32_t slot;
-  if (!m.free_slots.empty()) {
-    slot = m.free_slots.back();
-    m.free_slots.pop_back();
-    m.hashes[slot] = hash;
-    m.first_id[slot] = id;
-  } else {
-    if (m.hashes.size() >= kFreeSlot) return absl::ResourceExhaustedError("more than 2^32 - 1 hashes");
-    slot = static_cast<uint32_t>(m.hashes.size());
-    m.hashes.push_back(hash);
-    m.first_id.push_back(id);
-  }
-  m.AddPostings(slot);
+  auto slot = m.NewSlot(hash, id);
+  if (!slot.ok()) return slot.status();
+  m.AddPostings(*slot);
   ++m.entries;
-  // An index that grows by inserts (a node filling up through sync) would end with most entries in the
-  // overflow vectors, which cost a hash lookup and an allocation each. When they pass an eighth of the
-  // hashes, lay the flat tables out again with a quarter of slack per bucket: the cost is amortised over
-  // the inserts that caused it (each re-layout happens after the index grew by at least 1/8).
-  const size_t live = m.hashes.size() - m.free_slots.size();
-  if (m.overflow_slots > std::max<size_t>(size_t{1} << 14, live / 8)) m.BuildSegments(0.25);
+  m.RelayoutIfOverflowing(0);
   return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> PdqIndex::InsertBatch(std::span<const std::pair<Hash256, uint64_t>> entries) {
+  for (const auto& e : entries) {
+    if (e.second == kNoId) return absl::InvalidArgumentError("id 2^64-1 is reserved");
+  }
+  std::unique_lock lock(mu_);
+  Impl& m = *impl_;
+  size_t skipped = 0;
+  // Slots first, so that a hash repeated inside the batch shares one slot. New slots get their postings
+  // below; FindSlot does not see them yet, so the batch's own new hashes are looked up in `fresh`.
+  std::vector<uint32_t> new_slots;
+  absl::flat_hash_map<Hash256, uint32_t> fresh;
+  for (const auto& [hash, id] : entries) {
+    uint32_t slot = m.FindSlot(hash);
+    if (slot == kFreeSlot) {
+      auto it = fresh.find(hash);
+      if (it != fresh.end()) slot = it->second;
+    }
+    if (slot != kFreeSlot) {
+      if (!m.AddExtraId(slot, id)) ++skipped;
+      continue;
+    }
+    auto created = m.NewSlot(hash, id);
+    if (!created.ok()) return created.status();
+    fresh.emplace(hash, *created);
+    new_slots.push_back(*created);
+    ++m.entries;
+  }
+  if (new_slots.empty()) return skipped;
+  const size_t live = m.hashes.size() - m.free_slots.size();
+  if (m.overflow_slots + new_slots.size() > std::max<size_t>(size_t{1} << 14, live / 8)) {
+    m.BuildSegments(0.25);  // a batch this large against the index: lay it out afresh, new slots included
+    return skipped;
+  }
+  // Per segment table, in bucket order: consecutive postings land in nearby buckets.
+  std::vector<uint64_t> order(new_slots.size());  // bucket value << 32 | slot
+  for (int seg = 0; seg < kSegments; ++seg) {
+    for (size_t i = 0; i < new_slots.size(); ++i) {
+      order[i] = (uint64_t{Segment(m.hashes[new_slots[i]], seg)} << 32) | new_slots[i];
+    }
+    std::sort(order.begin(), order.end());
+    for (uint64_t o : order) m.AddPosting(seg, static_cast<uint32_t>(o));
+  }
+  m.RelayoutIfOverflowing(0);
+  return skipped;
 }
 
 absl::Status PdqIndex::Remove(const Hash256& hash, uint64_t id) {

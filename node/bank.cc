@@ -161,6 +161,11 @@ absl::Status Bank::IndexEntry(const SignalRef& ref, std::string_view entry_bytes
   if (!entry.ParseFromArray(entry_bytes.data(), static_cast<int>(entry_bytes.size()))) {
     return absl::DataLossError(absl::StrCat("stored entry ", FormatSignalId(ref), " does not parse"));
   }
+  return IndexParsed(ref, entry, nullptr);
+}
+
+absl::Status Bank::IndexParsed(const SignalRef& ref, const pb::Entry& entry,
+                               std::vector<std::pair<Hash256, uint64_t>>* pdq_out) {
   if (ref.origin == options_.node_id) next_sequence_ = std::max(next_sequence_, ref.sequence + 1);
   if (entry.has_model()) RegisterModel(entry.model().model_id(), entry.model().dimension());
   if (!entry.has_signal()) return absl::OkStatus();
@@ -175,7 +180,11 @@ absl::Status Bank::IndexEntry(const SignalRef& ref, std::string_view entry_bytes
     local = RegisterLocal(ref, sig.labels());
   }
   if (sig.pdq().size() == 32) {
-    if (absl::Status s = pdq_.Insert(PdqFromBytes(sig.pdq()), local); !s.ok()) return s;
+    if (pdq_out != nullptr) {
+      pdq_out->push_back({PdqFromBytes(sig.pdq()), local});
+    } else if (absl::Status s = pdq_.Insert(PdqFromBytes(sig.pdq()), local); !s.ok()) {
+      return s;
+    }
   }
   if (sig.md5().size() == 32) {
     if (absl::Status s = md5_.Insert(DigestFromBytes(sig.md5()), local); !s.ok()) return s;
@@ -206,25 +215,10 @@ absl::Status Bank::Rebuild() {
       auto sus = suspended_.find(ref.origin);  // loaded before the rebuild; single-threaded here
       if (sus != suspended_.end() && ref.sequence > sus->second.from) return absl::OkStatus();  // refused
     }
-    if (entry.has_signal() && entry.signal().pdq().size() == 32) {
-      const pb::Signal& sig = entry.signal();
-      if (sig.md5().empty() && sig.sha256().empty() && !sig.has_embedding()) {
-        // PDQ-only signal (the common case): register it and collect its hash for the bulk load.
-        ++live_signals_;
-        std::unique_lock lock(meta_mu_);
-        pdq_entries.push_back({PdqFromBytes(sig.pdq()), RegisterLocal(ref, sig.labels())});
-        return absl::OkStatus();
-      }
-      // Other signals go through IndexEntry without their PDQ, which joins the bulk load.
-      pb::Entry rest = entry;
-      rest.mutable_signal()->clear_pdq();
-      pdq_entries.push_back({PdqFromBytes(sig.pdq()), locals_.size()});
-      if (!IndexEntry(ref, rest.SerializeAsString()).ok()) ++unindexable;
-      return absl::OkStatus();
-    }
-    // A member's entry this node cannot index (say, an embedding whose dimension disagrees with its
-    // model) must not keep the node from starting: it is counted and left out of the indexes.
-    if (!IndexEntry(ref, bytes).ok()) ++unindexable;
+    // PDQ hashes are collected for the bulk load. A member's entry this node cannot index (say, an
+    // embedding whose dimension disagrees with its model) must not keep the node from starting: it is
+    // counted and left out of the indexes.
+    if (!IndexParsed(ref, entry, &pdq_entries).ok()) ++unindexable;
     return absl::OkStatus();
   });
   if (unindexable > 0) std::cerr << "hashbank: " << unindexable << " stored entries could not be indexed\n";
@@ -855,16 +849,7 @@ bool Bank::IsEquivocating(const std::string& origin) const {
 
 absl::StatusOr<std::vector<std::string>> Bank::Evidence(const std::string& origin) const { return store_->ListEvidence(origin); }
 
-absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, const Ed25519PublicKey& origin_key,
-                                                  std::string_view segment_bytes) {
-  if (origin == options_.node_id) return absl::FailedPreconditionError("a node never applies a segment of its own log");
-  std::lock_guard<std::mutex> lock(write_mu_);
-  if (IsEquivocating(origin)) {  // checked under the lock: another sync thread may have just flagged it
-    return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " equivocated; its logs are refused"));
-  }
-  // A suspended origin's log is still verified and applied, so its withdrawals are obeyed; its new
-  // signals are stored (the log stays whole for relaying) but not indexed: they never match here.
-  const std::optional<uint64_t> suspended_from = SuspendedFrom(origin);
+absl::StatusOr<TrustedLog> Bank::TrustedState(const std::string& origin) const {
   TrustedLog trusted;
   auto tree = LoadTree(origin);
   if (!tree.ok()) return tree.status();
@@ -872,6 +857,29 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
   auto latest = LatestCheckpoint(origin);
   if (!latest.ok()) return latest.status();
   trusted.checkpoint = std::move(*latest);
+  return trusted;
+}
+
+absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, const Ed25519PublicKey& origin_key,
+                                                  std::string_view segment_bytes) {
+  // Verified outside the write lock; if another thread advanced the origin meanwhile, verify again
+  // against the new state (the segment may now be partly or wholly known: a rollback or gap then).
+  for (int attempt = 0;; ++attempt) {
+    auto base = TrustedState(origin);
+    if (!base.ok()) return base.status();
+    SegmentResult result = VerifySegment(origin, origin_key, *base, segment_bytes);
+    auto applied = ApplyVerified(origin, origin_key, *base, std::move(result));
+    if (!absl::IsAborted(applied.status()) || attempt == 3) return applied;
+  }
+}
+
+absl::StatusOr<AppliedSegment> Bank::ApplyVerified(const std::string& origin, const Ed25519PublicKey& origin_key,
+                                                   const TrustedLog& base, SegmentResult result) {
+  if (origin == options_.node_id) return absl::FailedPreconditionError("a node never applies a segment of its own log");
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (IsEquivocating(origin)) {  // checked under the lock: another sync thread may have just flagged it
+    return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " equivocated; its logs are refused"));
+  }
   // A stored key must not change under us: the first trusted key of an origin is recorded.
   auto known_key = store_->GetState(absl::StrCat("origin_key/", origin));
   if (!known_key.ok()) return known_key.status();
@@ -879,8 +887,9 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
     return absl::PermissionDeniedError(absl::StrCat("bad signature: ", origin, "'s key differs from the one its log was trusted with"));
   }
   const int64_t now = options_.now_ms();
-  SegmentResult result = VerifySegment(origin, origin_key, trusted, segment_bytes);
   if (!result.segment.ok()) {
+    // Evidence is two checkpoints the origin signed: it proves equivocation whatever the state it was
+    // found against.
     if (result.equivocation_evidence) {
       StoreBatch evidence;
       evidence.PutEvidence(origin, now, *result.equivocation_evidence);
@@ -890,39 +899,46 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
     }
     return result.segment.status();
   }
+  // The segment was verified against `base`; it applies only if that is still the trusted state.
+  auto current = LoadTree(origin);
+  if (!current.ok()) return current.status();
+  if (current->size() != base.tree.size() || current->Root() != base.tree.Root()) {
+    return absl::AbortedError(absl::StrCat("stale: ", origin, "'s trusted log moved from size ", base.tree.size(),
+                                           " to ", current->size(), " while the segment was verified"));
+  }
+  const TrustedLog& trusted = base;
+  // A suspended origin's log is still verified and applied, so its withdrawals are obeyed; its new
+  // signals are stored (the log stays whole for relaying) but not indexed: they never match here.
+  const std::optional<uint64_t> suspended_from = SuspendedFrom(origin);
   VerifiedSegment& seg = *result.segment;
   AppliedSegment applied;
   applied.leaves = seg.leaves.size();
   applied.tree_size = seg.checkpoint.tree_size;
   // Withdrawals inside this segment: their targets are never stored with a body.
   std::set<uint64_t> withdrawn_here;
-  std::vector<pb::Entry> parsed(seg.leaves.size());
-  for (size_t i = 0; i < seg.leaves.size(); ++i) {
-    if (seg.leaves[i].entry.empty()) continue;
-    parsed[i].ParseFromString(seg.leaves[i].entry);  // VerifySegment parsed it already
-    if (parsed[i].has_withdrawal()) withdrawn_here.insert(parsed[i].withdrawal().signal_sequence());
+  for (const VerifiedLeaf& leaf : seg.leaves) {
+    if (leaf.parsed != nullptr && leaf.parsed->has_withdrawal()) withdrawn_here.insert(leaf.parsed->withdrawal().signal_sequence());
   }
   StoreBatch batch;
   CompactTree replay = trusted.tree;
-  std::vector<std::pair<SignalRef, std::string>> to_index;
+  std::vector<std::pair<SignalRef, const pb::Entry*>> to_index;
   std::vector<std::pair<SignalRef, std::string>> to_unindex;  // earlier signals purged by this segment
-  for (size_t i = 0; i < seg.leaves.size(); ++i) {
-    const VerifiedLeaf& leaf = seg.leaves[i];
+  for (const VerifiedLeaf& leaf : seg.leaves) {
     const SignalRef ref{origin, leaf.index + 1};
     batch.PutLeaf(ref, HashBytes(leaf.leaf_hash));
     replay.Append(leaf.leaf_hash);
     for (const auto& done : replay.completed_by_last_append()) {
       if (done.level > 0) batch.PutNode(origin, done.level, done.index, HashBytes(done.hash));
     }
-    if (leaf.entry.empty()) continue;
-    const pb::Entry& e = parsed[i];
+    if (leaf.parsed == nullptr) continue;
+    const pb::Entry& e = *leaf.parsed;
     if (e.has_signal()) {
       ++applied.signals;
       if (withdrawn_here.count(ref.sequence) != 0) continue;  // withdrawn later in this segment: keep only the leaf
       batch.PutEntry(ref, leaf.entry);
       if (suspended_from && ref.sequence > *suspended_from) continue;  // refused: stored, never indexed
       AddIndexRows(&batch, e.signal(), ref);
-      to_index.push_back({ref, leaf.entry});
+      to_index.push_back({ref, &e});
     } else if (e.has_withdrawal()) {
       ++applied.withdrawals;
       batch.PutEntry(ref, leaf.entry);
@@ -953,7 +969,7 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
     } else {
       ++applied.models;
       batch.PutEntry(ref, leaf.entry);
-      to_index.push_back({ref, leaf.entry});  // registers the model's dimension
+      to_index.push_back({ref, &e});  // registers the model's dimension
     }
   }
   batch.PutState(absl::StrCat("tree/", origin), replay.Serialize());
@@ -964,7 +980,11 @@ absl::StatusOr<AppliedSegment> Bank::ApplySegment(const std::string& origin, con
   }
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   for (const auto& [ref, bytes] : to_unindex) UnindexSignal(ref, bytes);
-  for (const auto& [ref, bytes] : to_index) (void)IndexEntry(ref, bytes);
+  // Indexed after the durable write; the segment's PDQ hashes in one batched insert.
+  std::vector<std::pair<Hash256, uint64_t>> pdq_batch;
+  pdq_batch.reserve(to_index.size());
+  for (const auto& [ref, entry] : to_index) (void)IndexParsed(ref, *entry, &pdq_batch);
+  (void)pdq_.InsertBatch(pdq_batch);
   if (applied.leaves > 0) NotifyCommit();
   return applied;
 }

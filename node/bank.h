@@ -157,6 +157,15 @@ class Bank {
   // origin is refused from then on. Errors carry the rejection reason first (signed_log.h).
   absl::StatusOr<AppliedSegment> ApplySegment(const std::string& origin, const Ed25519PublicKey& origin_key,
                                               std::string_view segment_bytes);
+  // The two halves of ApplySegment, for a sync pipeline that verifies the next segment (on another thread,
+  // without the write lock) while this one is applied. TrustedState: what a segment of `origin` must extend
+  // now. ApplyVerified: applies `result` = VerifySegment(origin, origin_key, base, bytes) — or records its
+  // equivocation evidence — exactly as ApplySegment; Aborted ("stale", nothing applied) if the trusted
+  // state is no longer `base` (verify again). `base` may be ahead of the store: a segment verified against
+  // the previous segment's result applies once that one is applied.
+  absl::StatusOr<TrustedLog> TrustedState(const std::string& origin) const;
+  absl::StatusOr<AppliedSegment> ApplyVerified(const std::string& origin, const Ed25519PublicKey& origin_key,
+                                               const TrustedLog& base, SegmentResult result);
   // The newest checkpoint this node signed (own origin) or trusts (others).
   absl::StatusOr<std::optional<CheckpointView>> LatestCheckpoint(const std::string& origin) const;
   // Recomputes every stored log from its leaf hashes and checks it against the newest checkpoint and the
@@ -189,6 +198,10 @@ class Bank {
   Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<SignalStore> store);
   absl::Status Rebuild();
   absl::Status IndexEntry(const SignalRef& ref, std::string_view entry_bytes);
+  // Adds a stored entry to the indexes; with `pdq_out` its PDQ hash is appended there (for one batched
+  // insert by the caller) instead of inserted.
+  absl::Status IndexParsed(const SignalRef& ref, const protocol::Entry& entry,
+                           std::vector<std::pair<Hash256, uint64_t>>* pdq_out);
   std::vector<Match> Resolve(std::vector<Match> matches) const;
   absl::StatusOr<std::vector<Match>> MatchExact(ExactKind kind, std::span<const uint8_t> raw) const;
 

@@ -211,47 +211,66 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     // A suspended origin's log is still pulled so that its withdrawals are obeyed (Bank::ApplySegment
     // indexes none of its new signals); an equivocating one is refused outright.
     if (bank_->IsEquivocating(origin)) continue;
-    auto ours = bank_->LatestCheckpoint(origin);
-    if (!ours.ok()) return ours.status();
-    uint64_t have = ours->has_value() ? (*ours)->tree_size : 0;
-    // Pipelined: while one segment is verified and applied, the next is fetched on a second connection,
-    // so the peer's export and this node's verification overlap.
-    auto fetch = [this, peer, &origin](FederationClient* client, uint64_t from) {
-      return client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", from, "&max=", options_.max_segment_entries));
+    auto trusted = bank_->TrustedState(origin);
+    if (!trusted.ok()) return trusted.status();
+    uint64_t have = trusted->tree.size();
+    // Pipelined: while one segment is applied (the write lock, RocksDB, the indexes), the next is fetched
+    // on a second connection and verified on that thread against the first one's verified result; it
+    // applies only if that result became the trusted state (Bank::ApplyVerified), else it is verified again.
+    const Ed25519PublicKey& key = member->second;
+    struct Fetched {
+      uint64_t from = 0;
+      absl::StatusOr<std::string> bytes = absl::UnknownError("not fetched");
+      TrustedLog base;
+      SegmentResult result;
     };
-    std::future<absl::StatusOr<std::string>> prefetch;
-    uint64_t prefetch_from = 0;
+    auto fetch = [this, &origin, &key](FederationClient* client, uint64_t from, TrustedLog base) {
+      Fetched f;
+      f.from = from;
+      f.bytes = client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", from, "&max=", options_.max_segment_entries));
+      if (f.bytes.ok()) f.result = VerifySegment(origin, key, base, *f.bytes);
+      f.base = std::move(base);
+      return f;
+    };
+    std::future<Fetched> prefetch;
+    auto drain = [&prefetch] {
+      if (prefetch.valid()) (void)prefetch.get();
+    };
     while (have < their_size) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopping_) {
-          if (prefetch.valid()) (void)prefetch.get();
+          drain();
           return absl::CancelledError("stopping");
         }
       }
-      absl::StatusOr<std::string> segment = absl::UnknownError("not fetched");
-      if (prefetch.valid() && prefetch_from == have) {
-        segment = prefetch.get();
+      Fetched current;
+      if (prefetch.valid() && (current = prefetch.get()).from == have && current.base.tree.size() == have) {
+        // verified ahead against the state the last apply produced
       } else {
-        if (prefetch.valid()) (void)prefetch.get();
-        segment = fetch(peer->client.get(), have);
+        auto base = bank_->TrustedState(origin);
+        if (!base.ok()) return base.status();
+        current = fetch(peer->client.get(), have, std::move(*base));
       }
-      if (!segment.ok()) return segment.status();
+      if (!current.bytes.ok()) return current.bytes.status();
       const uint64_t expected_end = std::min(their_size, have + options_.max_segment_entries);
-      if (expected_end < their_size) {
-        prefetch_from = expected_end;
-        prefetch = std::async(std::launch::async, fetch, peer->prefetch_client.get(), expected_end);
+      if (current.result.segment.ok() && expected_end < their_size) {
+        TrustedLog next{current.result.segment->tree, current.result.segment->checkpoint};
+        prefetch = std::async(std::launch::async, fetch, peer->prefetch_client.get(), expected_end, std::move(next));
       }
-      auto applied = bank_->ApplySegment(origin, member->second, *segment);
+      auto applied = bank_->ApplyVerified(origin, key, current.base, std::move(current.result));
+      if (absl::IsAborted(applied.status())) {  // the trusted state moved (another peer's sync): verify again
+        applied = bank_->ApplySegment(origin, key, *current.bytes);
+      }
       if (!applied.ok()) {
         // Rejected whole: recorded, nothing applied; the next round tries again (perhaps another peer).
         RecordOriginError(origin, absl::StrCat("from ", peer->options.id, ": ", std::string(applied.status().message())));
         first_error.Update(applied.status());
-        if (prefetch.valid()) (void)prefetch.get();
+        drain();
         break;
       }
       if (applied->tree_size <= have) {  // no progress: the peer serves nothing newer
-        if (prefetch.valid()) (void)prefetch.get();
+        drain();
         break;
       }
       {

@@ -105,9 +105,10 @@ absl::StatusOr<CheckpointView> VerifyCheckpoint(std::string_view signed_bytes, s
 
 SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& origin_key, const TrustedLog& trusted,
                             std::string_view segment_bytes) {
-  // One arena for the whole segment: thousands of leaves without thousands of allocations.
-  google::protobuf::Arena arena;
-  pb::LogSegment& segment = *google::protobuf::Arena::CreateMessage<pb::LogSegment>(&arena);
+  // One arena for the whole segment: thousands of leaves without thousands of allocations. It travels with
+  // the result, so the entries are parsed once here and never again by the caller.
+  auto arena = std::make_shared<google::protobuf::Arena>();
+  pb::LogSegment& segment = *google::protobuf::Arena::CreateMessage<pb::LogSegment>(arena.get());
   if (!segment.ParseFromArray(segment_bytes.data(), static_cast<int>(segment_bytes.size()))) {
     return Reject(SegmentRejection::kMalformed, "the segment does not parse");
   }
@@ -156,40 +157,43 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
   // A leaf may travel without its body only if the body was purged by a withdrawal, and that withdrawal
   // must travel (with its body) in the same segment: otherwise a relay could drop a withdrawal, or a
   // signal, by sending its leaf hash alone, and every node downstream would never learn of it.
+  const size_t n = static_cast<size_t>(segment.leaves_size());
+  std::vector<const pb::Entry*> parsed(n, nullptr);
   std::set<uint64_t> withdrawn_in_segment;
-  for (int i = 0; i < segment.leaves_size(); ++i) {
-    const pb::LogLeaf& leaf = segment.leaves(i);
+  for (size_t i = 0; i < n; ++i) {
+    const pb::LogLeaf& leaf = segment.leaves(static_cast<int>(i));
+    const uint64_t index = trusted_size + i;
     if (leaf.entry().empty()) continue;
-    pb::Entry& entry = *google::protobuf::Arena::CreateMessage<pb::Entry>(&arena);
-    if (entry.ParseFromString(leaf.entry()) && entry.has_withdrawal()) {
+    pb::Entry& entry = *google::protobuf::Arena::CreateMessage<pb::Entry>(arena.get());
+    if (!entry.ParseFromString(leaf.entry())) {
+      return Reject(SegmentRejection::kMalformed, absl::StrCat("leaf ", index, ": the entry does not parse"));
+    }
+    if (entry.origin() != origin || entry.sequence() != index + 1 || entry.schema_version() != 1 ||
+        entry.body_case() == pb::Entry::BODY_NOT_SET) {
+      return Reject(SegmentRejection::kEntryMismatch,
+                    absl::StrCat("leaf ", index, " holds an entry of ", entry.origin(), ":", entry.sequence(),
+                                 " (schema ", entry.schema_version(), ")"));
+    }
+    if (entry.has_withdrawal()) {
+      if (entry.withdrawal().signal_sequence() == 0 || entry.withdrawal().signal_sequence() >= entry.sequence()) {
+        return Reject(SegmentRejection::kEntryMismatch,
+                      absl::StrCat("leaf ", index, ": a withdrawal must name an earlier entry of its log"));
+      }
       withdrawn_in_segment.insert(entry.withdrawal().signal_sequence());
     }
+    parsed[i] = &entry;
   }
   VerifiedSegment out;
   out.tree = trusted.tree;
-  out.leaves.reserve(static_cast<size_t>(segment.leaves_size()));
-  for (int i = 0; i < segment.leaves_size(); ++i) {
-    const pb::LogLeaf& leaf = segment.leaves(i);
+  out.leaves.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const pb::LogLeaf& leaf = segment.leaves(static_cast<int>(i));
     VerifiedLeaf v;
-    v.index = trusted_size + static_cast<uint64_t>(i);
-    if (!leaf.entry().empty()) {
-      pb::Entry& entry = *google::protobuf::Arena::CreateMessage<pb::Entry>(&arena);
-      if (!entry.ParseFromString(leaf.entry())) {
-        return Reject(SegmentRejection::kMalformed, absl::StrCat("leaf ", v.index, ": the entry does not parse"));
-      }
-      if (entry.origin() != origin || entry.sequence() != v.index + 1 || entry.schema_version() != 1 ||
-          entry.body_case() == pb::Entry::BODY_NOT_SET) {
-        return Reject(SegmentRejection::kEntryMismatch,
-                      absl::StrCat("leaf ", v.index, " holds an entry of ", entry.origin(), ":", entry.sequence(),
-                                   " (schema ", entry.schema_version(), ")"));
-      }
-      if (entry.has_withdrawal() &&
-          (entry.withdrawal().signal_sequence() == 0 || entry.withdrawal().signal_sequence() >= entry.sequence())) {
-        return Reject(SegmentRejection::kEntryMismatch,
-                      absl::StrCat("leaf ", v.index, ": a withdrawal must name an earlier entry of its log"));
-      }
+    v.index = trusted_size + i;
+    if (parsed[i] != nullptr) {
       v.leaf_hash = LeafHash(Bytes(leaf.entry()));
       v.entry = leaf.entry();
+      v.parsed = parsed[i];
     } else {
       if (leaf.leaf_hash().size() != 32) {
         return Reject(SegmentRejection::kMalformed, absl::StrCat("leaf ", v.index, ": a body-less leaf needs its 32-byte hash"));
@@ -201,12 +205,13 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
       std::memcpy(v.leaf_hash.data(), leaf.leaf_hash().data(), 32);
     }
     out.tree.Append(v.leaf_hash);
-    out.leaves.push_back(std::move(v));
+    out.leaves.push_back(v);
   }
   if (out.tree.Root() != checkpoint->root) {
     return Reject(SegmentRejection::kRootMismatch, "the leaves do not hash to the signed root (a tampered entry)");
   }
   out.checkpoint = std::move(*checkpoint);
+  out.arena = std::move(arena);
   SegmentResult r;
   r.segment = std::move(out);
   return r;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,7 +25,14 @@
 #include "crypto/signing.h"
 #include "protocol/merkle.h"
 
+namespace google::protobuf {
+class Arena;
+}
+
 namespace hashbank {
+namespace protocol {
+class Entry;
+}
 
 inline constexpr SignatureDomain kCheckpointDomain{"hashbank checkpoint v1"};
 
@@ -55,13 +63,17 @@ struct TrustedLog {
   std::optional<CheckpointView> checkpoint;  // the last trusted checkpoint (none for a new origin)
 };
 
+// `entry` and `parsed` point into the VerifiedSegment's arena: valid while the segment lives (moving the
+// segment keeps them valid).
 struct VerifiedLeaf {
   uint64_t index = 0;
-  std::string entry;  // empty when the leaf travelled without its body
+  std::string_view entry;                   // the bytes received; empty when the leaf travelled without its body
+  const protocol::Entry* parsed = nullptr;  // `entry` parsed (once, during verification); null when body-less
   MerkleHash leaf_hash{};
 };
 
 struct VerifiedSegment {
+  std::shared_ptr<google::protobuf::Arena> arena;  // owns the parsed segment: entries' bytes and messages
   CheckpointView checkpoint;
   std::vector<VerifiedLeaf> leaves;
   CompactTree tree;  // the trusted tree extended by the leaves: its root is the checkpoint's

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
@@ -35,11 +36,15 @@ uint64_t ReadBigEndian64(std::string_view s) {
   return v;
 }
 
+void AppendOkey(std::string* out, const SignalRef& ref) {
+  out->push_back(static_cast<char>(ref.origin.size()));
+  out->append(ref.origin);
+  AppendBigEndian64(out, ref.sequence);
+}
+
 std::string Okey(const SignalRef& ref) {
   std::string k;
-  k.push_back(static_cast<char>(ref.origin.size()));
-  k += ref.origin;
-  AppendBigEndian64(&k, ref.sequence);
+  AppendOkey(&k, ref);
   return k;
 }
 
@@ -53,21 +58,53 @@ size_t ParseOkey(std::string_view s, SignalRef* ref) {
   return 1 + n + 8;
 }
 
+void AppendNodeKey(std::string* out, std::string_view origin, uint32_t level, uint64_t index) {
+  out->push_back(static_cast<char>(origin.size()));
+  out->append(origin);
+  out->push_back(static_cast<char>(level));
+  AppendBigEndian64(out, index);
+}
+
 std::string NodeKey(std::string_view origin, uint32_t level, uint64_t index) {
   std::string k;
-  k.push_back(static_cast<char>(origin.size()));
-  k += origin;
-  k.push_back(static_cast<char>(level));
-  AppendBigEndian64(&k, index);
+  AppendNodeKey(&k, origin, level, index);
   return k;
+}
+
+void AppendShort(std::string* out, std::string_view s) {
+  out->push_back(static_cast<char>(std::min<size_t>(s.size(), 255)));
+  out->append(s.substr(0, 255));
 }
 
 std::string ShortString(std::string_view s) {
   std::string k;
-  k.push_back(static_cast<char>(std::min<size_t>(s.size(), 255)));
-  k.append(s.substr(0, 255));
+  AppendShort(&k, s);
   return k;
 }
+
+// The prefix of a key made of `strings` length-prefixed strings (an origin, a label) followed by `extra`
+// bytes. Used as the memtable's insert hint: the rows of one origin's log arrive in key order, so each insert
+// starts where the last one with its prefix ended instead of searching the skiplist from the top.
+class ShortStringsPrefix : public rocksdb::SliceTransform {
+ public:
+  ShortStringsPrefix(int strings, size_t extra) : strings_(strings), extra_(extra) {}
+  const char* Name() const override { return "hashbank.ShortStringsPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return rocksdb::Slice(key.data(), Length(key)); }
+  bool InDomain(const rocksdb::Slice& key) const override { return Length(key) != 0; }
+
+ private:
+  size_t Length(const rocksdb::Slice& key) const {  // 0 when the key is too short
+    size_t n = 0;
+    for (int i = 0; i < strings_; ++i) {
+      if (n >= key.size()) return 0;
+      n += size_t{1} + static_cast<uint8_t>(key[n]);
+    }
+    n += extra_;
+    return n <= key.size() ? n : 0;
+  }
+  int strings_;
+  size_t extra_;
+};
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -157,11 +194,57 @@ absl::StatusOr<SignalRef> ParseSignalId(std::string_view id) {
 
 // ---------------------------------------------------------------------------------------------------------
 
+// Puts and deletes are staged as records in two flat buffers (cf (1), key length (4), key, value length (4),
+// value) — no allocation per row — and copied into one rocksdb::WriteBatch at Commit, which knows the column
+// family handles. All puts are applied before all deletes.
 struct StoreBatch::Impl {
-  rocksdb::WriteBatch batch;
   std::vector<std::array<std::string, 3>> audits;  // actor, action, target
-  std::vector<std::pair<Cf, std::pair<std::string, std::string>>> puts;
-  std::vector<std::pair<Cf, std::string>> deletes;
+  std::string puts;
+  std::string deletes;
+
+  static void AppendLength(std::string* buf, size_t n) {
+    const uint32_t v = static_cast<uint32_t>(n);
+    buf->append(reinterpret_cast<const char*>(&v), 4);
+  }
+  // Starts a record; returns where its key length goes (patched by EndKey).
+  static size_t BeginKey(std::string* buf, Cf cf) {
+    buf->push_back(static_cast<char>(cf));
+    const size_t at = buf->size();
+    buf->append(4, '\0');
+    return at;
+  }
+  static void EndKey(std::string* buf, size_t at) {
+    const uint32_t v = static_cast<uint32_t>(buf->size() - at - 4);
+    std::memcpy(buf->data() + at, &v, 4);
+  }
+  static void Value(std::string* buf, std::string_view value) {
+    AppendLength(buf, value.size());
+    buf->append(value);
+  }
+  // Calls fn(cf, key, value) for each record of `buf`.
+  template <typename Fn>
+  static void ForEach(const std::string& buf, bool with_values, Fn&& fn) {
+    size_t i = 0;
+    auto length = [&] {
+      uint32_t v;
+      std::memcpy(&v, buf.data() + i, 4);
+      i += 4;
+      return v;
+    };
+    while (i < buf.size()) {
+      const Cf cf = static_cast<Cf>(static_cast<uint8_t>(buf[i++]));
+      const uint32_t kn = length();
+      const std::string_view key(buf.data() + i, kn);
+      i += kn;
+      std::string_view value;
+      if (with_values) {
+        const uint32_t vn = length();
+        value = std::string_view(buf.data() + i, vn);
+        i += vn;
+      }
+      fn(cf, key, value);
+    }
+  }
 };
 
 StoreBatch::StoreBatch() : impl_(std::make_unique<Impl>()) {}
@@ -170,54 +253,118 @@ StoreBatch::StoreBatch(StoreBatch&&) noexcept = default;
 StoreBatch& StoreBatch::operator=(StoreBatch&&) noexcept = default;
 
 void StoreBatch::PutEntry(const SignalRef& ref, std::string_view entry_bytes) {
-  impl_->puts.push_back({kEntries, {Okey(ref), std::string(entry_bytes)}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kEntries);
+  AppendOkey(b, ref);
+  Impl::EndKey(b, at);
+  Impl::Value(b, entry_bytes);
 }
-void StoreBatch::DeleteEntry(const SignalRef& ref) { impl_->deletes.push_back({kEntries, Okey(ref)}); }
+void StoreBatch::DeleteEntry(const SignalRef& ref) {
+  std::string* b = &impl_->deletes;
+  const size_t at = Impl::BeginKey(b, kEntries);
+  AppendOkey(b, ref);
+  Impl::EndKey(b, at);
+}
 void StoreBatch::PutLeaf(const SignalRef& ref, std::string_view leaf_hash) {
-  impl_->puts.push_back({kLeaves, {Okey(ref), std::string(leaf_hash)}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kLeaves);
+  AppendOkey(b, ref);
+  Impl::EndKey(b, at);
+  Impl::Value(b, leaf_hash);
 }
 void StoreBatch::PutNode(std::string_view origin, uint32_t level, uint64_t index, std::string_view hash) {
-  impl_->puts.push_back({kNodes, {NodeKey(origin, level, index), std::string(hash)}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kNodes);
+  AppendNodeKey(b, origin, level, index);
+  Impl::EndKey(b, at);
+  Impl::Value(b, hash);
 }
 void StoreBatch::PutCheckpoint(std::string_view origin, uint64_t tree_size, std::string_view signed_checkpoint) {
-  std::string key = ShortString(origin);
-  AppendBigEndian64(&key, tree_size);
-  impl_->puts.push_back({kCheckpoints, {key, std::string(signed_checkpoint)}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kCheckpoints);
+  AppendShort(b, origin);
+  AppendBigEndian64(b, tree_size);
+  Impl::EndKey(b, at);
+  Impl::Value(b, signed_checkpoint);
 }
 void StoreBatch::PutEvidence(std::string_view origin, int64_t time_ms, std::string_view evidence) {
-  std::string key = ShortString(origin);
-  AppendBigEndian64(&key, static_cast<uint64_t>(time_ms));
-  impl_->puts.push_back({kEvidence, {key, std::string(evidence)}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kEvidence);
+  AppendShort(b, origin);
+  AppendBigEndian64(b, static_cast<uint64_t>(time_ms));
+  Impl::EndKey(b, at);
+  Impl::Value(b, evidence);
 }
 void StoreBatch::PutExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
-  impl_->puts.push_back({kExact, {std::string(1, static_cast<char>(kind)) + std::string(salted_digest) + Okey(ref), ""}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kExact);
+  b->push_back(static_cast<char>(kind));
+  b->append(salted_digest);
+  AppendOkey(b, ref);
+  Impl::EndKey(b, at);
+  Impl::Value(b, "");
 }
 void StoreBatch::DeleteExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
-  impl_->deletes.push_back({kExact, std::string(1, static_cast<char>(kind)) + std::string(salted_digest) + Okey(ref)});
+  std::string* b = &impl_->deletes;
+  const size_t at = Impl::BeginKey(b, kExact);
+  b->push_back(static_cast<char>(kind));
+  b->append(salted_digest);
+  AppendOkey(b, ref);
+  Impl::EndKey(b, at);
 }
 void StoreBatch::PutLabel(std::string_view label, const SignalRef& ref) {
-  impl_->puts.push_back({kLabels, {ShortString(label) + Okey(ref), ""}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kLabels);
+  AppendShort(b, label);
+  AppendOkey(b, ref);
+  Impl::EndKey(b, at);
+  Impl::Value(b, "");
 }
 void StoreBatch::DeleteLabel(std::string_view label, const SignalRef& ref) {
-  impl_->deletes.push_back({kLabels, ShortString(label) + Okey(ref)});
+  std::string* b = &impl_->deletes;
+  const size_t at = Impl::BeginKey(b, kLabels);
+  AppendShort(b, label);
+  AppendOkey(b, ref);
+  Impl::EndKey(b, at);
 }
 void StoreBatch::PutOpinion(const SignalRef& signal, const SignalRef& opinion_entry) {
-  impl_->puts.push_back({kOpinions, {Okey(signal) + Okey(opinion_entry), ""}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kOpinions);
+  AppendOkey(b, signal);
+  AppendOkey(b, opinion_entry);
+  Impl::EndKey(b, at);
+  Impl::Value(b, "");
 }
 void StoreBatch::PutTombstone(const SignalRef& ref, std::string_view record_json) {
-  impl_->puts.push_back({kTombstones, {Okey(ref), std::string(record_json)}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kTombstones);
+  AppendOkey(b, ref);
+  Impl::EndKey(b, at);
+  Impl::Value(b, record_json);
 }
 void StoreBatch::PutToken(std::string_view token_sha256, std::string_view record_json) {
-  impl_->puts.push_back({kTokens, {std::string(token_sha256), std::string(record_json)}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kTokens);
+  b->append(token_sha256);
+  Impl::EndKey(b, at);
+  Impl::Value(b, record_json);
 }
 void StoreBatch::PutState(std::string_view name, std::string_view value) {
-  impl_->puts.push_back({kState, {std::string(name), std::string(value)}});
+  std::string* b = &impl_->puts;
+  const size_t at = Impl::BeginKey(b, kState);
+  b->append(name);
+  Impl::EndKey(b, at);
+  Impl::Value(b, value);
 }
-void StoreBatch::DeleteState(std::string_view name) { impl_->deletes.push_back({kState, std::string(name)}); }
+void StoreBatch::DeleteState(std::string_view name) {
+  std::string* b = &impl_->deletes;
+  const size_t at = Impl::BeginKey(b, kState);
+  b->append(name);
+  Impl::EndKey(b, at);
+}
 void StoreBatch::AddAudit(std::string actor, std::string action, std::string target) {
   impl_->audits.push_back({std::move(actor), std::move(action), std::move(target)});
 }
-bool StoreBatch::empty() const { return impl_->puts.empty() && impl_->deletes.empty() && impl_->audits.empty(); }
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -272,7 +419,24 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string
   rocksdb::ColumnFamilyOptions cf_options;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
-  for (const char* name : kCfNames) descriptors.emplace_back(name, cf_options);
+  // Insert hints where a batch writes runs of consecutive keys (a log segment, a bulk submission).
+  const auto origin_prefix = std::make_shared<ShortStringsPrefix>(1, 0);
+  for (size_t cf = 0; cf < kNumCf; ++cf) {
+    rocksdb::ColumnFamilyOptions o = cf_options;
+    switch (cf) {
+      case kEntries: case kLeaves: case kTombstones: case kCheckpoints:
+        o.memtable_insert_with_hint_prefix_extractor = origin_prefix;
+        break;
+      case kNodes:  // origin, level
+        o.memtable_insert_with_hint_prefix_extractor = std::make_shared<ShortStringsPrefix>(1, 1);
+        break;
+      case kLabels:  // label, origin
+        o.memtable_insert_with_hint_prefix_extractor = std::make_shared<ShortStringsPrefix>(2, 0);
+        break;
+      default: break;
+    }
+    descriptors.emplace_back(kCfNames[cf], o);
+  }
   auto impl = std::make_unique<Impl>();
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -301,9 +465,13 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string
 absl::Status SignalStore::Commit(StoreBatch batch, int64_t time_ms) {
   Impl& m = *impl_;
   StoreBatch::Impl& b = *batch.impl_;
-  rocksdb::WriteBatch wb;
-  for (const auto& [cf, kv] : b.puts) wb.Put(m.cfs[cf], kv.first, kv.second);
-  for (const auto& [cf, key] : b.deletes) wb.Delete(m.cfs[cf], key);
+  rocksdb::WriteBatch wb(b.puts.size() + b.deletes.size() + 4096);
+  StoreBatch::Impl::ForEach(b.puts, true, [&](Cf cf, std::string_view key, std::string_view value) {
+    wb.Put(m.cfs[cf], rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+  });
+  StoreBatch::Impl::ForEach(b.deletes, false, [&](Cf cf, std::string_view key, std::string_view) {
+    wb.Delete(m.cfs[cf], rocksdb::Slice(key.data(), key.size()));
+  });
   std::lock_guard<std::mutex> lock(m.commit_mu);
   uint64_t seq = m.audit_last;
   std::string prev = m.audit_last_hash;

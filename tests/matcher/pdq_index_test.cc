@@ -215,6 +215,52 @@ TEST(PdqIndexTest, ChurnKeepsResultsExact) {
   }
 }
 
+// InsertBatch must leave the index exactly as one Insert per pair would: batches small against the index
+// (postings added in bucket order) and large ones (tables laid out afresh), mixed with removals, with
+// hashes repeated inside a batch, already indexed, and pairs already present (skipped and counted).
+TEST(PdqIndexTest, BatchedInsertsEqualBruteForceThroughGrowthAndChurn) {
+  std::mt19937_64 rng(505);
+  PdqIndex index;
+  std::map<uint64_t, Hash256> live;
+  uint64_t next_id = 0;
+  // Batch sizes: large against an empty or small index first (re-layout path), then small ones.
+  for (size_t batch_size : {20000u, 30000u, 500u, 3000u, 1u, 700u, 12000u, 250u}) {
+    Entries batch;
+    for (size_t k = 0; k < batch_size; ++k) {
+      Hash256 h = RandomHash(rng);
+      if (k % 5 == 1 && !live.empty()) h = FlipBits(live.lower_bound(rng() % next_id)->second, static_cast<int>(rng() % 25), rng);
+      if (k % 17 == 3 && !live.empty()) h = live.lower_bound(rng() % next_id)->second;  // already indexed hash
+      if (k % 13 == 4 && !batch.empty()) h = batch.back().first;  // repeated inside the batch
+      batch.push_back({h, next_id});
+      live[next_id++] = h;
+    }
+    size_t repeats = 0;
+    if (!live.empty() && batch_size > 1) {  // pairs already present: skipped, not duplicated
+      const auto& old = *live.begin();
+      batch.push_back({old.second, old.first});
+      batch.push_back(batch.front());
+      repeats = 2;
+    }
+    auto skipped = index.InsertBatch(batch);
+    ASSERT_TRUE(skipped.ok()) << skipped.status();
+    EXPECT_EQ(*skipped, repeats);
+    // Remove a few, so free slots are reused by the next batch.
+    for (int k = 0; k < 200 && !live.empty(); ++k) {
+      auto it = live.lower_bound(rng() % next_id);
+      if (it == live.end()) it = live.begin();
+      ASSERT_TRUE(index.Remove(it->second, it->first).ok());
+      live.erase(it);
+    }
+    Entries bank;
+    for (const auto& [id, h] : live) bank.push_back({h, id});
+    ASSERT_EQ(index.size(), bank.size());
+    for (const Hash256& q : Queries(bank, 60, rng)) {
+      for (int r : {0, 16, 31, 63}) ASSERT_EQ(index.Query(q, r), BruteForce(bank, q, r)) << "batch of " << batch_size;
+    }
+  }
+  EXPECT_EQ(index.InsertBatch(Entries{{RandomHash(rng), ~uint64_t{0}}}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(PdqIndexTest, IdenticalHashesKeepEveryId) {
   std::mt19937_64 rng(3);
   const Hash256 h = RandomHash(rng);

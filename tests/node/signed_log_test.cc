@@ -329,6 +329,53 @@ TEST_F(SignedLogSyncTest, SmallSegmentsAppliedRepeatedlyConverge) {
   ExpectAllMatch(*c.bank, signals);
 }
 
+// The sync pipeline: segment 2 is verified against segment 1's verified result before segment 1 is applied,
+// then both apply in order. A segment verified against a state that is no longer the trusted one is refused
+// as stale (Aborted) and changes nothing; verified again against the current state, it applies.
+TEST_F(SignedLogSyncTest, SegmentVerifiedAheadAppliesInOrderAndAStaleOneChangesNothing) {
+  const std::vector<Submitted> first = SubmitRandom(*a_.bank, 30, rng_);
+  const std::vector<Submitted> second = SubmitRandom(*a_.bank, 20, rng_);
+  const std::string seg1 = Export(*a_.bank, "node-a", 0, 30);
+  const std::string seg2 = Export(*a_.bank, "node-a", 30, 20);
+
+  auto base1 = b_.bank->TrustedState("node-a");
+  ASSERT_TRUE(base1.ok()) << base1.status();
+  EXPECT_EQ(base1->tree.size(), 0u);
+  SegmentResult r1 = VerifySegment("node-a", a_.public_key(), *base1, seg1);
+  ASSERT_TRUE(r1.segment.ok()) << r1.segment.status();
+  TrustedLog base2{r1.segment->tree, r1.segment->checkpoint};  // ahead of B's store
+  SegmentResult r2 = VerifySegment("node-a", a_.public_key(), base2, seg2);
+  ASSERT_TRUE(r2.segment.ok()) << r2.segment.status();
+  SegmentResult r2_again = VerifySegment("node-a", a_.public_key(), base2, seg2);
+
+  // Out of order: segment 2's base is not B's state yet.
+  auto early = b_.bank->ApplyVerified("node-a", a_.public_key(), base2, std::move(r2_again));
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kAborted) << early.status();
+  EXPECT_TRUE(StartsWith(early.status(), "stale")) << early.status();
+  EXPECT_EQ(TrustedSize(*b_.bank, "node-a"), 0u);
+  ExpectNoneMatch(*b_.bank, second);
+
+  auto applied1 = b_.bank->ApplyVerified("node-a", a_.public_key(), *base1, std::move(r1));
+  ASSERT_TRUE(applied1.ok()) << applied1.status();
+  EXPECT_EQ(applied1->tree_size, 30u);
+  auto applied2 = b_.bank->ApplyVerified("node-a", a_.public_key(), base2, std::move(r2));
+  ASSERT_TRUE(applied2.ok()) << applied2.status();
+  EXPECT_EQ(applied2->tree_size, 50u);
+  EXPECT_EQ(applied2->signals, 20u);
+  ExpectAllMatch(*b_.bank, first);
+  ExpectAllMatch(*b_.bank, second);
+  EXPECT_EQ(Latest(*b_.bank, "node-a")->root, Latest(*a_.bank, "node-a")->root);
+
+  // Segment 1 verified against the empty state is stale now: refused, and B is unchanged.
+  SegmentResult old = VerifySegment("node-a", a_.public_key(), *base1, seg1);
+  ASSERT_TRUE(old.segment.ok());
+  auto stale = b_.bank->ApplyVerified("node-a", a_.public_key(), *base1, std::move(old));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted) << stale.status();
+  EXPECT_EQ(TrustedSize(*b_.bank, "node-a"), 50u);
+  ExpectAllMatch(*b_.bank, first);
+  ExpectStoredLogsVerify(*b_.bank);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Withdrawal
 
