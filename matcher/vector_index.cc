@@ -6,18 +6,28 @@
 #include <map>
 #include <mutex>
 #include <new>
-#include <optional>
+#include <numbers>
 #include <queue>
+#include <random>
+#include <limits>
+#include <functional>
 #include <shared_mutex>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
-// hnswlib is header-only and defines non-inline functions and globals (cpuid, AVXCapable, the SIMD distance
-// pointers) in its headers, so it may be included by only one translation unit of a binary: this one.
-// /usr/include is a system directory, so its warnings are already silenced; the pragmas keep that true
-// for an install elsewhere.
+#if defined(__x86_64__)
+// GCC 12 warns falsely inside its own AVX-512 headers (an "uninitialized" undefined-vector placeholder).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#endif
+
+// faiss (static library from Debian's libfaiss-dev) trains the centroids: k-means with BLAS matrix products.
+// Its headers are not warning-clean under this project's flags.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
 #pragma GCC diagnostic ignored "-Wextra"
@@ -28,33 +38,118 @@
 #pragma GCC diagnostic ignored "-Wold-style-cast"
 #pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
 #pragma GCC diagnostic ignored "-Woverloaded-virtual"
-#include <hnswlib/hnswlib.h>
+#include <faiss/Clustering.h>
+#include <faiss/IndexFlat.h>
 #pragma GCC diagnostic pop
 
 namespace hashbank {
 namespace {
 
-using Graph = hnswlib::HierarchicalNSW<float>;
-
-// A scan is cheaper than a graph search once the graph would be asked for this fraction of the entries.
-constexpr size_t kExactFractionDivisor = 16;
 // Compaction waits for at least this many tombstones (and for them to outnumber live entries).
 constexpr size_t kMinTombstonesToCompact = 1024;
-// Smallest graph capacity allocated at build time.
-constexpr size_t kMinGraphCapacity = 1024;
-constexpr size_t kMaxHnswM = 256;
+// A model is clustered again when its live entries reach this multiple of the count it was clustered at.
+constexpr size_t kReclusterGrowth = 4;
+constexpr size_t kMinLists = 8;
+constexpr size_t kMaxLists = 16384;
+// k-means trains on at most this many vectors per centroid (a uniform sample).
+constexpr size_t kTrainPointsPerCentroid = 64;
+// Each list is split into this many bands by the vectors' angle to its centroid (quantiles at clustering).
+constexpr size_t kBandsPerList = 8;
+// Float rows are stored in blocks, so growing never copies the whole array.
+constexpr size_t kRowsPerBlock = 4096;
+// The angle bound is widened by these, so float rounding never drops a vector that reaches the floor: each
+// of the angles the bound subtracts (computed in double from unit float vectors) is off by far less than
+// kAngleSlack / 2 even next to 0 or pi, where acos is steepest.
+constexpr double kSimilaritySlack = 1e-3;
+constexpr double kAngleSlack = 5e-3;
+constexpr float kUnitRoundoff = 1.0f / 16777216.0f;  // 2^-24
 
-// Dot product with eight independent partial sums, so the compiler can keep them in SIMD lanes (a single
-// float accumulator cannot be vectorised without reassociation).
+// Dot product with sixteen independent partial sums, so the compiler can keep them in SIMD lanes (a single
+// float accumulator cannot be vectorised without reassociation). Compiled for AVX-512 and AVX2 too, picked
+// once at load time by the CPU.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 float Dot(const float* a, const float* b, size_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float acc[16] = {};
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (size_t l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+  for (; i + 16 <= n; i += 16) {
+    for (size_t l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
   }
   float tail = 0;
   for (; i < n; ++i) tail += a[i] * b[i];
+  for (size_t l = 0; l < 16; l += 2) tail += acc[l] + acc[l + 1];
+  return tail;
+}
+
+// The same against an int8 code: sum of q[i] * c[i]. The filtering scan is this loop over a quarter of the
+// bytes a float scan reads; written with intrinsics for AVX-512 and AVX2 (the compiler's own vectorisation
+// of the conversions is several times slower), chosen once by the CPU.
+float DotCodeScalar(const float* q, const int8_t* c, size_t n) {
+  float acc[8] = {};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (size_t l = 0; l < 8; ++l) acc[l] += q[i + l] * static_cast<float>(c[i + l]);
+  }
+  float tail = 0;
+  for (; i < n; ++i) tail += q[i] * static_cast<float>(c[i]);
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) float DotCodeAvx512(const float* q, const int8_t* c, size_t n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m128i c0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i));
+    const __m128i c1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i + 16));
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c0)), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c1)), acc1);
+  }
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  for (; i < n; ++i) sum += q[i] * static_cast<float>(c[i]);
+  return sum;
+}
+
+__attribute__((target("avx2,fma"))) float DotCodeAvx2(const float* q, const int8_t* c, size_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i));
+    const __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(codes));
+    const __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(codes, 8)));
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), lo, acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), hi, acc1);
+  }
+  const __m256 acc = _mm256_add_ps(acc0, acc1);
+  const __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  const __m128 quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
+  float sum = _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)));
+  for (; i < n; ++i) sum += q[i] * static_cast<float>(c[i]);
+  return sum;
+}
+#endif
+
+using DotCodeFn = float (*)(const float*, const int8_t*, size_t);
+
+DotCodeFn ChooseDotCode() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx512f")) return DotCodeAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return DotCodeAvx2;
+#endif
+  return DotCodeScalar;
+}
+
+const DotCodeFn DotCode = ChooseDotCode();
+
+// In double, for the angles the pruning bound is computed from.
+double DotDouble(const float* a, const float* b, size_t n) {
+  double acc[4] = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (size_t l = 0; l < 4; ++l) acc[l] += static_cast<double>(a[i + l]) * static_cast<double>(b[i + l]);
+  }
+  double tail = 0;
+  for (; i < n; ++i) tail += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail;
 }
 
 float ClampSimilarity(float s) { return std::clamp(s, -1.0f, 1.0f); }
@@ -78,20 +173,108 @@ absl::Status Normalise(std::span<const float> in, std::vector<float>& out, const
   return absl::OkStatus();
 }
 
+// Vectors filed together: their int8 codes (x ~ scale * code), each code's error bound ||x - scale * code||
+// (rounded up), and their slots. `cos_min` / `cos_max`: the range of the members' cosines to the list's
+// centroid.
+struct Band {
+  std::vector<int8_t> codes;  // size() * dim
+  std::vector<float> scale;
+  std::vector<float> error;
+  std::vector<uint32_t> slot;
+  double cos_min = 2;
+  double cos_max = -2;
+  size_t size() const { return slot.size(); }
+};
+
+// A centroid's vectors, in bands: band j holds cosines >= lower[j] (and below lower[j - 1]).
+struct List {
+  std::vector<double> lower;
+  std::vector<Band> bands;
+};
+
 struct Model {
   size_t dim = 0;
-  std::vector<float> vectors;      // slot s holds vectors[s * dim, (s + 1) * dim)
-  std::vector<uint64_t> slot_ids;  // id stored in each slot
-  std::vector<uint8_t> slot_live;  // 0 for a tombstone
+  std::vector<std::unique_ptr<float[]>> blocks;  // unit vectors, kRowsPerBlock rows a block, by slot
+  std::vector<uint64_t> slot_ids;                // id stored in each slot
+  std::vector<uint8_t> slot_live;                // 0 for a tombstone
   std::unordered_map<uint64_t, size_t> id_to_slot;  // live ids only
-  // In graph mode; node labels are slots. The space must outlive the graph (which points into it).
-  std::unique_ptr<hnswlib::InnerProductSpace> space;
-  std::unique_ptr<Graph> graph;
+  // Clustered mode: unit centroids, one list each. Unclustered: no centroids and one list of one band.
+  // Tombstoned slots stay in their band until compaction.
+  std::vector<float> centroids;
+  std::vector<List> lists;
+  size_t clustered_at = 0;  // live entries when the centroids were trained
 
   size_t live() const { return id_to_slot.size(); }
   size_t slots() const { return slot_ids.size(); }
-  const float* row(size_t slot) const { return vectors.data() + slot * dim; }
+  float* row(size_t slot) { return blocks[slot / kRowsPerBlock].get() + (slot % kRowsPerBlock) * dim; }
+  const float* row(size_t slot) const { return blocks[slot / kRowsPerBlock].get() + (slot % kRowsPerBlock) * dim; }
+  bool clustered() const { return !centroids.empty(); }
+  const float* centroid(size_t list) const { return centroids.data() + list * dim; }
+
+  // A new slot holding `unit`.
+  size_t AppendRow(const float* unit, uint64_t id) {
+    const size_t slot = slots();
+    if (slot % kRowsPerBlock == 0) blocks.push_back(std::make_unique<float[]>(kRowsPerBlock * dim));
+    std::copy(unit, unit + dim, row(slot));
+    slot_ids.push_back(id);
+    slot_live.push_back(1);
+    id_to_slot.emplace(id, slot);
+    return slot;
+  }
+
+  void Unclustered() {
+    centroids.clear();
+    lists.assign(1, List{});
+    lists[0].lower = {-std::numeric_limits<double>::infinity()};
+    lists[0].bands.resize(1);
+    clustered_at = 0;
+  }
 };
+
+// Appends `slot` to `band`: its code, error bound and slot; `cosine` widens the band's range.
+void AddToBand(const Model& m, size_t slot, double cosine, Band& band) {
+  const float* x = m.row(slot);
+  float max_abs = 0;
+  for (size_t i = 0; i < m.dim; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
+  const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
+  double error = 0;
+  const size_t at = band.codes.size();
+  band.codes.resize(at + m.dim);
+  for (size_t i = 0; i < m.dim; ++i) {
+    const auto c = static_cast<int8_t>(std::clamp(std::lround(x[i] / scale), -127L, 127L));
+    band.codes[at + i] = c;
+    const double diff = static_cast<double>(x[i]) - static_cast<double>(scale) * static_cast<double>(c);
+    error += diff * diff;
+  }
+  band.scale.push_back(scale);
+  band.error.push_back(std::nextafter(static_cast<float>(std::sqrt(error)), 1.0f));  // rounded up
+  band.slot.push_back(static_cast<uint32_t>(slot));
+  band.cos_min = std::min(band.cos_min, cosine);
+  band.cos_max = std::max(band.cos_max, cosine);
+}
+
+// Files `slot` under its most similar centroid and the band of its cosine to it.
+void FileSlot(Model& m, size_t slot) {
+  if (!m.clustered()) {
+    AddToBand(m, slot, 0.0, m.lists[0].bands[0]);
+    return;
+  }
+  const float* v = m.row(slot);
+  size_t best = 0;
+  float best_sim = -2;
+  for (size_t l = 0; l < m.lists.size(); ++l) {
+    const float sim = Dot(v, m.centroid(l), m.dim);
+    if (sim > best_sim) {
+      best_sim = sim;
+      best = l;
+    }
+  }
+  const double cosine = DotDouble(v, m.centroid(best), m.dim);
+  List& list = m.lists[best];
+  size_t band = 0;
+  while (band + 1 < list.lower.size() && cosine < list.lower[band]) ++band;
+  AddToBand(m, slot, cosine, list.bands[band]);
+}
 
 }  // namespace
 
@@ -116,119 +299,174 @@ struct VectorIndex::Impl {
     return Normalise(query, out, "query");
   }
 
-  // Builds a graph over every live slot, replacing any previous one.
-  absl::Status BuildGraph(Model& m) const {
+  // Rewrites the rows without tombstones (slots renumbered densely), unclustered: one band of everything
+  // (left empty without `file`, for the caller to fill).
+  static void Compact(Model& m, bool file = true) {
+    Model dense;
+    dense.dim = m.dim;
+    dense.slot_ids.reserve(m.live());
+    dense.slot_live.reserve(m.live());
+    dense.id_to_slot.reserve(m.live());
+    for (size_t s = 0; s < m.slots(); ++s) {
+      if (m.slot_live[s]) dense.AppendRow(m.row(s), m.slot_ids[s]);
+    }
+    dense.Unclustered();
+    if (file) {
+      for (size_t s = 0; s < dense.slots(); ++s) FileSlot(dense, s);
+    }
+    m = std::move(dense);
+  }
+
+  // Compacts, trains sqrt(n) centroids by spherical k-means, and files every vector under its centroid, in
+  // kBandsPerList bands split at the quantiles of the list's cosines. On error the model is left
+  // consistent, unclustered.
+  absl::Status Cluster(Model& m) const {
+    Compact(m, /*file=*/false);
+    const size_t n = m.live();
+    const size_t nlist = std::clamp<size_t>(static_cast<size_t>(std::lround(std::sqrt(static_cast<double>(n)))),
+                                            kMinLists, kMaxLists);
+    if (n < nlist) {
+      for (size_t s = 0; s < n; ++s) FileSlot(m, s);
+      return absl::OkStatus();
+    }
     try {
-      auto space = std::make_unique<hnswlib::InnerProductSpace>(m.dim);
-      auto graph = std::make_unique<Graph>(space.get(), std::max(kMinGraphCapacity, 2 * m.live()), options.hnsw_m,
-                                           options.ef_construction, static_cast<size_t>(options.seed));
-      graph->setEf(options.ef_search);
-      for (size_t s = 0; s < m.slots(); ++s) {
-        if (m.slot_live[s]) graph->addPoint(m.row(s), s);
+      // k-means on a uniform sample, copied contiguous.
+      const size_t sample_size = std::min(n, nlist * kTrainPointsPerCentroid);
+      std::vector<float> sample(sample_size * m.dim);
+      std::mt19937_64 rng(options.seed);
+      for (size_t i = 0; i < sample_size; ++i) {
+        const size_t slot = sample_size == n ? i : static_cast<size_t>(rng() % n);
+        std::copy(m.row(slot), m.row(slot) + m.dim, sample.begin() + static_cast<std::ptrdiff_t>(i * m.dim));
       }
-      m.graph = std::move(graph);
-      m.space = std::move(space);
+      faiss::ClusteringParameters params;
+      params.niter = std::clamp(options.kmeans_iterations, 1, 100);
+      params.spherical = true;
+      params.seed = static_cast<int>(options.seed & 0x7FFFFFFF);
+      params.max_points_per_centroid = static_cast<int>(kTrainPointsPerCentroid);
+      params.min_points_per_centroid = 1;  // no warning on stderr
+      params.verbose = false;
+      const auto d = static_cast<faiss::Index::idx_t>(m.dim);
+      faiss::Clustering kmeans(static_cast<int>(m.dim), static_cast<int>(nlist), params);
+      faiss::IndexFlatIP assign(d);
+      kmeans.train(static_cast<faiss::Index::idx_t>(sample_size), sample.data(), assign);
+      sample = {};
+      // Every vector to its most similar centroid, block by block (BLAS matrix products).
+      std::vector<float> centroids(kmeans.centroids.begin(), kmeans.centroids.end());
+      assign.reset();
+      assign.add(static_cast<faiss::Index::idx_t>(nlist), centroids.data());
+      std::vector<uint32_t> list_of(n);
+      std::vector<double> cosine_of(n);
+      std::vector<float> sims(kRowsPerBlock);
+      std::vector<faiss::Index::idx_t> best(kRowsPerBlock);
+      for (size_t first = 0; first < n; first += kRowsPerBlock) {
+        const size_t count = std::min(kRowsPerBlock, n - first);
+        assign.search(static_cast<faiss::Index::idx_t>(count), m.row(first), 1, sims.data(), best.data());
+        for (size_t i = 0; i < count; ++i) {
+          const size_t l = best[i] < 0 ? 0 : static_cast<size_t>(best[i]);
+          list_of[first + i] = static_cast<uint32_t>(l);
+          cosine_of[first + i] = DotDouble(m.row(first + i), centroids.data() + l * m.dim, m.dim);
+        }
+      }
+      // Band boundaries: quantiles of each list's cosines.
+      std::vector<std::vector<double>> cosines(nlist);
+      for (size_t s = 0; s < n; ++s) cosines[list_of[s]].push_back(cosine_of[s]);
+      std::vector<List> lists(nlist);
+      for (size_t l = 0; l < nlist; ++l) {
+        std::vector<double>& c = cosines[l];
+        std::sort(c.begin(), c.end(), std::greater<>());
+        for (size_t b = 1; b < kBandsPerList && !c.empty(); ++b) {
+          const double boundary = c[(c.size() * b) / kBandsPerList];
+          if (lists[l].lower.empty() || boundary < lists[l].lower.back()) lists[l].lower.push_back(boundary);
+        }
+        lists[l].lower.push_back(-std::numeric_limits<double>::infinity());
+        lists[l].bands.resize(lists[l].lower.size());
+      }
+      m.centroids = std::move(centroids);
+      m.lists = std::move(lists);
+      m.clustered_at = n;
+      for (size_t s = 0; s < n; ++s) {
+        List& list = m.lists[list_of[s]];
+        size_t band = 0;
+        while (band + 1 < list.lower.size() && cosine_of[s] < list.lower[band]) ++band;
+        AddToBand(m, s, cosine_of[s], list.bands[band]);
+      }
     } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("out of memory building the HNSW graph of ", m.live(), " vectors"));
+      Compact(m);
+      return absl::ResourceExhaustedError(absl::StrCat("out of memory clustering ", n, " vectors"));
     } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("hnswlib: ", std::string(e.what())));
+      Compact(m);
+      return absl::InternalError(absl::StrCat("faiss k-means: ", std::string(e.what())));
     }
     return absl::OkStatus();
   }
 
-  // Rewrites the array without tombstones, then rebuilds the graph (or drops it if few entries remain).
-  // On error the model is left consistent, in exact mode.
-  absl::Status Compact(Model& m) const {
-    const bool had_graph = m.graph != nullptr;
-    std::vector<float> vectors;
-    std::vector<uint64_t> slot_ids;
-    vectors.reserve(m.live() * m.dim);
-    slot_ids.reserve(m.live());
-    for (size_t s = 0; s < m.slots(); ++s) {
-      if (!m.slot_live[s]) continue;
-      vectors.insert(vectors.end(), m.row(s), m.row(s) + m.dim);
-      slot_ids.push_back(m.slot_ids[s]);
-    }
-    m.vectors = std::move(vectors);
-    m.slot_ids = std::move(slot_ids);
-    m.slot_live.assign(m.slot_ids.size(), 1);
-    for (size_t s = 0; s < m.slot_ids.size(); ++s) m.id_to_slot[m.slot_ids[s]] = s;
-    m.id_to_slot.rehash(0);  // give back the buckets of the removed ids
-    m.graph.reset();
-    m.space.reset();
-    if (had_graph && m.live() > 0 && m.live() >= options.exact_below / 2) return BuildGraph(m);
-    return absl::OkStatus();
-  }
-
-  // Exact scan: entries with similarity >= min_similarity.
-  static std::vector<VectorMatch> ScanThreshold(const Model& m, const float* q, float min_similarity) {
-    std::vector<VectorMatch> out;
-    for (size_t s = 0; s < m.slots(); ++s) {
-      if (!m.slot_live[s]) continue;
-      const float sim = ClampSimilarity(Dot(q, m.row(s), m.dim));
-      if (sim >= min_similarity) out.push_back({m.slot_ids[s], sim});
-    }
-    std::sort(out.begin(), out.end(), Better);
-    return out;
-  }
-
-  // Exact scan: the k best entries, with a bounded heap whose top is the worst kept.
-  static std::vector<VectorMatch> ScanTopK(const Model& m, const float* q, size_t k) {
-    std::vector<VectorMatch> out;
-    if (k == 0) return out;
-    std::priority_queue<VectorMatch, std::vector<VectorMatch>, decltype(&Better)> heap(&Better);
-    for (size_t s = 0; s < m.slots(); ++s) {
-      if (!m.slot_live[s]) continue;
-      const VectorMatch candidate{m.slot_ids[s], ClampSimilarity(Dot(q, m.row(s), m.dim))};
+  // A bounded heap of the k best so far; its top is the worst kept.
+  struct TopK {
+    explicit TopK(size_t k_) : k(k_), heap(&Better) {}
+    void Offer(const VectorMatch& c) {
       if (heap.size() < k) {
-        heap.push(candidate);
-      } else if (Better(candidate, heap.top())) {
+        heap.push(c);
+      } else if (Better(c, heap.top())) {
         heap.pop();
-        heap.push(candidate);
+        heap.push(c);
       }
     }
-    out.reserve(heap.size());
-    while (!heap.empty()) {
-      out.push_back(heap.top());
-      heap.pop();
+    // The similarity a vector must reach to enter: -2 (anything) until k are held.
+    float Floor() const { return heap.size() < k ? -2.0f : heap.top().similarity; }
+    std::vector<VectorMatch> Take() {
+      std::vector<VectorMatch> out;
+      out.reserve(heap.size());
+      for (; !heap.empty(); heap.pop()) out.push_back(heap.top());
+      std::reverse(out.begin(), out.end());
+      return out;
     }
-    std::reverse(out.begin(), out.end());
-    return out;
-  }
+    size_t k;
+    std::priority_queue<VectorMatch, std::vector<VectorMatch>, decltype(&Better)> heap;
+  };
 
-  // Graph search for k candidates, similarities recomputed from the array, most similar first. An empty
-  // optional means "use a scan instead" (the graph returned fewer than k live candidates).
-  static absl::StatusOr<std::optional<std::vector<VectorMatch>>> GraphCandidates(const Model& m, const float* q,
-                                                                               size_t k) {
-    std::priority_queue<std::pair<float, hnswlib::labeltype>> found;
-    try {
-      found = m.graph->searchKnn(q, k);  // ef = max(ef_search, k)
-    } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError("out of memory searching the HNSW graph");
-    } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("hnswlib: ", std::string(e.what())));
+  // visit(slot, similarity) for every live vector that can reach floor() (re-read as it may rise), with
+  // its similarity computed in float exactly as a plain scan computes it. Skipped without computing it:
+  //  - whole bands, when clustered: on the sphere angle(q, x) >= |angle(q, c) - angle(x, c)|, so a band
+  //    whose angles to the centroid c all lie farther than acos(floor) from angle(q, c) cannot reach the
+  //    floor (lists in order of decreasing centroid similarity, so a top-k floor rises fast);
+  //  - single vectors whose code bound, q . (scale * code) + ||x - scale * code|| (Cauchy-Schwarz) plus the
+  //    float rounding of both dot products, is below the floor.
+  template <typename Floor, typename Visit>
+  void Candidates(const Model& m, const float* q, Floor&& floor, Visit&& visit) const {
+    // Rounding: each float dot product of n terms with |sum of |terms|| <= ~1 is within n * u of exact.
+    const float rounding = 2.0f * static_cast<float>(m.dim) * kUnitRoundoff * 1.01f + 1e-6f;
+    std::vector<std::pair<double, uint32_t>> order(m.lists.size());
+    for (size_t l = 0; l < m.lists.size(); ++l) {
+      order[l] = {m.clustered() ? DotDouble(q, m.centroid(l), m.dim) : 0.0, static_cast<uint32_t>(l)};
     }
-    std::vector<VectorMatch> out;
-    out.reserve(found.size());
-    for (; !found.empty(); found.pop()) {
-      const size_t slot = found.top().second;
-      if (slot >= m.slots() || !m.slot_live[slot]) continue;  // marked deleted; never expected
-      out.push_back({m.slot_ids[slot], ClampSimilarity(Dot(q, m.row(slot), m.dim))});
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [cq, l] : order) {
+      for (const Band& band : m.lists[l].bands) {
+        if (band.size() == 0) continue;
+        const double f = floor();
+        if (m.clustered() && f - kSimilaritySlack > -1.0) {
+          const double alpha = std::acos(f - kSimilaritySlack) + kAngleSlack;
+          const double angle_q = std::acos(std::clamp(cq, -1.0, 1.0));
+          const double cos_high = std::cos(std::max(0.0, angle_q - alpha));  // the smallest angle allowed
+          const double cos_low = angle_q + alpha >= std::numbers::pi ? -2.0 : std::cos(angle_q + alpha);
+          if (band.cos_min > cos_high || band.cos_max < cos_low) continue;
+        }
+        const int8_t* code = band.codes.data();
+        for (size_t i = 0; i < band.size(); ++i, code += m.dim) {
+          if (options.int8_filter) {
+            const float bound = band.scale[i] * DotCode(q, code, m.dim) + band.error[i] * 1.00001f + rounding;
+            if (bound < floor()) continue;
+          }
+          const size_t slot = band.slot[i];
+          if (m.slot_live[slot]) visit(slot, ClampSimilarity(Dot(q, m.row(slot), m.dim)));
+        }
+      }
     }
-    if (out.size() < k) return std::optional<std::vector<VectorMatch>>();
-    std::sort(out.begin(), out.end(), Better);
-    return std::optional<std::vector<VectorMatch>>(std::move(out));
-  }
-
-  bool ScanIsCheaper(const Model& m, size_t k) const {
-    return m.graph == nullptr || k >= m.live() / kExactFractionDivisor;
   }
 };
 
 VectorIndex::VectorIndex(VectorIndexOptions options) : impl_(std::make_unique<Impl>()) {
-  options.hnsw_m = std::clamp<size_t>(options.hnsw_m, 2, kMaxHnswM);
-  options.ef_search = std::max<size_t>(options.ef_search, 1);
+  options.kmeans_iterations = std::clamp(options.kmeans_iterations, 1, 100);
   impl_->options = options;
 }
 
@@ -244,6 +482,7 @@ absl::Status VectorIndex::AddModel(const std::string& model_id, int dimension) {
   const auto [it, inserted] = impl_->models.try_emplace(model_id);
   if (inserted) {
     it->second.dim = static_cast<size_t>(dimension);
+    it->second.Unclustered();
   } else if (it->second.dim != static_cast<size_t>(dimension)) {
     return absl::AlreadyExistsError(absl::StrCat("model '", model_id, "' is registered with dimension ",
                                                  it->second.dim, ", not ", dimension));
@@ -265,33 +504,23 @@ absl::Status VectorIndex::Insert(const std::string& model_id, uint64_t id, std::
   }
   std::vector<float> unit;
   if (absl::Status s = Normalise(vector, unit, "vector"); !s.ok()) return s;
-
-  const size_t slot = m.slots();
-  if (m.graph != nullptr) {
-    // Into the graph first: if it fails, nothing has changed.
-    try {
-      if (m.graph->cur_element_count >= m.graph->max_elements_) m.graph->resizeIndex(2 * m.graph->max_elements_);
-      m.graph->addPoint(unit.data(), slot);
-    } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError(absl::StrCat("out of memory growing the HNSW graph of model '",
-                                                       model_id, "' past ", m.graph->max_elements_));
-    } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("hnswlib: ", std::string(e.what())));
-    }
-  }
-  m.vectors.insert(m.vectors.end(), unit.begin(), unit.end());
-  m.slot_ids.push_back(id);
-  m.slot_live.push_back(1);
-  m.id_to_slot.emplace(id, slot);
-  if (m.graph == nullptr && m.live() >= impl_->options.exact_below) {
-    if (absl::Status s = impl_->BuildGraph(m); !s.ok()) {
-      // Undo the insert so the error means "not inserted"; the next insert tries the build again.
+  if (m.slots() >= UINT32_MAX) return absl::ResourceExhaustedError("more than 2^32 - 1 vectors in one model");
+  try {
+    FileSlot(m, m.AppendRow(unit.data(), id));
+  } catch (const std::bad_alloc&) {
+    // Nothing half-done matters: a row without a band entry is never searched, and the id is not live.
+    if (m.slots() > 0 && m.slot_ids.back() == id) {
+      m.slot_live.back() = 0;
       m.id_to_slot.erase(id);
-      m.slot_live.pop_back();
-      m.slot_ids.pop_back();
-      m.vectors.resize(m.vectors.size() - m.dim);
-      return s;
     }
+    return absl::ResourceExhaustedError(absl::StrCat("out of memory adding to model '", model_id, "'"));
+  }
+  const bool first = !m.clustered() && m.live() >= impl_->options.exact_below;
+  const bool grown = m.clustered() && m.live() >= kReclusterGrowth * m.clustered_at;
+  if (first || grown) {
+    // The insert has happened; a failed clustering leaves the model correct, unclustered, and the next
+    // insert tries again. The error is reported, not undone.
+    return impl_->Cluster(m);
   }
   return absl::OkStatus();
 }
@@ -305,22 +534,13 @@ absl::Status VectorIndex::Remove(const std::string& model_id, uint64_t id) {
   if (found == m.id_to_slot.end()) {
     return absl::NotFoundError(absl::StrCat("id ", id, " is not in model '", model_id, "'"));
   }
-  const size_t slot = found->second;
-  if (m.graph != nullptr) {
-    try {
-      m.graph->markDelete(slot);
-    } catch (const std::exception&) {
-      // Only "label not found" / "already deleted", which the slot bookkeeping rules out. Searches filter
-      // tombstoned slots anyway, so the removal still holds.
-    }
-  }
-  m.slot_live[slot] = 0;
+  m.slot_live[found->second] = 0;
   m.id_to_slot.erase(found);
   const size_t tombstones = m.slots() - m.live();
   if (tombstones >= kMinTombstonesToCompact && tombstones > m.live()) {
-    // The removal has happened whatever the rebuild does; a failed rebuild leaves the model correct in exact
-    // mode (the next insert at exact_below builds again), so the error is reported, not undone.
-    return impl_->Compact(m);
+    // The removal has happened whatever the clustering does; a failure leaves the model correct, unclustered.
+    if (m.clustered() && m.live() >= impl_->options.exact_below / 2) return impl_->Cluster(m);
+    Impl::Compact(m);
   }
   return absl::OkStatus();
 }
@@ -335,18 +555,14 @@ absl::StatusOr<std::vector<VectorMatch>> VectorIndex::SearchThreshold(const std:
   const Model& m = **model;
   std::vector<float> q;
   if (absl::Status s = Impl::PrepareQuery(m, model_id, query, q); !s.ok()) return s;
-
-  for (size_t k = std::max<size_t>(impl_->options.ef_search, 16); !impl_->ScanIsCheaper(m, k); k *= 4) {
-    absl::StatusOr<std::optional<std::vector<VectorMatch>>> candidates = Impl::GraphCandidates(m, q.data(), k);
-    if (!candidates.ok()) return candidates.status();
-    if (!candidates->has_value()) break;
-    std::vector<VectorMatch>& c = **candidates;
-    if (c.back().similarity >= min_similarity) continue;  // the k-th may not be the last above: ask for more
-    c.erase(std::find_if(c.begin(), c.end(), [&](const VectorMatch& v) { return v.similarity < min_similarity; }),
-            c.end());
-    return std::move(c);
-  }
-  return Impl::ScanThreshold(m, q.data(), min_similarity);
+  std::vector<VectorMatch> out;
+  impl_->Candidates(
+      m, q.data(), [&] { return min_similarity; },
+      [&](size_t slot, float sim) {
+        if (sim >= min_similarity) out.push_back({m.slot_ids[slot], sim});
+      });
+  std::sort(out.begin(), out.end(), Better);
+  return out;
 }
 
 absl::StatusOr<std::vector<VectorMatch>> VectorIndex::SearchTopK(const std::string& model_id,
@@ -359,12 +575,11 @@ absl::StatusOr<std::vector<VectorMatch>> VectorIndex::SearchTopK(const std::stri
   if (absl::Status s = Impl::PrepareQuery(m, model_id, query, q); !s.ok()) return s;
   k = std::min(k, m.live());
   if (k == 0) return std::vector<VectorMatch>();
-  if (!impl_->ScanIsCheaper(m, k)) {
-    absl::StatusOr<std::optional<std::vector<VectorMatch>>> candidates = Impl::GraphCandidates(m, q.data(), k);
-    if (!candidates.ok()) return candidates.status();
-    if (candidates->has_value()) return std::move(**candidates);
-  }
-  return Impl::ScanTopK(m, q.data(), k);
+  Impl::TopK top(k);
+  impl_->Candidates(
+      m, q.data(), [&] { return top.Floor(); },
+      [&](size_t slot, float sim) { top.Offer({m.slot_ids[slot], sim}); });
+  return top.Take();
 }
 
 size_t VectorIndex::size(const std::string& model_id) const {
@@ -373,10 +588,10 @@ size_t VectorIndex::size(const std::string& model_id) const {
   return it == impl_->models.end() ? 0 : it->second.live();
 }
 
-bool VectorIndex::UsesGraph(const std::string& model_id) const {
+bool VectorIndex::UsesClusters(const std::string& model_id) const {
   std::shared_lock lock(impl_->mu);
   const auto it = impl_->models.find(model_id);
-  return it != impl_->models.end() && it->second.graph != nullptr;
+  return it != impl_->models.end() && it->second.clustered();
 }
 
 size_t VectorIndex::MemoryBytes() const {
@@ -384,19 +599,16 @@ size_t VectorIndex::MemoryBytes() const {
   std::shared_lock lock(impl_->mu);
   size_t total = sizeof(Impl);
   for (const auto& [name, m] : impl_->models) {
-    total += name.capacity() + sizeof(Model) + m.vectors.capacity() * sizeof(float) +
+    total += name.capacity() + sizeof(Model) + m.blocks.size() * kRowsPerBlock * m.dim * sizeof(float) +
              m.slot_ids.capacity() * sizeof(uint64_t) + m.slot_live.capacity() +
-             m.id_to_slot.bucket_count() * sizeof(void*) + m.id_to_slot.size() * kHashNodeBytes;
-    if (m.graph == nullptr) continue;
-    const Graph& g = *m.graph;
-    total += g.max_elements_ * g.size_data_per_element_;                               // level 0
-    total += g.max_elements_ * (sizeof(int) + sizeof(char*) + sizeof(std::mutex));     // per-element tables
-    total += size_t{Graph::max_update_element_locks} * sizeof(std::mutex);             // update locks
-    total += g.max_elements_ * sizeof(hnswlib::vl_type);                               // one visited list
-    total += g.label_lookup_.bucket_count() * sizeof(void*) + g.label_lookup_.size() * kHashNodeBytes;
-    for (size_t i = 0; i < g.cur_element_count; ++i) {
-      const int level = g.element_levels_[i];
-      if (level > 0) total += g.size_links_per_element_ * static_cast<size_t>(level) + 1;
+             m.id_to_slot.bucket_count() * sizeof(void*) + m.id_to_slot.size() * kHashNodeBytes +
+             m.centroids.capacity() * sizeof(float) + m.lists.capacity() * sizeof(List);
+    for (const List& list : m.lists) {
+      total += list.lower.capacity() * sizeof(double) + list.bands.capacity() * sizeof(Band);
+      for (const Band& b : list.bands) {
+        total += b.codes.capacity() + (b.scale.capacity() + b.error.capacity()) * sizeof(float) +
+                 b.slot.capacity() * sizeof(uint32_t);
+      }
     }
   }
   return total;

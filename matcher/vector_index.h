@@ -3,30 +3,39 @@
 //
 // Each model has a fixed dimension (registered with AddModel) and its own id space: a vector inserted under
 // one model never matches a query on another. Vectors are L2-normalised on insert and queries on search,
-// so similarity is the dot product of unit vectors, clamped to [-1, 1].
+// so similarity is the dot product of unit vectors (in float), clamped to [-1, 1].
 //
-// Search strategy, per model. The normalised vectors live in one contiguous float array (slot-major). Below
-// `exact_below` live entries every search is an exact scan of that array. When a model first reaches
-// `exact_below` live entries an HNSW graph (hnswlib, inner-product space) is built from the array and then
-// kept up to date: each insert is added to the graph, each remove marks its node deleted. In graph mode:
-//  - SearchTopK asks the graph for k candidates (ef = max(ef_search, k)) and recomputes each similarity
-//    from the array, so values are identical to exact mode; recall@10 is >= 0.99 on clustered test data.
-//  - SearchThreshold asks for k = ef_search candidates and grows k (x4) until the least similar candidate
-//    is below the threshold, then keeps the candidates at or above it. Its completeness is therefore the
-//    graph's recall for the query's neighbourhood (the tests check it equals the exact set); it is not a
-//    proof of completeness.
-//  - Either search falls back to the exact scan when k reaches 1/16 of the live entries (a scan is then
-//    cheaper and exact) or when the graph returns fewer candidates than asked.
-// Removed ids are tombstoned. When tombstones outnumber live entries (and number at least 1024) the model
-// is compacted: the array is rewritten densely and the graph rebuilt from it, or dropped (back to exact
-// scans) if fewer than exact_below / 2 entries remain. That rebuild runs inside Remove, under the exclusive
-// lock; its cost is amortised over the removals that triggered it.
+// Both searches are exact: they return what a float scan of every live vector returns (same similarities,
+// same order), whatever the data. Two bounds let them skip most of that work:
+//  - int8 codes. Each vector is also stored as an int8 code with a scale and the code's error e =
+//    ||x - scale * code|| (rounded up). By Cauchy-Schwarz, q . x <= q . (scale * code) + e, so a vector
+//    whose bound (plus the float rounding of both dot products) is below the floor — the threshold, or the
+//    k-th best similarity found so far — is skipped without reading its float row: the scan reads a
+//    quarter of the bytes, and the float similarity is computed only for the few that pass.
+//  - clusters. From `exact_below` live entries on, a model is clustered: sqrt(n) unit centroids trained by
+//    spherical k-means (faiss::Clustering, on at most 64 sampled vectors per centroid), each vector filed
+//    under its most similar centroid, and in that list into one of 8 bands cut at the quantiles of the
+//    vectors' angle to the centroid. On the sphere angle(q, x) >= |angle(q, c) - angle(x, c)|, so a band
+//    whose angles all lie farther than acos(floor) from angle(q, c) cannot reach the floor and is skipped
+//    whole; lists are visited most similar centroid first, so a top-k floor rises fast. A slack of 1e-3 in
+//    similarity and 5e-3 rad in angle covers float rounding.
+// A query far from every stored vector (cosine ~0 to all, the ten "nearest" being near-ties) prunes no band
+// in top-k and costs a scan of the codes; threshold searches prune well for every query. Measured in
+// docs/performance.md.
 //
-// Ownership: the index owns copies of every vector (twice in graph mode: the array and the graph's own
-// storage). Thread-safety: thread-safe. Searches, size() and MemoryBytes() take a shared lock and run
-// concurrently (hnswlib's searchKnn only reads the graph; its per-search scratch comes from a pool guarded
-// by its own mutex); AddModel, Insert and Remove take the exclusive lock. Errors: absl::Status codes as
-// documented on each method; hnswlib's exceptions never escape (allocation failure is ResourceExhausted).
+// Inserts file the vector under its centroid and band (one pass over the centroids). When live entries
+// reach 4x the count the centroids were trained on, the model is clustered again (more lists). Removed ids
+// are tombstoned and skipped; when tombstones outnumber live entries (and number at least 1024) the rows are
+// rewritten densely and clustered again, or left unclustered if fewer than exact_below / 2 remain.
+// Clustering runs inside the Insert or Remove that triggers it, under the exclusive lock (seconds at a
+// million 512-d vectors: docs/performance.md); its cost is amortised over the inserts or removals that
+// caused it.
+//
+// Ownership: the index owns one float copy of every vector (in blocks of 4096 rows, so growth never copies
+// them) and its code (dim + 12 bytes). Thread-safety: thread-safe. Searches, size() and MemoryBytes() take a
+// shared lock and run concurrently; AddModel, Insert and Remove take the exclusive lock. Errors:
+// absl::Status codes as documented on each method; faiss's exceptions never escape (allocation failure is
+// ResourceExhausted).
 #pragma once
 
 #include <cstddef>
@@ -49,11 +58,12 @@ struct VectorMatch {
 };
 
 struct VectorIndexOptions {
-  size_t exact_below = 20000;   // live entries per model below which searches scan exactly
-  size_t hnsw_m = 32;           // HNSW links per node (level 0 has 2M); clamped to [2, 256]
-  size_t ef_construction = 200;  // HNSW candidate list while inserting
-  size_t ef_search = 256;        // HNSW candidate list while searching (at least k); clamped to >= 1
-  uint64_t seed = 42;            // HNSW level generator; the same inserts give the same graph
+  size_t exact_below = 20000;     // live entries per model below which the model is not clustered
+  int kmeans_iterations = 10;     // k-means iterations per clustering; clamped to [1, 100]
+  // Skip vectors whose int8-code bound is below the floor without computing their float similarity
+  // (results are identical either way; false only to measure the plain float scan).
+  bool int8_filter = true;
+  uint64_t seed = 42;             // k-means initialisation; the same inserts give the same clusters
 };
 
 class VectorIndex {
@@ -72,12 +82,12 @@ class VectorIndex {
 
   // Adds `vector` (normalised here) under `id`. NotFound for an unknown model; InvalidArgument for a wrong
   // dimension or a zero or non-finite vector; AlreadyExists if the id is live in that model;
-  // ResourceExhausted if the graph cannot grow. An id may be inserted again after Remove.
+  // ResourceExhausted if memory runs out. An id may be inserted again after Remove.
   absl::Status Insert(const std::string& model_id, uint64_t id, std::span<const float> vector);
 
   // Removes `id`; it stops matching as soon as this returns. NotFound for an unknown model or id.
-  // ResourceExhausted if the compaction this removal triggered could not rebuild the graph; the id is
-  // removed all the same and the model falls back to exact scans until an insert rebuilds it.
+  // ResourceExhausted if the compaction this removal triggered could not cluster the model again; the id is
+  // removed all the same and the model falls back to scans until an insert clusters it.
   absl::Status Remove(const std::string& model_id, uint64_t id);
 
   // Every live entry with similarity >= min_similarity, most similar first (ties by ascending id).
@@ -93,13 +103,11 @@ class VectorIndex {
 
   // Live entries of a model; 0 for an unknown model.
   size_t size(const std::string& model_id) const;
-  // Whether the model currently searches through its HNSW graph (false for an unknown model).
-  bool UsesGraph(const std::string& model_id) const;
+  // Whether the model is clustered (searches prune by centroid; false for an unknown model).
+  bool UsesClusters(const std::string& model_id) const;
 
-  // Approximate heap bytes: per model the vector array, id tables and hash map (counted as bucket
-  // pointers plus 32 bytes a node), and for a graph hnswlib's level-0 block, per-element tables (level,
-  // link pointer, mutex), its 65536 update mutexes, one visited list, the upper-level link lists and its
-  // label map. Walks each graph's level table, so O(entries).
+  // Approximate heap bytes: per model the vector array, id tables and hash map (counted as bucket pointers
+  // plus 32 bytes a node), the centroids and the list entries.
   size_t MemoryBytes() const;
 
  private:

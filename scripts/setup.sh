@@ -13,13 +13,14 @@ PACKAGES=(
   libssl-dev libsodium-dev
   librocksdb-dev
   libprotobuf-dev protobuf-compiler
-  libhnswlib-dev
+  # vector index k-means (a static library; links BLAS, LAPACK, OpenMP); OpenBLAS as the BLAS behind it
+  libfaiss-dev liblapack-dev libopenblas0-pthread
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzz targets (scripts/fuzz.sh, run by scripts/test.sh): clang with libFuzzer and the sanitizers
   clang libclang-rt-14-dev
-  # benchmark baselines (issue 3: faiss IndexBinaryMultiHash)
-  libfaiss-dev wrk
+  # HTTP load generator for bench/api_bench.sh
+  wrk
   # validates docker-compose.yml in CI (docker-compose -f docker-compose.yml config)
   docker-compose
 )

@@ -1,6 +1,7 @@
-// VectorIndex against a brute-force oracle written here in double precision: exact mode must equal it, graph
-// (HNSW) mode must reach recall@10 >= 0.99 and return complete threshold sets on clustered data, and removed
-// ids must never come back. Seeded randomness throughout; no timing.
+// VectorIndex against a brute-force oracle written here in double precision: scan mode must equal it, clustered
+// mode must return exactly what scan mode returns (top-k and threshold, clustered and uniform data, near and
+// far queries, after removals and re-clustering), and removed ids must never come back. Seeded randomness
+// throughout; no timing.
 #include "matcher/vector_index.h"
 
 #include <gtest/gtest.h>
@@ -159,7 +160,7 @@ class VectorIndexExactTest : public ::testing::Test {
     live_.assign(data_.size(), true);
     ASSERT_TRUE(index_.AddModel("m", kDim).ok());
     InsertAll(index_, "m", data_);
-    ASSERT_FALSE(index_.UsesGraph("m"));
+    ASSERT_FALSE(index_.UsesClusters("m"));
   }
 
   std::vector<Vec> Queries(size_t n, uint64_t seed) const {
@@ -286,7 +287,7 @@ TEST(VectorIndexTest, UnknownModelIsNotFound) {
   EXPECT_EQ(index.SearchThreshold("nope", v, 0.5f).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(index.SearchTopK("nope", v, 3).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(index.size("nope"), 0u);
-  EXPECT_FALSE(index.UsesGraph("nope"));
+  EXPECT_FALSE(index.UsesClusters("nope"));
 }
 
 TEST(VectorIndexTest, AddModelValidatesDimensionAndConflicts) {
@@ -377,7 +378,7 @@ TEST(VectorIndexTest, ModelsAreKeptApart) {
   EXPECT_EQ(index.Remove("b", 1).code(), absl::StatusCode::kNotFound);
 }
 
-TEST(VectorIndexTest, MemoryBytesGrowsWithEntriesAndGraph) {
+TEST(VectorIndexTest, MemoryBytesGrowsWithEntriesAndClusters) {
   VectorIndexOptions options;
   options.exact_below = 500;
   VectorIndex index(options);
@@ -386,17 +387,18 @@ TEST(VectorIndexTest, MemoryBytesGrowsWithEntriesAndGraph) {
   std::mt19937_64 rng(5);
   for (uint64_t id = 0; id < 400; ++id) ASSERT_TRUE(index.Insert("m", id, Gaussian(rng, 32)).ok());
   const size_t exact = index.MemoryBytes();
-  EXPECT_GE(exact, empty + 400 * 32 * sizeof(float));
+  EXPECT_GE(exact, empty + 400 * (32 * sizeof(float) + 32 + 12));  // rows and codes
   for (uint64_t id = 400; id < 600; ++id) ASSERT_TRUE(index.Insert("m", id, Gaussian(rng, 32)).ok());
-  ASSERT_TRUE(index.UsesGraph("m"));
-  // The graph stores its own copy of each vector plus 2M links per node.
-  EXPECT_GE(index.MemoryBytes(), exact + 600 * (32 * sizeof(float) + 64 * sizeof(uint32_t)));
+  ASSERT_TRUE(index.UsesClusters("m"));
+  // The codes of 200 more vectors (32 bytes, a scale, an error bound and a slot each) and the centroids
+  // (sqrt(600) ~ 24 of 32 floats); the rows are in one 4096-row block, allocated by the first insert.
+  EXPECT_GE(index.MemoryBytes(), exact + 200 * (32 + 12) + 24 * 32 * sizeof(float));
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Graph (HNSW) mode: 20 000 clustered vectors of dimension 64, graph built at 1000 and then kept up to date.
+// Clustered mode: 20 000 clustered vectors of dimension 64, clustered at 1000, again at 4000 and 16 000.
 
-class VectorIndexGraphTest : public ::testing::Test {
+class VectorIndexClusteredTest : public ::testing::Test {
  protected:
   static constexpr size_t kDim = 64;
   static constexpr size_t kCount = 20000;
@@ -413,14 +415,14 @@ class VectorIndexGraphTest : public ::testing::Test {
     Clustered c = MakeClustered(rng, kDim, 200, kCount - 1000, 0.04, 0.1);
     data_ = std::move(c.data);
     centres_ = std::move(c.centres);
-    // One dense cluster of 1000, so a threshold query must grow k past ef_search (256).
+    // One dense cluster of 1000: a threshold query with ~1000 results.
     dense_centre_ = Unit(Gaussian(rng, kDim));
     for (size_t i = 0; i < 1000; ++i) data_.push_back(Near(rng, dense_centre_, 0.01));
     std::shuffle(data_.begin(), data_.end(), rng);
     live_.assign(data_.size(), true);
     ASSERT_TRUE(index_.AddModel("clip", kDim).ok());
     InsertAll(index_, "clip", data_);
-    ASSERT_TRUE(index_.UsesGraph("clip"));
+    ASSERT_TRUE(index_.UsesClusters("clip"));
     for (size_t i = 0; i < 200; ++i) queries_.push_back(Near(rng, centres_[i], 0.04));
   }
 
@@ -430,7 +432,7 @@ class VectorIndexGraphTest : public ::testing::Test {
   std::vector<bool> live_;
 };
 
-TEST_F(VectorIndexGraphTest, RecallAtTenIsAtLeast99PercentAndThresholdSetsAreComplete) {
+TEST_F(VectorIndexClusteredTest, RecallAtTenIsAtLeast99PercentAndThresholdSetsAreComplete) {
   EXPECT_GE(RecallAt10(index_, "clip", data_, live_, queries_), 0.99);
 
   for (size_t i = 0; i < queries_.size(); i += 4) {
@@ -438,7 +440,7 @@ TEST_F(VectorIndexGraphTest, RecallAtTenIsAtLeast99PercentAndThresholdSetsAreCom
     ASSERT_TRUE(got.ok()) << got.status();
     ExpectThresholdMatches(*got, BruteForce(data_, live_, queries_[i]), 0.9);
   }
-  // ~1000 results: more than ef_search, so the candidate count has to grow.
+  // ~1000 results from one dense cluster.
   const Vec q = dense_centre_;
   const std::vector<Scored> oracle = BruteForce(data_, live_, q);
   absl::StatusOr<std::vector<VectorMatch>> got = index_.SearchThreshold("clip", q, 0.95f);
@@ -447,7 +449,7 @@ TEST_F(VectorIndexGraphTest, RecallAtTenIsAtLeast99PercentAndThresholdSetsAreCom
   ExpectThresholdMatches(*got, oracle, 0.95);
 }
 
-TEST_F(VectorIndexGraphTest, RemovedTenPercentNeverReturnAndRecallHolds) {
+TEST_F(VectorIndexClusteredTest, RemovedTenPercentNeverReturnAndRecallHolds) {
   std::mt19937_64 rng(99);
   std::vector<uint64_t> ids(data_.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = i;
@@ -456,7 +458,7 @@ TEST_F(VectorIndexGraphTest, RemovedTenPercentNeverReturnAndRecallHolds) {
     ASSERT_TRUE(index_.Remove("clip", ids[i]).ok());
     live_[ids[i]] = false;
   }
-  ASSERT_TRUE(index_.UsesGraph("clip"));
+  ASSERT_TRUE(index_.UsesClusters("clip"));
   EXPECT_EQ(index_.size("clip"), kCount - kCount / 10);
 
   // RecallAt10 also fails on any removed id.
@@ -473,7 +475,61 @@ TEST_F(VectorIndexGraphTest, RemovedTenPercentNeverReturnAndRecallHolds) {
   }
 }
 
-TEST(VectorIndexGraphCompactionTest, MassRemovalRebuildsTheGraphAndStaysCorrect) {
+// The clustered search prunes by the triangle inequality; it must return exactly what the scan returns —
+// same ids, same similarities, same order — for queries near the data and far from everything (where top-k
+// has near-ties at cosine ~0), at several k and thresholds, on clustered and uniform data, and after
+// removals that leave tombstones in the lists.
+TEST(VectorIndexClusteredExactnessTest, ClusteredSearchesEqualTheScan) {
+  for (const double uniform_share : {0.1, 1.0}) {
+    SCOPED_TRACE(uniform_share);
+    std::mt19937_64 rng(4242);
+    constexpr size_t kDim = 48;
+    Clustered c = MakeClustered(rng, kDim, 60, 6000, 0.08, uniform_share);
+    VectorIndexOptions clustered_options;
+    clustered_options.exact_below = 500;
+    VectorIndexOptions scan_options;  // the plain float scan: no clusters, no int8 bound
+    scan_options.exact_below = 1'000'000;
+    scan_options.int8_filter = false;
+    VectorIndex clustered(clustered_options), scan(scan_options);
+    ASSERT_TRUE(clustered.AddModel("m", kDim).ok());
+    ASSERT_TRUE(scan.AddModel("m", kDim).ok());
+    InsertAll(clustered, "m", c.data);
+    InsertAll(scan, "m", c.data);
+    ASSERT_TRUE(clustered.UsesClusters("m"));
+    ASSERT_FALSE(scan.UsesClusters("m"));
+    for (int round = 0; round < 2; ++round) {
+      std::vector<Vec> queries;
+      for (size_t i = 0; i < 40; ++i) queries.push_back(Near(rng, c.centres[i % c.centres.size()], 0.08));
+      for (size_t i = 0; i < 20; ++i) queries.push_back(c.data[rng() % c.data.size()]);  // stored vectors
+      for (size_t i = 0; i < 20; ++i) queries.push_back(Gaussian(rng, kDim));             // far from everything
+      size_t nonempty = 0;
+      for (const Vec& q : queries) {
+        for (size_t k : {1u, 10u, 100u}) {
+          auto want = scan.SearchTopK("m", q, k);
+          auto got = clustered.SearchTopK("m", q, k);
+          ASSERT_TRUE(want.ok() && got.ok());
+          ASSERT_EQ(*got, *want) << "top-" << k;
+        }
+        for (float threshold : {0.3f, 0.8f, 0.95f, 0.999f}) {
+          auto want = scan.SearchThreshold("m", q, threshold);
+          auto got = clustered.SearchThreshold("m", q, threshold);
+          ASSERT_TRUE(want.ok() && got.ok());
+          ASSERT_EQ(*got, *want) << "threshold " << threshold;
+          nonempty += want->empty() ? 0u : 1u;
+        }
+      }
+      EXPECT_GT(nonempty, 40u);  // the thresholds do select something
+      // Remove a third (fewer than the live ones: tombstones stay in the lists), then compare again.
+      for (uint64_t id = static_cast<uint64_t>(round); id < c.data.size(); id += 3) {
+        ASSERT_TRUE(clustered.Remove("m", id).ok());
+        ASSERT_TRUE(scan.Remove("m", id).ok());
+      }
+      ASSERT_TRUE(clustered.UsesClusters("m"));
+    }
+  }
+}
+
+TEST(VectorIndexClusteredCompactionTest, MassRemovalClustersAgainAndStaysCorrect) {
   VectorIndexOptions options;
   options.exact_below = 500;
   VectorIndex index(options);
@@ -481,14 +537,14 @@ TEST(VectorIndexGraphCompactionTest, MassRemovalRebuildsTheGraphAndStaysCorrect)
   std::mt19937_64 rng(8);
   Clustered c = MakeClustered(rng, 16, 30, 3000, 0.1, 0.1);
   InsertAll(index, "m", c.data);
-  ASSERT_TRUE(index.UsesGraph("m"));
+  ASSERT_TRUE(index.UsesClusters("m"));
   std::vector<bool> live(c.data.size(), true);
   // 2000 removals: tombstones pass both compaction conditions; 1000 live stay above exact_below / 2.
   for (uint64_t id = 0; id < 2000; ++id) {
     ASSERT_TRUE(index.Remove("m", id).ok());
     live[id] = false;
   }
-  ASSERT_TRUE(index.UsesGraph("m"));
+  ASSERT_TRUE(index.UsesClusters("m"));
   EXPECT_EQ(index.size("m"), 1000u);
   for (size_t i = 0; i < 30; ++i) {
     const Vec q = Near(rng, c.centres[i], 0.1);
@@ -501,7 +557,7 @@ TEST(VectorIndexGraphCompactionTest, MassRemovalRebuildsTheGraphAndStaysCorrect)
   }
 }
 
-TEST(VectorIndexGraphCompactionTest, CompactionBelowHalfExactBelowDropsTheGraph) {
+TEST(VectorIndexClusteredCompactionTest, CompactionBelowHalfExactBelowDropsTheClusters) {
   VectorIndexOptions options;
   options.exact_below = 500;
   VectorIndex index(options);
@@ -510,25 +566,25 @@ TEST(VectorIndexGraphCompactionTest, CompactionBelowHalfExactBelowDropsTheGraph)
   std::vector<Vec> data;
   for (size_t i = 0; i < 1200; ++i) data.push_back(Gaussian(rng, 16));
   InsertAll(index, "m", data);
-  ASSERT_TRUE(index.UsesGraph("m"));
+  ASSERT_TRUE(index.UsesClusters("m"));
   std::vector<bool> live(data.size(), true);
   // The 1024th removal compacts with 176 live, under exact_below / 2: back to exact scans.
   for (uint64_t id = 0; id < 1024; ++id) {
     ASSERT_TRUE(index.Remove("m", id).ok());
     live[id] = false;
   }
-  EXPECT_FALSE(index.UsesGraph("m"));
+  EXPECT_FALSE(index.UsesClusters("m"));
   const Vec q = Gaussian(rng, 16);
   absl::StatusOr<std::vector<VectorMatch>> got = index.SearchThreshold("m", q, 0.3f);
   ASSERT_TRUE(got.ok());
   ExpectThresholdMatches(*got, BruteForce(data, live, q), 0.3);
-  // Growing back to exact_below builds the graph again.
+  // Growing back to exact_below clusters the model again.
   for (uint64_t id = 0; id < 324; ++id) {
     ASSERT_TRUE(index.Insert("m", id, data[id]).ok());
     live[id] = true;
   }
   EXPECT_EQ(index.size("m"), 500u);
-  EXPECT_TRUE(index.UsesGraph("m"));
+  EXPECT_TRUE(index.UsesClusters("m"));
   got = index.SearchThreshold("m", q, 0.3f);
   ASSERT_TRUE(got.ok());
   ExpectThresholdMatches(*got, BruteForce(data, live, q), 0.3);
