@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -10,7 +11,11 @@
 #include <queue>
 #include <random>
 #include <limits>
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <optional>
+#include <thread>
 #include <shared_mutex>
 #include <unordered_map>
 #include <utility>
@@ -48,7 +53,8 @@ namespace {
 // Compaction waits for at least this many tombstones (and for them to outnumber live entries).
 constexpr size_t kMinTombstonesToCompact = 1024;
 // A model is clustered again when its live entries reach this multiple of the count it was clustered at.
-constexpr size_t kReclusterGrowth = 4;
+constexpr size_t kReclusterGrowth = 2;
+constexpr double kListsPerSqrtN = 2.0;  // 2 sqrt(n) lists
 constexpr size_t kMinLists = 8;
 constexpr size_t kMaxLists = 16384;
 // k-means trains on at most this many vectors per centroid (a uniform sample).
@@ -173,13 +179,13 @@ absl::Status Normalise(std::span<const float> in, std::vector<float>& out, const
   return absl::OkStatus();
 }
 
-// Vectors filed together: their int8 codes (x ~ scale * code), each code's error bound ||x - scale * code||
-// (rounded up), and their slots. `cos_min` / `cos_max`: the range of the members' cosines to the list's
+// Vectors filed together: their int8 codes (x ~ scale * code) with each code's scale and error bound
+// ||x - scale * code|| (rounded up), and their slots. `cos_min` / `cos_max`: the range of the members' cosines to the list's
 // centroid.
 struct Band {
-  std::vector<int8_t> codes;  // size() * dim
-  std::vector<float> scale;
-  std::vector<float> error;
+  // One record a vector, contiguous so that a band is one stream of memory: scale (float), error bound
+  // (float), then the dim-byte code.
+  std::vector<int8_t> records;
   std::vector<uint32_t> slot;
   double cos_min = 2;
   double cos_max = -2;
@@ -203,6 +209,10 @@ struct Model {
   std::vector<float> centroids;
   std::vector<List> lists;
   size_t clustered_at = 0;  // live entries when the centroids were trained
+  // A clustering is queued or runs in the background from a snapshot of slots [0, n); slots keep their
+  // numbers until it is installed (compaction waits). After a failure, the next try waits for `retry_at`.
+  bool clustering = false;
+  size_t retry_at = 0;
 
   size_t live() const { return id_to_slot.size(); }
   size_t slots() const { return slot_ids.size(); }
@@ -231,49 +241,148 @@ struct Model {
   }
 };
 
-// Appends `slot` to `band`: its code, error bound and slot; `cosine` widens the band's range.
-void AddToBand(const Model& m, size_t slot, double cosine, Band& band) {
-  const float* x = m.row(slot);
+// Appends the vector `x` of `slot` to `band`: its code, error bound and slot; `cosine` widens the band's
+// range.
+constexpr size_t kRecordHeader = 2 * sizeof(float);
+
+void AddToBand(const float* x, size_t dim, size_t slot, double cosine, Band& band) {
   float max_abs = 0;
-  for (size_t i = 0; i < m.dim; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
+  for (size_t i = 0; i < dim; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
   const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
   double error = 0;
-  const size_t at = band.codes.size();
-  band.codes.resize(at + m.dim);
-  for (size_t i = 0; i < m.dim; ++i) {
+  const size_t at = band.records.size();
+  band.records.resize(at + kRecordHeader + dim);
+  int8_t* code = band.records.data() + at + kRecordHeader;
+  for (size_t i = 0; i < dim; ++i) {
     const auto c = static_cast<int8_t>(std::clamp(std::lround(x[i] / scale), -127L, 127L));
-    band.codes[at + i] = c;
+    code[i] = c;
     const double diff = static_cast<double>(x[i]) - static_cast<double>(scale) * static_cast<double>(c);
     error += diff * diff;
   }
-  band.scale.push_back(scale);
-  band.error.push_back(std::nextafter(static_cast<float>(std::sqrt(error)), 1.0f));  // rounded up
+  const float error_up = std::nextafter(static_cast<float>(std::sqrt(error)), 1.0f);  // rounded up
+  std::memcpy(band.records.data() + at, &scale, sizeof(float));
+  std::memcpy(band.records.data() + at + sizeof(float), &error_up, sizeof(float));
   band.slot.push_back(static_cast<uint32_t>(slot));
   band.cos_min = std::min(band.cos_min, cosine);
   band.cos_max = std::max(band.cos_max, cosine);
 }
 
 // Files `slot` under its most similar centroid and the band of its cosine to it.
-void FileSlot(Model& m, size_t slot) {
-  if (!m.clustered()) {
-    AddToBand(m, slot, 0.0, m.lists[0].bands[0]);
-    return;
-  }
-  const float* v = m.row(slot);
+void FileInto(const std::vector<float>& centroids, std::vector<List>& lists, size_t dim, const float* v, size_t slot) {
   size_t best = 0;
   float best_sim = -2;
-  for (size_t l = 0; l < m.lists.size(); ++l) {
-    const float sim = Dot(v, m.centroid(l), m.dim);
+  for (size_t l = 0; l < lists.size(); ++l) {
+    const float sim = Dot(v, centroids.data() + l * dim, dim);
     if (sim > best_sim) {
       best_sim = sim;
       best = l;
     }
   }
-  const double cosine = DotDouble(v, m.centroid(best), m.dim);
-  List& list = m.lists[best];
+  const double cosine = DotDouble(v, centroids.data() + best * dim, dim);
+  List& list = lists[best];
   size_t band = 0;
   while (band + 1 < list.lower.size() && cosine < list.lower[band]) ++band;
-  AddToBand(m, slot, cosine, list.bands[band]);
+  AddToBand(v, dim, slot, cosine, list.bands[band]);
+}
+
+void FileSlot(Model& m, size_t slot) {
+  if (!m.clustered()) {
+    AddToBand(m.row(slot), m.dim, slot, 0.0, m.lists[0].bands[0]);
+    return;
+  }
+  FileInto(m.centroids, m.lists, m.dim, m.row(slot), slot);
+}
+
+size_t ListCount(size_t n) {
+  return std::clamp<size_t>(static_cast<size_t>(std::lround(kListsPerSqrtN * std::sqrt(static_cast<double>(n)))),
+                            kMinLists, kMaxLists);
+}
+
+// Centroids and lists built in the background from a snapshot of a model's first `slots` slots.
+struct ClusterBuild {
+  size_t slots = 0;  // the snapshot: slots [0, slots)
+  size_t live = 0;   // live among them at the snapshot
+  std::vector<float> centroids;
+  std::vector<List> lists;
+};
+
+// Trains ListCount(live) centroids by spherical k-means on a sample of the snapshot's live vectors and files
+// every one of them under its centroid, in kBandsPerList bands split at the quantiles of the list's
+// cosines. Reads rows only through `blocks` (row s at blocks[s / kRowsPerBlock] + (s % kRowsPerBlock) * dim),
+// which nothing writes or frees while it runs. Throws what faiss or the allocator throws.
+ClusterBuild BuildClusters(size_t dim, const std::vector<const float*>& blocks, const std::vector<uint8_t>& live,
+                           const VectorIndexOptions& options) {
+  auto row = [&](size_t s) { return blocks[s / kRowsPerBlock] + (s % kRowsPerBlock) * dim; };
+  ClusterBuild out;
+  out.slots = live.size();
+  std::vector<uint32_t> live_slots;
+  for (size_t s = 0; s < live.size(); ++s) {
+    if (live[s]) live_slots.push_back(static_cast<uint32_t>(s));
+  }
+  const size_t n = live_slots.size();
+  out.live = n;
+  const size_t nlist = std::min(ListCount(n), n);
+  // k-means on a uniform sample, copied contiguous.
+  const size_t sample_size = std::min(n, nlist * kTrainPointsPerCentroid);
+  std::vector<float> sample(sample_size * dim);
+  std::mt19937_64 rng(options.seed);
+  for (size_t i = 0; i < sample_size; ++i) {
+    const size_t s = live_slots[sample_size == n ? i : static_cast<size_t>(rng() % n)];
+    std::copy(row(s), row(s) + dim, sample.begin() + static_cast<std::ptrdiff_t>(i * dim));
+  }
+  faiss::ClusteringParameters params;
+  params.niter = std::clamp(options.kmeans_iterations, 1, 100);
+  params.spherical = true;
+  params.seed = static_cast<int>(options.seed & 0x7FFFFFFF);
+  params.max_points_per_centroid = static_cast<int>(kTrainPointsPerCentroid);
+  params.min_points_per_centroid = 1;  // no warning on stderr
+  params.verbose = false;
+  faiss::Clustering kmeans(static_cast<int>(dim), static_cast<int>(nlist), params);
+  faiss::IndexFlatIP assign(static_cast<faiss::Index::idx_t>(dim));
+  kmeans.train(static_cast<faiss::Index::idx_t>(sample_size), sample.data(), assign);
+  sample = {};
+  out.centroids.assign(kmeans.centroids.begin(), kmeans.centroids.end());
+  // Every live vector to its most similar centroid, a block at a time (BLAS matrix products).
+  assign.reset();
+  assign.add(static_cast<faiss::Index::idx_t>(nlist), out.centroids.data());
+  std::vector<uint32_t> list_of(n);
+  std::vector<double> cosine_of(n);
+  std::vector<float> rows(kRowsPerBlock * dim), sims(kRowsPerBlock);
+  std::vector<faiss::Index::idx_t> best(kRowsPerBlock);
+  for (size_t first = 0; first < n; first += kRowsPerBlock) {
+    const size_t count = std::min(kRowsPerBlock, n - first);
+    for (size_t i = 0; i < count; ++i) {
+      std::copy(row(live_slots[first + i]), row(live_slots[first + i]) + dim, rows.begin() + static_cast<std::ptrdiff_t>(i * dim));
+    }
+    assign.search(static_cast<faiss::Index::idx_t>(count), rows.data(), 1, sims.data(), best.data());
+    for (size_t i = 0; i < count; ++i) {
+      const size_t l = best[i] < 0 ? 0 : static_cast<size_t>(best[i]);
+      list_of[first + i] = static_cast<uint32_t>(l);
+      cosine_of[first + i] = DotDouble(rows.data() + i * dim, out.centroids.data() + l * dim, dim);
+    }
+  }
+  // Band boundaries: quantiles of each list's cosines.
+  std::vector<std::vector<double>> cosines(nlist);
+  for (size_t i = 0; i < n; ++i) cosines[list_of[i]].push_back(cosine_of[i]);
+  out.lists.resize(nlist);
+  for (size_t l = 0; l < nlist; ++l) {
+    std::vector<double>& c = cosines[l];
+    std::sort(c.begin(), c.end(), std::greater<>());
+    List& list = out.lists[l];
+    for (size_t b = 1; b < kBandsPerList && !c.empty(); ++b) {
+      const double boundary = c[(c.size() * b) / kBandsPerList];
+      if (list.lower.empty() || boundary < list.lower.back()) list.lower.push_back(boundary);
+    }
+    list.lower.push_back(-std::numeric_limits<double>::infinity());
+    list.bands.resize(list.lower.size());
+  }
+  for (size_t i = 0; i < n; ++i) {
+    List& list = out.lists[list_of[i]];
+    size_t band = 0;
+    while (band + 1 < list.lower.size() && cosine_of[i] < list.lower[band]) ++band;
+    AddToBand(row(live_slots[i]), dim, live_slots[i], cosine_of[i], list.bands[band]);
+  }
+  return out;
 }
 
 }  // namespace
@@ -299,105 +408,131 @@ struct VectorIndex::Impl {
     return Normalise(query, out, "query");
   }
 
-  // Rewrites the rows without tombstones (slots renumbered densely), unclustered: one band of everything
-  // (left empty without `file`, for the caller to fill).
-  static void Compact(Model& m, bool file = true) {
-    Model dense;
-    dense.dim = m.dim;
-    dense.slot_ids.reserve(m.live());
-    dense.slot_live.reserve(m.live());
-    dense.id_to_slot.reserve(m.live());
+  std::condition_variable_any idle;  // notified when a background clustering ends
+
+  // Rewrites the rows without tombstones (slots renumbered densely) and drops their entries from the bands;
+  // the centroids stay. Below exact_below / 2 live entries the model becomes unclustered. Never while a
+  // clustering runs (it reads slots by number).
+  void Compact(Model& m) const {
+    std::vector<uint32_t> remap(m.slots(), UINT32_MAX);
+    std::vector<std::unique_ptr<float[]>> blocks;
+    std::vector<uint64_t> slot_ids;
+    slot_ids.reserve(m.live());
     for (size_t s = 0; s < m.slots(); ++s) {
-      if (m.slot_live[s]) dense.AppendRow(m.row(s), m.slot_ids[s]);
+      if (!m.slot_live[s]) continue;
+      const size_t next = slot_ids.size();
+      if (next % kRowsPerBlock == 0) blocks.push_back(std::make_unique<float[]>(kRowsPerBlock * m.dim));
+      std::copy(m.row(s), m.row(s) + m.dim, blocks.back().get() + (next % kRowsPerBlock) * m.dim);
+      remap[s] = static_cast<uint32_t>(next);
+      slot_ids.push_back(m.slot_ids[s]);
     }
-    dense.Unclustered();
-    if (file) {
-      for (size_t s = 0; s < dense.slots(); ++s) FileSlot(dense, s);
+    m.blocks = std::move(blocks);
+    m.slot_ids = std::move(slot_ids);
+    m.slot_live.assign(m.slot_ids.size(), 1);
+    m.id_to_slot.clear();
+    for (size_t s = 0; s < m.slot_ids.size(); ++s) m.id_to_slot.emplace(m.slot_ids[s], s);
+    if (m.clustered() && m.live() < options.exact_below / 2) {
+      m.Unclustered();
+      for (size_t s = 0; s < m.slots(); ++s) FileSlot(m, s);
+      return;
     }
-    m = std::move(dense);
+    for (List& list : m.lists) {
+      for (Band& band : list.bands) {
+        size_t kept = 0;
+        for (size_t i = 0; i < band.size(); ++i) {
+          const uint32_t to = remap[band.slot[i]];
+          if (to == UINT32_MAX) continue;
+          const size_t stride = kRecordHeader + m.dim;
+          std::memmove(band.records.data() + kept * stride, band.records.data() + i * stride, stride);
+          band.slot[kept] = to;
+          ++kept;
+        }
+        band.records.resize(kept * (kRecordHeader + m.dim));
+        band.slot.resize(kept);
+        band.records.shrink_to_fit();
+      }
+    }
   }
 
-  // Compacts, trains sqrt(n) centroids by spherical k-means, and files every vector under its centroid, in
-  // kBandsPerList bands split at the quantiles of the list's cosines. On error the model is left
-  // consistent, unclustered.
-  absl::Status Cluster(Model& m) const {
-    Compact(m, /*file=*/false);
-    const size_t n = m.live();
-    const size_t nlist = std::clamp<size_t>(static_cast<size_t>(std::lround(std::sqrt(static_cast<double>(n)))),
-                                            kMinLists, kMaxLists);
-    if (n < nlist) {
-      for (size_t s = 0; s < n; ++s) FileSlot(m, s);
-      return absl::OkStatus();
-    }
-    try {
-      // k-means on a uniform sample, copied contiguous.
-      const size_t sample_size = std::min(n, nlist * kTrainPointsPerCentroid);
-      std::vector<float> sample(sample_size * m.dim);
-      std::mt19937_64 rng(options.seed);
-      for (size_t i = 0; i < sample_size; ++i) {
-        const size_t slot = sample_size == n ? i : static_cast<size_t>(rng() % n);
-        std::copy(m.row(slot), m.row(slot) + m.dim, sample.begin() + static_cast<std::ptrdiff_t>(i * m.dim));
-      }
-      faiss::ClusteringParameters params;
-      params.niter = std::clamp(options.kmeans_iterations, 1, 100);
-      params.spherical = true;
-      params.seed = static_cast<int>(options.seed & 0x7FFFFFFF);
-      params.max_points_per_centroid = static_cast<int>(kTrainPointsPerCentroid);
-      params.min_points_per_centroid = 1;  // no warning on stderr
-      params.verbose = false;
-      const auto d = static_cast<faiss::Index::idx_t>(m.dim);
-      faiss::Clustering kmeans(static_cast<int>(m.dim), static_cast<int>(nlist), params);
-      faiss::IndexFlatIP assign(d);
-      kmeans.train(static_cast<faiss::Index::idx_t>(sample_size), sample.data(), assign);
-      sample = {};
-      // Every vector to its most similar centroid, block by block (BLAS matrix products).
-      std::vector<float> centroids(kmeans.centroids.begin(), kmeans.centroids.end());
-      assign.reset();
-      assign.add(static_cast<faiss::Index::idx_t>(nlist), centroids.data());
-      std::vector<uint32_t> list_of(n);
-      std::vector<double> cosine_of(n);
-      std::vector<float> sims(kRowsPerBlock);
-      std::vector<faiss::Index::idx_t> best(kRowsPerBlock);
-      for (size_t first = 0; first < n; first += kRowsPerBlock) {
-        const size_t count = std::min(kRowsPerBlock, n - first);
-        assign.search(static_cast<faiss::Index::idx_t>(count), m.row(first), 1, sims.data(), best.data());
-        for (size_t i = 0; i < count; ++i) {
-          const size_t l = best[i] < 0 ? 0 : static_cast<size_t>(best[i]);
-          list_of[first + i] = static_cast<uint32_t>(l);
-          cosine_of[first + i] = DotDouble(m.row(first + i), centroids.data() + l * m.dim, m.dim);
+  // Background clustering: one worker thread (started with the first clustering) takes models from
+  // `pending`, builds centroids and lists from a snapshot of their slots without the lock, and installs them
+  // under the exclusive lock. Searches and inserts go on with the old structure until then.
+  std::thread worker;
+  std::deque<Model*> pending;  // models with clustering set, waiting for the worker
+  bool stopping = false;
+  std::condition_variable_any work;
+
+  static bool CompactionDue(const Model& m) {
+    const size_t tombstones = m.slots() - m.live();
+    return tombstones >= kMinTombstonesToCompact && tombstones > m.live();
+  }
+
+  bool ClusteringDue(const Model& m) const {
+    const bool first = !m.clustered() && m.live() >= options.exact_below;
+    const bool grown = m.clustered() && m.live() >= kReclusterGrowth * m.clustered_at;
+    return (first || grown) && m.live() >= m.retry_at && m.live() >= kMinLists;
+  }
+
+  // Called after every change (exclusive lock held): compacts, or queues a clustering, when due.
+  void Maintain(Model& m) {
+    if (m.clustering) return;  // compaction waits: the clustering reads slots by number
+    if (CompactionDue(m)) Compact(m);
+    if (!ClusteringDue(m)) return;
+    m.clustering = true;
+    pending.push_back(&m);
+    if (!worker.joinable()) worker = std::thread([this] { Work(); });
+    work.notify_one();
+  }
+
+  void Work() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      work.wait(lock, [&] { return stopping || !pending.empty(); });
+      if (stopping) return;
+      Model& m = *pending.front();
+      pending.pop_front();
+      // The snapshot: rows never move or change once written, and compaction waits, so the rows of these
+      // slots can be read without the lock.
+      std::vector<const float*> blocks;
+      for (const auto& b : m.blocks) blocks.push_back(b.get());
+      std::vector<uint8_t> live = m.slot_live;
+      lock.unlock();
+      std::optional<ClusterBuild> built;
+      try {
+        built = BuildClusters(m.dim, blocks, live, options);
+        // Catch up without the lock on what was inserted meanwhile (a slot removed meanwhile is filed too
+        // and skipped by searches), until little is left for the exclusive lock.
+        for (;;) {
+          size_t end;
+          {
+            std::shared_lock read(mu);
+            end = m.slots();
+            blocks.clear();
+            for (const auto& b : m.blocks) blocks.push_back(b.get());
+          }
+          if (end - built->slots <= kRowsPerBlock) break;
+          for (size_t slot = built->slots; slot < end; ++slot) {
+            FileInto(built->centroids, built->lists, m.dim,
+                     blocks[slot / kRowsPerBlock] + (slot % kRowsPerBlock) * m.dim, slot);
+          }
+          built->slots = end;
         }
+      } catch (const std::exception&) {  // std::bad_alloc or faiss::FaissException: not clustered this time
+        built.reset();
       }
-      // Band boundaries: quantiles of each list's cosines.
-      std::vector<std::vector<double>> cosines(nlist);
-      for (size_t s = 0; s < n; ++s) cosines[list_of[s]].push_back(cosine_of[s]);
-      std::vector<List> lists(nlist);
-      for (size_t l = 0; l < nlist; ++l) {
-        std::vector<double>& c = cosines[l];
-        std::sort(c.begin(), c.end(), std::greater<>());
-        for (size_t b = 1; b < kBandsPerList && !c.empty(); ++b) {
-          const double boundary = c[(c.size() * b) / kBandsPerList];
-          if (lists[l].lower.empty() || boundary < lists[l].lower.back()) lists[l].lower.push_back(boundary);
-        }
-        lists[l].lower.push_back(-std::numeric_limits<double>::infinity());
-        lists[l].bands.resize(lists[l].lower.size());
+      lock.lock();
+      if (built) {
+        m.centroids = std::move(built->centroids);
+        m.lists = std::move(built->lists);
+        m.clustered_at = built->live;
+        for (size_t slot = built->slots; slot < m.slots(); ++slot) FileSlot(m, slot);
+      } else {
+        m.retry_at = m.live() + m.live() / 2;
       }
-      m.centroids = std::move(centroids);
-      m.lists = std::move(lists);
-      m.clustered_at = n;
-      for (size_t s = 0; s < n; ++s) {
-        List& list = m.lists[list_of[s]];
-        size_t band = 0;
-        while (band + 1 < list.lower.size() && cosine_of[s] < list.lower[band]) ++band;
-        AddToBand(m, s, cosine_of[s], list.bands[band]);
-      }
-    } catch (const std::bad_alloc&) {
-      Compact(m);
-      return absl::ResourceExhaustedError(absl::StrCat("out of memory clustering ", n, " vectors"));
-    } catch (const std::exception& e) {
-      Compact(m);
-      return absl::InternalError(absl::StrCat("faiss k-means: ", std::string(e.what())));
+      m.clustering = false;
+      Maintain(m);  // what was deferred: a compaction, or another clustering if it grew meanwhile
+      idle.notify_all();
     }
-    return absl::OkStatus();
   }
 
   // A bounded heap of the k best so far; its top is the worst kept.
@@ -440,21 +575,31 @@ struct VectorIndex::Impl {
       order[l] = {m.clustered() ? DotDouble(q, m.centroid(l), m.dim) : 0.0, static_cast<uint32_t>(l)};
     }
     std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    const size_t stride = kRecordHeader + m.dim;
     for (const auto& [cq, l] : order) {
+      // The band test's cosine range, recomputed when the floor has risen.
+      const double angle_q = std::acos(std::clamp(cq, -1.0, 1.0));
+      double range_floor = std::numeric_limits<double>::quiet_NaN();
+      double cos_high = 2.0, cos_low = -2.0;
       for (const Band& band : m.lists[l].bands) {
         if (band.size() == 0) continue;
         const double f = floor();
         if (m.clustered() && f - kSimilaritySlack > -1.0) {
-          const double alpha = std::acos(f - kSimilaritySlack) + kAngleSlack;
-          const double angle_q = std::acos(std::clamp(cq, -1.0, 1.0));
-          const double cos_high = std::cos(std::max(0.0, angle_q - alpha));  // the smallest angle allowed
-          const double cos_low = angle_q + alpha >= std::numbers::pi ? -2.0 : std::cos(angle_q + alpha);
+          if (f != range_floor) {
+            range_floor = f;
+            const double alpha = std::acos(f - kSimilaritySlack) + kAngleSlack;
+            cos_high = std::cos(std::max(0.0, angle_q - alpha));  // the smallest angle allowed
+            cos_low = angle_q + alpha >= std::numbers::pi ? -2.0 : std::cos(angle_q + alpha);
+          }
           if (band.cos_min > cos_high || band.cos_max < cos_low) continue;
         }
-        const int8_t* code = band.codes.data();
-        for (size_t i = 0; i < band.size(); ++i, code += m.dim) {
+        const int8_t* record = band.records.data();
+        for (size_t i = 0; i < band.size(); ++i, record += stride) {
           if (options.int8_filter) {
-            const float bound = band.scale[i] * DotCode(q, code, m.dim) + band.error[i] * 1.00001f + rounding;
+            float scale, error;
+            std::memcpy(&scale, record, sizeof(float));
+            std::memcpy(&error, record + sizeof(float), sizeof(float));
+            const float bound = scale * DotCode(q, record + kRecordHeader, m.dim) + error * 1.00001f + rounding;
             if (bound < floor()) continue;
           }
           const size_t slot = band.slot[i];
@@ -470,7 +615,21 @@ VectorIndex::VectorIndex(VectorIndexOptions options) : impl_(std::make_unique<Im
   impl_->options = options;
 }
 
-VectorIndex::~VectorIndex() = default;
+VectorIndex::~VectorIndex() {
+  {
+    std::unique_lock lock(impl_->mu);
+    impl_->stopping = true;  // a clustering under way finishes first (faiss cannot be interrupted)
+  }
+  impl_->work.notify_all();
+  if (impl_->worker.joinable()) impl_->worker.join();
+}
+
+void VectorIndex::WaitForClustering() const {
+  std::unique_lock lock(impl_->mu);
+  impl_->idle.wait(lock, [&] {
+    return std::none_of(impl_->models.begin(), impl_->models.end(), [](const auto& m) { return m.second.clustering; });
+  });
+}
 
 absl::Status VectorIndex::AddModel(const std::string& model_id, int dimension) {
   if (model_id.empty()) return absl::InvalidArgumentError("empty model id");
@@ -515,13 +674,7 @@ absl::Status VectorIndex::Insert(const std::string& model_id, uint64_t id, std::
     }
     return absl::ResourceExhaustedError(absl::StrCat("out of memory adding to model '", model_id, "'"));
   }
-  const bool first = !m.clustered() && m.live() >= impl_->options.exact_below;
-  const bool grown = m.clustered() && m.live() >= kReclusterGrowth * m.clustered_at;
-  if (first || grown) {
-    // The insert has happened; a failed clustering leaves the model correct, unclustered, and the next
-    // insert tries again. The error is reported, not undone.
-    return impl_->Cluster(m);
-  }
+  impl_->Maintain(m);
   return absl::OkStatus();
 }
 
@@ -536,12 +689,7 @@ absl::Status VectorIndex::Remove(const std::string& model_id, uint64_t id) {
   }
   m.slot_live[found->second] = 0;
   m.id_to_slot.erase(found);
-  const size_t tombstones = m.slots() - m.live();
-  if (tombstones >= kMinTombstonesToCompact && tombstones > m.live()) {
-    // The removal has happened whatever the clustering does; a failure leaves the model correct, unclustered.
-    if (m.clustered() && m.live() >= impl_->options.exact_below / 2) return impl_->Cluster(m);
-    Impl::Compact(m);
-  }
+  impl_->Maintain(m);
   return absl::OkStatus();
 }
 
@@ -606,8 +754,7 @@ size_t VectorIndex::MemoryBytes() const {
     for (const List& list : m.lists) {
       total += list.lower.capacity() * sizeof(double) + list.bands.capacity() * sizeof(Band);
       for (const Band& b : list.bands) {
-        total += b.codes.capacity() + (b.scale.capacity() + b.error.capacity()) * sizeof(float) +
-                 b.slot.capacity() * sizeof(uint32_t);
+        total += b.records.capacity() + b.slot.capacity() * sizeof(uint32_t);
       }
     }
   }

@@ -12,7 +12,7 @@
 //    whose bound (plus the float rounding of both dot products) is below the floor — the threshold, or the
 //    k-th best similarity found so far — is skipped without reading its float row: the scan reads a
 //    quarter of the bytes, and the float similarity is computed only for the few that pass.
-//  - clusters. From `exact_below` live entries on, a model is clustered: sqrt(n) unit centroids trained by
+//  - clusters. From `exact_below` live entries on, a model is clustered: 2 sqrt(n) unit centroids trained by
 //    spherical k-means (faiss::Clustering, on at most 64 sampled vectors per centroid), each vector filed
 //    under its most similar centroid, and in that list into one of 8 bands cut at the quantiles of the
 //    vectors' angle to the centroid. On the sphere angle(q, x) >= |angle(q, c) - angle(x, c)|, so a band
@@ -23,19 +23,21 @@
 // in top-k and costs a scan of the codes; threshold searches prune well for every query. Measured in
 // docs/performance.md.
 //
-// Inserts file the vector under its centroid and band (one pass over the centroids). When live entries
-// reach 4x the count the centroids were trained on, the model is clustered again (more lists). Removed ids
-// are tombstoned and skipped; when tombstones outnumber live entries (and number at least 1024) the rows are
-// rewritten densely and clustered again, or left unclustered if fewer than exact_below / 2 remain.
-// Clustering runs inside the Insert or Remove that triggers it, under the exclusive lock (seconds at a
-// million 512-d vectors: docs/performance.md); its cost is amortised over the inserts or removals that
-// caused it.
+// Inserts file the vector under its centroid and band (one pass over the centroids). Clustering runs in the
+// background, on its own thread, when a model first reaches exact_below live entries and again each time
+// it doubles: from a snapshot of the slots (rows never move or change once written, so it reads them
+// without the lock), catching up on later inserts the same way, then installing the new centroids and
+// bands under the exclusive lock (filing the last few inserts). Searches and inserts go on meanwhile with
+// the old structure. Removed ids are tombstoned and skipped; when tombstones outnumber live entries (and
+// number at least 1024) the rows are rewritten densely and the bands filtered (deferred while a clustering
+// runs), and below exact_below / 2 live entries the model is unclustered again. A clustering that fails
+// (out of memory) leaves the model as it was and is retried when it has grown by half.
 //
 // Ownership: the index owns one float copy of every vector (in blocks of 4096 rows, so growth never copies
 // them) and its code (dim + 12 bytes). Thread-safety: thread-safe. Searches, size() and MemoryBytes() take a
-// shared lock and run concurrently; AddModel, Insert and Remove take the exclusive lock. Errors:
-// absl::Status codes as documented on each method; faiss's exceptions never escape (allocation failure is
-// ResourceExhausted).
+// shared lock and run concurrently; AddModel, Insert and Remove take the exclusive lock, as does installing
+// a clustering; the destructor waits for running clusterings. Errors: absl::Status codes as documented on
+// each method; faiss's exceptions never escape.
 #pragma once
 
 #include <cstddef>
@@ -105,6 +107,8 @@ class VectorIndex {
   size_t size(const std::string& model_id) const;
   // Whether the model is clustered (searches prune by centroid; false for an unknown model).
   bool UsesClusters(const std::string& model_id) const;
+  // Blocks until no background clustering runs (tests and benchmarks; searches never need to wait).
+  void WaitForClustering() const;
 
   // Approximate heap bytes: per model the vector array, id tables and hash map (counted as bucket pointers
   // plus 32 bytes a node), the centroids and the list entries.

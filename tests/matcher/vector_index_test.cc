@@ -160,6 +160,7 @@ class VectorIndexExactTest : public ::testing::Test {
     live_.assign(data_.size(), true);
     ASSERT_TRUE(index_.AddModel("m", kDim).ok());
     InsertAll(index_, "m", data_);
+    index_.WaitForClustering();  // clustering runs in the background
     ASSERT_FALSE(index_.UsesClusters("m"));
   }
 
@@ -389,6 +390,7 @@ TEST(VectorIndexTest, MemoryBytesGrowsWithEntriesAndClusters) {
   const size_t exact = index.MemoryBytes();
   EXPECT_GE(exact, empty + 400 * (32 * sizeof(float) + 32 + 12));  // rows and codes
   for (uint64_t id = 400; id < 600; ++id) ASSERT_TRUE(index.Insert("m", id, Gaussian(rng, 32)).ok());
+  index.WaitForClustering();  // clustering runs in the background
   ASSERT_TRUE(index.UsesClusters("m"));
   // The codes of 200 more vectors (32 bytes, a scale, an error bound and a slot each) and the centroids
   // (sqrt(600) ~ 24 of 32 floats); the rows are in one 4096-row block, allocated by the first insert.
@@ -422,6 +424,7 @@ class VectorIndexClusteredTest : public ::testing::Test {
     live_.assign(data_.size(), true);
     ASSERT_TRUE(index_.AddModel("clip", kDim).ok());
     InsertAll(index_, "clip", data_);
+    index_.WaitForClustering();  // clustering runs in the background
     ASSERT_TRUE(index_.UsesClusters("clip"));
     for (size_t i = 0; i < 200; ++i) queries_.push_back(Near(rng, centres_[i], 0.04));
   }
@@ -458,6 +461,7 @@ TEST_F(VectorIndexClusteredTest, RemovedTenPercentNeverReturnAndRecallHolds) {
     ASSERT_TRUE(index_.Remove("clip", ids[i]).ok());
     live_[ids[i]] = false;
   }
+  index_.WaitForClustering();  // clustering runs in the background
   ASSERT_TRUE(index_.UsesClusters("clip"));
   EXPECT_EQ(index_.size("clip"), kCount - kCount / 10);
 
@@ -495,7 +499,9 @@ TEST(VectorIndexClusteredExactnessTest, ClusteredSearchesEqualTheScan) {
     ASSERT_TRUE(scan.AddModel("m", kDim).ok());
     InsertAll(clustered, "m", c.data);
     InsertAll(scan, "m", c.data);
+    clustered.WaitForClustering();  // clustering runs in the background
     ASSERT_TRUE(clustered.UsesClusters("m"));
+    scan.WaitForClustering();  // clustering runs in the background
     ASSERT_FALSE(scan.UsesClusters("m"));
     for (int round = 0; round < 2; ++round) {
       std::vector<Vec> queries;
@@ -524,9 +530,57 @@ TEST(VectorIndexClusteredExactnessTest, ClusteredSearchesEqualTheScan) {
         ASSERT_TRUE(clustered.Remove("m", id).ok());
         ASSERT_TRUE(scan.Remove("m", id).ok());
       }
+      clustered.WaitForClustering();  // clustering runs in the background
       ASSERT_TRUE(clustered.UsesClusters("m"));
     }
   }
+}
+
+// Clustering runs in the background: inserts and removals that happen while it runs (before or after its
+// snapshot) must be reflected exactly once it is installed, and searches during it are exact too.
+TEST(VectorIndexClusteredExactnessTest, ChangesDuringABackgroundClusteringAreKept) {
+  std::mt19937_64 rng(77);
+  constexpr size_t kDim = 64;
+  Clustered c = MakeClustered(rng, kDim, 100, 24000, 0.08, 0.1);
+  VectorIndexOptions clustered_options;
+  clustered_options.exact_below = 20000;
+  VectorIndexOptions scan_options;
+  scan_options.exact_below = 1'000'000;
+  scan_options.int8_filter = false;
+  VectorIndex clustered(clustered_options), scan(scan_options);
+  ASSERT_TRUE(clustered.AddModel("m", kDim).ok());
+  ASSERT_TRUE(scan.AddModel("m", kDim).ok());
+  for (size_t i = 0; i < 20000; ++i) {  // the last one starts the clustering
+    ASSERT_TRUE(clustered.Insert("m", i, c.data[i]).ok());
+    ASSERT_TRUE(scan.Insert("m", i, c.data[i]).ok());
+  }
+  auto same = [&](const Vec& q) {
+    auto want = scan.SearchTopK("m", q, 10);
+    auto got = clustered.SearchTopK("m", q, 10);
+    ASSERT_TRUE(want.ok() && got.ok());
+    ASSERT_EQ(*got, *want);
+    auto want_t = scan.SearchThreshold("m", q, 0.9f);
+    auto got_t = clustered.SearchThreshold("m", q, 0.9f);
+    ASSERT_TRUE(want_t.ok() && got_t.ok());
+    ASSERT_EQ(*got_t, *want_t);
+  };
+  // While it (probably) runs: more inserts, removals of old and new ids, searches.
+  for (size_t i = 20000; i < 24000; ++i) {
+    ASSERT_TRUE(clustered.Insert("m", i, c.data[i]).ok());
+    ASSERT_TRUE(scan.Insert("m", i, c.data[i]).ok());
+    if (i % 10 == 0) {
+      for (uint64_t id : {static_cast<uint64_t>(i - 20000), static_cast<uint64_t>(i)}) {
+        ASSERT_TRUE(clustered.Remove("m", id).ok());
+        ASSERT_TRUE(scan.Remove("m", id).ok());
+      }
+    }
+    if (i % 500 == 0) same(c.data[i - 1]);
+  }
+  clustered.WaitForClustering();
+  ASSERT_TRUE(clustered.UsesClusters("m"));
+  EXPECT_EQ(clustered.size("m"), scan.size("m"));
+  for (size_t i = 0; i < 40; ++i) same(Near(rng, c.centres[i], 0.08));
+  for (size_t i = 0; i < 40; ++i) same(c.data[(i * 601) % c.data.size()]);  // removed ones included
 }
 
 TEST(VectorIndexClusteredCompactionTest, MassRemovalClustersAgainAndStaysCorrect) {
@@ -537,6 +591,7 @@ TEST(VectorIndexClusteredCompactionTest, MassRemovalClustersAgainAndStaysCorrect
   std::mt19937_64 rng(8);
   Clustered c = MakeClustered(rng, 16, 30, 3000, 0.1, 0.1);
   InsertAll(index, "m", c.data);
+  index.WaitForClustering();  // clustering runs in the background
   ASSERT_TRUE(index.UsesClusters("m"));
   std::vector<bool> live(c.data.size(), true);
   // 2000 removals: tombstones pass both compaction conditions; 1000 live stay above exact_below / 2.
@@ -544,6 +599,7 @@ TEST(VectorIndexClusteredCompactionTest, MassRemovalClustersAgainAndStaysCorrect
     ASSERT_TRUE(index.Remove("m", id).ok());
     live[id] = false;
   }
+  index.WaitForClustering();  // clustering runs in the background
   ASSERT_TRUE(index.UsesClusters("m"));
   EXPECT_EQ(index.size("m"), 1000u);
   for (size_t i = 0; i < 30; ++i) {
@@ -566,6 +622,7 @@ TEST(VectorIndexClusteredCompactionTest, CompactionBelowHalfExactBelowDropsTheCl
   std::vector<Vec> data;
   for (size_t i = 0; i < 1200; ++i) data.push_back(Gaussian(rng, 16));
   InsertAll(index, "m", data);
+  index.WaitForClustering();  // clustering runs in the background
   ASSERT_TRUE(index.UsesClusters("m"));
   std::vector<bool> live(data.size(), true);
   // The 1024th removal compacts with 176 live, under exact_below / 2: back to exact scans.
@@ -573,6 +630,7 @@ TEST(VectorIndexClusteredCompactionTest, CompactionBelowHalfExactBelowDropsTheCl
     ASSERT_TRUE(index.Remove("m", id).ok());
     live[id] = false;
   }
+  index.WaitForClustering();  // clustering runs in the background
   EXPECT_FALSE(index.UsesClusters("m"));
   const Vec q = Gaussian(rng, 16);
   absl::StatusOr<std::vector<VectorMatch>> got = index.SearchThreshold("m", q, 0.3f);
@@ -584,6 +642,7 @@ TEST(VectorIndexClusteredCompactionTest, CompactionBelowHalfExactBelowDropsTheCl
     live[id] = true;
   }
   EXPECT_EQ(index.size("m"), 500u);
+  index.WaitForClustering();  // clustering runs in the background
   EXPECT_TRUE(index.UsesClusters("m"));
   got = index.SearchThreshold("m", q, 0.3f);
   ASSERT_TRUE(got.ok());
