@@ -71,10 +71,10 @@ constexpr double kAngleSlack = 5e-3;
 constexpr float kUnitRoundoff = 1.0f / 16777216.0f;  // 2^-24
 
 // Dot product with sixteen independent partial sums, so the compiler can keep them in SIMD lanes (a single
-// float accumulator cannot be vectorised without reassociation). Compiled for AVX-512 and AVX2 too, picked
-// once at load time by the CPU.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-float Dot(const float* a, const float* b, size_t n) {
+// float accumulator cannot be vectorised without reassociation). Compiled for AVX-512 and AVX2 too, and
+// picked once by the CPU. (Dispatch by a pointer set at start-up rather than GCC's target_clones: an ifunc
+// resolver runs before the sanitizers' runtimes are ready.)
+inline __attribute__((always_inline)) float DotBody(const float* a, const float* b, size_t n) {
   float acc[16] = {};
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -85,6 +85,24 @@ float Dot(const float* a, const float* b, size_t n) {
   for (size_t l = 0; l < 16; l += 2) tail += acc[l] + acc[l + 1];
   return tail;
 }
+
+float DotDefault(const float* a, const float* b, size_t n) { return DotBody(a, b, n); }
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("arch=x86-64-v4"))) float DotV4(const float* a, const float* b, size_t n) { return DotBody(a, b, n); }
+__attribute__((target("arch=x86-64-v3"))) float DotV3(const float* a, const float* b, size_t n) { return DotBody(a, b, n); }
+#endif
+
+using DotFn = float (*)(const float*, const float*, size_t);
+
+DotFn ChooseDot() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("x86-64-v4")) return DotV4;
+  if (__builtin_cpu_supports("x86-64-v3")) return DotV3;
+#endif
+  return DotDefault;
+}
+
+const DotFn Dot = ChooseDot();
 
 // The same against an int8 code: sum of q[i] * c[i]. The filtering scan is this loop over a quarter of the
 // bytes a float scan reads; written with intrinsics for AVX-512 and AVX2 (the compiler's own vectorisation
