@@ -123,6 +123,7 @@ using FilterFn = size_t (*)(const uint32_t*, uint32_t, uint32_t, int, int, uint3
 
 FilterFn ChooseFilter() {
 #if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();  // static initialisers may run before libgcc's own
   if (__builtin_cpu_supports("avx2")) return FilterAvx2;
 #endif
   return FilterScalar;
@@ -490,6 +491,9 @@ absl::StatusOr<size_t> PdqIndex::InsertBatch(std::span<const std::pair<Hash256, 
   }
   std::unique_lock lock(mu_);
   Impl& m = *impl_;
+  if (m.hashes.size() + entries.size() >= kFreeSlot) {  // before anything changes
+    return absl::ResourceExhaustedError("more than 2^32 - 1 hashes");
+  }
   size_t skipped = 0;
   // Slots first, so that a hash repeated inside the batch shares one slot. New slots get their postings
   // below; FindSlot does not see them yet, so the batch's own new hashes are looked up in `fresh`.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <map>
 #include <mutex>
 #include <new>
@@ -96,6 +97,7 @@ using DotFn = float (*)(const float*, const float*, size_t);
 
 DotFn ChooseDot() {
 #if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();  // static initialisers may run before libgcc's own
   if (__builtin_cpu_supports("x86-64-v4")) return DotV4;
   if (__builtin_cpu_supports("x86-64-v3")) return DotV3;
 #endif
@@ -156,6 +158,7 @@ using DotCodeFn = float (*)(const float*, const int8_t*, size_t);
 
 DotCodeFn ChooseDotCode() {
 #if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();  // static initialisers may run before libgcc's own
   if (__builtin_cpu_supports("avx512f")) return DotCodeAvx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return DotCodeAvx2;
 #endif
@@ -239,15 +242,28 @@ struct Model {
   bool clustered() const { return !centroids.empty(); }
   const float* centroid(size_t list) const { return centroids.data() + list * dim; }
 
-  // A new slot holding `unit`.
+  // A new slot holding `unit`. All allocation happens first: if it throws, nothing has changed.
   size_t AppendRow(const float* unit, uint64_t id) {
     const size_t slot = slots();
-    if (slot % kRowsPerBlock == 0) blocks.push_back(std::make_unique<float[]>(kRowsPerBlock * dim));
+    if (slot % kRowsPerBlock == 0 && blocks.size() == slot / kRowsPerBlock) {
+      auto block = std::make_unique<float[]>(kRowsPerBlock * dim);
+      blocks.push_back(std::move(block));
+    }
+    slot_ids.reserve(slot + 1);
+    slot_live.reserve(slot + 1);
+    id_to_slot.reserve(id_to_slot.size() + 1);
     std::copy(unit, unit + dim, row(slot));
     slot_ids.push_back(id);
     slot_live.push_back(1);
     id_to_slot.emplace(id, slot);
     return slot;
+  }
+
+  // Undoes the last AppendRow (its block may stay, empty).
+  void PopRow() {
+    id_to_slot.erase(slot_ids.back());
+    slot_ids.pop_back();
+    slot_live.pop_back();
   }
 
   void Unclustered() {
@@ -269,6 +285,7 @@ void AddToBand(const float* x, size_t dim, size_t slot, double cosine, Band& ban
   const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
   double error = 0;
   const size_t at = band.records.size();
+  band.slot.reserve(band.slot.size() + 1);  // allocation first: if it throws, the band is unchanged
   band.records.resize(at + kRecordHeader + dim);
   int8_t* code = band.records.data() + at + kRecordHeader;
   for (size_t i = 0; i < dim; ++i) {
@@ -360,6 +377,13 @@ ClusterBuild BuildClusters(size_t dim, const std::vector<const float*>& blocks, 
   kmeans.train(static_cast<faiss::Index::idx_t>(sample_size), sample.data(), assign);
   sample = {};
   out.centroids.assign(kmeans.centroids.begin(), kmeans.centroids.end());
+  // Unit length to float precision (faiss normalises in float), so the angles the bound uses are accurate.
+  for (size_t l = 0; l < nlist; ++l) {
+    float* c = out.centroids.data() + l * dim;
+    const double norm = std::sqrt(DotDouble(c, c, dim));
+    if (!(norm > 0)) throw std::runtime_error("k-means produced a zero centroid");
+    for (size_t i = 0; i < dim; ++i) c[i] = static_cast<float>(static_cast<double>(c[i]) / norm);
+  }
   // Every live vector to its most similar centroid, a block at a time (BLAS matrix products).
   assign.reset();
   assign.add(static_cast<faiss::Index::idx_t>(nlist), out.centroids.data());
@@ -432,6 +456,7 @@ struct VectorIndex::Impl {
   // the centroids stay. Below exact_below / 2 live entries the model becomes unclustered. Never while a
   // clustering runs (it reads slots by number).
   void Compact(Model& m) const {
+    // Everything that allocates first, into locals: if it throws, the model has not changed.
     std::vector<uint32_t> remap(m.slots(), UINT32_MAX);
     std::vector<std::unique_ptr<float[]>> blocks;
     std::vector<uint64_t> slot_ids;
@@ -444,30 +469,44 @@ struct VectorIndex::Impl {
       remap[s] = static_cast<uint32_t>(next);
       slot_ids.push_back(m.slot_ids[s]);
     }
+    std::unordered_map<uint64_t, size_t> id_to_slot;
+    id_to_slot.reserve(slot_ids.size());
+    for (size_t s = 0; s < slot_ids.size(); ++s) id_to_slot.emplace(slot_ids[s], s);
+    std::vector<List> flat;  // the one list of an unclustered model, when the model is unclustered here
+    const bool uncluster = m.clustered() && slot_ids.size() < options.exact_below / 2;
+    if (uncluster) {
+      flat.resize(1);
+      flat[0].lower = {-std::numeric_limits<double>::infinity()};
+      flat[0].bands.resize(1);
+      for (size_t s = 0; s < slot_ids.size(); ++s) {
+        AddToBand(blocks[s / kRowsPerBlock].get() + (s % kRowsPerBlock) * m.dim, m.dim, s, 0.0, flat[0].bands[0]);
+      }
+    }
+    // Then moves, which do not throw.
     m.blocks = std::move(blocks);
     m.slot_ids = std::move(slot_ids);
-    m.slot_live.assign(m.slot_ids.size(), 1);
-    m.id_to_slot.clear();
-    for (size_t s = 0; s < m.slot_ids.size(); ++s) m.id_to_slot.emplace(m.slot_ids[s], s);
-    if (m.clustered() && m.live() < options.exact_below / 2) {
-      m.Unclustered();
-      for (size_t s = 0; s < m.slots(); ++s) FileSlot(m, s);
+    m.slot_live.assign(m.slot_ids.size(), 1);  // no larger than before: no allocation
+    m.id_to_slot = std::move(id_to_slot);
+    if (uncluster) {
+      m.centroids.clear();
+      m.lists = std::move(flat);
+      m.clustered_at = 0;
       return;
     }
+    const size_t stride = kRecordHeader + m.dim;
     for (List& list : m.lists) {
       for (Band& band : list.bands) {
         size_t kept = 0;
         for (size_t i = 0; i < band.size(); ++i) {
           const uint32_t to = remap[band.slot[i]];
           if (to == UINT32_MAX) continue;
-          const size_t stride = kRecordHeader + m.dim;
           std::memmove(band.records.data() + kept * stride, band.records.data() + i * stride, stride);
           band.slot[kept] = to;
           ++kept;
         }
-        band.records.resize(kept * (kRecordHeader + m.dim));
+        band.records.resize(kept * stride);
         band.slot.resize(kept);
-        band.records.shrink_to_fit();
+        band.records.shrink_to_fit();  // libstdc++'s never throws (it keeps the memory instead)
       }
     }
   }
@@ -492,14 +531,26 @@ struct VectorIndex::Impl {
   }
 
   // Called after every change (exclusive lock held): compacts, or queues a clustering, when due.
+  // Never throws: out of memory here only postpones the compaction or the clustering.
   void Maintain(Model& m) {
     if (m.clustering) return;  // compaction waits: the clustering reads slots by number
-    if (CompactionDue(m)) Compact(m);
-    if (!ClusteringDue(m)) return;
-    m.clustering = true;
-    pending.push_back(&m);
-    if (!worker.joinable()) worker = std::thread([this] { Work(); });
-    work.notify_one();
+    try {
+      if (CompactionDue(m)) Compact(m);
+      if (!ClusteringDue(m)) return;
+      pending.push_back(&m);
+      if (!worker.joinable()) {
+        try {
+          worker = std::thread([this] { Work(); });
+        } catch (const std::exception&) {
+          pending.pop_back();
+          throw;
+        }
+      }
+      m.clustering = true;
+      work.notify_one();
+    } catch (const std::exception&) {  // std::bad_alloc, std::system_error: tried again later
+      m.retry_at = m.live() + m.live() / 2;
+    }
   }
 
   void Work() {
@@ -509,14 +560,21 @@ struct VectorIndex::Impl {
       if (stopping) return;
       Model& m = *pending.front();
       pending.pop_front();
+      std::optional<ClusterBuild> built;
       // The snapshot: rows never move or change once written, and compaction waits, so the rows of these
       // slots can be read without the lock.
       std::vector<const float*> blocks;
-      for (const auto& b : m.blocks) blocks.push_back(b.get());
-      std::vector<uint8_t> live = m.slot_live;
-      lock.unlock();
-      std::optional<ClusterBuild> built;
+      std::vector<uint8_t> live;
       try {
+        for (const auto& b : m.blocks) blocks.push_back(b.get());
+        live = m.slot_live;
+      } catch (const std::exception&) {
+        live.clear();
+      }
+      const bool enough = static_cast<size_t>(std::count(live.begin(), live.end(), 1)) >= kMinLists;
+      lock.unlock();
+      try {
+        if (!enough) throw std::runtime_error("too few live vectors to cluster");  // removed while queued
         built = BuildClusters(m.dim, blocks, live, options);
         // Catch up without the lock on what was inserted meanwhile (a slot removed meanwhile is filed too
         // and skipped by searches), until little is left for the exclusive lock.
@@ -540,10 +598,20 @@ struct VectorIndex::Impl {
       }
       lock.lock();
       if (built) {
+        // The last inserts go into the new lists before they replace the old: if that runs out of memory
+        // the old structure stays, whole.
+        try {
+          for (size_t slot = built->slots; slot < m.slots(); ++slot) {
+            FileInto(built->centroids, built->lists, m.dim, m.row(slot), slot);
+          }
+        } catch (const std::exception&) {
+          built.reset();
+        }
+      }
+      if (built && !built->lists.empty()) {
         m.centroids = std::move(built->centroids);
         m.lists = std::move(built->lists);
         m.clustered_at = built->live;
-        for (size_t slot = built->slots; slot < m.slots(); ++slot) FileSlot(m, slot);
       } else {
         m.retry_at = m.live() + m.live() / 2;
       }
@@ -606,7 +674,8 @@ struct VectorIndex::Impl {
           if (f != range_floor) {
             range_floor = f;
             const double alpha = std::acos(f - kSimilaritySlack) + kAngleSlack;
-            cos_high = std::cos(std::max(0.0, angle_q - alpha));  // the smallest angle allowed
+            // The smallest angle allowed; none when it would be <= 0 (stored cosines may round above 1).
+            cos_high = angle_q - alpha <= 0.0 ? 2.0 : std::cos(angle_q - alpha);
             cos_low = angle_q + alpha >= std::numbers::pi ? -2.0 : std::cos(angle_q + alpha);
           }
           if (band.cos_min > cos_high || band.cos_max < cos_low) continue;
@@ -683,13 +752,14 @@ absl::Status VectorIndex::Insert(const std::string& model_id, uint64_t id, std::
   if (absl::Status s = Normalise(vector, unit, "vector"); !s.ok()) return s;
   if (m.slots() >= UINT32_MAX) return absl::ResourceExhaustedError("more than 2^32 - 1 vectors in one model");
   try {
-    FileSlot(m, m.AppendRow(unit.data(), id));
-  } catch (const std::bad_alloc&) {
-    // Nothing half-done matters: a row without a band entry is never searched, and the id is not live.
-    if (m.slots() > 0 && m.slot_ids.back() == id) {
-      m.slot_live.back() = 0;
-      m.id_to_slot.erase(id);
+    const size_t slot = m.AppendRow(unit.data(), id);
+    try {
+      FileSlot(m, slot);
+    } catch (const std::bad_alloc&) {
+      m.PopRow();
+      throw;
     }
+  } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(absl::StrCat("out of memory adding to model '", model_id, "'"));
   }
   impl_->Maintain(m);

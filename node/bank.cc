@@ -850,6 +850,9 @@ bool Bank::IsEquivocating(const std::string& origin) const {
 absl::StatusOr<std::vector<std::string>> Bank::Evidence(const std::string& origin) const { return store_->ListEvidence(origin); }
 
 absl::StatusOr<TrustedLog> Bank::TrustedState(const std::string& origin) const {
+  // Under the write lock: the tree and the checkpoint are two rows, and a commit between the two reads
+  // would pair a tree with a checkpoint of another size.
+  std::lock_guard<std::mutex> lock(write_mu_);
   TrustedLog trusted;
   auto tree = LoadTree(origin);
   if (!tree.ok()) return tree.status();
@@ -886,10 +889,20 @@ absl::StatusOr<AppliedSegment> Bank::ApplyVerified(const std::string& origin, co
   if (known_key->has_value() && **known_key != PublicKeyHex(origin_key)) {
     return absl::PermissionDeniedError(absl::StrCat("bad signature: ", origin, "'s key differs from the one its log was trusted with"));
   }
+  if (base.checkpoint && (base.checkpoint->tree_size != base.tree.size() || base.checkpoint->root != base.tree.Root())) {
+    return absl::InvalidArgumentError("a trusted state whose checkpoint is not for its tree");
+  }
+  // The segment (or its rejection) was found against `base`; it counts only if that is still the trusted
+  // state. Checked first, so that nothing — evidence included — is recorded from a stale comparison.
+  auto current = LoadTree(origin);
+  if (!current.ok()) return current.status();
+  if (current->size() != base.tree.size() || current->Root() != base.tree.Root()) {
+    return absl::AbortedError(absl::StrCat("stale: ", origin, "'s trusted log moved from size ", base.tree.size(),
+                                           " to ", current->size(), " while the segment was verified"));
+  }
   const int64_t now = options_.now_ms();
   if (!result.segment.ok()) {
-    // Evidence is two checkpoints the origin signed: it proves equivocation whatever the state it was
-    // found against.
+    // Evidence is two checkpoints of one size the origin signed, found against the current state.
     if (result.equivocation_evidence) {
       StoreBatch evidence;
       evidence.PutEvidence(origin, now, *result.equivocation_evidence);
@@ -898,13 +911,6 @@ absl::StatusOr<AppliedSegment> Bank::ApplyVerified(const std::string& origin, co
       if (absl::Status s = store_->Commit(std::move(evidence), now); !s.ok()) return s;
     }
     return result.segment.status();
-  }
-  // The segment was verified against `base`; it applies only if that is still the trusted state.
-  auto current = LoadTree(origin);
-  if (!current.ok()) return current.status();
-  if (current->size() != base.tree.size() || current->Root() != base.tree.Root()) {
-    return absl::AbortedError(absl::StrCat("stale: ", origin, "'s trusted log moved from size ", base.tree.size(),
-                                           " to ", current->size(), " while the segment was verified"));
   }
   const TrustedLog& trusted = base;
   // A suspended origin's log is still verified and applied, so its withdrawals are obeyed; its new
@@ -984,7 +990,10 @@ absl::StatusOr<AppliedSegment> Bank::ApplyVerified(const std::string& origin, co
   std::vector<std::pair<Hash256, uint64_t>> pdq_batch;
   pdq_batch.reserve(to_index.size());
   for (const auto& [ref, entry] : to_index) (void)IndexParsed(ref, *entry, &pdq_batch);
-  (void)pdq_.InsertBatch(pdq_batch);
+  if (auto inserted = pdq_.InsertBatch(pdq_batch); !inserted.ok()) {
+    std::cerr << "hashbank: PDQ index insert failed for " << pdq_batch.size() << " signals of " << origin << ": "
+              << inserted.status().message() << "\n";
+  }
   if (applied.leaves > 0) NotifyCommit();
   return applied;
 }

@@ -125,7 +125,8 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
     return Reject(SegmentRejection::kRollback, absl::StrCat("checkpoint size ", checkpoint->tree_size,
                                                             " is below the trusted size ", trusted_size));
   }
-  if (checkpoint->tree_size == trusted_size && trusted.checkpoint && checkpoint->root != trusted.checkpoint->root) {
+  if (checkpoint->tree_size == trusted_size && trusted.checkpoint && trusted.checkpoint->tree_size == trusted_size &&
+      checkpoint->root != trusted.checkpoint->root) {
     SegmentResult r = Reject(SegmentRejection::kFork, absl::StrCat("two signed checkpoints of size ", trusted_size,
                                                                    " with different roots: equivocation"));
     r.equivocation_evidence = Evidence(*trusted.checkpoint, *checkpoint, "same size, different roots");

@@ -365,6 +365,7 @@ void StoreBatch::DeleteState(std::string_view name) {
 void StoreBatch::AddAudit(std::string actor, std::string action, std::string target) {
   impl_->audits.push_back({std::move(actor), std::move(action), std::move(target)});
 }
+bool StoreBatch::empty() const { return impl_->puts.empty() && impl_->deletes.empty() && impl_->audits.empty(); }
 
 // ---------------------------------------------------------------------------------------------------------
 

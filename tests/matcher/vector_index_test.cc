@@ -489,6 +489,9 @@ TEST(VectorIndexClusteredExactnessTest, ClusteredSearchesEqualTheScan) {
     std::mt19937_64 rng(4242);
     constexpr size_t kDim = 48;
     Clustered c = MakeClustered(rng, kDim, 60, 6000, 0.08, uniform_share);
+    // 60 copies of one vector: a list whose members lie on its centroid (cosines that round to 1 or above).
+    const Vec duplicate = Gaussian(rng, kDim);
+    for (int i = 0; i < 60; ++i) c.data.push_back(duplicate);
     VectorIndexOptions clustered_options;
     clustered_options.exact_below = 500;
     VectorIndexOptions scan_options;  // the plain float scan: no clusters, no int8 bound
@@ -508,6 +511,7 @@ TEST(VectorIndexClusteredExactnessTest, ClusteredSearchesEqualTheScan) {
       for (size_t i = 0; i < 40; ++i) queries.push_back(Near(rng, c.centres[i % c.centres.size()], 0.08));
       for (size_t i = 0; i < 20; ++i) queries.push_back(c.data[rng() % c.data.size()]);  // stored vectors
       for (size_t i = 0; i < 20; ++i) queries.push_back(Gaussian(rng, kDim));             // far from everything
+      queries.push_back(duplicate);
       size_t nonempty = 0;
       for (const Vec& q : queries) {
         for (size_t k : {1u, 10u, 100u}) {
