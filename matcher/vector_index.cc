@@ -181,6 +181,13 @@ double DotDouble(const float* a, const float* b, size_t n) {
 
 float ClampSimilarity(float s) { return std::clamp(s, -1.0f, 1.0f); }
 
+// Makes room for `extra` more elements, growing geometrically (reserve(size + 1) on every insert would copy
+// the whole vector each time). Allocation happens here or not at all: the push_back that follows cannot throw.
+template <typename T>
+void Room(std::vector<T>& v, size_t extra) {
+  if (v.size() + extra > v.capacity()) v.reserve(std::max(v.size() + extra, 2 * v.capacity()));
+}
+
 // `a` ranks before `b`: more similar, then smaller id.
 bool Better(const VectorMatch& a, const VectorMatch& b) {
   return a.similarity > b.similarity || (a.similarity == b.similarity && a.id < b.id);
@@ -249,9 +256,11 @@ struct Model {
       auto block = std::make_unique<float[]>(kRowsPerBlock * dim);
       blocks.push_back(std::move(block));
     }
-    slot_ids.reserve(slot + 1);
-    slot_live.reserve(slot + 1);
-    id_to_slot.reserve(id_to_slot.size() + 1);
+    Room(slot_ids, 1);
+    Room(slot_live, 1);
+    if (static_cast<float>(id_to_slot.size() + 1) > static_cast<float>(id_to_slot.bucket_count()) * id_to_slot.max_load_factor()) {
+      id_to_slot.reserve(2 * (id_to_slot.size() + 1));
+    }
     std::copy(unit, unit + dim, row(slot));
     slot_ids.push_back(id);
     slot_live.push_back(1);
@@ -285,7 +294,7 @@ void AddToBand(const float* x, size_t dim, size_t slot, double cosine, Band& ban
   const float scale = max_abs > 0 ? max_abs / 127.0f : 1.0f;
   double error = 0;
   const size_t at = band.records.size();
-  band.slot.reserve(band.slot.size() + 1);  // allocation first: if it throws, the band is unchanged
+  Room(band.slot, 1);  // allocation first: if it throws, the band is unchanged
   band.records.resize(at + kRecordHeader + dim);
   int8_t* code = band.records.data() + at + kRecordHeader;
   for (size_t i = 0; i < dim; ++i) {
