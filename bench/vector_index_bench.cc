@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
   run("VectorIndex unclustered: scan with the int8 bound", scan, truth);
   run("VectorIndex clustered (default), exact", hashbank::VectorIndexOptions{}, truth);
 
-  // faiss IndexIVFFlat on the same unit vectors, nlist = sqrt(N) as ours, trained on 64 points a list.
+  // faiss IndexIVFFlat on the same unit vectors, nlist = sqrt(N) (its usual setting; ours has 2 sqrt(N)),
+  // trained on 64 points a list.
   omp_set_num_threads(1);
   std::vector<float> unit(bank);
   for (size_t i = 0; i < n; ++i) Normalise(&unit[i * dim], dim);

@@ -241,6 +241,7 @@ struct Model {
   // numbers until it is installed (compaction waits). After a failure, the next try waits for `retry_at`.
   bool clustering = false;
   size_t retry_at = 0;
+  size_t compact_retry_at = 0;  // after a failed compaction: tombstones before the next try
 
   size_t live() const { return id_to_slot.size(); }
   size_t slots() const { return slot_ids.size(); }
@@ -261,10 +262,10 @@ struct Model {
     if (static_cast<float>(id_to_slot.size() + 1) > static_cast<float>(id_to_slot.bucket_count()) * id_to_slot.max_load_factor()) {
       id_to_slot.reserve(2 * (id_to_slot.size() + 1));
     }
+    id_to_slot.emplace(id, slot);  // allocates its node: the last step that can throw
     std::copy(unit, unit + dim, row(slot));
     slot_ids.push_back(id);
     slot_live.push_back(1);
-    id_to_slot.emplace(id, slot);
     return slot;
   }
 
@@ -530,7 +531,7 @@ struct VectorIndex::Impl {
 
   static bool CompactionDue(const Model& m) {
     const size_t tombstones = m.slots() - m.live();
-    return tombstones >= kMinTombstonesToCompact && tombstones > m.live();
+    return tombstones >= kMinTombstonesToCompact && tombstones > m.live() && tombstones >= m.compact_retry_at;
   }
 
   bool ClusteringDue(const Model& m) const {
@@ -543,8 +544,16 @@ struct VectorIndex::Impl {
   // Never throws: out of memory here only postpones the compaction or the clustering.
   void Maintain(Model& m) {
     if (m.clustering) return;  // compaction waits: the clustering reads slots by number
+    if (CompactionDue(m)) {
+      try {
+        Compact(m);
+        m.compact_retry_at = 0;
+      } catch (const std::exception&) {  // out of memory: the model is unchanged; tried again later
+        const size_t tombstones = m.slots() - m.live();
+        m.compact_retry_at = tombstones + tombstones / 2;
+      }
+    }
     try {
-      if (CompactionDue(m)) Compact(m);
       if (!ClusteringDue(m)) return;
       pending.push_back(&m);
       if (!worker.joinable()) {
@@ -559,6 +568,26 @@ struct VectorIndex::Impl {
       work.notify_one();
     } catch (const std::exception&) {  // std::bad_alloc, std::system_error: tried again later
       m.retry_at = m.live() + m.live() / 2;
+    }
+  }
+
+  // Files into `built` the slots inserted since its snapshot, without the exclusive lock (rows never move or
+  // change once written; a slot removed meanwhile is filed too and skipped by searches), until few are left.
+  void CatchUp(const Model& m, ClusterBuild& built) const {
+    std::vector<const float*> blocks;
+    for (;;) {
+      size_t end;
+      {
+        std::shared_lock read(mu);
+        end = m.slots();
+        blocks.clear();
+        for (const auto& b : m.blocks) blocks.push_back(b.get());
+      }
+      if (end - built.slots <= kRowsPerBlock) return;
+      for (size_t slot = built.slots; slot < end; ++slot) {
+        FileInto(built.centroids, built.lists, m.dim, blocks[slot / kRowsPerBlock] + (slot % kRowsPerBlock) * m.dim, slot);
+      }
+      built.slots = end;
     }
   }
 
@@ -585,27 +614,22 @@ struct VectorIndex::Impl {
       try {
         if (!enough) throw std::runtime_error("too few live vectors to cluster");  // removed while queued
         built = BuildClusters(m.dim, blocks, live, options);
-        // Catch up without the lock on what was inserted meanwhile (a slot removed meanwhile is filed too
-        // and skipped by searches), until little is left for the exclusive lock.
-        for (;;) {
-          size_t end;
-          {
-            std::shared_lock read(mu);
-            end = m.slots();
-            blocks.clear();
-            for (const auto& b : m.blocks) blocks.push_back(b.get());
-          }
-          if (end - built->slots <= kRowsPerBlock) break;
-          for (size_t slot = built->slots; slot < end; ++slot) {
-            FileInto(built->centroids, built->lists, m.dim,
-                     blocks[slot / kRowsPerBlock] + (slot % kRowsPerBlock) * m.dim, slot);
-          }
-          built->slots = end;
-        }
+        CatchUp(m, *built);
       } catch (const std::exception&) {  // std::bad_alloc or faiss::FaissException: not clustered this time
         built.reset();
       }
       lock.lock();
+      // Inserts that won the lock meanwhile: catch up again without it, a few rounds at most, so that the
+      // exclusive lock files only a few.
+      for (int round = 0; built && round < 8 && m.slots() - built->slots > kRowsPerBlock; ++round) {
+        lock.unlock();
+        try {
+          CatchUp(m, *built);
+        } catch (const std::exception&) {
+          built.reset();
+        }
+        lock.lock();
+      }
       if (built) {
         // The last inserts go into the new lists before they replace the old: if that runs out of memory
         // the old structure stays, whole.
@@ -757,10 +781,10 @@ absl::Status VectorIndex::Insert(const std::string& model_id, uint64_t id, std::
   if (m.id_to_slot.contains(id)) {
     return absl::AlreadyExistsError(absl::StrCat("id ", id, " is already in model '", model_id, "'"));
   }
-  std::vector<float> unit;
-  if (absl::Status s = Normalise(vector, unit, "vector"); !s.ok()) return s;
   if (m.slots() >= UINT32_MAX) return absl::ResourceExhaustedError("more than 2^32 - 1 vectors in one model");
   try {
+    std::vector<float> unit;
+    if (absl::Status s = Normalise(vector, unit, "vector"); !s.ok()) return s;
     const size_t slot = m.AppendRow(unit.data(), id);
     try {
       FileSlot(m, slot);
@@ -798,16 +822,20 @@ absl::StatusOr<std::vector<VectorMatch>> VectorIndex::SearchThreshold(const std:
   absl::StatusOr<const Model*> model = impl_->FindModel(model_id);
   if (!model.ok()) return model.status();
   const Model& m = **model;
-  std::vector<float> q;
-  if (absl::Status s = Impl::PrepareQuery(m, model_id, query, q); !s.ok()) return s;
-  std::vector<VectorMatch> out;
-  impl_->Candidates(
-      m, q.data(), [&] { return min_similarity; },
-      [&](size_t slot, float sim) {
-        if (sim >= min_similarity) out.push_back({m.slot_ids[slot], sim});
-      });
-  std::sort(out.begin(), out.end(), Better);
-  return out;
+  try {
+    std::vector<float> q;
+    if (absl::Status s = Impl::PrepareQuery(m, model_id, query, q); !s.ok()) return s;
+    std::vector<VectorMatch> out;
+    impl_->Candidates(
+        m, q.data(), [&] { return min_similarity; },
+        [&](size_t slot, float sim) {
+          if (sim >= min_similarity) out.push_back({m.slot_ids[slot], sim});
+        });
+    std::sort(out.begin(), out.end(), Better);
+    return out;
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory searching the vector index");
+  }
 }
 
 absl::StatusOr<std::vector<VectorMatch>> VectorIndex::SearchTopK(const std::string& model_id,
@@ -816,15 +844,19 @@ absl::StatusOr<std::vector<VectorMatch>> VectorIndex::SearchTopK(const std::stri
   absl::StatusOr<const Model*> model = impl_->FindModel(model_id);
   if (!model.ok()) return model.status();
   const Model& m = **model;
-  std::vector<float> q;
-  if (absl::Status s = Impl::PrepareQuery(m, model_id, query, q); !s.ok()) return s;
-  k = std::min(k, m.live());
-  if (k == 0) return std::vector<VectorMatch>();
-  Impl::TopK top(k);
-  impl_->Candidates(
-      m, q.data(), [&] { return top.Floor(); },
-      [&](size_t slot, float sim) { top.Offer({m.slot_ids[slot], sim}); });
-  return top.Take();
+  try {
+    std::vector<float> q;
+    if (absl::Status s = Impl::PrepareQuery(m, model_id, query, q); !s.ok()) return s;
+    k = std::min(k, m.live());
+    if (k == 0) return std::vector<VectorMatch>();
+    Impl::TopK top(k);
+    impl_->Candidates(
+        m, q.data(), [&] { return top.Floor(); },
+        [&](size_t slot, float sim) { top.Offer({m.slot_ids[slot], sim}); });
+    return top.Take();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory searching the vector index");
+  }
 }
 
 size_t VectorIndex::size(const std::string& model_id) const {

@@ -27,11 +27,13 @@
 // background, on its own thread, when a model first reaches exact_below live entries and again each time
 // it doubles: from a snapshot of the slots (rows never move or change once written, so it reads them
 // without the lock), catching up on later inserts the same way, then installing the new centroids and
-// bands under the exclusive lock (filing the last few inserts). Searches and inserts go on meanwhile with
+// bands under the exclusive lock (filing the last inserts). Searches and inserts go on meanwhile with
 // the old structure. Removed ids are tombstoned and skipped; when tombstones outnumber live entries (and
 // number at least 1024) the rows are rewritten densely and the bands filtered (deferred while a clustering
-// runs), and below exact_below / 2 live entries the model is unclustered again. A clustering that fails
-// (out of memory) leaves the model as it was and is retried when it has grown by half.
+// runs); a compaction that leaves fewer than exact_below / 2 live entries unclusters the model. A
+// clustering that fails (out of memory) leaves the model as it was and is retried when it has grown by half.
+// The exclusive lock files at most a few thousand inserts at installation, after up to 8 catch-up rounds
+// without it; a deferred compaction runs right after (a copy of the live rows, under the lock).
 //
 // Ownership: the index owns one float copy of every vector (in blocks of 4096 rows, so growth never copies
 // them) and its code (dim + 12 bytes). Thread-safety: thread-safe. Searches, size() and MemoryBytes() take a
@@ -87,9 +89,8 @@ class VectorIndex {
   // ResourceExhausted if memory runs out. An id may be inserted again after Remove.
   absl::Status Insert(const std::string& model_id, uint64_t id, std::span<const float> vector);
 
-  // Removes `id`; it stops matching as soon as this returns. NotFound for an unknown model or id.
-  // ResourceExhausted if the compaction this removal triggered could not cluster the model again; the id is
-  // removed all the same and the model falls back to scans until an insert clusters it.
+  // Removes `id`; it stops matching as soon as this returns. NotFound for an unknown model or id. (A
+  // compaction this triggers that runs out of memory leaves the model as it was and is tried again later.)
   absl::Status Remove(const std::string& model_id, uint64_t id);
 
   // Every live entry with similarity >= min_similarity, most similar first (ties by ascending id).

@@ -892,26 +892,26 @@ absl::StatusOr<AppliedSegment> Bank::ApplyVerified(const std::string& origin, co
   if (base.checkpoint && (base.checkpoint->tree_size != base.tree.size() || base.checkpoint->root != base.tree.Root())) {
     return absl::InvalidArgumentError("a trusted state whose checkpoint is not for its tree");
   }
-  // The segment (or its rejection) was found against `base`; it counts only if that is still the trusted
-  // state. Checked first, so that nothing — evidence included — is recorded from a stale comparison.
+  const int64_t now = options_.now_ms();
+  // Evidence is two checkpoints of one size, both signed by the origin (the base's checkpoint is for its
+  // tree, checked above): it proves equivocation whatever the current state.
+  if (!result.segment.ok() && result.equivocation_evidence) {
+    StoreBatch evidence;
+    evidence.PutEvidence(origin, now, *result.equivocation_evidence);
+    evidence.PutState(absl::StrCat("equivocated/", origin), "1");
+    evidence.AddAudit("system", "equivocation", origin);
+    if (absl::Status s = store_->Commit(std::move(evidence), now); !s.ok()) return s;
+    return result.segment.status();
+  }
+  // Anything else was found against `base` and counts only if that is still the trusted state: a
+  // rejection against a stale base (a rollback, a gap) says nothing about the segment.
   auto current = LoadTree(origin);
   if (!current.ok()) return current.status();
   if (current->size() != base.tree.size() || current->Root() != base.tree.Root()) {
     return absl::AbortedError(absl::StrCat("stale: ", origin, "'s trusted log moved from size ", base.tree.size(),
                                            " to ", current->size(), " while the segment was verified"));
   }
-  const int64_t now = options_.now_ms();
-  if (!result.segment.ok()) {
-    // Evidence is two checkpoints of one size the origin signed, found against the current state.
-    if (result.equivocation_evidence) {
-      StoreBatch evidence;
-      evidence.PutEvidence(origin, now, *result.equivocation_evidence);
-      evidence.PutState(absl::StrCat("equivocated/", origin), "1");
-      evidence.AddAudit("system", "equivocation", origin);
-      if (absl::Status s = store_->Commit(std::move(evidence), now); !s.ok()) return s;
-    }
-    return result.segment.status();
-  }
+  if (!result.segment.ok()) return result.segment.status();
   const TrustedLog& trusted = base;
   // A suspended origin's log is still verified and applied, so its withdrawals are obeyed; its new
   // signals are stored (the log stays whole for relaying) but not indexed: they never match here.

@@ -146,7 +146,7 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
       proof.push_back(m);
     }
     absl::Status consistent =
-        VerifyConsistency(trusted_size, checkpoint->tree_size, trusted.checkpoint->root, checkpoint->root, proof);
+        VerifyConsistency(trusted_size, checkpoint->tree_size, trusted.tree.Root(), checkpoint->root, proof);
     if (!consistent.ok()) {
       // Rejected, but not evidence against the origin: a relay can corrupt a proof, and a receiver cannot
       // tell a bad proof from a fork. Only two signed checkpoints of one size with different roots prove
