@@ -224,6 +224,13 @@ struct Band {
 struct List {
   std::vector<double> lower;
   std::vector<Band> bands;
+
+  // The band a vector with this cosine to the centroid belongs in.
+  Band& BandOf(double cosine) {
+    size_t band = 0;
+    while (band + 1 < lower.size() && cosine < lower[band]) ++band;
+    return bands[band];
+  }
 };
 
 struct Model {
@@ -244,6 +251,14 @@ struct Model {
   size_t compact_retry_at = 0;  // after a failed compaction: tombstones before the next try
 
   size_t live() const { return id_to_slot.size(); }
+  // The row blocks' addresses, for a reader outside the lock (the blocks never move; the vector holding
+  // them may).
+  std::vector<const float*> BlockAddresses() const {
+    std::vector<const float*> out;
+    out.reserve(blocks.size());
+    for (const auto& b : blocks) out.push_back(b.get());
+    return out;
+  }
   size_t slots() const { return slot_ids.size(); }
   float* row(size_t slot) { return blocks[slot / kRowsPerBlock].get() + (slot % kRowsPerBlock) * dim; }
   const float* row(size_t slot) const { return blocks[slot / kRowsPerBlock].get() + (slot % kRowsPerBlock) * dim; }
@@ -324,10 +339,7 @@ void FileInto(const std::vector<float>& centroids, std::vector<List>& lists, siz
     }
   }
   const double cosine = DotDouble(v, centroids.data() + best * dim, dim);
-  List& list = lists[best];
-  size_t band = 0;
-  while (band + 1 < list.lower.size() && cosine < list.lower[band]) ++band;
-  AddToBand(v, dim, slot, cosine, list.bands[band]);
+  AddToBand(v, dim, slot, cosine, lists[best].BandOf(cosine));
 }
 
 void FileSlot(Model& m, size_t slot) {
@@ -429,10 +441,7 @@ ClusterBuild BuildClusters(size_t dim, const std::vector<const float*>& blocks, 
     list.bands.resize(list.lower.size());
   }
   for (size_t i = 0; i < n; ++i) {
-    List& list = out.lists[list_of[i]];
-    size_t band = 0;
-    while (band + 1 < list.lower.size() && cosine_of[i] < list.lower[band]) ++band;
-    AddToBand(row(live_slots[i]), dim, live_slots[i], cosine_of[i], list.bands[band]);
+    AddToBand(row(live_slots[i]), dim, live_slots[i], cosine_of[i], out.lists[list_of[i]].BandOf(cosine_of[i]));
   }
   return out;
 }
@@ -580,8 +589,7 @@ struct VectorIndex::Impl {
       {
         std::shared_lock read(mu);
         end = m.slots();
-        blocks.clear();
-        for (const auto& b : m.blocks) blocks.push_back(b.get());
+        blocks = m.BlockAddresses();
       }
       if (end - built.slots <= kRowsPerBlock) return;
       for (size_t slot = built.slots; slot < end; ++slot) {
@@ -604,7 +612,7 @@ struct VectorIndex::Impl {
       std::vector<const float*> blocks;
       std::vector<uint8_t> live;
       try {
-        for (const auto& b : m.blocks) blocks.push_back(b.get());
+        blocks = m.BlockAddresses();
         live = m.slot_live;
       } catch (const std::exception&) {
         live.clear();
