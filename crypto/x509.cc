@@ -399,14 +399,7 @@ std::string Asn1StringText(const ASN1_STRING* s) {
 }
 
 std::string Hex(const unsigned char* bytes, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * size);
-  for (size_t i = 0; i < size; ++i) {
-    out += kDigits[bytes[i] >> 4];
-    out += kDigits[bytes[i] & 0xf];
-  }
-  return out;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), size));
 }
 
 std::string CommonName(const X509_NAME* name) {

@@ -1,6 +1,7 @@
 #include "matcher/hash256.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace hashbank {
@@ -45,12 +46,7 @@ absl::StatusOr<Hash256> Hash256::FromHex(std::string_view hex) {
 }
 
 std::string BytesToHex(const uint8_t* data, size_t size) {
-  std::string out(size * 2, '0');
-  for (size_t i = 0; i < size; ++i) {
-    out[2 * i] = kHexDigits[data[i] >> 4];
-    out[2 * i + 1] = kHexDigits[data[i] & 0xF];
-  }
-  return out;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(data), size));
 }
 
 }  // namespace hashbank

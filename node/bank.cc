@@ -1,6 +1,5 @@
 #include "node/bank.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "crypto/sha256.h"
 #include "protocol/entries.pb.h"
 #include "protocol/log.pb.h"
 
@@ -60,10 +60,8 @@ bool IsLowerHex(std::string_view s, size_t n) {
 }
 
 std::string Sha256Raw(std::string_view data) {
-  std::string out(32, '\0');
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len, EVP_sha256(), nullptr);
-  return out;
+  const Sha256Hash h = Sha256(data);
+  return std::string(h.begin(), h.end());
 }
 
 std::string HashBytes(const MerkleHash& h) { return std::string(h.begin(), h.end()); }

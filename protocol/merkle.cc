@@ -1,7 +1,5 @@
 #include "protocol/merkle.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "crypto/sha256.h"
 
 namespace hashbank {
 namespace {
@@ -17,33 +16,6 @@ namespace {
 constexpr uint8_t kLeafPrefix = 0x00;
 constexpr uint8_t kNodePrefix = 0x01;
 constexpr size_t kHashSize = std::tuple_size_v<MerkleHash>;
-
-struct EvpMdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
-// SHA-256 fetched from the default provider once: passing EVP_sha256() to every init makes OpenSSL 3 look
-// the implementation up again on each call, which cost more than hashing a 100-byte entry. One context per
-// thread, reset by each init.
-const EVP_MD* Sha256Md() {
-  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
-  return md;
-}
-
-MerkleHash Sha256(std::initializer_list<std::span<const uint8_t>> parts) {
-  MerkleHash out{};
-  unsigned int length = 0;
-  thread_local std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree> ctx(EVP_MD_CTX_new());
-  // These fail only on allocation failure or a missing default provider: a broken process, and a wrong hash
-  // would fork the log, so a failure is not survivable.
-  bool ok = ctx != nullptr && Sha256Md() != nullptr && EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr) == 1;
-  for (std::span<const uint8_t> part : parts) {
-    ok = ok && EVP_DigestUpdate(ctx.get(), part.data(), part.size()) == 1;
-  }
-  ok = ok && EVP_DigestFinal_ex(ctx.get(), out.data(), &length) == 1 && length == kHashSize;
-  if (!ok) std::abort();
-  return out;
-}
 
 // Folds perfect-subtree hashes covering consecutive ranges, largest (leftmost) first, into the RFC 9162 hash
 // of their union: each split point of the RFC's recursion is where one piece ends, so the rightmost pieces

@@ -1,6 +1,5 @@
 #include "storage/signal_store.h"
 
-#include <openssl/evp.h>
 #include <rocksdb/db.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -13,7 +12,9 @@
 
 #include <boost/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "crypto/sha256.h"
 
 namespace hashbank {
 namespace {
@@ -116,16 +117,8 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 std::string Sha256Hex(std::string_view data) {
-  std::array<unsigned char, 32> d{};
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
+  const Sha256Hash d = Sha256(data);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
 // The bytes an audit record's hash covers: its fields in a fixed order, without the hash itself.
