@@ -214,6 +214,20 @@ struct StoreBatch::Impl {
     AppendLength(buf, value.size());
     buf->append(value);
   }
+  // key(std::string*) appends the row's key.
+  template <typename Key>
+  void Put(Cf cf, Key&& key, std::string_view value) {
+    const size_t at = BeginKey(&puts, cf);
+    key(&puts);
+    EndKey(&puts, at);
+    Value(&puts, value);
+  }
+  template <typename Key>
+  void Delete(Cf cf, Key&& key) {
+    const size_t at = BeginKey(&deletes, cf);
+    key(&deletes);
+    EndKey(&deletes, at);
+  }
   // Calls fn(cf, key, value) for each record of `buf`.
   template <typename Fn>
   static void ForEach(const std::string& buf, bool with_values, Fn&& fn) {
@@ -246,114 +260,75 @@ StoreBatch::StoreBatch(StoreBatch&&) noexcept = default;
 StoreBatch& StoreBatch::operator=(StoreBatch&&) noexcept = default;
 
 void StoreBatch::PutEntry(const SignalRef& ref, std::string_view entry_bytes) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kEntries);
-  AppendOkey(b, ref);
-  Impl::EndKey(b, at);
-  Impl::Value(b, entry_bytes);
+  impl_->Put(kEntries, [&](std::string* k) { AppendOkey(k, ref); }, entry_bytes);
 }
 void StoreBatch::DeleteEntry(const SignalRef& ref) {
-  std::string* b = &impl_->deletes;
-  const size_t at = Impl::BeginKey(b, kEntries);
-  AppendOkey(b, ref);
-  Impl::EndKey(b, at);
+  impl_->Delete(kEntries, [&](std::string* k) { AppendOkey(k, ref); });
 }
 void StoreBatch::PutLeaf(const SignalRef& ref, std::string_view leaf_hash) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kLeaves);
-  AppendOkey(b, ref);
-  Impl::EndKey(b, at);
-  Impl::Value(b, leaf_hash);
+  impl_->Put(kLeaves, [&](std::string* k) { AppendOkey(k, ref); }, leaf_hash);
 }
 void StoreBatch::PutNode(std::string_view origin, uint32_t level, uint64_t index, std::string_view hash) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kNodes);
-  AppendNodeKey(b, origin, level, index);
-  Impl::EndKey(b, at);
-  Impl::Value(b, hash);
+  impl_->Put(kNodes, [&](std::string* k) { AppendNodeKey(k, origin, level, index); }, hash);
 }
 void StoreBatch::PutCheckpoint(std::string_view origin, uint64_t tree_size, std::string_view signed_checkpoint) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kCheckpoints);
-  AppendShort(b, origin);
-  AppendBigEndian64(b, tree_size);
-  Impl::EndKey(b, at);
-  Impl::Value(b, signed_checkpoint);
+  const auto key = [&](std::string* k) {
+    AppendShort(k, origin);
+    AppendBigEndian64(k, tree_size);
+  };
+  impl_->Put(kCheckpoints, key, signed_checkpoint);
 }
 void StoreBatch::PutEvidence(std::string_view origin, int64_t time_ms, std::string_view evidence) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kEvidence);
-  AppendShort(b, origin);
-  AppendBigEndian64(b, static_cast<uint64_t>(time_ms));
-  Impl::EndKey(b, at);
-  Impl::Value(b, evidence);
+  const auto key = [&](std::string* k) {
+    AppendShort(k, origin);
+    AppendBigEndian64(k, static_cast<uint64_t>(time_ms));
+  };
+  impl_->Put(kEvidence, key, evidence);
 }
+namespace {
+auto ExactKey(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
+  return [=, &ref](std::string* k) {
+    k->push_back(static_cast<char>(kind));
+    k->append(salted_digest);
+    AppendOkey(k, ref);
+  };
+}
+auto LabelKey(std::string_view label, const SignalRef& ref) {
+  return [=, &ref](std::string* k) {
+    AppendShort(k, label);
+    AppendOkey(k, ref);
+  };
+}
+}  // namespace
 void StoreBatch::PutExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kExact);
-  b->push_back(static_cast<char>(kind));
-  b->append(salted_digest);
-  AppendOkey(b, ref);
-  Impl::EndKey(b, at);
-  Impl::Value(b, "");
+  impl_->Put(kExact, ExactKey(kind, salted_digest, ref), "");
 }
 void StoreBatch::DeleteExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
-  std::string* b = &impl_->deletes;
-  const size_t at = Impl::BeginKey(b, kExact);
-  b->push_back(static_cast<char>(kind));
-  b->append(salted_digest);
-  AppendOkey(b, ref);
-  Impl::EndKey(b, at);
+  impl_->Delete(kExact, ExactKey(kind, salted_digest, ref));
 }
 void StoreBatch::PutLabel(std::string_view label, const SignalRef& ref) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kLabels);
-  AppendShort(b, label);
-  AppendOkey(b, ref);
-  Impl::EndKey(b, at);
-  Impl::Value(b, "");
+  impl_->Put(kLabels, LabelKey(label, ref), "");
 }
 void StoreBatch::DeleteLabel(std::string_view label, const SignalRef& ref) {
-  std::string* b = &impl_->deletes;
-  const size_t at = Impl::BeginKey(b, kLabels);
-  AppendShort(b, label);
-  AppendOkey(b, ref);
-  Impl::EndKey(b, at);
+  impl_->Delete(kLabels, LabelKey(label, ref));
 }
 void StoreBatch::PutOpinion(const SignalRef& signal, const SignalRef& opinion_entry) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kOpinions);
-  AppendOkey(b, signal);
-  AppendOkey(b, opinion_entry);
-  Impl::EndKey(b, at);
-  Impl::Value(b, "");
+  impl_->Put(kOpinions, [&](std::string* k) {
+    AppendOkey(k, signal);
+    AppendOkey(k, opinion_entry);
+  }, "");
 }
 void StoreBatch::PutTombstone(const SignalRef& ref, std::string_view record_json) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kTombstones);
-  AppendOkey(b, ref);
-  Impl::EndKey(b, at);
-  Impl::Value(b, record_json);
+  impl_->Put(kTombstones, [&](std::string* k) { AppendOkey(k, ref); }, record_json);
 }
 void StoreBatch::PutToken(std::string_view token_sha256, std::string_view record_json) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kTokens);
-  b->append(token_sha256);
-  Impl::EndKey(b, at);
-  Impl::Value(b, record_json);
+  impl_->Put(kTokens, [&](std::string* k) { k->append(token_sha256); }, record_json);
 }
 void StoreBatch::PutState(std::string_view name, std::string_view value) {
-  std::string* b = &impl_->puts;
-  const size_t at = Impl::BeginKey(b, kState);
-  b->append(name);
-  Impl::EndKey(b, at);
-  Impl::Value(b, value);
+  impl_->Put(kState, [&](std::string* k) { k->append(name); }, value);
 }
 void StoreBatch::DeleteState(std::string_view name) {
-  std::string* b = &impl_->deletes;
-  const size_t at = Impl::BeginKey(b, kState);
-  b->append(name);
-  Impl::EndKey(b, at);
+  impl_->Delete(kState, [&](std::string* k) { k->append(name); });
 }
 void StoreBatch::AddAudit(std::string actor, std::string action, std::string target) {
   impl_->audits.push_back({std::move(actor), std::move(action), std::move(target)});
