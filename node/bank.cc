@@ -919,10 +919,7 @@ absl::StatusOr<AppliedSegment> Bank::ApplyVerified(const std::string& origin, co
   applied.leaves = seg.leaves.size();
   applied.tree_size = seg.checkpoint.tree_size;
   // Withdrawals inside this segment: their targets are never stored with a body.
-  std::set<uint64_t> withdrawn_here;
-  for (const VerifiedLeaf& leaf : seg.leaves) {
-    if (leaf.parsed != nullptr && leaf.parsed->has_withdrawal()) withdrawn_here.insert(leaf.parsed->withdrawal().signal_sequence());
-  }
+  const std::set<uint64_t>& withdrawn_here = seg.withdrawn;
   StoreBatch batch;
   CompactTree replay = trusted.tree;
   std::vector<std::pair<SignalRef, const pb::Entry*>> to_index;

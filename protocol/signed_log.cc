@@ -213,6 +213,7 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
   }
   out.checkpoint = std::move(*checkpoint);
   out.arena = std::move(arena);
+  out.withdrawn = std::move(withdrawn_in_segment);
   SegmentResult r;
   r.segment = std::move(out);
   return r;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,6 +78,7 @@ struct VerifiedSegment {
   CheckpointView checkpoint;
   std::vector<VerifiedLeaf> leaves;
   CompactTree tree;  // the trusted tree extended by the leaves: its root is the checkpoint's
+  std::set<uint64_t> withdrawn;  // sequences that withdrawals in this segment withdraw
 };
 
 struct SegmentResult {
