@@ -219,15 +219,14 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     // applies only if that result became the trusted state (Bank::ApplyVerified), else it is verified again.
     const Ed25519PublicKey& key = member->second;
     struct Fetched {
-      uint64_t from = 0;
       absl::StatusOr<std::string> bytes = absl::UnknownError("not fetched");
-      TrustedLog base;
+      TrustedLog base;  // what it was verified against; it starts at base.tree.size()
       SegmentResult result;
     };
-    auto fetch = [this, &origin, &key](FederationClient* client, uint64_t from, TrustedLog base) {
+    auto fetch = [this, &origin, &key](FederationClient* client, TrustedLog base) {
       Fetched f;
-      f.from = from;
-      f.bytes = client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", from, "&max=", options_.max_segment_entries));
+      f.bytes = client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", base.tree.size(), "&max=",
+                                         options_.max_segment_entries));
       if (f.bytes.ok()) f.result = VerifySegment(origin, key, base, *f.bytes);
       f.base = std::move(base);
       return f;
@@ -245,18 +244,18 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
         }
       }
       Fetched current;
-      if (prefetch.valid() && (current = prefetch.get()).from == have && current.base.tree.size() == have) {
+      if (prefetch.valid() && (current = prefetch.get()).base.tree.size() == have) {
         // verified ahead against the state the last apply produced
       } else {
         auto base = bank_->TrustedState(origin);
         if (!base.ok()) return base.status();
-        current = fetch(peer->client.get(), have, std::move(*base));
+        current = fetch(peer->client.get(), std::move(*base));
       }
       if (!current.bytes.ok()) return current.bytes.status();
-      const uint64_t expected_end = std::min(their_size, have + options_.max_segment_entries);
-      if (current.result.segment.ok() && expected_end < their_size) {
+      // The next segment starts where this one verifiably ends.
+      if (current.result.segment.ok() && current.result.segment->tree.size() < their_size) {
         TrustedLog next{current.result.segment->tree, current.result.segment->checkpoint};
-        prefetch = std::async(std::launch::async, fetch, peer->prefetch_client.get(), expected_end, std::move(next));
+        prefetch = std::async(std::launch::async, fetch, peer->prefetch_client.get(), std::move(next));
       }
       auto applied = bank_->ApplyVerified(origin, key, current.base, std::move(current.result));
       if (absl::IsAborted(applied.status())) {  // the trusted state moved (another peer's sync): verify again
