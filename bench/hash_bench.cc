@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "matcher/image_hasher.h"
+#include "hashing/image_hasher.h"
 #include "tests/support/image_encode.h"
 #include "tests/support/pdq_naive.h"
 #include "tests/support/test_data.h"

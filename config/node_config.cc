@@ -1,13 +1,8 @@
 #include "config/node_config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
-#include <cerrno>
-#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <limits>
@@ -20,6 +15,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/file_io.h"
+#include "base/node_id.h"
 #include "config/listen_address.h"
 #include "config/peer_url.h"
 #include "config/quoted.h"
@@ -29,7 +26,6 @@ namespace {
 
 // A config file is a few hundred bytes; anything this large is the wrong file.
 constexpr size_t kMaxConfigFileBytes = size_t{1} << 20;
-constexpr size_t kMaxNodeIdLength = 64;
 constexpr size_t kPublicKeyHexDigits = 64;
 constexpr uint64_t kKiB = uint64_t{1} << 10;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
@@ -80,23 +76,12 @@ absl::Status CheckNoNul(std::string_view value) {
   return absl::OkStatus();
 }
 
+// The rule is base/node_id.h's. A complaint about the id's characters quotes the value it is about
+// ("\"Node\" has a character outside [a-z0-9._-] at position 0"); "is empty" and the length need no quote.
 absl::Status CheckNodeId(std::string_view id) {
-  if (id.empty()) return absl::InvalidArgumentError("is empty");
-  if (id.size() > kMaxNodeIdLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("is ", id.size(), " characters, the limit is ", kMaxNodeIdLength));
-  }
-  for (size_t i = 0; i < id.size(); ++i) {
-    const char c = id[i];
-    if (!((c >= 'a' && c <= 'z') || IsDigit(c) || c == '.' || c == '_' || c == '-')) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Quoted(id), " has a character outside [a-z0-9._-] at position ", i));
-    }
-  }
-  if (!((id[0] >= 'a' && id[0] <= 'z') || IsDigit(id[0]))) {
-    return absl::InvalidArgumentError(absl::StrCat(Quoted(id), " must start with a letter or a digit"));
-  }
-  return absl::OkStatus();
+  const absl::Status status = ValidateNodeIdUnlabelled(id);
+  if (status.ok() || id.empty() || id.size() > kMaxNodeIdLength) return status;
+  return absl::InvalidArgumentError(absl::StrCat(Quoted(id), " ", status.message()));
 }
 
 absl::Status CheckRequiredPath(std::string_view path) {
@@ -594,50 +579,16 @@ absl::Status SetFromText(const Field& field, std::string_view text, std::string_
 // ---------------------------------------------------------------------------------------------------------
 // Sources.
 
-absl::Status ErrnoStatus(int err, const std::string& path, std::string_view what) {
-  const std::string message = absl::StrCat(path, ": ", std::string(what), ": ", std::strerror(err));
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR: return absl::NotFoundError(message);
-    case EACCES:
-    case EPERM: return absl::PermissionDeniedError(message);
-    default: return absl::UnavailableError(message);
-  }
-}
-
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() { ::close(fd_); }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
-
+// The file's text. Filesystem errors keep their code (NotFound, PermissionDenied, FailedPrecondition for a
+// directory or device); a file over the limit is InvalidArgument, like every other content error.
 absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, path, "cannot open");
-  FdCloser closer(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, path, "cannot stat");
-  if (!S_ISREG(st.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, ": not a regular file"));
-  std::string text;
-  char buffer[1 << 14];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, path, "read failed");
-    }
-    if (n == 0) return text;
-    text.append(buffer, static_cast<size_t>(n));
-    if (text.size() > kMaxConfigFileBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": over ", kMaxConfigFileBytes, " bytes, too large for a config file"));
-    }
+  absl::StatusOr<std::string> text = ReadFileBounded(path, kMaxConfigFileBytes);
+  if (text.ok()) return text;
+  if (IsOverSizeLimit(text.status())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", text.status().message(), ", too large for a config file"));
   }
+  return Labelled(path, text.status());
 }
 
 // The document's root: null (an empty document) or a mapping. Errors here are about the document as a whole.

@@ -33,7 +33,8 @@ namespace hashbank {
 
 // A federation member: a node whose signed log this node accepts.
 struct FederationMember {
-  // Its origin id, the node.id rule: 1..64 characters of [a-z0-9._-], starting with a letter or a digit.
+  // Its origin id, the node.id rule (base/node_id.h): 1..64 characters of [a-z0-9._-], starting with a letter
+  // or a digit.
   std::string id;
   // Its Ed25519 public key, exactly 64 hex digits of either case (what `hashbank keys show` prints). Whether
   // the digits are a valid curve point is checked when the key is parsed (crypto/signing.h), not here.
@@ -55,7 +56,8 @@ struct FederationPeer {
 
 struct NodeConfig {
   struct NodeSection {
-    // This node's origin id: 1..64 characters of [a-z0-9._-], starting with a letter or a digit.
+    // This node's origin id, the node-id rule of base/node_id.h: 1..64 characters of [a-z0-9._-], starting
+    // with a letter or a digit.
     std::string id = "local";
     // RocksDB, the salt, generated TLS files and the admin token live here. Not empty.
     std::string data_dir = "./hashbank-data";

@@ -5,19 +5,21 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_io.h"
 
 namespace hashbank {
 namespace {
 
-absl::Status ErrnoStatus(int err, const std::string& what, const std::string& path) {
-  return absl::ErrnoToStatus(err, absl::StrCat(what, " ", path));
+// "<path>: <what>: <strerror>", the code from errno (base/file_io.h).
+absl::Status PathErrnoStatus(int err, const std::string& path, std::string_view what) {
+  return ErrnoStatus(err, absl::StrCat(path, ": ", std::string(what)));
 }
 
 // Closes the descriptor on every path out of a function; Release() hands over a descriptor closed explicitly.
@@ -66,9 +68,9 @@ absl::Status CreateDirectories(const std::filesystem::path& dir) {
     if (p.empty() || p == "/") continue;
     if (::mkdir(p.c_str(), 0700) == 0) continue;
     const int err = errno;
-    if (err != EEXIST) return ErrnoStatus(err, "cannot create directory", p);
+    if (err != EEXIST) return PathErrnoStatus(err, p, "cannot create directory");
     struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) return ErrnoStatus(errno, "cannot stat", p);
+    if (::stat(p.c_str(), &st) != 0) return PathErrnoStatus(errno, p, "cannot stat");
     if (!S_ISDIR(st.st_mode)) return absl::FailedPreconditionError(absl::StrCat(p, " is not a directory"));
   }
   return absl::OkStatus();
@@ -80,7 +82,7 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "cannot write", path);
+      return PathErrnoStatus(errno, path, "cannot write");
     }
     done += static_cast<size_t>(n);
   }
@@ -89,9 +91,9 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
 
 absl::Status SyncDirectory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "cannot open directory", dir);
+  if (fd < 0) return PathErrnoStatus(errno, dir, "cannot open directory");
   ScopedFd closer(fd);
-  if (::fsync(fd) != 0) return ErrnoStatus(errno, "cannot fsync directory", dir);
+  if (::fsync(fd) != 0) return PathErrnoStatus(errno, dir, "cannot fsync directory");
   return absl::OkStatus();
 }
 
@@ -111,55 +113,34 @@ absl::Status WritePemFile(const std::string& path, const std::string& pem, unsig
 
   std::string temp = absl::StrCat(path, ".tmp.XXXXXX");
   const int fd = ::mkostemp(temp.data(), O_CLOEXEC);  // mode 0600, O_EXCL
-  if (fd < 0) return ErrnoStatus(errno, "cannot create a temporary file beside", path);
+  if (fd < 0) return PathErrnoStatus(errno, path, "cannot create a temporary file beside it");
   ScopedFd file(fd);
   TempFileRemover remover(temp);
-  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return ErrnoStatus(errno, "cannot chmod", temp);
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return PathErrnoStatus(errno, temp, "cannot chmod");
   if (absl::Status s = WriteAll(fd, pem, temp); !s.ok()) return s;
-  if (::fsync(fd) != 0) return ErrnoStatus(errno, "cannot fsync", temp);
-  if (::close(file.Release()) != 0) return ErrnoStatus(errno, "cannot close", temp);
+  if (::fsync(fd) != 0) return PathErrnoStatus(errno, temp, "cannot fsync");
+  if (::close(file.Release()) != 0) return PathErrnoStatus(errno, temp, "cannot close");
 
   if (if_exists == IfFileExists::kReplace) {
-    if (::rename(temp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "cannot rename a temporary file to", path);
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+      return PathErrnoStatus(errno, path, "cannot rename a temporary file into place");
+    }
     remover.Disarm();
   } else {
     // link(2) fails with EEXIST instead of replacing; the temporary name is then removed by `remover`.
     if (::link(temp.c_str(), path.c_str()) != 0) {
       const int err = errno;
       if (err == EEXIST) return absl::AlreadyExistsError(absl::StrCat(path, " already exists"));
-      return ErrnoStatus(err, "cannot link a temporary file to", path);
+      return PathErrnoStatus(err, path, "cannot link a temporary file into place");
     }
   }
   return SyncDirectory(parent.empty() ? std::string(".") : parent.string());
 }
 
 absl::StatusOr<std::string> ReadTextFile(const std::string& path, size_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
-  ScopedFd closer(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "cannot stat", path);
-  if (!S_ISREG(st.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file"));
-  const auto size = static_cast<uint64_t>(st.st_size);
-  if (size > max_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(path, " is ", size, " bytes, over the limit of ", max_bytes));
-  }
-  // Read to end of file rather than trusting st_size: the file may have grown since fstat.
-  std::string out;
-  char buffer[1 << 14];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "cannot read", path);
-    }
-    if (n == 0) return out;
-    out.append(buffer, static_cast<size_t>(n));
-    if (out.size() > max_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(path, " is over the limit of ", max_bytes, " bytes"));
-    }
-  }
+  absl::StatusOr<std::string> text = ReadFileBounded(path, max_bytes);
+  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(path, ": ", text.status().message()));
+  return text;
 }
 
 }  // namespace hashbank

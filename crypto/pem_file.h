@@ -6,9 +6,10 @@
 // content or the new, never a torn file. Missing parent directories are created with mode 0700; existing
 // ones are left as they are.
 //
-// Errors carry the path: errno-derived codes (NotFound, PermissionDenied, ResourceExhausted for a full disk,
-// AlreadyExists for kFail, …), InvalidArgument for a bad argument, FailedPrecondition for a path that is not
-// a regular file (read) or a parent that is not a directory (write), ResourceExhausted for a file over
+// Errors start with the path ("<path>: cannot open: No such file or directory"): errno-derived codes
+// (base/file_io.h ErrnoStatus: NotFound, PermissionDenied, ResourceExhausted for a full disk, …),
+// AlreadyExists for kFail, InvalidArgument for a bad argument, FailedPrecondition for a path that is not a
+// regular file (read) or a parent that is not a directory (write), ResourceExhausted for a file over
 // `max_bytes`. Thread-safe; concurrent writers of one path leave one complete file.
 #pragma once
 
@@ -26,7 +27,8 @@ enum class IfFileExists { kReplace, kFail };
 absl::Status WritePemFile(const std::string& path, const std::string& pem, unsigned mode,
                           IfFileExists if_exists = IfFileExists::kReplace);
 
-// The whole of a regular file of at most `max_bytes` bytes.
+// The whole of a regular file of at most `max_bytes` bytes: base/file_io.h ReadFileBounded, its messages
+// prefixed with "<path>: ".
 absl::StatusOr<std::string> ReadTextFile(const std::string& path, size_t max_bytes = size_t{1} << 20);
 
 }  // namespace hashbank

@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "base/node_id.h"
 #include "crypto/pem_file.h"
 #include "crypto/sodium_init.h"
 
@@ -24,16 +25,10 @@ static_assert(SigningKey::kSeedBytes == crypto_sign_SEEDBYTES);
 constexpr size_t kSecretKeyBytes = crypto_sign_SECRETKEYBYTES;  // seed || public key
 static_assert(kSecretKeyBytes == 64);
 
-constexpr size_t kMaxNodeIdLength = 64;
 constexpr size_t kMaxKeyFileBytes = 4096;
 constexpr char kNodeIdField[] = "node_id";
 constexpr char kSeedField[] = "ed25519_seed";
 constexpr char kPublicKeyField[] = "ed25519_public_key";
-
-bool IsNodeIdCharacter(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-';
-}
 
 bool IsHexDigit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
@@ -236,23 +231,8 @@ absl::StatusOr<Ed25519PublicKey> ParsePublicKeyHex(std::string_view hex) {
   return key;
 }
 
-absl::Status ValidateKeyFileNodeId(std::string_view node_id) {
-  if (node_id.empty()) return absl::InvalidArgumentError("node id is empty");
-  if (node_id.size() > kMaxNodeIdLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node id is ", node_id.size(), " characters, the limit is ", kMaxNodeIdLength));
-  }
-  for (size_t i = 0; i < node_id.size(); ++i) {
-    if (!IsNodeIdCharacter(node_id[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node id has a character outside [A-Za-z0-9._-] at position ", i));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status WriteSigningKeyFile(const std::string& path, const std::string& node_id, const SigningKey& key) {
-  if (absl::Status s = ValidateKeyFileNodeId(node_id); !s.ok()) return WithPrefix(path, s);
+  if (absl::Status s = ValidateNodeId(node_id); !s.ok()) return WithPrefix(path, s);
   std::string seed_hex = key.SeedHex();
   WipeOnExit wipe_seed(seed_hex.data(), seed_hex.size());
   // Written by hand rather than through boost::json so that no copy of the seed is left in freed memory; the
@@ -282,7 +262,7 @@ absl::StatusOr<LoadedSigningKey> ReadSigningKeyFile(const std::string& path) {
   WipeOnExit wipe_seed_hex(seed_hex.data(), seed_hex.size());
 
   const std::string_view node_id = StringField(*object, kNodeIdField);
-  if (absl::Status s = ValidateKeyFileNodeId(node_id); !s.ok()) return WithPrefix(path, s);
+  if (absl::Status s = ValidateNodeId(node_id); !s.ok()) return WithPrefix(path, s);
   std::array<uint8_t, SigningKey::kSeedBytes> seed{};
   absl::Status decoded = DecodeHex32(std::string_view(seed_hex.data(), seed_hex.size()), kSeedField, seed.data());
   absl::StatusOr<SigningKey> key =
@@ -293,7 +273,7 @@ absl::StatusOr<LoadedSigningKey> ReadSigningKeyFile(const std::string& path) {
 }
 
 absl::StatusOr<std::string> FormatPublicCard(const PublicCard& card) {
-  if (absl::Status s = ValidateKeyFileNodeId(card.node_id); !s.ok()) return s;
+  if (absl::Status s = ValidateNodeId(card.node_id); !s.ok()) return s;
   boost::json::object object;
   object[kNodeIdField] = card.node_id;
   object[kPublicKeyField] = PublicKeyHex(card.public_key);
@@ -305,7 +285,7 @@ absl::StatusOr<PublicCard> ParsePublicCard(std::string_view json) {
   if (!object.ok()) return object.status();
   PublicCard card;
   card.node_id = std::string(StringField(*object, kNodeIdField));
-  if (absl::Status s = ValidateKeyFileNodeId(card.node_id); !s.ok()) return s;
+  if (absl::Status s = ValidateNodeId(card.node_id); !s.ok()) return s;
   absl::StatusOr<Ed25519PublicKey> key = ParsePublicKeyHex(StringField(*object, kPublicKeyField));
   if (!key.ok()) return key.status();
   card.public_key = *key;

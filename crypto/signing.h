@@ -12,8 +12,8 @@
 //
 // Key files. The identity file is JSON {"node_id": "...", "ed25519_seed": "<64 hex>"}, mode 0600, written
 // once (never replaced) and refused on read when group or others have any access to it. The public card is
-// JSON {"node_id": "...", "ed25519_public_key": "<64 hex>"}: what a node hands to its peers. A node id here is
-// 1..64 characters of [A-Za-z0-9._-] (the config module applies its stricter rule on top).
+// JSON {"node_id": "...", "ed25519_public_key": "<64 hex>"}: what a node hands to its peers. A node id here
+// follows the one node-id rule, ValidateNodeId in base/node_id.h, on write and on read.
 //
 // Errors: InvalidArgument naming the problem (never echoing secret text), FailedPrecondition for a key file
 // that others can read, PermissionDenied "signature does not verify" for a bad signature, and the filesystem
@@ -141,9 +141,6 @@ std::string PublicKeyHex(const Ed25519PublicKey& key);
 // Exactly 64 hex digits, either case, that encode a valid Ed25519 public key (a canonical point of the main
 // subgroup, not of small order). InvalidArgument otherwise.
 absl::StatusOr<Ed25519PublicKey> ParsePublicKeyHex(std::string_view hex);
-
-// OK, or InvalidArgument saying what is wrong with a node id in a key file or card.
-absl::Status ValidateKeyFileNodeId(std::string_view node_id);
 
 // Writes the identity file at `path`: mode 0600, atomically, never replacing an existing file
 // (AlreadyExists). InvalidArgument for a bad node id.

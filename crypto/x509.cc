@@ -24,6 +24,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/node_id.h"
 
 namespace hashbank {
 namespace {
@@ -531,21 +532,6 @@ absl::Status VerifyError(int error, int depth, const CertificateInfo& leaf, X509
 
 std::ostream& operator<<(std::ostream& os, const KeyAndCertificate& pair) {
   return os << "KeyAndCertificate{cert_pem=<" << pair.cert_pem.size() << " bytes>, key_pem=<redacted>}";
-}
-
-absl::Status ValidateNodeId(std::string_view node_id) {
-  if (node_id.empty()) return absl::InvalidArgumentError("node id is empty");
-  if (node_id.size() > kMaxNodeIdLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node id is ", node_id.size(), " characters, the limit is ", kMaxNodeIdLength));
-  }
-  for (size_t i = 0; i < node_id.size(); ++i) {
-    const char c = node_id[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
-      return absl::InvalidArgumentError(absl::StrCat("node id has a character outside [a-z0-9._-] at position ", i));
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<KeyAndCertificate> CreateCertificateAuthority(const std::string& common_name,

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/node_id.h"     // ValidateNodeId: the rule for CertificateRequest::node_id
 #include "crypto/pem_file.h"  // WritePemFile / ReadTextFile, for callers that store what they issue
 
 namespace hashbank {
@@ -72,12 +73,8 @@ struct CertificateInfo {
 // What a verified certificate must be usable for.
 enum class CertificateUse { kAny, kTlsServer, kTlsClient };
 
+// A node certificate's URI SAN is this prefix and the node id; ValidateNodeId (base/node_id.h) is the rule.
 inline constexpr std::string_view kNodeIdUriPrefix = "hashbank://node/";
-inline constexpr size_t kMaxNodeIdLength = 64;
-
-// OK, or InvalidArgument saying what is wrong with `node_id` (empty, over 64 characters, or the first
-// character outside [a-z0-9._-]).
-absl::Status ValidateNodeId(std::string_view node_id);
 
 // A self-signed CA: basicConstraints CA:TRUE, pathlen:0 (it signs only end-entity certificates), keyUsage
 // keyCertSign and cRLSign (both critical), subject and authority key identifiers. Valid from five minutes ago

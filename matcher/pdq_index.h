@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "matcher/hash256.h"
-#include "matcher/pdq_hasher.h"
+#include "hashing/hash256.h"
+#include "hashing/pdq_hasher.h"
 
 namespace hashbank {
 

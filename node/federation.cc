@@ -218,17 +218,21 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     // on a second connection and verified on that thread against the first one's verified result; it
     // applies only if that result became the trusted state (Bank::ApplyVerified), else it is verified again.
     const Ed25519PublicKey& key = member->second;
+    // This loop only fetches bytes; the bank's log replica verifies (PrepareSegment, on the fetching
+    // thread, no lock) and applies them.
     struct Fetched {
       absl::StatusOr<std::string> bytes = absl::UnknownError("not fetched");
-      TrustedLog base;  // what it was verified against; it starts at base.tree.size()
-      SegmentResult result;
+      PreparedSegment prepared;  // verified against prepared.base; it starts at prepared.base.tree.size()
     };
     auto fetch = [this, &origin, &key](FederationClient* client, TrustedLog base) {
       Fetched f;
       f.bytes = client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", base.tree.size(), "&max=",
                                          options_.max_segment_entries));
-      if (f.bytes.ok()) f.result = VerifySegment(origin, key, base, *f.bytes);
-      f.base = std::move(base);
+      if (f.bytes.ok()) {
+        f.prepared = bank_->PrepareSegment(origin, key, std::move(base), *f.bytes);
+      } else {
+        f.prepared.base = std::move(base);
+      }
       return f;
     };
     std::future<Fetched> prefetch;
@@ -244,7 +248,7 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
         }
       }
       Fetched current;
-      if (prefetch.valid() && (current = prefetch.get()).base.tree.size() == have) {
+      if (prefetch.valid() && (current = prefetch.get()).prepared.base.tree.size() == have) {
         // verified ahead against the state the last apply produced
       } else {
         auto base = bank_->TrustedState(origin);
@@ -253,11 +257,10 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
       }
       if (!current.bytes.ok()) return current.bytes.status();
       // The next segment starts where this one verifiably ends.
-      if (current.result.segment.ok() && current.result.segment->tree.size() < their_size) {
-        TrustedLog next{current.result.segment->tree, current.result.segment->checkpoint};
-        prefetch = std::async(std::launch::async, fetch, peer->prefetch_client.get(), std::move(next));
+      if (std::optional<TrustedLog> next = current.prepared.Next(); next && next->tree.size() < their_size) {
+        prefetch = std::async(std::launch::async, fetch, peer->prefetch_client.get(), std::move(*next));
       }
-      auto applied = bank_->ApplyVerified(origin, key, current.base, std::move(current.result));
+      auto applied = bank_->ApplyPrepared(std::move(current.prepared));
       if (absl::IsAborted(applied.status())) {  // the trusted state moved (another peer's sync): verify again
         applied = bank_->ApplySegment(origin, key, *current.bytes);
       }

@@ -8,7 +8,7 @@
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "matcher/image_hasher.h"
+#include "hashing/image_hasher.h"
 
 namespace hashbank {
 namespace {

@@ -16,7 +16,7 @@
 #include <mutex>
 #include <string>
 
-#include "matcher/image_decoder.h"
+#include "hashing/image_decoder.h"
 #include "node/bank.h"
 #include "node/metrics.h"
 

@@ -1,18 +1,23 @@
 #include "storage/signal_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <array>
 #include <charconv>
+#include <deque>
 #include <cstring>
 #include <filesystem>
 
 #include <boost/json.hpp>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/escaping.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/sha256.h"
 
@@ -164,6 +169,75 @@ absl::StatusOr<AuditRecord> ParseAudit(std::string_view json) {
   }
   return r;
 }
+
+
+std::string TombstoneJson(const Tombstone& t) {
+  boost::json::object o;
+  o["time_ms"] = t.time_ms;
+  o["by"] = t.by;
+  o["reason"] = t.reason;
+  if (t.withdrawal.sequence != 0) o["withdrawal"] = absl::StrCat(t.withdrawal.origin, ":", t.withdrawal.sequence);
+  return boost::json::serialize(o);
+}
+
+absl::StatusOr<Tombstone> ParseTombstone(std::string_view json) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(json, ec);
+  if (ec || !v.is_object()) return absl::DataLossError("unreadable tombstone");
+  const boost::json::object& o = v.as_object();
+  Tombstone t;
+  if (const auto* x = o.if_contains("time_ms"); x != nullptr && x->is_int64()) t.time_ms = x->as_int64();
+  if (const auto* x = o.if_contains("by"); x != nullptr && x->is_string()) t.by = std::string(x->as_string());
+  if (const auto* x = o.if_contains("reason"); x != nullptr && x->is_string()) t.reason = std::string(x->as_string());
+  if (const auto* x = o.if_contains("withdrawal"); x != nullptr && x->is_string()) {
+    auto ref = ParseSignalId(std::string_view(x->as_string().data(), x->as_string().size()));
+    if (!ref.ok()) return absl::DataLossError("tombstone with a malformed withdrawal id");
+    t.withdrawal = std::move(*ref);
+  }
+  return t;
+}
+
+std::string TokenJson(const TokenRecord& r) {
+  boost::json::object o;
+  o["name"] = r.name;
+  o["role"] = r.role;
+  o["created_ms"] = r.created_ms;
+  return boost::json::serialize(o);
+}
+
+absl::StatusOr<TokenRecord> ParseToken(std::string_view json) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(json, ec);
+  if (ec || !v.is_object()) return absl::DataLossError("unreadable token record");
+  const boost::json::object& o = v.as_object();
+  const auto* name = o.if_contains("name");
+  const auto* role = o.if_contains("role");
+  if (name == nullptr || role == nullptr || !name->is_string() || !role->is_string()) {
+    return absl::DataLossError("token record without name or role");
+  }
+  TokenRecord r;
+  r.name = std::string(name->as_string());
+  r.role = std::string(role->as_string());
+  if (const auto* c = o.if_contains("created_ms"); c != nullptr && c->is_int64()) r.created_ms = c->as_int64();
+  return r;
+}
+
+std::string SuspensionValue(const Suspension& s) { return absl::StrCat(s.exclude ? "exclude " : "keep ", s.from); }
+
+Suspension ParseSuspension(std::string_view value) {
+  Suspension s;
+  s.exclude = value.rfind("exclude", 0) == 0;
+  const size_t space = value.find(' ');
+  if (space != std::string_view::npos) std::from_chars(value.data() + space + 1, value.data() + value.size(), s.from);
+  return s;
+}
+
+constexpr std::string_view kTreePrefix = "tree/";
+constexpr std::string_view kOriginKeyPrefix = "origin_key/";
+constexpr std::string_view kEquivocatedPrefix = "equivocated/";
+constexpr std::string_view kSuspendedPrefix = "suspended/";
+
+std::string StateName(std::string_view prefix, std::string_view origin) { return std::string(prefix).append(origin); }
 
 }  // namespace
 
@@ -318,12 +392,23 @@ void StoreBatch::PutOpinion(const SignalRef& signal, const SignalRef& opinion_en
     AppendOkey(k, opinion_entry);
   }, "");
 }
-void StoreBatch::PutTombstone(const SignalRef& ref, std::string_view record_json) {
-  impl_->Put(kTombstones, [&](std::string* k) { AppendOkey(k, ref); }, record_json);
+void StoreBatch::PutTombstone(const SignalRef& ref, const Tombstone& tombstone) {
+  impl_->Put(kTombstones, [&](std::string* k) { AppendOkey(k, ref); }, TombstoneJson(tombstone));
 }
-void StoreBatch::PutToken(std::string_view token_sha256, std::string_view record_json) {
-  impl_->Put(kTokens, [&](std::string* k) { k->append(token_sha256); }, record_json);
+void StoreBatch::PutToken(std::string_view token_sha256, const TokenRecord& record) {
+  impl_->Put(kTokens, [&](std::string* k) { k->append(token_sha256); }, TokenJson(record));
 }
+void StoreBatch::PutLogTree(std::string_view origin, std::string_view serialized_tree) {
+  PutState(StateName(kTreePrefix, origin), serialized_tree);
+}
+void StoreBatch::PutOriginKey(std::string_view origin, std::string_view public_key_hex) {
+  PutState(StateName(kOriginKeyPrefix, origin), public_key_hex);
+}
+void StoreBatch::MarkEquivocating(std::string_view origin) { PutState(StateName(kEquivocatedPrefix, origin), "1"); }
+void StoreBatch::PutSuspension(std::string_view origin, const Suspension& suspension) {
+  PutState(StateName(kSuspendedPrefix, origin), SuspensionValue(suspension));
+}
+void StoreBatch::DeleteSuspension(std::string_view origin) { DeleteState(StateName(kSuspendedPrefix, origin)); }
 void StoreBatch::PutState(std::string_view name, std::string_view value) {
   impl_->Put(kState, [&](std::string* k) { k->append(name); }, value);
 }
@@ -337,17 +422,37 @@ bool StoreBatch::empty() const { return impl_->puts.empty() && impl_->deletes.em
 
 // ---------------------------------------------------------------------------------------------------------
 
+// One queued batch. Fields other than `batch` and `time_ms` are written by the group's leader under
+// Impl::queue_mu and read by the waiter under it.
+struct PendingCommit::Writer {
+  StoreBatch batch;
+  int64_t time_ms = 0;
+  bool done = false;
+  absl::Status status;
+};
+
 struct SignalStore::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs;
-  std::mutex commit_mu;  // orders audit chaining with the write that carries it
-  uint64_t audit_last = 0;
-  std::string audit_last_hash;
+  std::unique_ptr<rocksdb::Env> env;  // wraps an injected file system; null for the default
+
+  // The commit queue: the front writer is the group's leader while it writes.
+  absl::Mutex queue_mu;
+  std::deque<std::shared_ptr<PendingCommit::Writer>> queue ABSL_GUARDED_BY(queue_mu);
+  absl::Status failed ABSL_GUARDED_BY(queue_mu);  // the first failed write; every later one is refused
+
+  // Held by the leader while it chains audit records and writes (one leader at a time, so uncontended).
+  absl::Mutex write_mu ABSL_ACQUIRED_AFTER(queue_mu);
+  uint64_t audit_last ABSL_GUARDED_BY(write_mu) = 0;
+  std::string audit_last_hash ABSL_GUARDED_BY(write_mu);
 
   ~Impl() {
     for (auto* h : cfs) db->DestroyColumnFamilyHandle(h);
     if (db) db->Close();
   }
+
+  // Writes `group` (queue order) as one synced WriteBatch.
+  absl::Status WriteGroup(const std::vector<PendingCommit::Writer*>& group) ABSL_LOCKS_EXCLUDED(queue_mu);
 
   absl::StatusOr<std::optional<std::string>> Get(Cf cf, std::string_view key) const {
     std::string value;
@@ -375,7 +480,7 @@ struct SignalStore::Impl {
 SignalStore::SignalStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SignalStore::~SignalStore() = default;
 
-absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string& dir, SignalStoreOptions store_options) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);  // RocksDB creates the last level only
   if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
@@ -385,6 +490,11 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string
   options.create_missing_column_families = true;
   options.paranoid_checks = true;
   options.max_background_jobs = 2;
+  auto impl = std::make_unique<Impl>();
+  if (store_options.file_system) {
+    impl->env = rocksdb::NewCompositeEnv(store_options.file_system);
+    options.env = impl->env.get();
+  }
   rocksdb::ColumnFamilyOptions cf_options;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
@@ -406,7 +516,6 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string
     }
     descriptors.emplace_back(kCfNames[cf], o);
   }
-  auto impl = std::make_unique<Impl>();
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, descriptors, &handles, &raw);
@@ -416,6 +525,7 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string
   impl->cfs.assign(handles.begin() + 1, handles.end());
   auto last = impl->Get(kState, kAuditSeqState);
   if (!last.ok()) return last.status();
+  absl::MutexLock lock(&impl->write_mu);
   if (last->has_value()) {
     if ((*last)->size() != 8) return absl::DataLossError("corrupt audit position");
     impl->audit_last = ReadBigEndian64(**last);
@@ -431,54 +541,161 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string
   return std::unique_ptr<SignalStore>(new SignalStore(std::move(impl)));
 }
 
-absl::Status SignalStore::Commit(StoreBatch batch, int64_t time_ms) {
-  Impl& m = *impl_;
-  StoreBatch::Impl& b = *batch.impl_;
-  rocksdb::WriteBatch wb(b.puts.size() + b.deletes.size() + 4096);
-  StoreBatch::Impl::ForEach(b.puts, true, [&](Cf cf, std::string_view key, std::string_view value) {
-    wb.Put(m.cfs[cf], rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
-  });
-  StoreBatch::Impl::ForEach(b.deletes, false, [&](Cf cf, std::string_view key, std::string_view) {
-    wb.Delete(m.cfs[cf], rocksdb::Slice(key.data(), key.size()));
-  });
-  std::lock_guard<std::mutex> lock(m.commit_mu);
-  uint64_t seq = m.audit_last;
-  std::string prev = m.audit_last_hash;
-  for (auto& [actor, action, target] : b.audits) {
-    AuditRecord r;
-    r.sequence = ++seq;
-    r.time_ms = time_ms;
-    r.actor = actor;
-    r.action = action;
-    r.target = target;
-    r.prev_hash_hex = prev;
-    r.hash_hex = Sha256Hex(prev + AuditCanonical(r));
-    prev = r.hash_hex;
-    std::string key;
-    AppendBigEndian64(&key, r.sequence);
-    wb.Put(m.cfs[kAudit], key, AuditJson(r));
+absl::Status SignalStore::Impl::WriteGroup(const std::vector<PendingCommit::Writer*>& group) {
+  size_t rows = 0;
+  for (const PendingCommit::Writer* w : group) rows += w->batch.impl_->puts.size() + w->batch.impl_->deletes.size();
+  rocksdb::WriteBatch wb(rows + 4096);
+  absl::MutexLock lock(&write_mu);
+  uint64_t seq = audit_last;
+  std::string prev = audit_last_hash;
+  for (const PendingCommit::Writer* w : group) {
+    const StoreBatch::Impl& b = *w->batch.impl_;
+    StoreBatch::Impl::ForEach(b.puts, true, [&](Cf cf, std::string_view key, std::string_view value) {
+      wb.Put(cfs[cf], rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+    });
+    StoreBatch::Impl::ForEach(b.deletes, false, [&](Cf cf, std::string_view key, std::string_view) {
+      wb.Delete(cfs[cf], rocksdb::Slice(key.data(), key.size()));
+    });
+    for (const auto& [actor, action, target] : b.audits) {
+      AuditRecord r;
+      r.sequence = ++seq;
+      r.time_ms = w->time_ms;
+      r.actor = actor;
+      r.action = action;
+      r.target = target;
+      r.prev_hash_hex = prev;
+      r.hash_hex = Sha256Hex(prev + AuditCanonical(r));
+      prev = r.hash_hex;
+      std::string key;
+      AppendBigEndian64(&key, r.sequence);
+      wb.Put(cfs[kAudit], key, AuditJson(r));
+    }
   }
-  if (seq != m.audit_last) {
+  if (seq != audit_last) {
     std::string v;
     AppendBigEndian64(&v, seq);
-    wb.Put(m.cfs[kState], kAuditSeqState, v);
+    wb.Put(cfs[kState], kAuditSeqState, v);
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (absl::Status s = FromRocks(m.db->Write(wo, &wb), "write"); !s.ok()) return s;
-  m.audit_last = seq;
-  m.audit_last_hash = prev;
+  if (absl::Status s = FromRocks(db->Write(wo, &wb), "write"); !s.ok()) return s;
+  audit_last = seq;
+  audit_last_hash = prev;
   return absl::OkStatus();
 }
+
+PendingCommit::PendingCommit() = default;
+PendingCommit::PendingCommit(SignalStore* store, std::shared_ptr<Writer> writer)
+    : store_(store), writer_(std::move(writer)) {}
+PendingCommit::~PendingCommit() {
+  if (writer_) (void)Wait();  // a queued batch is written (or failed) before its handle goes
+}
+PendingCommit::PendingCommit(PendingCommit&& o) noexcept : store_(o.store_), writer_(std::move(o.writer_)) {}
+PendingCommit& PendingCommit::operator=(PendingCommit&& o) noexcept {
+  if (this != &o) {
+    if (writer_) (void)Wait();
+    store_ = o.store_;
+    writer_ = std::move(o.writer_);
+  }
+  return *this;
+}
+absl::Status PendingCommit::Wait() {
+  if (!writer_) return absl::FailedPreconditionError("no commit pending");
+  absl::Status s = store_->WaitFor(writer_);
+  writer_.reset();
+  return s;
+}
+
+PendingCommit SignalStore::Enqueue(StoreBatch batch, int64_t time_ms) {
+  auto w = std::make_shared<PendingCommit::Writer>();
+  w->batch = std::move(batch);
+  w->time_ms = time_ms;
+  {
+    absl::MutexLock lock(&impl_->queue_mu);
+    impl_->queue.push_back(w);
+  }
+  return PendingCommit(this, std::move(w));
+}
+
+absl::Status SignalStore::WaitFor(const std::shared_ptr<PendingCommit::Writer>& writer) {
+  Impl& m = *impl_;
+  PendingCommit::Writer* const self = writer.get();
+  // Done by another leader, or at the front: then this writer leads the next group.
+  std::pair<Impl*, PendingCommit::Writer*> wait_args(&m, self);
+  m.queue_mu.LockWhen(absl::Condition(
+      +[](std::pair<Impl*, PendingCommit::Writer*>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return a->second->done || a->first->queue.front().get() == a->second;
+      },
+      &wait_args));
+  if (self->done) {
+    absl::Status s = self->status;
+    m.queue_mu.Unlock();
+    return s;
+  }
+  // The leader: take the group queued behind it (bounded, so one huge group cannot delay a small write
+  // for long), write it with one fsync, then hand each writer its result.
+  constexpr size_t kMaxGroupBytes = size_t{8} << 20;
+  std::vector<PendingCommit::Writer*> group;
+  size_t bytes = 0;
+  for (const auto& w : m.queue) {
+    const size_t b = w->batch.impl_->puts.size() + w->batch.impl_->deletes.size();
+    if (!group.empty() && bytes + b > kMaxGroupBytes) break;
+    group.push_back(w.get());
+    bytes += b;
+  }
+  absl::Status refused = m.failed;
+  m.queue_mu.Unlock();
+  absl::Status status = refused.ok() ? m.WriteGroup(group)
+                                     : absl::UnavailableError(absl::StrCat("the store refuses writes after a failed one (",
+                                                                           std::string(refused.message()),
+                                                                           "); restart the node"));
+  absl::MutexLock lock(&m.queue_mu);
+  if (!status.ok() && m.failed.ok()) m.failed = status;
+  for (PendingCommit::Writer* w : group) {
+    w->status = status;
+    w->done = true;
+    m.queue.pop_front();
+  }
+  return status;
+}
+
+absl::Status SignalStore::Commit(StoreBatch batch, int64_t time_ms) { return Enqueue(std::move(batch), time_ms).Wait(); }
 
 absl::StatusOr<std::optional<std::string>> SignalStore::GetEntry(const SignalRef& ref) const {
   return impl_->Get(kEntries, Okey(ref));
 }
-absl::StatusOr<std::optional<std::string>> SignalStore::GetTombstone(const SignalRef& ref) const {
-  return impl_->Get(kTombstones, Okey(ref));
+absl::StatusOr<std::optional<Tombstone>> SignalStore::GetTombstone(const SignalRef& ref) const {
+  auto raw = impl_->Get(kTombstones, Okey(ref));
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return std::optional<Tombstone>();
+  auto t = ParseTombstone(**raw);
+  if (!t.ok()) return absl::DataLossError(absl::StrCat(FormatSignalId(ref), ": ", std::string(t.status().message())));
+  return std::optional<Tombstone>(std::move(*t));
 }
-absl::StatusOr<std::optional<std::string>> SignalStore::GetToken(std::string_view token_sha256) const {
-  return impl_->Get(kTokens, token_sha256);
+absl::StatusOr<std::optional<TokenRecord>> SignalStore::GetToken(std::string_view token_sha256) const {
+  auto raw = impl_->Get(kTokens, token_sha256);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) return std::optional<TokenRecord>();
+  auto t = ParseToken(**raw);
+  if (!t.ok()) return t.status();
+  return std::optional<TokenRecord>(std::move(*t));
+}
+absl::StatusOr<std::optional<std::string>> SignalStore::GetLogTree(std::string_view origin) const {
+  return impl_->Get(kState, StateName(kTreePrefix, origin));
+}
+absl::StatusOr<std::optional<std::string>> SignalStore::GetOriginKey(std::string_view origin) const {
+  return impl_->Get(kState, StateName(kOriginKeyPrefix, origin));
+}
+absl::StatusOr<bool> SignalStore::IsEquivocating(std::string_view origin) const {
+  auto raw = impl_->Get(kState, StateName(kEquivocatedPrefix, origin));
+  if (!raw.ok()) return raw.status();
+  return raw->has_value();
+}
+absl::Status SignalStore::ForEachSuspension(const std::function<void(std::string_view, const Suspension&)>& fn) const {
+  return impl_->ScanPrefix(kState, kSuspendedPrefix, [&](std::string_view key, std::string_view value) {
+    fn(key.substr(kSuspendedPrefix.size()), ParseSuspension(value));
+    return absl::OkStatus();
+  });
 }
 absl::StatusOr<std::optional<std::string>> SignalStore::GetState(std::string_view name) const {
   return impl_->Get(kState, name);
@@ -590,17 +807,11 @@ absl::Status SignalStore::ForEachEntry(const std::function<absl::Status(const Si
   });
 }
 
-absl::Status SignalStore::ForEachState(std::string_view prefix,
-                                       const std::function<void(std::string_view, std::string_view)>& fn) const {
-  return impl_->ScanPrefix(kState, prefix, [&](std::string_view key, std::string_view value) {
-    fn(key, value);
-    return absl::OkStatus();
-  });
-}
-
-absl::Status SignalStore::ForEachToken(const std::function<void(std::string_view, std::string_view)>& fn) const {
-  return impl_->ScanPrefix(kTokens, "", [&](std::string_view key, std::string_view value) {
-    fn(key, value);
+absl::Status SignalStore::ForEachToken(const std::function<void(std::string_view, const TokenRecord&)>& fn) const {
+  return impl_->ScanPrefix(kTokens, "", [&](std::string_view key, std::string_view value) -> absl::Status {
+    auto record = ParseToken(value);
+    if (!record.ok()) return record.status();
+    fn(key, *record);
     return absl::OkStatus();
   });
 }

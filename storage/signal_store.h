@@ -6,9 +6,11 @@
 //   exact        kind (1) + salted digest (32) + okey -> ""          (which signals carry a digest)
 //   labels       label (1-byte length + bytes) + okey -> ""
 //   opinions     okey of the signal + okey of the opinion entry -> ""
-//   tombstones   okey -> withdrawal record (JSON: when, by whom, reason); the entry's values are purged
-//   tokens       SHA-256 of the bearer token (32) -> token record (JSON: name, role, created)
-//   state        name -> value (next sequence per origin, node id, salt id, ...)
+//   tombstones   okey -> Tombstone (JSON: time_ms, by, reason, withdrawal); the entry's values are purged
+//   tokens       SHA-256 of the bearer token (32) -> TokenRecord (JSON: name, role, created_ms)
+//   state        name -> value: "salt_id", "node_id", "audit.last", and per origin "tree/<o>" (the log's
+//                CompactTree), "origin_key/<o>" (hex Ed25519 key the log was first trusted with),
+//                "equivocated/<o>" (flag), "suspended/<o>" ("exclude N" / "keep N"); typed methods below
 //   audit        sequence (8, big-endian) -> JSON record {seq, time_ms, actor, action, target, prev, hash}
 //                where hash = SHA-256(prev || canonical record without hash): each record chains the last
 //   leaves       okey -> the entry's 32-byte RFC 9162 leaf hash; stays when the entry's bytes are purged
@@ -18,9 +20,15 @@
 //                or trusted, so segments can be served that end at a signed size
 //   evidence     origin + time (8) -> EquivocationEvidence bytes
 //
-// Writes: callers fill a StoreBatch and Commit it: one RocksDB WriteBatch, written with the WAL synced, so
-// a Commit that returned OK survives a crash (power loss included, as far as fsync does) and a failed or
-// interrupted one left nothing. Audit records added to a batch are chained at Commit time under a lock.
+// Writes: callers fill a StoreBatch and Commit it. Concurrent commits are grouped (LevelDB's leader/follower
+// scheme): the first queued writer writes every batch queued behind it as one RocksDB WriteBatch with the
+// WAL synced — one fsync for the group — and each Commit returns once its group is durable. A Commit that
+// returned OK survives a crash (power loss included, as far as fsync does); a failed or interrupted one left
+// nothing. Batches are applied in queue order, so a caller that Enqueues in its own order (the own log)
+// gets that order on disk. Audit records added to a batch are chained in queue order by the group's writer.
+// After a failed write the store refuses every later write (Unavailable, naming the first error) until it
+// is reopened: what callers already built on top of the failed batch (the own log's next entries) must not
+// reach the disk without it.
 //
 // Thread-safety: all methods are safe to call concurrently. Errors: RocksDB failures become
 // Unavailable/DataLoss/Internal Status with RocksDB's message; bad stored data is DataLoss.
@@ -37,14 +45,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "storage/records.h"
+
+namespace rocksdb {
+class FileSystem;
+}  // namespace rocksdb
 
 namespace hashbank {
 
-struct SignalRef {
-  std::string origin;
-  uint64_t sequence = 0;
-  friend bool operator==(const SignalRef&, const SignalRef&) = default;
-};
 
 // "origin:sequence", the public signal id.
 std::string FormatSignalId(const SignalRef& ref);
@@ -81,9 +89,14 @@ class StoreBatch {
   void PutLabel(std::string_view label, const SignalRef& ref);
   void DeleteLabel(std::string_view label, const SignalRef& ref);
   void PutOpinion(const SignalRef& signal, const SignalRef& opinion_entry);
-  void PutTombstone(const SignalRef& ref, std::string_view record_json);
-  void PutToken(std::string_view token_sha256, std::string_view record_json);
-  void PutState(std::string_view name, std::string_view value);
+  void PutTombstone(const SignalRef& ref, const Tombstone& tombstone);
+  void PutToken(std::string_view token_sha256, const TokenRecord& record);
+  void PutLogTree(std::string_view origin, std::string_view serialized_tree);
+  void PutOriginKey(std::string_view origin, std::string_view public_key_hex);
+  void MarkEquivocating(std::string_view origin);
+  void PutSuspension(std::string_view origin, const Suspension& suspension);
+  void DeleteSuspension(std::string_view origin);
+  void PutState(std::string_view name, std::string_view value);  // identity rows: "salt_id", "node_id"
   void DeleteState(std::string_view name);
   void AddAudit(std::string actor, std::string action, std::string target);
   bool empty() const;
@@ -94,21 +107,51 @@ class StoreBatch {
   std::unique_ptr<Impl> impl_;
 };
 
+struct SignalStoreOptions {
+  // The file system RocksDB uses; null: the default (POSIX). Tests inject a fault-injecting one
+  // (storage/testing_fs.h) to simulate failed writes and power loss.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+};
+
+// A queued commit (SignalStore::Enqueue). Wait() returns once the batch is durable or has failed; the
+// destructor waits too (a queued batch is always written or failed, never abandoned). Not thread-safe.
+class PendingCommit {
+ public:
+  PendingCommit();
+  ~PendingCommit();
+  PendingCommit(PendingCommit&&) noexcept;
+  PendingCommit& operator=(PendingCommit&&) noexcept;
+  absl::Status Wait();
+
+ private:
+  friend class SignalStore;
+  struct Writer;
+  PendingCommit(class SignalStore* store, std::shared_ptr<Writer> writer);
+  class SignalStore* store_ = nullptr;
+  std::shared_ptr<Writer> writer_;
+};
+
 class SignalStore {
  public:
   // Opens (creating if needed) the database in `dir`.
-  static absl::StatusOr<std::unique_ptr<SignalStore>> Open(const std::string& dir);
+  static absl::StatusOr<std::unique_ptr<SignalStore>> Open(const std::string& dir, SignalStoreOptions options = {});
   ~SignalStore();
   SignalStore(const SignalStore&) = delete;
   SignalStore& operator=(const SignalStore&) = delete;
 
   // Durable (WAL fsync) atomic write of everything in the batch, with `time_ms` stamped on audit records.
   absl::Status Commit(StoreBatch batch, int64_t time_ms);
+  // Queues the batch behind every batch queued before it and returns at once; Wait() for durability.
+  PendingCommit Enqueue(StoreBatch batch, int64_t time_ms);
 
   absl::StatusOr<std::optional<std::string>> GetEntry(const SignalRef& ref) const;
-  absl::StatusOr<std::optional<std::string>> GetTombstone(const SignalRef& ref) const;
-  absl::StatusOr<std::optional<std::string>> GetToken(std::string_view token_sha256) const;
+  absl::StatusOr<std::optional<Tombstone>> GetTombstone(const SignalRef& ref) const;
+  absl::StatusOr<std::optional<TokenRecord>> GetToken(std::string_view token_sha256) const;
   absl::StatusOr<std::optional<std::string>> GetState(std::string_view name) const;
+  absl::StatusOr<std::optional<std::string>> GetLogTree(std::string_view origin) const;
+  absl::StatusOr<std::optional<std::string>> GetOriginKey(std::string_view origin) const;
+  absl::StatusOr<bool> IsEquivocating(std::string_view origin) const;
+  absl::Status ForEachSuspension(const std::function<void(std::string_view, const Suspension&)>& fn) const;
   absl::StatusOr<std::optional<std::string>> GetLeaf(const SignalRef& ref) const;
   absl::StatusOr<std::optional<std::string>> GetNode(std::string_view origin, uint32_t level, uint64_t index) const;
   // The newest stored checkpoint of `origin`, or the newest whose tree size is <= max_size.
@@ -129,10 +172,8 @@ class SignalStore {
                            const std::function<absl::Status(uint64_t, std::string_view)>& fn) const;
   // Calls fn(ref, entry_bytes) for every stored entry in key order; stops at the first error fn returns.
   absl::Status ForEachEntry(const std::function<absl::Status(const SignalRef&, std::string_view)>& fn) const;
-  // fn(name, value) for every state row whose name starts with `prefix`.
-  absl::Status ForEachState(std::string_view prefix, const std::function<void(std::string_view, std::string_view)>& fn) const;
-  // Calls fn(token_sha256, record) for every token.
-  absl::Status ForEachToken(const std::function<void(std::string_view, std::string_view)>& fn) const;
+  // Calls fn(token_sha256, record) for every token; DataLoss for an unreadable record.
+  absl::Status ForEachToken(const std::function<void(std::string_view, const TokenRecord&)>& fn) const;
 
   // Audit records with sequence > after, at most `limit`, oldest first.
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(uint64_t after, size_t limit) const;
@@ -146,6 +187,8 @@ class SignalStore {
   struct Impl;
   explicit SignalStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+  friend class PendingCommit;
+  absl::Status WaitFor(const std::shared_ptr<PendingCommit::Writer>& writer);
 };
 
 }  // namespace hashbank

@@ -12,7 +12,7 @@
 
 #include <boost/json.hpp>
 
-#include "matcher/image_hasher.h"
+#include "hashing/image_hasher.h"
 
 namespace hashbank {
 namespace {

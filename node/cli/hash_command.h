@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "matcher/image_decoder.h"
+#include "hashing/image_decoder.h"
 
 namespace hashbank {
 

@@ -3,16 +3,17 @@
 // as a database holding what was acknowledged.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <thread>
+#include <string>
 
+#include "absl/status/statusor.h"
 #include "storage/signal_store.h"
+#include "tests/support/node_process.h"
 #include "tests/support/test_data.h"
 
 namespace hashbank {
@@ -24,29 +25,13 @@ TEST(BackupCommandTest, RunningNodeWritesAConsistentCheckpointOnRequest) {
   const fs::path dir = fs::temp_directory_path() / ("hashbank-backup-cli-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    const std::string log = (dir / "serve.log").string();
-    (void)std::freopen(log.c_str(), "w", stdout);
-    (void)std::freopen(log.c_str(), "a", stderr);
-    ::execl(HASHBANK_BINARY, HASHBANK_BINARY, "serve", "--data-dir", (dir / "data").c_str(), "--listen", "127.0.0.1:0",
-            static_cast<char*>(nullptr));
-    std::_Exit(127);
-  }
-  struct Reap {
-    pid_t pid;
-    ~Reap() {
-      ::kill(pid, SIGTERM);
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-    }
-  } reap{child};
-  // Wait for the node to record its address (written once it listens).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!fs::exists(dir / "data" / "api.address") && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const std::string serve_log = (dir / "serve.log").string();
+  auto node = testing::NodeProcess::Start(
+      {"serve", "--data-dir", (dir / "data").string(), "--listen", "127.0.0.1:0"}, serve_log);
+  ASSERT_TRUE(node.ok()) << node.status();
+  // Serving, its address recorded (api.address is written before the "serving" line).
+  const absl::StatusOr<uint16_t> port = (*node)->ServingPort(std::chrono::seconds(30));
+  ASSERT_TRUE(port.ok()) << port.status() << "\n" << testing::ReadFileText(serve_log);
   ASSERT_TRUE(fs::exists(dir / "data" / "api.address"));
 
   const std::string backup = (dir / "snapshot").string();
@@ -65,6 +50,9 @@ TEST(BackupCommandTest, RunningNodeWritesAConsistentCheckpointOnRequest) {
   EXPECT_EQ(audit->front().action, "token.create");
   EXPECT_TRUE((*store)->VerifyAuditChain().ok());
   store->reset();
+  // The backups left the node serving: it still shuts down cleanly.
+  const int status = (*node)->Signal(SIGTERM);
+  EXPECT_EQ(testing::ExitCode(status), 0) << "wait status " << status << "\n" << testing::ReadFileText(serve_log);
   fs::remove_all(dir);
 }
 

@@ -507,7 +507,10 @@ TEST(SigningKeyFileTest, MalformedJsonIsInvalidArgumentWithASpecificMessage) {
       {"{\"node_id\":\"n1\",\"ed25519_seed\":\"" + seed + "\",\"comment\":\"x\"}", "unexpected field"},
       {"{\"node_id\":\"\",\"ed25519_seed\":\"" + seed + "\"}", "node id is empty"},
       {"{\"node_id\":\"a b\",\"ed25519_seed\":\"" + seed + "\"}",
-       "node id has a character outside [A-Za-z0-9._-] at position 1"},
+       "node id has a character outside [a-z0-9._-] at position 1"},
+      {"{\"node_id\":\"Node-1\",\"ed25519_seed\":\"" + seed + "\"}",
+       "node id has a character outside [a-z0-9._-] at position 0"},
+      {"{\"node_id\":\"-n1\",\"ed25519_seed\":\"" + seed + "\"}", "node id must start with a letter or a digit"},
   };
   int n = 0;
   for (const auto& c : cases) {

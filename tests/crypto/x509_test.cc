@@ -350,7 +350,7 @@ TEST(IssueCertificateTest, RejectsBadDnsNames) {
 
 TEST(IssueCertificateTest, RejectsBadNodeId) {
   const KeyAndCertificate ca = MakeCa();
-  for (const std::string& id : std::vector<std::string>{"Node-A", "a/b", "a b", "é", std::string(65, 'a')}) {
+  for (const std::string& id : std::vector<std::string>{"Node-A", "a/b", "a b", "é", "-a", ".", std::string(65, 'a')}) {
     CertificateRequest request = NodeRequest("placeholder");
     request.node_id = id;
     const absl::StatusOr<KeyAndCertificate> leaf = IssueCertificate(ca, request);

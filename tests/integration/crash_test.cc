@@ -1,17 +1,12 @@
 // `hashbank serve` (the real binary) killed with SIGKILL while a client submits as fast as it can, then
 // restarted on the same data directory, several times: every signal that was acknowledged with 201 is
 // still there, matches its PDQ at distance 0 as exactly that id, and no id was handed out twice.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -27,11 +22,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "matcher/hash256.h"
+#include "hashing/hash256.h"
 #include "tests/support/https_client.h"
+#include "tests/support/node_process.h"
 #include "tests/support/test_data.h"
-
-extern char** environ;
 
 namespace hashbank {
 namespace {
@@ -39,117 +33,11 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using ::hashbank::testing::HttpsClient;
+using ::hashbank::testing::NodeProcess;
 using ::hashbank::testing::Response;
 
 constexpr int kRounds = 4;
 constexpr size_t kMatchBatch = 1000;  // the node's default max_batch_items
-
-// A `hashbank serve` child process. The destructor kills (SIGKILL) and reaps it, so no child outlives a
-// failed assertion.
-class ServeProcess {
- public:
-  // Starts `hashbank serve --data-dir <data_dir> --listen 127.0.0.1:0` with stdout on a pipe and stderr
-  // appended to `log_path`; returns once it prints "serving https://127.0.0.1:<port>".
-  static absl::StatusOr<std::unique_ptr<ServeProcess>> Start(const std::string& data_dir, const std::string& log_path) {
-    std::unique_ptr<ServeProcess> p(new ServeProcess());
-    // Everything the child needs is prepared before fork: between fork and exec it only makes system calls.
-    std::vector<std::string> args = {HASHBANK_BINARY, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0"};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // The test's own HASHBANK_* variables (a config file, overrides) must not reach the node.
-    std::vector<char*> envp;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::string_view(*e).rfind("HASHBANK_", 0) != 0) envp.push_back(*e);
-    }
-    envp.push_back(nullptr);
-    const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log_fd < 0) return absl::InternalError(absl::StrCat("cannot open ", log_path));
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      ::close(log_fd);
-      return absl::InternalError("pipe2 failed");
-    }
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // The child dies with the test process even if the test process itself is killed or aborts.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::dup2(log_fd, STDERR_FILENO);
-      ::execve(HASHBANK_BINARY, argv.data(), envp.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    ::close(log_fd);
-    if (pid < 0) {
-      ::close(fds[0]);
-      return absl::InternalError("fork failed");
-    }
-    p->pid_ = pid;
-    p->out_fd_ = fds[0];
-    if (absl::Status s = p->WaitForPort(std::chrono::seconds(30)); !s.ok()) return s;
-    return p;
-  }
-
-  ~ServeProcess() { Kill(); }
-  ServeProcess(const ServeProcess&) = delete;
-  ServeProcess& operator=(const ServeProcess&) = delete;
-
-  uint16_t port() const { return port_; }
-
-  // SIGKILL and reap; returns the wait status (or -1 if already reaped). Idempotent.
-  int Kill() {
-    int status = -1;
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-      pid_ = -1;
-    }
-    if (out_fd_ >= 0) {
-      ::close(out_fd_);
-      out_fd_ = -1;
-    }
-    return status;
-  }
-
- private:
-  ServeProcess() = default;
-
-  absl::Status WaitForPort(std::chrono::milliseconds limit) {
-    static constexpr std::string_view kMarker = "serving https://127.0.0.1:";
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    std::string out;
-    while (true) {
-      const size_t at = out.find(kMarker);
-      if (at != std::string::npos) {
-        const size_t start = at + kMarker.size();
-        size_t end = start;
-        while (end < out.size() && std::isdigit(static_cast<unsigned char>(out[end])) != 0) ++end;
-        if (end < out.size() && end > start) {
-          port_ = static_cast<uint16_t>(std::stoul(out.substr(start, end - start)));
-          return absl::OkStatus();
-        }
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return absl::DeadlineExceededError("no \"serving\" line; stdout so far: " + out);
-      pollfd p{};
-      p.fd = out_fd_;
-      p.events = POLLIN;
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = ::read(out_fd_, buf, sizeof(buf));
-      if (n <= 0) return absl::UnavailableError("hashbank serve exited before serving; stdout: " + out);
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  uint16_t port_ = 0;
-};
 
 struct Acknowledged {
   std::string id;
@@ -223,8 +111,10 @@ TEST(CrashTest, EveryAcknowledgedSignalSurvivesSigkillAndRestart) {
   std::string admin;
   for (int round = 0; round <= kRounds; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round, ", ", acked.size(), " signals acknowledged so far"));
-    auto node = ServeProcess::Start(data_dir, log);
+    auto node = NodeProcess::Start({"serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0"}, log);
     ASSERT_TRUE(node.ok()) << node.status() << "\n" << log_tail();
+    const absl::StatusOr<uint16_t> port = (*node)->ServingPort(std::chrono::seconds(30));
+    ASSERT_TRUE(port.ok()) << port.status() << "\n" << log_tail();
     if (round == 0) {
       admin = testing::ReadFileText(data_dir + "/admin.token");
       while (!admin.empty() && (admin.back() == '\n' || admin.back() == '\r')) admin.pop_back();
@@ -232,7 +122,7 @@ TEST(CrashTest, EveryAcknowledgedSignalSurvivesSigkillAndRestart) {
     }
     const std::string ca = data_dir + "/tls/ca.pem";
     {
-      HttpsClient checker("127.0.0.1", (*node)->port(), ca);
+      HttpsClient checker("127.0.0.1", *port, ca);
       ASSERT_NO_FATAL_FAILURE(ExpectAllPresent(checker, admin, acked));
     }
     if (round == kRounds) break;
@@ -243,7 +133,7 @@ TEST(CrashTest, EveryAcknowledgedSignalSurvivesSigkillAndRestart) {
     std::atomic<bool> killing{false};
     const uint64_t writer_seed = rng();
     {
-      std::jthread writer([&, port = (*node)->port()](std::stop_token stop) {
+      std::jthread writer([&, port = *port](std::stop_token stop) {
         std::mt19937_64 wrng(writer_seed);
         HttpsClient client("127.0.0.1", port, ca);
         while (!stop.stop_requested()) {

@@ -11,19 +11,13 @@
 // - C torn down in the middle of a large sync resumes where it stopped, with nothing missing or doubled; so
 //   does a real `hashbank serve` node-c (configured by `hashbank ca init` / `node init`) killed with SIGKILL.
 // - Federation::Stop during a large sync does not first fetch the rest of the log.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -54,7 +48,7 @@
 #include "crypto/salting.h"
 #include "crypto/signing.h"
 #include "crypto/x509.h"
-#include "matcher/hash256.h"
+#include "hashing/hash256.h"
 #include "node/bank.h"
 #include "node/federation.h"
 #include "node/https_server.h"
@@ -64,9 +58,9 @@
 #include "protocol/log.pb.h"
 #include "protocol/merkle.h"
 #include "protocol/signed_log.h"
+#include "tests/support/hand_log.h"
 #include "tests/support/https_client.h"
-
-extern char** environ;
+#include "tests/support/node_process.h"
 
 namespace hashbank {
 namespace {
@@ -74,9 +68,12 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 namespace pb = ::hashbank::protocol;
+using ::hashbank::testing::ExitCode;
+using ::hashbank::testing::HandLog;
 using ::hashbank::testing::HttpsClient;
 using ::hashbank::testing::HttpsClientOptions;
 using ::hashbank::testing::Response;
+using ::hashbank::testing::NodeProcess;
 using ::hashbank::testing::TlsMode;
 using namespace std::chrono_literals;
 
@@ -99,18 +96,10 @@ std::string MakeTempDir(const std::string& name) {
   return tmpl;
 }
 
-std::span<const uint8_t> AsBytes(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
-
 Hash256 RandomHash(std::mt19937_64& rng) {
   Hash256 h;
   for (uint64_t& limb : h.limbs) limb = rng();
   return h;
-}
-
-std::string RandomBytes(std::mt19937_64& rng, size_t n) {
-  std::string out(n, '\0');
-  for (char& c : out) c = static_cast<char>(rng() & 0xFF);
-  return out;
 }
 
 // The 32 bytes a node stores for `raw` (node/bank.cc PdqBytes of the salted hash): bit k is bit k % 8 of
@@ -236,71 +225,6 @@ struct Node {
   std::string admin_token, submit_token, query_token;
 
   std::string Path(const std::string& name) const { return dir + "/tls/" + name; }
-};
-
-// --- A hand-made log ----------------------------------------------------------------------------------------
-
-constexpr int64_t kHandTime = 1'700'000'000'000;
-
-// One origin's log built by hand, the way a node builds its own: entries, leaf hashes, every subtree.
-class HandLog {
- public:
-  HandLog(std::string origin, const SigningKey& key, uint64_t seed)
-      : origin_(std::move(origin)), key_(&key), rng_(seed) {}
-
-  uint64_t size() const { return tree_.size(); }
-  const std::string& entry(uint64_t index) const { return entries_[index]; }
-
-  pb::Entry NextSignal() {
-    pb::Entry e;
-    e.set_schema_version(1);
-    e.set_origin(origin_);
-    e.set_sequence(size() + 1);
-    e.set_created_at_unix_ms(kHandTime + static_cast<int64_t>(size()));
-    pb::Signal* s = e.mutable_signal();
-    s->set_salt_id("test-salt");
-    s->set_pdq(RandomBytes(rng_, 32));
-    s->set_pdq_quality(100);
-    s->add_labels("ndii");
-    s->set_submitted_by("member-1");
-    return e;
-  }
-  void AppendBytes(std::string bytes) {
-    hashes_.push_back(LeafHash(AsBytes(bytes)));
-    tree_.Append(hashes_.back());
-    entries_.push_back(std::move(bytes));
-  }
-  void AppendSignals(uint64_t n) {
-    for (uint64_t i = 0; i < n; ++i) AppendBytes(NextSignal().SerializeAsString());
-  }
-
-  MerkleHash RootAt(uint64_t n) const { return RootFromLeaves(std::span<const MerkleHash>(hashes_).first(n)); }
-  CheckpointView CheckpointAt(uint64_t n, const SigningKey* signer = nullptr) const {
-    return SignCheckpoint(origin_, n, RootAt(n), kHandTime + static_cast<int64_t>(n), signer ? *signer : *key_);
-  }
-
-  // Leaves [from, to) with a checkpoint at `to` and the consistency proof from `from`.
-  pb::LogSegment SegmentMessage(uint64_t from, uint64_t to) const {
-    pb::LogSegment seg;
-    EXPECT_TRUE(seg.mutable_checkpoint()->ParseFromString(CheckpointAt(to).signed_bytes));
-    seg.set_first_index(from);
-    for (uint64_t i = from; i < to; ++i) seg.add_leaves()->set_entry(entries_[i]);
-    if (from > 0 && to > from) {
-      auto proof = ConsistencyProof(from, to, tree_);
-      EXPECT_TRUE(proof.ok()) << proof.status();
-      for (const MerkleHash& h : *proof) seg.add_consistency_proof(std::string(h.begin(), h.end()));
-    }
-    return seg;
-  }
-  std::string Segment(uint64_t from, uint64_t to) const { return SegmentMessage(from, to).SerializeAsString(); }
-
- private:
-  std::string origin_;
-  const SigningKey* key_;
-  std::mt19937_64 rng_;
-  std::vector<std::string> entries_;
-  std::vector<MerkleHash> hashes_;
-  InMemoryTree tree_;
 };
 
 std::string CheckpointList(const std::vector<std::string>& signed_checkpoints) {
@@ -1150,110 +1074,6 @@ TEST_F(FederationMaliciousPeerTest, LogOfAnUnknownOriginIsRefusedReportedAndNeve
 // The real binary: node-c is `hashbank serve` (configured by `hashbank ca init` / `hashbank node init`), killed
 // with SIGKILL in the middle of its sync from the in-process node-b, and started again.
 
-// A child process running HASHBANK_BINARY with `args`, stdout on a pipe, stderr appended to `log_path`. The
-// destructor kills (SIGKILL) and reaps it.
-class Child {
- public:
-  static absl::StatusOr<std::unique_ptr<Child>> Start(std::vector<std::string> args, const std::string& log_path) {
-    std::unique_ptr<Child> c(new Child());
-    args.insert(args.begin(), HASHBANK_BINARY);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<char*> envp;  // the test's own HASHBANK_* variables must not reach the node
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::string_view(*e).rfind("HASHBANK_", 0) != 0) envp.push_back(*e);
-    }
-    envp.push_back(nullptr);
-    const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log_fd < 0) return absl::InternalError("cannot open " + log_path);
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      ::close(log_fd);
-      return absl::InternalError("pipe2 failed");
-    }
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::dup2(log_fd, STDERR_FILENO);
-      ::execve(HASHBANK_BINARY, argv.data(), envp.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    ::close(log_fd);
-    if (pid < 0) {
-      ::close(fds[0]);
-      return absl::InternalError("fork failed");
-    }
-    c->pid_ = pid;
-    c->out_fd_ = fds[0];
-    return c;
-  }
-
-  ~Child() { Signal(SIGKILL); }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  // Sends `sig` and reaps the child; its wait status (-1 if already reaped).
-  int Signal(int sig) {
-    int status = -1;
-    if (pid_ > 0) {
-      ::kill(pid_, sig);
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-      pid_ = -1;
-    }
-    if (out_fd_ >= 0) {
-      ::close(out_fd_);
-      out_fd_ = -1;
-    }
-    return status;
-  }
-
-  // Waits for the child to exit on its own; its wait status.
-  int Wait() {
-    int status = -1;
-    while (pid_ > 0 && ::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-    return status;
-  }
-
-  // Reads stdout until it contains `marker` followed by digits and a non-digit; those digits.
-  absl::StatusOr<uint64_t> NumberAfter(std::string_view marker, std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (true) {
-      const size_t at = out_.find(marker);
-      if (at != std::string::npos) {
-        const size_t start = at + marker.size();
-        size_t end = start;
-        while (end < out_.size() && std::isdigit(static_cast<unsigned char>(out_[end])) != 0) ++end;
-        if (end < out_.size() && end > start) return std::stoull(out_.substr(start, end - start));
-      }
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return absl::DeadlineExceededError("no \"" + std::string(marker) + "\"; stdout: " + out_);
-      pollfd p{};
-      p.fd = out_fd_;
-      p.events = POLLIN;
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = ::read(out_fd_, buf, sizeof(buf));
-      if (n <= 0) return absl::UnavailableError("the process closed stdout; stdout: " + out_);
-      out_.append(buf, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  Child() = default;
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  std::string out_;
-};
-
 class FederationProcessTest : public FederationFixture {
  protected:
   void SetUp() override {
@@ -1289,13 +1109,12 @@ class FederationProcessTest : public FederationFixture {
   }
 
   int RunToCompletion(const std::vector<std::string>& args) {
-    auto child = Child::Start(args, log_path_);
+    auto child = NodeProcess::Start(args, log_path_);
     if (!child.ok()) {
       ADD_FAILURE() << child.status();
       return -1;
     }
-    const int status = (*child)->Wait();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return ExitCode((*child)->Wait());
   }
 
   std::string Log() {
@@ -1321,15 +1140,16 @@ class FederationProcessTest : public FederationFixture {
 
   // Starts `hashbank serve` for node-c; the port of its member API, and an admin client for it.
   void StartC() {
-    auto child = Child::Start({"serve", "--config", c_dir_ + "/hashbank.yaml", "--listen", "127.0.0.1:0"}, log_path_);
+    auto child =
+        NodeProcess::Start({"serve", "--config", c_dir_ + "/hashbank.yaml", "--listen", "127.0.0.1:0"}, log_path_);
     ASSERT_TRUE(child.ok()) << child.status();
     c_ = std::move(*child);
-    auto port = c_->NumberAfter("serving https://127.0.0.1:", 30s);
+    auto port = c_->ServingPort(30s);
     ASSERT_TRUE(port.ok()) << port.status() << "\n" << Log();
     auto token = ReadTextFile(c_dir_ + "/admin.token");
     ASSERT_TRUE(token.ok()) << token.status();
     c_token_ = std::string(absl::StripAsciiWhitespace(*token));
-    c_client_ = std::make_unique<HttpsClient>("127.0.0.1", static_cast<uint16_t>(*port), c_dir_ + "/tls/ca.pem");
+    c_client_ = std::make_unique<HttpsClient>("127.0.0.1", *port, c_dir_ + "/tls/ca.pem");
   }
 
   // node-c's trusted size of node-a's log, from its GET /v1/federation/status (0 when unknown).
@@ -1348,7 +1168,7 @@ class FederationProcessTest : public FederationFixture {
 
   std::string log_path_, c_dir_, c_token_;
   Ed25519PublicKey c_public_key_{};
-  std::unique_ptr<Child> c_;
+  std::unique_ptr<NodeProcess> c_;
   std::unique_ptr<HttpsClient> c_client_;
 };
 
@@ -1389,7 +1209,7 @@ TEST_F(FederationProcessTest, ServeKilledMidSyncRestartsAndResumesWithNothingMis
       << "node-c holds " << CTrustedSizeOfA() << "\n" << Log();
   c_client_.reset();
   const int term = c_->Signal(SIGTERM);
-  ASSERT_TRUE(WIFEXITED(term) && WEXITSTATUS(term) == 0) << "wait status " << term << "\n" << Log();
+  ASSERT_EQ(ExitCode(term), 0) << "wait status " << term << "\n" << Log();
 
   // node-c's data, opened here: the log verifies and every signal of A matches exactly once, as itself.
   auto loaded = ReadSigningKeyFile(c_dir_ + "/node.key");

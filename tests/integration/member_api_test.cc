@@ -21,8 +21,8 @@
 
 #include "config/node_config.h"
 #include "crypto/x509.h"
-#include "matcher/exact_hash.h"
-#include "matcher/hash256.h"
+#include "hashing/exact_hash.h"
+#include "hashing/hash256.h"
 #include "node/bank.h"
 #include "node/https_server.h"
 #include "node/member_api.h"

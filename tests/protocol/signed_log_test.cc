@@ -10,7 +10,6 @@
 #include <array>
 #include <cstdint>
 #include <random>
-#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,11 +20,13 @@
 #include "protocol/entries.pb.h"
 #include "protocol/log.pb.h"
 #include "protocol/merkle.h"
+#include "tests/support/hand_log.h"
 
 namespace hashbank {
 namespace {
 
 namespace pb = ::hashbank::protocol;
+using ::hashbank::testing::HandLog;
 
 constexpr int64_t kTime = 1'700'000'000'000;
 constexpr char kOrigin[] = "node-a";
@@ -36,103 +37,11 @@ SigningKey KeyFromSeed(uint8_t fill) {
   return std::move(SigningKey::FromSeed(seed).value());
 }
 
-std::span<const uint8_t> AsBytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
 std::string RandomBytes(std::mt19937_64& rng, size_t n) {
   std::string out(n, '\0');
   for (char& c : out) c = static_cast<char>(rng() & 0xFF);
   return out;
 }
-
-// One origin's log built by hand, the way a node builds its own: entries, leaf hashes, every subtree.
-class HandLog {
- public:
-  HandLog(std::string origin, const SigningKey& key, uint64_t seed)
-      : origin_(std::move(origin)), key_(&key), rng_(seed) {}
-
-  const std::string& origin() const { return origin_; }
-  const Ed25519PublicKey& public_key() const { return key_->public_key(); }
-  uint64_t size() const { return tree_.size(); }
-  const std::string& entry(uint64_t index) const { return entries_[index]; }
-  const MerkleHash& leaf_hash(uint64_t index) const { return hashes_[index]; }
-
-  // The next entry of this log (origin and sequence filled in), holding a random salted signal.
-  pb::Entry NextSignal() {
-    pb::Entry e;
-    e.set_schema_version(1);
-    e.set_origin(origin_);
-    e.set_sequence(size() + 1);
-    e.set_created_at_unix_ms(kTime + static_cast<int64_t>(size()));
-    pb::Signal* s = e.mutable_signal();
-    s->set_salt_id("test-salt");
-    s->set_pdq(RandomBytes(rng_, 32));
-    s->set_pdq_quality(100);
-    s->set_md5(RandomBytes(rng_, 32));
-    s->add_labels("ndii");
-    s->set_submitted_by("member-1");
-    return e;
-  }
-  pb::Entry NextWithdrawal(uint64_t signal_sequence) {
-    pb::Entry e;
-    e.set_schema_version(1);
-    e.set_origin(origin_);
-    e.set_sequence(size() + 1);
-    e.set_created_at_unix_ms(kTime + static_cast<int64_t>(size()));
-    e.mutable_withdrawal()->set_signal_sequence(signal_sequence);
-    e.mutable_withdrawal()->set_reason("consent_withdrawn");
-    return e;
-  }
-
-  void Append(const pb::Entry& e) { AppendBytes(e.SerializeAsString()); }
-  void AppendBytes(std::string bytes) {
-    hashes_.push_back(LeafHash(AsBytes(bytes)));
-    tree_.Append(hashes_.back());
-    entries_.push_back(std::move(bytes));
-  }
-  void AppendSignals(uint64_t n) {
-    for (uint64_t i = 0; i < n; ++i) Append(NextSignal());
-  }
-
-  MerkleHash RootAt(uint64_t n) const { return RootFromLeaves(std::span<const MerkleHash>(hashes_).first(n)); }
-  CheckpointView CheckpointAt(uint64_t n) const { return SignCheckpoint(origin_, n, RootAt(n), kTime, *key_); }
-
-  // What a receiver holds after trusting this log at size n (nothing at all for n == 0).
-  TrustedLog TrustedAt(uint64_t n) const {
-    TrustedLog t;
-    for (uint64_t i = 0; i < n; ++i) t.tree.Append(hashes_[i]);
-    if (n > 0) t.checkpoint = CheckpointAt(n);
-    return t;
-  }
-
-  // Leaves [from, to) with a checkpoint at `to` and the consistency proof from `from`.
-  pb::LogSegment SegmentMessage(uint64_t from, uint64_t to) const {
-    pb::LogSegment seg;
-    EXPECT_TRUE(seg.mutable_checkpoint()->ParseFromString(CheckpointAt(to).signed_bytes));
-    seg.set_first_index(from);
-    for (uint64_t i = from; i < to; ++i) seg.add_leaves()->set_entry(entries_[i]);
-    if (from > 0 && to > from) {
-      auto proof = ConsistencyProof(from, to, tree_);
-      EXPECT_TRUE(proof.ok()) << proof.status();
-      for (const MerkleHash& h : *proof) seg.add_consistency_proof(std::string(h.begin(), h.end()));
-    }
-    return seg;
-  }
-  std::string Segment(uint64_t from, uint64_t to) const { return SegmentMessage(from, to).SerializeAsString(); }
-
-  SegmentResult Verify(const TrustedLog& trusted, std::string_view segment) const {
-    return VerifySegment(origin_, public_key(), trusted, segment);
-  }
-
- private:
-  std::string origin_;
-  const SigningKey* key_;
-  std::mt19937_64 rng_;
-  std::vector<std::string> entries_;
-  std::vector<MerkleHash> hashes_;
-  InMemoryTree tree_;
-};
 
 // The segment is rejected for `why`, with a Status message that starts with the reason's name.
 void ExpectRejected(const SegmentResult& r, SegmentRejection why) {

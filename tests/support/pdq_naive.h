@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "matcher/hash256.h"
+#include "hashing/hash256.h"
 
 namespace hashbank::testing {
 

@@ -1,6 +1,6 @@
 // Hostile and unusual inputs: each gets a specific error (never a crash, never a partial hash), and the
 // reference's load-step rules (grey, alpha, palette, 16-bit, interlace) hold.
-#include "matcher/image_decoder.h"
+#include "hashing/image_decoder.h"
 
 #include <gtest/gtest.h>
 #include <png.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <random>
 
-#include "matcher/image_hasher.h"
+#include "hashing/image_hasher.h"
 #include "tests/support/image_encode.h"
 #include "tests/support/test_data.h"
 

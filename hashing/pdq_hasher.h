@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "matcher/hash256.h"
+#include "hashing/hash256.h"
 
 namespace hashbank {
 

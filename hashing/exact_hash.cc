@@ -1,4 +1,4 @@
-#include "matcher/exact_hash.h"
+#include "hashing/exact_hash.h"
 
 #include <openssl/evp.h>
 

@@ -1,4 +1,4 @@
-#include "matcher/image_decoder.h"
+#include "hashing/image_decoder.h"
 
 #include <csetjmp>
 #include <cstdio>

@@ -13,10 +13,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "matcher/exact_hash.h"
-#include "matcher/hash256.h"
-#include "matcher/image_decoder.h"
-#include "matcher/pdq_hasher.h"
+#include "base/file_io.h"  // ReadAllBounded, for callers hashing stdin
+#include "hashing/exact_hash.h"
+#include "hashing/hash256.h"
+#include "hashing/image_decoder.h"
+#include "hashing/pdq_hasher.h"
 
 namespace hashbank {
 
@@ -39,8 +40,9 @@ class ImageHasher {
   // Errors as PrepareImageForPdq (image_decoder.h).
   absl::StatusOr<ImageHashes> HashBytes(std::span<const uint8_t> file, bool dihedral);
 
-  // Reads a regular file, refusing one over max_file_bytes before reading it. NotFound / PermissionDenied /
-  // FailedPrecondition (not a regular file) for filesystem problems.
+  // Reads a regular file with ReadFileBounded (base/file_io.h), refusing one over max_file_bytes before reading
+  // it (ResourceExhausted). NotFound / PermissionDenied / FailedPrecondition (not a regular file) for
+  // filesystem problems; messages do not name the file ("cannot open: No such file or directory").
   absl::StatusOr<ImageHashes> HashFile(const std::string& path, bool dihedral);
 
  private:
@@ -49,8 +51,5 @@ class ImageHasher {
   PreparedImage prepared_;
   std::vector<uint8_t> file_buffer_;
 };
-
-// Reads all of a file descriptor (e.g. stdin) up to `max_bytes`; ResourceExhausted past that.
-absl::Status ReadAllBounded(int fd, size_t max_bytes, std::vector<uint8_t>* out);
 
 }  // namespace hashbank

@@ -1,10 +1,10 @@
-#include "matcher/exact_hash.h"
+#include "hashing/exact_hash.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "matcher/hash256.h"
+#include "hashing/hash256.h"
 
 namespace hashbank {
 namespace {

@@ -1,7 +1,7 @@
 // Parity with Meta's PDQ reference on its own test data (tests/data/pdq-reference, see its README).
 #include <gtest/gtest.h>
 
-#include "matcher/image_hasher.h"
+#include "hashing/image_hasher.h"
 #include "tests/support/test_data.h"
 
 namespace hashbank {

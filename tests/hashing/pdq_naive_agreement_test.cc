@@ -5,8 +5,8 @@
 #include <cstring>
 #include <random>
 
-#include "matcher/image_decoder.h"
-#include "matcher/pdq_hasher.h"
+#include "hashing/image_decoder.h"
+#include "hashing/pdq_hasher.h"
 #include "tests/support/image_encode.h"
 #include "tests/support/pdq_naive.h"
 

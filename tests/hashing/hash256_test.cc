@@ -1,4 +1,4 @@
-#include "matcher/hash256.h"
+#include "hashing/hash256.h"
 
 #include <gtest/gtest.h>
 

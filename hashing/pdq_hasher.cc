@@ -1,4 +1,4 @@
-#include "matcher/pdq_hasher.h"
+#include "hashing/pdq_hasher.h"
 
 #include <algorithm>
 #include <cmath>

@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "matcher/image_decoder.h"
-#include "matcher/pdq_hasher.h"
+#include "hashing/image_decoder.h"
+#include "hashing/pdq_hasher.h"
 #include "tests/support/test_data.h"
 
 namespace hashbank {

@@ -1,0 +1,216 @@
+#include "node/signal_index.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "node/entry_bytes.h"
+#include "protocol/entries.pb.h"
+
+namespace hashbank {
+namespace {
+
+namespace pb = ::hashbank::protocol;
+
+std::string RefKey(const SignalRef& ref) { return absl::StrCat(ref.origin, "\n", ref.sequence); }
+
+}  // namespace
+
+absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqBatch* pdq) {
+  if (entry.has_model()) RegisterModel(entry.model().model_id(), entry.model().dimension());
+  if (!entry.has_signal()) return absl::OkStatus();
+  const pb::Signal& sig = entry.signal();
+  if (sig.pdq().empty() && sig.md5().empty() && sig.sha256().empty() && !sig.has_embedding()) {
+    return absl::OkStatus();  // withdrawn: values purged
+  }
+  uint64_t local;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!removed_early_.empty() && removed_early_.erase(RefKey(ref)) > 0) return absl::OkStatus();
+    local = RegisterLocal(ref, sig);
+    ++live_;
+  }
+  if (sig.pdq().size() == 32) pdq->push_back({PdqFromBytes(sig.pdq()), local});
+  if (sig.md5().size() == 32) {
+    if (absl::Status s = md5_.Insert(DigestFromBytes(sig.md5()), local); !s.ok()) return s;
+  }
+  if (sig.sha256().size() == 32) {
+    if (absl::Status s = sha256_.Insert(DigestFromBytes(sig.sha256()), local); !s.ok()) return s;
+  }
+  if (sig.has_embedding()) {
+    const auto& e = sig.embedding();
+    if (absl::Status s = vectors_.AddModel(e.model_id(), e.vector_size()); !s.ok() && !absl::IsAlreadyExists(s)) return s;
+    std::vector<float> v(e.vector().begin(), e.vector().end());
+    if (absl::Status s = vectors_.Insert(e.model_id(), local, v); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SignalIndex::FlushPdq(PdqBatch& pdq, bool bulk) {
+  if (pdq.empty()) return absl::OkStatus();
+  absl::Status s = bulk ? pdq_.BulkLoad(pdq) : pdq_.InsertBatch(pdq).status();
+  pdq.clear();
+  return s;
+}
+
+void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
+  uint64_t local = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    const std::optional<uint64_t> found = LocalOf(ref);
+    if (!found) {
+      // Not indexed yet: the submitter's insert comes after this withdrawal, and must not happen.
+      removed_early_.insert(RefKey(ref));
+      return;
+    }
+    local = *found;
+    // The local number stays reserved (its slot in locals_); the ref no longer resolves to it.
+    local_by_sequence_[origin_index_.at(ref.origin)][ref.sequence - 1] = 0;
+    --live_;
+  }
+  if (sig.pdq().size() == 32) (void)pdq_.Remove(PdqFromBytes(sig.pdq()), local);
+  if (sig.md5().size() == 32) (void)md5_.Remove(DigestFromBytes(sig.md5()), local);
+  if (sig.sha256().size() == 32) (void)sha256_.Remove(DigestFromBytes(sig.sha256()), local);
+  if (sig.has_embedding()) (void)vectors_.Remove(sig.embedding().model_id(), local);
+}
+
+std::vector<Match> SignalIndex::Resolve(std::vector<Match> matches) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (Match& m : matches) {
+    const LocalSignal& l = locals_[m.ref.sequence];  // the sequence field holds the local number until here
+    m.ref = SignalRef{origins_[l.origin], l.sequence};
+    m.labels = label_sets_[l.label_set];
+  }
+  if (!excluded_.empty()) {
+    std::erase_if(matches, [this](const Match& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held above
+      return excluded_.contains(m.ref.origin);
+    });
+  }
+  return matches;
+}
+
+std::vector<Match> SignalIndex::MatchPdq(std::span<const Hash256> salted, int max_distance) const {
+  std::vector<Match> out;
+  for (size_t q = 0; q < salted.size(); ++q) {
+    for (const PdqMatch& m : pdq_.Query(salted[q], max_distance)) {
+      Match x;
+      x.ref.sequence = m.id;
+      x.signal_type = "pdq";
+      x.distance = m.distance;
+      x.query_index = q;
+      out.push_back(std::move(x));
+    }
+  }
+  return Resolve(std::move(out));
+}
+
+std::vector<Match> SignalIndex::MatchDihedral(const std::array<Hash256, kNumDihedral>& salted, int max_distance) const {
+  std::vector<Match> out;
+  for (const PdqDihedralMatch& m : pdq_.QueryDihedral(salted, max_distance)) {
+    Match x;
+    x.ref.sequence = m.id;
+    x.signal_type = "pdq";
+    x.distance = m.distance;
+    x.transform = m.transform;
+    out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+std::vector<Match> SignalIndex::MatchExact(ExactKind kind, const SaltedExactDigest& salted) const {
+  std::vector<Match> out;
+  for (uint64_t id : (kind == ExactKind::kMd5 ? md5_ : sha256_).Find(salted)) {
+    Match x;
+    x.ref.sequence = id;
+    x.signal_type = kind == ExactKind::kMd5 ? "md5" : "sha256";
+    out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+absl::StatusOr<std::vector<Match>> SignalIndex::MatchEmbedding(const std::string& model_id, std::span<const float> salted,
+                                                               float min_similarity, size_t limit) const {
+  auto found = vectors_.SearchThreshold(model_id, salted, min_similarity);
+  if (!found.ok()) {
+    if (absl::IsInvalidArgument(found.status())) {
+      return absl::InvalidArgumentError(absl::StrCat("embedding.vector: ", std::string(found.status().message())));
+    }
+    return found.status();
+  }
+  std::vector<Match> out;
+  for (const VectorMatch& m : *found) {
+    if (out.size() >= limit) break;
+    Match x;
+    x.ref.sequence = m.id;
+    x.signal_type = "embedding";
+    x.similarity = m.similarity;
+    out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+size_t SignalIndex::EmbeddingCount(const std::string& model_id) const { return vectors_.size(model_id); }
+
+void SignalIndex::RegisterModel(const std::string& model_id, uint32_t dimension) {
+  {
+    absl::MutexLock lock(&mu_);
+    models_.try_emplace(model_id, dimension);  // the first fingerprint of a model id wins
+  }
+  (void)vectors_.AddModel(model_id, static_cast<int>(dimension));
+}
+
+std::optional<uint32_t> SignalIndex::ModelDimension(const std::string& model_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = models_.find(model_id);
+  if (it == models_.end()) return std::nullopt;
+  return it->second;
+}
+
+void SignalIndex::SetExcluded(const std::string& origin, bool excluded) {
+  absl::MutexLock lock(&mu_);
+  if (excluded) {
+    excluded_.insert(origin);
+  } else {
+    excluded_.erase(origin);
+  }
+}
+
+IndexStats SignalIndex::Stats() const {
+  IndexStats s;
+  s.pdq = pdq_.size();
+  s.exact = md5_.size() + sha256_.size();
+  s.pdq_index_bytes = pdq_.MemoryBytes();
+  absl::ReaderMutexLock lock(&mu_);
+  s.signals = live_;
+  return s;
+}
+
+uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig) {
+  auto [oit, new_origin] = origin_index_.try_emplace(ref.origin, static_cast<uint32_t>(origins_.size()));
+  if (new_origin) {
+    origins_.push_back(ref.origin);
+    local_by_sequence_.emplace_back();
+  }
+  std::string key;
+  for (const std::string& l : sig.labels()) {
+    key += l;
+    key += '\n';
+  }
+  auto [lit, new_set] = label_set_index_.try_emplace(key, static_cast<uint32_t>(label_sets_.size()));
+  if (new_set) label_sets_.emplace_back(sig.labels().begin(), sig.labels().end());
+  const uint64_t local = locals_.size();
+  locals_.push_back(LocalSignal{oit->second, lit->second, ref.sequence});
+  std::vector<uint64_t>& by_sequence = local_by_sequence_[oit->second];
+  if (by_sequence.size() < ref.sequence) by_sequence.resize(std::max<uint64_t>(ref.sequence, by_sequence.size() * 3 / 2), 0);
+  by_sequence[ref.sequence - 1] = local + 1;
+  return local;
+}
+
+std::optional<uint64_t> SignalIndex::LocalOf(const SignalRef& ref) const {
+  auto it = origin_index_.find(ref.origin);
+  if (it == origin_index_.end() || ref.sequence == 0) return std::nullopt;
+  const std::vector<uint64_t>& by_sequence = local_by_sequence_[it->second];
+  if (ref.sequence > by_sequence.size() || by_sequence[ref.sequence - 1] == 0) return std::nullopt;
+  return by_sequence[ref.sequence - 1] - 1;
+}
+
+}  // namespace hashbank

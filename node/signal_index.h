@@ -1,0 +1,116 @@
+// SignalIndex: the in-memory match indexes of every indexed signal (all origins) and what a match resolves
+// to — PDQ (multi-index hashing), MD5 and SHA-256 (salted, exact), embeddings per model — keyed by a dense
+// local number per signal, plus the signal's origin, sequence and label set (interned: 16 bytes a signal).
+//
+// Only salted values arrive here. Entries are added after their batch is durable (a crash between the two
+// is repaired by Bank's rebuild at start). A signal removed before it was added (a withdrawal that
+// overtook the submitter's index insert) is never added afterwards.
+//
+// Thread-safety: every method is safe to call concurrently. The maps of this class are guarded by `mu_`
+// (reader/writer); the indexes lock themselves. Errors: InvalidArgument for a malformed query (a vector of
+// the wrong dimension), otherwise the index's own.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "crypto/salting.h"
+#include "hashing/hash256.h"
+#include "hashing/pdq_hasher.h"
+#include "matcher/exact_index.h"
+#include "matcher/pdq_index.h"
+#include "matcher/vector_index.h"
+#include "storage/records.h"
+
+namespace hashbank {
+
+namespace protocol {
+class Entry;
+class Signal;
+}  // namespace protocol
+
+struct Match {
+  SignalRef ref;
+  std::string signal_type;            // "pdq", "md5", "sha256", "embedding"
+  int distance = 0;                   // PDQ Hamming distance (0 for exact matches)
+  float similarity = 0;               // embeddings
+  std::optional<Dihedral> transform;  // PDQ dihedral queries
+  std::vector<std::string> labels;
+  size_t query_index = 0;             // which of several PDQ queries matched
+};
+
+struct IndexStats {
+  size_t signals = 0;  // live (indexed, not withdrawn) signals
+  size_t pdq = 0, exact = 0, pdq_index_bytes = 0;
+};
+
+class SignalIndex {
+ public:
+  // PDQ postings collected by Add, inserted by FlushPdq in one batch.
+  using PdqBatch = std::vector<std::pair<Hash256, uint64_t>>;
+
+  // Adds a durable entry: a signal's values to the indexes (its PDQ hash to `pdq` for a later FlushPdq), a
+  // model fingerprint's dimension. Entries without values (purged, opinions, withdrawals) add nothing.
+  absl::Status Add(const SignalRef& ref, const protocol::Entry& entry, PdqBatch* pdq) ABSL_LOCKS_EXCLUDED(mu_);
+  // Inserts collected PDQ postings; `bulk` for the first load at start (the fast path for millions).
+  absl::Status FlushPdq(PdqBatch& pdq, bool bulk);
+  // Forgets a signal's values (a withdrawal). `signal` is the stored signal with its salted values.
+  void Remove(const SignalRef& ref, const protocol::Signal& signal) ABSL_LOCKS_EXCLUDED(mu_);
+
+  std::vector<Match> MatchPdq(std::span<const Hash256> salted, int max_distance) const;
+  std::vector<Match> MatchDihedral(const std::array<Hash256, kNumDihedral>& salted, int max_distance) const;
+  std::vector<Match> MatchExact(ExactKind kind, const SaltedExactDigest& salted) const;
+  absl::StatusOr<std::vector<Match>> MatchEmbedding(const std::string& model_id, std::span<const float> salted,
+                                                    float min_similarity, size_t limit) const;
+  size_t EmbeddingCount(const std::string& model_id) const;
+
+  // Models: the first fingerprint of a model id fixes its dimension.
+  void RegisterModel(const std::string& model_id, uint32_t dimension) ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<uint32_t> ModelDimension(const std::string& model_id) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Origins whose stored signals are hidden from matches (suspended with exclude_from_matching).
+  void SetExcluded(const std::string& origin, bool excluded) ABSL_LOCKS_EXCLUDED(mu_);
+
+  IndexStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct LocalSignal {
+    uint32_t origin;     // index into origins_
+    uint32_t label_set;  // index into label_sets_
+    uint64_t sequence;
+  };
+  uint64_t RegisterLocal(const SignalRef& ref, const protocol::Signal& signal) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<uint64_t> LocalOf(const SignalRef& ref) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Replaces local numbers (in Match::ref.sequence) by the signal's ref and labels; drops excluded origins.
+  std::vector<Match> Resolve(std::vector<Match> matches) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  PdqIndex pdq_;
+  ExactIndex md5_, sha256_;
+  VectorIndex vectors_;
+
+  mutable absl::Mutex mu_;
+  std::vector<LocalSignal> locals_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> origins_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> origin_index_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::vector<std::string>> label_sets_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> label_set_index_ ABSL_GUARDED_BY(mu_);  // labels joined with '\n'
+  // origin index -> (sequence - 1) -> local number + 1 (0: not indexed). Dense: logs are sequences.
+  std::vector<std::vector<uint64_t>> local_by_sequence_ ABSL_GUARDED_BY(mu_);
+  // Removed before they were added: "origin\nsequence". Tiny: only a race leaves an element here.
+  absl::flat_hash_set<std::string> removed_early_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> models_ ABSL_GUARDED_BY(mu_);  // model_id -> dimension
+  absl::flat_hash_set<std::string> excluded_ ABSL_GUARDED_BY(mu_);
+  size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace hashbank

@@ -1,0 +1,134 @@
+#include "node/signal_intake.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "node/entry_bytes.h"
+#include "protocol/entries.pb.h"
+
+namespace hashbank {
+namespace {
+
+namespace pb = ::hashbank::protocol;
+
+constexpr size_t kMaxLabels = 16;
+constexpr size_t kMaxLabelLength = 64;
+constexpr size_t kMaxCaseRef = 256;
+
+bool ValidLabel(std::string_view l) {
+  if (l.empty() || l.size() > kMaxLabelLength) return false;
+  return std::all_of(l.begin(), l.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+}  // namespace
+
+bool IsLowerHex64(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+SignalIntake::SignalIntake(std::unique_ptr<Salter> salter, int pdq_quality_floor)
+    : salter_(std::move(salter)), quality_floor_(pdq_quality_floor) {}
+
+Hash256 SignalIntake::SaltPdq(const Hash256& raw) const {
+  Hash256 salted;
+  salted.limbs = salter_->SaltPdq(raw.limbs);
+  return salted;
+}
+
+absl::StatusOr<SaltedExactDigest> SignalIntake::SaltExact(ExactKind kind, std::span<const uint8_t> raw) const {
+  return salter_->SaltExact(kind, raw);
+}
+
+absl::StatusOr<std::vector<float>> SignalIntake::SaltEmbedding(const EmbeddingInput& raw) const {
+  auto salted = salter_->SaltEmbedding(raw.vector);
+  if (!salted.ok()) return absl::InvalidArgumentError(absl::StrCat("embedding.vector: ", std::string(salted.status().message())));
+  return salted;
+}
+
+absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Actor& actor) const {
+  pb::Signal sig;
+  if (!in.pdq && !in.md5 && !in.sha256 && !in.embedding) {
+    return absl::InvalidArgumentError("at least one of pdq, md5, sha256, embedding is required");
+  }
+  sig.set_salt_id(salter_->salt_id());
+  if (in.pdq) {
+    if (!in.quality) return absl::InvalidArgumentError("quality: required with pdq (0-100)");
+    if (*in.quality < 0 || *in.quality > 100) return absl::InvalidArgumentError("quality: must be 0-100");
+    if (*in.quality < quality_floor_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("quality: ", *in.quality, " is below this node's floor of ", quality_floor_,
+                       "; such PDQ hashes match unrelated images"));
+    }
+    sig.set_pdq(PdqBytes(SaltPdq(*in.pdq)));
+    sig.set_pdq_quality(static_cast<uint32_t>(*in.quality));
+  } else if (in.quality) {
+    return absl::InvalidArgumentError("quality: only meaningful with pdq");
+  }
+  if (in.md5) {
+    auto s = salter_->SaltExact(ExactKind::kMd5, *in.md5);
+    if (!s.ok()) return s.status();
+    sig.set_md5(std::string(s->begin(), s->end()));
+  }
+  if (in.sha256) {
+    auto s = salter_->SaltExact(ExactKind::kSha256, *in.sha256);
+    if (!s.ok()) return s.status();
+    sig.set_sha256(std::string(s->begin(), s->end()));
+  }
+  if (in.embedding) {
+    if (!IsLowerHex64(in.embedding->model_id)) {
+      return absl::InvalidArgumentError("embedding.model_id: the SHA-256 of the model's weights, 64 lowercase hex");
+    }
+    auto salted = SaltEmbedding(*in.embedding);
+    if (!salted.ok()) return salted.status();
+    double norm = 0;
+    for (float x : *salted) norm += static_cast<double>(x) * x;
+    if (!(norm > 0)) return absl::InvalidArgumentError("embedding.vector: must not be all zeros");
+    auto* e = sig.mutable_embedding();
+    e->set_model_id(in.embedding->model_id);
+    e->mutable_vector()->Add(salted->begin(), salted->end());
+  }
+  if (in.labels.size() > kMaxLabels) return absl::InvalidArgumentError(absl::StrCat("labels: at most ", kMaxLabels));
+  for (const std::string& l : in.labels) {
+    if (!ValidLabel(l)) return absl::InvalidArgumentError("labels: each label is 1-64 characters of a-z, 0-9, _");
+    sig.add_labels(l);
+  }
+  if (in.case_ref.size() > kMaxCaseRef) return absl::InvalidArgumentError("case_ref: at most 256 bytes");
+  sig.set_case_ref(in.case_ref);
+  sig.set_submitted_by(actor.name);
+  return sig;
+}
+
+absl::Status SignalIntake::ValidateModel(const ModelInput& m) const {
+  if (!IsLowerHex64(m.model_id)) return absl::InvalidArgumentError("model_id: the SHA-256 of the weights, 64 lowercase hex");
+  if (m.dimension == 0 || m.dimension > 4096) return absl::InvalidArgumentError("dimension: 1 to 4096");
+  if (m.name.empty() || m.name.size() > 128) return absl::InvalidArgumentError("name: 1 to 128 bytes");
+  if (!(m.threshold >= -1.0f && m.threshold <= 1.0f)) return absl::InvalidArgumentError("threshold: -1 to 1");
+  return absl::OkStatus();
+}
+
+void AddSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
+  if (!sig.md5().empty()) batch->PutExact(ExactKind8::kMd5, sig.md5(), ref);
+  if (!sig.sha256().empty()) batch->PutExact(ExactKind8::kSha256, sig.sha256(), ref);
+  for (const std::string& l : sig.labels()) batch->PutLabel(l, ref);
+}
+
+void DeleteSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
+  if (!sig.md5().empty()) batch->DeleteExact(ExactKind8::kMd5, sig.md5(), ref);
+  if (!sig.sha256().empty()) batch->DeleteExact(ExactKind8::kSha256, sig.sha256(), ref);
+  for (const std::string& l : sig.labels()) batch->DeleteLabel(l, ref);
+}
+
+bool HasValues(const pb::Signal& sig) {
+  return !sig.pdq().empty() || !sig.md5().empty() || !sig.sha256().empty() || sig.has_embedding();
+}
+
+std::vector<std::string> SignalTypes(const pb::Signal& sig) {
+  std::vector<std::string> out;
+  if (!sig.pdq().empty()) out.push_back("pdq");
+  if (!sig.md5().empty()) out.push_back("md5");
+  if (!sig.sha256().empty()) out.push_back("sha256");
+  if (sig.has_embedding()) out.push_back("embedding");
+  return out;
+}
+
+}  // namespace hashbank

@@ -1,0 +1,89 @@
+// SignalIntake: validation and salting of what members send. Every raw value (PDQ, MD5, SHA-256, embedding)
+// is salted here, on arrival; only salted values leave this class, for storage, the logs and the indexes.
+// Queries are salted the same way, so matching stays exact on salted values.
+//
+// Also owns the signal-type specific storage rows: which index rows (exact digests, labels) a stored signal
+// has, so the own log and the log replica write and delete them identically.
+//
+// Immutable after construction; thread-safe. Errors: InvalidArgument naming the API field,
+// FailedPrecondition for PDQ below the quality floor.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "crypto/salting.h"
+#include "hashing/exact_hash.h"
+#include "hashing/hash256.h"
+#include "hashing/pdq_hasher.h"
+#include "node/roles.h"
+#include "storage/signal_store.h"
+
+namespace hashbank {
+
+namespace protocol {
+class Signal;
+}  // namespace protocol
+
+struct EmbeddingInput {
+  std::string model_id;  // 64 hex: SHA-256 of the model's weights
+  std::vector<float> vector;
+};
+
+// One submission, in the member's raw (unsalted) values.
+struct SignalInput {
+  std::optional<Hash256> pdq;
+  std::optional<int> quality;
+  std::optional<Md5Digest> md5;
+  std::optional<Sha256Digest> sha256;
+  std::optional<EmbeddingInput> embedding;
+  std::vector<std::string> labels;
+  std::string case_ref;
+};
+
+// An embedding model's fingerprint, as members publish it (protocol ModelFingerprint).
+struct ModelInput {
+  std::string model_id;  // SHA-256 (hex) of the weights file
+  std::string name, version;
+  uint32_t dimension = 0;
+  uint32_t input_width = 0, input_height = 0;
+  std::string colour_order = "RGB";
+  std::vector<float> mean, std;
+  std::string metric = "cosine";
+  float threshold = 0.9f;
+};
+
+class SignalIntake {
+ public:
+  SignalIntake(std::unique_ptr<Salter> salter, int pdq_quality_floor);
+
+  // Validates and salts one submission into a Signal message (without model checks: see Bank).
+  absl::StatusOr<protocol::Signal> Build(const SignalInput& input, const Actor& actor) const;
+  absl::Status ValidateModel(const ModelInput& model) const;
+
+  Hash256 SaltPdq(const Hash256& raw) const;
+  absl::StatusOr<SaltedExactDigest> SaltExact(ExactKind kind, std::span<const uint8_t> raw) const;
+  absl::StatusOr<std::vector<float>> SaltEmbedding(const EmbeddingInput& raw) const;
+  const std::string& salt_id() const { return salter_->salt_id(); }
+
+ private:
+  std::unique_ptr<Salter> salter_;
+  int quality_floor_;
+};
+
+// The index rows of a stored signal (exact digests, labels): added with the signal, deleted with its purge.
+void AddSignalRows(StoreBatch* batch, const protocol::Signal& signal, const SignalRef& ref);
+void DeleteSignalRows(StoreBatch* batch, const protocol::Signal& signal, const SignalRef& ref);
+// A signal whose values were purged (withdrawn) carries none of them.
+bool HasValues(const protocol::Signal& signal);
+// The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding".
+std::vector<std::string> SignalTypes(const protocol::Signal& signal);
+// 64 lowercase hex digits.
+bool IsLowerHex64(std::string_view s);
+
+}  // namespace hashbank
