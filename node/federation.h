@@ -28,7 +28,7 @@
 
 #include "node/bank.h"
 #include "node/federation_client.h"
-#include "node/member_api.h"
+#include "node/http_types.h"
 
 namespace hashbank {
 

@@ -94,8 +94,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto& req = parser_->get();
     const std::string method(req.method_string());
     const std::string target(req.target());
-    const size_t limit = IsImageRoute(method, target) ? shared_->options.max_image_body_bytes
-                                                      : shared_->options.max_json_body_bytes;
+    const size_t limit = shared_->options.body_limit ? shared_->options.body_limit(method, target)
+                                                     : shared_->options.max_json_body_bytes;
     if (parser_->content_length() && *parser_->content_length() > limit) {
       return SendError(413, "too_large", absl::StrCat("the body is over this endpoint's limit of ", limit, " bytes"));
     }

@@ -17,7 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "node/member_api.h"
+#include "node/http_types.h"
 
 namespace hashbank {
 
@@ -27,8 +27,10 @@ struct HttpsServerOptions {
   std::string cert_path, key_path;
   int io_threads = 2;
   int worker_threads = 2;
+  // The body limit of a request, decided from its method and target before the body is read (an API's own
+  // rule); unset: max_json_body_bytes for every request.
+  std::function<size_t(std::string_view method, std::string_view target)> body_limit;
   size_t max_json_body_bytes = 1 << 20;
-  size_t max_image_body_bytes = 64 << 20;
   std::chrono::milliseconds timeout{30000};
   // Mutual TLS (the federation listener): when client_ca_path is set, a client certificate is required and
   // verified against it, and the node id in its URI SAN (hashbank://node/<id>) must be accepted by

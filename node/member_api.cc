@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <set>
 
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "hashing/image_hasher.h"
+#include "node/status_macros.h"
 
 namespace hashbank {
 namespace {
@@ -29,7 +29,7 @@ HttpResponse Error(int status, std::string_view code, std::string_view message) 
   return r;
 }
 
-// Maps a Status from the bank to the API's status and code.
+// Maps a Status (from parsing or from the bank) to the API's status and code: the one place.
 HttpResponse FromStatus(const absl::Status& s) {
   const std::string m(s.message());
   switch (s.code()) {
@@ -45,55 +45,54 @@ HttpResponse FromStatus(const absl::Status& s) {
   }
 }
 
-// Parse errors and early answers unwind to Handle, which turns them into responses; nothing escapes it.
-struct BadRequest {
-  std::string message;
-};
-struct EarlyResponse {
-  HttpResponse response;
-};
+absl::Status Bad(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
 
-// Strict JSON reading: every field is typed, unknown fields are errors.
+// Strict JSON reading: every field is typed, unknown fields are errors (InvalidArgument naming the field).
 class Reader {
  public:
   explicit Reader(const json::object& o, std::string prefix = "") : o_(o), prefix_(std::move(prefix)) {}
 
-  void AllowOnly(std::initializer_list<std::string_view> names) const {
+  absl::Status AllowOnly(std::initializer_list<std::string_view> names) const {
     for (const auto& kv : o_) {
       if (std::find(names.begin(), names.end(), std::string_view(kv.key())) == names.end()) {
-        throw BadRequest{absl::StrCat("unknown field \"", prefix_, std::string(kv.key()), "\"")};
+        return Bad(absl::StrCat("unknown field \"", prefix_, std::string(kv.key()), "\""));
       }
     }
+    return absl::OkStatus();
   }
-  const json::value* Find(std::string_view name) const { return o_.if_contains(name); }
+  // The field's value, or null when absent or JSON null.
+  const json::value* Find(std::string_view name) const {
+    const json::value* v = o_.if_contains(name);
+    return v == nullptr || v->is_null() ? nullptr : v;
+  }
   std::string Name(std::string_view n) const { return prefix_ + std::string(n); }
-  std::optional<std::string> String(std::string_view name, size_t max_len = 4096) const {
+  absl::StatusOr<std::optional<std::string>> String(std::string_view name, size_t max_len = 4096) const {
     const json::value* v = Find(name);
-    if (v == nullptr || v->is_null()) return std::nullopt;
-    if (!v->is_string()) throw BadRequest{Name(name) + ": expected a string"};
-    if (v->as_string().size() > max_len) throw BadRequest{absl::StrCat(Name(name), ": longer than ", max_len)};
-    return std::string(v->as_string());
+    if (v == nullptr) return std::optional<std::string>();
+    if (!v->is_string()) return Bad(Name(name) + ": expected a string");
+    if (v->as_string().size() > max_len) return Bad(absl::StrCat(Name(name), ": longer than ", max_len));
+    return std::optional<std::string>(std::string(v->as_string()));
   }
-  std::optional<int64_t> Int(std::string_view name) const {
+  absl::StatusOr<std::optional<int64_t>> Int(std::string_view name) const {
     const json::value* v = Find(name);
-    if (v == nullptr || v->is_null()) return std::nullopt;
-    if (v->is_int64()) return v->as_int64();
-    if (v->is_uint64() && v->as_uint64() <= INT64_MAX) return static_cast<int64_t>(v->as_uint64());
-    throw BadRequest{Name(name) + ": expected an integer"};
+    if (v == nullptr) return std::optional<int64_t>();
+    if (v->is_int64()) return std::optional<int64_t>(v->as_int64());
+    if (v->is_uint64() && v->as_uint64() <= INT64_MAX) return std::optional<int64_t>(static_cast<int64_t>(v->as_uint64()));
+    return Bad(Name(name) + ": expected an integer");
   }
-  std::optional<double> Number(std::string_view name) const {
+  absl::StatusOr<std::optional<double>> Number(std::string_view name) const {
     const json::value* v = Find(name);
-    if (v == nullptr || v->is_null()) return std::nullopt;
-    if (v->is_double()) return v->as_double();
-    if (v->is_int64()) return static_cast<double>(v->as_int64());
-    if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-    throw BadRequest{Name(name) + ": expected a number"};
+    if (v == nullptr) return std::optional<double>();
+    if (v->is_double()) return std::optional<double>(v->as_double());
+    if (v->is_int64()) return std::optional<double>(static_cast<double>(v->as_int64()));
+    if (v->is_uint64()) return std::optional<double>(static_cast<double>(v->as_uint64()));
+    return Bad(Name(name) + ": expected a number");
   }
-  std::optional<bool> Bool(std::string_view name) const {
+  absl::StatusOr<std::optional<bool>> Bool(std::string_view name) const {
     const json::value* v = Find(name);
-    if (v == nullptr || v->is_null()) return std::nullopt;
-    if (!v->is_bool()) throw BadRequest{Name(name) + ": expected true or false"};
-    return v->as_bool();
+    if (v == nullptr) return std::optional<bool>();
+    if (!v->is_bool()) return Bad(Name(name) + ": expected true or false");
+    return std::optional<bool>(v->as_bool());
   }
 
  private:
@@ -101,13 +100,13 @@ class Reader {
   std::string prefix_;
 };
 
-json::object ParseObject(std::string_view body) {
+absl::StatusOr<json::object> ParseObject(std::string_view body) {
   json::parse_options opts;
   opts.max_depth = 16;
   boost::system::error_code ec;
   json::value v = json::parse(body, ec, {}, opts);
-  if (ec) throw BadRequest{"malformed JSON: " + ec.message()};
-  if (!v.is_object()) throw BadRequest{"the body must be a JSON object"};
+  if (ec) return Bad("malformed JSON: " + ec.message());
+  if (!v.is_object()) return Bad("the body must be a JSON object");
   return std::move(v.as_object());
 }
 
@@ -119,67 +118,79 @@ int HexValue(char c) {
 }
 
 template <size_t N>
-std::array<uint8_t, N> ParseDigest(const std::string& hex, std::string_view field) {
-  if (hex.size() != 2 * N) throw BadRequest{absl::StrCat(std::string(field), ": expected ", 2 * N, " hex digits, got ", hex.size())};
+absl::StatusOr<std::array<uint8_t, N>> ParseDigest(const std::string& hex, std::string_view field) {
+  if (hex.size() != 2 * N) return Bad(absl::StrCat(std::string(field), ": expected ", 2 * N, " hex digits, got ", hex.size()));
   std::array<uint8_t, N> out{};
   for (size_t i = 0; i < N; ++i) {
     const int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) throw BadRequest{absl::StrCat(std::string(field), ": non-hex character at position ", hi < 0 ? 2 * i : 2 * i + 1)};
+    if (hi < 0 || lo < 0) return Bad(absl::StrCat(std::string(field), ": non-hex character at position ", hi < 0 ? 2 * i : 2 * i + 1));
     out[i] = static_cast<uint8_t>(hi * 16 + lo);
   }
   return out;
 }
 
-Hash256 ParsePdq(const json::value& v, std::string_view field) {
-  if (!v.is_string()) throw BadRequest{std::string(field) + ": expected a 64-hex string"};
+absl::StatusOr<Hash256> ParsePdq(const json::value& v, std::string_view field) {
+  if (!v.is_string()) return Bad(std::string(field) + ": expected a 64-hex string");
   auto h = Hash256::FromHex(std::string(v.as_string()));
-  if (!h.ok()) throw BadRequest{absl::StrCat(std::string(field), ": ", std::string(h.status().message()))};
+  if (!h.ok()) return Bad(absl::StrCat(std::string(field), ": ", std::string(h.status().message())));
   return *h;
 }
 
-EmbeddingInput ParseEmbedding(const json::value& v) {
-  if (!v.is_object()) throw BadRequest{"embedding: expected an object with model_id and vector"};
+absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v) {
+  if (!v.is_object()) return Bad("embedding: expected an object with model_id and vector");
   Reader r(v.as_object(), "embedding.");
-  r.AllowOnly({"model_id", "vector"});
+  HB_RETURN_IF_ERROR(r.AllowOnly({"model_id", "vector"}));
   EmbeddingInput e;
-  auto model = r.String("model_id", 64);
-  if (!model) throw BadRequest{"embedding.model_id: required"};
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> model, r.String("model_id", 64));
+  if (!model) return Bad("embedding.model_id: required");
   e.model_id = *model;
   const json::value* vec = r.Find("vector");
-  if (vec == nullptr || !vec->is_array()) throw BadRequest{"embedding.vector: expected an array of numbers"};
-  if (vec->as_array().empty() || vec->as_array().size() > 4096) throw BadRequest{"embedding.vector: 1 to 4096 numbers"};
+  if (vec == nullptr || !vec->is_array()) return Bad("embedding.vector: expected an array of numbers");
+  if (vec->as_array().empty() || vec->as_array().size() > 4096) return Bad("embedding.vector: 1 to 4096 numbers");
   for (const json::value& x : vec->as_array()) {
     double d;
     if (x.is_double()) d = x.as_double();
     else if (x.is_int64()) d = static_cast<double>(x.as_int64());
     else if (x.is_uint64()) d = static_cast<double>(x.as_uint64());
-    else throw BadRequest{"embedding.vector: expected numbers"};
-    if (!std::isfinite(d) || std::fabs(d) > 3.0e38) throw BadRequest{"embedding.vector: numbers must be finite floats"};
+    else return Bad("embedding.vector: expected numbers");
+    if (!std::isfinite(d) || std::fabs(d) > 3.0e38) return Bad("embedding.vector: numbers must be finite floats");
     e.vector.push_back(static_cast<float>(d));
   }
   return e;
 }
 
-SignalInput ParseSignal(const json::object& o, std::string prefix) {
+absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefix) {
   Reader r(o, prefix);
-  r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "labels", "case_ref"});
+  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "labels", "case_ref"}));
   SignalInput in;
-  if (const json::value* v = r.Find("pdq"); v != nullptr && !v->is_null()) in.pdq = ParsePdq(*v, r.Name("pdq"));
-  if (auto q = r.Int("quality")) {
-    if (*q < 0 || *q > 100) throw BadRequest{r.Name("quality") + ": must be 0-100"};
+  if (const json::value* v = r.Find("pdq")) {
+    HB_ASSIGN_OR_RETURN(in.pdq, ParsePdq(*v, r.Name("pdq")));
+  }
+  HB_ASSIGN_OR_RETURN(std::optional<int64_t> q, r.Int("quality"));
+  if (q) {
+    if (*q < 0 || *q > 100) return Bad(r.Name("quality") + ": must be 0-100");
     in.quality = static_cast<int>(*q);
   }
-  if (auto m = r.String("md5", 64)) in.md5 = ParseDigest<16>(*m, r.Name("md5"));
-  if (auto s = r.String("sha256", 128)) in.sha256 = ParseDigest<32>(*s, r.Name("sha256"));
-  if (const json::value* e = r.Find("embedding"); e != nullptr && !e->is_null()) in.embedding = ParseEmbedding(*e);
-  if (const json::value* l = r.Find("labels"); l != nullptr && !l->is_null()) {
-    if (!l->is_array()) throw BadRequest{r.Name("labels") + ": expected an array of strings"};
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> md5, r.String("md5", 64));
+  if (md5) {
+    HB_ASSIGN_OR_RETURN(in.md5, ParseDigest<16>(*md5, r.Name("md5")));
+  }
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> sha, r.String("sha256", 128));
+  if (sha) {
+    HB_ASSIGN_OR_RETURN(in.sha256, ParseDigest<32>(*sha, r.Name("sha256")));
+  }
+  if (const json::value* e = r.Find("embedding")) {
+    HB_ASSIGN_OR_RETURN(in.embedding, ParseEmbedding(*e));
+  }
+  if (const json::value* l = r.Find("labels")) {
+    if (!l->is_array()) return Bad(r.Name("labels") + ": expected an array of strings");
     for (const json::value& x : l->as_array()) {
-      if (!x.is_string()) throw BadRequest{r.Name("labels") + ": expected an array of strings"};
+      if (!x.is_string()) return Bad(r.Name("labels") + ": expected an array of strings");
       in.labels.emplace_back(x.as_string());
     }
   }
-  if (auto c = r.String("case_ref", 256)) in.case_ref = *c;
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> case_ref, r.String("case_ref", 256));
+  if (case_ref) in.case_ref = *case_ref;
   return in;
 }
 
@@ -266,6 +277,12 @@ bool IsJson(std::string_view content_type) {
   return lower == "application/json";
 }
 
+// The error object of an error body, for per-item results.
+json::value ErrorObject(const HttpResponse& error) { return json::parse(error.body).as_object()["error"]; }
+
+constexpr std::string_view kSignalPrefix = "/v1/signals/";
+constexpr std::string_view kOpinionsSuffix = "/opinions";
+
 }  // namespace
 
 std::string ErrorBody(std::string_view code, std::string_view message) {
@@ -282,8 +299,53 @@ bool IsImageRoute(std::string_view method, std::string_view target) {
   return method == "POST" && (path == "/v1/match/image" || path == "/v1/hash");
 }
 
-MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics)
-    : bank_(bank), limits_(limits), metrics_(metrics) {}
+std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes) {
+  return [json_bytes, image_bytes](std::string_view method, std::string_view target) {
+    return IsImageRoute(method, target) ? image_bytes : json_bytes;
+  };
+}
+
+MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(bank), limits_(limits), metrics_(metrics) {
+  const std::vector<Role> any = {Role::kQuery, Role::kSubmit, Role::kAdmin};
+  const std::vector<Role> submit = {Role::kSubmit, Role::kAdmin};
+  const std::vector<Role> query = {Role::kQuery, Role::kAdmin};
+  const std::vector<Role> admin = {Role::kAdmin};
+  routes_ = {
+      {"GET", "/v1/health", Route::kHealth, {}, Body::kNone, &MemberApi::Health},
+      {"GET", "/metrics", Route::kMetrics, admin, Body::kNone, &MemberApi::MetricsText},
+      {"POST", "/v1/signals", Route::kSubmit, submit, Body::kJson, &MemberApi::Submit},
+      {"POST", "/v1/signals:batch", Route::kSubmitBatch, submit, Body::kJson, &MemberApi::SubmitBatch},
+      {"GET", "/v1/signals/{id}", Route::kGetSignal, any, Body::kNone, &MemberApi::GetSignal},
+      {"DELETE", "/v1/signals/{id}", Route::kWithdraw, submit, Body::kNone, &MemberApi::Withdraw},
+      {"POST", "/v1/signals/{id}/opinions", Route::kOpinion, any, Body::kJson, &MemberApi::Opinion},
+      {"POST", "/v1/match", Route::kMatch, query, Body::kJson, &MemberApi::MatchHashes},
+      {"POST", "/v1/match/image", Route::kMatchImage, query, Body::kBinary, &MemberApi::MatchImage},
+      {"POST", "/v1/hash", Route::kHash, any, Body::kBinary, &MemberApi::HashImage},
+      {"POST", "/v1/tokens", Route::kTokens, admin, Body::kJson, &MemberApi::CreateToken},
+      {"GET", "/v1/audit", Route::kAudit, admin, Body::kNone, &MemberApi::AuditLog},
+      {"POST", "/v1/backup", Route::kBackup, admin, Body::kJson, &MemberApi::Backup},
+      {"POST", "/v1/models", Route::kModels, submit, Body::kJson, &MemberApi::PublishModel},
+      {"GET", "/v1/federation/status", Route::kFederation, admin, Body::kNone, &MemberApi::FederationStatus},
+      {"POST", "/v1/federation/suspend", Route::kFederation, admin, Body::kJson, &MemberApi::Suspend},
+      {"POST", "/v1/federation/unsuspend", Route::kFederation, admin, Body::kJson, &MemberApi::Unsuspend},
+  };
+}
+
+std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view path, std::string* id) const {
+  std::string_view pattern = path;
+  if (path.substr(0, kSignalPrefix.size()) == kSignalPrefix) {
+    std::string_view rest = path.substr(kSignalPrefix.size());
+    const bool opinions = rest.size() > kOpinionsSuffix.size() && rest.substr(rest.size() - kOpinionsSuffix.size()) == kOpinionsSuffix;
+    if (opinions) rest.remove_suffix(kOpinionsSuffix.size());
+    *id = std::string(rest);
+    pattern = opinions ? "/v1/signals/{id}/opinions" : "/v1/signals/{id}";
+  }
+  std::vector<const RouteSpec*> out;
+  for (const RouteSpec& r : routes_) {
+    if (r.path == pattern) out.push_back(&r);
+  }
+  return out;
+}
 
 std::optional<HttpResponse> MemberApi::Precheck(std::string_view method, std::string_view target,
                                                std::string_view authorization) {
@@ -312,7 +374,7 @@ void MemberApi::SetFederationHooks(
 bool MemberApi::Allow(const std::string& token_name) {
   if (limits_.requests_per_second_per_token <= 0) return true;
   const auto now = std::chrono::steady_clock::now();
-  std::lock_guard<std::mutex> lock(rate_mu_);
+  absl::MutexLock lock(&rate_mu_);
   auto [it, inserted] = buckets_.try_emplace(token_name, Bucket{limits_.burst_per_token, now});
   Bucket& b = it->second;
   const double elapsed = std::chrono::duration<double>(now - b.last).count();
@@ -325,453 +387,399 @@ bool MemberApi::Allow(const std::string& token_name) {
 
 HttpResponse MemberApi::Handle(const HttpRequest& req) {
   const auto start = std::chrono::steady_clock::now();
-  Route route = Route::kOther;
-  HttpResponse resp;
   const std::string_view path = PathOf(req.target);
-  const std::string& m = req.method;
-  try {
-    // Routing.
-    std::string signal_id;
-    bool opinions = false;
-    if (path == "/v1/health") route = Route::kHealth;
-    else if (path == "/metrics") route = Route::kMetrics;
-    else if (path == "/v1/signals") route = Route::kSubmit;
-    else if (path == "/v1/signals:batch") route = Route::kSubmitBatch;
-    else if (path == "/v1/match") route = Route::kMatch;
-    else if (path == "/v1/match/image") route = Route::kMatchImage;
-    else if (path == "/v1/hash") route = Route::kHash;
-    else if (path == "/v1/tokens") route = Route::kTokens;
-    else if (path == "/v1/audit") route = Route::kAudit;
-    else if (path == "/v1/backup") route = Route::kBackup;
-    else if (path == "/v1/models") route = Route::kModels;
-    else if (path == "/v1/federation/status" || path == "/v1/federation/suspend" || path == "/v1/federation/unsuspend") {
-      route = Route::kFederation;
-    }
-    else if (path.substr(0, 12) == "/v1/signals/") {
-      std::string_view rest = path.substr(12);
-      if (rest.size() > 9 && rest.substr(rest.size() - 9) == "/opinions") {
-        opinions = true;
-        rest.remove_suffix(9);
-      }
-      signal_id = std::string(rest);
-      route = opinions ? Route::kOpinion : (m == "DELETE" ? Route::kWithdraw : Route::kGetSignal);
-    }
-    const std::map<Route, std::pair<const char*, std::vector<Role>>> rules = {
-        {Route::kHealth, {"GET", {}}},
-        {Route::kMetrics, {"GET", {Role::kAdmin}}},
-        {Route::kSubmit, {"POST", {Role::kSubmit, Role::kAdmin}}},
-        {Route::kSubmitBatch, {"POST", {Role::kSubmit, Role::kAdmin}}},
-        {Route::kGetSignal, {"GET", {Role::kQuery, Role::kSubmit, Role::kAdmin}}},
-        {Route::kWithdraw, {"DELETE", {Role::kSubmit, Role::kAdmin}}},
-        {Route::kOpinion, {"POST", {Role::kSubmit, Role::kQuery, Role::kAdmin}}},
-        {Route::kMatch, {"POST", {Role::kQuery, Role::kAdmin}}},
-        {Route::kMatchImage, {"POST", {Role::kQuery, Role::kAdmin}}},
-        {Route::kHash, {"POST", {Role::kQuery, Role::kSubmit, Role::kAdmin}}},
-        {Route::kTokens, {"POST", {Role::kAdmin}}},
-        {Route::kAudit, {"GET", {Role::kAdmin}}},
-        {Route::kBackup, {"POST", {Role::kAdmin}}},
-        {Route::kModels, {"POST", {Role::kSubmit, Role::kAdmin}}},
-        {Route::kFederation, {path == "/v1/federation/status" ? "GET" : "POST", {Role::kAdmin}}},
-    };
-    auto rule = rules.find(route);
-    if (rule == rules.end()) {
-      resp = Error(404, "not_found", "no such endpoint");
-    } else if ((route == Route::kGetSignal || route == Route::kWithdraw) && m != "GET" && m != "DELETE") {
-      resp = Error(405, "method_not_allowed", "use GET or DELETE");
-    } else if (m != rule->second.first) {
-      resp = Error(405, "method_not_allowed", absl::StrCat("use ", rule->second.first));
-    } else {
-      std::optional<Actor> actor;
-      if (!rule->second.second.empty()) {
-        if (BearerToken(req.authorization).empty()) {
-          resp = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
-        } else if (!(actor = bank_->Authenticate(BearerToken(req.authorization)))) {
-          resp = Error(401, "unauthenticated", "unknown token");
-        } else if (std::find(rule->second.second.begin(), rule->second.second.end(), actor->role) ==
-                   rule->second.second.end()) {
-          resp = Error(403, "permission_denied",
-                       absl::StrCat("the ", std::string(RoleName(actor->role)), " role cannot use this endpoint"));
-        } else if (!Allow(actor->name)) {
-          resp = Error(429, "rate_limited", "too many requests for this token");
-          resp.retry_after = "1";
-        }
-      }
-      if (resp.status == 200 && resp.body.empty()) {
-        const bool image_route = route == Route::kMatchImage || route == Route::kHash;
-        const bool needs_json = !image_route && m == "POST";
-        if (needs_json && !IsJson(req.content_type)) {
-          resp = Error(415, "unsupported_media_type", "send Content-Type: application/json");
-        } else {
-          switch (route) {
-            case Route::kHealth: {
-              json::object o;
-              o["status"] = "ok";
-              o["node_id"] = bank_->node_id();
-              resp = Json(200, o);
-              break;
-            }
-            case Route::kMetrics: {
-              const BankStats st = bank_->Stats();
-              resp.content_type = "text/plain; version=0.0.4";
-              resp.body = metrics_->Render([&](const auto& gauge) {
-                gauge("hashbank_signals", "Signals known to the index (all origins).", static_cast<double>(st.signals));
-                gauge("hashbank_pdq_index_entries", "Entries in the PDQ index.", static_cast<double>(st.pdq));
-                gauge("hashbank_pdq_index_bytes", "Memory of the PDQ index.", static_cast<double>(st.pdq_index_bytes));
-                gauge("hashbank_exact_index_entries", "Entries in the MD5 and SHA-256 indexes.", static_cast<double>(st.exact));
-                gauge("hashbank_index_rebuild_seconds", "Time the indexes took to rebuild at start.", st.rebuild_seconds);
-                if (federation_gauges_) federation_gauges_(gauge);
-              });
-              break;
-            }
-            case Route::kSubmit: {
-              const json::object o = ParseObject(req.body);
-              auto ref = bank_->Submit(ParseSignal(o, ""), *actor);
-              if (!ref.ok()) {
-                resp = FromStatus(ref.status());
-              } else {
-                json::object out;
-                out["id"] = FormatSignalId(*ref);
-                resp = Json(201, out);
-              }
-              break;
-            }
-            case Route::kSubmitBatch: {
-              const json::object o = ParseObject(req.body);
-              Reader r(o);
-              r.AllowOnly({"signals"});
-              const json::value* items = r.Find("signals");
-              if (items == nullptr || !items->is_array()) throw BadRequest{"signals: expected an array"};
-              if (items->as_array().empty() || items->as_array().size() > limits_.max_batch_items) {
-                throw BadRequest{absl::StrCat("signals: 1 to ", limits_.max_batch_items, " items")};
-              }
-              std::vector<SignalInput> inputs;
-              std::vector<std::optional<std::string>> parse_errors;
-              for (size_t i = 0; i < items->as_array().size(); ++i) {
-                const json::value& item = items->as_array()[i];
-                try {
-                  if (!item.is_object()) throw BadRequest{absl::StrCat("signals[", i, "]: expected an object")};
-                  inputs.push_back(ParseSignal(item.as_object(), absl::StrCat("signals[", i, "].")));
-                  parse_errors.push_back(std::nullopt);
-                } catch (const BadRequest& e) {
-                  parse_errors.push_back(e.message);
-                }
-              }
-              auto results = bank_->SubmitBatch(inputs, *actor);
-              json::array out;
-              size_t k = 0;
-              for (const auto& pe : parse_errors) {
-                json::object item;
-                if (pe) {
-                  item["status"] = 400;
-                  item["error"] = json::parse(ErrorBody("invalid_argument", *pe)).as_object()["error"];
-                } else {
-                  const auto& res = results[k++];
-                  if (res.ok()) {
-                    item["status"] = 201;
-                    item["id"] = FormatSignalId(*res);
-                  } else {
-                    const HttpResponse e = FromStatus(res.status());
-                    item["status"] = e.status;
-                    item["error"] = json::parse(e.body).as_object()["error"];
-                  }
-                }
-                out.push_back(std::move(item));
-              }
-              json::object body;
-              body["results"] = std::move(out);
-              resp = Json(200, body);
-              break;
-            }
-            case Route::kGetSignal:
-            case Route::kWithdraw:
-            case Route::kOpinion: {
-              auto ref = ParseSignalId(signal_id);
-              if (!ref.ok()) throw BadRequest{std::string(ref.status().message())};
-              if (route == Route::kGetSignal) {
-                auto info = bank_->Get(*ref);
-                if (!info.ok()) {
-                  resp = FromStatus(info.status());
-                  break;
-                }
-                json::object o;
-                o["id"] = FormatSignalId(info->ref);
-                o["origin"] = info->ref.origin;
-                o["created_at_ms"] = info->created_at_ms;
-                json::array types, labels;
-                for (const auto& t : info->signal_types) types.emplace_back(t);
-                for (const auto& l : info->labels) labels.emplace_back(l);
-                o["signal_types"] = std::move(types);
-                o["labels"] = std::move(labels);
-                o["submitted_by"] = info->submitted_by;
-                o["withdrawn"] = info->withdrawn;
-                if (info->withdrawn) o["withdrawn_at_ms"] = info->withdrawn_at_ms;
-                o["opinions"] = json::object{{"confirmed", info->confirmed}, {"disputed", info->disputed}};
-                resp = Json(200, o);
-              } else if (route == Route::kWithdraw) {
-                absl::Status s = bank_->Withdraw(*ref, *actor, "consent_withdrawn");
-                if (!s.ok()) {
-                  resp = FromStatus(s);
-                } else {
-                  resp = Json(200, json::object{{"id", FormatSignalId(*ref)}, {"withdrawn", true}});
-                }
-              } else {
-                const json::object o = ParseObject(req.body);
-                Reader r(o);
-                r.AllowOnly({"verdict"});
-                auto verdict = r.String("verdict", 32);
-                if (!verdict || (*verdict != "confirmed" && *verdict != "disputed")) {
-                  throw BadRequest{"verdict: \"confirmed\" or \"disputed\""};
-                }
-                auto oref = bank_->AddOpinion(*ref, *verdict == "confirmed", *actor);
-                if (!oref.ok()) {
-                  resp = FromStatus(oref.status());
-                } else {
-                  resp = Json(201, json::object{{"id", FormatSignalId(*oref)}});
-                }
-              }
-              break;
-            }
-            case Route::kMatch: {
-              const json::object o = ParseObject(req.body);
-              Reader r(o);
-              r.AllowOnly({"pdq", "dihedral", "max_distance", "md5", "sha256", "embedding", "min_similarity", "limit"});
-              const int64_t requested_distance = r.Int("max_distance").value_or(limits_.pdq_default_max_distance);
-              if (requested_distance < 0 || requested_distance > limits_.pdq_max_distance_limit) {
-                throw BadRequest{absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node")};
-              }
-              const int max_distance = static_cast<int>(requested_distance);
-              const bool dihedral = r.Bool("dihedral").value_or(false);
-              std::vector<Match> matches;
-              bool list = false;
-              int kinds = 0;
-              if (const json::value* p = r.Find("pdq"); p != nullptr && !p->is_null()) {
-                ++kinds;
-                std::vector<Hash256> hashes;
-                if (p->is_array()) {
-                  list = true;
-                  if (p->as_array().empty() || p->as_array().size() > limits_.max_batch_items) {
-                    throw BadRequest{absl::StrCat("pdq: 1 to ", limits_.max_batch_items, " hashes")};
-                  }
-                  for (size_t i = 0; i < p->as_array().size(); ++i) hashes.push_back(ParsePdq(p->as_array()[i], absl::StrCat("pdq[", i, "]")));
-                } else {
-                  hashes.push_back(ParsePdq(*p, "pdq"));
-                }
-                if (dihedral) {
-                  if (hashes.size() != kNumDihedral) {
-                    throw BadRequest{"dihedral: send the image's 8 dihedral hashes as pdq, in the order orig, rot90, rot180, rot270, flipx, flipy, flipp, flipm (POST /v1/match/image computes them)"};
-                  }
-                  std::array<Hash256, kNumDihedral> set;
-                  std::copy(hashes.begin(), hashes.end(), set.begin());
-                  auto got = bank_->MatchDihedralSet(set, max_distance);
-                  if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
-                  matches = std::move(*got);
-                  list = false;
-                } else {
-                  auto got = bank_->MatchPdq(hashes, max_distance);
-                  if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
-                  matches = std::move(*got);
-                }
-              } else if (dihedral) {
-                throw BadRequest{"dihedral: only with pdq"};
-              }
-              if (auto md5 = r.String("md5", 64)) {
-                ++kinds;
-                auto got = bank_->MatchMd5(ParseDigest<16>(*md5, "md5"));
-                if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
-                matches.insert(matches.end(), got->begin(), got->end());
-              }
-              if (auto sha = r.String("sha256", 128)) {
-                ++kinds;
-                auto got = bank_->MatchSha256(ParseDigest<32>(*sha, "sha256"));
-                if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
-                matches.insert(matches.end(), got->begin(), got->end());
-              }
-              if (const json::value* e = r.Find("embedding"); e != nullptr && !e->is_null()) {
-                ++kinds;
-                const double min_sim = r.Number("min_similarity").value_or(0.9);
-                if (!(min_sim >= -1.0 && min_sim <= 1.0)) throw BadRequest{"min_similarity: -1 to 1"};
-                const int64_t limit = r.Int("limit").value_or(100);
-                if (limit < 1 || limit > 10000) throw BadRequest{"limit: 1 to 10000"};
-                auto got = bank_->MatchEmbedding(ParseEmbedding(*e), static_cast<float>(min_sim), static_cast<size_t>(limit));
-                if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
-                matches.insert(matches.end(), got->begin(), got->end());
-              }
-              if (kinds == 0) throw BadRequest{"give at least one of pdq, md5, sha256, embedding"};
-              json::array out;
-              for (const Match& x : matches) out.push_back(MatchJson(x, list));
-              resp = Json(200, json::object{{"matches", std::move(out)}});
-              break;
-            }
-            case Route::kMatchImage:
-            case Route::kHash: {
-              if (req.body.empty()) throw BadRequest{"send the image file as the request body"};
-              int max_distance = limits_.pdq_default_max_distance;
-              if (const std::string md = QueryParam(req.target, "max_distance"); !md.empty()) {
-                if (!ParseWhole(md, &max_distance) || max_distance < 0 || max_distance > limits_.pdq_max_distance_limit) {
-                  throw BadRequest{absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node")};
-                }
-              }
-              thread_local std::unique_ptr<ImageHasher> hasher;
-              if (!hasher || hasher->limits().max_pixels != limits_.image.max_pixels ||
-                  hasher->limits().max_file_bytes != limits_.image.max_file_bytes) {
-                hasher = std::make_unique<ImageHasher>(limits_.image);
-              }
-              const bool dihedral = route == Route::kMatchImage || QueryParam(req.target, "dihedral") == "true";
-              auto h = hasher->HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()}, dihedral);
-              if (!h.ok()) {
-                resp = FromStatus(h.status());
-                if (h.status().code() == absl::StatusCode::kInvalidArgument) resp.status = 400;
-                break;
-              }
-              json::object out;
-              out["hashes"] = HashesJson(*h);
-              if (route == Route::kMatchImage) {
-                std::vector<Match> matches;
-                // A PDQ hash below the quality floor (flat or tiny images) matches unrelated images.
-                if (h->quality >= limits_.pdq_quality_floor) {
-                  auto got = bank_->MatchDihedralSet(*h->dihedral, max_distance);
-                  if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
-                  matches = std::move(*got);
-                }
-                auto md5 = bank_->MatchMd5(h->exact.md5);
-                if (!md5.ok()) throw EarlyResponse{FromStatus(md5.status())};
-                matches.insert(matches.end(), md5->begin(), md5->end());
-                auto got = bank_->MatchSha256(h->exact.sha256);
-                if (!got.ok()) throw EarlyResponse{FromStatus(got.status())};
-                matches.insert(matches.end(), got->begin(), got->end());
-                json::array arr;
-                for (const Match& x : matches) arr.push_back(MatchJson(x, false));
-                out["matches"] = std::move(arr);
-              }
-              resp = Json(200, out);
-              break;
-            }
-            case Route::kTokens: {
-              const json::object o = ParseObject(req.body);
-              Reader r(o);
-              r.AllowOnly({"role", "name"});
-              auto role_name = r.String("role", 16);
-              auto name = r.String("name", 64);
-              if (!role_name || !ParseRole(*role_name)) throw BadRequest{"role: \"submit\", \"query\" or \"admin\""};
-              if (!name) throw BadRequest{"name: required"};
-              auto token = bank_->CreateToken(*ParseRole(*role_name), *name, *actor);
-              if (!token.ok()) {
-                resp = FromStatus(token.status());
-              } else {
-                resp = Json(201, json::object{{"token", *token}, {"name", *name}, {"role", *role_name}});
-              }
-              break;
-            }
-            case Route::kAudit: {
-              uint64_t after = 0, limit = 100;
-              const std::string a = QueryParam(req.target, "after"), l = QueryParam(req.target, "limit");
-              if (!a.empty() && !ParseWhole(a, &after)) throw BadRequest{"after: a decimal number"};
-              if (!l.empty() && (!ParseWhole(l, &limit) || limit == 0 || limit > 1000)) throw BadRequest{"limit: 1 to 1000"};
-              auto records = bank_->Audit(after, limit);
-              if (!records.ok()) {
-                resp = FromStatus(records.status());
-                break;
-              }
-              json::array arr;
-              for (const AuditRecord& rec : *records) {
-                arr.push_back(json::object{{"seq", rec.sequence}, {"time_ms", rec.time_ms}, {"actor", rec.actor},
-                                           {"action", rec.action}, {"target", rec.target}, {"prev", rec.prev_hash_hex},
-                                           {"hash", rec.hash_hex}});
-              }
-              resp = Json(200, json::object{{"records", std::move(arr)}});
-              break;
-            }
-            case Route::kFederation: {
-              if (path == "/v1/federation/status") {
-                if (!federation_status_) {
-                  resp = Error(404, "not_found", "federation is not configured on this node");
-                } else {
-                  resp.body = federation_status_();
-                }
-                break;
-              }
-              const json::object o = ParseObject(req.body);
-              Reader r(o);
-              r.AllowOnly({"origin", "exclude_from_matching"});
-              auto origin = r.String("origin", 64);
-              if (!origin || origin->empty()) throw BadRequest{"origin: required"};
-              absl::Status s = path == "/v1/federation/suspend"
-                                   ? bank_->Suspend(*origin, r.Bool("exclude_from_matching").value_or(false), *actor)
-                                   : bank_->Unsuspend(*origin, *actor);
-              if (!s.ok()) {
-                resp = FromStatus(s);
-              } else {
-                resp = Json(200, json::object{{"origin", *origin}, {"suspended", path == "/v1/federation/suspend"}});
-              }
-              break;
-            }
-            case Route::kModels: {
-              const json::object o = ParseObject(req.body);
-              Reader r(o);
-              r.AllowOnly({"model_id", "name", "version", "dimension", "input_width", "input_height", "colour_order",
-                           "mean", "std", "metric", "threshold"});
-              ModelInput model;
-              model.model_id = r.String("model_id", 64).value_or("");
-              model.name = r.String("name", 128).value_or("");
-              model.version = r.String("version", 64).value_or("");
-              const int64_t dim = r.Int("dimension").value_or(0);
-              if (dim < 1 || dim > 4096) throw BadRequest{"dimension: 1 to 4096"};
-              model.dimension = static_cast<uint32_t>(dim);
-              model.input_width = static_cast<uint32_t>(std::clamp<int64_t>(r.Int("input_width").value_or(0), 0, 65535));
-              model.input_height = static_cast<uint32_t>(std::clamp<int64_t>(r.Int("input_height").value_or(0), 0, 65535));
-              model.colour_order = r.String("colour_order", 8).value_or("RGB");
-              if (model.colour_order != "RGB" && model.colour_order != "BGR") throw BadRequest{"colour_order: RGB or BGR"};
-              for (const char* field : {"mean", "std"}) {
-                if (const json::value* v = r.Find(field); v != nullptr && !v->is_null()) {
-                  if (!v->is_array() || v->as_array().size() > 4) throw BadRequest{std::string(field) + ": up to 4 numbers"};
-                  for (const json::value& x : v->as_array()) {
-                    if (!x.is_number()) throw BadRequest{std::string(field) + ": numbers"};
-                    (std::string(field) == "mean" ? model.mean : model.std).push_back(static_cast<float>(x.to_number<double>()));
-                  }
-                }
-              }
-              model.metric = r.String("metric", 16).value_or("cosine");
-              if (model.metric != "cosine") throw BadRequest{"metric: only \"cosine\""};
-              model.threshold = static_cast<float>(r.Number("threshold").value_or(0.9));
-              auto ref = bank_->PublishModel(model, *actor);
-              if (!ref.ok()) {
-                resp = FromStatus(ref.status());
-              } else {
-                resp = Json(201, json::object{{"id", FormatSignalId(*ref)}, {"model_id", model.model_id}});
-              }
-              break;
-            }
-            case Route::kBackup: {
-              const json::object o = ParseObject(req.body);
-              Reader r(o);
-              r.AllowOnly({"dir"});
-              auto dir = r.String("dir", 4096);
-              if (!dir || dir->empty()) throw BadRequest{"dir: a directory on the node's host that does not exist yet"};
-              absl::Status s = bank_->Backup(*dir);
-              if (!s.ok()) {
-                // Admin-only: the storage message (a missing parent directory, an existing target) is the answer.
-                resp = Error(absl::IsInvalidArgument(s) || absl::IsUnavailable(s) ? 400 : 500, "backup_failed",
-                             std::string(s.message()));
-              } else {
-                resp = Json(201, json::object{{"dir", *dir}});
-              }
-              break;
-            }
-            default:
-              resp = Error(404, "not_found", "no such endpoint");
-          }
-        }
-      }
-    }
-  } catch (const BadRequest& e) {
-    resp = Error(400, "invalid_argument", e.message);
-  } catch (const EarlyResponse& e) {
-    resp = e.response;
-  } catch (const std::exception&) {
-    resp = Error(500, "internal", "internal error");
+  std::string id;
+  const std::vector<const RouteSpec*> candidates = RoutesFor(path, &id);
+  const RouteSpec* route = nullptr;
+  for (const RouteSpec* r : candidates) {
+    if (r->method == req.method) route = r;
   }
-  metrics_->Record(route, resp.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  Route metric = route != nullptr ? route->metric : Route::kOther;
+  HttpResponse resp;
+  if (candidates.empty()) {
+    resp = Error(404, "not_found", "no such endpoint");
+  } else if (route == nullptr) {
+    metric = candidates.front()->metric;
+    std::string methods;
+    for (const RouteSpec* r : candidates) absl::StrAppend(&methods, methods.empty() ? "" : " or ", r->method);
+    resp = Error(405, "method_not_allowed", absl::StrCat("use ", methods));
+  } else {
+    Call call{req, path, std::nullopt, std::move(id)};
+    std::optional<HttpResponse> refused;
+    if (!route->roles.empty()) {
+      if (BearerToken(req.authorization).empty()) {
+        refused = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
+      } else if (!(call.actor = bank_->Authenticate(BearerToken(req.authorization)))) {
+        refused = Error(401, "unauthenticated", "unknown token");
+      } else if (std::find(route->roles.begin(), route->roles.end(), call.actor->role) == route->roles.end()) {
+        refused = Error(403, "permission_denied",
+                        absl::StrCat("the ", std::string(RoleName(call.actor->role)), " role cannot use this endpoint"));
+      } else if (!Allow(call.actor->name)) {
+        refused = Error(429, "rate_limited", "too many requests for this token");
+        refused->retry_after = "1";
+      }
+    }
+    if (!refused && route->body == Body::kJson && !IsJson(req.content_type)) {
+      refused = Error(415, "unsupported_media_type", "send Content-Type: application/json");
+    }
+    if (refused) {
+      resp = std::move(*refused);
+    } else {
+      // Handlers return errors as values; the one catch is the boundary for what a library may still throw
+      // (std::bad_alloc): a 500, and the node keeps serving.
+      try {
+        absl::StatusOr<HttpResponse> answered = (this->*(route->handler))(call);
+        resp = answered.ok() ? std::move(*answered) : FromStatus(answered.status());
+      } catch (const std::exception&) {
+        resp = Error(500, "internal", "internal error");
+      }
+    }
+  }
+  metrics_->Record(metric, resp.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return resp;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Handlers
+
+absl::StatusOr<HttpResponse> MemberApi::Health(const Call&) {
+  json::object o;
+  o["status"] = "ok";
+  o["node_id"] = bank_->node_id();
+  return Json(200, o);
+}
+
+absl::StatusOr<HttpResponse> MemberApi::MetricsText(const Call&) {
+  const BankStats st = bank_->Stats();
+  HttpResponse resp;
+  resp.content_type = "text/plain; version=0.0.4";
+  resp.body = metrics_->Render([&](const auto& gauge) {
+    gauge("hashbank_signals", "Signals known to the index (all origins).", static_cast<double>(st.signals));
+    gauge("hashbank_pdq_index_entries", "Entries in the PDQ index.", static_cast<double>(st.pdq));
+    gauge("hashbank_pdq_index_bytes", "Memory of the PDQ index.", static_cast<double>(st.pdq_index_bytes));
+    gauge("hashbank_exact_index_entries", "Entries in the MD5 and SHA-256 indexes.", static_cast<double>(st.exact));
+    gauge("hashbank_index_rebuild_seconds", "Time the indexes took to rebuild at start.", st.rebuild_seconds);
+    if (federation_gauges_) federation_gauges_(gauge);
+  });
+  return resp;
+}
+
+absl::StatusOr<HttpResponse> MemberApi::Submit(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  HB_ASSIGN_OR_RETURN(const SignalInput input, ParseSignal(o, ""));
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(input, *call.actor));
+  return Json(201, json::object{{"id", FormatSignalId(ref)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::SubmitBatch(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"signals"}));
+  const json::value* items = r.Find("signals");
+  if (items == nullptr || !items->is_array()) return Bad("signals: expected an array");
+  if (items->as_array().empty() || items->as_array().size() > limits_.max_batch_items) {
+    return Bad(absl::StrCat("signals: 1 to ", limits_.max_batch_items, " items"));
+  }
+  std::vector<SignalInput> inputs;
+  std::vector<std::optional<std::string>> parse_errors;
+  for (size_t i = 0; i < items->as_array().size(); ++i) {
+    const json::value& item = items->as_array()[i];
+    absl::StatusOr<SignalInput> in = item.is_object() ? ParseSignal(item.as_object(), absl::StrCat("signals[", i, "]."))
+                                                      : Bad(absl::StrCat("signals[", i, "]: expected an object"));
+    if (in.ok()) {
+      inputs.push_back(std::move(*in));
+      parse_errors.push_back(std::nullopt);
+    } else {
+      parse_errors.push_back(std::string(in.status().message()));
+    }
+  }
+  auto results = bank_->SubmitBatch(inputs, *call.actor);
+  json::array out;
+  size_t k = 0;
+  for (const auto& pe : parse_errors) {
+    json::object item;
+    if (pe) {
+      item["status"] = 400;
+      item["error"] = ErrorObject(Error(400, "invalid_argument", *pe));
+    } else {
+      const auto& res = results[k++];
+      if (res.ok()) {
+        item["status"] = 201;
+        item["id"] = FormatSignalId(*res);
+      } else {
+        const HttpResponse e = FromStatus(res.status());
+        item["status"] = e.status;
+        item["error"] = ErrorObject(e);
+      }
+    }
+    out.push_back(std::move(item));
+  }
+  return Json(200, json::object{{"results", std::move(out)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::GetSignal(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, ParseSignalId(call.path_id));
+  HB_ASSIGN_OR_RETURN(const SignalInfo info, bank_->Get(ref));
+  json::object o;
+  o["id"] = FormatSignalId(info.ref);
+  o["origin"] = info.ref.origin;
+  o["created_at_ms"] = info.created_at_ms;
+  json::array types, labels;
+  for (const auto& t : info.signal_types) types.emplace_back(t);
+  for (const auto& l : info.labels) labels.emplace_back(l);
+  o["signal_types"] = std::move(types);
+  o["labels"] = std::move(labels);
+  o["submitted_by"] = info.submitted_by;
+  o["withdrawn"] = info.withdrawn;
+  if (info.withdrawn) o["withdrawn_at_ms"] = info.withdrawn_at_ms;
+  o["opinions"] = json::object{{"confirmed", info.confirmed}, {"disputed", info.disputed}};
+  return Json(200, o);
+}
+
+absl::StatusOr<HttpResponse> MemberApi::Withdraw(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, ParseSignalId(call.path_id));
+  HB_RETURN_IF_ERROR(bank_->Withdraw(ref, *call.actor, "consent_withdrawn"));
+  return Json(200, json::object{{"id", FormatSignalId(ref)}, {"withdrawn", true}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::Opinion(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, ParseSignalId(call.path_id));
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"verdict"}));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> verdict, r.String("verdict", 32));
+  if (!verdict || (*verdict != "confirmed" && *verdict != "disputed")) return Bad("verdict: \"confirmed\" or \"disputed\"");
+  HB_ASSIGN_OR_RETURN(const SignalRef oref, bank_->AddOpinion(ref, *verdict == "confirmed", *call.actor));
+  return Json(201, json::object{{"id", FormatSignalId(oref)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "dihedral", "max_distance", "md5", "sha256", "embedding", "min_similarity", "limit"}));
+  HB_ASSIGN_OR_RETURN(const std::optional<int64_t> requested, r.Int("max_distance"));
+  const int64_t requested_distance = requested.value_or(limits_.pdq_default_max_distance);
+  if (requested_distance < 0 || requested_distance > limits_.pdq_max_distance_limit) {
+    return Bad(absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node"));
+  }
+  const int max_distance = static_cast<int>(requested_distance);
+  HB_ASSIGN_OR_RETURN(const std::optional<bool> dihedral_flag, r.Bool("dihedral"));
+  const bool dihedral = dihedral_flag.value_or(false);
+  std::vector<Match> matches;
+  bool list = false;
+  int kinds = 0;
+  if (const json::value* p = r.Find("pdq")) {
+    ++kinds;
+    std::vector<Hash256> hashes;
+    if (p->is_array()) {
+      list = true;
+      if (p->as_array().empty() || p->as_array().size() > limits_.max_batch_items) {
+        return Bad(absl::StrCat("pdq: 1 to ", limits_.max_batch_items, " hashes"));
+      }
+      for (size_t i = 0; i < p->as_array().size(); ++i) {
+        HB_ASSIGN_OR_RETURN(Hash256 h, ParsePdq(p->as_array()[i], absl::StrCat("pdq[", i, "]")));
+        hashes.push_back(h);
+      }
+    } else {
+      HB_ASSIGN_OR_RETURN(Hash256 h, ParsePdq(*p, "pdq"));
+      hashes.push_back(h);
+    }
+    if (dihedral) {
+      if (hashes.size() != kNumDihedral) {
+        return Bad("dihedral: send the image's 8 dihedral hashes as pdq, in the order orig, rot90, rot180, rot270, "
+                   "flipx, flipy, flipp, flipm (POST /v1/match/image computes them)");
+      }
+      std::array<Hash256, kNumDihedral> set;
+      std::copy(hashes.begin(), hashes.end(), set.begin());
+      HB_ASSIGN_OR_RETURN(matches, bank_->MatchDihedralSet(set, max_distance));
+      list = false;
+    } else {
+      HB_ASSIGN_OR_RETURN(matches, bank_->MatchPdq(hashes, max_distance));
+    }
+  } else if (dihedral) {
+    return Bad("dihedral: only with pdq");
+  }
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> md5, r.String("md5", 64));
+  if (md5) {
+    ++kinds;
+    HB_ASSIGN_OR_RETURN(const Md5Digest digest, ParseDigest<16>(*md5, "md5"));
+    HB_ASSIGN_OR_RETURN(const std::vector<Match> got, bank_->MatchMd5(digest));
+    matches.insert(matches.end(), got.begin(), got.end());
+  }
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> sha, r.String("sha256", 128));
+  if (sha) {
+    ++kinds;
+    HB_ASSIGN_OR_RETURN(const Sha256Digest digest, ParseDigest<32>(*sha, "sha256"));
+    HB_ASSIGN_OR_RETURN(const std::vector<Match> got, bank_->MatchSha256(digest));
+    matches.insert(matches.end(), got.begin(), got.end());
+  }
+  if (const json::value* e = r.Find("embedding")) {
+    ++kinds;
+    HB_ASSIGN_OR_RETURN(const std::optional<double> min_similarity, r.Number("min_similarity"));
+    const double min_sim = min_similarity.value_or(0.9);
+    if (!(min_sim >= -1.0 && min_sim <= 1.0)) return Bad("min_similarity: -1 to 1");
+    HB_ASSIGN_OR_RETURN(const std::optional<int64_t> limit_value, r.Int("limit"));
+    const int64_t limit = limit_value.value_or(100);
+    if (limit < 1 || limit > 10000) return Bad("limit: 1 to 10000");
+    HB_ASSIGN_OR_RETURN(const EmbeddingInput embedding, ParseEmbedding(*e));
+    HB_ASSIGN_OR_RETURN(const std::vector<Match> got,
+                        bank_->MatchEmbedding(embedding, static_cast<float>(min_sim), static_cast<size_t>(limit)));
+    matches.insert(matches.end(), got.begin(), got.end());
+  }
+  if (kinds == 0) return Bad("give at least one of pdq, md5, sha256, embedding");
+  json::array out;
+  for (const Match& x : matches) out.push_back(MatchJson(x, list));
+  return Json(200, json::object{{"matches", std::move(out)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::MatchImage(const Call& call) { return ImageRoute(call, true); }
+absl::StatusOr<HttpResponse> MemberApi::HashImage(const Call& call) { return ImageRoute(call, false); }
+
+absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match) {
+  const HttpRequest& req = call.request;
+  if (req.body.empty()) return Bad("send the image file as the request body");
+  int max_distance = limits_.pdq_default_max_distance;
+  if (const std::string md = QueryParam(req.target, "max_distance"); !md.empty()) {
+    if (!ParseWhole(md, &max_distance) || max_distance < 0 || max_distance > limits_.pdq_max_distance_limit) {
+      return Bad(absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node"));
+    }
+  }
+  thread_local std::unique_ptr<ImageHasher> hasher;
+  if (!hasher || hasher->limits().max_pixels != limits_.image.max_pixels ||
+      hasher->limits().max_file_bytes != limits_.image.max_file_bytes) {
+    hasher = std::make_unique<ImageHasher>(limits_.image);
+  }
+  const bool dihedral = match || QueryParam(req.target, "dihedral") == "true";
+  HB_ASSIGN_OR_RETURN(const ImageHashes h,
+                      hasher->HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()}, dihedral));
+  json::object out;
+  out["hashes"] = HashesJson(h);
+  if (match) {
+    std::vector<Match> matches;
+    // A PDQ hash below the quality floor (flat or tiny images) matches unrelated images.
+    if (h.quality >= limits_.pdq_quality_floor) {
+      HB_ASSIGN_OR_RETURN(matches, bank_->MatchDihedralSet(*h.dihedral, max_distance));
+    }
+    HB_ASSIGN_OR_RETURN(const std::vector<Match> md5, bank_->MatchMd5(h.exact.md5));
+    matches.insert(matches.end(), md5.begin(), md5.end());
+    HB_ASSIGN_OR_RETURN(const std::vector<Match> sha, bank_->MatchSha256(h.exact.sha256));
+    matches.insert(matches.end(), sha.begin(), sha.end());
+    json::array arr;
+    for (const Match& x : matches) arr.push_back(MatchJson(x, false));
+    out["matches"] = std::move(arr);
+  }
+  return Json(200, out);
+}
+
+absl::StatusOr<HttpResponse> MemberApi::CreateToken(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"role", "name"}));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> role_name, r.String("role", 16));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> name, r.String("name", 64));
+  if (!role_name || !ParseRole(*role_name)) return Bad("role: \"submit\", \"query\" or \"admin\"");
+  if (!name) return Bad("name: required");
+  HB_ASSIGN_OR_RETURN(const std::string token, bank_->CreateToken(*ParseRole(*role_name), *name, *call.actor));
+  return Json(201, json::object{{"token", token}, {"name", *name}, {"role", *role_name}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::AuditLog(const Call& call) {
+  uint64_t after = 0, limit = 100;
+  const std::string a = QueryParam(call.request.target, "after"), l = QueryParam(call.request.target, "limit");
+  if (!a.empty() && !ParseWhole(a, &after)) return Bad("after: a decimal number");
+  if (!l.empty() && (!ParseWhole(l, &limit) || limit == 0 || limit > 1000)) return Bad("limit: 1 to 1000");
+  HB_ASSIGN_OR_RETURN(const std::vector<AuditRecord> records, bank_->Audit(after, limit));
+  json::array arr;
+  for (const AuditRecord& rec : records) {
+    arr.push_back(json::object{{"seq", rec.sequence}, {"time_ms", rec.time_ms}, {"actor", rec.actor},
+                               {"action", rec.action}, {"target", rec.target}, {"prev", rec.prev_hash_hex},
+                               {"hash", rec.hash_hex}});
+  }
+  return Json(200, json::object{{"records", std::move(arr)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::FederationStatus(const Call&) {
+  if (!federation_status_) return Error(404, "not_found", "federation is not configured on this node");
+  HttpResponse resp;
+  resp.body = federation_status_();
+  return resp;
+}
+
+absl::StatusOr<HttpResponse> MemberApi::Suspend(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"origin", "exclude_from_matching"}));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> origin, r.String("origin", 64));
+  if (!origin || origin->empty()) return Bad("origin: required");
+  HB_ASSIGN_OR_RETURN(const std::optional<bool> exclude, r.Bool("exclude_from_matching"));
+  HB_RETURN_IF_ERROR(bank_->Suspend(*origin, exclude.value_or(false), *call.actor));
+  return Json(200, json::object{{"origin", *origin}, {"suspended", true}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::Unsuspend(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"origin", "exclude_from_matching"}));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> origin, r.String("origin", 64));
+  if (!origin || origin->empty()) return Bad("origin: required");
+  HB_RETURN_IF_ERROR(bank_->Unsuspend(*origin, *call.actor));
+  return Json(200, json::object{{"origin", *origin}, {"suspended", false}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::PublishModel(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"model_id", "name", "version", "dimension", "input_width", "input_height",
+                                  "colour_order", "mean", "std", "metric", "threshold"}));
+  ModelInput model;
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> model_id, r.String("model_id", 64));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> name, r.String("name", 128));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> version, r.String("version", 64));
+  model.model_id = model_id.value_or("");
+  model.name = name.value_or("");
+  model.version = version.value_or("");
+  HB_ASSIGN_OR_RETURN(const std::optional<int64_t> dim, r.Int("dimension"));
+  if (dim.value_or(0) < 1 || dim.value_or(0) > 4096) return Bad("dimension: 1 to 4096");
+  model.dimension = static_cast<uint32_t>(*dim);
+  HB_ASSIGN_OR_RETURN(const std::optional<int64_t> width, r.Int("input_width"));
+  HB_ASSIGN_OR_RETURN(const std::optional<int64_t> height, r.Int("input_height"));
+  model.input_width = static_cast<uint32_t>(std::clamp<int64_t>(width.value_or(0), 0, 65535));
+  model.input_height = static_cast<uint32_t>(std::clamp<int64_t>(height.value_or(0), 0, 65535));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> colour, r.String("colour_order", 8));
+  model.colour_order = colour.value_or("RGB");
+  if (model.colour_order != "RGB" && model.colour_order != "BGR") return Bad("colour_order: RGB or BGR");
+  for (const char* field : {"mean", "std"}) {
+    if (const json::value* v = r.Find(field)) {
+      if (!v->is_array() || v->as_array().size() > 4) return Bad(std::string(field) + ": up to 4 numbers");
+      for (const json::value& x : v->as_array()) {
+        if (!x.is_number()) return Bad(std::string(field) + ": numbers");
+        boost::system::error_code ec;
+        const double d = x.to_number<double>(ec);
+        if (ec) return Bad(std::string(field) + ": numbers");
+        (std::string(field) == "mean" ? model.mean : model.std).push_back(static_cast<float>(d));
+      }
+    }
+  }
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> metric, r.String("metric", 16));
+  model.metric = metric.value_or("cosine");
+  if (model.metric != "cosine") return Bad("metric: only \"cosine\"");
+  HB_ASSIGN_OR_RETURN(const std::optional<double> threshold, r.Number("threshold"));
+  model.threshold = static_cast<float>(threshold.value_or(0.9));
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->PublishModel(model, *call.actor));
+  return Json(201, json::object{{"id", FormatSignalId(ref)}, {"model_id", model.model_id}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::Backup(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"dir"}));
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> dir, r.String("dir", 4096));
+  if (!dir || dir->empty()) return Bad("dir: a directory on the node's host that does not exist yet");
+  if (absl::Status s = bank_->Backup(*dir); !s.ok()) {
+    // Admin-only: the storage message (a missing parent directory, an existing target) is the answer.
+    return Error(absl::IsInvalidArgument(s) || absl::IsUnavailable(s) ? 400 : 500, "backup_failed", std::string(s.message()));
+  }
+  return Json(201, json::object{{"dir", *dir}});
 }
 
 }  // namespace hashbank

@@ -1,42 +1,36 @@
 // MemberApi: the member HTTPS API's request logic — a function from request to response, with no socket,
 // so every route and error is testable directly (tests/node) and through the real server (tests/integration).
 //
+// A route table built once (method, path or "/v1/signals/{id}[/opinions]", metric label, roles, body kind,
+// handler). Each handler is a function from the parsed call to StatusOr<HttpResponse>: errors are values,
+// mapped to HTTP in one place (FromStatus), never exceptions. Checks run in a fixed order: 404 (no route),
+// 405 (wrong method), 401 (no or unknown token), 403 (role), 429 (rate), 415 (content type), then the handler.
+//
 // JSON in and out; errors are {"error": {"code", "message"}} with the HTTP status that fits: 400 bad input,
 // 401 no or unknown token, 403 wrong role, 404, 405, 409 conflict (already withdrawn), 413 too large,
 // 415 unsupported media type or image format, 422 quality below the floor, 429 rate limit, 500, 503.
-// Request bodies are limited by the server before they get here (limits.max_*_body_bytes).
-// Never logs or echoes a hash value. Thread-safe.
+// Request bodies are limited by the server before they get here (MemberApiBodyLimit).
+// Never logs or echoes a hash value. Thread-safe (the rate buckets are guarded by rate_mu_).
 #pragma once
 
-#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
-#include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "hashing/image_decoder.h"
 #include "node/bank.h"
+#include "node/http_types.h"
 #include "node/metrics.h"
 
 namespace hashbank {
-
-struct HttpRequest {
-  std::string method;         // "GET", "POST", ...
-  std::string target;         // path and query, e.g. "/v1/audit?after=10"
-  std::string authorization;  // the Authorization header, "" if absent
-  std::string content_type;
-  std::string body;
-  std::string peer_id;  // mutual TLS: the verified node id of the client certificate
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::string retry_after;  // seconds, for 429
-};
 
 struct ApiLimits {
   size_t max_batch_items = 1000;
@@ -50,6 +44,8 @@ struct ApiLimits {
 
 // Which limit the server applies to a request's body (decided from the headers, before the body is read).
 bool IsImageRoute(std::string_view method, std::string_view target);
+// The member API's body rule for HttpsServerOptions::body_limit: image routes `image_bytes`, others `json_bytes`.
+std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes);
 
 class MemberApi {
  public:
@@ -63,23 +59,61 @@ class MemberApi {
   void SetFederationHooks(std::function<std::string()> status,
                           std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> gauges);
 
+  // What a handler gets: the request, the authenticated actor (routes with roles), the {id} path segment.
+  struct Call {
+    const HttpRequest& request;
+    std::string_view path;
+    std::optional<Actor> actor;
+    std::string path_id;
+  };
+  using Handler = absl::StatusOr<HttpResponse> (MemberApi::*)(const Call&);
+
  private:
+  enum class Body { kNone, kJson, kBinary };
+  struct RouteSpec {
+    std::string method;
+    std::string path;  // exact, or "/v1/signals/{id}" and "/v1/signals/{id}/opinions"
+    Route metric;
+    std::vector<Role> roles;  // empty: no token needed
+    Body body;
+    Handler handler;
+  };
+  // The routes of `path` (several methods may share one), and the {id} segment if the path has one.
+  std::vector<const RouteSpec*> RoutesFor(std::string_view path, std::string* id) const;
+  bool Allow(const std::string& token_name) ABSL_LOCKS_EXCLUDED(rate_mu_);
+
+  absl::StatusOr<HttpResponse> Health(const Call& call);
+  absl::StatusOr<HttpResponse> MetricsText(const Call& call);
+  absl::StatusOr<HttpResponse> Submit(const Call& call);
+  absl::StatusOr<HttpResponse> SubmitBatch(const Call& call);
+  absl::StatusOr<HttpResponse> GetSignal(const Call& call);
+  absl::StatusOr<HttpResponse> Withdraw(const Call& call);
+  absl::StatusOr<HttpResponse> Opinion(const Call& call);
+  absl::StatusOr<HttpResponse> MatchHashes(const Call& call);
+  absl::StatusOr<HttpResponse> MatchImage(const Call& call);
+  absl::StatusOr<HttpResponse> HashImage(const Call& call);
+  absl::StatusOr<HttpResponse> ImageRoute(const Call& call, bool match);
+  absl::StatusOr<HttpResponse> CreateToken(const Call& call);
+  absl::StatusOr<HttpResponse> AuditLog(const Call& call);
+  absl::StatusOr<HttpResponse> FederationStatus(const Call& call);
+  absl::StatusOr<HttpResponse> Suspend(const Call& call);
+  absl::StatusOr<HttpResponse> Unsuspend(const Call& call);
+  absl::StatusOr<HttpResponse> PublishModel(const Call& call);
+  absl::StatusOr<HttpResponse> Backup(const Call& call);
+
   struct Bucket {
     double tokens;
     std::chrono::steady_clock::time_point last;
   };
-  bool Allow(const std::string& token_name);
 
   Bank* bank_;
   ApiLimits limits_;
   Metrics* metrics_;
-  std::mutex rate_mu_;
-  std::map<std::string, Bucket> buckets_;
+  std::vector<RouteSpec> routes_;  // built once by the constructor; read-only after
+  absl::Mutex rate_mu_;
+  std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(rate_mu_);
   std::function<std::string()> federation_status_;
   std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> federation_gauges_;
 };
-
-// The JSON error body.
-std::string ErrorBody(std::string_view code, std::string_view message);
 
 }  // namespace hashbank

@@ -68,7 +68,7 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   options.io_threads = static_cast<int>(config->api.threads);
   options.worker_threads = static_cast<int>(config->api.threads);
   options.max_json_body_bytes = config->limits.max_json_body_bytes;
-  options.max_image_body_bytes = config->limits.max_image_body_bytes;
+  options.body_limit = MemberApiBodyLimit(config->limits.max_json_body_bytes, config->limits.max_image_body_bytes);
   options.timeout = std::chrono::milliseconds(config->limits.request_timeout_ms);
   // Federation: the mTLS listener, one sync loop per peer, suspensions from the config.
   std::unique_ptr<Federation> federation;
@@ -104,7 +104,8 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
       fed.port = flisten->port;
       fed.client_ca_path = config->FederationCaPath();
       fed.allow_peer = [f = federation.get()](const std::string& id) { return f->AllowPeer(id); };
-      fed.max_json_body_bytes = 1 << 16;  // peers send no large bodies
+      fed.max_json_body_bytes = 1 << 16;  // peers send no large bodies: the federation's own limit, every route
+      fed.body_limit = nullptr;
       auto fs = HttpsServer::Start(fed, [f = federation.get()](const HttpRequest& r) { return f->Handle(r); });
       if (!fs.ok()) return fail(fs.status());
       federation_server = std::move(*fs);

@@ -1,0 +1,29 @@
+// The HTTP request and response as the node's handlers see them (member API, federation listener), shared by
+// the transports (https_server) without including any API. Plain values; no thread-safety concerns.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace hashbank {
+
+struct HttpRequest {
+  std::string method;         // "GET", "POST", ...
+  std::string target;         // path and query, e.g. "/v1/audit?after=10"
+  std::string authorization;  // the Authorization header, "" if absent
+  std::string content_type;
+  std::string body;
+  std::string peer_id;  // mutual TLS: the verified node id of the client certificate
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::string retry_after;  // seconds, for 429
+};
+
+// The JSON error body: {"error": {"code", "message"}}.
+std::string ErrorBody(std::string_view code, std::string_view message);
+
+}  // namespace hashbank
