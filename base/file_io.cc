@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <limits>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -35,14 +37,21 @@ class FdCloser {
   int fd_;
 };
 
-// `noun` names the input in the over-limit message: "input" for a descriptor, "file" for a file.
+// Appends `fd` to end of input to `*out`. Reads into the buffer's spare capacity and grows it only when it is
+// full, so a file whose size was reserved up front is read into one allocation: no copy of its bytes is left
+// behind in freed memory (key files are secret). Each read asks for max(kChunk, `expected`) bytes at most (the
+// window is zero-filled first, and a reused buffer may be far larger than the input). `noun` names the input in
+// the over-limit message.
 template <typename Buffer>
-absl::Status ReadToEnd(int fd, size_t max_bytes, std::string_view noun, Buffer* out) {
-  out->clear();
+absl::Status ReadToEnd(int fd, size_t max_bytes, size_t expected, std::string_view noun, Buffer* out) {
+  // Room for one byte past the limit is all it takes to see that the input is over it.
+  const size_t enough = max_bytes == std::numeric_limits<size_t>::max() ? max_bytes : max_bytes + 1;
   for (;;) {
-    const size_t old_size = out->size();
-    out->resize(old_size + kChunk);
-    const ssize_t n = ::read(fd, out->data() + old_size, kChunk);
+    const size_t old_size = out->size();  // <= max_bytes, so < enough
+    if (old_size == out->capacity()) out->reserve(std::min(enough, std::max(kChunk, 2 * old_size)));
+    const size_t window = std::min(out->capacity() - old_size, std::max(kChunk, expected));
+    out->resize(old_size + window);
+    const ssize_t n = ::read(fd, out->data() + old_size, window);
     if (n < 0) {
       const int err = errno;
       out->resize(old_size);
@@ -72,7 +81,9 @@ absl::Status ReadFile(const std::string& path, size_t max_bytes, Buffer* out) {
   if (size > max_bytes) {
     return OverSizeLimit(absl::StrCat("file is ", size, " bytes, over the limit of ", max_bytes));
   }
-  return ReadToEnd(fd, max_bytes, "file", out);
+  const size_t expected = static_cast<size_t>(size) + 1;  // the whole file, and room to see its end in place
+  out->reserve(expected);
+  return ReadToEnd(fd, max_bytes, expected, "file", out);
 }
 
 }  // namespace
@@ -86,11 +97,13 @@ absl::Status ErrnoStatus(int err, std::string_view what) {
 }
 
 absl::Status ReadAllBounded(int fd, size_t max_bytes, std::string* out) {
-  return ReadToEnd(fd, max_bytes, "input", out);
+  out->clear();
+  return ReadToEnd(fd, max_bytes, 0, "input", out);
 }
 
 absl::Status ReadAllBounded(int fd, size_t max_bytes, std::vector<uint8_t>* out) {
-  return ReadToEnd(fd, max_bytes, "input", out);
+  out->clear();
+  return ReadToEnd(fd, max_bytes, 0, "input", out);
 }
 
 absl::Status ReadFileBounded(const std::string& path, size_t max_bytes, std::string* out) {

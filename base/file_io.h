@@ -41,7 +41,9 @@ absl::Status ReadAllBounded(int fd, size_t max_bytes, std::vector<uint8_t>* out)
 //   ResourceExhausted "file is <n> bytes, over the limit of <max_bytes>"   from its size, before reading
 //   ResourceExhausted "file is over the limit of <max_bytes> bytes"        it grew while being read
 // The two ResourceExhausted errors satisfy IsOverSizeLimit. The file is read to its end, not to the size
-// fstat reported, so a file being appended to is read whole or refused, never silently cut.
+// fstat reported, so a file being appended to is read whole or refused, never silently cut. Unless it grows
+// while being read, it is read into one allocation of its size (or a reused buffer's), never copied: no stray
+// copy of a secret file's bytes is left in freed memory (the caller wipes `*out` when done).
 absl::Status ReadFileBounded(const std::string& path, size_t max_bytes, std::string* out);
 absl::Status ReadFileBounded(const std::string& path, size_t max_bytes, std::vector<uint8_t>* out);
 absl::StatusOr<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);

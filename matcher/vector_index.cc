@@ -27,7 +27,9 @@
 // GCC 12 warns falsely inside its own AVX-512 headers (an "uninitialized" undefined-vector placeholder).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #endif
@@ -96,10 +98,18 @@ __attribute__((target("arch=x86-64-v3"))) float DotV3(const float* a, const floa
 using DotFn = float (*)(const float*, const float*, size_t);
 
 DotFn ChooseDot() {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
   __builtin_cpu_init();  // static initialisers may run before libgcc's own
   if (__builtin_cpu_supports("x86-64-v4")) return DotV4;
   if (__builtin_cpu_supports("x86-64-v3")) return DotV3;
+#elif defined(__x86_64__) && defined(__clang__)
+  // clang 14 knows no "x86-64-vN" level names: the features those levels need, by name.
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq")) {
+    return DotV4;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return DotV3;
 #endif
   return DotDefault;
 }

@@ -109,11 +109,10 @@ HttpResponse Federation::Handle(const HttpRequest& req) {
     return Protobuf(std::move(*segment));
   }
   if (req.method == "POST" && path == "/fed/v1/notify") {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto& p : peers_) {
       if (p->options.id == req.peer_id) p->wake = true;
     }
-    cv_.notify_all();
     HttpResponse r;
     r.status = 204;
     return r;
@@ -123,9 +122,8 @@ HttpResponse Federation::Handle(const HttpRequest& req) {
 
 void Federation::Start() {
   bank_->SetCommitListener([this] {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     notify_pending_ = true;
-    cv_.notify_all();
   });
   for (auto& p : peers_) threads_.emplace_back([this, peer = p.get()] { SyncLoop(peer); });
   threads_.emplace_back([this] { NotifierLoop(); });
@@ -133,34 +131,33 @@ void Federation::Start() {
 
 void Federation::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
   }
-  cv_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
   bank_->SetCommitListener(nullptr);
 }
 
 void Federation::NotifierLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stopping_ || notify_pending_; });
+    mu_.Await(absl::Condition(+[](Federation* f) ABSL_NO_THREAD_SAFETY_ANALYSIS { return f->stopping_ || f->notify_pending_; }, this));
     if (stopping_) return;
     notify_pending_ = false;
-    lock.unlock();
+    mu_.Unlock();
     for (auto& p : peers_) (void)p->notify_client->Post("/fed/v1/notify", "");  // best effort
-    lock.lock();
+    mu_.Lock();
   }
 }
 
 void Federation::SyncLoop(PeerState* peer) {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    lock.unlock();
+    mu_.Unlock();
     absl::Status s = SyncOnce(peer);
-    lock.lock();
+    mu_.Lock();
     peer->last_sync_ms = NowMs();
     ++peer->syncs;
     if (s.ok()) {
@@ -172,13 +169,18 @@ void Federation::SyncLoop(PeerState* peer) {
       peer->last_error = std::string(s.message());
       peer->connected = !absl::IsUnavailable(s);
     }
-    cv_.wait_for(lock, options_.sync_interval, [&] { return stopping_ || peer->wake; });
+    struct Wait {
+      Federation* f;
+      PeerState* p;
+    } wait{this, peer};
+    mu_.AwaitWithTimeout(absl::Condition(+[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->f->stopping_ || w->p->wake; }, &wait),
+                         absl::FromChrono(options_.sync_interval));
     peer->wake = false;
   }
 }
 
 void Federation::RecordOriginError(const std::string& origin, const std::string& error) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   // Bounded: origin names come from peers; beyond the cap only known entries are updated.
   constexpr size_t kMaxRecorded = 256;
   if (origin_errors_.size() >= kMaxRecorded && !origin_errors_.contains(origin)) return;
@@ -205,7 +207,7 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
       continue;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);  // members only: a peer cannot grow this map with invented names
+      absl::MutexLock lock(&mu_);  // members only: a peer cannot grow this map with invented names
       peer->peer_sizes[origin] = their_size;
     }
     // A suspended origin's log is still pulled so that its withdrawals are obeyed (Bank::ApplySegment
@@ -241,7 +243,7 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     };
     while (have < their_size) {
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         if (stopping_) {
           drain();
           return absl::CancelledError("stopping");
@@ -276,7 +278,7 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
         break;
       }
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         peer->applied_entries += applied->leaves;
         origin_errors_.erase(origin);
       }
@@ -291,7 +293,7 @@ std::string Federation::StatusJson() const {
   json::array peers;
   std::map<std::string, uint64_t> max_seen;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& p : peers_) {
       json::object o;
       o["id"] = p->options.id;
@@ -313,7 +315,7 @@ std::string Federation::StatusJson() const {
   for (const auto& [id, key] : options_.members) names.insert(id);
   if (auto held = bank_->Origins(); held.ok()) names.insert(held->begin(), held->end());
   {
-    std::lock_guard<std::mutex> lock(mu_);  // refused origins (unknown, rejected segments) are reported too
+    absl::MutexLock lock(&mu_);  // refused origins (unknown, rejected segments) are reported too
     for (const auto& [origin, error] : origin_errors_) names.insert(origin);
   }
   for (const std::string& origin : names) {
@@ -327,7 +329,7 @@ std::string Federation::StatusJson() const {
     o["member"] = options_.members.contains(origin);
     o["equivocation"] = bank_->IsEquivocating(origin);
     o["suspended"] = bank_->IsSuspended(origin);
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (auto it = origin_errors_.find(origin); it != origin_errors_.end()) o["last_error"] = it->second;
     origins.push_back(std::move(o));
   }
@@ -338,7 +340,7 @@ std::string Federation::StatusJson() const {
 void Federation::ForEachGauge(const std::function<void(std::string_view, std::string_view, double)>& gauge) const {
   size_t connected = 0, errors = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (const auto& p : peers_) {
       connected += p->connected ? 1u : 0u;
       errors += p->errors;

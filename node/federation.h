@@ -18,14 +18,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "node/bank.h"
 #include "node/federation_client.h"
 #include "node/http_types.h"
@@ -84,16 +85,17 @@ class Federation {
   void SyncLoop(PeerState* peer);
   absl::Status SyncOnce(PeerState* peer);
   void NotifierLoop();
-  void RecordOriginError(const std::string& origin, const std::string& error);
+  void RecordOriginError(const std::string& origin, const std::string& error) ABSL_LOCKS_EXCLUDED(mu_);
 
   Bank* bank_;
   FederationOptions options_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool notify_pending_ = false;
+  // Guards the flags and maps below and every PeerState's status fields (wake ... peer_sizes); the peer list
+  // itself and each peer's clients are fixed after construction. Never held across network I/O or a bank call.
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool notify_pending_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<PeerState>> peers_;
-  std::map<std::string, std::string> origin_errors_;  // origin -> last rejection
+  std::map<std::string, std::string> origin_errors_ ABSL_GUARDED_BY(mu_);  // origin -> last rejection
   std::vector<std::thread> threads_;
 };
 

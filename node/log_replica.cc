@@ -342,7 +342,9 @@ absl::Status LogReplica::VerifyStoredLogs(std::ostream& report) const {
     return s;
   }
   absl::Status first_error = absl::OkStatus();
-  for (const auto& [origin, bytes] : checkpoints) {
+  for (const auto& checkpoint : checkpoints) {
+    const std::string& origin = checkpoint.first;  // (a named reference: lambdas below capture it)
+    const std::string& bytes = checkpoint.second;
     Ed25519PublicKey key{};
     if (origin == own_log_->node_id()) {
       key = own_log_->key().public_key();

@@ -96,6 +96,19 @@ TEST(ReadFileBoundedTest, ReadsTheWholeFileUpToAndIncludingTheLimit) {
   EXPECT_EQ(reused, "new");
 }
 
+TEST(ReadFileBoundedTest, ReusedBufferHoldsExactlyTheLatestFile) {
+  TempDir dir;
+  std::vector<uint8_t> buffer;
+  ASSERT_TRUE(ReadFileBounded(dir.Write("big", std::string(300000, 'b')), 300000, &buffer).ok());
+  EXPECT_EQ(buffer.size(), 300000u);
+  ASSERT_TRUE(ReadFileBounded(dir.Write("small", "tiny"), 300000, &buffer).ok());
+  EXPECT_EQ(std::string(buffer.begin(), buffer.end()), "tiny");
+  ASSERT_TRUE(ReadFileBounded(dir.Write("empty", ""), 300000, &buffer).ok());
+  EXPECT_TRUE(buffer.empty());
+  EXPECT_EQ(ReadFileBounded(dir.File("missing"), 300000, &buffer).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(buffer.empty());  // an error leaves what was read so far: nothing of an earlier file
+}
+
 TEST(ReadFileBoundedTest, ReadsAnEmptyFile) {
   TempDir dir;
   absl::StatusOr<std::string> text = ReadFileBounded(dir.Write("empty", ""), 0);
@@ -171,6 +184,21 @@ TEST(ReadAllBoundedTest, ReadsToEndOfInputUpToAndIncludingTheLimit) {
   ASSERT_TRUE(ReadAllBounded(fd, 5, &out).ok());
   ::close(fd);
   EXPECT_EQ(std::string(out.begin(), out.end()), "hello");
+}
+
+TEST(ReadAllBoundedTest, ReadsInputOfManyChunksFromTheCurrentOffset) {
+  TempDir dir;
+  std::string content(300001, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i % 251);
+  const std::string path = dir.Write("f", content);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::lseek(fd, 1, SEEK_SET), 1);
+  std::string out = "stale";
+  const absl::Status status = ReadAllBounded(fd, content.size() - 1, &out);
+  ::close(fd);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(out == content.substr(1));
 }
 
 TEST(ReadAllBoundedTest, InputOverTheLimitIsResourceExhausted) {

@@ -122,8 +122,8 @@ class NodeIdAgreementTest : public ::testing::Test {
     const std::string written = dir_.File("written-" + std::to_string(n_) + ".key");
     v.write_key_file = WriteSigningKeyFile(written, id, key);
     const std::string hand = dir_.File("hand-" + std::to_string(n_++) + ".key");
-    EXPECT_TRUE(WritePemFile(hand, "{\"node_id\":" + JsonString(id) + ",\"ed25519_seed\":\"" + kSeedHex + "\"}", 0600)
-                    .ok());
+    EXPECT_TRUE(
+        WritePemFile(hand, "{\"node_id\":" + JsonString(id) + ",\"ed25519_seed\":\"" + kSeedHex + "\"}", 0600).ok());
     v.read_key_file = ReadSigningKeyFile(hand).status();
     v.format_card = FormatPublicCard({id, key.public_key()}).status();
     v.parse_card =
@@ -131,11 +131,11 @@ class NodeIdAgreementTest : public ::testing::Test {
             .status();
 
     v.config_node_id = NodeConfig::LoadFromString("", Environment{{"HASHBANK_NODE_ID", id}}).status();
-    v.config_member_id = NodeConfig::LoadFromString(absl::StrCat("federation:\n  members:\n    - {id: ",
-                                                                 YamlSingleQuoted(id), ", public_key: \"",
-                                                                 kPublicKeyHex, "\"}\n"),
-                                                    {})
-                             .status();
+    v.config_member_id =
+        NodeConfig::LoadFromString(absl::StrCat("federation:\n  members:\n    - {id: ", YamlSingleQuoted(id),
+                                                ", public_key: \"", kPublicKeyHex, "\"}\n"),
+                                   {})
+            .status();
     return v;
   }
 

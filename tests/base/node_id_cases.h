@@ -7,8 +7,10 @@
 namespace hashbank::testing {
 
 inline std::vector<std::string> ValidNodeIds() {
-  return {"a", "0", "z9", "local", "node-1", "node-a", "eu.west_2", "a.b_c-9", "9-", "a.", "a_", "a..b", "0.0.0.0",
-          std::string(64, 'z')};
+  return {
+      "a",       "0",  "z9", "local", "node-1", "node-a",  "eu.west_2",
+      "a.b_c-9", "9-", "a.", "a_",    "a..b",   "0.0.0.0", std::string(64, 'z'),
+  };
 }
 
 // With what is wrong, as the message of ValidateNodeId.

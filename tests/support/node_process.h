@@ -31,8 +31,7 @@ const char* HashbankBinary();
 class NodeProcess {
  public:
   // Starts `hashbank <args>`; returns at once.
-  static absl::StatusOr<std::unique_ptr<NodeProcess>> Start(std::vector<std::string> args,
-                                                            const std::string& log_path);
+  static absl::StatusOr<std::unique_ptr<NodeProcess>> Start(std::vector<std::string> args, const std::string& log_path);
 
   ~NodeProcess() { Kill(); }
   NodeProcess(const NodeProcess&) = delete;
