@@ -440,6 +440,7 @@ struct SignalStore::Impl {
   absl::Mutex queue_mu;
   std::deque<std::shared_ptr<PendingCommit::Writer>> queue ABSL_GUARDED_BY(queue_mu);
   absl::Status failed ABSL_GUARDED_BY(queue_mu);  // the first failed write; every later one is refused
+  bool leader_active ABSL_GUARDED_BY(queue_mu) = false;  // a group is being written
 
   // Held by the leader while it chains audit records and writes (one leader at a time, so uncontended).
   absl::Mutex write_mu ABSL_ACQUIRED_AFTER(queue_mu);
@@ -620,43 +621,47 @@ PendingCommit SignalStore::Enqueue(StoreBatch batch, int64_t time_ms) {
 absl::Status SignalStore::WaitFor(const std::shared_ptr<PendingCommit::Writer>& writer) {
   Impl& m = *impl_;
   PendingCommit::Writer* const self = writer.get();
-  // Done by another leader, or at the front: then this writer leads the next group.
   std::pair<Impl*, PendingCommit::Writer*> wait_args(&m, self);
-  m.queue_mu.LockWhen(absl::Condition(
+  const absl::Condition done_or_no_leader(
       +[](std::pair<Impl*, PendingCommit::Writer*>* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return a->second->done || a->first->queue.front().get() == a->second;
+        return a->second->done || !a->first->leader_active;
       },
-      &wait_args));
-  if (self->done) {
-    absl::Status s = self->status;
+      &wait_args);
+  m.queue_mu.LockWhen(done_or_no_leader);
+  // Until this writer's batch is done: whoever waits while no group is being written leads the next one,
+  // from the front of the queue (so waiting out of enqueue order cannot stall the queue).
+  while (!self->done) {
+    m.leader_active = true;
+    // The group: the queue's front and what is queued behind it, bounded so that one huge group cannot delay
+    // a small write for long; written with one fsync, then each writer gets its result.
+    constexpr size_t kMaxGroupBytes = size_t{8} << 20;
+    std::vector<PendingCommit::Writer*> group;
+    size_t bytes = 0;
+    for (const auto& w : m.queue) {
+      const size_t b = w->batch.impl_->puts.size() + w->batch.impl_->deletes.size();
+      if (!group.empty() && bytes + b > kMaxGroupBytes) break;
+      group.push_back(w.get());
+      bytes += b;
+    }
+    const absl::Status refused = m.failed;
     m.queue_mu.Unlock();
-    return s;
+    const absl::Status status =
+        refused.ok() ? m.WriteGroup(group)
+                     : absl::UnavailableError(absl::StrCat("the store refuses writes after a failed one (",
+                                                           std::string(refused.message()), "); restart the node"));
+    m.queue_mu.Lock();
+    if (!status.ok() && m.failed.ok()) m.failed = status;
+    for (PendingCommit::Writer* w : group) {
+      w->status = status;
+      w->done = true;
+      m.queue.pop_front();
+    }
+    m.leader_active = false;
+    if (!self->done) m.queue_mu.Await(done_or_no_leader);
   }
-  // The leader: take the group queued behind it (bounded, so one huge group cannot delay a small write
-  // for long), write it with one fsync, then hand each writer its result.
-  constexpr size_t kMaxGroupBytes = size_t{8} << 20;
-  std::vector<PendingCommit::Writer*> group;
-  size_t bytes = 0;
-  for (const auto& w : m.queue) {
-    const size_t b = w->batch.impl_->puts.size() + w->batch.impl_->deletes.size();
-    if (!group.empty() && bytes + b > kMaxGroupBytes) break;
-    group.push_back(w.get());
-    bytes += b;
-  }
-  absl::Status refused = m.failed;
+  absl::Status s = self->status;
   m.queue_mu.Unlock();
-  absl::Status status = refused.ok() ? m.WriteGroup(group)
-                                     : absl::UnavailableError(absl::StrCat("the store refuses writes after a failed one (",
-                                                                           std::string(refused.message()),
-                                                                           "); restart the node"));
-  absl::MutexLock lock(&m.queue_mu);
-  if (!status.ok() && m.failed.ok()) m.failed = status;
-  for (PendingCommit::Writer* w : group) {
-    w->status = status;
-    w->done = true;
-    m.queue.pop_front();
-  }
-  return status;
+  return s;
 }
 
 absl::Status SignalStore::Commit(StoreBatch batch, int64_t time_ms) { return Enqueue(std::move(batch), time_ms).Wait(); }

@@ -23,8 +23,11 @@
 // Writes: callers fill a StoreBatch and Commit it. Concurrent commits are grouped (LevelDB's leader/follower
 // scheme): the first queued writer writes every batch queued behind it as one RocksDB WriteBatch with the
 // WAL synced — one fsync for the group — and each Commit returns once its group is durable. A Commit that
-// returned OK survives a crash (power loss included, as far as fsync does); a failed or interrupted one left
-// nothing. Batches are applied in queue order, so a caller that Enqueues in its own order (the own log)
+// returned OK survives a crash (power loss included, as far as fsync does). A failed one is never partly
+// visible: after a restart it is wholly present or wholly absent (a batch whose log append succeeded but
+// whose sync failed may be replayed whole after a process restart; absent if power was lost before its
+// sync). So an error from Commit means "outcome unknown": the caller must not report success, and a
+// retry may find its first attempt stored. Batches are applied in queue order, so a caller that Enqueues in its own order (the own log)
 // gets that order on disk. Audit records added to a batch are chained in queue order by the group's writer.
 // After a failed write the store refuses every later write (Unavailable, naming the first error) until it
 // is reopened: what callers already built on top of the failed batch (the own log's next entries) must not
@@ -114,7 +117,8 @@ struct SignalStoreOptions {
 };
 
 // A queued commit (SignalStore::Enqueue). Wait() returns once the batch is durable or has failed; the
-// destructor waits too (a queued batch is always written or failed, never abandoned). Not thread-safe.
+// destructor waits too (a queued batch is always written or failed, never abandoned). Handles may be waited
+// in any order: any waiter leads the next group while none is being written. Not thread-safe.
 class PendingCommit {
  public:
   PendingCommit();
