@@ -107,8 +107,24 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     parser_->body_limit(limit);
+    // A client that sent "Expect: 100-continue" (curl does for bodies over 1 MiB) waits for this interim
+    // answer before it sends the body; it comes only after the size, route and token checks above.
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      continue_.emplace(http::status::continue_, 11);
+      continue_->set(http::field::server, "hashbank");
+      beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+      return http::async_write(stream_, *continue_, [self = shared_from_this()](beast::error_code ec2, size_t) {
+        if (ec2) return self->DoClose();
+        self->DoReadBody();
+      });
+    }
+    DoReadBody();
+  }
+
+  void DoReadBody() {
+    beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec2, size_t) { self->OnRead(ec2); });
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -172,6 +188,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::ssl_stream<beast::tcp_stream> stream_;
   std::shared_ptr<Shared> shared_;
+  std::optional<http::response<http::empty_body>> continue_;  // the interim "100 Continue", while written
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;

@@ -831,6 +831,30 @@ std::string HeaderOnly(const std::string& target, const std::string& token, cons
          "\r\nContent-Type: " + content_type + "\r\nContent-Length: " + std::to_string(content_length) + "\r\n\r\n";
 }
 
+// "Expect: 100-continue" (curl sends it for bodies over 1 MiB and then waits for the interim answer): the
+// node answers 100 Continue after the size, route and token checks, without waiting for the body. Without
+// the interim answer this request would hang until the client's deadline (an error here, not a timing).
+std::string ExpectContinueHeader(const std::string& target, const std::string& token, uint64_t content_length) {
+  return "POST " + target + " HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + token +
+         "\r\nContent-Type: image/jpeg\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(content_length) +
+         "\r\n\r\n";
+}
+
+TEST_F(MemberApiTest, ExpectContinueIsAnsweredAfterTheChecksBeforeTheBody) {
+  auto raw = client_->SendRaw(ExpectContinueHeader("/v1/hash", query_token_, kImageLimit / 2));
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(raw->status, 100);
+  client_->Close();
+  // Checks that fail answer finally instead of 100: an unknown token, a body over the limit.
+  raw = client_->SendRaw(ExpectContinueHeader("/v1/hash", "hbt_not_a_token", kImageLimit / 2));
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_EQ(raw->status, 401);
+  client_->Close();
+  raw = client_->SendRaw(ExpectContinueHeader("/v1/hash", query_token_, kImageLimit + 1));
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_TRUE(IsErrorAndNodeHealthy(*raw, 413, "too_large", std::to_string(kImageLimit)));
+}
+
 TEST_F(MemberApiTest, DeclaredJsonLengthOverTheLimitIs413BeforeTheBody) {
   auto raw = client_->SendRaw(HeaderOnly("/v1/signals", submit_token_, "application/json", kJsonLimit + 1));
   ASSERT_TRUE(raw.ok()) << raw.status();
