@@ -22,14 +22,15 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
   if (sig.pdq().empty() && sig.md5().empty() && sig.sha256().empty() && !sig.has_embedding()) {
     return absl::OkStatus();  // withdrawn: values purged
   }
-  uint64_t local;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!removed_early_.empty() && removed_early_.erase(RefKey(ref)) > 0) return absl::OkStatus();
-    local = RegisterLocal(ref, sig);
-    ++live_;
-  }
-  if (sig.pdq().size() == 32) pdq->push_back({PdqFromBytes(sig.pdq()), local});
+  // Registration and every insert under one lock, so that a Remove sees either nothing of the signal or all
+  // of it; the PDQ posting is marked pending until FlushPdq, which skips it if it was removed meanwhile.
+  absl::MutexLock lock(&mu_);
+  if (!removed_early_.empty() && removed_early_.erase(RefKey(ref)) > 0) return absl::OkStatus();
+  const uint64_t local = RegisterLocal(ref, sig);
+  ++live_;
+  const bool has_pdq = sig.pdq().size() == 32;
+  pdq_state_.push_back(has_pdq ? kPdqPending : kPdqNone);
+  if (has_pdq) pdq->push_back({PdqFromBytes(sig.pdq()), local});
   if (sig.md5().size() == 32) {
     if (absl::Status s = md5_.Insert(DigestFromBytes(sig.md5()), local); !s.ok()) return s;
   }
@@ -46,28 +47,37 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
 }
 
 absl::Status SignalIndex::FlushPdq(PdqBatch& pdq, bool bulk) {
-  if (pdq.empty()) return absl::OkStatus();
-  absl::Status s = bulk ? pdq_.BulkLoad(pdq) : pdq_.InsertBatch(pdq).status();
+  absl::MutexLock lock(&mu_);
+  // Postings of signals removed since their Add are dropped here, never inserted.
+  std::erase_if(pdq, [this](const std::pair<Hash256, uint64_t>& p) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
+    uint8_t& state = pdq_state_[p.second];
+    const bool drop = state == kPdqDropOnFlush;
+    state = kPdqNone;
+    return drop;
+  });
+  absl::Status s = absl::OkStatus();
+  if (!pdq.empty()) s = bulk ? pdq_.BulkLoad(pdq) : pdq_.InsertBatch(pdq).status();
   pdq.clear();
   return s;
 }
 
 void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
-  uint64_t local = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    const std::optional<uint64_t> found = LocalOf(ref);
-    if (!found) {
-      // Not indexed yet: the submitter's insert comes after this withdrawal, and must not happen.
-      removed_early_.insert(RefKey(ref));
-      return;
-    }
-    local = *found;
-    // The local number stays reserved (its slot in locals_); the ref no longer resolves to it.
-    local_by_sequence_[origin_index_.at(ref.origin)][ref.sequence - 1] = 0;
-    --live_;
+  absl::MutexLock lock(&mu_);
+  const std::optional<uint64_t> found = LocalOf(ref);
+  if (!found) {
+    // Not indexed yet: the submitter's Add comes after this withdrawal, and must add nothing.
+    removed_early_.insert(RefKey(ref));
+    return;
   }
-  if (sig.pdq().size() == 32) (void)pdq_.Remove(PdqFromBytes(sig.pdq()), local);
+  const uint64_t local = *found;
+  // The local number stays reserved (its slot in locals_); the ref no longer resolves to it.
+  local_by_sequence_[origin_index_.at(ref.origin)][ref.sequence - 1] = 0;
+  --live_;
+  if (pdq_state_[local] == kPdqPending) {
+    pdq_state_[local] = kPdqDropOnFlush;  // added, not flushed yet: FlushPdq leaves it out
+  } else if (sig.pdq().size() == 32) {
+    (void)pdq_.Remove(PdqFromBytes(sig.pdq()), local);
+  }
   if (sig.md5().size() == 32) (void)md5_.Remove(DigestFromBytes(sig.md5()), local);
   if (sig.sha256().size() == 32) (void)sha256_.Remove(DigestFromBytes(sig.sha256()), local);
   if (sig.has_embedding()) (void)vectors_.Remove(sig.embedding().model_id(), local);

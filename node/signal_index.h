@@ -4,10 +4,12 @@
 //
 // Only salted values arrive here. Entries are added after their batch is durable (a crash between the two
 // is repaired by Bank's rebuild at start). A signal removed before it was added (a withdrawal that
-// overtook the submitter's index insert) is never added afterwards.
+// overtook the submitter's index insert) is never added afterwards, and one removed between its Add and the
+// FlushPdq of its batch never gets its PDQ posting.
 //
-// Thread-safety: every method is safe to call concurrently. The maps of this class are guarded by `mu_`
-// (reader/writer); the indexes lock themselves. Errors: InvalidArgument for a malformed query (a vector of
+// Thread-safety: every method is safe to call concurrently. `mu_` (reader/writer) guards the maps of this
+// class and orders Add, FlushPdq and Remove (each holds it exclusively, inserts and removals included);
+// queries take only the indexes' own locks, then `mu_` shared to resolve. Errors: InvalidArgument for a malformed query (a vector of
 // the wrong dimension), otherwise the index's own.
 #pragma once
 
@@ -111,6 +113,9 @@ class SignalIndex {
   absl::flat_hash_map<std::string, uint32_t> models_ ABSL_GUARDED_BY(mu_);  // model_id -> dimension
   absl::flat_hash_set<std::string> excluded_ ABSL_GUARDED_BY(mu_);
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+  // Per local number: whether its PDQ posting waits in a caller's PdqBatch (and was removed meanwhile).
+  enum : uint8_t { kPdqNone = 0, kPdqPending = 1, kPdqDropOnFlush = 2 };
+  std::vector<uint8_t> pdq_state_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hashbank
