@@ -41,6 +41,26 @@ absl::Status EnsureDataDir(const NodeConfig& config) {
   return absl::OkStatus();
 }
 
+absl::Status RequireExistingNode(const NodeConfig& config) {
+  const fs::path dir = config.node.data_dir;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat(dir.string(), " is not a hashbank node's data directory (it does not exist); "
+                                            "pass --data-dir or --config of an existing node, or start one with hashbank serve"));
+  }
+  const std::pair<fs::path, const char*> required[] = {
+      {dir / "db" / "CURRENT", "db/CURRENT"}, {fs::path(config.SaltFilePath()), "the salt file"},
+      {fs::path(SigningKeyPath(config)), "node.key"}};
+  for (const auto& [path, what] : required) {
+    if (!fs::exists(path, ec)) {
+      return absl::NotFoundError(absl::StrCat(dir.string(), " is not a hashbank node's data directory (no ", what,
+                                              "); pass --data-dir or --config of an existing node, or start one with "
+                                              "hashbank serve"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Salter>> LoadOrCreateSalt(const NodeConfig& config, std::ostream& log) {
   const std::string path = config.SaltFilePath();
   std::error_code ec;

@@ -24,6 +24,10 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const NodeOverrides& overrides);
 
 // Creates <data_dir> (mode 0700) if needed.
 absl::Status EnsureDataDir(const NodeConfig& config);
+// For commands that work on an existing node (token create, backup, verify, keys show): NotFound, naming the
+// directory and what is missing, unless the data directory holds a node (its database, salt and log key).
+// Such commands never create a node by accident.
+absl::Status RequireExistingNode(const NodeConfig& config);
 
 // Loads the salt file, or on first start (file absent, default path) generates a development salt and
 // writes it with mode 0600. Writes one line about it to `log` (never the key).

@@ -102,6 +102,7 @@ int RunNodeInitCommand(const NodeInitOptions& o, std::ostream& out, std::ostream
 int RunKeysShowCommand(const NodeOverrides& overrides, std::ostream& out, std::ostream& err) {
   auto config = LoadNodeConfig(overrides);
   if (!config.ok()) return Fail(err, "keys show", config.status());
+  if (absl::Status s = RequireExistingNode(*config); !s.ok()) return Fail(err, "keys show", s);
   auto key = ReadSigningKeyFile(SigningKeyPath(*config));
   if (!key.ok()) return Fail(err, "keys show", key.status());
   boost::json::object card;
@@ -201,9 +202,7 @@ int RunVerifyCommand(const std::string& data_dir, const NodeOverrides& overrides
   o.data_dir = data_dir;
   auto config = LoadNodeConfig(o);
   if (!config.ok()) return Fail(err, "verify", config.status());
-  if (!fs::exists(fs::path(data_dir) / "node.key")) {
-    return Fail(err, "verify", absl::NotFoundError(absl::StrCat(data_dir, " is not a node's data directory (no node.key)")));
-  }
+  if (absl::Status s = RequireExistingNode(*config); !s.ok()) return Fail(err, "verify", s);
   auto key = ReadSigningKeyFile(SigningKeyPath(*config));
   if (!key.ok()) return Fail(err, "verify", key.status());
   config->node.id = key->node_id;  // verify the directory as the node it belongs to

@@ -150,7 +150,7 @@ absl::StatusOr<std::unique_ptr<Bank>> OpenStoppedNode(const NodeOverrides& overr
                                                       std::ostream& err) {
   auto config = LoadNodeConfig(overrides);
   if (!config.ok()) return config.status();
-  if (absl::Status s = EnsureDataDir(*config); !s.ok()) return s;
+  if (absl::Status s = RequireExistingNode(*config); !s.ok()) return s;
   auto salter = LoadOrCreateSalt(*config, err);
   if (!salter.ok()) return salter.status();
   auto bank = OpenBank(*config, std::move(*salter));
