@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <future>
+#include <iostream>
 #include <set>
 
 #include <boost/json.hpp>
@@ -161,11 +162,17 @@ void Federation::SyncLoop(PeerState* peer) {
     peer->last_sync_ms = NowMs();
     ++peer->syncs;
     if (s.ok()) {
+      if (!peer->last_error.empty()) std::cerr << "hashbank: sync from " << peer->options.id << " recovered" << std::endl;
       peer->connected = true;
       peer->last_success_ms = peer->last_sync_ms;
       peer->last_error.clear();
     } else {
       ++peer->errors;
+      // Logged when the error changes (not every round of a peer that stays down): the peer and the reason,
+      // never a hash value (error messages name origins, sizes and steps only).
+      if (peer->last_error != s.message()) {
+        std::cerr << "hashbank: sync from " << peer->options.id << " failed: " << s.message() << std::endl;
+      }
       peer->last_error = std::string(s.message());
       peer->connected = !absl::IsUnavailable(s);
     }
@@ -348,7 +355,7 @@ void Federation::ForEachGauge(const std::function<void(std::string_view, std::st
   }
   gauge("hashbank_federation_peers_connected", "Peers whose last sync reached them.", static_cast<double>(connected));
   gauge("hashbank_federation_peers", "Configured peers.", static_cast<double>(peers_.size()));
-  gauge("hashbank_federation_sync_errors", "Failed sync rounds since start.", static_cast<double>(errors));
+  gauge("hashbank_federation_sync_errors_total", "Failed sync rounds since start (a counter).", static_cast<double>(errors));
   size_t equivocating = 0;
   for (const auto& [id, key] : options_.members) equivocating += bank_->IsEquivocating(id) ? 1u : 0u;
   gauge("hashbank_federation_equivocating_origins", "Origins caught signing inconsistent checkpoints.",

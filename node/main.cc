@@ -10,6 +10,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"hashbank: a federated node for hashes of non-consensual intimate imagery"};
+  app.set_version_flag("--version", std::string("hashbank ") + HASHBANK_VERSION);
   app.require_subcommand(1);
 
   hashbank::HashCommandOptions hash;

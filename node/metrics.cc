@@ -64,7 +64,10 @@ std::string Metrics::Render(
     out += line;
   }
   gauges([&](std::string_view name, std::string_view help, double value) {
-    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) + " gauge\n";
+    // A name ending in _total is cumulative (Prometheus naming): typed as a counter, everything else a gauge.
+    const bool counter = name.size() > 6 && name.substr(name.size() - 6) == "_total";
+    out += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) +
+           (counter ? " counter\n" : " gauge\n");
     std::snprintf(line, sizeof(line), "%s %.17g\n", std::string(name).c_str(), value);
     out += line;
   });

@@ -19,6 +19,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "base/node_id.h"
 #include "crypto/sha256.h"
 
 namespace hashbank {
@@ -252,10 +253,15 @@ absl::StatusOr<SignalRef> ParseSignalId(std::string_view id) {
   ref.origin.assign(id.substr(0, colon));
   const std::string_view digits = id.substr(colon + 1);
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ref.sequence);
-  if (ec != std::errc() || ptr != digits.data() + digits.size() || ref.sequence == 0 || digits[0] == '+') {
-    return absl::InvalidArgumentError("a signal id's sequence is a decimal number >= 1");
+  // One spelling per signal: no sign, no leading zero ("local:01" is not "local:1").
+  if (ec != std::errc() || ptr != digits.data() + digits.size() || ref.sequence == 0 || digits[0] == '+' ||
+      digits[0] == '0') {
+    return absl::InvalidArgumentError("a signal id's sequence is a decimal number >= 1 without leading zeros");
   }
-  if (ref.origin.size() > 64) return absl::InvalidArgumentError("a signal id's origin is at most 64 characters");
+  // The origin is a node id, in its one spelling (lower case: "LOCAL:1" is not "local:1").
+  if (absl::Status s = ValidateNodeId(ref.origin); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("a signal id's origin: ", std::string(s.message())));
+  }
   return ref;
 }
 

@@ -90,3 +90,18 @@ TEST_F(NodeCommandsTest, CommandsWorkOnAStoppedNode) {
 
 }  // namespace
 }  // namespace hashbank
+
+namespace hashbank {
+namespace {
+
+// `hashbank --version` names the project version CMake was configured with (project(hashbank VERSION ...)).
+TEST(VersionTest, VersionFlagPrintsTheProjectVersion) {
+  const fs::path out = fs::temp_directory_path() / ("hashbank-version-" + std::to_string(::getpid()));
+  const Outcome r = RunHashbank("--version", out);
+  fs::remove(out);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, std::string("hashbank ") + HASHBANK_TEST_PROJECT_VERSION + "\n");
+}
+
+}  // namespace
+}  // namespace hashbank
