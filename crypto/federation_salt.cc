@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "crypto/hmac_sha256.h"
 #include "crypto/sodium_init.h"
 
 namespace hashbank {
@@ -81,5 +82,31 @@ std::string FederationSalt::ToHex() const {
 std::string FederationSalt::ToString() const { return absl::StrCat("FederationSalt{id=\"", id, "\", key=<redacted>}"); }
 
 std::ostream& operator<<(std::ostream& os, const FederationSalt& salt) { return os << salt.ToString(); }
+
+std::string FederationSalt::RandomId() {
+  EnsureSodiumInitialized();
+  std::array<uint8_t, 8> bytes{};
+  randombytes_buf(bytes.data(), bytes.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "fed-";
+  for (uint8_t b : bytes) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 0x0F]);
+  }
+  return id;
+}
+
+std::string FederationSalt::CheckValue() const {
+  static constexpr std::string_view kLabel = "hashbank federation salt check v1";
+  const HmacSha256Tag tag =
+      HmacSha256(key, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kLabel.data()), kLabel.size()));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < 16; ++i) {
+    out.push_back(kHex[tag[i] >> 4]);
+    out.push_back(kHex[tag[i] & 0x0F]);
+  }
+  return out;
+}
 
 }  // namespace hashbank

@@ -34,8 +34,15 @@ struct FederationSalt {
   // A fresh key from the system CSPRNG (libsodium randombytes_buf). Fails only on a bad id.
   static absl::StatusOr<FederationSalt> Generate(std::string id);
 
+  // A fresh random id, "fed-" and 16 hex digits, so two federations' salts never share an id by default.
+  static std::string RandomId();
+
   // The key as 64 lowercase hex digits. SECRET.
   std::string ToHex() const;
+  // The salt's public check value: 32 hex digits of HMAC-SHA-256(key, "hashbank federation salt check v1").
+  // Equal for equal keys, and says nothing about the key (HMAC is a PRF); nodes compare it to tell a wrong
+  // salt of the same id from the right one.
+  std::string CheckValue() const;
   // `FederationSalt{id="...", key=<redacted>}`.
   std::string ToString() const;
 };

@@ -200,7 +200,7 @@ std::vector<float> BuildRotation(const Key32& embedding_key, size_t d) {
 
 }  // namespace
 
-Salter::Salter(const FederationSalt& salt) : salt_id_(salt.id) {
+Salter::Salter(const FederationSalt& salt) : salt_id_(salt.id), check_value_(salt.CheckValue()) {
   EnsureSodiumInitialized();
   Key32 permutation_key = DeriveKey(salt.key, kPdqPermutationSubkey, kSaltContext);
   Key32 mask_key = DeriveKey(salt.key, kPdqMaskSubkey, kSaltContext);

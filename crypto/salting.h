@@ -57,6 +57,8 @@ class Salter {
   Salter& operator=(const Salter&) = delete;
 
   const std::string& salt_id() const { return salt_id_; }
+  // FederationSalt::CheckValue of the salt: public; compared at start and with peers.
+  const std::string& check_value() const { return check_value_; }
 
   // Permute the bits, then XOR the mask. HammingDistance(SaltPdq(a), SaltPdq(b)) == HammingDistance(a, b).
   PdqLimbs SaltPdq(const PdqLimbs& hash) const;
@@ -77,6 +79,7 @@ class Salter {
   std::shared_ptr<const Rotation> RotationFor(size_t dimension) const;
 
   std::string salt_id_;
+  std::string check_value_;
   std::array<uint8_t, 32> embedding_key_{};
   std::array<uint8_t, 32> exact_key_{};
   PdqLimbs pdq_mask_{};

@@ -42,10 +42,21 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
                                                       "\" but the configured salt is \"", salter->salt_id(),
                                                       "\"; refusing to mix salts"));
   }
-  if (!salt_id->has_value()) {
+  // The salt id can be equal for two different salts (a replaced salt.json); the check value cannot. A
+  // database salted with another key would make every PDQ and exact match silently return nothing.
+  auto salt_check = (*store)->GetState("salt_check");
+  if (!salt_check.ok()) return salt_check.status();
+  if (salt_check->has_value() && **salt_check != salter->check_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the configured salt (id \"", salter->salt_id(), "\", check value ", salter->check_value(),
+        ") is not the salt this database was salted with (check value ", **salt_check,
+        "); refusing to start: every match would silently return nothing. Restore the federation's salt.json"));
+  }
+  if (!salt_id->has_value() || !salt_check->has_value()) {
     StoreBatch init;
     init.PutState("salt_id", salter->salt_id());
-    init.PutState("node_id", options.node_id);
+    init.PutState("salt_check", salter->check_value());  // databases from before check values: recorded now
+    if (!salt_id->has_value()) init.PutState("node_id", options.node_id);
     if (absl::Status s = (*store)->Commit(std::move(init), options.now_ms()); !s.ok()) return s;
   }
   std::unique_ptr<Bank> bank(new Bank(std::move(options), std::move(salter), std::move(*store)));

@@ -126,6 +126,8 @@ class Bank {
   absl::Status Backup(const std::string& dir) const;
   BankStats Stats() const;
   const std::string& node_id() const { return options_.node_id; }
+  // The federation salt's public check value (FederationSalt::CheckValue): peers compare it before syncing.
+  const std::string& salt_check() const { return intake_.salt_check(); }
 
  private:
   Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<SignalStore> store);

@@ -91,6 +91,7 @@ HttpResponse Federation::Handle(const HttpRequest& req) {
       if (!cp.ok() || !cp->has_value()) continue;
       list.add_checkpoints()->ParseFromString((*cp)->signed_bytes);
     }
+    list.set_salt_check(bank_->salt_check());
     return Protobuf(list.SerializeAsString());
   }
   if (req.method == "GET" && path == "/fed/v1/segment") {
@@ -199,6 +200,17 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
   if (!body.ok()) return body.status();
   pb::CheckpointList list;
   if (!list.ParseFromString(*body)) return absl::DataLossError("the peer's checkpoint list does not parse");
+  // A peer on another federation salt: its salted values would never match here, and ours never there.
+  const bool other_salt = !list.salt_check().empty() && list.salt_check() != bank_->salt_check();
+  {
+    absl::MutexLock lock(&mu_);
+    peer->salt_mismatch = other_salt;
+  }
+  if (other_salt) {
+    return absl::FailedPreconditionError(absl::StrCat("peer ", peer->options.id, " uses another federation salt (check value ",
+                                                      list.salt_check(), ", this node's ", bank_->salt_check(),
+                                                      "): refusing to sync from it"));
+  }
   absl::Status first_error = absl::OkStatus();
   for (const pb::SignedCheckpoint& sc : list.checkpoints()) {
     std::string origin;
@@ -306,6 +318,7 @@ std::string Federation::StatusJson() const {
       o["id"] = p->options.id;
       o["url"] = p->options.url;
       o["connected"] = p->connected;
+      o["salt_mismatch"] = p->salt_mismatch;
       o["last_sync_ms"] = p->last_sync_ms;
       o["last_success_ms"] = p->last_success_ms;
       o["syncs"] = p->syncs;
@@ -345,14 +358,17 @@ std::string Federation::StatusJson() const {
 }
 
 void Federation::ForEachGauge(const std::function<void(std::string_view, std::string_view, double)>& gauge) const {
-  size_t connected = 0, errors = 0;
+  size_t connected = 0, errors = 0, other_salt = 0;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& p : peers_) {
       connected += p->connected ? 1u : 0u;
       errors += p->errors;
+      other_salt += p->salt_mismatch ? 1u : 0u;
     }
   }
+  gauge("hashbank_federation_peers_other_salt", "Peers refused because they use another federation salt.",
+        static_cast<double>(other_salt));
   gauge("hashbank_federation_peers_connected", "Peers whose last sync reached them.", static_cast<double>(connected));
   gauge("hashbank_federation_peers", "Configured peers.", static_cast<double>(peers_.size()));
   gauge("hashbank_federation_sync_errors_total", "Failed sync rounds since start (a counter).", static_cast<double>(errors));

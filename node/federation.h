@@ -80,6 +80,7 @@ class Federation {
     uint64_t syncs = 0, errors = 0, applied_entries = 0;
     std::string last_error;
     std::map<std::string, uint64_t> peer_sizes;  // origin -> the peer's checkpoint size
+    bool salt_mismatch = false;                  // its last checkpoint list named another salt
   };
 
   void SyncLoop(PeerState* peer);

@@ -87,6 +87,14 @@ absl::StatusOr<std::unique_ptr<Salter>> LoadOrCreateSalt(const NodeConfig& confi
   auto salt = FederationSalt::FromHex(std::string(v.as_object().at("salt_id").as_string()),
                                       std::string(v.as_object().at("key").as_string()));
   if (!salt.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", std::string(salt.status().message())));
+  // `ca init` records the salt's public check value beside the key: a file whose key does not give it was
+  // edited or mixed from two salts.
+  if (const auto* check = v.as_object().if_contains("check"); check != nullptr) {
+    if (!check->is_string() || check->as_string() != salt->CheckValue()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": its key does not give the check value it records; the "
+                                                     "file was altered or mixed from two salts"));
+    }
+  }
   return std::make_unique<Salter>(*salt);
 }
 

@@ -70,6 +70,7 @@ class SignalIntake {
   absl::StatusOr<SaltedExactDigest> SaltExact(ExactKind kind, std::span<const uint8_t> raw) const;
   absl::StatusOr<std::vector<float>> SaltEmbedding(const EmbeddingInput& raw) const;
   const std::string& salt_id() const { return salter_->salt_id(); }
+  const std::string& salt_check() const { return salter_->check_value(); }
 
  private:
   std::unique_ptr<Salter> salter_;

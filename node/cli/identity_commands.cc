@@ -30,10 +30,11 @@ int Fail(std::ostream& err, std::string_view command, const absl::Status& s) {
 int RunCaInitCommand(const std::string& dir, const std::string& name, std::ostream& out, std::ostream& err) {
   auto ca = CreateCertificateAuthority(name, std::chrono::days(3650));
   if (!ca.ok()) return Fail(err, "ca init", ca.status());
-  auto salt = FederationSalt::Generate("federation-1");
+  auto salt = FederationSalt::Generate(FederationSalt::RandomId());
   if (!salt.ok()) return Fail(err, "ca init", salt.status());
   boost::json::object s;
   s["salt_id"] = salt->id;
+  s["check"] = salt->CheckValue();  // public: what every member's node reports for this salt
   s["key"] = salt->ToHex();
   // Keys first and never over an existing file: re-running must not replace a federation's CA key or salt.
   for (const auto& [file, content, mode] :
@@ -46,7 +47,7 @@ int RunCaInitCommand(const std::string& dir, const std::string& name, std::ostre
   auto info = InspectCertificate(ca->cert_pem);
   out << "federation CA \"" << name << "\" in " << dir << " (ca.pem; ca.key and salt.json are secret, mode 0600)\n";
   if (info.ok()) out << "CA certificate SHA-256: " << info->sha256_fingerprint_hex << '\n';
-  out << "salt id: " << salt->id << " — distribute salt.json to members out of band\n";
+  out << "salt id: " << salt->id << ", check value " << salt->CheckValue() << " — distribute salt.json to members out of band\n";
   return 0;
 }
 

@@ -102,3 +102,32 @@ TEST(FederationSaltTest, ToStringAndStreamNeverShowTheKey) {
 
 }  // namespace
 }  // namespace hashbank
+
+namespace hashbank {
+namespace {
+
+TEST(FederationSaltCheckTest, CheckValueDependsOnTheKeyAloneAndHidesIt) {
+  auto a = FederationSalt::FromHex("one", std::string(64, 'a'));
+  auto a_renamed = FederationSalt::FromHex("two", std::string(64, 'a'));
+  auto b = FederationSalt::FromHex("one", std::string(63, 'a') + "b");
+  ASSERT_TRUE(a.ok() && a_renamed.ok() && b.ok());
+  EXPECT_EQ(a->CheckValue(), a_renamed->CheckValue());  // the id plays no part
+  EXPECT_NE(a->CheckValue(), b->CheckValue());          // one bit of key changes it
+  EXPECT_EQ(a->CheckValue().size(), 32u);
+  EXPECT_EQ(a->CheckValue().find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(a->ToHex().find(a->CheckValue()), std::string::npos);  // not a piece of the key
+  // An independent computation: HMAC-SHA-256 under the key (32 bytes of 0xaa) of the fixed label, first 16
+  // bytes (openssl dgst -sha256 -mac HMAC -macopt hexkey:aa..aa on "hashbank federation salt check v1").
+  EXPECT_EQ(a->CheckValue(), "153b54e99221a513c4d0257ea99ba72e");
+}
+
+TEST(FederationSaltCheckTest, RandomIdsAreValidAndDistinct) {
+  const std::string x = FederationSalt::RandomId(), y = FederationSalt::RandomId();
+  EXPECT_NE(x, y);
+  EXPECT_TRUE(FederationSalt::ValidateId(x).ok()) << x;
+  EXPECT_EQ(x.rfind("fed-", 0), 0u);
+  EXPECT_EQ(x.size(), 20u);
+}
+
+}  // namespace
+}  // namespace hashbank

@@ -223,6 +223,7 @@ struct Node {
   std::function<std::optional<HttpResponse>(const HttpRequest&)> fed_hook;
   std::unique_ptr<HttpsClient> client;  // to the member API
   std::string admin_token, submit_token, query_token;
+  std::optional<FederationSalt> salt;  // set: this node's own salt instead of the federation's
 
   std::string Path(const std::string& name) const { return dir + "/tls/" + name; }
 };
@@ -314,7 +315,7 @@ class FederationFixture : public ::testing::Test {
     bo.data_dir = n.dir;
     bo.node_id = n.id;
     bo.signing_key = n.key;
-    auto bank = Bank::Open(bo, std::make_unique<Salter>(salt_));
+    auto bank = Bank::Open(bo, std::make_unique<Salter>(n.salt ? *n.salt : salt_));
     ASSERT_TRUE(bank.ok()) << bank.status();
     n.bank = std::move(*bank);
     if (n.admin_token.empty()) {
@@ -647,6 +648,34 @@ TEST_F(FederationTest, StatusThroughTheMemberApiShowsPeersConnectedAndNoLagOnceC
 }
 
 // --- Mutual TLS on the federation listener -------------------------------------------------------------------
+
+// A member on another federation salt (a replaced salt.json with the same id): its salted values would never
+// match, so a node refuses to sync from it — visibly, in the status and the metrics — instead of filling its
+// bank with entries that silently match nothing.
+TEST_F(FederationTest, PeerOnAnotherSaltIsRefusedAndTheStatusSaysWhy) {
+  auto other = FederationSalt::Generate(salt_.id);  // the same id, another key
+  ASSERT_TRUE(other.ok());
+  B().salt = *other;
+  for (const char* id : {"node-a", "node-b"}) ASSERT_NO_FATAL_FAILURE(StartNode(node(id)));
+  StartFederation(A(), {});
+  StartFederation(B(), {"node-a"});
+  SubmitPdq(A(), RandomHash(rng_));
+  json::value status;
+  ASSERT_TRUE(Eventually([&] {
+    const Response r = Call(B(), "GET", "/v1/federation/status", B().admin_token);
+    if (r.status != 200) return false;
+    status = ParseJson(r.body);
+    for (const json::value& p : status.at("peers").as_array()) {
+      if (p.at("id") == json::value("node-a") && p.at("salt_mismatch") == json::value(true)) return true;
+    }
+    return false;
+  })) << json::serialize(status);
+  const std::string text = json::serialize(status);
+  EXPECT_NE(text.find("another federation salt"), std::string::npos) << text;
+  const Response metrics = Call(B(), "GET", "/metrics", B().admin_token);
+  EXPECT_NE(metrics.body.find("hashbank_federation_peers_other_salt 1"), std::string::npos) << metrics.body;
+  EXPECT_EQ(TrustedSize(*B().bank, "node-a"), 0u);  // nothing of A's log was taken
+}
 
 TEST_F(FederationTest, ListenerRefusesEveryClientButAMembersTls13Certificate) {
   // Expires one second after it is issued; used last, once the clock has passed its end.
