@@ -2,6 +2,7 @@
 # Installs every Debian 12 package hashbank needs to build, test and benchmark.
 # Idempotent: packages already installed are skipped. Needs root (or sudo).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(
   # toolchain
@@ -24,6 +25,11 @@ PACKAGES=(
   # validates docker-compose.yml in CI (docker-compose -f docker-compose.yml config)
   docker-compose
 )
+# Node.js and npm validate docs/api/openapi.yaml (scripts/check-openapi.sh). Machines that already have a
+# node and npm (e.g. from another source) keep theirs; otherwise Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -32,8 +38,17 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+install_npm_tools() {
+  # npm packages, pinned by package-lock.json (npm ci installs exactly those versions). Absent in a Docker
+  # build stage that copies only this script: nothing to install there.
+  if [ -f tools/openapi/package-lock.json ]; then
+    (cd tools/openapi && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
+  install_npm_tools
   exit 0
 fi
 
@@ -43,3 +58,4 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_npm_tools

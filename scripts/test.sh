@@ -7,6 +7,8 @@ bash scripts/setup.sh
 # Module dependencies point one way (docs/architecture.md): checked on the #include lines.
 bash scripts/check-deps.sh
 bash scripts/build.sh
+# The member API's OpenAPI document must be valid (a real OpenAPI 3 validator; every $ref resolves).
+bash scripts/check-openapi.sh
 # The 3-node federation's compose file must stay valid (no Docker engine is needed for this check).
 docker-compose -f docker-compose.yml config -q
 bash scripts/fuzz.sh 20
