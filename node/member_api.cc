@@ -349,19 +349,32 @@ std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view p
 
 std::optional<HttpResponse> MemberApi::Precheck(std::string_view method, std::string_view target,
                                                std::string_view authorization) {
-  const std::string_view path = PathOf(target);
-  if (method == "GET" && path == "/v1/health") return std::nullopt;
-  if (BearerToken(authorization).empty()) {
-    HttpResponse r = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
-    metrics_->Record(Route::kOther, r.status, 0);
-    return r;
+  // The same order as Handle: 404 (no route), 405 (wrong method), then 401 — all before the body is read.
+  std::string id;
+  const std::vector<const RouteSpec*> candidates = RoutesFor(PathOf(target), &id);
+  const RouteSpec* route = nullptr;
+  for (const RouteSpec* r : candidates) {
+    if (r->method == method) route = r;
   }
-  if (!bank_->Authenticate(BearerToken(authorization))) {
-    HttpResponse r = Error(401, "unauthenticated", "unknown token");
-    metrics_->Record(Route::kOther, r.status, 0);
-    return r;
+  std::optional<HttpResponse> early;
+  Route metric = Route::kOther;
+  if (candidates.empty()) {
+    early = Error(404, "not_found", "no such endpoint");
+  } else if (route == nullptr) {
+    metric = candidates.front()->metric;
+    std::string methods;
+    for (const RouteSpec* r : candidates) absl::StrAppend(&methods, methods.empty() ? "" : " or ", r->method);
+    early = Error(405, "method_not_allowed", absl::StrCat("use ", methods));
+  } else if (!route->roles.empty()) {
+    metric = route->metric;
+    if (BearerToken(authorization).empty()) {
+      early = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
+    } else if (!bank_->Authenticate(BearerToken(authorization))) {
+      early = Error(401, "unauthenticated", "unknown token");
+    }
   }
-  return std::nullopt;
+  if (early) metrics_->Record(metric, early->status, 0);
+  return early;
 }
 
 void MemberApi::SetFederationHooks(

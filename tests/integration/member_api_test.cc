@@ -970,10 +970,12 @@ TEST_F(MemberApiTest, UnknownSignalIs404AndMalformedIdIs400) {
 }
 
 TEST_F(MemberApiTest, UnknownPathIs404AndWrongMethodIs405) {
-  // The server authenticates from the headers before anything else (HttpsServer's precheck), so an
-  // anonymous client gets 401 on every path but GET /v1/health, known or not.
-  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/nothing", ""), 401, "unauthenticated"));
-  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/health", ""), 401, "unauthenticated"));
+  // The order of checks, with or without a token: 404 (no such path), 405 (wrong method), then 401 — from the
+  // headers, before any body is read (HttpsServer's precheck), and the same in MemberApi::Handle.
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/nothing", ""), 404, "not_found"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/health", ""), 405, "method_not_allowed", "GET"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PUT", "/v1/match", "", "{}"), 405, "method_not_allowed"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match", "", "{}"), 401, "unauthenticated"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/nothing", admin_token_), 404, "not_found"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/", query_token_), 404, "not_found"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals", submit_token_), 405, "method_not_allowed", "POST"));
@@ -982,6 +984,21 @@ TEST_F(MemberApiTest, UnknownPathIs404AndWrongMethodIs405) {
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PATCH", "/v1/signals/local:1", query_token_, "{}"), 405,
                                     "method_not_allowed"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals/local:1/opinions", query_token_), 405, "method_not_allowed"));
+}
+
+// The auth scheme's name is case-insensitive (RFC 9110 11.1), as the OpenAPI document says; the token is not.
+TEST_F(MemberApiTest, BearerSchemeIsCaseInsensitiveAndTheTokenIsNot) {
+  for (const char* scheme : {"Bearer ", "bearer ", "BEARER "}) {
+    SCOPED_TRACE(scheme);
+    auto r = client_->Request("GET", "/v1/audit", "", {{"Authorization", std::string(scheme) + admin_token_}});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+  std::string upper = admin_token_;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto r = client_->Request("GET", "/v1/audit", "", {{"Authorization", "Bearer " + upper}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(IsErrorAndNodeHealthy(*r, 401, "unauthenticated"));
 }
 
 TEST_F(MemberApiTest, RateLimitIs429PerToken) {
