@@ -10,6 +10,10 @@
 #include <array>
 #include <charconv>
 #include <deque>
+#include <optional>
+#include <algorithm>
+#include <iostream>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 
@@ -453,10 +457,28 @@ struct SignalStore::Impl {
   uint64_t audit_last ABSL_GUARDED_BY(write_mu) = 0;
   std::string audit_last_hash ABSL_GUARDED_BY(write_mu);
 
+  // The background purge: keys deleted by committed batches, purged `purge_delay` after the first of them.
+  absl::Mutex purge_mu ABSL_ACQUIRED_AFTER(queue_mu);
+  std::vector<std::pair<Cf, std::string>> deleted ABSL_GUARDED_BY(purge_mu);
+  std::optional<std::chrono::steady_clock::time_point> purge_due ABSL_GUARDED_BY(purge_mu);
+  bool purge_stopping ABSL_GUARDED_BY(purge_mu) = false;
+  std::chrono::milliseconds purge_delay{0};
+  std::thread purger;
+
   ~Impl() {
+    if (purger.joinable()) {
+      {
+        absl::MutexLock lock(&purge_mu);
+        purge_stopping = true;
+      }
+      purger.join();
+    }
     for (auto* h : cfs) db->DestroyColumnFamilyHandle(h);
     if (db) db->Close();
   }
+
+  void PurgeLoop() ABSL_LOCKS_EXCLUDED(purge_mu);
+  absl::Status Purge(std::vector<std::pair<Cf, std::string>> keys);
 
   // Writes `group` (queue order) as one synced WriteBatch.
   absl::Status WriteGroup(const std::vector<PendingCommit::Writer*>& group) ABSL_LOCKS_EXCLUDED(queue_mu);
@@ -545,6 +567,11 @@ absl::StatusOr<std::unique_ptr<SignalStore>> SignalStore::Open(const std::string
     if (!parsed.ok()) return parsed.status();
     impl->audit_last_hash = parsed->hash_hex;
   }
+  impl->purge_delay = store_options.purge_delay;
+  if (store_options.purge_delay.count() > 0) {
+    Impl* m = impl.get();
+    impl->purger = std::thread([m] { m->PurgeLoop(); });
+  }
   return std::unique_ptr<SignalStore>(new SignalStore(std::move(impl)));
 }
 
@@ -588,7 +615,74 @@ absl::Status SignalStore::Impl::WriteGroup(const std::vector<PendingCommit::Writ
   if (absl::Status s = FromRocks(db->Write(wo, &wb), "write"); !s.ok()) return s;
   audit_last = seq;
   audit_last_hash = prev;
+  // Deleted rows are remembered for the purge that removes their bytes from the files.
+  std::vector<std::pair<Cf, std::string>> deleted_now;
+  for (const PendingCommit::Writer* w : group) {
+    StoreBatch::Impl::ForEach(w->batch.impl_->deletes, false, [&](Cf cf, std::string_view key, std::string_view) {
+      deleted_now.emplace_back(cf, std::string(key));
+    });
+  }
+  if (!deleted_now.empty()) {
+    absl::MutexLock purge_lock(&purge_mu);
+    deleted.insert(deleted.end(), std::make_move_iterator(deleted_now.begin()), std::make_move_iterator(deleted_now.end()));
+    if (!purge_due) purge_due = std::chrono::steady_clock::now() + purge_delay;
+  }
   return absl::OkStatus();
+}
+
+absl::Status SignalStore::Impl::Purge(std::vector<std::pair<Cf, std::string>> keys) {
+  // Every column family flushed: the memtables' rows go to table files and every WAL file written so far
+  // becomes obsolete; RocksDB deletes obsolete WAL files when the flush completes.
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  if (absl::Status s = FromRocks(db->Flush(flush, cfs), "flush"); !s.ok()) return s;
+  // Then each deleted key's range is compacted through every level: the files that held its bytes are
+  // rewritten without them. Beyond a bound, whole column families (cheaper than thousands of calls).
+  constexpr size_t kMaxRanges = 256;
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::array<size_t, kNumCf> per_cf{};
+  for (const auto& [cf, key] : keys) ++per_cf[cf];
+  for (size_t cf = 0; cf < kNumCf; ++cf) {
+    if (per_cf[cf] > kMaxRanges) {
+      if (absl::Status s = FromRocks(db->CompactRange(options, cfs[cf], nullptr, nullptr), "purge compaction"); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  for (const auto& [cf, key] : keys) {
+    if (per_cf[cf] > kMaxRanges) continue;
+    const std::string end = key + std::string(1, '\0');
+    const rocksdb::Slice b(key), e(end);
+    if (absl::Status s = FromRocks(db->CompactRange(options, cfs[cf], &b, &e), "purge compaction"); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+void SignalStore::Impl::PurgeLoop() {
+  while (true) {
+    std::vector<std::pair<Cf, std::string>> keys;
+    {
+      absl::MutexLock lock(&purge_mu);
+      // Wake when stopping, or when a purge is due (re-checked at least every 100 ms).
+      purge_mu.AwaitWithTimeout(absl::Condition(+[](Impl* m) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                  return m->purge_stopping ||
+                                         (m->purge_due && std::chrono::steady_clock::now() >= *m->purge_due);
+                                }, this),
+                                absl::Milliseconds(100));
+      if (purge_stopping) return;
+      if (!purge_due || std::chrono::steady_clock::now() < *purge_due) continue;
+      keys.swap(deleted);
+      purge_due.reset();
+    }
+    if (absl::Status s = Purge(std::move(keys)); !s.ok()) {
+      // Keys are not re-queued: the next purge's flush and a later compaction still remove them; the error
+      // (a storage fault) is what the next write reports too.
+      std::cerr << "hashbank: purge of deleted rows failed: " << s.message() << "\n";
+    }
+  }
 }
 
 PendingCommit::PendingCommit() = default;
@@ -769,6 +863,16 @@ absl::Status SignalStore::ForEachLeaf(std::string_view origin,
     if (ParseOkey(key, &ref) != key.size()) return absl::DataLossError("corrupt leaf key");
     return fn(ref.sequence, value);
   });
+}
+
+absl::Status SignalStore::PurgeDeletedNow() {
+  std::vector<std::pair<Cf, std::string>> keys;
+  {
+    absl::MutexLock lock(&impl_->purge_mu);
+    keys.swap(impl_->deleted);
+    impl_->purge_due.reset();
+  }
+  return impl_->Purge(std::move(keys));
 }
 
 absl::Status SignalStore::CompactAll() {

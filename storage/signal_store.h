@@ -37,6 +37,7 @@
 // Unavailable/DataLoss/Internal Status with RocksDB's message; bad stored data is DataLoss.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -114,6 +115,10 @@ struct SignalStoreOptions {
   // The file system RocksDB uses; null: the default (POSIX). Tests inject a fault-injecting one
   // (storage/testing_fs.h) to simulate failed writes and power loss.
   std::shared_ptr<rocksdb::FileSystem> file_system;
+  // Deleted rows (a withdrawal's purged entry and index rows) leave every file within about this long: a
+  // background purge flushes every column family (so the write-ahead log that still holds the bytes becomes
+  // obsolete and is deleted) and compacts the ranges of the deleted keys. 0: only PurgeDeletedNow() does it.
+  std::chrono::milliseconds purge_delay{2000};
 };
 
 // A queued commit (SignalStore::Enqueue). Wait() returns once the batch is durable or has failed; the
@@ -168,6 +173,10 @@ class SignalStore {
   absl::Status ForEachLeaf(std::string_view origin, const std::function<absl::Status(uint64_t, std::string_view)>& fn) const;
   // Full compaction of every column family: afterwards purged bytes are gone from the files too.
   absl::Status CompactAll();
+  // What the background purge does (SignalStoreOptions::purge_delay), now: flushes every column family
+  // (the WAL files holding deleted rows become obsolete and are removed) and compacts the key ranges of the
+  // rows deleted since the last purge, so their bytes are in no file any more.
+  absl::Status PurgeDeletedNow();
   absl::StatusOr<std::vector<SignalRef>> OpinionsOf(const SignalRef& signal) const;
 
   // fn(sequence, entry bytes) for origin's stored entries with first <= sequence < end, in order (purged
