@@ -1,5 +1,7 @@
 #include "node/cli/identity_commands.h"
 
+#include <arpa/inet.h>
+
 #include <filesystem>
 
 #include <boost/json.hpp>
@@ -64,8 +66,13 @@ int RunNodeInitCommand(const NodeInitOptions& o, std::ostream& out, std::ostream
   if (!salt.ok()) return Fail(err, "node init", salt.status());
   CertificateRequest req;
   req.common_name = o.id;
-  req.dns_names = o.hosts;
-  req.ip_addresses = o.ips;
+  // An address given as --host is what the operator means by it: an IP SAN (a DNS name cannot be an IP).
+  for (const std::string& h : o.hosts) {
+    in6_addr any{};
+    const bool is_ip = ::inet_pton(AF_INET, h.c_str(), &any) == 1 || ::inet_pton(AF_INET6, h.c_str(), &any) == 1;
+    (is_ip ? req.ip_addresses : req.dns_names).push_back(h);
+  }
+  req.ip_addresses.insert(req.ip_addresses.end(), o.ips.begin(), o.ips.end());
   req.node_id = o.id;
   req.server_auth = true;
   req.client_auth = true;  // the same certificate serves the federation port and authenticates as a peer

@@ -44,8 +44,6 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
     auto token = (*bank)->CreateToken(Role::kAdmin, "admin", Actor{"system", Role::kAdmin});
     if (!token.ok()) return fail(token.status());
     if (absl::Status s = WritePemFile(AdminTokenPath(*config), *token + "\n", 0600); !s.ok()) return fail(s);
-    out << "hashbank: admin token (shown once; also in " << AdminTokenPath(*config) << ", mode 0600):\n"
-        << *token << '\n';
   }
   Metrics metrics;
   ApiLimits limits;
@@ -127,6 +125,16 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
                      absl::StrCat(listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host,
                                   ":", (*server)->port(), "\n"),
                      0644);
+  // The admin token is shown once, after the first start that really serves: a start that fails (the port in
+  // use) shows nothing, and the next one still shows it. "admin.token.shown" records that it was shown.
+  const std::string shown_marker = AdminTokenPath(*config) + ".shown";
+  if (std::error_code ec; !std::filesystem::exists(shown_marker, ec)) {
+    if (auto token = ReadTextFile(AdminTokenPath(*config), 4096); token.ok()) {
+      out << "hashbank: admin token (shown once; also in " << AdminTokenPath(*config) << ", mode 0600):\n"
+          << *token << (token->empty() || token->back() != '\n' ? "\n" : "");
+      (void)WritePemFile(shown_marker, "the admin token in admin.token was shown at a start\n", 0600);
+    }
+  }
   const BankStats stats = (*bank)->Stats();
   out << "hashbank: node " << config->node.id << " serving https://"
       << (listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host) << ":"

@@ -88,6 +88,59 @@ TEST_F(NodeCommandsTest, CommandsWorkOnAStoppedNode) {
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 }
 
+
+// The one-time admin token is shown by the first start that really serves: a start that fails (its port is
+// taken) shows nothing, and the next successful one still shows it — once.
+TEST_F(NodeCommandsTest, FailedStartDoesNotUseUpTheAdminTokenShownOnce) {
+  const fs::path data = root_ / "data";
+  const std::string log = (root_ / "serve.log").string();
+  // A port in use: another node's.
+  const fs::path other = root_ / "other";
+  auto blocker = testing::NodeProcess::Start({"serve", "--data-dir", other.string(), "--listen", "127.0.0.1:0"}, log);
+  ASSERT_TRUE(blocker.ok()) << blocker.status();
+  auto taken = (*blocker)->ServingPort(std::chrono::seconds(30));
+  ASSERT_TRUE(taken.ok()) << testing::ReadFileText(log);
+  const Outcome failed = RunHashbank("serve --data-dir '" + data.string() + "' --listen 127.0.0.1:" + std::to_string(*taken),
+                                     root_ / "failed.txt");
+  EXPECT_NE(failed.exit_code, 0) << failed.output;
+  EXPECT_EQ(failed.output.find("admin token"), std::string::npos) << failed.output;
+  ASSERT_TRUE(fs::exists(data / "admin.token"));  // made and stored, not shown
+
+  auto first = testing::NodeProcess::Start({"serve", "--data-dir", data.string(), "--listen", "127.0.0.1:0"}, log);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE((*first)->ServingPort(std::chrono::seconds(30)).ok()) << testing::ReadFileText(log);
+  std::string token = testing::ReadFileText((data / "admin.token").string());
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  EXPECT_NE((*first)->out().find("admin token"), std::string::npos) << (*first)->out();
+  EXPECT_NE((*first)->out().find(token), std::string::npos) << (*first)->out();
+  ASSERT_EQ(testing::ExitCode((*first)->Signal(SIGTERM)), 0);
+
+  auto second = testing::NodeProcess::Start({"serve", "--data-dir", data.string(), "--listen", "127.0.0.1:0"}, log);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE((*second)->ServingPort(std::chrono::seconds(30)).ok()) << testing::ReadFileText(log);
+  EXPECT_EQ((*second)->out().find("admin token"), std::string::npos) << (*second)->out();
+  ASSERT_EQ(testing::ExitCode((*second)->Signal(SIGTERM)), 0);
+  ASSERT_EQ(testing::ExitCode((*blocker)->Signal(SIGTERM)), 0);
+}
+
+// `node init --host 127.0.0.1`: an address given as a host name becomes an IP SAN instead of an error.
+TEST_F(NodeCommandsTest, NodeInitAcceptsAnAddressAsHost) {
+  const Outcome ca = RunHashbank("ca init --dir '" + (root_ / "ca").string() + "'", root_ / "ca.txt");
+  ASSERT_EQ(ca.exit_code, 0) << ca.output;
+  const Outcome init = RunHashbank("node init --ca '" + (root_ / "ca").string() + "' --id node-a --host 127.0.0.1 --host ::1 "
+                                   "--host localhost --out '" + (root_ / "node-a").string() + "'",
+                                   root_ / "init.txt");
+  EXPECT_EQ(init.exit_code, 0) << init.output;
+  EXPECT_TRUE(fs::exists(root_ / "node-a" / "tls" / "server.pem"));
+  // The certificate's SANs, read by openssl: the addresses as IP Address, the name as DNS.
+  const std::string cmd = "openssl x509 -noout -ext subjectAltName -in '" + (root_ / "node-a" / "tls" / "server.pem").string() +
+                          "' > '" + (root_ / "san.txt").string() + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::ReadFileText((root_ / "san.txt").string());
+  const std::string san = testing::ReadFileText((root_ / "san.txt").string());
+  EXPECT_NE(san.find("IP Address:127.0.0.1"), std::string::npos) << san;
+  EXPECT_NE(san.find("DNS:localhost"), std::string::npos) << san;
+  EXPECT_EQ(san.find("DNS:127.0.0.1"), std::string::npos) << san;
+}
 }  // namespace
 }  // namespace hashbank
 
