@@ -689,6 +689,22 @@ absl::Status ApplyEnvironment(const Environment& env, NodeConfig* config) {
 }
 
 // `source` (a file path, or empty) prefixes the errors about the document as a whole.
+// A relative path written in a config file is relative to that file's directory, not to wherever the node
+// happens to be started (values from the environment and the defaults stay relative to the working directory).
+void RebasePaths(const YAML::Node& root, const std::filesystem::path& base, NodeConfig* config) {
+  const std::pair<const char*, const char*> keys[] = {{"node", "data_dir"}, {"api", "tls_cert"}, {"api", "tls_key"},
+                                                      {"salt", "file"},     {"federation", "ca"}};
+  std::string* fields[] = {&config->node.data_dir, &config->api.tls_cert, &config->api.tls_key, &config->salt.file,
+                           &config->federation.ca};
+  for (size_t i = 0; i < std::size(keys); ++i) {
+    const YAML::Node section = root[keys[i].first];
+    if (!section || !section.IsMap() || !section[keys[i].second]) continue;  // not written in the file
+    std::string& value = *fields[i];
+    if (value.empty() || std::filesystem::path(value).is_absolute()) continue;
+    value = (base / value).lexically_normal().string();
+  }
+}
+
 absl::StatusOr<NodeConfig> LoadFromText(std::string_view yaml, const Environment& env, const std::string& source) {
   NodeConfig config;
   // yaml-cpp reports errors by throwing; they stop here. A std::bad_alloc from a hostile document is reported
@@ -697,6 +713,7 @@ absl::StatusOr<NodeConfig> LoadFromText(std::string_view yaml, const Environment
     absl::StatusOr<YAML::Node> root = ParseDocument(yaml);
     if (!root.ok()) return source.empty() ? root.status() : Labelled(source, root.status());
     if (absl::Status s = ApplyYaml(*root, &config); !s.ok()) return s;
+    if (!source.empty()) RebasePaths(*root, std::filesystem::path(source).parent_path(), &config);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own message for this one is "bad file".
     const absl::Status status =

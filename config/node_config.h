@@ -142,8 +142,9 @@ struct NodeConfig {
   // inconsistent pair of keys.
   absl::Status Validate() const;
 
-  // Paths with the <data_dir> defaults applied. An explicit path is returned as written (a relative one is
-  // relative to the working directory, not to data_dir).
+  // Paths with the <data_dir> defaults applied. An explicit path is returned as written. (A relative path
+  // written in a config file was made relative to the file's directory by Load; one from the environment is
+  // relative to the working directory.)
   std::string TlsCertPath() const;
   std::string TlsKeyPath() const;
   std::string SaltFilePath() const;

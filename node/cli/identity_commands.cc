@@ -82,8 +82,9 @@ int RunNodeInitCommand(const NodeInitOptions& o, std::ostream& out, std::ostream
   if (!key.ok()) return Fail(err, "node init", key.status());
   const fs::path dir(o.out_dir);
   if (absl::Status s = WriteSigningKeyFile((dir / "node.key").string(), o.id, *key); !s.ok()) return Fail(err, "node init", s);
-  const std::string yaml = absl::StrCat("# written by hashbank node init\nnode:\n  id: \"", o.id, "\"\n  data_dir: \"",
-                                        dir.string(), "\"\n");
+  // data_dir is relative to the file that names it: the file sits in the data directory itself.
+  const std::string yaml = absl::StrCat("# written by hashbank node init\nnode:\n  id: \"", o.id,
+                                        "\"\n  data_dir: \".\"  # this file's directory\n");
   for (const auto& [file, content, mode] :
        {std::tuple{"tls/server.key", leaf->key_pem, 0600u}, std::tuple{"salt.json", *salt, 0600u},
         std::tuple{"tls/server.pem", leaf->cert_pem, 0644u}, std::tuple{"tls/ca.pem", *ca_cert, 0644u},

@@ -867,3 +867,33 @@ TEST(ProcessEnvironmentTest, KeepsOnlyHashbankVariables) {
 
 }  // namespace
 }  // namespace hashbank
+
+namespace hashbank {
+namespace {
+
+// A relative path written in a config file is relative to the file's directory; an absolute one and one from
+// the environment are kept as written.
+TEST(NodeConfigPathsTest, RelativePathsInAFileAreRelativeToTheFile) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("hashbank-config-paths-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "etc");
+  const std::filesystem::path file = dir / "etc" / "hashbank.yaml";
+  {
+    std::ofstream out(file);
+    out << "node:\n  data_dir: ../data\napi:\n  tls_cert: tls/a.pem\n  tls_key: /abs/a.key\nsalt:\n  file: salt.json\n";
+  }
+  auto config = NodeConfig::Load(file.string(), Environment{});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->node.data_dir, (dir / "data").string());
+  EXPECT_EQ(config->api.tls_cert, (dir / "etc" / "tls" / "a.pem").string());
+  EXPECT_EQ(config->api.tls_key, "/abs/a.key");
+  EXPECT_EQ(config->salt.file, (dir / "etc" / "salt.json").string());
+  // From the environment: as written (relative to the working directory).
+  auto from_env = NodeConfig::Load(file.string(), Environment{{"HASHBANK_NODE_DATA_DIR", "rel/data"}});
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(from_env->node.data_dir, "rel/data");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hashbank
