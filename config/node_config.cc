@@ -463,6 +463,9 @@ const std::vector<Field>& Fields() {
       UnsignedField<&C::limits, &C::LimitsSection::burst_per_token, 1, 100'000'000>("limits", "burst_per_token"),
       UnsignedField<&C::limits, &C::LimitsSection::request_timeout_ms, 100, 3'600'000>("limits",
                                                                                          "request_timeout_ms"),
+      UnsignedField<&C::limits, &C::LimitsSection::max_concurrent_uploads, 1, 10'000>("limits", "max_concurrent_uploads"),
+      UnsignedField<&C::limits, &C::LimitsSection::max_concurrent_uploads_per_token, 1, 10'000>(
+          "limits", "max_concurrent_uploads_per_token"),
       UnsignedField<&C::matching, &C::MatchingSection::pdq_quality_floor, 0, 100>("matching", "pdq_quality_floor"),
       UnsignedField<&C::matching, &C::MatchingSection::pdq_default_max_distance, 0, 256>(
           "matching", "pdq_default_max_distance"),

@@ -93,6 +93,8 @@ struct NodeConfig {
     uint32_t requests_per_second_per_token = 5000;       // 0 = unlimited, else 1 .. 10^7
     uint32_t burst_per_token = 10000;                    // 1 .. 10^8
     uint32_t request_timeout_ms = 30000;                 // 100 .. 3600000
+    uint32_t max_concurrent_uploads = 8;                 // 1 .. 10000: image bodies held at once, all tokens
+    uint32_t max_concurrent_uploads_per_token = 2;       // 1 .. 10000: image bodies held at once, one token
 
     bool operator==(const LimitsSection&) const = default;
   };

@@ -2,6 +2,8 @@
 // the transports (https_server) without including any API. Plain values; no thread-safety concerns.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +23,13 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::string retry_after;  // seconds, for 429
+};
+
+// What a transport's precheck (headers only, before the body) decides: an answer instead of reading the body,
+// or go on; `ticket` (may be null) is held by the transport until the response is written (an upload slot).
+struct PrecheckResult {
+  std::optional<HttpResponse> answer;
+  std::shared_ptr<void> ticket;
 };
 
 // The JSON error body: {"error": {"code", "message"}}.

@@ -101,10 +101,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (shared_->precheck) {
       // Authentication before the body: an anonymous client cannot make the node buffer a large body.
-      if (auto early = shared_->precheck(method, target, std::string(req[http::field::authorization]))) {
+      PrecheckResult checked = shared_->precheck(method, target, std::string(req[http::field::authorization]));
+      if (checked.answer) {
         keep_alive_ = false;
-        return Write(std::move(*early), false);
+        return Write(std::move(*checked.answer), false);
       }
+      ticket_ = std::move(checked.ticket);  // held until the response is written
     }
     parser_->body_limit(limit);
     // A client that sent "Expect: 100-continue" (curl does for bodies over 1 MiB) waits for this interim
@@ -140,6 +142,9 @@ class Session : public std::enable_shared_from_this<Session> {
     r.body = std::move(req.body());
     r.peer_id = peer_id_;
     shared_->in_flight.fetch_add(1);
+    if (shared_->options.run_inline && shared_->options.run_inline(r.method, r.target)) {
+      return Write(shared_->handler(r), true);
+    }
     asio::post(*shared_->workers, [self = shared_from_this(), r = std::move(r)]() mutable {
       HttpResponse resp = self->shared_->handler(r);
       asio::post(self->stream_.get_executor(),
@@ -172,6 +177,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnWrite(beast::error_code ec) {
+    ticket_.reset();  // an upload slot is free once the answer is out
     if (counted_) shared_->Done();
     counted_ = false;
     if (ec || !response_.keep_alive()) return DoClose();
@@ -189,6 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::ssl_stream<beast::tcp_stream> stream_;
   std::shared_ptr<Shared> shared_;
   std::optional<http::response<http::empty_body>> continue_;  // the interim "100 Continue", while written
+  std::shared_ptr<void> ticket_;  // the precheck's ticket (an upload slot) for the request being served
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;

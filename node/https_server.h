@@ -30,6 +30,9 @@ struct HttpsServerOptions {
   // The body limit of a request, decided from its method and target before the body is read (an API's own
   // rule); unset: max_json_body_bytes for every request.
   std::function<size_t(std::string_view method, std::string_view target)> body_limit;
+  // Requests for which this says true are answered on the I/O thread instead of the worker pool (cheap
+  // routes such as a health check, which must never queue behind image hashing).
+  std::function<bool(std::string_view method, std::string_view target)> run_inline;
   size_t max_json_body_bytes = 1 << 20;
   std::chrono::milliseconds timeout{30000};
   // Mutual TLS (the federation listener): when client_ca_path is set, a client certificate is required and
@@ -43,8 +46,7 @@ class HttpsServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
   // Sees method, target and Authorization before the body is read; an answer is sent instead of reading it.
-  using Precheck =
-      std::function<std::optional<HttpResponse>(std::string_view, std::string_view, std::string_view)>;
+  using Precheck = std::function<PrecheckResult(std::string_view, std::string_view, std::string_view)>;
   static absl::StatusOr<std::unique_ptr<HttpsServer>> Start(const HttpsServerOptions& options, Handler handler,
                                                              Precheck precheck = nullptr);
   ~HttpsServer();

@@ -305,6 +305,11 @@ std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(siz
   };
 }
 
+bool MemberApiRunsInline(std::string_view method, std::string_view target) {
+  const std::string_view path = PathOf(target);
+  return method == "GET" && (path == "/v1/health" || path == "/metrics");
+}
+
 MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(bank), limits_(limits), metrics_(metrics) {
   const std::vector<Role> any = {Role::kQuery, Role::kSubmit, Role::kAdmin};
   const std::vector<Role> submit = {Role::kSubmit, Role::kAdmin};
@@ -347,8 +352,7 @@ std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view p
   return out;
 }
 
-std::optional<HttpResponse> MemberApi::Precheck(std::string_view method, std::string_view target,
-                                               std::string_view authorization) {
+PrecheckResult MemberApi::Precheck(std::string_view method, std::string_view target, std::string_view authorization) {
   // The same order as Handle: 404 (no route), 405 (wrong method), then 401 — all before the body is read.
   std::string id;
   const std::vector<const RouteSpec*> candidates = RoutesFor(PathOf(target), &id);
@@ -356,25 +360,52 @@ std::optional<HttpResponse> MemberApi::Precheck(std::string_view method, std::st
   for (const RouteSpec* r : candidates) {
     if (r->method == method) route = r;
   }
-  std::optional<HttpResponse> early;
+  PrecheckResult result;
   Route metric = Route::kOther;
   if (candidates.empty()) {
-    early = Error(404, "not_found", "no such endpoint");
+    result.answer = Error(404, "not_found", "no such endpoint");
   } else if (route == nullptr) {
     metric = candidates.front()->metric;
     std::string methods;
     for (const RouteSpec* r : candidates) absl::StrAppend(&methods, methods.empty() ? "" : " or ", r->method);
-    early = Error(405, "method_not_allowed", absl::StrCat("use ", methods));
+    result.answer = Error(405, "method_not_allowed", absl::StrCat("use ", methods));
   } else if (!route->roles.empty()) {
     metric = route->metric;
+    std::optional<Actor> actor;
     if (BearerToken(authorization).empty()) {
-      early = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
-    } else if (!bank_->Authenticate(BearerToken(authorization))) {
-      early = Error(401, "unauthenticated", "unknown token");
+      result.answer = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
+    } else if (!(actor = bank_->Authenticate(BearerToken(authorization)))) {
+      result.answer = Error(401, "unauthenticated", "unknown token");
+    } else if (route->body == Body::kBinary) {
+      // An image body is held whole while it is hashed: bounded in number, in all and per token, so a few
+      // tokens cannot pin the node's memory or its workers.
+      result.ticket = AdmitUpload(actor->name);
+      if (!result.ticket) {
+        result.answer = Error(429, "rate_limited", "too many image uploads in flight; retry when one has finished");
+        result.answer->retry_after = "1";
+      }
     }
   }
-  if (early) metrics_->Record(metric, early->status, 0);
-  return early;
+  if (result.answer) metrics_->Record(metric, result.answer->status, 0);
+  return result;
+}
+
+std::shared_ptr<void> MemberApi::AdmitUpload(const std::string& token_name) {
+  absl::MutexLock lock(&upload_mu_);
+  size_t& mine = uploads_by_token_[token_name];
+  if (uploads_ >= limits_.max_concurrent_uploads || mine >= limits_.max_concurrent_uploads_per_token) {
+    if (mine == 0) uploads_by_token_.erase(token_name);
+    return nullptr;
+  }
+  ++uploads_;
+  ++mine;
+  // The slot is given back when the ticket goes (the server drops it after the response).
+  return std::shared_ptr<void>(static_cast<void*>(this), [this, token_name](void*) {
+    absl::MutexLock release(&upload_mu_);
+    --uploads_;
+    auto it = uploads_by_token_.find(token_name);
+    if (it != uploads_by_token_.end() && --it->second == 0) uploads_by_token_.erase(it);
+  });
 }
 
 void MemberApi::SetFederationHooks(

@@ -39,6 +39,8 @@ struct ApiLimits {
   int pdq_quality_floor = 50;  // image matches skip PDQ below it
   int pdq_default_max_distance = 31;
   int pdq_max_distance_limit = 63;
+  size_t max_concurrent_uploads = 8;            // image bodies held at once, all tokens
+  size_t max_concurrent_uploads_per_token = 2;  // ... one token name
   ImageLimits image;
 };
 
@@ -46,15 +48,17 @@ struct ApiLimits {
 bool IsImageRoute(std::string_view method, std::string_view target);
 // The member API's body rule for HttpsServerOptions::body_limit: image routes `image_bytes`, others `json_bytes`.
 std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes);
+// For HttpsServerOptions::run_inline: GET /v1/health and GET /metrics, cheap and never behind image hashing.
+bool MemberApiRunsInline(std::string_view method, std::string_view target);
 
 class MemberApi {
  public:
   MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics);
   HttpResponse Handle(const HttpRequest& request);
-  // Called by the server with the headers only, before any body is read: an answer (401 for a missing or
-  // unknown token on a route that needs one) means the body is not read at all.
-  std::optional<HttpResponse> Precheck(std::string_view method, std::string_view target,
-                                       std::string_view authorization);
+  // Called by the server with the headers only, before any body is read: an answer (404, 405, 401, or 429
+  // when too many image bodies are in flight) means the body is not read at all. An image route admitted
+  // gets a ticket: its upload slot, held until the server drops it after the response.
+  PrecheckResult Precheck(std::string_view method, std::string_view target, std::string_view authorization);
   // Federation, when the node runs it: its status JSON and its gauges (set before serving).
   void SetFederationHooks(std::function<std::string()> status,
                           std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> gauges);
@@ -112,6 +116,11 @@ class MemberApi {
   std::vector<RouteSpec> routes_;  // built once by the constructor; read-only after
   absl::Mutex rate_mu_;
   std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(rate_mu_);
+  // Image bodies in flight (upload slots), in all and per token name.
+  absl::Mutex upload_mu_;
+  size_t uploads_ ABSL_GUARDED_BY(upload_mu_) = 0;
+  std::map<std::string, size_t> uploads_by_token_ ABSL_GUARDED_BY(upload_mu_);
+  std::shared_ptr<void> AdmitUpload(const std::string& token_name) ABSL_LOCKS_EXCLUDED(upload_mu_);
   std::function<std::string()> federation_status_;
   std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> federation_gauges_;
 };

@@ -50,6 +50,8 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   limits.max_batch_items = config->limits.max_batch_items;
   limits.requests_per_second_per_token = config->limits.requests_per_second_per_token;
   limits.burst_per_token = config->limits.burst_per_token;
+  limits.max_concurrent_uploads = config->limits.max_concurrent_uploads;
+  limits.max_concurrent_uploads_per_token = config->limits.max_concurrent_uploads_per_token;
   limits.pdq_quality_floor = static_cast<int>(config->matching.pdq_quality_floor);
   limits.pdq_default_max_distance = static_cast<int>(config->matching.pdq_default_max_distance);
   limits.pdq_max_distance_limit = static_cast<int>(config->matching.pdq_max_distance_limit);
@@ -67,6 +69,7 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   options.worker_threads = static_cast<int>(config->api.threads);
   options.max_json_body_bytes = config->limits.max_json_body_bytes;
   options.body_limit = MemberApiBodyLimit(config->limits.max_json_body_bytes, config->limits.max_image_body_bytes);
+  options.run_inline = MemberApiRunsInline;  // health and metrics never queue behind image hashing
   options.timeout = std::chrono::milliseconds(config->limits.request_timeout_ms);
   // Federation: the mTLS listener, one sync loop per peer, suspensions from the config.
   std::unique_ptr<Federation> federation;
@@ -104,6 +107,7 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
       fed.allow_peer = [f = federation.get()](const std::string& id) { return f->AllowPeer(id); };
       fed.max_json_body_bytes = 1 << 16;  // peers send no large bodies: the federation's own limit, every route
       fed.body_limit = nullptr;
+      fed.run_inline = nullptr;
       auto fs = HttpsServer::Start(fed, [f = federation.get()](const HttpRequest& r) { return f->Handle(r); });
       if (!fs.ok()) return fail(fs.status());
       federation_server = std::move(*fs);
