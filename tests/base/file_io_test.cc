@@ -8,44 +8,16 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <string>
-#include <system_error>
 #include <vector>
+
+#include "tests/support/temp_dir.h"
 
 namespace hashbank {
 namespace {
 
-namespace fs = std::filesystem;
-
-// A fresh directory under the system temp dir, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hashbank-base-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string Write(const std::string& name, const std::string& content) const {
-    const fs::path file = path_ / name;
-    std::ofstream(file, std::ios::binary) << content;
-    return file.string();
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using ::hashbank::testing::TempDir;
 
 std::string Message(const absl::Status& status) { return std::string(status.message()); }
 
@@ -80,7 +52,7 @@ TEST(ErrnoStatusTest, IsNeverOk) {
 // --- ReadFileBounded -------------------------------------------------------------------------------------
 
 TEST(ReadFileBoundedTest, ReadsTheWholeFileUpToAndIncludingTheLimit) {
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   const std::string content = std::string(100000, 'x') + std::string("\0\xff", 2);  // several chunks, any bytes
   const std::string path = dir.Write("f", content);
   absl::StatusOr<std::string> text = ReadFileBounded(path, content.size());
@@ -97,7 +69,7 @@ TEST(ReadFileBoundedTest, ReadsTheWholeFileUpToAndIncludingTheLimit) {
 }
 
 TEST(ReadFileBoundedTest, ReusedBufferHoldsExactlyTheLatestFile) {
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   std::vector<uint8_t> buffer;
   ASSERT_TRUE(ReadFileBounded(dir.Write("big", std::string(300000, 'b')), 300000, &buffer).ok());
   EXPECT_EQ(buffer.size(), 300000u);
@@ -110,14 +82,14 @@ TEST(ReadFileBoundedTest, ReusedBufferHoldsExactlyTheLatestFile) {
 }
 
 TEST(ReadFileBoundedTest, ReadsAnEmptyFile) {
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   absl::StatusOr<std::string> text = ReadFileBounded(dir.Write("empty", ""), 0);
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_TRUE(text->empty());
 }
 
 TEST(ReadFileBoundedTest, FileOverTheLimitIsRefusedFromItsSize) {
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   const std::string path = dir.Write("big", std::string(101, 'x'));
   const absl::Status status = ReadFileBounded(path, 100).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
@@ -126,7 +98,7 @@ TEST(ReadFileBoundedTest, FileOverTheLimitIsRefusedFromItsSize) {
 }
 
 TEST(ReadFileBoundedTest, MissingFileIsNotFoundAndTheMessageHasNoPath) {
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   const absl::Status status = ReadFileBounded(dir.File("missing"), 100).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Message(status), std::string("cannot open: ") + std::strerror(ENOENT));
@@ -134,7 +106,7 @@ TEST(ReadFileBoundedTest, MissingFileIsNotFoundAndTheMessageHasNoPath) {
 }
 
 TEST(ReadFileBoundedTest, PathThroughARegularFileIsNotFound) {
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   const std::string file = dir.Write("file", "x");
   const absl::Status status = ReadFileBounded(file + "/inside", 100).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
@@ -143,14 +115,14 @@ TEST(ReadFileBoundedTest, PathThroughARegularFileIsNotFound) {
 
 TEST(ReadFileBoundedTest, UnreadableFileIsPermissionDenied) {
   if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   const std::string path = dir.Write("secret", "x");
   ASSERT_EQ(::chmod(path.c_str(), 0), 0);
   EXPECT_EQ(ReadFileBounded(path, 100).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(ReadFileBoundedTest, DirectoryAndFifoAreNotRegularFilesAndTheFifoDoesNotBlock) {
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   absl::Status status = ReadFileBounded(dir.File(""), 100).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_EQ(Message(status), "not a regular file");
@@ -187,7 +159,7 @@ TEST(ReadAllBoundedTest, ReadsToEndOfInputUpToAndIncludingTheLimit) {
 }
 
 TEST(ReadAllBoundedTest, ReadsInputOfManyChunksFromTheCurrentOffset) {
-  TempDir dir;
+  TempDir dir{"hashbank-base"};
   std::string content(300001, '\0');
   for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i % 251);
   const std::string path = dir.Write("f", content);

@@ -4,17 +4,14 @@
 //   crypto/signing.h  WriteSigningKeyFile, ReadSigningKeyFile, FormatPublicCard, ParsePublicCard
 //   config            node.id (HASHBANK_NODE_ID), federation.members[].id
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
-#include <filesystem>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -26,37 +23,18 @@
 #include "crypto/signing.h"
 #include "crypto/x509.h"
 #include "tests/base/node_id_cases.h"
+#include "tests/support/temp_dir.h"
 
 namespace hashbank {
 namespace {
 
-namespace fs = std::filesystem;
 using ::hashbank::testing::InvalidNodeId;
 using ::hashbank::testing::InvalidNodeIds;
+using ::hashbank::testing::TempDir;
 using ::hashbank::testing::ValidNodeIds;
 
 constexpr char kSeedHex[] = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";  // RFC 8032 test 1
 constexpr char kPublicKeyHex[] = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hashbank-node-id-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 bool Contains(const absl::Status& status, const std::string& needle) {
   return std::string(status.message()).find(needle) != std::string::npos;
@@ -149,7 +127,7 @@ class NodeIdAgreementTest : public ::testing::Test {
 
   static KeyAndCertificate* ca_;
   static KeyAndCertificate* leaf_;
-  TempDir dir_;
+  TempDir dir_{"hashbank-node-id"};
   int n_ = 0;
 };
 

@@ -1,7 +1,6 @@
 #include "config/node_config.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,40 +11,12 @@
 #include <vector>
 
 #include "config/environment.h"
+#include "tests/support/temp_dir.h"
 
 namespace hashbank {
 namespace {
 
-namespace fs = std::filesystem;
-
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hashbank-config-XXXXXX").string();
-    const char* made = ::mkdtemp(pattern.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = made == nullptr ? fs::path() : fs::path(made);
-  }
-  ~TempDir() {
-    std::error_code ignored;  // best effort: a leftover temp dir fails nothing
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
-  std::string Write(const std::string& name, const std::string& content) const {
-    const fs::path file = path_ / name;
-    std::ofstream out(file, std::ios::binary);
-    out << content;
-    return file.string();
-  }
-
- private:
-  fs::path path_;
-};
+using ::hashbank::testing::TempDir;
 
 std::string Message(const absl::Status& status) { return std::string(status.message()); }
 
@@ -164,7 +135,7 @@ TEST(NodeConfigTest, EmptyDocumentsAndSectionsKeepDefaults) {
 }
 
 TEST(NodeConfigTest, FileOverridesEveryKey) {
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   const std::string path = dir.Write("hashbank.yaml", kFullYaml);
   auto config = NodeConfig::Load(path, {});
   ASSERT_TRUE(config.ok()) << config.status();
@@ -225,7 +196,7 @@ node:
 }
 
 TEST(NodeConfigTest, MissingFileIsNotFoundAndNamesThePath) {
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   const std::string path = (dir.path() / "absent.yaml").string();
   auto config = NodeConfig::Load(path, {});
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound) << config.status();
@@ -234,19 +205,19 @@ TEST(NodeConfigTest, MissingFileIsNotFoundAndNamesThePath) {
 
 TEST(NodeConfigTest, UnreadableFileIsPermissionDenied) {
   if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   const std::string path = dir.Write("secret.yaml", "node:\n  id: x\n");
   ASSERT_EQ(::chmod(path.c_str(), 0), 0);
   EXPECT_EQ(NodeConfig::Load(path, {}).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(NodeConfigTest, DirectoryIsFailedPrecondition) {
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   EXPECT_EQ(NodeConfig::Load(dir.path().string(), {}).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(NodeConfigTest, OversizedFileIsRejected) {
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   const std::string path = dir.Write("huge.yaml", "# " + std::string(size_t{2} << 20, 'x') + "\n");
   auto config = NodeConfig::Load(path, {});
   EXPECT_TRUE(FailsWith(config, path));
@@ -262,7 +233,7 @@ TEST(NodeConfigTest, MalformedYamlReportsLineAndColumn) {
 }
 
 TEST(NodeConfigTest, MalformedYamlInAFileNamesTheFile) {
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   const std::string path = dir.Write("bad.yaml", "api: [\n");
   EXPECT_TRUE(FailsWith(NodeConfig::Load(path, {}), path + ": malformed YAML at line "));
 }
@@ -461,7 +432,7 @@ TEST(NodeConfigTest, AnchorsAndAliasesOfScalarsWork) {
 }
 
 TEST(NodeConfigTest, EnvironmentOverridesTheFile) {
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   const std::string path = dir.Write("hashbank.yaml",
                                      "api:\n  listen: 127.0.0.1:1\n  threads: 8\n"
                                      "limits:\n  max_batch_items: 10\n");
@@ -503,7 +474,7 @@ TEST(NodeConfigTest, EnvironmentErrorsNameTheVariable) {
 }
 
 TEST(NodeConfigTest, EnvironmentValuesAreCheckedAgainstTheFile) {
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   const std::string path = dir.Write("hashbank.yaml", "matching:\n  pdq_max_distance_limit: 40\n");
   EXPECT_TRUE(FailsWith(NodeConfig::Load(path, {{"HASHBANK_MATCHING_PDQ_DEFAULT_MAX_DISTANCE", "41"}}),
                         "matching.pdq_default_max_distance: 41 is over matching.pdq_max_distance_limit (40)"));
@@ -784,7 +755,7 @@ TEST(FederationConfigTest, UnknownKeyListsTheSection) {
 }
 
 TEST(FederationConfigTest, EnvironmentOverridesTheScalars) {
-  TempDir dir;
+  TempDir dir{"hashbank-config"};
   const std::string path = dir.Write("hashbank.yaml", Federation("  listen: 127.0.0.1:1\n  sync_interval_ms: 900\n"));
   const Environment env = {{"HASHBANK_FEDERATION_LISTEN", "0.0.0.0:9444"},
                            {"HASHBANK_FEDERATION_CA", "/etc/hashbank/fed-ca.pem"},
@@ -871,11 +842,13 @@ TEST(ProcessEnvironmentTest, KeepsOnlyHashbankVariables) {
 namespace hashbank {
 namespace {
 
+using ::hashbank::testing::TempDir;
+
 // A relative path written in a config file is relative to the file's directory; an absolute one and one from
 // the environment are kept as written.
 TEST(NodeConfigPathsTest, RelativePathsInAFileAreRelativeToTheFile) {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("hashbank-config-paths-" + std::to_string(::getpid()));
+  const TempDir temp{"hashbank-config-paths"};
+  const std::filesystem::path& dir = temp.path();
   std::filesystem::create_directories(dir / "etc");
   const std::filesystem::path file = dir / "etc" / "hashbank.yaml";
   {
@@ -892,7 +865,6 @@ TEST(NodeConfigPathsTest, RelativePathsInAFileAreRelativeToTheFile) {
   auto from_env = NodeConfig::Load(file.string(), Environment{{"HASHBANK_NODE_DATA_DIR", "rel/data"}});
   ASSERT_TRUE(from_env.ok()) << from_env.status();
   EXPECT_EQ(from_env->node.data_dir, "rel/data");
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

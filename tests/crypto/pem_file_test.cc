@@ -4,41 +4,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <system_error>
 #include <vector>
+
+#include "tests/support/temp_dir.h"
 
 namespace hashbank {
 namespace {
 
 namespace fs = std::filesystem;
+using ::hashbank::testing::TempDir;
 
 constexpr char kPem[] = "-----BEGIN PRIVATE KEY-----\nTUlHSEFOQQ==\n-----END PRIVATE KEY-----\n";
-
-// A fresh directory under the system temp dir, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hashbank-pem-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 unsigned ModeOf(const fs::path& path) {
   struct stat st {};
@@ -53,7 +32,7 @@ std::vector<std::string> Listing(const fs::path& dir) {
 }
 
 TEST(WritePemFileTest, CreatesTheFileWithItsModeAndParentDirectories) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   const fs::path key = dir.path() / "data" / "tls" / "ca.key";
   ASSERT_TRUE(WritePemFile(key.string(), kPem, 0600).ok());
   EXPECT_EQ(ModeOf(key), 0600u);
@@ -70,7 +49,7 @@ TEST(WritePemFileTest, CreatesTheFileWithItsModeAndParentDirectories) {
 }
 
 TEST(WritePemFileTest, ModeIsExactWhateverTheUmask) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   const mode_t old_umask = ::umask(0077);
   const absl::Status status = WritePemFile((dir.path() / "cert.pem").string(), "cert", 0644);
   ::umask(0);
@@ -82,7 +61,7 @@ TEST(WritePemFileTest, ModeIsExactWhateverTheUmask) {
 }
 
 TEST(WritePemFileTest, LeavesExistingParentDirectoriesAsTheyAre) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   fs::create_directory(dir.path() / "shared");
   fs::permissions(dir.path() / "shared", fs::perms(0755));
   ASSERT_TRUE(WritePemFile((dir.path() / "shared" / "a.pem").string(), "a", 0644).ok());
@@ -90,7 +69,7 @@ TEST(WritePemFileTest, LeavesExistingParentDirectoriesAsTheyAre) {
 }
 
 TEST(WritePemFileTest, ReplacesExistingContentAndMode) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   const std::string path = (dir.path() / "server.pem").string();
   ASSERT_TRUE(WritePemFile(path, "old and longer content", 0644).ok());
   ASSERT_TRUE(WritePemFile(path, "new", 0600).ok());
@@ -100,7 +79,7 @@ TEST(WritePemFileTest, ReplacesExistingContentAndMode) {
 }
 
 TEST(WritePemFileTest, FailModeRefusesToReplaceAndKeepsTheOldFile) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   const std::string path = (dir.path() / "ca.key").string();
   ASSERT_TRUE(WritePemFile(path, "first", 0600, IfFileExists::kFail).ok());
   const absl::Status status = WritePemFile(path, "second", 0600, IfFileExists::kFail);
@@ -111,14 +90,14 @@ TEST(WritePemFileTest, FailModeRefusesToReplaceAndKeepsTheOldFile) {
 }
 
 TEST(WritePemFileTest, RejectsBadArguments) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   EXPECT_EQ(WritePemFile((dir.path() / "a").string(), "x", 01600).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(WritePemFile("", "x", 0600).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(WritePemFile(dir.path().string() + "/", "x", 0600).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(WritePemFileTest, ParentThatIsAFileIsFailedPrecondition) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   ASSERT_TRUE(WritePemFile((dir.path() / "file").string(), "x", 0644).ok());
   const absl::Status status = WritePemFile((dir.path() / "file" / "key.pem").string(), "x", 0600);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
@@ -126,7 +105,7 @@ TEST(WritePemFileTest, ParentThatIsAFileIsFailedPrecondition) {
 
 TEST(WritePemFileTest, UnwritableDirectoryIsPermissionDenied) {
   if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   fs::create_directory(dir.path() / "ro");
   fs::permissions(dir.path() / "ro", fs::perms(0500));
   const absl::Status status = WritePemFile((dir.path() / "ro" / "key.pem").string(), kPem, 0600);
@@ -135,7 +114,7 @@ TEST(WritePemFileTest, UnwritableDirectoryIsPermissionDenied) {
 }
 
 TEST(ReadTextFileTest, ReportsMissingFileDirectoryAndOversizedFile) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   absl::StatusOr<std::string> read = ReadTextFile((dir.path() / "missing.pem").string());
   EXPECT_EQ(read.status().code(), absl::StatusCode::kNotFound) << read.status();
   EXPECT_NE(std::string(read.status().message()).find("missing.pem"), std::string::npos) << read.status();
@@ -151,7 +130,7 @@ TEST(ReadTextFileTest, ReportsMissingFileDirectoryAndOversizedFile) {
 }
 
 TEST(ReadTextFileTest, ReadsAnEmptyFile) {
-  TempDir dir;
+  TempDir dir{"hashbank-pem"};
   const std::string path = (dir.path() / "empty").string();
   ASSERT_TRUE(WritePemFile(path, "", 0644).ok());
   const absl::StatusOr<std::string> read = ReadTextFile(path);

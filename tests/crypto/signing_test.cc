@@ -9,16 +9,17 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "crypto/pem_file.h"
+#include "tests/support/temp_dir.h"
 
 namespace hashbank {
 namespace {
 
 namespace fs = std::filesystem;
+using ::hashbank::testing::TempDir;
 
 constexpr SignatureDomain kDomainA{"hashbank test domain a"};
 constexpr SignatureDomain kDomainB{"hashbank test domain b"};
@@ -128,27 +129,6 @@ constexpr Rfc8032Vector kRfc8032Vectors[] = {
      "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf", kShaAbcMessage,
      "dc2a4459e7369633a52b1bf277839a00201009a3efbf3ecb69bea2186c26b58909351fc9ac90b3ecfdfbc7c66431e0303dca179c138a"
      "c17ad9bef1177331a704"},
-};
-
-// A fresh directory under the system temp dir, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hashbank-signing-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
 };
 
 unsigned ModeOf(const std::string& path) {
@@ -417,7 +397,7 @@ TEST(PublicKeyHexTest, RejectsPointsThatAreNotValidPublicKeys) {
 // --- Identity key files -----------------------------------------------------------------------------------
 
 TEST(SigningKeyFileTest, WriteThenReadRoundTripsWithModeSixHundred) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   const std::string path = dir.File("keys/node.key");
   absl::StatusOr<SigningKey> key = SigningKey::Generate();
   ASSERT_TRUE(key.ok());
@@ -437,7 +417,7 @@ TEST(SigningKeyFileTest, WriteThenReadRoundTripsWithModeSixHundred) {
 }
 
 TEST(SigningKeyFileTest, ReadsAHandWrittenFileWithWhitespaceAndUpperCaseHex) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   const std::string path = dir.File("node.key");
   std::string seed = kRfc8032Vectors[0].seed;
   for (char& c : seed) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -449,7 +429,7 @@ TEST(SigningKeyFileTest, ReadsAHandWrittenFileWithWhitespaceAndUpperCaseHex) {
 }
 
 TEST(SigningKeyFileTest, ExistingFileIsNotOverwritten) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   const std::string path = dir.File("node.key");
   const SigningKey first = KeyFromSeedHex(kRfc8032Vectors[0].seed);
   const SigningKey second = KeyFromSeedHex(kRfc8032Vectors[1].seed);
@@ -464,7 +444,7 @@ TEST(SigningKeyFileTest, ExistingFileIsNotOverwritten) {
 }
 
 TEST(SigningKeyFileTest, FileOthersCanAccessIsRefused) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   const std::string path = dir.File("node.key");
   ASSERT_TRUE(WriteSigningKeyFile(path, "n1", KeyFromSeedHex(kRfc8032Vectors[0].seed)).ok());
   for (unsigned mode : {0640u, 0604u, 0660u, 0602u, 0610u, 0644u}) {
@@ -482,13 +462,13 @@ TEST(SigningKeyFileTest, FileOthersCanAccessIsRefused) {
 }
 
 TEST(SigningKeyFileTest, MissingFileIsNotFound) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   absl::StatusOr<LoadedSigningKey> loaded = ReadSigningKeyFile(dir.File("absent.key"));
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kNotFound) << loaded.status();
 }
 
 TEST(SigningKeyFileTest, MalformedJsonIsInvalidArgumentWithASpecificMessage) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   const std::string seed = kRfc8032Vectors[0].seed;
   const struct {
     std::string text;
@@ -524,7 +504,7 @@ TEST(SigningKeyFileTest, MalformedJsonIsInvalidArgumentWithASpecificMessage) {
 }
 
 TEST(SigningKeyFileTest, BadSeedHexIsRefusedWithoutEchoingIt) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   std::string seed = kRfc8032Vectors[0].seed;
   seed[40] = 'z';
   const std::string path = dir.File("node.key");
@@ -537,7 +517,7 @@ TEST(SigningKeyFileTest, BadSeedHexIsRefusedWithoutEchoingIt) {
 }
 
 TEST(SigningKeyFileTest, WrongSeedLengthIsRefused) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   const std::string seed = kRfc8032Vectors[0].seed;
   for (const std::string& bad : {seed.substr(0, 62), seed + "00", std::string(), seed + seed}) {
     const std::string path = dir.File("node" + std::to_string(bad.size()) + ".key");
@@ -551,7 +531,7 @@ TEST(SigningKeyFileTest, WrongSeedLengthIsRefused) {
 }
 
 TEST(SigningKeyFileTest, WriteRefusesABadNodeIdAndWritesNothing) {
-  TempDir dir;
+  TempDir dir{"hashbank-signing"};
   const SigningKey key = KeyFromSeedHex(kRfc8032Vectors[0].seed);
   for (const std::string& id : {std::string(), std::string(65, 'a'), std::string("a\"b"), std::string("a/b")}) {
     const std::string path = dir.File("node.key");

@@ -12,7 +12,6 @@
 #include <latch>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -26,29 +25,15 @@ namespace hashbank {
 namespace {
 
 using node_test::BankHarness;
+using node_test::ExpectMatchesExactly;
+using node_test::ExpectVerifies;
 using node_test::kMember;
 using node_test::Md5Matches;
 using node_test::OwnLogSize;
 using node_test::PdqMatches;
 using node_test::RandomSignal;
 using node_test::RawSignal;
-
-struct Submitted {
-  RawSignal raw;
-  SignalRef ref;
-};
-
-void ExpectVerifies(const Bank& bank) {
-  std::ostringstream report;
-  const absl::Status s = bank.VerifyStoredLogs(report);
-  EXPECT_TRUE(s.ok()) << s << "\n" << report.str();
-}
-
-void ExpectMatchesExactly(const Bank& bank, const Submitted& s) {
-  SCOPED_TRACE(FormatSignalId(s.ref));
-  EXPECT_EQ(PdqMatches(bank, s.raw.pdq), std::vector<SignalRef>{s.ref});
-  EXPECT_EQ(Md5Matches(bank, s.raw.md5), std::vector<SignalRef>{s.ref});
-}
+using node_test::Submitted;
 
 void ExpectNoMatch(const Bank& bank, const Submitted& s) {
   SCOPED_TRACE(FormatSignalId(s.ref));

@@ -1,28 +1,29 @@
-// Helpers shared by the Bank tests of node_tests: a temp dir, a Bank opened in it with a fixed clock, a
-// signing key and the test federation salt (optionally on an injected file system), random raw signals, and
-// the refs a bank returns for a signal's values.
+// Helpers shared by the Bank tests of node_tests: a Bank opened in a temp dir (tests/support/temp_dir.h) with
+// a fixed clock, a signing key and the test federation salt (optionally on an injected file system), random
+// raw signals and what was submitted for them, the refs a bank returns for a signal's values, and a check
+// that the stored logs verify.
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <array>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <random>
 #include <span>
+#include <sstream>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "crypto/federation_salt.h"
 #include "crypto/salting.h"
 #include "crypto/signing.h"
 #include "node/bank.h"
+#include "tests/support/temp_dir.h"
 
 namespace rocksdb {
 class FileSystem;
@@ -40,27 +41,6 @@ inline constexpr char kSaltHex[] = "8f1c2a3b4d5e6f708192a3b4c5d6e7f8011223344556
 inline constexpr int64_t kNow = 1'700'000'000'000;
 inline const Actor kMember{"member-1", Role::kSubmit};
 inline const Actor kAdmin{"admin-1", Role::kAdmin};
-
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hashbank-node-XXXXXX").string();
-    const char* made = ::mkdtemp(pattern.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = made == nullptr ? std::filesystem::path() : std::filesystem::path(made);
-  }
-  ~TempDir() {
-    std::error_code ignored;  // best effort: a leftover temp dir fails nothing
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline std::shared_ptr<const SigningKey> KeyFromSeed(uint8_t fill) {
   std::array<uint8_t, SigningKey::kSeedBytes> seed{};
@@ -91,7 +71,7 @@ struct BankHarness {
     Open();
   }
 
-  TempDir dir;
+  testing::TempDir dir{"hashbank-node"};
   std::string id = "node-a";
   std::shared_ptr<const SigningKey> key = KeyFromSeed(0xA1);
   std::shared_ptr<rocksdb::FileSystem> fs;
@@ -110,6 +90,12 @@ struct RawSignal {
     in.labels = {"ndii"};
     return in;
   }
+};
+
+// A signal as submitted, and the ref the bank returned for it.
+struct Submitted {
+  RawSignal raw;
+  SignalRef ref;
 };
 
 inline RawSignal RandomSignal(std::mt19937_64& rng) {
@@ -140,6 +126,20 @@ inline std::vector<SignalRef> Md5Matches(const Bank& bank, const Md5Digest& raw)
     for (const Match& x : *m) refs.push_back(x.ref);
   }
   return refs;
+}
+
+// `s` is found at `bank` by its PDQ (distance 0) and by its MD5, each time as exactly its own ref.
+inline void ExpectMatchesExactly(const Bank& bank, const Submitted& s) {
+  SCOPED_TRACE(FormatSignalId(s.ref));
+  EXPECT_EQ(PdqMatches(bank, s.raw.pdq), std::vector<SignalRef>{s.ref});
+  EXPECT_EQ(Md5Matches(bank, s.raw.md5), std::vector<SignalRef>{s.ref});
+}
+
+// Every log `bank` stores (its own and its peers') verifies; on failure, the verifier's report is printed.
+inline void ExpectVerifies(const Bank& bank) {
+  std::ostringstream report;
+  const absl::Status s = bank.VerifyStoredLogs(report);
+  EXPECT_TRUE(s.ok()) << s << "\n" << report.str();
 }
 
 inline uint64_t OwnLogSize(const Bank& bank) {

@@ -21,7 +21,6 @@
 #include <memory>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -44,29 +43,20 @@ namespace {
 
 namespace pb = ::hashbank::protocol;
 using node_test::BankHarness;
+using node_test::ExpectMatchesExactly;
+using node_test::ExpectVerifies;
 using node_test::kMember;
 using node_test::Md5Matches;
 using node_test::OwnLogSize;
 using node_test::PdqMatches;
 using node_test::RandomSignal;
 using node_test::RawSignal;
+using node_test::Submitted;
 using testing::FaultInjectionFileSystem;
 
-struct Submitted {
-  RawSignal raw;
-  SignalRef ref;
-};
-
-void ExpectVerifies(const Bank& bank) {
-  std::ostringstream report;
-  const absl::Status s = bank.VerifyStoredLogs(report);
-  EXPECT_TRUE(s.ok()) << s << "\n" << report.str();
-}
-
 void ExpectPresent(const Bank& bank, const Submitted& s) {
+  ExpectMatchesExactly(bank, s);
   SCOPED_TRACE(FormatSignalId(s.ref));
-  EXPECT_EQ(PdqMatches(bank, s.raw.pdq), std::vector<SignalRef>{s.ref});
-  EXPECT_EQ(Md5Matches(bank, s.raw.md5), std::vector<SignalRef>{s.ref});
   auto info = bank.Get(s.ref);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_FALSE(info->withdrawn);
@@ -310,7 +300,7 @@ class SyncHookFileSystem : public rocksdb::FileSystemWrapper {
 // while its append is in flight, the durable size lags until the commit is acknowledged, and the claim goes
 // with the acknowledgement; a builder that returns no entries releases its claims at once.
 TEST(OwnLogInFlightTest, ClaimsAreHeldUntilTheAppendIsDurable) {
-  node_test::TempDir dir;
+  testing::TempDir dir{"hashbank-node"};
   auto hooks = std::make_shared<SyncHookFileSystem>();
   auto store = SignalStore::Open((dir.path() / "db").string(), SignalStoreOptions{hooks});
   ASSERT_TRUE(store.ok()) << store.status();

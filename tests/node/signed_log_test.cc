@@ -6,7 +6,6 @@
 #include "node/bank.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <array>
@@ -31,6 +30,7 @@
 #include "protocol/log.pb.h"
 #include "protocol/merkle.h"
 #include "protocol/signed_log.h"
+#include "tests/support/temp_dir.h"
 
 namespace hashbank {
 
@@ -41,32 +41,11 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace pb = ::hashbank::protocol;
+using ::hashbank::testing::TempDir;
 
 constexpr char kSaltHex[] = "8f1c2a3b4d5e6f708192a3b4c5d6e7f80112233445566778899aabbccddeeff0";
 constexpr int64_t kNow = 1'700'000'000'000;  // a fixed clock: checkpoints of equal trees are equal bytes
 const Actor kMember{"member-1", Role::kSubmit};
-
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hashbank-node-XXXXXX").string();
-    const char* made = ::mkdtemp(pattern.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = made == nullptr ? fs::path() : fs::path(made);
-  }
-  ~TempDir() {
-    std::error_code ignored;  // best effort: a leftover temp dir fails nothing
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 FederationSalt TestSalt() { return FederationSalt::FromHex("test-salt", kSaltHex).value(); }
 
@@ -97,7 +76,7 @@ struct TestNode {
 
   const Ed25519PublicKey& public_key() const { return key->public_key(); }
 
-  TempDir dir;
+  TempDir dir{"hashbank-node"};
   std::string id;
   std::shared_ptr<const SigningKey> key;
   std::unique_ptr<Bank> bank;

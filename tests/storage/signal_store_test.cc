@@ -9,10 +9,8 @@
 #include "storage/signal_store.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <iostream>
 #include <latch>
 #include <map>
@@ -21,13 +19,13 @@
 #include <ostream>
 #include <set>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "storage/testing_fs.h"
+#include "tests/support/temp_dir.h"
 
 namespace hashbank {
 
@@ -35,29 +33,9 @@ void PrintTo(const SignalRef& ref, std::ostream* os) { *os << FormatSignalId(ref
 
 namespace {
 
-namespace fs = std::filesystem;
 using testing::FaultInjectionFileSystem;
+using testing::TempDir;
 using Unsynced = FaultInjectionFileSystem::Unsynced;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hashbank-storage-XXXXXX").string();
-    const char* made = ::mkdtemp(pattern.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = made == nullptr ? fs::path() : fs::path(made);
-  }
-  ~TempDir() {
-    std::error_code ignored;  // best effort: a leftover temp dir fails nothing
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string db() const { return (path_ / "db").string(); }
-
- private:
-  fs::path path_;
-};
 
 // One database directory and the simulated disk under it; `store` is open after construction and after
 // PowerLossAndReopen().
@@ -65,7 +43,7 @@ struct Harness {
   Harness() : fsim(std::make_shared<FaultInjectionFileSystem>(rocksdb::FileSystem::Default())) { Open(); }
 
   void Open() {
-    auto opened = SignalStore::Open(dir.db(), SignalStoreOptions{fsim});
+    auto opened = SignalStore::Open(dir.File("db"), SignalStoreOptions{fsim});
     ASSERT_TRUE(opened.ok()) << opened.status();
     store = std::move(*opened);
   }
@@ -79,7 +57,7 @@ struct Harness {
     Open();
   }
 
-  TempDir dir;
+  TempDir dir{"hashbank-storage"};
   std::shared_ptr<FaultInjectionFileSystem> fsim;
   std::unique_ptr<SignalStore> store;
 };

@@ -7,41 +7,20 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
 #include <string>
-#include <system_error>
+
+#include "tests/support/temp_dir.h"
 
 namespace hashbank::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using Unsynced = FaultInjectionFileSystem::Unsynced;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hashbank-fsim-XXXXXX").string();
-    const char* made = ::mkdtemp(pattern.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = made == nullptr ? fs::path() : fs::path(made);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 std::string Contents(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -67,108 +46,108 @@ std::shared_ptr<FaultInjectionFileSystem> NewFs() {
 }
 
 TEST(FaultInjectionFileSystemTest, PowerLossCutsFilesBackToTheirSyncedBytes) {
-  TempDir dir;
+  TempDir dir{"hashbank-fsim"};
   auto fsim = NewFs();
-  auto f = Create(*fsim, dir.file("a"));
+  auto f = Create(*fsim, dir.File("a"));
   ASSERT_TRUE(f->Append("durable|", Io(), nullptr).ok());
   ASSERT_TRUE(f->Sync(Io(), nullptr).ok());
   ASSERT_TRUE(f->Append("flushed-not-synced", Io(), nullptr).ok());
   ASSERT_TRUE(f->Flush(Io(), nullptr).ok());
   ASSERT_TRUE(f->RangeSync(0, 26, Io(), nullptr).ok());  // not a durability point here
   ASSERT_TRUE(f->Close(Io(), nullptr).ok());             // nor is close
-  SyncDir(*fsim, dir.str());
+  SyncDir(*fsim, dir.path().string());
   EXPECT_EQ(fsim->UnsyncedBytes(), 18u);
-  EXPECT_EQ(Contents(dir.file("a")), "durable|flushed-not-synced");  // the page cache still has it
+  EXPECT_EQ(Contents(dir.File("a")), "durable|flushed-not-synced");  // the page cache still has it
 
   fsim->Crash();
   ASSERT_TRUE(fsim->DropUnsyncedData().ok());
-  EXPECT_EQ(Contents(dir.file("a")), "durable|");
+  EXPECT_EQ(Contents(dir.File("a")), "durable|");
 }
 
 TEST(FaultInjectionFileSystemTest, TearKeepsHalfOfTheUnsyncedTailAndKeepKeepsAll) {
   for (Unsynced mode : {Unsynced::kTear, Unsynced::kKeep}) {
-    TempDir dir;
+    TempDir dir{"hashbank-fsim"};
     auto fsim = NewFs();
-    auto f = Create(*fsim, dir.file("a"));
+    auto f = Create(*fsim, dir.File("a"));
     ASSERT_TRUE(f->Append("1234", Io(), nullptr).ok());
     ASSERT_TRUE(f->Fsync(Io(), nullptr).ok());
     ASSERT_TRUE(f->Append("abcdefgh", Io(), nullptr).ok());
     ASSERT_TRUE(f->Close(Io(), nullptr).ok());
-    SyncDir(*fsim, dir.str());
+    SyncDir(*fsim, dir.path().string());
     fsim->Crash();
     ASSERT_TRUE(fsim->DropUnsyncedData(mode).ok());
-    EXPECT_EQ(Contents(dir.file("a")), mode == Unsynced::kTear ? "1234abcd" : "1234abcdefgh");
+    EXPECT_EQ(Contents(dir.File("a")), mode == Unsynced::kTear ? "1234abcd" : "1234abcdefgh");
   }
 }
 
 TEST(FaultInjectionFileSystemTest, NewFileWithoutDirectorySyncVanishes) {
-  TempDir dir;
+  TempDir dir{"hashbank-fsim"};
   auto fsim = NewFs();
-  auto f = Create(*fsim, dir.file("new"));
+  auto f = Create(*fsim, dir.File("new"));
   ASSERT_TRUE(f->Append("synced data", Io(), nullptr).ok());
   ASSERT_TRUE(f->Sync(Io(), nullptr).ok());  // the bytes, but not the name
   ASSERT_TRUE(f->Close(Io(), nullptr).ok());
   fsim->Crash();
   ASSERT_TRUE(fsim->DropUnsyncedData().ok());
-  EXPECT_FALSE(fs::exists(dir.file("new")));
+  EXPECT_FALSE(fs::exists(dir.File("new")));
 }
 
 TEST(FaultInjectionFileSystemTest, RenameIsUndoneUntilItsDirectoryIsSynced) {
   for (bool sync_dir_after_rename : {false, true}) {
-    TempDir dir;
+    TempDir dir{"hashbank-fsim"};
     auto fsim = NewFs();
     {  // CURRENT-style: the old version is durable, the new one is written aside, synced and renamed over it
-      auto f = Create(*fsim, dir.file("CURRENT"));
+      auto f = Create(*fsim, dir.File("CURRENT"));
       ASSERT_TRUE(f->Append("old\n", Io(), nullptr).ok());
       ASSERT_TRUE(f->Sync(Io(), nullptr).ok());
       ASSERT_TRUE(f->Close(Io(), nullptr).ok());
-      SyncDir(*fsim, dir.str());
-      auto t = Create(*fsim, dir.file("tmp"));
+      SyncDir(*fsim, dir.path().string());
+      auto t = Create(*fsim, dir.File("tmp"));
       ASSERT_TRUE(t->Append("new\n", Io(), nullptr).ok());
       ASSERT_TRUE(t->Sync(Io(), nullptr).ok());
       ASSERT_TRUE(t->Close(Io(), nullptr).ok());
     }
-    ASSERT_TRUE(fsim->RenameFile(dir.file("tmp"), dir.file("CURRENT"), Io(), nullptr).ok());
-    if (sync_dir_after_rename) SyncDir(*fsim, dir.str());
+    ASSERT_TRUE(fsim->RenameFile(dir.File("tmp"), dir.File("CURRENT"), Io(), nullptr).ok());
+    if (sync_dir_after_rename) SyncDir(*fsim, dir.path().string());
     fsim->Crash();
     ASSERT_TRUE(fsim->DropUnsyncedData().ok());
-    EXPECT_EQ(Contents(dir.file("CURRENT")), sync_dir_after_rename ? "new\n" : "old\n");
-    EXPECT_FALSE(fs::exists(dir.file("tmp")));
+    EXPECT_EQ(Contents(dir.File("CURRENT")), sync_dir_after_rename ? "new\n" : "old\n");
+    EXPECT_FALSE(fs::exists(dir.File("tmp")));
   }
 }
 
 TEST(FaultInjectionFileSystemTest, AfterTheCrashNothingChangesOnDisk) {
-  TempDir dir;
+  TempDir dir{"hashbank-fsim"};
   auto fsim = NewFs();
-  auto f = Create(*fsim, dir.file("a"));
+  auto f = Create(*fsim, dir.File("a"));
   ASSERT_TRUE(f->Append("x", Io(), nullptr).ok());
   ASSERT_TRUE(f->Sync(Io(), nullptr).ok());
-  SyncDir(*fsim, dir.str());
+  SyncDir(*fsim, dir.path().string());
   fsim->Crash();
   EXPECT_TRUE(fsim->crashed());
   EXPECT_TRUE(f->Append("y", Io(), nullptr).IsIOError());
   EXPECT_TRUE(f->Sync(Io(), nullptr).IsIOError());
   std::unique_ptr<rocksdb::FSWritableFile> g;
-  EXPECT_TRUE(fsim->NewWritableFile(dir.file("b"), rocksdb::FileOptions(), &g, nullptr).IsIOError());
-  EXPECT_TRUE(fsim->DeleteFile(dir.file("a"), Io(), nullptr).IsIOError());
-  EXPECT_TRUE(fsim->RenameFile(dir.file("a"), dir.file("c"), Io(), nullptr).IsIOError());
+  EXPECT_TRUE(fsim->NewWritableFile(dir.File("b"), rocksdb::FileOptions(), &g, nullptr).IsIOError());
+  EXPECT_TRUE(fsim->DeleteFile(dir.File("a"), Io(), nullptr).IsIOError());
+  EXPECT_TRUE(fsim->RenameFile(dir.File("a"), dir.File("c"), Io(), nullptr).IsIOError());
   std::unique_ptr<rocksdb::FSDirectory> d;
-  ASSERT_TRUE(fsim->NewDirectory(dir.str(), Io(), &d, nullptr).ok());
+  ASSERT_TRUE(fsim->NewDirectory(dir.path().string(), Io(), &d, nullptr).ok());
   EXPECT_TRUE(d->Fsync(Io(), nullptr).IsIOError());
   EXPECT_EQ(fsim->injected_failures(), 0u);  // refusals after a crash are not injected faults
   ASSERT_TRUE(f->Close(Io(), nullptr).ok());
   ASSERT_TRUE(fsim->DropUnsyncedData().ok());
   EXPECT_FALSE(fsim->crashed());
-  EXPECT_EQ(Contents(dir.file("a")), "x");
-  EXPECT_FALSE(fs::exists(dir.file("b")));
-  EXPECT_FALSE(fs::exists(dir.file("c")));
+  EXPECT_EQ(Contents(dir.File("a")), "x");
+  EXPECT_FALSE(fs::exists(dir.File("b")));
+  EXPECT_FALSE(fs::exists(dir.File("c")));
 }
 
 TEST(FaultInjectionFileSystemTest, FaultsFireAfterNOperationsOnMatchingFilesOnly) {
-  TempDir dir;
+  TempDir dir{"hashbank-fsim"};
   auto fsim = NewFs();
-  auto wal = Create(*fsim, dir.file("000004.log"));
-  auto sst = Create(*fsim, dir.file("000005.sst"));
+  auto wal = Create(*fsim, dir.File("000004.log"));
+  auto sst = Create(*fsim, dir.File("000005.sst"));
   fsim->FailWritesAfter(2, ".log");
   EXPECT_TRUE(wal->Append("1", Io(), nullptr).ok());
   EXPECT_TRUE(sst->Append("s", Io(), nullptr).ok());  // does not match: not counted
@@ -186,11 +165,11 @@ TEST(FaultInjectionFileSystemTest, FaultsFireAfterNOperationsOnMatchingFilesOnly
   EXPECT_EQ(fsim->injected_failures(), 4u);
   ASSERT_TRUE(wal->Close(Io(), nullptr).ok());
   ASSERT_TRUE(sst->Close(Io(), nullptr).ok());
-  EXPECT_EQ(Contents(dir.file("000004.log")), "125");
-  SyncDir(*fsim, dir.str());
+  EXPECT_EQ(Contents(dir.File("000004.log")), "125");
+  SyncDir(*fsim, dir.path().string());
   fsim->Crash();
   ASSERT_TRUE(fsim->DropUnsyncedData().ok());
-  EXPECT_EQ(Contents(dir.file("000004.log")), "");
+  EXPECT_EQ(Contents(dir.File("000004.log")), "");
   EXPECT_EQ(fsim->injected_failures(), 4u);
 }
 
@@ -199,14 +178,14 @@ TEST(FaultInjectionFileSystemTest, FaultsFireAfterNOperationsOnMatchingFilesOnly
 TEST(FaultInjectionFileSystemTest, RocksDbKeepsSyncedWritesAndLosesUnsyncedOnes) {
   for (Unsynced mode : {Unsynced::kDrop, Unsynced::kKeep}) {
     SCOPED_TRACE(mode == Unsynced::kDrop ? "power loss" : "process crash");
-    TempDir dir;
+    TempDir dir{"hashbank-fsim"};
     auto fsim = NewFs();
     std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fsim);
     rocksdb::Options options;
     options.create_if_missing = true;
     options.env = env.get();
     rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(options, dir.str(), &raw).ok());
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir.path().string(), &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
     rocksdb::WriteOptions synced;
     synced.sync = true;
@@ -217,7 +196,7 @@ TEST(FaultInjectionFileSystemTest, RocksDbKeepsSyncedWritesAndLosesUnsyncedOnes)
     db.reset();
     ASSERT_TRUE(fsim->DropUnsyncedData(mode).ok());
 
-    ASSERT_TRUE(rocksdb::DB::Open(options, dir.str(), &raw).ok());
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir.path().string(), &raw).ok());
     db.reset(raw);
     std::string value;
     ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), "a", &value).ok());
