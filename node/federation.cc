@@ -20,6 +20,18 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// A message for one log line: a peer's error text can reach it, so control characters (a forged second log
+// line) become '?' and the length is bounded.
+std::string LogSafe(std::string_view message) {
+  constexpr size_t kMaxLogMessage = 300;
+  std::string out(message.substr(0, kMaxLogMessage));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
+  }
+  if (message.size() > kMaxLogMessage) out += "...";
+  return out;
+}
+
 HttpResponse Protobuf(std::string body) {
   HttpResponse r;
   r.content_type = "application/x-protobuf";
@@ -172,7 +184,7 @@ void Federation::SyncLoop(PeerState* peer) {
       // Logged when the error changes (not every round of a peer that stays down): the peer and the reason,
       // never a hash value (error messages name origins, sizes and steps only).
       if (peer->last_error != s.message()) {
-        std::cerr << "hashbank: sync from " << peer->options.id << " failed: " << s.message() << std::endl;
+        std::cerr << "hashbank: sync from " << peer->options.id << " failed: " << LogSafe(std::string(s.message())) << std::endl;
       }
       peer->last_error = std::string(s.message());
       peer->connected = !absl::IsUnavailable(s);
