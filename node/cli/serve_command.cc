@@ -1,7 +1,11 @@
 #include "node/cli/serve_command.h"
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 
@@ -20,13 +24,46 @@
 
 namespace hashbank {
 
+namespace {
+
+// SIGTERM and SIGINT reach the serve loop through a pipe written by a process-wide handler. (Blocking them and
+// calling sigwait is not enough: threads that libraries start before main — OpenBLAS's pool — do not block
+// them, and the kernel may deliver the signal there, where the default action ends the process at once.)
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void OnStopSignal(int sig) {
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &byte, 1);  // async-signal-safe
+}
+
+// Installs the handlers; the read end of the pipe yields one byte (the signal number) per signal.
+bool InstallStopSignals() {
+  if (::pipe2(g_signal_pipe, O_CLOEXEC) != 0) return false;
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  return ::sigaction(SIGTERM, &sa, nullptr) == 0 && ::sigaction(SIGINT, &sa, nullptr) == 0;
+}
+
+// Blocks until SIGTERM or SIGINT; returns it.
+int WaitForStopSignal() {
+  unsigned char byte = 0;
+  while (true) {
+    const ssize_t n = ::read(g_signal_pipe[0], &byte, 1);
+    if (n == 1) return byte;
+    if (n < 0 && errno == EINTR) continue;
+    return SIGTERM;  // the pipe failed: stop as if asked to
+  }
+}
+
+}  // namespace
+
 int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostream& err) {
-  // SIGTERM and SIGINT are taken synchronously by this thread; every thread started later inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (!InstallStopSignals()) {
+    err << "hashbank serve: cannot install the SIGTERM/SIGINT handlers\n";
+    return 1;
+  }
 
   auto fail = [&err](const absl::Status& s) {
     err << "hashbank serve: " << s.message() << '\n';
@@ -144,8 +181,7 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
       << (listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host) << ":"
       << (*server)->port() << " (" << stats.signals << " signals, indexes rebuilt in " << stats.rebuild_seconds
       << " s, data in " << config->node.data_dir << ")" << std::endl;
-  int received = 0;
-  sigwait(&signals, &received);
+  const int received = WaitForStopSignal();
   out << "hashbank: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining in-flight requests" << std::endl;
   if (federation) federation->Stop();
   if (federation_server) federation_server->Shutdown(std::chrono::seconds(5));

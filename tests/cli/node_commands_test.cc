@@ -3,6 +3,7 @@
 // salt, CA, key, database or token). The real binary, as an operator runs it.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -76,7 +77,9 @@ TEST_F(NodeCommandsTest, CommandsWorkOnAStoppedNode) {
   auto node = testing::NodeProcess::Start({"serve", "--data-dir", data.string(), "--listen", "127.0.0.1:0"}, log);
   ASSERT_TRUE(node.ok()) << node.status();
   ASSERT_TRUE((*node)->ServingPort(std::chrono::seconds(30)).ok()) << testing::ReadFileText(log);
-  ASSERT_EQ(testing::ExitCode((*node)->Signal(SIGTERM)), 0) << testing::ReadFileText(log);
+  const int status = (*node)->Signal(SIGTERM);
+  ASSERT_EQ(testing::ExitCode(status), 0) << "wait status " << status << " signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0)
+                                          << "\n" << testing::ReadFileText(log) << "\nstdout:\n" << (*node)->out();
   const Outcome token = RunHashbank("token create --role query --name platform-a --data-dir '" + data.string() + "'",
                                     root_ / "out.txt");
   EXPECT_EQ(token.exit_code, 0) << token.output;
