@@ -700,9 +700,13 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
   out["hashes"] = HashesJson(h);
   if (match) {
     std::vector<Match> matches;
-    // A PDQ hash below the quality floor (flat or tiny images) matches unrelated images.
+    // A PDQ hash below the quality floor (flat or tiny images) matches unrelated images: not matched, and
+    // the answer says so (the exact hashes are still matched).
     if (h.quality >= limits_.pdq_quality_floor) {
       HB_ASSIGN_OR_RETURN(matches, bank_->MatchDihedralSet(*h.dihedral, max_distance));
+    } else {
+      out["pdq_skipped"] = absl::StrCat("quality ", h.quality, " is below this node's floor of ",
+                                        limits_.pdq_quality_floor, "; PDQ was not matched, MD5 and SHA-256 were");
     }
     HB_ASSIGN_OR_RETURN(const std::vector<Match> md5, bank_->MatchMd5(h.exact.md5));
     matches.insert(matches.end(), md5.begin(), md5.end());

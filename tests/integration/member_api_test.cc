@@ -527,6 +527,23 @@ TEST_F(MemberApiTest, MatchImageFindsExactHashesOfTheSameFile) {
   EXPECT_EQ(m[0].at("signal_type"), "sha256");
 }
 
+// A flat image's PDQ hash (quality 0) would match unrelated flat images: it is not matched, and the answer
+// says so instead of silently returning only exact matches.
+TEST_F(MemberApiTest, MatchImageSaysWhenPdqWasSkippedForLowQuality) {
+  const std::vector<uint8_t> grey(64 * 64, 128);
+  const std::vector<uint8_t> png = testing::EncodePng(grey, 64, 64, 0 /* PNG_COLOR_TYPE_GRAY */, 8);
+  const Response r = Call("POST", "/v1/match/image", query_token_, std::string(png.begin(), png.end()), "image/png");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json::value v = Body(r);
+  EXPECT_LT(v.at("hashes").at("quality").to_number<int64_t>(), 50) << r.body;
+  ASSERT_TRUE(v.as_object().contains("pdq_skipped")) << r.body;
+  EXPECT_NE(std::string(v.at("pdq_skipped").as_string()).find("below this node's floor of 50"), std::string::npos);
+  // A photo-like image is matched by PDQ, with no such field.
+  const Response photo = Call("POST", "/v1/match/image", query_token_, ImageBytes(kOriginal), "image/jpeg");
+  ASSERT_EQ(photo.status, 200) << photo.body;
+  EXPECT_FALSE(Body(photo).as_object().contains("pdq_skipped")) << photo.body;
+}
+
 TEST_F(MemberApiTest, HashReturnsTheReferenceValuesAndStoresNothing) {
   const std::string bytes = ImageBytes(kOriginal);
   const Response r = Call("POST", "/v1/hash?dihedral=true", query_token_, bytes, "image/jpeg");
