@@ -5,6 +5,7 @@
 #include <ostream>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/hmac_sha256.h"
 #include "crypto/sodium_init.h"
@@ -87,26 +88,14 @@ std::string FederationSalt::RandomId() {
   EnsureSodiumInitialized();
   std::array<uint8_t, 8> bytes{};
   randombytes_buf(bytes.data(), bytes.size());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "fed-";
-  for (uint8_t b : bytes) {
-    id.push_back(kHex[b >> 4]);
-    id.push_back(kHex[b & 0x0F]);
-  }
-  return id;
+  return "fed-" + absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 std::string FederationSalt::CheckValue() const {
   static constexpr std::string_view kLabel = "hashbank federation salt check v1";
   const HmacSha256Tag tag =
       HmacSha256(key, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kLabel.data()), kLabel.size()));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < 16; ++i) {
-    out.push_back(kHex[tag[i] >> 4]);
-    out.push_back(kHex[tag[i] & 0x0F]);
-  }
-  return out;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(tag.data()), 16));
 }
 
 }  // namespace hashbank

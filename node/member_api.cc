@@ -336,6 +336,25 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
   };
 }
 
+MemberApi::Resolved MemberApi::Resolve(std::string_view method, std::string_view path) const {
+  Resolved r;
+  const std::vector<const RouteSpec*> candidates = RoutesFor(path, &r.id);
+  for (const RouteSpec* c : candidates) {
+    if (c->method == method) r.route = c;
+  }
+  if (r.route != nullptr) {
+    r.metric = r.route->metric;
+  } else if (candidates.empty()) {
+    r.error = Error(404, "not_found", "no such endpoint");
+  } else {
+    r.metric = candidates.front()->metric;
+    std::string methods;
+    for (const RouteSpec* c : candidates) absl::StrAppend(&methods, methods.empty() ? "" : " or ", c->method);
+    r.error = Error(405, "method_not_allowed", absl::StrCat("use ", methods));
+  }
+  return r;
+}
+
 std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view path, std::string* id) const {
   std::string_view pattern = path;
   if (path.substr(0, kSignalPrefix.size()) == kSignalPrefix) {
@@ -354,23 +373,13 @@ std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view p
 
 PrecheckResult MemberApi::Precheck(std::string_view method, std::string_view target, std::string_view authorization) {
   // The same order as Handle: 404 (no route), 405 (wrong method), then 401 — all before the body is read.
-  std::string id;
-  const std::vector<const RouteSpec*> candidates = RoutesFor(PathOf(target), &id);
-  const RouteSpec* route = nullptr;
-  for (const RouteSpec* r : candidates) {
-    if (r->method == method) route = r;
-  }
+  const Resolved resolved = Resolve(method, PathOf(target));
+  const RouteSpec* route = resolved.route;
   PrecheckResult result;
-  Route metric = Route::kOther;
-  if (candidates.empty()) {
-    result.answer = Error(404, "not_found", "no such endpoint");
-  } else if (route == nullptr) {
-    metric = candidates.front()->metric;
-    std::string methods;
-    for (const RouteSpec* r : candidates) absl::StrAppend(&methods, methods.empty() ? "" : " or ", r->method);
-    result.answer = Error(405, "method_not_allowed", absl::StrCat("use ", methods));
+  const Route metric = resolved.metric;
+  if (resolved.error) {
+    result.answer = *resolved.error;
   } else if (!route->roles.empty()) {
-    metric = route->metric;
     std::optional<Actor> actor;
     if (BearerToken(authorization).empty()) {
       result.answer = Error(401, "unauthenticated", "an Authorization: Bearer <token> header is required");
@@ -432,23 +441,14 @@ bool MemberApi::Allow(const std::string& token_name) {
 HttpResponse MemberApi::Handle(const HttpRequest& req) {
   const auto start = std::chrono::steady_clock::now();
   const std::string_view path = PathOf(req.target);
-  std::string id;
-  const std::vector<const RouteSpec*> candidates = RoutesFor(path, &id);
-  const RouteSpec* route = nullptr;
-  for (const RouteSpec* r : candidates) {
-    if (r->method == req.method) route = r;
-  }
-  Route metric = route != nullptr ? route->metric : Route::kOther;
+  Resolved resolved = Resolve(req.method, path);
+  const RouteSpec* route = resolved.route;
+  const Route metric = resolved.metric;
   HttpResponse resp;
-  if (candidates.empty()) {
-    resp = Error(404, "not_found", "no such endpoint");
-  } else if (route == nullptr) {
-    metric = candidates.front()->metric;
-    std::string methods;
-    for (const RouteSpec* r : candidates) absl::StrAppend(&methods, methods.empty() ? "" : " or ", r->method);
-    resp = Error(405, "method_not_allowed", absl::StrCat("use ", methods));
+  if (resolved.error) {
+    resp = std::move(*resolved.error);
   } else {
-    Call call{req, path, std::nullopt, std::move(id)};
+    Call call{req, path, std::nullopt, std::move(resolved.id)};
     std::optional<HttpResponse> refused;
     if (!route->roles.empty()) {
       if (BearerToken(req.authorization).empty()) {

@@ -82,6 +82,14 @@ class MemberApi {
     Body body;
     Handler handler;
   };
+  // The route of (method, path), or the 404/405 answer; `metric` is the label the request is counted under.
+  struct Resolved {
+    const RouteSpec* route = nullptr;
+    std::string id;  // the {id} segment, if the path has one
+    Route metric = Route::kOther;
+    std::optional<HttpResponse> error;
+  };
+  Resolved Resolve(std::string_view method, std::string_view path) const;
   // The routes of `path` (several methods may share one), and the {id} segment if the path has one.
   std::vector<const RouteSpec*> RoutesFor(std::string_view path, std::string* id) const;
   bool Allow(const std::string& token_name) ABSL_LOCKS_EXCLUDED(rate_mu_);
