@@ -27,6 +27,8 @@ constexpr uint64_t kPdqPermutationSubkey = 1;
 constexpr uint64_t kPdqMaskSubkey = 2;
 constexpr uint64_t kEmbeddingSubkey = 3;
 constexpr uint64_t kExactSubkey = 4;
+constexpr uint64_t kLocalPermutationSubkey = 5;
+constexpr uint64_t kLocalMaskSubkey = 6;
 constexpr uint8_t kMd5Domain = 0x01;
 constexpr uint8_t kSha256Domain = 0x02;
 
@@ -221,6 +223,22 @@ Salter::Salter(const FederationSalt& salt) : salt_id_(salt.id), check_value_(sal
   sodium_memzero(source.data(), source.size());
   sodium_memzero(permutation_key.data(), permutation_key.size());
   sodium_memzero(mask_key.data(), mask_key.size());
+
+  // Local-feature descriptors: the same kind of isometry under independent keys.
+  permutation_key = DeriveKey(salt.key, kLocalPermutationSubkey, kSaltContext);
+  mask_key = DeriveKey(salt.key, kLocalMaskSubkey, kSaltContext);
+  destination = KeyedPermutation(permutation_key);
+  for (size_t k = 0; k < destination.size(); ++k) source[destination[k]] = static_cast<uint8_t>(k);
+  local_salt_table_ = ByteTable(destination);
+  local_unsalt_table_ = ByteTable(source);
+  {
+    KeyedStream stream(mask_key);
+    for (uint64_t& limb : local_mask_) limb = stream.NextU64();
+  }
+  sodium_memzero(destination.data(), destination.size());
+  sodium_memzero(source.data(), source.size());
+  sodium_memzero(permutation_key.data(), permutation_key.size());
+  sodium_memzero(mask_key.data(), mask_key.size());
 }
 
 Salter::~Salter() {
@@ -229,6 +247,9 @@ Salter::~Salter() {
   sodium_memzero(pdq_mask_.data(), sizeof pdq_mask_);
   sodium_memzero(salt_table_.data(), salt_table_.size() * sizeof(PdqLimbs));
   sodium_memzero(unsalt_table_.data(), unsalt_table_.size() * sizeof(PdqLimbs));
+  sodium_memzero(local_mask_.data(), sizeof local_mask_);
+  sodium_memzero(local_salt_table_.data(), local_salt_table_.size() * sizeof(PdqLimbs));
+  sodium_memzero(local_unsalt_table_.data(), local_unsalt_table_.size() * sizeof(PdqLimbs));
 }
 
 PdqLimbs Salter::SaltPdq(const PdqLimbs& hash) const {
@@ -241,6 +262,18 @@ PdqLimbs Salter::UnsaltPdq(const PdqLimbs& salted) const {
   PdqLimbs unmasked = salted;
   for (size_t i = 0; i < unmasked.size(); ++i) unmasked[i] ^= pdq_mask_[i];
   return ApplyByteTable(unsalt_table_, unmasked);
+}
+
+PdqLimbs Salter::SaltLocalDescriptor(const PdqLimbs& descriptor) const {
+  PdqLimbs out = ApplyByteTable(local_salt_table_, descriptor);
+  for (size_t i = 0; i < out.size(); ++i) out[i] ^= local_mask_[i];
+  return out;
+}
+
+PdqLimbs Salter::UnsaltLocalDescriptor(const PdqLimbs& salted) const {
+  PdqLimbs unmasked = salted;
+  for (size_t i = 0; i < unmasked.size(); ++i) unmasked[i] ^= local_mask_[i];
+  return ApplyByteTable(local_unsalt_table_, unmasked);
 }
 
 std::shared_ptr<const Salter::Rotation> Salter::RotationFor(size_t dimension) const {

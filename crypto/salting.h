@@ -11,6 +11,8 @@
 //   preserved to float precision. The matrix is built on first use of a dimension (O(d^3): well under a
 //   second for d = 512, minutes for d = 4096) and cached, at most kMaxCachedRotations dimensions at a time,
 //   so callers should accept only the dimensions of the models they run.
+// - Local-feature descriptors (the robust fingerprint, 256 bits each): the same kind of Hamming isometry as PDQ
+//   under independent keys. Keypoint coordinates are not salted (see docs/threat-model.md).
 // - Exact hashes (MD5, SHA-256): HMAC-SHA-256 over a byte naming the digest kind followed by the digest, so
 //   an MD5 and a SHA-256 never salt to the same value.
 //
@@ -65,6 +67,11 @@ class Salter {
   // The inverse: UnsaltPdq(SaltPdq(h)) == h. For tests and for re-salting a bank under a new salt.
   PdqLimbs UnsaltPdq(const PdqLimbs& salted) const;
 
+  // The robust fingerprint's descriptors: a keyed bit permutation and mask, independent of PDQ's. Preserves
+  // Hamming distances exactly.
+  PdqLimbs SaltLocalDescriptor(const PdqLimbs& descriptor) const;
+  PdqLimbs UnsaltLocalDescriptor(const PdqLimbs& salted) const;
+
   // Q v for this salt's orthogonal matrix Q of dimension v.size(). InvalidArgument if v.size() is 0 or over
   // kMaxEmbeddingDimension, a component is NaN or infinite, or the norm is beyond float range.
   absl::StatusOr<std::vector<float>> SaltEmbedding(std::span<const float> v) const;
@@ -87,6 +94,9 @@ class Salter {
   // byte p of the input land, so applying a bit permutation is 32 lookups and ORs.
   std::vector<PdqLimbs> salt_table_;
   std::vector<PdqLimbs> unsalt_table_;
+  PdqLimbs local_mask_{};
+  std::vector<PdqLimbs> local_salt_table_;
+  std::vector<PdqLimbs> local_unsalt_table_;
 
   mutable std::mutex rotations_mutex_;
   // Oldest first; evicted in that order beyond kMaxCachedRotations. Guarded by rotations_mutex_.

@@ -1,5 +1,6 @@
 #include "hashing/image_decoder.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -38,11 +39,91 @@ const char* RecognisedUnsupportedFormat(std::span<const uint8_t> data) {
   return nullptr;
 }
 
+// Receives decoded rows top to bottom at full width and keeps their luma, area-averaged so the long side is at
+// most `long_side` (aspect kept, never upscaled). Integer arithmetic only: every source pixel belongs to exactly
+// one output pixel (x * out_w / w, y * out_h / h), luma is (77 R + 150 G + 29 B + 128) >> 8, and an output pixel
+// is its sources' rounded mean. The same bytes on every machine and in WebAssembly.
+class GreyDownsampler {
+ public:
+  void Start(int width, int height, int channels, GreyImage* out, int long_side) {
+    out_ = out;
+    if (out_ == nullptr) return;
+    width_ = width;
+    height_ = height;
+    channels_ = channels;
+    const int64_t longest = std::max(width, height);
+    if (longest <= long_side) {
+      out_->width = width;
+      out_->height = height;
+    } else {
+      out_->width = static_cast<int>(std::max<int64_t>(1, (int64_t{width} * long_side + longest / 2) / longest));
+      out_->height = static_cast<int>(std::max<int64_t>(1, (int64_t{height} * long_side + longest / 2) / longest));
+    }
+    const size_t ow = static_cast<size_t>(out_->width);
+    out_->pixels.assign(ow * static_cast<size_t>(out_->height), 0);
+    column_.resize(static_cast<size_t>(width));
+    column_count_.assign(ow, 0);
+    for (int x = 0; x < width; ++x) {
+      const auto ox = static_cast<uint32_t>(int64_t{x} * out_->width / width);
+      column_[static_cast<size_t>(x)] = ox;
+      ++column_count_[ox];
+    }
+    sums_.assign(ow, 0);
+    input_row_ = 0;
+    current_out_row_ = 0;
+    rows_in_current_ = 0;
+  }
+
+  void AddRow(const uint8_t* row) {
+    if (out_ == nullptr) return;
+    const int out_row = static_cast<int>(int64_t{input_row_} * out_->height / height_);
+    if (out_row != current_out_row_) Flush();
+    current_out_row_ = out_row;
+    const size_t w = static_cast<size_t>(width_);
+    if (channels_ == 1) {
+      for (size_t x = 0; x < w; ++x) sums_[column_[x]] += row[x];
+    } else {
+      for (size_t x = 0; x < w; ++x) {
+        const uint8_t* p = row + 3 * x;
+        sums_[column_[x]] += (77u * p[0] + 150u * p[1] + 29u * p[2] + 128u) >> 8;
+      }
+    }
+    ++rows_in_current_;
+    ++input_row_;
+  }
+
+  void Finish() {
+    if (out_ != nullptr) Flush();
+  }
+
+ private:
+  void Flush() {
+    if (rows_in_current_ == 0) return;
+    uint8_t* dst = out_->pixels.data() + static_cast<size_t>(current_out_row_) * static_cast<size_t>(out_->width);
+    for (size_t x = 0; x < sums_.size(); ++x) {
+      const uint64_t count = uint64_t{column_count_[x]} * rows_in_current_;
+      dst[x] = static_cast<uint8_t>((sums_[x] + count / 2) / count);
+      sums_[x] = 0;
+    }
+    rows_in_current_ = 0;
+  }
+
+  GreyImage* out_ = nullptr;
+  int width_ = 0, height_ = 0, channels_ = 0;
+  std::vector<uint32_t> column_;        // source column -> output column
+  std::vector<uint32_t> column_count_;  // source columns per output column
+  std::vector<uint64_t> sums_;
+  int input_row_ = 0, current_out_row_ = 0;
+  uint32_t rows_in_current_ = 0;
+};
+
 // Receives decoded rows top to bottom at full width, keeps what the reference would hash: every row when
 // both sides are <= 512, else the nearest-neighbour 512 x 512 sample. Tracks whether every pixel is grey.
 class RowSampler {
  public:
-  void Start(int width, int height, int channels, PreparedImage* out) {
+  // `grey` (optional) also receives the luma image for local features (GreyDownsampler).
+  void Start(int width, int height, int channels, PreparedImage* out, GreyImage* grey, int grey_long_side) {
+    grey_.Start(width, height, channels, grey, grey_long_side);
     width_ = width;
     height_ = height;
     channels_ = channels;
@@ -70,6 +151,7 @@ class RowSampler {
   void AddRow(const uint8_t* row) {
     const size_t c = static_cast<size_t>(channels_);
     if (all_grey_) all_grey_ = RowIsGrey(row);
+    grey_.AddRow(row);
     const size_t out_row_bytes = static_cast<size_t>(out_->width) * c;
     while (next_out_row_ < out_->height && SourceRow(next_out_row_) == input_row_) {
       uint8_t* dst = out_->pixels.data() + static_cast<size_t>(next_out_row_) * out_row_bytes;
@@ -92,6 +174,7 @@ class RowSampler {
 
   // Collapses to one channel if every decoded pixel was grey (ImageMagick's P5 output).
   void Finish() {
+    grey_.Finish();
     if (channels_ != 3 || !all_grey_) return;
     const size_t n = static_cast<size_t>(out_->width) * static_cast<size_t>(out_->height);
     uint8_t* p = out_->pixels.data();
@@ -119,6 +202,7 @@ class RowSampler {
   int next_out_row_ = 0, input_row_ = 0;
   PreparedImage* out_ = nullptr;
   std::vector<int> src_x_;
+  GreyDownsampler grey_;
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -239,7 +323,8 @@ absl::Status JpegFailure(const JpegSession& s, std::string_view stage) {
   return absl::InvalidArgumentError(absl::StrCat("corrupt JPEG (", std::string(stage), "): ", std::string(s.err.message)));
 }
 
-absl::Status DecodeJpeg(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out) {
+absl::Status DecodeJpeg(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out, GreyImage* grey,
+                        int grey_long_side) {
   JpegSession s;
   const uint64_t memory_cap = limits.max_pixels * 8 + (uint64_t{64} << 20);
   if (!JpegReadHeader(&s, file.data(), file.size(), static_cast<long>(memory_cap))) return JpegFailure(s, "header");
@@ -269,7 +354,7 @@ absl::Status DecodeJpeg(std::span<const uint8_t> file, const ImageLimits& limits
   std::vector<uint8_t> row(static_cast<size_t>(w) * decoded_channels);
   std::vector<uint8_t> rgb_row(decoded_channels == 4 ? static_cast<size_t>(w) * 3 : 0);
   RowSampler sampler;
-  sampler.Start(static_cast<int>(w), static_cast<int>(h), channels, out);
+  sampler.Start(static_cast<int>(w), static_cast<int>(h), channels, out, grey, grey_long_side);
   if (!JpegDecodeRows(&s, row.data(), rgb_row.data(), &sampler)) return JpegFailure(s, "data");
   sampler.Finish();
   out->format = ImageFormat::kJpeg;
@@ -387,7 +472,8 @@ absl::Status CheckPngHeaderSize(std::span<const uint8_t> file, uint64_t max_pixe
   return absl::OkStatus();
 }
 
-absl::Status DecodePng(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out) {
+absl::Status DecodePng(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out, GreyImage* grey,
+                       int grey_long_side) {
   if (absl::Status s = CheckPngHeaderSize(file, limits.max_pixels); !s.ok()) return s;
   PngSession s;
   if (s.png == nullptr || s.info == nullptr) return absl::ResourceExhaustedError("cannot allocate a PNG decoder");
@@ -408,7 +494,8 @@ absl::Status DecodePng(std::span<const uint8_t> file, const ImageLimits& limits,
   const size_t row_bytes = static_cast<size_t>(header.width) * static_cast<size_t>(header.channels);
   std::vector<uint8_t> buffer(header.passes == 1 ? row_bytes : row_bytes * header.height);
   RowSampler sampler;
-  sampler.Start(static_cast<int>(header.width), static_cast<int>(header.height), header.channels, out);
+  sampler.Start(static_cast<int>(header.width), static_cast<int>(header.height), header.channels, out, grey,
+                grey_long_side);
   if (!PngDecodeRows(&s, header, buffer.data(), &sampler)) return PngFailure(s, "data");
   sampler.Finish();
   out->format = ImageFormat::kPng;
@@ -426,13 +513,19 @@ std::string_view ImageFormatName(ImageFormat format) {
 }
 
 absl::Status PrepareImageForPdq(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out) {
+  return PrepareImage(file, limits, out, nullptr, 0);
+}
+
+absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
+                          GreyImage* grey, int grey_long_side) {
+  if (grey != nullptr && grey_long_side < 1) return absl::InvalidArgumentError("grey_long_side must be positive");
   if (file.empty()) return absl::InvalidArgumentError("empty file");
   if (file.size() > limits.max_file_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("file is ", file.size(), " bytes, over the limit of ", limits.max_file_bytes));
   }
-  if (StartsWith(file, "\xFF\xD8\xFF")) return DecodeJpeg(file, limits, out);
-  if (StartsWith(file, "\x89PNG\r\n\x1A\n")) return DecodePng(file, limits, out);
+  if (StartsWith(file, "\xFF\xD8\xFF")) return DecodeJpeg(file, limits, out, grey, grey_long_side);
+  if (StartsWith(file, "\x89PNG\r\n\x1A\n")) return DecodePng(file, limits, out, grey, grey_long_side);
   if (const char* name = RecognisedUnsupportedFormat(file)) {
     return absl::UnimplementedError(absl::StrCat("unsupported image format ", name, " (JPEG and PNG are supported)"));
   }

@@ -52,4 +52,18 @@ inline constexpr int kPdqPreResize = 512;
 
 absl::Status PrepareImageForPdq(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out);
 
+// An 8-bit luma image, row-major, width * height bytes.
+struct GreyImage {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// PrepareImageForPdq, and in the same decode (when `grey` is not null) the image's luma for local features:
+// aspect kept, area-averaged down so the long side is at most `grey_long_side` (never upscaled), in integer
+// arithmetic ((77 R + 150 G + 29 B + 128) >> 8; rounded means), so the same on every machine. Same errors, plus
+// InvalidArgument for a non-positive grey_long_side.
+absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
+                          GreyImage* grey, int grey_long_side);
+
 }  // namespace hashbank

@@ -5,7 +5,16 @@
 namespace hashbank {
 
 absl::StatusOr<ImageHashes> ImageHasher::HashBytes(std::span<const uint8_t> file, bool dihedral) {
-  if (absl::Status s = PrepareImageForPdq(file, limits_, &prepared_); !s.ok()) return s;
+  return HashBytes(file, HashOptions{.dihedral = dihedral});
+}
+
+absl::StatusOr<ImageHashes> ImageHasher::HashBytes(std::span<const uint8_t> file, const HashOptions& options) {
+  const bool dihedral = options.dihedral;
+  const bool features = options.local_features > 0;
+  if (absl::Status s = PrepareImage(file, limits_, &prepared_, features ? &grey_ : nullptr, kLocalFeatureSide);
+      !s.ok()) {
+    return s;
+  }
   ImageHashes out;
   out.format = prepared_.format;
   out.width = prepared_.original_width;
@@ -22,12 +31,20 @@ absl::StatusOr<ImageHashes> ImageHasher::HashBytes(std::span<const uint8_t> file
     out.quality = r.quality;
   }
   out.exact = ComputeExactHashes(file);
+  if (features) {
+    out.features = ExtractLocalFeatures(grey_, options.local_features);
+    if (options.mirrored_features) out.mirrored_features = ExtractLocalFeatures(MirrorImage(grey_), options.local_features);
+  }
   return out;
 }
 
 absl::StatusOr<ImageHashes> ImageHasher::HashFile(const std::string& path, bool dihedral) {
+  return HashFile(path, HashOptions{.dihedral = dihedral});
+}
+
+absl::StatusOr<ImageHashes> ImageHasher::HashFile(const std::string& path, const HashOptions& options) {
   if (absl::Status s = ReadFileBounded(path, limits_.max_file_bytes, &file_buffer_); !s.ok()) return s;
-  return HashBytes(file_buffer_, dihedral);
+  return HashBytes(file_buffer_, options);
 }
 
 }  // namespace hashbank

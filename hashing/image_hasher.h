@@ -17,15 +17,26 @@
 #include "hashing/exact_hash.h"
 #include "hashing/hash256.h"
 #include "hashing/image_decoder.h"
+#include "hashing/local_features.h"
 #include "hashing/pdq_hasher.h"
 
 namespace hashbank {
+
+// What to compute besides PDQ, MD5 and SHA-256.
+struct HashOptions {
+  bool dihedral = false;     // PDQ of the 8 rotations and mirrors
+  int local_features = 0;    // > 0: this many local features (kRobustBankFeatures for a fingerprint to bank,
+                             // kRobustQueryFeatures for a query)
+  bool mirrored_features = false;  // also the local features of the mirrored image (queries)
+};
 
 struct ImageHashes {
   Hash256 pdq;
   int quality = 0;
   std::optional<std::array<Hash256, kNumDihedral>> dihedral;  // set when asked for
   ExactHashes exact;
+  std::vector<LocalFeature> features;           // raw (unsalted), when asked for
+  std::vector<LocalFeature> mirrored_features;  // of the mirrored image, when asked for
   ImageFormat format = ImageFormat::kJpeg;
   int width = 0;   // as stored in the file
   int height = 0;
@@ -39,16 +50,19 @@ class ImageHasher {
 
   // Errors as PrepareImageForPdq (image_decoder.h).
   absl::StatusOr<ImageHashes> HashBytes(std::span<const uint8_t> file, bool dihedral);
+  absl::StatusOr<ImageHashes> HashBytes(std::span<const uint8_t> file, const HashOptions& options);
 
   // Reads a regular file with ReadFileBounded (base/file_io.h), refusing one over max_file_bytes before reading
   // it (ResourceExhausted). NotFound / PermissionDenied / FailedPrecondition (not a regular file) for
   // filesystem problems; messages do not name the file ("cannot open: No such file or directory").
   absl::StatusOr<ImageHashes> HashFile(const std::string& path, bool dihedral);
+  absl::StatusOr<ImageHashes> HashFile(const std::string& path, const HashOptions& options);
 
  private:
   ImageLimits limits_;
   PdqHasher pdq_;
   PreparedImage prepared_;
+  GreyImage grey_;
   std::vector<uint8_t> file_buffer_;
 };
 

@@ -1,0 +1,84 @@
+// RobustIndex: every banked robust fingerprint (salted local features), and the candidate search that makes
+// matching an image against a large bank fast: voting on descriptor substrings, then geometric verification
+// (robust_verify.h) of the best-voted candidates only.
+//
+// Candidate search: each stored descriptor is posted under kTables keys, key t being bytes 3t..3t+2 of the
+// salted descriptor (24 bits; the salt's bit permutation makes them random subsets of the raw bits). A query
+// feature votes for every fingerprint with a feature under one of its keys; fingerprints with at least
+// kMinVotes votes, most votes first, at most max_candidates per query orientation, are verified. Verification
+// is exact; the search can miss a fingerprint whose matching features share no 24-bit key with the query's
+// (measured in docs/matching.md: how often the verified match is outside the shortlist).
+//
+// Layout: per table, 65 536 buckets by the key's top 16 bits, each a vector of (key << 32 | id) kept sorted, so
+// a probe is a binary search inside one bucket; inserts go in place (no rebuild), a bulk load sorts once.
+// Fingerprints are kept in their stored encoding (robust_fingerprint.h), 2 + 34 bytes a feature.
+//
+// Thread-safety: all methods may be called concurrently; `mu_` (reader/writer) guards everything, queries
+// hold it shared. Errors: InvalidArgument for an id above 2^32 - 1, an empty fingerprint, or one of over 255
+// features; AlreadyExists for an id already present.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "hashing/local_features.h"
+#include "matcher/robust_verify.h"
+
+namespace hashbank {
+
+class RobustIndex {
+ public:
+  static constexpr int kTables = 6;
+  static constexpr int kMinVotes = 2;
+  static constexpr size_t kDefaultCandidates = 24;
+
+  struct Hit {
+    uint64_t id = 0;
+    RobustVerdict verdict;
+    bool mirrored = false;  // matched through the mirrored query
+    int votes = 0;
+  };
+
+  RobustIndex();
+
+  // `salted` as stored (decoded from the signal's fingerprint). In a bulk load (`bulk`), buckets are sorted
+  // only by FinishBulk, and queries must not run before it.
+  absl::Status Insert(uint64_t id, std::span<const LocalFeature> salted, bool bulk = false) ABSL_LOCKS_EXCLUDED(mu_);
+  void FinishBulk() ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets a fingerprint; no effect for an unknown id.
+  void Remove(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Verified matches of a query's direct and mirrored features (salted), best first (most inliers).
+  std::vector<Hit> Query(std::span<const LocalFeature> direct, std::span<const LocalFeature> mirrored,
+                         const RobustParams& params = {}, size_t max_candidates = kDefaultCandidates) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The search's shortlist for one orientation (ids, most votes first): for measuring the search alone.
+  std::vector<std::pair<uint64_t, int>> Candidates(std::span<const LocalFeature> query, size_t max_candidates) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Heap bytes held: postings, bucket headers and stored fingerprints.
+  size_t MemoryBytes() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  static constexpr size_t kBuckets = 65536;
+  static uint32_t Key(const LocalFeature& f, int table);
+  std::vector<std::pair<uint64_t, int>> CandidatesLocked(std::span<const LocalFeature> query,
+                                                         size_t max_candidates) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  // [table * kBuckets + top 16 bits of key] -> sorted (key << 32 | id)
+  std::vector<std::vector<uint64_t>> buckets_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint32_t, std::string> fingerprints_ ABSL_GUARDED_BY(mu_);  // id -> stored encoding
+  size_t postings_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t fingerprint_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace hashbank
