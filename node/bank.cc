@@ -70,6 +70,7 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
 absl::Status Bank::Rebuild() {
   const auto start = std::chrono::steady_clock::now();
   SignalIndex::PdqBatch pdq;  // bulk-loaded at the end: the fast path for millions of entries
+  index_.BeginBulkLoad();
   size_t unindexable = 0;
   absl::Status s = store_->ForEachEntry([&](const SignalRef& ref, std::string_view bytes) -> absl::Status {
     pb::Entry entry;
@@ -303,6 +304,13 @@ absl::StatusOr<std::vector<Match>> Bank::MatchDihedralSet(const std::array<Hash2
   return index_.MatchDihedral(salted, max_distance);
 }
 
+absl::StatusOr<std::vector<Match>> Bank::MatchRobust(std::span<const LocalFeature> raw_direct,
+                                                     std::span<const LocalFeature> raw_mirrored) const {
+  const std::vector<LocalFeature> direct = intake_.SaltFeatures(raw_direct);
+  const std::vector<LocalFeature> mirrored = intake_.SaltFeatures(raw_mirrored);
+  return index_.MatchRobust(direct, mirrored);
+}
+
 absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const {
   auto salted = intake_.SaltExact(ExactKind::kMd5, raw);
   if (!salted.ok()) return salted.status();
@@ -381,6 +389,8 @@ BankStats Bank::Stats() const {
   s.pdq = i.pdq;
   s.exact = i.exact;
   s.pdq_index_bytes = i.pdq_index_bytes;
+  s.robust = i.robust;
+  s.robust_index_bytes = i.robust_index_bytes;
   s.rebuild_seconds = rebuild_seconds_;
   return s;
 }

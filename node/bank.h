@@ -67,6 +67,7 @@ struct BankStats {
   size_t signals = 0;      // live (not withdrawn) signals
   size_t pdq = 0, exact = 0, embeddings = 0;
   size_t pdq_index_bytes = 0;
+  size_t robust = 0, robust_index_bytes = 0;
   double rebuild_seconds = 0;
 };
 
@@ -85,6 +86,9 @@ class Bank {
 
   absl::StatusOr<std::vector<Match>> MatchPdq(std::span<const Hash256> raw, int max_distance) const;
   absl::StatusOr<std::vector<Match>> MatchDihedralSet(const std::array<Hash256, kNumDihedral>& raw, int max_distance) const;
+  // Raw local features of a query image (direct and mirrored, kRobustQueryFeatures each), salted here.
+  absl::StatusOr<std::vector<Match>> MatchRobust(std::span<const LocalFeature> raw_direct,
+                                                 std::span<const LocalFeature> raw_mirrored) const;
   absl::StatusOr<std::vector<Match>> MatchMd5(const Md5Digest& raw) const;
   absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit) const;

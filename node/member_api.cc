@@ -6,7 +6,10 @@
 
 #include <boost/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "hashing/robust_fingerprint.h"
 #include "hashing/image_hasher.h"
 #include "node/status_macros.h"
 
@@ -161,7 +164,7 @@ absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v) {
 
 absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefix) {
   Reader r(o, prefix);
-  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "labels", "case_ref"}));
+  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "robust", "labels", "case_ref"}));
   SignalInput in;
   if (const json::value* v = r.Find("pdq")) {
     HB_ASSIGN_OR_RETURN(in.pdq, ParsePdq(*v, r.Name("pdq")));
@@ -182,6 +185,15 @@ absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefi
   if (const json::value* e = r.Find("embedding")) {
     HB_ASSIGN_OR_RETURN(in.embedding, ParseEmbedding(*e));
   }
+  // Base64 (RFC 4648, padded) of the fingerprint's encoding, as `hashbank hash --json` and /v1/hash print it.
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> robust, r.String("robust", 4 * ((kRobustMaxBytes + 2) / 3)));
+  if (robust) {
+    std::string bytes;
+    if (!absl::Base64Unescape(*robust, &bytes) || absl::Base64Escape(bytes) != *robust) {
+      return Bad(r.Name("robust") + ": expected padded base64 (RFC 4648) of a robust fingerprint");
+    }
+    in.robust = std::move(bytes);
+  }
   if (const json::value* l = r.Find("labels")) {
     if (!l->is_array()) return Bad(r.Name("labels") + ": expected an array of strings");
     for (const json::value& x : l->as_array()) {
@@ -201,6 +213,12 @@ json::object MatchJson(const Match& m, bool with_query) {
   o["signal_type"] = m.signal_type;
   if (m.signal_type == "embedding") {
     o["similarity"] = m.similarity;
+  } else if (m.robust) {
+    o["inliers"] = m.robust->inliers;
+    o["coverage"] = std::round(m.robust->hull * 1000) / 1000;
+    o["scale"] = std::round(m.robust->scale * 1000) / 1000;
+    o["rotation_degrees"] = std::round(m.robust->rotation_degrees * 10) / 10;
+    o["mirrored"] = m.mirrored;
   } else {
     o["distance"] = m.distance;
   }
@@ -221,6 +239,11 @@ json::object HashesJson(const ImageHashes& h) {
   o["width"] = h.width;
   o["height"] = h.height;
   o["format"] = std::string(ImageFormatName(h.format));
+  if (!h.features.empty() && h.features.size() >= kMinRobustFeatures) {
+    if (absl::StatusOr<std::string> robust = EncodeRobust(h.features); robust.ok()) {
+      o["robust"] = absl::Base64Escape(*robust);
+    }
+  }
   if (h.dihedral) {
     json::object d;
     for (int i = 0; i < kNumDihedral; ++i) d[DihedralName(static_cast<Dihedral>(i))] = (*h.dihedral)[static_cast<size_t>(i)].ToHex();
@@ -256,6 +279,32 @@ std::string QueryParam(std::string_view target, std::string_view name) {
     rest = rest.substr(amp + 1);
   }
   return "";
+}
+
+// A query parameter's value with %XX escapes and '+' (space) decoded; nullopt for a malformed escape.
+std::optional<std::string> PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] != '%') {
+      out.push_back(s[i]);
+    } else {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int v = 0;
+      for (size_t k = 1; k <= 2; ++k) {
+        const char c = s[i + k];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else return std::nullopt;
+      }
+      out.push_back(static_cast<char>(v));
+      i += 2;
+    }
+  }
+  return out;
 }
 
 // The whole string is a decimal number that fits.
@@ -296,7 +345,7 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 
 bool IsImageRoute(std::string_view method, std::string_view target) {
   const std::string_view path = PathOf(target);
-  return method == "POST" && (path == "/v1/match/image" || path == "/v1/hash");
+  return method == "POST" && (path == "/v1/match/image" || path == "/v1/hash" || path == "/v1/signals/image");
 }
 
 std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes) {
@@ -319,6 +368,7 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"GET", "/v1/health", Route::kHealth, {}, Body::kNone, &MemberApi::Health},
       {"GET", "/metrics", Route::kMetrics, admin, Body::kNone, &MemberApi::MetricsText},
       {"POST", "/v1/signals", Route::kSubmit, submit, Body::kJson, &MemberApi::Submit},
+      {"POST", "/v1/signals/image", Route::kSubmitImage, submit, Body::kBinary, &MemberApi::SubmitImage},
       {"POST", "/v1/signals:batch", Route::kSubmitBatch, submit, Body::kJson, &MemberApi::SubmitBatch},
       {"GET", "/v1/signals/{id}", Route::kGetSignal, any, Body::kNone, &MemberApi::GetSignal},
       {"DELETE", "/v1/signals/{id}", Route::kWithdraw, submit, Body::kNone, &MemberApi::Withdraw},
@@ -356,6 +406,11 @@ MemberApi::Resolved MemberApi::Resolve(std::string_view method, std::string_view
 }
 
 std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view path, std::string* id) const {
+  std::vector<const RouteSpec*> out;
+  for (const RouteSpec& r : routes_) {
+    if (r.path == path) out.push_back(&r);  // fixed paths first: /v1/signals/image is not a signal id
+  }
+  if (!out.empty()) return out;
   std::string_view pattern = path;
   if (path.substr(0, kSignalPrefix.size()) == kSignalPrefix) {
     std::string_view rest = path.substr(kSignalPrefix.size());
@@ -364,7 +419,6 @@ std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view p
     *id = std::string(rest);
     pattern = opinions ? "/v1/signals/{id}/opinions" : "/v1/signals/{id}";
   }
-  std::vector<const RouteSpec*> out;
   for (const RouteSpec& r : routes_) {
     if (r.path == pattern) out.push_back(&r);
   }
@@ -501,6 +555,8 @@ absl::StatusOr<HttpResponse> MemberApi::MetricsText(const Call&) {
     gauge("hashbank_signals", "Signals known to the index (all origins).", static_cast<double>(st.signals));
     gauge("hashbank_pdq_index_entries", "Entries in the PDQ index.", static_cast<double>(st.pdq));
     gauge("hashbank_pdq_index_bytes", "Memory of the PDQ index.", static_cast<double>(st.pdq_index_bytes));
+    gauge("hashbank_robust_index_entries", "Robust fingerprints in the robust index.", static_cast<double>(st.robust));
+    gauge("hashbank_robust_index_bytes", "Memory of the robust index.", static_cast<double>(st.robust_index_bytes));
     gauge("hashbank_exact_index_entries", "Entries in the MD5 and SHA-256 indexes.", static_cast<double>(st.exact));
     gauge("hashbank_index_rebuild_seconds", "Time the indexes took to rebuild at start.", st.rebuild_seconds);
     if (federation_gauges_) federation_gauges_(gauge);
@@ -688,14 +744,19 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
       return Bad(absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node"));
     }
   }
-  thread_local std::unique_ptr<ImageHasher> hasher;
-  if (!hasher || hasher->limits().max_pixels != limits_.image.max_pixels ||
-      hasher->limits().max_file_bytes != limits_.image.max_file_bytes) {
-    hasher = std::make_unique<ImageHasher>(limits_.image);
-  }
   const bool dihedral = match || QueryParam(req.target, "dihedral") == "true";
-  HB_ASSIGN_OR_RETURN(const ImageHashes h,
-                      hasher->HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()}, dihedral));
+  // A query extracts many features from the image and its mirror; /v1/hash the fingerprint a bank stores.
+  const HashOptions options{.dihedral = dihedral,
+                            .local_features = match ? kRobustQueryFeatures : kRobustBankFeatures,
+                            .mirrored_features = match};
+  HB_ASSIGN_OR_RETURN(ImageHashes h,
+                      Hasher().HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()}, options));
+  std::vector<LocalFeature> direct, mirrored;
+  if (match) {
+    direct = std::move(h.features);
+    mirrored = std::move(h.mirrored_features);
+    h.features.clear();  // a query's features are not a bankable fingerprint: not printed
+  }
   json::object out;
   out["hashes"] = HashesJson(h);
   if (match) {
@@ -712,11 +773,65 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
     matches.insert(matches.end(), md5.begin(), md5.end());
     HB_ASSIGN_OR_RETURN(const std::vector<Match> sha, bank_->MatchSha256(h.exact.sha256));
     matches.insert(matches.end(), sha.begin(), sha.end());
+    HB_ASSIGN_OR_RETURN(const std::vector<Match> robust, bank_->MatchRobust(direct, mirrored));
+    matches.insert(matches.end(), robust.begin(), robust.end());
     json::array arr;
     for (const Match& x : matches) arr.push_back(MatchJson(x, false));
     out["matches"] = std::move(arr);
   }
   return Json(200, out);
+}
+
+ImageHasher& MemberApi::Hasher() const {
+  thread_local std::unique_ptr<ImageHasher> hasher;
+  if (!hasher || hasher->limits().max_pixels != limits_.image.max_pixels ||
+      hasher->limits().max_file_bytes != limits_.image.max_file_bytes) {
+    hasher = std::make_unique<ImageHasher>(limits_.image);
+  }
+  return *hasher;
+}
+
+absl::StatusOr<HttpResponse> MemberApi::SubmitImage(const Call& call) {
+  const HttpRequest& req = call.request;
+  if (req.body.empty()) return Bad("send the image file as the request body");
+  SignalInput in;
+  const std::optional<std::string> labels = PercentDecode(QueryParam(req.target, "labels"));
+  if (!labels) return Bad("labels: malformed percent-encoding");
+  for (absl::string_view l : absl::StrSplit(*labels, ',', absl::SkipEmpty())) in.labels.emplace_back(l);
+  const std::optional<std::string> case_ref = PercentDecode(QueryParam(req.target, "case_ref"));
+  if (!case_ref) return Bad("case_ref: malformed percent-encoding");
+  in.case_ref = *case_ref;
+  HB_ASSIGN_OR_RETURN(const ImageHashes h,
+                      Hasher().HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
+                                         HashOptions{.local_features = kRobustBankFeatures}));
+  json::object out;
+  // Every fingerprint the image gives is kept; a PDQ hash below the quality floor is left out (it would
+  // match unrelated images), as is a robust fingerprint of too few features (flat or tiny images).
+  if (h.quality >= limits_.pdq_quality_floor) {
+    in.pdq = h.pdq;
+    in.quality = h.quality;
+  } else {
+    out["pdq_skipped"] = absl::StrCat("quality ", h.quality, " is below this node's floor of ",
+                                      limits_.pdq_quality_floor, "; PDQ was not stored");
+  }
+  in.md5 = h.exact.md5;
+  in.sha256 = h.exact.sha256;
+  if (h.features.size() >= kMinRobustFeatures) {
+    HB_ASSIGN_OR_RETURN(std::string robust, EncodeRobust(h.features));
+    in.robust = std::move(robust);
+  } else {
+    out["robust_skipped"] = absl::StrCat(h.features.size(), " local features; at least ", kMinRobustFeatures,
+                                         " are needed; the robust fingerprint was not stored");
+  }
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
+  out["id"] = FormatSignalId(ref);
+  json::array types;
+  if (in.pdq) types.emplace_back("pdq");
+  types.emplace_back("md5");
+  types.emplace_back("sha256");
+  if (in.robust) types.emplace_back("robust");
+  out["signal_types"] = std::move(types);
+  return Json(201, out);
 }
 
 absl::StatusOr<HttpResponse> MemberApi::CreateToken(const Call& call) {

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "hashing/image_decoder.h"
+#include "hashing/image_hasher.h"
 #include "node/bank.h"
 #include "node/http_types.h"
 #include "node/metrics.h"
@@ -105,6 +106,9 @@ class MemberApi {
   absl::StatusOr<HttpResponse> MatchImage(const Call& call);
   absl::StatusOr<HttpResponse> HashImage(const Call& call);
   absl::StatusOr<HttpResponse> ImageRoute(const Call& call, bool match);
+  absl::StatusOr<HttpResponse> SubmitImage(const Call& call);
+  // The calling thread's hasher, with this node's image limits.
+  ImageHasher& Hasher() const;
   absl::StatusOr<HttpResponse> CreateToken(const Call& call);
   absl::StatusOr<HttpResponse> AuditLog(const Call& call);
   absl::StatusOr<HttpResponse> FederationStatus(const Call& call);

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "hashing/robust_fingerprint.h"
 #include "node/entry_bytes.h"
+#include "node/signal_intake.h"
 #include "protocol/entries.pb.h"
 
 namespace hashbank {
@@ -19,9 +21,7 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
   if (entry.has_model()) RegisterModel(entry.model().model_id(), entry.model().dimension());
   if (!entry.has_signal()) return absl::OkStatus();
   const pb::Signal& sig = entry.signal();
-  if (sig.pdq().empty() && sig.md5().empty() && sig.sha256().empty() && !sig.has_embedding()) {
-    return absl::OkStatus();  // withdrawn: values purged
-  }
+  if (!HasValues(sig)) return absl::OkStatus();  // withdrawn: values purged
   // Registration and every insert under one lock, so that a Remove sees either nothing of the signal or all
   // of it; the PDQ posting is marked pending until FlushPdq, which skips it if it was removed meanwhile.
   absl::MutexLock lock(&mu_);
@@ -43,8 +43,15 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
     std::vector<float> v(e.vector().begin(), e.vector().end());
     if (absl::Status s = vectors_.Insert(e.model_id(), local, v); !s.ok()) return s;
   }
+  if (!sig.robust().empty()) {
+    absl::StatusOr<std::vector<LocalFeature>> features = DecodeRobust(sig.robust());
+    if (!features.ok()) return features.status();
+    if (absl::Status s = robust_.Insert(local, *features, bulk_loading_.load()); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
+
+void SignalIndex::BeginBulkLoad() { bulk_loading_ = true; }
 
 absl::Status SignalIndex::FlushPdq(PdqBatch& pdq, bool bulk) {
   absl::MutexLock lock(&mu_);
@@ -57,6 +64,7 @@ absl::Status SignalIndex::FlushPdq(PdqBatch& pdq, bool bulk) {
   });
   absl::Status s = absl::OkStatus();
   if (!pdq.empty()) s = bulk ? pdq_.BulkLoad(pdq) : pdq_.InsertBatch(pdq).status();
+  if (bulk && bulk_loading_.exchange(false)) robust_.FinishBulk();
   pdq.clear();
   return s;
 }
@@ -81,6 +89,7 @@ void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
   if (sig.md5().size() == 32) (void)md5_.Remove(DigestFromBytes(sig.md5()), local);
   if (sig.sha256().size() == 32) (void)sha256_.Remove(DigestFromBytes(sig.sha256()), local);
   if (sig.has_embedding()) (void)vectors_.Remove(sig.embedding().model_id(), local);
+  if (!sig.robust().empty()) robust_.Remove(local);
 }
 
 std::vector<Match> SignalIndex::Resolve(std::vector<Match> matches) const {
@@ -121,6 +130,20 @@ std::vector<Match> SignalIndex::MatchDihedral(const std::array<Hash256, kNumDihe
     x.signal_type = "pdq";
     x.distance = m.distance;
     x.transform = m.transform;
+    out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+std::vector<Match> SignalIndex::MatchRobust(std::span<const LocalFeature> direct,
+                                            std::span<const LocalFeature> mirrored) const {
+  std::vector<Match> out;
+  for (const RobustIndex::Hit& h : robust_.Query(direct, mirrored)) {
+    Match x;
+    x.ref.sequence = h.id;
+    x.signal_type = "robust";
+    x.robust = h.verdict;
+    x.mirrored = h.mirrored;
     out.push_back(std::move(x));
   }
   return Resolve(std::move(out));
@@ -189,6 +212,8 @@ IndexStats SignalIndex::Stats() const {
   s.pdq = pdq_.size();
   s.exact = md5_.size() + sha256_.size();
   s.pdq_index_bytes = pdq_.MemoryBytes();
+  s.robust = robust_.size();
+  s.robust_index_bytes = robust_.MemoryBytes();
   absl::ReaderMutexLock lock(&mu_);
   s.signals = live_;
   return s;

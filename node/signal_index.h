@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -31,6 +32,7 @@
 #include "hashing/pdq_hasher.h"
 #include "matcher/exact_index.h"
 #include "matcher/pdq_index.h"
+#include "matcher/robust_index.h"
 #include "matcher/vector_index.h"
 #include "storage/records.h"
 
@@ -43,17 +45,20 @@ class Signal;
 
 struct Match {
   SignalRef ref;
-  std::string signal_type;            // "pdq", "md5", "sha256", "embedding"
+  std::string signal_type;            // "pdq", "md5", "sha256", "embedding", "robust"
   int distance = 0;                   // PDQ Hamming distance (0 for exact matches)
   float similarity = 0;               // embeddings
   std::optional<Dihedral> transform;  // PDQ dihedral queries
   std::vector<std::string> labels;
   size_t query_index = 0;             // which of several PDQ queries matched
+  std::optional<RobustVerdict> robust;  // robust matches: inliers, covered area, scale, rotation
+  bool mirrored = false;              // robust matches through the mirrored query
 };
 
 struct IndexStats {
   size_t signals = 0;  // live (indexed, not withdrawn) signals
   size_t pdq = 0, exact = 0, pdq_index_bytes = 0;
+  size_t robust = 0, robust_index_bytes = 0;
 };
 
 class SignalIndex {
@@ -65,12 +70,18 @@ class SignalIndex {
   // model fingerprint's dimension. Entries without values (purged, opinions, withdrawals) add nothing.
   absl::Status Add(const SignalRef& ref, const protocol::Entry& entry, PdqBatch* pdq) ABSL_LOCKS_EXCLUDED(mu_);
   // Inserts collected PDQ postings; `bulk` for the first load at start (the fast path for millions).
+  // `bulk` also ends a bulk load started by BeginBulkLoad (robust postings are sorted once, here).
   absl::Status FlushPdq(PdqBatch& pdq, bool bulk);
+  // The first load at start: robust fingerprints are appended unsorted until FlushPdq(..., true). No query
+  // may run in between.
+  void BeginBulkLoad();
   // Forgets a signal's values (a withdrawal). `signal` is the stored signal with its salted values.
   void Remove(const SignalRef& ref, const protocol::Signal& signal) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::vector<Match> MatchPdq(std::span<const Hash256> salted, int max_distance) const;
   std::vector<Match> MatchDihedral(const std::array<Hash256, kNumDihedral>& salted, int max_distance) const;
+  // Robust fingerprints verified against the query's salted local features (direct and mirrored).
+  std::vector<Match> MatchRobust(std::span<const LocalFeature> direct, std::span<const LocalFeature> mirrored) const;
   std::vector<Match> MatchExact(ExactKind kind, const SaltedExactDigest& salted) const;
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const std::string& model_id, std::span<const float> salted,
                                                     float min_similarity, size_t limit) const;
@@ -99,6 +110,8 @@ class SignalIndex {
   PdqIndex pdq_;
   ExactIndex md5_, sha256_;
   VectorIndex vectors_;
+  RobustIndex robust_;
+  std::atomic<bool> bulk_loading_{false};
 
   mutable absl::Mutex mu_;
   std::vector<LocalSignal> locals_ ABSL_GUARDED_BY(mu_);

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "hashing/robust_fingerprint.h"
 #include "node/entry_bytes.h"
+#include "node/status_macros.h"
 #include "protocol/entries.pb.h"
 
 namespace hashbank {
@@ -45,10 +47,33 @@ absl::StatusOr<std::vector<float>> SignalIntake::SaltEmbedding(const EmbeddingIn
   return salted;
 }
 
+std::vector<LocalFeature> SignalIntake::SaltFeatures(std::span<const LocalFeature> raw) const {
+  std::vector<LocalFeature> out(raw.begin(), raw.end());
+  for (LocalFeature& f : out) f.descriptor = salter_->SaltLocalDescriptor(f.descriptor);
+  return out;
+}
+
+absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const {
+  absl::StatusOr<std::vector<LocalFeature>> features = DecodeRobust(raw);
+  if (!features.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", features.status().message()));
+  if (features->size() < kMinRobustFeatures) {
+    return absl::InvalidArgumentError(absl::StrCat("robust: ", features->size(), " features; at least ",
+                                                   kMinRobustFeatures, " are needed to match"));
+  }
+  std::vector<LocalFeature> salted = SaltFeatures(*features);
+  // Stored in salted-descriptor order, so the order reveals nothing of detection strength or position.
+  std::sort(salted.begin(), salted.end(), [](const LocalFeature& a, const LocalFeature& b) {
+    return a.descriptor != b.descriptor ? a.descriptor < b.descriptor : (a.x != b.x ? a.x < b.x : a.y < b.y);
+  });
+  absl::StatusOr<std::string> out = EncodeRobust(salted);
+  if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", out.status().message()));
+  return out;
+}
+
 absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Actor& actor) const {
   pb::Signal sig;
-  if (!in.pdq && !in.md5 && !in.sha256 && !in.embedding) {
-    return absl::InvalidArgumentError("at least one of pdq, md5, sha256, embedding is required");
+  if (!in.pdq && !in.md5 && !in.sha256 && !in.embedding && !in.robust) {
+    return absl::InvalidArgumentError("at least one of pdq, md5, sha256, embedding, robust is required");
   }
   sig.set_salt_id(salter_->salt_id());
   if (in.pdq) {
@@ -87,6 +112,10 @@ absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Acto
     e->set_model_id(in.embedding->model_id);
     e->mutable_vector()->Add(salted->begin(), salted->end());
   }
+  if (in.robust) {
+    HB_ASSIGN_OR_RETURN(std::string salted, SaltRobust(*in.robust));
+    sig.set_robust(std::move(salted));
+  }
   if (in.labels.size() > kMaxLabels) return absl::InvalidArgumentError(absl::StrCat("labels: at most ", kMaxLabels));
   for (const std::string& l : in.labels) {
     if (!ValidLabel(l)) return absl::InvalidArgumentError("labels: each label is 1-64 characters of a-z, 0-9, _");
@@ -119,7 +148,8 @@ void DeleteSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef&
 }
 
 bool HasValues(const pb::Signal& sig) {
-  return !sig.pdq().empty() || !sig.md5().empty() || !sig.sha256().empty() || sig.has_embedding();
+  return !sig.pdq().empty() || !sig.md5().empty() || !sig.sha256().empty() || sig.has_embedding() ||
+         !sig.robust().empty();
 }
 
 std::vector<std::string> SignalTypes(const pb::Signal& sig) {
@@ -128,6 +158,7 @@ std::vector<std::string> SignalTypes(const pb::Signal& sig) {
   if (!sig.md5().empty()) out.push_back("md5");
   if (!sig.sha256().empty()) out.push_back("sha256");
   if (sig.has_embedding()) out.push_back("embedding");
+  if (!sig.robust().empty()) out.push_back("robust");
   return out;
 }
 

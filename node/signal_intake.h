@@ -14,12 +14,14 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "crypto/salting.h"
 #include "hashing/exact_hash.h"
 #include "hashing/hash256.h"
+#include "hashing/local_features.h"
 #include "hashing/pdq_hasher.h"
 #include "node/roles.h"
 #include "storage/signal_store.h"
@@ -42,6 +44,8 @@ struct SignalInput {
   std::optional<Md5Digest> md5;
   std::optional<Sha256Digest> sha256;
   std::optional<EmbeddingInput> embedding;
+  // A robust fingerprint in its stored encoding (hashing/robust_fingerprint.h) with raw descriptors.
+  std::optional<std::string> robust;
   std::vector<std::string> labels;
   std::string case_ref;
 };
@@ -58,6 +62,9 @@ struct ModelInput {
   float threshold = 0.9f;
 };
 
+// A robust fingerprint needs at least this many features: fewer can never reach the verification's inliers.
+inline constexpr size_t kMinRobustFeatures = 10;
+
 class SignalIntake {
  public:
   SignalIntake(std::unique_ptr<Salter> salter, int pdq_quality_floor);
@@ -69,6 +76,11 @@ class SignalIntake {
   Hash256 SaltPdq(const Hash256& raw) const;
   absl::StatusOr<SaltedExactDigest> SaltExact(ExactKind kind, std::span<const uint8_t> raw) const;
   absl::StatusOr<std::vector<float>> SaltEmbedding(const EmbeddingInput& raw) const;
+  // Local features with their descriptors salted (queries; coordinates unchanged).
+  std::vector<LocalFeature> SaltFeatures(std::span<const LocalFeature> raw) const;
+  // A raw robust fingerprint (its encoding) salted and sorted for storage. InvalidArgument ("robust: ...")
+  // when malformed or with fewer than kMinRobustFeatures features.
+  absl::StatusOr<std::string> SaltRobust(std::string_view raw) const;
   const std::string& salt_id() const { return salter_->salt_id(); }
   const std::string& salt_check() const { return salter_->check_value(); }
 
@@ -82,7 +94,7 @@ void AddSignalRows(StoreBatch* batch, const protocol::Signal& signal, const Sign
 void DeleteSignalRows(StoreBatch* batch, const protocol::Signal& signal, const SignalRef& ref);
 // A signal whose values were purged (withdrawn) carries none of them.
 bool HasValues(const protocol::Signal& signal);
-// The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding".
+// The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust".
 std::vector<std::string> SignalTypes(const protocol::Signal& signal);
 // 64 lowercase hex digits.
 bool IsLowerHex64(std::string_view s);

@@ -12,7 +12,10 @@
 
 #include <boost/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "hashing/image_hasher.h"
+#include "hashing/robust_fingerprint.h"
+#include "node/signal_intake.h"
 
 namespace hashbank {
 namespace {
@@ -68,6 +71,12 @@ std::string FormatLine(const HashCommandOptions& options, const std::string& pat
     o["width"] = h.width;
     o["height"] = h.height;
     o["format"] = std::string(ImageFormatName(h.format));
+    // The robust fingerprint in exactly the shape POST /v1/signals accepts (absent for flat or tiny images).
+    if (h.features.size() >= kMinRobustFeatures) {
+      if (absl::StatusOr<std::string> robust = EncodeRobust(h.features); robust.ok()) {
+        o["robust"] = absl::Base64Escape(*robust);
+      }
+    }
     if (h.dihedral) {
       boost::json::object d;
       for (int i = 0; i < kNumDihedral; ++i) {
@@ -109,6 +118,8 @@ int RunHashCommand(const HashCommandOptions& options, std::ostream& out, std::os
 
   auto worker = [&] {
     ImageHasher hasher(options.limits);
+    const HashOptions hash_options{.dihedral = options.dihedral,
+                                   .local_features = options.json ? kRobustBankFeatures : 0};
     std::vector<uint8_t> stdin_bytes;
     for (size_t i = next.fetch_add(1); i < items.size(); i = next.fetch_add(1)) {
       const WorkItem& item = items[i];
@@ -117,9 +128,9 @@ int RunHashCommand(const HashCommandOptions& options, std::ostream& out, std::os
         result = *item.listing_error;
       } else if (item.is_stdin) {
         absl::Status read = ReadAllBounded(STDIN_FILENO, options.limits.max_file_bytes, &stdin_bytes);
-        result = read.ok() ? hasher.HashBytes(stdin_bytes, options.dihedral) : absl::StatusOr<ImageHashes>(read);
+        result = read.ok() ? hasher.HashBytes(stdin_bytes, hash_options) : absl::StatusOr<ImageHashes>(read);
       } else {
-        result = hasher.HashFile(item.path, options.dihedral);
+        result = hasher.HashFile(item.path, hash_options);
       }
       Slot filled;
       filled.done = true;
