@@ -6,6 +6,7 @@
 //
 // Banked: the set's originals and its unrelated images. Queries: edited copies, unrelated images and the
 // originals. A pair is true when the query is an edit of the banked original; every other pair is unrelated.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -26,7 +27,7 @@ namespace {
 struct Item {
   std::string set, kind, file, source, edit;
   ImageHashes hashes;
-  std::vector<LocalFeature> bank;  // through EncodeRobust/DecodeRobust: exactly what is stored
+  RobustFingerprint bank;  // through EncodeRobust/DecodeRobust: exactly what is stored
   bool ok = false;
 };
 
@@ -46,6 +47,9 @@ int main(int argc, char** argv) {
   const int bank_features = argc > 3 ? std::stoi(argv[3]) : kRobustBankFeatures;
   RobustParams params;
   if (argc > 4) params.min_inliers = std::stoi(argv[4]);
+  if (argc > 5) params.min_image_cover = std::stod(argv[5]);
+  const int query_side = argc > 6 ? std::stoi(argv[6]) : kLocalFeatureSide;
+  std::vector<double> true_cover, false_cover;  // image cover of verified pairs (hull rule passed)
   constexpr int kQualityFloor = 50;
   constexpr int kPdqRadius = 31;
 
@@ -73,7 +77,8 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     auto q = hasher.HashFile(dir + "/" + item.file, HashOptions{.dihedral = true,
                                                                   .local_features = kRobustQueryFeatures,
-                                                                  .mirrored_features = true});
+                                                                  .mirrored_features = true,
+                                                                  .local_feature_side = query_side});
     query_seconds += Seconds(t0);
     ++query_count;
     if (!q.ok()) {
@@ -87,8 +92,8 @@ int main(int argc, char** argv) {
       bank_seconds += Seconds(t1);
       ++banked_count;
       if (b.ok() && !b->features.empty()) {
-        auto bytes = EncodeRobust(b->features);
-        if (bytes.ok()) item.bank = *DecodeRobust(*bytes);
+        auto bytes = EncodeRobust(b->features, b->width, b->height);
+        if (bytes.ok()) item.bank = *DecodeRobustFingerprint(*bytes);
       }
     }
     item.ok = true;
@@ -122,6 +127,14 @@ int main(int argc, char** argv) {
       verify_seconds += Seconds(t0);
       verifications += 2;
       const bool robust = direct.match || mirrored.match;
+      {
+        RobustParams loose = params;
+        loose.min_image_cover = 0;
+        const RobustVerdict& v = direct.inliers >= mirrored.inliers ? direct : mirrored;
+        if (v.inliers >= loose.min_inliers && v.hull >= loose.min_hull) {
+          (is_true ? true_cover : false_cover).push_back(v.image_cover);
+        }
+      }
       if (is_true) {
         Tally& t = by_edit[query.edit];
         ++t.n, ++total.n;
@@ -131,7 +144,7 @@ int main(int argc, char** argv) {
         if (!robust && !pdq) {
           std::printf("miss %-50s inliers %d/%d hull %.2f corr %d/%d features %zu/%zu\n", query.file.c_str(),
                       direct.inliers, mirrored.inliers, std::max(direct.hull, mirrored.hull), direct.correspondences,
-                      mirrored.correspondences, banked.bank.size(), query.hashes.features.size());
+                      mirrored.correspondences, banked.bank.features.size(), query.hashes.features.size());
         }
       } else if (query.kind != "edited" || query.source != banked.file) {
         ++unrelated_pairs;
@@ -159,6 +172,14 @@ int main(int argc, char** argv) {
   row("all", total);
   std::printf("unrelated pairs %ld: false matches pdq %ld, robust %ld; max inliers %d\n", unrelated_pairs, fp_pdq,
               fp_robust, max_unrelated_inliers);
+  std::sort(true_cover.begin(), true_cover.end());
+  std::sort(false_cover.begin(), false_cover.end());
+  std::printf("image cover of true verified pairs: min %.3f p1 %.3f p5 %.3f median %.3f; of unrelated: ",
+              true_cover.empty() ? 0 : true_cover.front(), true_cover.empty() ? 0 : true_cover[true_cover.size() / 100],
+              true_cover.empty() ? 0 : true_cover[true_cover.size() / 20],
+              true_cover.empty() ? 0 : true_cover[true_cover.size() / 2]);
+  for (double c : false_cover) std::printf(" %.3f", c);
+  std::printf("\n");
   std::printf("unrelated pairs by inliers:");
   for (const auto& [k, v] : inlier_histogram) std::printf(" %d:%ld", k, v);
   std::printf("\nper image: query hashing (decode, PDQ x8, 2 x %d features) %.1f ms, bank hashing (%d features) "

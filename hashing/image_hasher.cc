@@ -11,7 +11,8 @@ absl::StatusOr<ImageHashes> ImageHasher::HashBytes(std::span<const uint8_t> file
 absl::StatusOr<ImageHashes> ImageHasher::HashBytes(std::span<const uint8_t> file, const HashOptions& options) {
   const bool dihedral = options.dihedral;
   const bool features = options.local_features > 0;
-  if (absl::Status s = PrepareImage(file, limits_, &prepared_, features ? &grey_ : nullptr, kLocalFeatureSide);
+  if (absl::Status s = PrepareImage(file, limits_, &prepared_, features ? &grey_ : nullptr,
+                                   options.local_feature_side);
       !s.ok()) {
     return s;
   }

@@ -28,6 +28,7 @@ struct HashOptions {
   int local_features = 0;    // > 0: this many local features (kRobustBankFeatures for a fingerprint to bank,
                              // kRobustQueryFeatures for a query)
   bool mirrored_features = false;  // also the local features of the mirrored image (queries)
+  int local_feature_side = kLocalFeatureSide;  // long side of the image the features are taken from
 };
 
 struct ImageHashes {

@@ -15,6 +15,7 @@ constexpr int kOrientations = 32;     // 11.25 degree bins
 constexpr int kFastStrict = 12;       // FAST threshold; lowered to kFastLoose when too few corners
 constexpr int kFastLoose = 5;
 constexpr int kGrid = 4;              // spreading cells per side
+constexpr double kLevelShare = 1.0;   // quota of each pyramid level relative to the one above
 
 // round(16384 * cos(2 pi k / 32)), k = 0..8: the first quadrant; the rest by symmetry.
 constexpr int kCosQuadrant[9] = {16384, 16069, 15137, 13623, 11585, 9102, 6270, 3196, 0};
@@ -215,23 +216,23 @@ std::vector<Candidate> DetectCorners(const GreyImage& img, int threshold) {
   return found;
 }
 
-// Picks `quota` candidates, strongest first, at most a fair share per cell of a kGrid x kGrid grid in a first
-// pass (so one textured region cannot take every feature), then the strongest of the rest.
+// Picks `quota` candidates spread over a kGrid x kGrid grid by water-filling: every cell gives its strongest
+// `step` candidates, then its next `step`, and so on (strongest first within a round), so one textured region
+// (overlaid text, a logo) cannot take the features of the rest of the image.
 std::vector<Candidate> Spread(const std::vector<Candidate>& sorted, int quota, int width, int height) {
   std::vector<Candidate> chosen;
   if (quota <= 0) return chosen;
-  const int cap = std::max(1, (2 * quota + kGrid * kGrid - 1) / (kGrid * kGrid));
+  const int step = std::max(1, (quota + kGrid * kGrid - 1) / (kGrid * kGrid));
   int per_cell[kGrid * kGrid] = {};
-  std::vector<bool> taken(sorted.size(), false);
-  for (size_t i = 0; i < sorted.size() && static_cast<int>(chosen.size()) < quota; ++i) {
+  std::vector<std::pair<int, size_t>> order;  // (round, index in strength order)
+  order.reserve(sorted.size());
+  for (size_t i = 0; i < sorted.size(); ++i) {
     const int cell = (sorted[i].y * kGrid / height) * kGrid + sorted[i].x * kGrid / width;
-    if (per_cell[cell] >= cap) continue;
-    ++per_cell[cell];
-    taken[i] = true;
-    chosen.push_back(sorted[i]);
+    order.emplace_back(per_cell[cell]++ / step, i);
   }
-  for (size_t i = 0; i < sorted.size() && static_cast<int>(chosen.size()) < quota; ++i) {
-    if (!taken[i]) chosen.push_back(sorted[i]);
+  std::sort(order.begin(), order.end());
+  for (size_t k = 0; k < order.size() && static_cast<int>(chosen.size()) < quota; ++k) {
+    chosen.push_back(sorted[order[k].second]);
   }
   return chosen;
 }
@@ -335,10 +336,10 @@ std::vector<LocalFeature> ExtractLocalFeatures(const GreyImage& image, int max_f
   std::vector<int> quota(levels.size());
   {
     double share = 1.0, total = 0.0;
-    for (size_t k = 0; k < levels.size(); ++k, share *= 0.8) total += share;
+    for (size_t k = 0; k < levels.size(); ++k, share *= kLevelShare) total += share;
     int assigned = 0;
     share = 1.0;
-    for (size_t k = 0; k < levels.size(); ++k, share *= 0.8) {
+    for (size_t k = 0; k < levels.size(); ++k, share *= kLevelShare) {
       quota[k] = k + 1 == levels.size() ? max_features - assigned
                                         : static_cast<int>(static_cast<double>(max_features) * share / total);
       assigned += quota[k];

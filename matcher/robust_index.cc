@@ -1,6 +1,7 @@
 #include "matcher/robust_index.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "hashing/robust_fingerprint.h"
@@ -19,15 +20,20 @@ uint32_t RobustIndex::Key(const LocalFeature& f, int table) {
 }
 
 absl::Status RobustIndex::Insert(uint64_t id, std::span<const LocalFeature> salted, bool bulk) {
-  if (id > UINT32_MAX) return absl::InvalidArgumentError(absl::StrCat("robust index id ", id, " is over 2^32 - 1"));
   absl::StatusOr<std::string> encoded = EncodeRobust(salted);
   if (!encoded.ok()) return encoded.status();
+  return InsertEncoded(id, *encoded, bulk);
+}
+
+absl::Status RobustIndex::InsertEncoded(uint64_t id, std::string_view encoded_view, bool bulk) {
+  if (id > UINT32_MAX) return absl::InvalidArgumentError(absl::StrCat("robust index id ", id, " is over 2^32 - 1"));
+  // Keys from the decoded encoding, so what is posted is exactly what is stored.
+  absl::StatusOr<std::vector<LocalFeature>> stored = DecodeRobust(encoded_view);
+  if (!stored.ok()) return stored.status();
+  std::optional<std::string> encoded(std::in_place, encoded_view);
   const auto id32 = static_cast<uint32_t>(id);
   absl::MutexLock lock(&mu_);
   if (fingerprints_.contains(id32)) return absl::AlreadyExistsError(absl::StrCat("robust index id ", id, " exists"));
-  // Keys from the encoding, so what is posted is exactly what is stored.
-  absl::StatusOr<std::vector<LocalFeature>> stored = DecodeRobust(*encoded);
-  if (!stored.ok()) return stored.status();
   for (const LocalFeature& f : *stored) {
     for (int t = 0; t < kTables; ++t) {
       const uint32_t key = Key(f, t);
@@ -118,7 +124,7 @@ std::vector<RobustIndex::Hit> RobustIndex::Query(std::span<const LocalFeature> d
     for (const auto& [id, n] : CandidatesLocked(query, max_candidates)) {
       auto it = fingerprints_.find(static_cast<uint32_t>(id));
       if (it == fingerprints_.end()) continue;
-      absl::StatusOr<std::vector<LocalFeature>> banked = DecodeRobust(it->second);
+      absl::StatusOr<RobustFingerprint> banked = DecodeRobustFingerprint(it->second);
       if (!banked.ok()) continue;
       const RobustVerdict v = VerifyRobust(*banked, query, params);
       if (!v.match) continue;

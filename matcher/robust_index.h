@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -50,6 +51,8 @@ class RobustIndex {
   // `salted` as stored (decoded from the signal's fingerprint). In a bulk load (`bulk`), buckets are sorted
   // only by FinishBulk, and queries must not run before it.
   absl::Status Insert(uint64_t id, std::span<const LocalFeature> salted, bool bulk = false) ABSL_LOCKS_EXCLUDED(mu_);
+  // The same from a fingerprint's stored encoding (robust_fingerprint.h), keeping its aspect ratio.
+  absl::Status InsertEncoded(uint64_t id, std::string_view encoded, bool bulk = false) ABSL_LOCKS_EXCLUDED(mu_);
   void FinishBulk() ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets a fingerprint; no effect for an unknown id.
   void Remove(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);

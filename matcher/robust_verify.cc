@@ -102,6 +102,14 @@ std::vector<size_t> Inliers(const std::vector<Correspondence>& cs, const Similar
 
 RobustVerdict VerifyRobust(std::span<const LocalFeature> banked, std::span<const LocalFeature> query,
                            const RobustParams& params) {
+  RobustFingerprint fp;
+  fp.features.assign(banked.begin(), banked.end());
+  return VerifyRobust(fp, query, params);
+}
+
+RobustVerdict VerifyRobust(const RobustFingerprint& banked_fp, std::span<const LocalFeature> query,
+                           const RobustParams& params) {
+  const std::span<const LocalFeature> banked = banked_fp.features;
   RobustVerdict verdict;
   if (banked.size() < 3 || query.size() < 2) return verdict;
   std::vector<Correspondence> all;
@@ -180,8 +188,11 @@ RobustVerdict VerifyRobust(std::span<const LocalFeature> banked, std::span<const
   for (const LocalFeature& b : banked) bank_points.push_back({static_cast<double>(b.x), static_cast<double>(b.y)});
   for (size_t i : best_inliers) inlier_points.push_back(cs[i].bank);
   const double bank_area = HullArea(std::move(bank_points));
-  verdict.hull = bank_area > 0 ? HullArea(std::move(inlier_points)) / bank_area : 0;
-  verdict.match = verdict.inliers >= params.min_inliers && verdict.hull >= params.min_hull;
+  const double inlier_area = HullArea(std::move(inlier_points));
+  verdict.hull = bank_area > 0 ? inlier_area / bank_area : 0;
+  verdict.image_cover = inlier_area / (static_cast<double>(banked_fp.extent_x) * banked_fp.extent_y);
+  verdict.match = verdict.inliers >= params.min_inliers && verdict.hull >= params.min_hull &&
+                  verdict.image_cover >= params.min_image_cover;
   return verdict;
 }
 

@@ -18,6 +18,7 @@
 #include <span>
 
 #include "hashing/local_features.h"
+#include "hashing/robust_fingerprint.h"
 
 namespace hashbank {
 
@@ -28,12 +29,14 @@ struct RobustParams {
   double min_scale = 0.2, max_scale = 5.0;
   int min_inliers = 10;
   double min_hull = 0.10;     // inlier hull area / banked hull area
+  double min_image_cover = 0.04;  // inlier hull area / banked image area
 };
 
 struct RobustVerdict {
   bool match = false;
   int inliers = 0;
   double hull = 0;            // inlier hull / banked hull
+  double image_cover = 0;     // inlier hull / banked image area (the extent passed in)
   double scale = 0;           // query size / banked size of the same content
   double rotation_degrees = 0;
   int correspondences = 0;
@@ -41,6 +44,9 @@ struct RobustVerdict {
 
 // One orientation of the query (callers try the direct and the mirrored features and keep the better).
 RobustVerdict VerifyRobust(std::span<const LocalFeature> banked, std::span<const LocalFeature> query,
+                           const RobustParams& params = {});
+// With the banked image's extent (robust_fingerprint.h), for the image-cover rule.
+RobustVerdict VerifyRobust(const RobustFingerprint& banked, std::span<const LocalFeature> query,
                            const RobustParams& params = {});
 
 }  // namespace hashbank

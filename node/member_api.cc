@@ -240,7 +240,7 @@ json::object HashesJson(const ImageHashes& h) {
   o["height"] = h.height;
   o["format"] = std::string(ImageFormatName(h.format));
   if (!h.features.empty() && h.features.size() >= kMinRobustFeatures) {
-    if (absl::StatusOr<std::string> robust = EncodeRobust(h.features); robust.ok()) {
+    if (absl::StatusOr<std::string> robust = EncodeRobust(h.features, h.width, h.height); robust.ok()) {
       o["robust"] = absl::Base64Escape(*robust);
     }
   }
@@ -817,7 +817,7 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitImage(const Call& call) {
   in.md5 = h.exact.md5;
   in.sha256 = h.exact.sha256;
   if (h.features.size() >= kMinRobustFeatures) {
-    HB_ASSIGN_OR_RETURN(std::string robust, EncodeRobust(h.features));
+    HB_ASSIGN_OR_RETURN(std::string robust, EncodeRobust(h.features, h.width, h.height));
     in.robust = std::move(robust);
   } else {
     out["robust_skipped"] = absl::StrCat(h.features.size(), " local features; at least ", kMinRobustFeatures,

@@ -44,9 +44,7 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
     if (absl::Status s = vectors_.Insert(e.model_id(), local, v); !s.ok()) return s;
   }
   if (!sig.robust().empty()) {
-    absl::StatusOr<std::vector<LocalFeature>> features = DecodeRobust(sig.robust());
-    if (!features.ok()) return features.status();
-    if (absl::Status s = robust_.Insert(local, *features, bulk_loading_.load()); !s.ok()) return s;
+    if (absl::Status s = robust_.InsertEncoded(local, sig.robust(), bulk_loading_.load()); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

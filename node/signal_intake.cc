@@ -54,18 +54,19 @@ std::vector<LocalFeature> SignalIntake::SaltFeatures(std::span<const LocalFeatur
 }
 
 absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const {
-  absl::StatusOr<std::vector<LocalFeature>> features = DecodeRobust(raw);
-  if (!features.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", features.status().message()));
-  if (features->size() < kMinRobustFeatures) {
-    return absl::InvalidArgumentError(absl::StrCat("robust: ", features->size(), " features; at least ",
+  absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(raw);
+  if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", fp.status().message()));
+  if (fp->features.size() < kMinRobustFeatures) {
+    return absl::InvalidArgumentError(absl::StrCat("robust: ", fp->features.size(), " features; at least ",
                                                    kMinRobustFeatures, " are needed to match"));
   }
-  std::vector<LocalFeature> salted = SaltFeatures(*features);
+  std::vector<LocalFeature>& salted = fp->features;
+  salted = SaltFeatures(salted);
   // Stored in salted-descriptor order, so the order reveals nothing of detection strength or position.
   std::sort(salted.begin(), salted.end(), [](const LocalFeature& a, const LocalFeature& b) {
     return a.descriptor != b.descriptor ? a.descriptor < b.descriptor : (a.x != b.x ? a.x < b.x : a.y < b.y);
   });
-  absl::StatusOr<std::string> out = EncodeRobust(salted);
+  absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
   if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", out.status().message()));
   return out;
 }

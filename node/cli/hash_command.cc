@@ -73,7 +73,7 @@ std::string FormatLine(const HashCommandOptions& options, const std::string& pat
     o["format"] = std::string(ImageFormatName(h.format));
     // The robust fingerprint in exactly the shape POST /v1/signals accepts (absent for flat or tiny images).
     if (h.features.size() >= kMinRobustFeatures) {
-      if (absl::StatusOr<std::string> robust = EncodeRobust(h.features); robust.ok()) {
+      if (absl::StatusOr<std::string> robust = EncodeRobust(h.features, h.width, h.height); robust.ok()) {
         o["robust"] = absl::Base64Escape(*robust);
       }
     }
