@@ -1,21 +1,54 @@
 #include "matcher/robust_index.h"
 
 #include <algorithm>
-#include <optional>
+#include <bit>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "hashing/robust_fingerprint.h"
 
 namespace hashbank {
+namespace {
 
-RobustIndex::RobustIndex() : buckets_(kTables * kBuckets) {}
+// The two descriptor bytes kept in each posting as a prefilter: outside every key (tables use bytes 0..29).
+constexpr size_t kCheckByte = 30;
+static_assert(3 * RobustIndex::kMaxTables <= kCheckByte);
+// A posting's check bits may differ from the query's in at most this many of 16 bits: a true correspondence
+// (about 12 % of bits differ) passes with probability ~0.998, a chance key collision (50 %) with ~0.23.
+constexpr int kMaxCheckDistance = 6;
+
+uint8_t DescriptorByte(const std::array<uint64_t, 4>& d, size_t byte) {
+  return static_cast<uint8_t>((d[byte / 8] >> (8 * (byte % 8))) & 0xFF);
+}
+
+uint16_t Check(const std::array<uint64_t, 4>& d) {
+  return static_cast<uint16_t>(DescriptorByte(d, kCheckByte) | (DescriptorByte(d, kCheckByte + 1) << 8));
+}
+
+// Hamming distance between feature j of an encoded fingerprint and a descriptor.
+int DescriptorDistance(const std::string& encoded, size_t j, const std::array<uint64_t, 4>& d) {
+  const auto* p = reinterpret_cast<const uint8_t*>(encoded.data()) + kRobustHeaderBytes + kRobustFeatureBytes * j + 2;
+  int distance = 0;
+  for (size_t limb = 0; limb < 4; ++limb) {
+    uint64_t v;
+    std::memcpy(&v, p + 8 * limb, 8);  // little-endian, as the encoding is (robust_fingerprint.h)
+    distance += std::popcount(v ^ d[limb]);
+  }
+  return distance;
+}
+
+}  // namespace
+
+RobustIndex::RobustIndex(int tables)
+    : tables_(std::clamp(tables, 1, kMaxTables)), buckets_(static_cast<size_t>(tables_) * kBuckets) {}
+
+uint64_t RobustIndex::Entry(uint32_t key, uint16_t check, size_t feature, uint32_t id) {
+  return (uint64_t{key & 0xFF} << 56) | (uint64_t{check} << 40) | (uint64_t{feature & 0xFF} << 32) | id;
+}
 
 uint32_t RobustIndex::Key(const LocalFeature& f, int table) {
   uint32_t key = 0;
-  for (int i = 0; i < 3; ++i) {
-    const int byte = 3 * table + i;
-    key = (key << 8) | static_cast<uint32_t>((f.descriptor[static_cast<size_t>(byte / 8)] >> (8 * (byte % 8))) & 0xFF);
-  }
+  for (int i = 0; i < 3; ++i) key = (key << 8) | DescriptorByte(f.descriptor, static_cast<size_t>(3 * table + i));
   return key;
 }
 
@@ -25,20 +58,22 @@ absl::Status RobustIndex::Insert(uint64_t id, std::span<const LocalFeature> salt
   return InsertEncoded(id, *encoded, bulk);
 }
 
-absl::Status RobustIndex::InsertEncoded(uint64_t id, std::string_view encoded_view, bool bulk) {
+absl::Status RobustIndex::InsertEncoded(uint64_t id, std::string_view encoded, bool bulk) {
   if (id > UINT32_MAX) return absl::InvalidArgumentError(absl::StrCat("robust index id ", id, " is over 2^32 - 1"));
   // Keys from the decoded encoding, so what is posted is exactly what is stored.
-  absl::StatusOr<std::vector<LocalFeature>> stored = DecodeRobust(encoded_view);
+  absl::StatusOr<std::vector<LocalFeature>> stored = DecodeRobust(encoded);
   if (!stored.ok()) return stored.status();
-  std::optional<std::string> encoded(std::in_place, encoded_view);
-  const auto id32 = static_cast<uint32_t>(id);
   absl::MutexLock lock(&mu_);
-  if (fingerprints_.contains(id32)) return absl::AlreadyExistsError(absl::StrCat("robust index id ", id, " exists"));
-  for (const LocalFeature& f : *stored) {
-    for (int t = 0; t < kTables; ++t) {
+  if (id < by_id_.size() && !by_id_[id].empty()) {
+    return absl::AlreadyExistsError(absl::StrCat("robust index id ", id, " exists"));
+  }
+  if (id >= by_id_.size()) by_id_.resize(std::max<size_t>(id + 1, by_id_.size() * 3 / 2));
+  for (size_t j = 0; j < stored->size(); ++j) {
+    const LocalFeature& f = (*stored)[j];
+    for (int t = 0; t < tables_; ++t) {
       const uint32_t key = Key(f, t);
       std::vector<uint64_t>& bucket = buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
-      const uint64_t entry = (uint64_t{key} << 32) | id32;
+      const uint64_t entry = Entry(key, Check(f.descriptor), j, static_cast<uint32_t>(id));
       if (bulk) {
         bucket.push_back(entry);
       } else {
@@ -47,8 +82,9 @@ absl::Status RobustIndex::InsertEncoded(uint64_t id, std::string_view encoded_vi
       ++postings_;
     }
   }
-  fingerprint_bytes_ += encoded->size();
-  fingerprints_.emplace(id32, *std::move(encoded));
+  by_id_[id] = std::string(encoded);
+  fingerprint_bytes_ += encoded.size();
+  ++count_;
   return absl::OkStatus();
 }
 
@@ -58,18 +94,16 @@ void RobustIndex::FinishBulk() {
 }
 
 void RobustIndex::Remove(uint64_t id) {
-  if (id > UINT32_MAX) return;
-  const auto id32 = static_cast<uint32_t>(id);
   absl::MutexLock lock(&mu_);
-  auto it = fingerprints_.find(id32);
-  if (it == fingerprints_.end()) return;
-  absl::StatusOr<std::vector<LocalFeature>> stored = DecodeRobust(it->second);
+  if (id >= by_id_.size() || by_id_[id].empty()) return;
+  absl::StatusOr<std::vector<LocalFeature>> stored = DecodeRobust(by_id_[id]);
   if (stored.ok()) {
-    for (const LocalFeature& f : *stored) {
-      for (int t = 0; t < kTables; ++t) {
+    for (size_t j = 0; j < stored->size(); ++j) {
+      const LocalFeature& f = (*stored)[j];
+      for (int t = 0; t < tables_; ++t) {
         const uint32_t key = Key(f, t);
         std::vector<uint64_t>& bucket = buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
-        const uint64_t entry = (uint64_t{key} << 32) | id32;
+        const uint64_t entry = Entry(key, Check(f.descriptor), j, static_cast<uint32_t>(id));
         auto pos = std::lower_bound(bucket.begin(), bucket.end(), entry);
         if (pos != bucket.end() && *pos == entry) {
           bucket.erase(pos);
@@ -78,23 +112,41 @@ void RobustIndex::Remove(uint64_t id) {
       }
     }
   }
-  fingerprint_bytes_ -= it->second.size();
-  fingerprints_.erase(it);
+  fingerprint_bytes_ -= by_id_[id].size();
+  std::string().swap(by_id_[id]);
+  --count_;
 }
 
 std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<const LocalFeature> query,
-                                                                    size_t max_candidates) const {
+                                                                    size_t max_candidates, int max_distance) const {
+  // A key shared by far more features than chance predicts belongs to a common pattern (flat patches, edges)
+  // and says nothing about which image this is: such runs cast no votes.
+  const size_t expected = postings_ / (static_cast<size_t>(tables_) << 24);
+  const size_t max_run = std::max<size_t>(kMinRunCap, kRunCapFactor * expected);
   absl::flat_hash_map<uint32_t, int> votes;
+  std::vector<uint32_t> seen;  // this query feature's fingerprints: one vote each
   for (const LocalFeature& f : query) {
-    for (int t = 0; t < kTables; ++t) {
+    seen.clear();
+    const uint16_t check = Check(f.descriptor);
+    for (int t = 0; t < tables_; ++t) {
       const uint32_t key = Key(f, t);
       const std::vector<uint64_t>& bucket = buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
-      const uint64_t lo = uint64_t{key} << 32;
-      for (auto it = std::lower_bound(bucket.begin(), bucket.end(), lo); it != bucket.end() && (*it >> 32) == key;
-           ++it) {
-        ++votes[static_cast<uint32_t>(*it)];
+      const uint64_t lo = Entry(key, 0, 0, 0);
+      auto first = std::lower_bound(bucket.begin(), bucket.end(), lo);
+      auto last = std::upper_bound(first, bucket.end(), lo | ((uint64_t{1} << 56) - 1));
+      if (static_cast<size_t>(last - first) > max_run) continue;
+      for (auto it = first; it != last; ++it) {
+        // A shared key is a hint; the vote needs the whole descriptor within the verification's distance
+        // (the posting's 16 check bits first, which spares most lookups of the stored fingerprint).
+        if (std::popcount(static_cast<uint16_t>((*it >> 40) ^ check)) > kMaxCheckDistance) continue;
+        const auto id = static_cast<uint32_t>(*it);
+        const size_t j = (*it >> 32) & 0xFF;
+        if (DescriptorDistance(by_id_[id], j, f.descriptor) <= max_distance) seen.push_back(id);
       }
     }
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (uint32_t id : seen) ++votes[id];
   }
   std::vector<std::pair<uint64_t, int>> out;
   for (const auto& [id, n] : votes) {
@@ -110,7 +162,7 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
 std::vector<std::pair<uint64_t, int>> RobustIndex::Candidates(std::span<const LocalFeature> query,
                                                               size_t max_candidates) const {
   absl::ReaderMutexLock lock(&mu_);
-  return CandidatesLocked(query, max_candidates);
+  return CandidatesLocked(query, max_candidates, RobustParams{}.max_distance);
 }
 
 std::vector<RobustIndex::Hit> RobustIndex::Query(std::span<const LocalFeature> direct,
@@ -121,10 +173,8 @@ std::vector<RobustIndex::Hit> RobustIndex::Query(std::span<const LocalFeature> d
   for (int pass = 0; pass < 2; ++pass) {
     const std::span<const LocalFeature> query = pass == 0 ? direct : mirrored;
     if (query.empty()) continue;
-    for (const auto& [id, n] : CandidatesLocked(query, max_candidates)) {
-      auto it = fingerprints_.find(static_cast<uint32_t>(id));
-      if (it == fingerprints_.end()) continue;
-      absl::StatusOr<RobustFingerprint> banked = DecodeRobustFingerprint(it->second);
+    for (const auto& [id, n] : CandidatesLocked(query, max_candidates, params.max_distance)) {
+      absl::StatusOr<RobustFingerprint> banked = DecodeRobustFingerprint(by_id_[id]);
       if (!banked.ok()) continue;
       const RobustVerdict v = VerifyRobust(*banked, query, params);
       if (!v.match) continue;
@@ -142,14 +192,17 @@ std::vector<RobustIndex::Hit> RobustIndex::Query(std::span<const LocalFeature> d
 
 size_t RobustIndex::size() const {
   absl::ReaderMutexLock lock(&mu_);
-  return fingerprints_.size();
+  return count_;
 }
 
 size_t RobustIndex::MemoryBytes() const {
   absl::ReaderMutexLock lock(&mu_);
   size_t bytes = buckets_.capacity() * sizeof(std::vector<uint64_t>);
   for (const auto& b : buckets_) bytes += b.capacity() * sizeof(uint64_t);
-  bytes += fingerprints_.capacity() * (sizeof(uint32_t) + sizeof(std::string)) + fingerprint_bytes_;
+  bytes += by_id_.capacity() * sizeof(std::string);
+  for (const std::string& s : by_id_) {
+    if (s.capacity() > 15) bytes += s.capacity() + 1;  // beyond the small-string buffer
+  }
   return bytes;
 }
 

@@ -2,16 +2,20 @@
 // matching an image against a large bank fast: voting on descriptor substrings, then geometric verification
 // (robust_verify.h) of the best-voted candidates only.
 //
-// Candidate search: each stored descriptor is posted under kTables keys, key t being bytes 3t..3t+2 of the
+// Candidate search: each stored descriptor is posted under `tables` keys, key t being bytes 3t..3t+2 of the
 // salted descriptor (24 bits; the salt's bit permutation makes them random subsets of the raw bits). A query
-// feature votes for every fingerprint with a feature under one of its keys; fingerprints with at least
+// feature votes once for every fingerprint with a feature under one of its keys whose whole descriptor is
+// within the verification's max_distance, except through keys far more common than chance (common patterns:
+// kMinRunCap, kRunCapFactor); fingerprints with at least
 // kMinVotes votes, most votes first, at most max_candidates per query orientation, are verified. Verification
 // is exact; the search can miss a fingerprint whose matching features share no 24-bit key with the query's
 // (measured in docs/matching.md: how often the verified match is outside the shortlist).
 //
-// Layout: per table, 65 536 buckets by the key's top 16 bits, each a vector of (key << 32 | id) kept sorted, so
+// Layout: per table, 65 536 buckets by the key's top 16 bits, each a vector of 8-byte postings (the key's low 8
+// bits, 16 other descriptor bits as a prefilter, the feature's index, the fingerprint's id) kept sorted, so
 // a probe is a binary search inside one bucket; inserts go in place (no rebuild), a bulk load sorts once.
-// Fingerprints are kept in their stored encoding (robust_fingerprint.h), 2 + 34 bytes a feature.
+// Fingerprints are kept in their stored encoding (robust_fingerprint.h), 4 + 34 bytes a feature, in a vector
+// indexed by id (ids are meant to be dense: the node's local signal numbers).
 //
 // Thread-safety: all methods may be called concurrently; `mu_` (reader/writer) guards everything, queries
 // hold it shared. Errors: InvalidArgument for an id above 2^32 - 1, an empty fingerprint, or one of over 255
@@ -35,9 +39,13 @@ namespace hashbank {
 
 class RobustIndex {
  public:
-  static constexpr int kTables = 6;
+  static constexpr int kDefaultTables = 6;
+  static constexpr int kMaxTables = 10;  // 3-byte keys from the 32-byte descriptor
   static constexpr int kMinVotes = 2;
   static constexpr size_t kDefaultCandidates = 24;
+  // Key runs longer than max(kMinRunCap, kRunCapFactor x the mean run) cast no votes.
+  static constexpr size_t kMinRunCap = 64;
+  static constexpr size_t kRunCapFactor = 16;
 
   struct Hit {
     uint64_t id = 0;
@@ -46,7 +54,8 @@ class RobustIndex {
     int votes = 0;
   };
 
-  RobustIndex();
+  // `tables` in 1..kMaxTables (clamped): more tables find more candidates and cost 8 bytes a feature each.
+  explicit RobustIndex(int tables = kDefaultTables);
 
   // `salted` as stored (decoded from the signal's fingerprint). In a bulk load (`bulk`), buckets are sorted
   // only by FinishBulk, and queries must not run before it.
@@ -73,13 +82,18 @@ class RobustIndex {
  private:
   static constexpr size_t kBuckets = 65536;
   static uint32_t Key(const LocalFeature& f, int table);
-  std::vector<std::pair<uint64_t, int>> CandidatesLocked(std::span<const LocalFeature> query,
-                                                         size_t max_candidates) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  const int tables_;
+  // A posting: the key's low 8 bits (the bucket holds the top 16), 16 check bits of the descriptor, the
+  // feature's index, the id.
+  static uint64_t Entry(uint32_t key, uint16_t check, size_t feature, uint32_t id);
+  std::vector<std::pair<uint64_t, int>> CandidatesLocked(std::span<const LocalFeature> query, size_t max_candidates,
+                                                         int max_distance) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  // [table * kBuckets + top 16 bits of key] -> sorted (key << 32 | id)
+  // [table * kBuckets + top 16 bits of key] -> sorted Entry(key, feature, id)
   std::vector<std::vector<uint64_t>> buckets_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint32_t, std::string> fingerprints_ ABSL_GUARDED_BY(mu_);  // id -> stored encoding
+  std::vector<std::string> by_id_ ABSL_GUARDED_BY(mu_);  // id -> stored encoding; empty: none
+  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
   size_t postings_ ABSL_GUARDED_BY(mu_) = 0;
   size_t fingerprint_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };

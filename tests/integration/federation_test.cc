@@ -49,6 +49,7 @@
 #include "crypto/signing.h"
 #include "crypto/x509.h"
 #include "hashing/hash256.h"
+#include "hashing/image_decoder.h"
 #include "node/bank.h"
 #include "node/federation.h"
 #include "node/https_server.h"
@@ -60,6 +61,8 @@
 #include "protocol/signed_log.h"
 #include "tests/support/hand_log.h"
 #include "tests/support/https_client.h"
+#include "tests/support/image_encode.h"
+#include "tests/support/test_data.h"
 #include "tests/support/node_process.h"
 
 namespace hashbank {
@@ -550,6 +553,87 @@ TEST_F(FederationTest, SignalAtAMatchesAtCAndItsWithdrawalPurgesItFromCsFiles) {
   EXPECT_EQ(MatchIds(C(), other), std::vector<std::string>{"node-a:2"});
   std::ostringstream report;
   EXPECT_TRUE(C().bank->VerifyStoredLogs(report).ok()) << report.str();
+}
+
+// A photo as RGB pixels (the decoder's 512 x 512 sample of the reference's pen-and-coaster photo).
+struct Photo {
+  std::vector<uint8_t> rgb;
+  int width = 0, height = 0;
+};
+
+Photo LoadPhoto(const std::string& relative) {
+  const std::vector<uint8_t> file = testing::ReadFileBytes(testing::DataPath(relative));
+  PreparedImage prepared;
+  EXPECT_TRUE(PrepareImageForPdq(file, ImageLimits{}, &prepared).ok());
+  EXPECT_EQ(prepared.channels, 3);
+  return {prepared.pixels, prepared.width, prepared.height};
+}
+
+// The part [x0, x1) x [y0, y1) of a photo, mirrored left to right when asked: a reposted edit.
+Photo CropMirror(const Photo& p, int x0, int y0, int x1, int y1, bool mirror) {
+  Photo out;
+  out.width = x1 - x0;
+  out.height = y1 - y0;
+  for (int y = y0; y < y1; ++y) {
+    for (int i = 0; i < out.width; ++i) {
+      const int x = mirror ? x1 - 1 - i : x0 + i;
+      const size_t at = (static_cast<size_t>(y) * static_cast<size_t>(p.width) + static_cast<size_t>(x)) * 3;
+      out.rgb.insert(out.rgb.end(), p.rgb.begin() + static_cast<ptrdiff_t>(at), p.rgb.begin() + static_cast<ptrdiff_t>(at + 3));
+    }
+  }
+  return out;
+}
+
+std::string Jpeg(const Photo& p, int quality) {
+  const std::vector<uint8_t> bytes = testing::EncodeJpeg(p.rgb, p.width, p.height, 3, quality);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+TEST_F(FederationTest, RobustFingerprintSubmittedAtAMatchesAnEditedCopyAtCUntilWithdrawn) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  const Photo photo = LoadPhoto("pdq-reference/images/reg-test-input/pen-and-coaster.png");
+  const Response submitted = Call(A(), "POST", "/v1/signals/image?labels=ndii", A().submit_token, Jpeg(photo, 92));
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const auto answer = ParseJson(submitted.body);
+  const std::string id(answer.at("id").as_string());
+  bool has_robust = false;
+  for (const auto& t : answer.at("signal_types").as_array()) has_robust |= t.as_string() == "robust";
+  ASSERT_TRUE(has_robust) << submitted.body;
+
+  // 30 % of the area cropped away unevenly, mirrored, re-encoded: PDQ cannot catch this, the robust type must.
+  const std::string edited = Jpeg(CropMirror(photo, 90, 20, 500, 400, true), 70);
+  auto robust_ids = [&](Node& n) {
+    std::vector<std::string> ids;
+    const Response r = Call(n, "POST", "/v1/match/image", n.query_token, edited);
+    if (r.status != 200) return ids;
+    const auto body = ParseJson(r.body);
+    for (const auto& m : body.at("matches").as_array()) {
+      if (m.at("signal_type") == "robust") {
+        ids.emplace_back(m.at("id").as_string());
+        EXPECT_EQ(m.at("mirrored"), true) << r.body;
+      }
+    }
+    return ids;
+  };
+  ASSERT_TRUE(Eventually([&] { return robust_ids(C()) == std::vector<std::string>{id}; }))
+      << "the edited copy never matched the robust fingerprint at node-c";
+  const Response at_c = Call(C(), "POST", "/v1/match/image", C().query_token, edited);
+  const auto at_c_body = ParseJson(at_c.body);
+  for (const auto& m : at_c_body.at("matches").as_array()) {
+    EXPECT_EQ(m.at("signal_type"), "robust") << "only the robust type can catch this edit: " << at_c.body;
+  }
+  const Response info = Call(C(), "GET", "/v1/signals/" + id, C().query_token);
+  ASSERT_EQ(info.status, 200) << info.body;
+  EXPECT_NE(info.body.find("\"robust\""), std::string::npos) << info.body;
+
+  const Response withdrawn = Call(A(), "DELETE", "/v1/signals/" + id, A().submit_token);
+  ASSERT_EQ(withdrawn.status, 200) << withdrawn.body;
+  ASSERT_TRUE(Eventually([&] { return robust_ids(C()).empty(); })) << "still matches at node-c after withdrawal";
+  EXPECT_TRUE(robust_ids(B()).empty());
+  auto stored = C().bank->Get(SignalRef{"node-a", 1});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(stored->withdrawn);
+  EXPECT_TRUE(stored->signal_types.empty());
 }
 
 TEST_F(FederationTest, OpinionAtCReachesAAndModelPublishedAtAReachesC) {
