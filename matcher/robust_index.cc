@@ -14,8 +14,8 @@ namespace {
 constexpr size_t kCheckByte = 30;
 static_assert(3 * RobustIndex::kMaxTables <= kCheckByte);
 // A posting's check bits may differ from the query's in at most this many of 16 bits: a true correspondence
-// (about 12 % of bits differ) passes with probability ~0.998, a chance key collision (50 %) with ~0.23.
-constexpr int kMaxCheckDistance = 6;
+// (about 12 % of bits differ) passes with probability ~0.97, a chance key collision (50 %) with ~0.04.
+constexpr int kMaxCheckDistance = 4;
 
 uint8_t DescriptorByte(const std::array<uint64_t, 4>& d, size_t byte) {
   return static_cast<uint8_t>((d[byte / 8] >> (8 * (byte % 8))) & 0xFF);

@@ -44,7 +44,7 @@ class RobustIndex {
   static constexpr int kMinVotes = 2;
   static constexpr size_t kDefaultCandidates = 24;
   // Key runs longer than max(kMinRunCap, kRunCapFactor x the mean run) cast no votes.
-  static constexpr size_t kMinRunCap = 64;
+  static constexpr size_t kMinRunCap = 256;
   static constexpr size_t kRunCapFactor = 16;
 
   struct Hit {
