@@ -15,7 +15,7 @@
 // bits, 16 other descriptor bits as a prefilter, the feature's index, the fingerprint's id) kept sorted, so
 // a probe is a binary search inside one bucket; inserts go in place (no rebuild), a bulk load sorts once.
 // Fingerprints are kept in their stored encoding (robust_fingerprint.h), 4 + 34 bytes a feature, in a vector
-// indexed by id (ids are meant to be dense: the node's local signal numbers).
+// indexed by id: ids must be dense (the node's local signal numbers), as the vector grows to the largest id.
 //
 // Thread-safety: all methods may be called concurrently; `mu_` (reader/writer) guards everything, queries
 // hold it shared. Errors: InvalidArgument for an id above 2^32 - 1, an empty fingerprint, or one of over 255

@@ -174,7 +174,7 @@ RobustVerdict VerifyRobust(const RobustFingerprint& banked_fp, std::span<const L
     if (Fit(cs, best_inliers, &refit)) {
       std::vector<size_t> in = Inliers(cs, refit, params.tolerance);
       const double scale = refit.Scale();
-      if (in.size() > best_inliers.size() && scale >= params.min_scale && scale <= params.max_scale) {
+      if (in.size() >= best_inliers.size() && scale >= params.min_scale && scale <= params.max_scale) {
         best_inliers = std::move(in);
         best_model = refit;
       }

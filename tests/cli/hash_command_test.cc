@@ -11,6 +11,10 @@
 
 #include <boost/json.hpp>
 
+#include "absl/strings/escaping.h"
+#include "hashing/image_hasher.h"
+#include "hashing/robust_fingerprint.h"
+#include "tests/support/image_encode.h"
 #include "tests/support/test_data.h"
 
 namespace hashbank {
@@ -136,6 +140,52 @@ TEST(HashCommandTest, BadFilesAreReportedAndTheRestStillHashed) {
 TEST(HashCommandTest, UsageErrorsExitNonZero) {
   EXPECT_NE(RunHashbank(DataPath("pdq-reference"), "hash").exit_code, 0);
   EXPECT_NE(RunHashbank(DataPath("pdq-reference"), "frobnicate").exit_code, 0);
+}
+
+
+TEST(HashCommandTest, JsonCarriesTheRobustFingerprintOfATexturedImage) {
+  const std::string path = "images/reg-test-input/pen-and-coaster.png";  // 924 x 735
+  const RunResult r = RunHashbank(DataPath("pdq-reference"), "hash --json " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const boost::json::object o = boost::json::parse(r.out).as_object();
+  ASSERT_TRUE(o.contains("robust")) << r.out;
+  const std::string b64(o.at("robust").as_string());
+  std::string bytes;
+  ASSERT_TRUE(absl::Base64Unescape(b64, &bytes)) << b64;
+  EXPECT_EQ(absl::Base64Escape(bytes), b64) << "padded base64, as POST /v1/signals takes it";
+  const absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(bytes);
+  ASSERT_TRUE(fp.ok()) << fp.status();
+  EXPECT_EQ(fp->features.size(), static_cast<size_t>(kRobustBankFeatures));
+  EXPECT_EQ(fp->aspect, 203);  // round(255 x 735 / 924)
+  EXPECT_FALSE(fp->portrait);
+  // Exactly the fingerprint the library makes of the file (the node's /v1/hash and /v1/signals/image use it).
+  ImageHasher hasher;
+  const absl::StatusOr<ImageHashes> h =
+      hasher.HashFile(DataPath("pdq-reference/" + path), HashOptions{.local_features = kRobustBankFeatures});
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(bytes, *EncodeRobust(h->features, h->width, h->height));
+}
+
+TEST(HashCommandTest, JsonHasNoRobustFingerprintForFlatOrTinyImages) {
+  const fs::path dir = fs::temp_directory_path() / ("hashbank-cli-flat-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::vector<uint8_t> png = testing::EncodePng(std::vector<uint8_t>(300 * 200, 90), 300, 200, 0 /* grey */, 8);
+  std::ofstream(dir / "flat.png", std::ios::binary).write(reinterpret_cast<const char*>(png.data()),
+                                                          static_cast<std::streamsize>(png.size()));
+  fs::copy_file(DataPath("pdq-reference/images/misc-images/wee.jpg"), dir / "wee.jpg");  // 34 x 42: too small
+  const RunResult r = RunHashbank(dir.string(), "hash --json flat.png wee.jpg");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    const boost::json::object o = boost::json::parse(line).as_object();
+    EXPECT_FALSE(o.contains("robust")) << line;
+    EXPECT_TRUE(o.contains("pdq")) << line;
+    ++count;
+  }
+  EXPECT_EQ(count, 2);
+  fs::remove_all(dir);
 }
 
 }  // namespace

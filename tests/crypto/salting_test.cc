@@ -449,5 +449,102 @@ TEST(SalterExactTest, GoldenOutputIsPinned) {
   EXPECT_EQ(BytesHex(*out), "62acc84033ec305acf3561ffb46fa42229798fd7378e44ba6929b3ec09969fdf");
 }
 
+// ------------------------------------------------------------------------- local-feature descriptors
+
+// Where the local-descriptor salt sends each input bit (as Destinations does for PDQ).
+std::vector<int> LocalDestinations(const Salter& salter) {
+  const PdqLimbs mask = salter.SaltLocalDescriptor({});
+  std::vector<int> destination;
+  for (int k = 0; k < 256; ++k) {
+    PdqLimbs moved = salter.SaltLocalDescriptor(UnitBit(k));
+    for (size_t i = 0; i < 4; ++i) moved[i] ^= mask[i];
+    int position = -1;
+    if (Distance(moved, {}) == 1) {
+      for (size_t i = 0; i < 4; ++i) {
+        if (moved[i] != 0) position = 64 * static_cast<int>(i) + std::countr_zero(moved[i]);
+      }
+    }
+    destination.push_back(position);
+  }
+  return destination;
+}
+
+TEST(SalterLocalDescriptorTest, PreservesHammingDistanceExactly) {
+  const Salter salter(Salt("a", kKeyA));
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 10000; ++i) {
+    const PdqLimbs a = RandomPdq(rng);
+    const PdqLimbs b = RandomPdq(rng);
+    ASSERT_EQ(Distance(salter.SaltLocalDescriptor(a), salter.SaltLocalDescriptor(b)), Distance(a, b)) << i;
+    // The distances that matter for matching (a true correspondence differs in ~30 of 256 bits).
+    const int flips = 1 + i % 64;
+    const PdqLimbs c = FlipBits(a, flips, rng);
+    ASSERT_EQ(Distance(salter.SaltLocalDescriptor(a), salter.SaltLocalDescriptor(c)), flips) << i;
+  }
+}
+
+TEST(SalterLocalDescriptorTest, UnsaltInvertsSalt) {
+  const Salter salter(Salt("a", kKeyA));
+  std::mt19937_64 rng(12);
+  for (int i = 0; i < 10000; ++i) {
+    const PdqLimbs d = RandomPdq(rng);
+    ASSERT_EQ(salter.UnsaltLocalDescriptor(salter.SaltLocalDescriptor(d)), d) << i;
+    ASSERT_EQ(salter.SaltLocalDescriptor(salter.UnsaltLocalDescriptor(d)), d) << i;
+  }
+}
+
+TEST(SalterLocalDescriptorTest, IsAKeyedPermutationAndMaskIndependentOfPdqs) {
+  const Salter salter(Salt("a", kKeyA));
+  EXPECT_NE(salter.SaltLocalDescriptor({}), PdqLimbs{}) << "the mask is zero";
+  EXPECT_NE(salter.SaltLocalDescriptor({}), salter.SaltPdq({})) << "the same mask as PDQ's";
+  const std::vector<int> local = LocalDestinations(salter);
+  const std::vector<int> pdq = Destinations(salter);
+  std::set<int> distinct;
+  int moved = 0, same_as_pdq = 0;
+  for (size_t k = 0; k < 256; ++k) {
+    ASSERT_GE(local[k], 0) << "bit " << k << " did not land on exactly one bit";
+    distinct.insert(local[k]);
+    moved += local[k] != static_cast<int>(k) ? 1 : 0;
+    same_as_pdq += local[k] == pdq[k] ? 1 : 0;
+  }
+  EXPECT_EQ(distinct.size(), 256u);
+  EXPECT_GE(moved, 240);
+  EXPECT_LE(same_as_pdq, 8);  // two independent permutations share about one position
+  // So the same 256 bits salt to unrelated values as a PDQ hash and as a descriptor.
+  std::mt19937_64 rng(13);
+  double total = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const PdqLimbs h = RandomPdq(rng);
+    ASSERT_NE(salter.SaltLocalDescriptor(h), salter.SaltPdq(h));
+    total += Distance(salter.SaltLocalDescriptor(h), salter.SaltPdq(h));
+  }
+  EXPECT_GT(total / 2000, 112.0);
+  EXPECT_LT(total / 2000, 144.0);
+}
+
+TEST(SalterLocalDescriptorTest, SameKeySameOutputDifferentKeyUnrelated) {
+  const Salter first(Salt("one-id", kKeyA));
+  const Salter second(Salt("another-id", kKeyA));
+  const Salter other(Salt("b", kKeyB));
+  std::mt19937_64 rng(14);
+  double total = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const PdqLimbs d = RandomPdq(rng);
+    ASSERT_EQ(first.SaltLocalDescriptor(d), second.SaltLocalDescriptor(d));
+    total += Distance(first.SaltLocalDescriptor(d), other.SaltLocalDescriptor(d));
+  }
+  EXPECT_GT(total / 2000, 112.0);
+  EXPECT_LT(total / 2000, 144.0);
+  int same = 0;
+  const std::vector<int> a = LocalDestinations(first), b = LocalDestinations(other);
+  for (size_t k = 0; k < 256; ++k) same += a[k] == b[k] ? 1 : 0;
+  EXPECT_LE(same, 8);
+  // A descriptor and its near copy stay near under one key, and are far apart across keys.
+  const PdqLimbs d = RandomPdq(rng);
+  const PdqLimbs near = FlipBits(d, 20, rng);
+  EXPECT_EQ(Distance(first.SaltLocalDescriptor(d), first.SaltLocalDescriptor(near)), 20);
+  EXPECT_GT(Distance(first.SaltLocalDescriptor(d), other.SaltLocalDescriptor(near)), 80);
+}
+
 }  // namespace
 }  // namespace hashbank

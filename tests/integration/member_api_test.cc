@@ -19,10 +19,15 @@
 
 #include <boost/json.hpp>
 
+#include "absl/strings/escaping.h"
+
 #include "config/node_config.h"
 #include "crypto/x509.h"
 #include "hashing/exact_hash.h"
 #include "hashing/hash256.h"
+#include "hashing/image_decoder.h"
+#include "hashing/local_features.h"
+#include "hashing/robust_fingerprint.h"
 #include "node/bank.h"
 #include "node/https_server.h"
 #include "node/member_api.h"
@@ -1142,6 +1147,258 @@ TEST_F(MemberApiTest, RestartKeepsAcknowledgedSignalsWithdrawalsAndTokens) {
   const json::array records = Body(audit).at("records").as_array();
   ASSERT_GE(records.size(), 2u);
   for (size_t i = 1; i < records.size(); ++i) EXPECT_EQ(records[i].at("prev"), records[i - 1].at("hash")) << i;
+}
+
+
+// --- Robust fingerprint ---------------------------------------------------------------------------------
+
+// A photo as RGB pixels: the decoder's 512 x 512 sample of the reference's pen-and-coaster photo.
+struct Photo {
+  std::vector<uint8_t> rgb;
+  int width = 0, height = 0;
+};
+
+Photo LoadPhoto(const std::string& path) {
+  const std::vector<uint8_t> file = testing::ReadFileBytes(DataPath("pdq-reference/" + path));
+  PreparedImage prepared;
+  EXPECT_TRUE(PrepareImageForPdq(file, ImageLimits{}, &prepared).ok());
+  EXPECT_EQ(prepared.channels, 3);
+  return {prepared.pixels, prepared.width, prepared.height};
+}
+
+// The part [x0, x1) x [y0, y1), mirrored left to right when asked.
+Photo CropMirror(const Photo& p, int x0, int y0, int x1, int y1, bool mirror) {
+  Photo out;
+  out.width = x1 - x0;
+  out.height = y1 - y0;
+  for (int y = y0; y < y1; ++y) {
+    for (int i = 0; i < out.width; ++i) {
+      const int x = mirror ? x1 - 1 - i : x0 + i;
+      const size_t at = (static_cast<size_t>(y) * static_cast<size_t>(p.width) + static_cast<size_t>(x)) * 3;
+      for (size_t c = 0; c < 3; ++c) out.rgb.push_back(p.rgb[at + c]);
+    }
+  }
+  return out;
+}
+
+std::string Jpeg(const Photo& p, int quality) {
+  const std::vector<uint8_t> bytes = testing::EncodeJpeg(p.rgb, p.width, p.height, 3, quality);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::string FlatPng(int side, uint8_t value) {
+  const std::vector<uint8_t> png =
+      testing::EncodePng(std::vector<uint8_t>(static_cast<size_t>(side * side), value), side, side, 0 /* grey */, 8);
+  return std::string(png.begin(), png.end());
+}
+
+constexpr char kPenAndCoaster[] = "images/reg-test-input/pen-and-coaster.png";
+constexpr char kUnrelated[] = "images/reg-test-input/labelme-subset/q0291.jpg";
+
+std::vector<std::string> Strings(const json::value& array) {
+  std::vector<std::string> out;
+  for (const json::value& v : array.as_array()) out.emplace_back(v.as_string());
+  return out;
+}
+
+class RobustApiTest : public MemberApiTest {
+ protected:
+  // POST /v1/match/image; the matches of signal_type "robust".
+  json::array RobustMatches(const std::string& image) {
+    const Response r = Call("POST", "/v1/match/image", query_token_, image, "image/jpeg");
+    EXPECT_EQ(r.status, 200) << r.body;
+    json::array out;
+    if (r.status != 200) return out;
+    const json::value body = Body(r);
+    for (const json::value& m : body.at("matches").as_array()) {
+      if (m.at("signal_type") == "robust") out.push_back(m);
+    }
+    return out;
+  }
+};
+
+TEST_F(RobustApiTest, SubmittedImageMatchesACroppedMirroredCopyUntilWithdrawn) {
+  const Photo photo = LoadPhoto(kPenAndCoaster);
+  const Response r = Call("POST", "/v1/signals/image?labels=ndii,sextortion&case_ref=abc%20d", submit_token_,
+                          Jpeg(photo, 92), "image/jpeg");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const json::value v = Body(r);
+  const std::string id(v.at("id").as_string());
+  EXPECT_EQ(id.rfind("local:", 0), 0u) << id;
+  EXPECT_EQ(Strings(v.at("signal_types")), (std::vector<std::string>{"pdq", "md5", "sha256", "robust"}));
+  EXPECT_FALSE(v.as_object().contains("pdq_skipped")) << r.body;
+  EXPECT_FALSE(v.as_object().contains("robust_skipped")) << r.body;
+
+  const Response got = Get("/v1/signals/" + id, query_token_);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(Strings(Body(got).at("signal_types")), (std::vector<std::string>{"pdq", "md5", "sha256", "robust"}));
+  EXPECT_EQ(Strings(Body(got).at("labels")), (std::vector<std::string>{"ndii", "sextortion"}));
+  EXPECT_EQ(got.body.find("abc d"), std::string::npos) << "the case reference is not shown";
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 1);
+
+  // 420 x 390 of the 512 x 512 photo, mirrored, re-encoded at quality 75. The same content now spans a long
+  // side of 420 pixels instead of 512: scale 512 / 420.
+  const std::string edited = Jpeg(CropMirror(photo, 60, 30, 480, 420, true), 75);
+  json::array m = RobustMatches(edited);
+  ASSERT_EQ(m.size(), 1u) << json::serialize(m);
+  EXPECT_EQ(m[0].at("id"), json::value(id));
+  EXPECT_EQ(m[0].at("origin"), "local");
+  EXPECT_EQ(m[0].at("mirrored"), true);
+  EXPECT_GE(m[0].at("inliers").to_number<int64_t>(), 10);
+  const double coverage = m[0].at("coverage").to_number<double>();
+  EXPECT_GT(coverage, 0.1);
+  EXPECT_LE(coverage, 1.0);
+  EXPECT_NEAR(m[0].at("scale").to_number<double>(), 512.0 / 420.0, 0.15 * 512.0 / 420.0) << json::serialize(m);
+  EXPECT_NEAR(m[0].at("rotation_degrees").to_number<double>(), 0.0, 3.0) << json::serialize(m);
+  EXPECT_EQ(Strings(m[0].at("labels")), (std::vector<std::string>{"ndii", "sextortion"}));
+  EXPECT_FALSE(m[0].as_object().contains("distance"));
+
+  // Not mirrored: the direct query matches.
+  m = RobustMatches(Jpeg(CropMirror(photo, 60, 30, 480, 420, false), 75));
+  ASSERT_EQ(m.size(), 1u) << json::serialize(m);
+  EXPECT_EQ(m[0].at("mirrored"), false);
+
+  // An unrelated photo matches nothing robustly.
+  EXPECT_TRUE(RobustMatches(ImageBytes(kUnrelated)).empty());
+
+  ASSERT_EQ(Call("DELETE", "/v1/signals/" + id, submit_token_).status, 200);
+  EXPECT_TRUE(RobustMatches(edited).empty());
+  const Response after = Call("POST", "/v1/match/image", query_token_, Jpeg(photo, 92), "image/jpeg");
+  ASSERT_EQ(after.status, 200);
+  EXPECT_TRUE(Body(after).at("matches").as_array().empty()) << after.body;
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 0);
+}
+
+TEST_F(RobustApiTest, FlatImageIsStoredByItsExactHashesOnlyAndSaysWhy) {
+  const Response r = Call("POST", "/v1/signals/image", submit_token_, FlatPng(200, 128), "image/png");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const json::value v = Body(r);
+  EXPECT_EQ(Strings(v.at("signal_types")), (std::vector<std::string>{"md5", "sha256"}));
+  ASSERT_TRUE(v.as_object().contains("pdq_skipped")) << r.body;
+  EXPECT_NE(std::string(v.at("pdq_skipped").as_string()).find("below this node's floor of 50"), std::string::npos);
+  ASSERT_TRUE(v.as_object().contains("robust_skipped")) << r.body;
+  EXPECT_NE(std::string(v.at("robust_skipped").as_string()).find("0 local features"), std::string::npos) << r.body;
+  const Response got = Get("/v1/signals/" + std::string(v.at("id").as_string()), query_token_);
+  EXPECT_EQ(Strings(Body(got).at("signal_types")), (std::vector<std::string>{"md5", "sha256"}));
+  const std::string metrics = MetricsText();
+  EXPECT_EQ(Gauge(metrics, "hashbank_robust_index_entries"), 0);
+  EXPECT_EQ(Gauge(metrics, "hashbank_pdq_index_entries"), 0);
+  // /v1/hash of a flat image prints no fingerprint either.
+  const Response h = Call("POST", "/v1/hash", query_token_, FlatPng(200, 128), "image/png");
+  ASSERT_EQ(h.status, 200);
+  EXPECT_FALSE(Body(h).at("hashes").as_object().contains("robust")) << h.body;
+}
+
+TEST_F(RobustApiTest, SubmitImageRefusals) {
+  const std::string photo = Jpeg(LoadPhoto(kPenAndCoaster), 90);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals/image", query_token_, photo, "image/jpeg"), 403,
+                                    "permission_denied"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals/image", submit_token_, "", "image/jpeg"), 400,
+                                    "invalid_argument", "image"));
+  std::string corrupt = "\xFF\xD8\xFF\xE0";
+  for (int i = 0; i < 4096; ++i) corrupt += static_cast<char>(rng_() & 0xFF);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals/image", submit_token_, corrupt, "image/jpeg"), 400,
+                                    "invalid_argument", "JPEG"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Call("POST", "/v1/signals/image", submit_token_, photo.substr(0, photo.size() / 2), "image/jpeg"), 400,
+      "invalid_argument"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals/image?labels=NDII", submit_token_, photo, "image/jpeg"),
+                                    400, "invalid_argument", "labels"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals/image?case_ref=%zz", submit_token_, photo, "image/jpeg"),
+                                    400, "invalid_argument", "case_ref"));
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_signals"), 0);
+}
+
+TEST_F(RobustApiTest, FingerprintFromHashSubmittedAsJsonMatchesAnEdit) {
+  const Photo photo = LoadPhoto(kPenAndCoaster);
+  const Response h = Call("POST", "/v1/hash", query_token_, Jpeg(photo, 92), "image/jpeg");
+  ASSERT_EQ(h.status, 200) << h.body;
+  const json::value answer = Body(h);
+  const json::object& hashes = answer.at("hashes").as_object();
+  ASSERT_TRUE(hashes.contains("robust")) << h.body;
+  const std::string b64(hashes.at("robust").as_string());
+  std::string bytes;
+  ASSERT_TRUE(absl::Base64Unescape(b64, &bytes));
+  EXPECT_EQ(absl::Base64Escape(bytes), b64) << "padded base64";
+  const absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(bytes);
+  ASSERT_TRUE(fp.ok()) << fp.status();
+  EXPECT_EQ(fp->features.size(), static_cast<size_t>(kRobustBankFeatures));
+  EXPECT_EQ(fp->aspect, 255);  // a 512 x 512 image
+  // Nothing was stored by hashing.
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_signals"), 0);
+  // match/image does not print the query's features.
+  const std::string edited = Jpeg(CropMirror(photo, 0, 80, 440, 512, false), 80);
+  const Response q = Call("POST", "/v1/match/image", query_token_, edited, "image/jpeg");
+  ASSERT_EQ(q.status, 200);
+  EXPECT_FALSE(Body(q).at("hashes").as_object().contains("robust")) << q.body;
+
+  const std::string id = Submit({{"robust", b64}, {"labels", json::array{"ndii"}}}, submit_token_);
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(Strings(Body(Get("/v1/signals/" + id, query_token_)).at("signal_types")),
+            std::vector<std::string>{"robust"});
+  const json::array m = RobustMatches(edited);
+  ASSERT_EQ(m.size(), 1u) << json::serialize(m);
+  EXPECT_EQ(m[0].at("id"), json::value(id));
+  EXPECT_EQ(m[0].at("mirrored"), false);
+  EXPECT_NEAR(m[0].at("scale").to_number<double>(), 512.0 / 440.0, 0.15 * 512.0 / 440.0) << json::serialize(m);
+  EXPECT_EQ(Strings(m[0].at("labels")), std::vector<std::string>{"ndii"});
+}
+
+// A fingerprint of n features with random descriptors, spread over the image, in base64.
+std::string RandomRobust(std::mt19937_64& rng, size_t n) {
+  std::vector<LocalFeature> f(n);
+  for (LocalFeature& x : f) {
+    for (uint64_t& limb : x.descriptor) limb = rng();
+    x.x = static_cast<uint16_t>(rng() % 4096);
+    x.y = static_cast<uint16_t>(rng() % 4096);
+  }
+  return absl::Base64Escape(*EncodeRobust(f));
+}
+
+TEST_F(RobustApiTest, RobustInputRefusals) {
+  auto refused = [&](const json::value& robust, const std::string& message_part) {
+    return IsErrorAndNodeHealthy(Post("/v1/signals", json::object{{"robust", robust}}, submit_token_), 400,
+                                 "invalid_argument", message_part);
+  };
+  EXPECT_TRUE(refused("!!!not base64!!!", "robust"));
+  EXPECT_TRUE(refused(42, "robust"));
+  const std::string nine = RandomRobust(rng_, 9);  // 4 + 34 x 9 = 310 bytes: base64 ends "=="
+  ASSERT_EQ(nine.substr(nine.size() - 2), "==");
+  EXPECT_TRUE(refused(json::string(nine.substr(0, nine.size() - 2)), "padded base64"));
+  EXPECT_TRUE(refused(json::string(nine), "at least 10"));
+  EXPECT_TRUE(refused(json::string(absl::Base64Escape("\x02\x01")), "robust"));
+  std::string bytes;
+  ASSERT_TRUE(absl::Base64Unescape(RandomRobust(rng_, 12), &bytes));
+  bytes[0] = 2;  // format 2
+  EXPECT_TRUE(refused(json::string(absl::Base64Escape(bytes)), "format"));
+  bytes[0] = 1;
+  bytes.pop_back();  // one byte short
+  EXPECT_TRUE(refused(json::string(absl::Base64Escape(bytes)), "robust"));
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_signals"), 0);
+  // Ten features are enough.
+  EXPECT_FALSE(Submit({{"robust", RandomRobust(rng_, 10)}}, submit_token_).empty());
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 1);
+}
+
+TEST_F(RobustApiTest, RobustSignalsAreMatchedAfterARestart) {
+  const Photo photo = LoadPhoto(kPenAndCoaster);
+  const Response r = Call("POST", "/v1/signals/image", submit_token_, Jpeg(photo, 92), "image/jpeg");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id(Body(r).at("id").as_string());
+  const Response w = Call("POST", "/v1/signals/image", submit_token_, Jpeg(CropMirror(photo, 0, 0, 512, 512, true), 92),
+                          "image/jpeg");
+  ASSERT_EQ(w.status, 201) << w.body;
+  ASSERT_EQ(Call("DELETE", "/v1/signals/" + std::string(Body(w).at("id").as_string()), submit_token_).status, 200);
+
+  StopNode();
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+
+  // The mirrored copy was withdrawn: only the first signal is found, through the mirrored query.
+  const json::array m = RobustMatches(Jpeg(CropMirror(photo, 40, 40, 472, 440, true), 80));
+  ASSERT_EQ(m.size(), 1u) << json::serialize(m);
+  EXPECT_EQ(m[0].at("id"), json::value(id));
+  EXPECT_EQ(m[0].at("mirrored"), true);
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 1);
 }
 
 }  // namespace
