@@ -332,7 +332,8 @@ std::vector<LocalFeature> ExtractLocalFeatures(const GreyImage& image, int max_f
     if (next.width < kMinSide || next.height < kMinSide) break;
     levels.push_back(std::move(next));
   }
-  // Per-level quotas as ORB has them: a geometric series with ratio 4/5 (the side ratio).
+  // Per-level quotas: a geometric series with ratio kLevelShare (1: equal quotas, which caught more small-scale
+  // screenshots on the tune set than ORB's 4/5).
   std::vector<int> quota(levels.size());
   {
     double share = 1.0, total = 0.0;

@@ -141,6 +141,9 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
         if (std::popcount(static_cast<uint16_t>((*it >> 40) ^ check)) > kMaxCheckDistance) continue;
         const auto id = static_cast<uint32_t>(*it);
         const size_t j = (*it >> 32) & 0xFF;
+        // A posting always has its fingerprint (Remove erases both); the check keeps a broken caller
+        // contract (a Remove during an unsorted bulk load) from reading past it.
+        if (id >= by_id_.size() || by_id_[id].size() < kRobustHeaderBytes + kRobustFeatureBytes * (j + 1)) continue;
         if (DescriptorDistance(by_id_[id], j, f.descriptor) <= max_distance) seen.push_back(id);
       }
     }

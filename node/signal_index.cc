@@ -43,7 +43,12 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
     std::vector<float> v(e.vector().begin(), e.vector().end());
     if (absl::Status s = vectors_.Insert(e.model_id(), local, v); !s.ok()) return s;
   }
+  // A member's malformed or oversized robust fingerprint leaves the signal indexed for its other types; the
+  // error tells the caller (Bank::Rebuild counts it as unindexable).
   if (!sig.robust().empty()) {
+    if (sig.robust().size() > kRobustHeaderBytes + kRobustFeatureBytes * kMaxRobustFeatures) {
+      return absl::InvalidArgumentError(absl::StrCat("robust fingerprint of over ", kMaxRobustFeatures, " features"));
+    }
     if (absl::Status s = robust_.InsertEncoded(local, sig.robust(), bulk_loading_.load()); !s.ok()) return s;
   }
   return absl::OkStatus();

@@ -60,6 +60,10 @@ absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const
     return absl::InvalidArgumentError(absl::StrCat("robust: ", fp->features.size(), " features; at least ",
                                                    kMinRobustFeatures, " are needed to match"));
   }
+  if (fp->features.size() > kMaxRobustFeatures) {
+    return absl::InvalidArgumentError(absl::StrCat("robust: ", fp->features.size(), " features; at most ",
+                                                   kMaxRobustFeatures, " are banked"));
+  }
   std::vector<LocalFeature>& salted = fp->features;
   salted = SaltFeatures(salted);
   // Stored in salted-descriptor order, so the order reveals nothing of detection strength or position.

@@ -64,6 +64,9 @@ struct ModelInput {
 
 // A robust fingerprint needs at least this many features: fewer can never reach the verification's inliers.
 inline constexpr size_t kMinRobustFeatures = 10;
+// At most this many (what the node extracts, kRobustBankFeatures): more would reveal more of the image than
+// docs/threat-model.md describes and make every verification against it slower (it is quadratic).
+inline constexpr size_t kMaxRobustFeatures = 64;
 
 class SignalIntake {
  public:

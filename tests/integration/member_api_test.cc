@@ -1366,6 +1366,8 @@ TEST_F(RobustApiTest, RobustInputRefusals) {
   ASSERT_EQ(nine.substr(nine.size() - 2), "==");
   EXPECT_TRUE(refused(json::string(nine.substr(0, nine.size() - 2)), "padded base64"));
   EXPECT_TRUE(refused(json::string(nine), "at least 10"));
+  // More than the node extracts (64) would reveal more and verify slower: refused, though the format allows 255.
+  EXPECT_TRUE(refused(json::string(RandomRobust(rng_, 65)), "at most 64"));
   EXPECT_TRUE(refused(json::string(absl::Base64Escape("\x02\x01")), "robust"));
   std::string bytes;
   ASSERT_TRUE(absl::Base64Unescape(RandomRobust(rng_, 12), &bytes));
@@ -1375,9 +1377,10 @@ TEST_F(RobustApiTest, RobustInputRefusals) {
   bytes.pop_back();  // one byte short
   EXPECT_TRUE(refused(json::string(absl::Base64Escape(bytes)), "robust"));
   EXPECT_EQ(Gauge(MetricsText(), "hashbank_signals"), 0);
-  // Ten features are enough.
+  // Ten features are enough, and 64 are accepted.
   EXPECT_FALSE(Submit({{"robust", RandomRobust(rng_, 10)}}, submit_token_).empty());
-  EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 1);
+  EXPECT_FALSE(Submit({{"robust", RandomRobust(rng_, 64)}}, submit_token_).empty());
+  EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 2);
 }
 
 TEST_F(RobustApiTest, RobustSignalsAreMatchedAfterARestart) {
