@@ -45,6 +45,14 @@ absl::StatusOr<std::string> EncodeRobust(std::span<const LocalFeature> features,
   return Encode(features, aspect, height > width);
 }
 
+std::optional<std::string> BankableRobust(std::span<const LocalFeature> features, int width, int height) {
+  if (features.size() < kMinRobustFeatures) return std::nullopt;
+  const size_t n = std::min(features.size(), kMaxRobustFeatures);
+  absl::StatusOr<std::string> encoded = EncodeRobust(features.first(n), width, height);
+  if (!encoded.ok()) return std::nullopt;  // unreachable: 10..64 features always encode
+  return *std::move(encoded);
+}
+
 absl::StatusOr<std::string> EncodeRobustFingerprint(const RobustFingerprint& fingerprint) {
   return Encode(fingerprint.features, fingerprint.aspect, fingerprint.portrait);
 }

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,6 +33,11 @@ inline constexpr int kRobustBankFeatures = 64;
 inline constexpr int kRobustQueryFeatures = 1000;
 inline constexpr size_t kRobustFeatureBytes = 34;
 inline constexpr size_t kRobustMaxFeatures = 255;
+// A bankable fingerprint has at least kMinRobustFeatures features (fewer can never reach the verification's
+// inliers) and at most kMaxRobustFeatures (what is extracted: more would reveal more of the image than
+// docs/threat-model.md describes and make each verification against it slower, quadratically).
+inline constexpr size_t kMinRobustFeatures = 10;
+inline constexpr size_t kMaxRobustFeatures = static_cast<size_t>(kRobustBankFeatures);
 inline constexpr size_t kRobustHeaderBytes = 4;
 inline constexpr size_t kRobustMaxBytes = kRobustHeaderBytes + kRobustFeatureBytes * kRobustMaxFeatures;
 
@@ -52,6 +58,10 @@ absl::StatusOr<std::string> EncodeRobust(std::span<const LocalFeature> features,
 absl::StatusOr<RobustFingerprint> DecodeRobustFingerprint(std::string_view bytes);
 // Re-encodes a decoded fingerprint (its features in the given order, its aspect byte and flag unchanged).
 absl::StatusOr<std::string> EncodeRobustFingerprint(const RobustFingerprint& fingerprint);
+
+// The fingerprint to bank for an image's features (ImageHashes::features at kRobustBankFeatures), or nullopt
+// when there are fewer than kMinRobustFeatures (flat or tiny images).
+std::optional<std::string> BankableRobust(std::span<const LocalFeature> features, int width, int height);
 
 // Decodes; coordinates come back at the centre of their 1/256 cell (in 1/4096 units), score and level 0.
 absl::StatusOr<std::vector<LocalFeature>> DecodeRobust(std::string_view bytes);

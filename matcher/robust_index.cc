@@ -52,6 +52,19 @@ uint32_t RobustIndex::Key(const LocalFeature& f, int table) {
   return key;
 }
 
+template <typename Fn>
+size_t RobustIndex::ForEachPosting(const std::vector<LocalFeature>& features, uint32_t id, Fn&& fn) {
+  size_t changed = 0;
+  for (size_t j = 0; j < features.size(); ++j) {
+    const LocalFeature& f = features[j];
+    for (int t = 0; t < tables_; ++t) {
+      const uint32_t key = Key(f, t);
+      changed += fn(buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)], Entry(key, Check(f.descriptor), j, id));
+    }
+  }
+  return changed;
+}
+
 absl::Status RobustIndex::Insert(uint64_t id, std::span<const LocalFeature> salted, bool bulk) {
   absl::StatusOr<std::string> encoded = EncodeRobust(salted);
   if (!encoded.ok()) return encoded.status();
@@ -68,20 +81,14 @@ absl::Status RobustIndex::InsertEncoded(uint64_t id, std::string_view encoded, b
     return absl::AlreadyExistsError(absl::StrCat("robust index id ", id, " exists"));
   }
   if (id >= by_id_.size()) by_id_.resize(std::max<size_t>(id + 1, by_id_.size() * 3 / 2));
-  for (size_t j = 0; j < stored->size(); ++j) {
-    const LocalFeature& f = (*stored)[j];
-    for (int t = 0; t < tables_; ++t) {
-      const uint32_t key = Key(f, t);
-      std::vector<uint64_t>& bucket = buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
-      const uint64_t entry = Entry(key, Check(f.descriptor), j, static_cast<uint32_t>(id));
-      if (bulk) {
-        bucket.push_back(entry);
-      } else {
-        bucket.insert(std::upper_bound(bucket.begin(), bucket.end(), entry), entry);
-      }
-      ++postings_;
+  postings_ += ForEachPosting(*stored, static_cast<uint32_t>(id), [bulk](std::vector<uint64_t>& bucket, uint64_t entry) {
+    if (bulk) {
+      bucket.push_back(entry);
+    } else {
+      bucket.insert(std::upper_bound(bucket.begin(), bucket.end(), entry), entry);
     }
-  }
+    return true;
+  });
   by_id_[id] = std::string(encoded);
   fingerprint_bytes_ += encoded.size();
   ++count_;
@@ -98,19 +105,12 @@ void RobustIndex::Remove(uint64_t id) {
   if (id >= by_id_.size() || by_id_[id].empty()) return;
   absl::StatusOr<std::vector<LocalFeature>> stored = DecodeRobust(by_id_[id]);
   if (stored.ok()) {
-    for (size_t j = 0; j < stored->size(); ++j) {
-      const LocalFeature& f = (*stored)[j];
-      for (int t = 0; t < tables_; ++t) {
-        const uint32_t key = Key(f, t);
-        std::vector<uint64_t>& bucket = buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
-        const uint64_t entry = Entry(key, Check(f.descriptor), j, static_cast<uint32_t>(id));
-        auto pos = std::lower_bound(bucket.begin(), bucket.end(), entry);
-        if (pos != bucket.end() && *pos == entry) {
-          bucket.erase(pos);
-          --postings_;
-        }
-      }
-    }
+    postings_ -= ForEachPosting(*stored, static_cast<uint32_t>(id), [](std::vector<uint64_t>& bucket, uint64_t entry) {
+      auto pos = std::lower_bound(bucket.begin(), bucket.end(), entry);
+      if (pos == bucket.end() || *pos != entry) return false;
+      bucket.erase(pos);
+      return true;
+    });
   }
   fingerprint_bytes_ -= by_id_[id].size();
   std::string().swap(by_id_[id]);

@@ -82,6 +82,11 @@ class RobustIndex {
  private:
   static constexpr size_t kBuckets = 65536;
   static uint32_t Key(const LocalFeature& f, int table);
+  // Calls fn(bucket, posting) -> bool for every posting of a fingerprint (one per feature and table); returns
+  // how many calls returned true.
+  template <typename Fn>
+  size_t ForEachPosting(const std::vector<LocalFeature>& features, uint32_t id, Fn&& fn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const int tables_;
   // A posting: the key's low 8 bits (the bucket holds the top 16), 16 check bits of the descriptor, the
   // feature's index, the id.

@@ -239,10 +239,8 @@ json::object HashesJson(const ImageHashes& h) {
   o["width"] = h.width;
   o["height"] = h.height;
   o["format"] = std::string(ImageFormatName(h.format));
-  if (!h.features.empty() && h.features.size() >= kMinRobustFeatures) {
-    if (absl::StatusOr<std::string> robust = EncodeRobust(h.features, h.width, h.height); robust.ok()) {
-      o["robust"] = absl::Base64Escape(*robust);
-    }
+  if (std::optional<std::string> robust = BankableRobust(h.features, h.width, h.height)) {
+    o["robust"] = absl::Base64Escape(*robust);
   }
   if (h.dihedral) {
     json::object d;
@@ -816,10 +814,8 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitImage(const Call& call) {
   }
   in.md5 = h.exact.md5;
   in.sha256 = h.exact.sha256;
-  if (h.features.size() >= kMinRobustFeatures) {
-    HB_ASSIGN_OR_RETURN(std::string robust, EncodeRobust(h.features, h.width, h.height));
-    in.robust = std::move(robust);
-  } else {
+  in.robust = BankableRobust(h.features, h.width, h.height);
+  if (!in.robust) {
     out["robust_skipped"] = absl::StrCat(h.features.size(), " local features; at least ", kMinRobustFeatures,
                                          " are needed; the robust fingerprint was not stored");
   }

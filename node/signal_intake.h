@@ -22,6 +22,7 @@
 #include "hashing/exact_hash.h"
 #include "hashing/hash256.h"
 #include "hashing/local_features.h"
+#include "hashing/robust_fingerprint.h"
 #include "hashing/pdq_hasher.h"
 #include "node/roles.h"
 #include "storage/signal_store.h"
@@ -61,12 +62,6 @@ struct ModelInput {
   std::string metric = "cosine";
   float threshold = 0.9f;
 };
-
-// A robust fingerprint needs at least this many features: fewer can never reach the verification's inliers.
-inline constexpr size_t kMinRobustFeatures = 10;
-// At most this many (what the node extracts, kRobustBankFeatures): more would reveal more of the image than
-// docs/threat-model.md describes and make every verification against it slower (it is quadratic).
-inline constexpr size_t kMaxRobustFeatures = 64;
 
 class SignalIntake {
  public:

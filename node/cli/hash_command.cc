@@ -15,7 +15,6 @@
 #include "absl/strings/escaping.h"
 #include "hashing/image_hasher.h"
 #include "hashing/robust_fingerprint.h"
-#include "node/signal_intake.h"
 
 namespace hashbank {
 namespace {
@@ -72,10 +71,8 @@ std::string FormatLine(const HashCommandOptions& options, const std::string& pat
     o["height"] = h.height;
     o["format"] = std::string(ImageFormatName(h.format));
     // The robust fingerprint in exactly the shape POST /v1/signals accepts (absent for flat or tiny images).
-    if (h.features.size() >= kMinRobustFeatures) {
-      if (absl::StatusOr<std::string> robust = EncodeRobust(h.features, h.width, h.height); robust.ok()) {
-        o["robust"] = absl::Base64Escape(*robust);
-      }
+    if (std::optional<std::string> robust = BankableRobust(h.features, h.width, h.height)) {
+      o["robust"] = absl::Base64Escape(*robust);
     }
     if (h.dihedral) {
       boost::json::object d;

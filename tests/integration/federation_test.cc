@@ -49,7 +49,6 @@
 #include "crypto/signing.h"
 #include "crypto/x509.h"
 #include "hashing/hash256.h"
-#include "hashing/image_decoder.h"
 #include "node/bank.h"
 #include "node/federation.h"
 #include "node/https_server.h"
@@ -61,8 +60,7 @@
 #include "protocol/signed_log.h"
 #include "tests/support/hand_log.h"
 #include "tests/support/https_client.h"
-#include "tests/support/image_encode.h"
-#include "tests/support/test_data.h"
+#include "tests/support/photo_edits.h"
 #include "tests/support/node_process.h"
 
 namespace hashbank {
@@ -555,44 +553,10 @@ TEST_F(FederationTest, SignalAtAMatchesAtCAndItsWithdrawalPurgesItFromCsFiles) {
   EXPECT_TRUE(C().bank->VerifyStoredLogs(report).ok()) << report.str();
 }
 
-// A photo as RGB pixels (the decoder's 512 x 512 sample of the reference's pen-and-coaster photo).
-struct Photo {
-  std::vector<uint8_t> rgb;
-  int width = 0, height = 0;
-};
-
-Photo LoadPhoto(const std::string& relative) {
-  const std::vector<uint8_t> file = testing::ReadFileBytes(testing::DataPath(relative));
-  PreparedImage prepared;
-  EXPECT_TRUE(PrepareImageForPdq(file, ImageLimits{}, &prepared).ok());
-  EXPECT_EQ(prepared.channels, 3);
-  return {prepared.pixels, prepared.width, prepared.height};
-}
-
-// The part [x0, x1) x [y0, y1) of a photo, mirrored left to right when asked: a reposted edit.
-Photo CropMirror(const Photo& p, int x0, int y0, int x1, int y1, bool mirror) {
-  Photo out;
-  out.width = x1 - x0;
-  out.height = y1 - y0;
-  for (int y = y0; y < y1; ++y) {
-    for (int i = 0; i < out.width; ++i) {
-      const int x = mirror ? x1 - 1 - i : x0 + i;
-      const size_t at = (static_cast<size_t>(y) * static_cast<size_t>(p.width) + static_cast<size_t>(x)) * 3;
-      out.rgb.insert(out.rgb.end(), p.rgb.begin() + static_cast<ptrdiff_t>(at), p.rgb.begin() + static_cast<ptrdiff_t>(at + 3));
-    }
-  }
-  return out;
-}
-
-std::string Jpeg(const Photo& p, int quality) {
-  const std::vector<uint8_t> bytes = testing::EncodeJpeg(p.rgb, p.width, p.height, 3, quality);
-  return std::string(bytes.begin(), bytes.end());
-}
-
 TEST_F(FederationTest, RobustFingerprintSubmittedAtAMatchesAnEditedCopyAtCUntilWithdrawn) {
   ASSERT_NO_FATAL_FAILURE(StartChain());
-  const Photo photo = LoadPhoto("pdq-reference/images/reg-test-input/pen-and-coaster.png");
-  const Response submitted = Call(A(), "POST", "/v1/signals/image?labels=ndii", A().submit_token, Jpeg(photo, 92));
+  const testing::RgbPhoto photo = testing::LoadRgbPhoto("pdq-reference/images/reg-test-input/pen-and-coaster.png");
+  const Response submitted = Call(A(), "POST", "/v1/signals/image?labels=ndii", A().submit_token, testing::JpegString(photo, 92));
   ASSERT_EQ(submitted.status, 201) << submitted.body;
   const auto answer = ParseJson(submitted.body);
   const std::string id(answer.at("id").as_string());
@@ -601,7 +565,7 @@ TEST_F(FederationTest, RobustFingerprintSubmittedAtAMatchesAnEditedCopyAtCUntilW
   ASSERT_TRUE(has_robust) << submitted.body;
 
   // 30 % of the area cropped away unevenly, mirrored, re-encoded: PDQ cannot catch this, the robust type must.
-  const std::string edited = Jpeg(CropMirror(photo, 90, 20, 500, 400, true), 70);
+  const std::string edited = testing::JpegString(testing::CropMirror(photo, 90, 20, 500, 400, true), 70);
   auto robust_ids = [&](Node& n) {
     std::vector<std::string> ids;
     const Response r = Call(n, "POST", "/v1/match/image", n.query_token, edited);

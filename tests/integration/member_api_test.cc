@@ -35,6 +35,7 @@
 #include "node/node_setup.h"
 #include "tests/support/https_client.h"
 #include "tests/support/image_encode.h"
+#include "tests/support/photo_edits.h"
 #include "tests/support/test_data.h"
 
 namespace hashbank {
@@ -42,7 +43,10 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using ::hashbank::testing::CropMirror;
 using ::hashbank::testing::DataPath;
+using ::hashbank::testing::JpegString;
+using ::hashbank::testing::RgbPhoto;
 using ::hashbank::testing::HttpsClient;
 using ::hashbank::testing::HttpsClientOptions;
 using ::hashbank::testing::Response;
@@ -1152,47 +1156,13 @@ TEST_F(MemberApiTest, RestartKeepsAcknowledgedSignalsWithdrawalsAndTokens) {
 
 // --- Robust fingerprint ---------------------------------------------------------------------------------
 
-// A photo as RGB pixels: the decoder's 512 x 512 sample of the reference's pen-and-coaster photo.
-struct Photo {
-  std::vector<uint8_t> rgb;
-  int width = 0, height = 0;
-};
-
-Photo LoadPhoto(const std::string& path) {
-  const std::vector<uint8_t> file = testing::ReadFileBytes(DataPath("pdq-reference/" + path));
-  PreparedImage prepared;
-  EXPECT_TRUE(PrepareImageForPdq(file, ImageLimits{}, &prepared).ok());
-  EXPECT_EQ(prepared.channels, 3);
-  return {prepared.pixels, prepared.width, prepared.height};
-}
-
-// The part [x0, x1) x [y0, y1), mirrored left to right when asked.
-Photo CropMirror(const Photo& p, int x0, int y0, int x1, int y1, bool mirror) {
-  Photo out;
-  out.width = x1 - x0;
-  out.height = y1 - y0;
-  for (int y = y0; y < y1; ++y) {
-    for (int i = 0; i < out.width; ++i) {
-      const int x = mirror ? x1 - 1 - i : x0 + i;
-      const size_t at = (static_cast<size_t>(y) * static_cast<size_t>(p.width) + static_cast<size_t>(x)) * 3;
-      for (size_t c = 0; c < 3; ++c) out.rgb.push_back(p.rgb[at + c]);
-    }
-  }
-  return out;
-}
-
-std::string Jpeg(const Photo& p, int quality) {
-  const std::vector<uint8_t> bytes = testing::EncodeJpeg(p.rgb, p.width, p.height, 3, quality);
-  return std::string(bytes.begin(), bytes.end());
-}
-
 std::string FlatPng(int side, uint8_t value) {
   const std::vector<uint8_t> png =
       testing::EncodePng(std::vector<uint8_t>(static_cast<size_t>(side * side), value), side, side, 0 /* grey */, 8);
   return std::string(png.begin(), png.end());
 }
 
-constexpr char kPenAndCoaster[] = "images/reg-test-input/pen-and-coaster.png";
+constexpr char kPenAndCoaster[] = "pdq-reference/images/reg-test-input/pen-and-coaster.png";
 constexpr char kUnrelated[] = "images/reg-test-input/labelme-subset/q0291.jpg";
 
 std::vector<std::string> Strings(const json::value& array) {
@@ -1218,9 +1188,9 @@ class RobustApiTest : public MemberApiTest {
 };
 
 TEST_F(RobustApiTest, SubmittedImageMatchesACroppedMirroredCopyUntilWithdrawn) {
-  const Photo photo = LoadPhoto(kPenAndCoaster);
+  const RgbPhoto photo = testing::LoadRgbPhoto(kPenAndCoaster);
   const Response r = Call("POST", "/v1/signals/image?labels=ndii,sextortion&case_ref=abc%20d", submit_token_,
-                          Jpeg(photo, 92), "image/jpeg");
+                          JpegString(photo, 92), "image/jpeg");
   ASSERT_EQ(r.status, 201) << r.body;
   const json::value v = Body(r);
   const std::string id(v.at("id").as_string());
@@ -1238,7 +1208,7 @@ TEST_F(RobustApiTest, SubmittedImageMatchesACroppedMirroredCopyUntilWithdrawn) {
 
   // 420 x 390 of the 512 x 512 photo, mirrored, re-encoded at quality 75. The same content now spans a long
   // side of 420 pixels instead of 512: scale 512 / 420.
-  const std::string edited = Jpeg(CropMirror(photo, 60, 30, 480, 420, true), 75);
+  const std::string edited = JpegString(CropMirror(photo, 60, 30, 480, 420, true), 75);
   json::array m = RobustMatches(edited);
   ASSERT_EQ(m.size(), 1u) << json::serialize(m);
   EXPECT_EQ(m[0].at("id"), json::value(id));
@@ -1254,7 +1224,7 @@ TEST_F(RobustApiTest, SubmittedImageMatchesACroppedMirroredCopyUntilWithdrawn) {
   EXPECT_FALSE(m[0].as_object().contains("distance"));
 
   // Not mirrored: the direct query matches.
-  m = RobustMatches(Jpeg(CropMirror(photo, 60, 30, 480, 420, false), 75));
+  m = RobustMatches(JpegString(CropMirror(photo, 60, 30, 480, 420, false), 75));
   ASSERT_EQ(m.size(), 1u) << json::serialize(m);
   EXPECT_EQ(m[0].at("mirrored"), false);
 
@@ -1263,7 +1233,7 @@ TEST_F(RobustApiTest, SubmittedImageMatchesACroppedMirroredCopyUntilWithdrawn) {
 
   ASSERT_EQ(Call("DELETE", "/v1/signals/" + id, submit_token_).status, 200);
   EXPECT_TRUE(RobustMatches(edited).empty());
-  const Response after = Call("POST", "/v1/match/image", query_token_, Jpeg(photo, 92), "image/jpeg");
+  const Response after = Call("POST", "/v1/match/image", query_token_, JpegString(photo, 92), "image/jpeg");
   ASSERT_EQ(after.status, 200);
   EXPECT_TRUE(Body(after).at("matches").as_array().empty()) << after.body;
   EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 0);
@@ -1290,7 +1260,7 @@ TEST_F(RobustApiTest, FlatImageIsStoredByItsExactHashesOnlyAndSaysWhy) {
 }
 
 TEST_F(RobustApiTest, SubmitImageRefusals) {
-  const std::string photo = Jpeg(LoadPhoto(kPenAndCoaster), 90);
+  const std::string photo = JpegString(testing::LoadRgbPhoto(kPenAndCoaster), 90);
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals/image", query_token_, photo, "image/jpeg"), 403,
                                     "permission_denied"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals/image", submit_token_, "", "image/jpeg"), 400,
@@ -1310,8 +1280,8 @@ TEST_F(RobustApiTest, SubmitImageRefusals) {
 }
 
 TEST_F(RobustApiTest, FingerprintFromHashSubmittedAsJsonMatchesAnEdit) {
-  const Photo photo = LoadPhoto(kPenAndCoaster);
-  const Response h = Call("POST", "/v1/hash", query_token_, Jpeg(photo, 92), "image/jpeg");
+  const RgbPhoto photo = testing::LoadRgbPhoto(kPenAndCoaster);
+  const Response h = Call("POST", "/v1/hash", query_token_, JpegString(photo, 92), "image/jpeg");
   ASSERT_EQ(h.status, 200) << h.body;
   const json::value answer = Body(h);
   const json::object& hashes = answer.at("hashes").as_object();
@@ -1327,7 +1297,7 @@ TEST_F(RobustApiTest, FingerprintFromHashSubmittedAsJsonMatchesAnEdit) {
   // Nothing was stored by hashing.
   EXPECT_EQ(Gauge(MetricsText(), "hashbank_signals"), 0);
   // match/image does not print the query's features.
-  const std::string edited = Jpeg(CropMirror(photo, 0, 80, 440, 512, false), 80);
+  const std::string edited = JpegString(CropMirror(photo, 0, 80, 440, 512, false), 80);
   const Response q = Call("POST", "/v1/match/image", query_token_, edited, "image/jpeg");
   ASSERT_EQ(q.status, 200);
   EXPECT_FALSE(Body(q).at("hashes").as_object().contains("robust")) << q.body;
@@ -1384,11 +1354,11 @@ TEST_F(RobustApiTest, RobustInputRefusals) {
 }
 
 TEST_F(RobustApiTest, RobustSignalsAreMatchedAfterARestart) {
-  const Photo photo = LoadPhoto(kPenAndCoaster);
-  const Response r = Call("POST", "/v1/signals/image", submit_token_, Jpeg(photo, 92), "image/jpeg");
+  const RgbPhoto photo = testing::LoadRgbPhoto(kPenAndCoaster);
+  const Response r = Call("POST", "/v1/signals/image", submit_token_, JpegString(photo, 92), "image/jpeg");
   ASSERT_EQ(r.status, 201) << r.body;
   const std::string id(Body(r).at("id").as_string());
-  const Response w = Call("POST", "/v1/signals/image", submit_token_, Jpeg(CropMirror(photo, 0, 0, 512, 512, true), 92),
+  const Response w = Call("POST", "/v1/signals/image", submit_token_, JpegString(CropMirror(photo, 0, 0, 512, 512, true), 92),
                           "image/jpeg");
   ASSERT_EQ(w.status, 201) << w.body;
   ASSERT_EQ(Call("DELETE", "/v1/signals/" + std::string(Body(w).at("id").as_string()), submit_token_).status, 200);
@@ -1397,7 +1367,7 @@ TEST_F(RobustApiTest, RobustSignalsAreMatchedAfterARestart) {
   ASSERT_NO_FATAL_FAILURE(StartNode());
 
   // The mirrored copy was withdrawn: only the first signal is found, through the mirrored query.
-  const json::array m = RobustMatches(Jpeg(CropMirror(photo, 40, 40, 472, 440, true), 80));
+  const json::array m = RobustMatches(JpegString(CropMirror(photo, 40, 40, 472, 440, true), 80));
   ASSERT_EQ(m.size(), 1u) << json::serialize(m);
   EXPECT_EQ(m[0].at("id"), json::value(id));
   EXPECT_EQ(m[0].at("mirrored"), true);
