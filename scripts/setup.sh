@@ -11,6 +11,8 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-system1.81-dev
   libabsl-dev libcli11-dev libyaml-cpp-dev
   libjpeg62-turbo-dev libpng-dev zlib1g-dev
+  # video: FFmpeg's libraries decode in process (hashing/video_decoder)
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libssl-dev libsodium-dev
   librocksdb-dev
   libprotobuf-dev protobuf-compiler
@@ -18,6 +20,8 @@ PACKAGES=(
   libfaiss-dev liblapack-dev libopenblas0-pthread
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the ffmpeg command makes edited clips for the video tests and tools/acceptance (never used by the node)
+  ffmpeg
   # fuzz targets (scripts/fuzz.sh, run by scripts/test.sh): clang with libFuzzer and the sanitizers
   clang libclang-rt-14-dev
   # HTTP load generator for bench/api_bench.sh

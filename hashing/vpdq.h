@@ -1,0 +1,65 @@
+// vPDQ: a video's fingerprint as Meta's reference computes it (facebook/ThreatExchange vpdq/): the PDQ hash
+// and quality of sampled frames, each with its frame number and timestamp (frame number / frame rate). With
+// the video file's MD5 and SHA-256, it is what a node banks for a video.
+//
+// Frames come from DecodeVideo (hashing/video_decoder.h) as RGB24 at the stream's size and are hashed by
+// the project's PDQ (reference-exact on a pixel buffer), as the reference hashes them (fillFloatLumaFromRGB,
+// then the Jarosz filter from the full frame).
+//
+// The reference's text format, one frame per line: `frame_number,quality,pdq_hex,timestamp` with the
+// timestamp to three decimals.
+//
+// Thread-safe: a VideoHasher owns a PdqHasher and is not thread-safe (one per thread); the free functions
+// are. Errors: DecodeVideo's; ParseVpdqText: InvalidArgument naming the line.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "hashing/exact_hash.h"
+#include "hashing/hash256.h"
+#include "hashing/pdq_hasher.h"
+#include "hashing/video_decoder.h"
+
+namespace hashbank {
+
+struct VpdqFrame {
+  Hash256 pdq;
+  int quality = 0;          // 0..100
+  uint64_t frame_number = 0;
+  double timestamp = 0;     // seconds
+};
+
+struct VideoHashes {
+  std::vector<VpdqFrame> frames;
+  ExactHashes exact;       // of the whole file
+  VideoInfo info;
+  double seconds_per_frame = 0;  // the sampling used (0: every frame)
+};
+
+class VideoHasher {
+ public:
+  explicit VideoHasher(VideoLimits limits) : limits_(limits) {}
+  // Decodes and hashes. `progress` (may be empty) is called after each hashed frame with the media time
+  // reached and the container's duration (0 if unknown).
+  absl::StatusOr<VideoHashes> Hash(std::span<const uint8_t> file, const VideoDecodeOptions& options,
+                                   const std::function<void(double done, double total)>& progress = {});
+  const VideoLimits& limits() const { return limits_; }
+
+ private:
+  VideoLimits limits_;
+  PdqHasher pdq_;
+  std::vector<uint8_t> packed_;  // a frame without row padding
+};
+
+// The reference's text lines (each ending in '\n').
+std::string FormatVpdqText(std::span<const VpdqFrame> frames);
+// Parses the reference's text (blank lines ignored). InvalidArgument naming the first bad line.
+absl::StatusOr<std::vector<VpdqFrame>> ParseVpdqText(std::string_view text);
+
+}  // namespace hashbank
