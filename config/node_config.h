@@ -95,6 +95,10 @@ struct NodeConfig {
     uint32_t request_timeout_ms = 30000;                 // 100 .. 3600000
     uint32_t max_concurrent_uploads = 8;                 // 1 .. 10000: image bodies held at once, all tokens
     uint32_t max_concurrent_uploads_per_token = 2;       // 1 .. 10000: image bodies held at once, one token
+    uint64_t max_video_body_bytes = uint64_t{256} << 20; // 1 KiB .. 4 GiB: largest video upload
+    uint32_t max_video_seconds = 3600;                   // 1 .. 86400: longest video accepted
+    uint64_t max_video_pixels = 8192ull * 4352;          // 1 .. 10^9: width * height of a video's frames
+    uint32_t max_video_decode_seconds = 300;             // 1 .. 86400: wall time one video may take to decode
 
     bool operator==(const LimitsSection&) const = default;
   };
@@ -103,6 +107,11 @@ struct NodeConfig {
     uint32_t pdq_quality_floor = 50;          // 0..100: PDQ hashes below are refused on submit
     uint32_t pdq_default_max_distance = 31;   // 0..pdq_max_distance_limit
     uint32_t pdq_max_distance_limit = 63;     // 0..256: the largest max_distance a client may ask
+    uint32_t video_frame_interval_ms = 1000;  // 0..60000: vPDQ samples a frame this often (0 = every frame)
+    uint32_t video_max_distance = 31;         // 0..256: frame pairs within this PDQ distance match
+    uint32_t video_query_match_percent = 80;  // 1..100: share of a query's frames found in a banked video
+    uint32_t video_target_match_percent = 80; // 1..100: share of a banked video's frames found in a query
+    uint32_t video_min_matched_seconds = 5;   // 0..3600: matched media time needed on both sides
 
     bool operator==(const MatchingSection&) const = default;
   };

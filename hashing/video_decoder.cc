@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -172,7 +174,7 @@ class Decoder {
       return absl::ResourceExhaustedError("video: out of memory");
     }
     const AVInputFormat* format = nullptr;
-    if (av_probe_input_buffer2(io_.get(), &format, nullptr, nullptr, 0, 0) < 0 || format == nullptr) {
+    if (av_probe_input_buffer2(io_.get(), &format, nullptr, nullptr, 0, 0) < AVPROBE_SCORE_RETRY || format == nullptr) {
       return absl::InvalidArgumentError("video: not a recognised video container");
     }
     if (av_match_list(format->name, kContainers, ',') <= 0) {
@@ -196,20 +198,24 @@ class Decoder {
     format_.reset(raw);
     info_->container = format->name;
     // Only the first video stream is read: the others are discarded before probing.
-    stream_index_ = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
-    if (stream_index_ < 0) return absl::InvalidArgumentError("video: the file has no video stream");
-    for (unsigned i = 0; i < format_->nb_streams; ++i) {
-      if (static_cast<int>(i) != stream_index_) format_->streams[i]->discard = AVDISCARD_ALL;
-    }
-    AVStream* stream = format_->streams[stream_index_];
-    if (absl::Status s = CheckSize(stream->codecpar->width, stream->codecpar->height, limits_, "the video stream");
-        !s.ok() && s.code() == absl::StatusCode::kResourceExhausted) {
-      return s;  // before any probing decode; a missing size may still be filled in by probing
+    // Demuxers that find their streams only while reading packets (FLV, MPEG-PS) have none yet: they are
+    // chosen after probing.
+    const bool streams_known = format_->nb_streams > 0;
+    if (streams_known) {
+      if (absl::Status s = ChooseStream(); !s.ok()) return s;
+      AVStream* early = format_->streams[stream_index_];
+      if (absl::Status s = CheckSize(early->codecpar->width, early->codecpar->height, limits_, "the video stream");
+          !s.ok() && s.code() == absl::StatusCode::kResourceExhausted) {
+        return s;  // before any probing decode; a missing size may still be filled in by probing
+      }
     }
     if (const int err = avformat_find_stream_info(format_.get(), nullptr); err < 0) {
       return absl::InvalidArgumentError(absl::StrCat("video: stream information could not be read (", AvError(err), ")"));
     }
-    stream = format_->streams[stream_index_];
+    if (!streams_known) {
+      if (absl::Status s = ChooseStream(); !s.ok()) return s;
+    }
+    AVStream* stream = format_->streams[stream_index_];
     const AVCodecParameters* par = stream->codecpar;
     if (!AcceptedCodec(par->codec_id)) {
       return absl::UnimplementedError(absl::StrCat("video: the codec \"", avcodec_get_name(par->codec_id),
@@ -230,6 +236,7 @@ class Decoder {
     if (info_->duration_seconds > limits_.max_duration_seconds) return TooLong(info_->duration_seconds);
     expected_frames_ = stream->nb_frames;
     time_base_ = stream->time_base;
+    start_pts_ = stream->start_time != AV_NOPTS_VALUE ? stream->start_time : 0;
 
     const AVCodec* codec = avcodec_find_decoder(par->codec_id);
     if (codec == nullptr) {
@@ -255,9 +262,18 @@ class Decoder {
     return absl::OkStatus();
   }
 
+  absl::Status ChooseStream() {
+    stream_index_ = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    if (stream_index_ < 0) return absl::InvalidArgumentError("video: the file has no video stream");
+    for (unsigned i = 0; i < format_->nb_streams; ++i) {
+      if (static_cast<int>(i) != stream_index_) format_->streams[i]->discard = AVDISCARD_ALL;
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status TooLong(double seconds) const {
-    return absl::ResourceExhaustedError(absl::StrCat("video: ", static_cast<int64_t>(seconds), " s long; this node accepts at most ",
-                                                     static_cast<int64_t>(limits_.max_duration_seconds), " s"));
+    return absl::ResourceExhaustedError(absl::StrFormat("video: %.1f s long; this node accepts at most %.1f s", seconds,
+                                                        limits_.max_duration_seconds));
   }
 
   absl::Status Decode() {
@@ -278,6 +294,11 @@ class Decoder {
         av_packet_unref(packet.get());
         continue;
       }
+      ++packets_;
+      if ((packet->flags & AV_PKT_FLAG_CORRUPT) != 0 && packet->pos >= 0 &&
+          packet->pos + packet->size >= static_cast<int64_t>(source_.data.size())) {
+        truncated = true;  // the demuxer read short at the end of the data: the last packet is cut
+      }
       const int sent = avcodec_send_packet(codec_.get(), packet.get());
       av_packet_unref(packet.get());
       if (sent == AVERROR_INVALIDDATA) {
@@ -291,8 +312,8 @@ class Decoder {
     }
     avcodec_send_packet(codec_.get(), nullptr);  // flush: frames the decoder still holds
     if (absl::Status s = Receive(); !s.ok()) return s;
-    // A container that announced more frames than could be read is cut short (a small slack for edit lists).
-    if (expected_frames_ > 0 && info_->decoded_frames + 2 < static_cast<uint64_t>(expected_frames_) * 98 / 100) {
+    // A container that announced more frames than it holds packets for is cut short.
+    if (expected_frames_ > 0 && packets_ < expected_frames_) {
       truncated = true;
     }
     if (truncated) {
@@ -326,7 +347,7 @@ class Decoder {
     // The media time of this frame: by the reference's frame-number rule and by its own timestamp, the later.
     double t = static_cast<double>(number) / info_->frame_rate;
     if (frame_->best_effort_timestamp != AV_NOPTS_VALUE && time_base_.den > 0) {
-      const double pts = static_cast<double>(frame_->best_effort_timestamp) * av_q2d(time_base_);
+      const double pts = static_cast<double>(frame_->best_effort_timestamp - start_pts_) * av_q2d(time_base_);
       if (pts > t && pts < 1e9) t = pts;
     }
     last_time_ = std::max(last_time_, t);
@@ -366,6 +387,8 @@ class Decoder {
   int stream_index_ = -1;
   int64_t expected_frames_ = 0;
   AVRational time_base_{0, 1};
+  int64_t start_pts_ = 0;
+  int64_t packets_ = 0;
   uint64_t frame_mod_ = 1;
   double last_time_ = 0;
 };
@@ -382,9 +405,9 @@ absl::Status DecodeVideo(std::span<const uint8_t> file, const VideoLimits& limit
     return absl::ResourceExhaustedError(absl::StrCat("video: ", file.size(), " bytes; this node accepts at most ",
                                                      limits.max_file_bytes));
   }
-  if (options.seconds_per_frame < 0 || options.downsample_width < 0 || options.downsample_height < 0 ||
-      (options.downsample_width > 0) != (options.downsample_height > 0)) {
-    return absl::InvalidArgumentError("video: seconds_per_frame must be >= 0 and a downsample size has both sides");
+  if (!(options.seconds_per_frame >= 0 && options.seconds_per_frame <= 3600) || options.downsample_width < 0 ||
+      options.downsample_height < 0 || (options.downsample_width > 0) != (options.downsample_height > 0)) {
+    return absl::InvalidArgumentError("video: seconds_per_frame must be 0 to 3600 and a downsample size has both sides");
   }
   QuietLibraries();
   Decoder decoder(file, limits, options, sink, info);
@@ -395,15 +418,24 @@ bool LooksLikeVideo(std::span<const uint8_t> h) {
   auto at = [&](size_t off, std::string_view s) {
     return h.size() >= off + s.size() && std::memcmp(h.data() + off, s.data(), s.size()) == 0;
   };
-  for (std::string_view box : {"ftyp", "moov", "mdat", "wide", "free", "skip", "pnot"}) {
-    if (at(4, box)) return true;  // ISO BMFF / QuickTime
+  if (at(4, "ftyp")) {
+    // ISO BMFF: HEIF and AVIF still images share the box structure; their major brand says so.
+    for (std::string_view brand : {"heic", "heix", "heim", "heis", "mif1", "msf1", "avif", "avis"}) {
+      if (at(8, brand)) return false;
+    }
+    return true;
+  }
+  for (std::string_view box : {"moov", "mdat", "wide", "free", "skip", "pnot"}) {
+    if (at(4, box)) return true;  // QuickTime without an ftyp box
   }
   if (at(0, "\x1A\x45\xDF\xA3")) return true;                // Matroska, WebM
   if (at(0, "RIFF") && at(8, "AVI ")) return true;           // AVI
   if (at(0, "FLV\x01")) return true;                         // FLV
   if (at(0, "OggS")) return true;                            // Ogg
   if (at(0, std::string_view("\x00\x00\x01\xBA", 4))) return true;  // MPEG program stream
-  if (h.size() > 188 && h[0] == 0x47 && h[188] == 0x47) return true;  // MPEG transport stream
+  if (at(0, "GIF8")) return false;
+  if (h.size() > 376 && h[0] == 0x47 && h[188] == 0x47 && h[376] == 0x47) return true;  // MPEG-TS
+  if (h.size() > 388 && h[4] == 0x47 && h[196] == 0x47 && h[388] == 0x47) return true;  // M2TS (192-byte packets)
   return false;
 }
 

@@ -79,7 +79,8 @@ absl::Status DecodeVideo(std::span<const uint8_t> file, const VideoLimits& limit
                          const FrameSink& sink, VideoInfo* info);
 
 // True if the first bytes look like a container this decoder accepts (MP4/MOV, Matroska/WebM, AVI, FLV,
-// MPEG-TS, MPEG-PS, Ogg): what POST /v1/hash and `hashbank hash` use to tell videos from images.
+// MPEG-TS, MPEG-PS, Ogg; not HEIF/AVIF stills): what POST /v1/hash and `hashbank hash` use to tell videos
+// from images. Give it the first 512 bytes (or the whole file if shorter).
 bool LooksLikeVideo(std::span<const uint8_t> head);
 
 }  // namespace hashbank

@@ -8,9 +8,16 @@
 #include "absl/strings/str_split.h"
 
 namespace hashbank {
+namespace {
+
+// The dihedral transform that is a left-right mirror (tests/hashing/vpdq_test checks it against a mirrored
+// video).
+constexpr Dihedral kMirrorDihedral = Dihedral::kFlipX;
+
+}  // namespace
 
 absl::StatusOr<VideoHashes> VideoHasher::Hash(std::span<const uint8_t> file, const VideoDecodeOptions& options,
-                                              const std::function<void(double, double)>& progress) {
+                                              const std::function<void(double, double)>& progress, bool mirrored) {
   VideoHashes out;
   out.seconds_per_frame = options.seconds_per_frame;
   const FrameSink sink = [&](const RgbFrame& f, const VideoInfo& info) -> absl::Status {
@@ -30,7 +37,11 @@ absl::StatusOr<VideoHashes> VideoHasher::Hash(std::span<const uint8_t> file, con
     // The reference's pdqHash256FromFloatLuma: the plain path (a 64x64 frame skips the filter).
     const PdqResult r = pdq_.Hash(pixels, f.width, f.height, 3);
     const double t = static_cast<double>(f.number) / info.frame_rate;
-    out.frames.push_back({r.hash, r.quality, f.number, t});
+    out.frames.push_back({r.hash, r.quality, f.number, t, Hash256{}});
+    if (mirrored) {
+      const PdqDihedralResult d = pdq_.HashDihedral(pixels, f.width, f.height, 3);
+      out.frames.back().mirrored = d.hashes[static_cast<size_t>(kMirrorDihedral)];
+    }
     if (progress) progress(t, info.duration_seconds);
     return absl::OkStatus();
   };
@@ -68,7 +79,7 @@ absl::StatusOr<std::vector<VpdqFrame>> ParseVpdqText(std::string_view text) {
       return absl::InvalidArgumentError(
           absl::StrCat("vpdq line ", line_no, ": expected frame_number,quality(0-100),pdq(64 hex),timestamp(seconds)"));
     }
-    frames.push_back({*pdq, quality, number, ts});
+    frames.push_back({*pdq, quality, number, ts, Hash256{}});
   }
   return frames;
 }

@@ -33,6 +33,7 @@ struct VpdqFrame {
   int quality = 0;          // 0..100
   uint64_t frame_number = 0;
   double timestamp = 0;     // seconds
+  Hash256 mirrored;         // the PDQ of the frame's left-right mirror image (only when asked for)
 };
 
 struct VideoHashes {
@@ -47,8 +48,10 @@ class VideoHasher {
   explicit VideoHasher(VideoLimits limits) : limits_(limits) {}
   // Decodes and hashes. `progress` (may be empty) is called after each hashed frame with the media time
   // reached and the container's duration (0 if unknown).
+  // With `mirrored`, each frame's mirror-image PDQ too (from the same DCT: no second decode).
   absl::StatusOr<VideoHashes> Hash(std::span<const uint8_t> file, const VideoDecodeOptions& options,
-                                   const std::function<void(double done, double total)>& progress = {});
+                                   const std::function<void(double done, double total)>& progress = {},
+                                   bool mirrored = false);
   const VideoLimits& limits() const { return limits_; }
 
  private:

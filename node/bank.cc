@@ -311,6 +311,14 @@ absl::StatusOr<std::vector<Match>> Bank::MatchRobust(std::span<const LocalFeatur
   return index_.MatchRobust(direct, mirrored);
 }
 
+absl::StatusOr<std::vector<Match>> Bank::MatchVideo(std::span<const VideoFrame> raw,
+                                                    std::span<const VideoFrame> raw_mirrored, double frame_interval,
+                                                    const VideoMatchRule& rule) const {
+  const std::vector<VideoFrame> direct = intake_.SaltVideoFrames(raw);
+  const std::vector<VideoFrame> mirrored = intake_.SaltVideoFrames(raw_mirrored);
+  return index_.MatchVideo(direct, mirrored, frame_interval, rule);
+}
+
 absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const {
   auto salted = intake_.SaltExact(ExactKind::kMd5, raw);
   if (!salted.ok()) return salted.status();
@@ -391,6 +399,9 @@ BankStats Bank::Stats() const {
   s.pdq_index_bytes = i.pdq_index_bytes;
   s.robust = i.robust;
   s.robust_index_bytes = i.robust_index_bytes;
+  s.videos = i.videos;
+  s.video_frames = i.video_frames;
+  s.video_index_bytes = i.video_index_bytes;
   s.rebuild_seconds = rebuild_seconds_;
   return s;
 }

@@ -1,4 +1,6 @@
 // hashbank: one binary, one subcommand per job. Parsing lives here; each command is a plain function.
+#include <unistd.h>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -15,8 +17,10 @@ int main(int argc, char** argv) {
 
   hashbank::HashCommandOptions hash;
   CLI::App* hash_cmd = app.add_subcommand(
-      "hash", "Hash images: PDQ (the reference tool's output format), MD5 and SHA-256. Nothing is stored.");
-  hash_cmd->add_option("paths", hash.paths, "Image files or directories (recursed); - reads stdin")->required();
+      "hash",
+      "Hash images (PDQ in the reference tool's format, MD5, SHA-256) and videos (vPDQ in the vPDQ reference's "
+      "format: frame,quality,pdq,timestamp). Nothing is stored.");
+  hash_cmd->add_option("paths", hash.paths, "Image or video files, or directories (recursed); - reads stdin")->required();
   hash_cmd->add_flag("--dihedral", hash.dihedral,
                      "Print the 8 dihedral hashes: orig,rot90,rot180,rot270,flipx,flipy,flipp,flipm,quality,path");
   hash_cmd->add_flag("--json", hash.json, "One JSON object per line: path, pdq, quality, md5, sha256, width, height");
@@ -24,6 +28,14 @@ int main(int argc, char** argv) {
   hash_cmd->add_option("--max-file-bytes", hash.limits.max_file_bytes, "Refuse files larger than this")
       ->capture_default_str();
   hash_cmd->add_option("--max-pixels", hash.limits.max_pixels, "Refuse images whose header claims more pixels")
+      ->capture_default_str();
+  hash_cmd->add_option("--frame-interval", hash.video_frame_interval,
+                       "Videos: seconds between hashed frames; 0 hashes every frame (the vPDQ reference's default)")
+      ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
+  hash_cmd->add_option("--max-video-bytes", hash.video_limits.max_file_bytes, "Refuse video files larger than this")
+      ->capture_default_str();
+  hash_cmd->add_option("--max-video-seconds", hash.video_limits.max_duration_seconds, "Refuse longer videos")
       ->capture_default_str();
 
   hashbank::MatchFileOptions match_file;
@@ -98,7 +110,10 @@ int main(int argc, char** argv) {
   if (token_create->parsed()) return hashbank::RunTokenCreateCommand(node, token_role, token_name, std::cout, std::cerr);
   if (backup_cmd->parsed()) return hashbank::RunBackupCommand(node, backup_dir, std::cout, std::cerr);
 
-  if (hash_cmd->parsed()) return hashbank::RunHashCommand(hash, std::cout, std::cerr);
+  if (hash_cmd->parsed()) {
+    hash.progress = isatty(STDERR_FILENO) == 1;  // a progress line for long videos, on a terminal only
+    return hashbank::RunHashCommand(hash, std::cout, std::cerr);
+  }
   if (match_file_cmd->parsed()) return hashbank::RunMatchFileCommand(match_file, std::cout, std::cerr);
   return 2;
 }

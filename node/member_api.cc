@@ -10,322 +10,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "hashing/robust_fingerprint.h"
+#include "node/api_support.h"
 #include "hashing/image_hasher.h"
 #include "node/status_macros.h"
 
 namespace hashbank {
 namespace {
 
-namespace json = boost::json;
-
-HttpResponse Json(int status, const json::value& v) {
-  HttpResponse r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
-HttpResponse Error(int status, std::string_view code, std::string_view message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = ErrorBody(code, message);
-  return r;
-}
-
-// Maps a Status (from parsing or from the bank) to the API's status and code: the one place.
-HttpResponse FromStatus(const absl::Status& s) {
-  const std::string m(s.message());
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: return Error(400, "invalid_argument", m);
-    case absl::StatusCode::kNotFound: return Error(404, "not_found", m);
-    case absl::StatusCode::kAlreadyExists: return Error(409, "conflict", m);
-    case absl::StatusCode::kFailedPrecondition: return Error(422, "failed_precondition", m);
-    case absl::StatusCode::kPermissionDenied: return Error(403, "permission_denied", m);
-    case absl::StatusCode::kResourceExhausted: return Error(413, "too_large", m);
-    case absl::StatusCode::kUnimplemented: return Error(415, "unsupported_media_type", m);
-    case absl::StatusCode::kUnavailable: return Error(503, "unavailable", "storage unavailable");
-    default: return Error(500, "internal", "internal error");  // details stay out of responses
-  }
-}
-
-absl::Status Bad(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
-
-// Strict JSON reading: every field is typed, unknown fields are errors (InvalidArgument naming the field).
-class Reader {
- public:
-  explicit Reader(const json::object& o, std::string prefix = "") : o_(o), prefix_(std::move(prefix)) {}
-
-  absl::Status AllowOnly(std::initializer_list<std::string_view> names) const {
-    for (const auto& kv : o_) {
-      if (std::find(names.begin(), names.end(), std::string_view(kv.key())) == names.end()) {
-        return Bad(absl::StrCat("unknown field \"", prefix_, std::string(kv.key()), "\""));
-      }
-    }
-    return absl::OkStatus();
-  }
-  // The field's value, or null when absent or JSON null.
-  const json::value* Find(std::string_view name) const {
-    const json::value* v = o_.if_contains(name);
-    return v == nullptr || v->is_null() ? nullptr : v;
-  }
-  std::string Name(std::string_view n) const { return prefix_ + std::string(n); }
-  absl::StatusOr<std::optional<std::string>> String(std::string_view name, size_t max_len = 4096) const {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::optional<std::string>();
-    if (!v->is_string()) return Bad(Name(name) + ": expected a string");
-    if (v->as_string().size() > max_len) return Bad(absl::StrCat(Name(name), ": longer than ", max_len));
-    return std::optional<std::string>(std::string(v->as_string()));
-  }
-  absl::StatusOr<std::optional<int64_t>> Int(std::string_view name) const {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::optional<int64_t>();
-    if (v->is_int64()) return std::optional<int64_t>(v->as_int64());
-    if (v->is_uint64() && v->as_uint64() <= INT64_MAX) return std::optional<int64_t>(static_cast<int64_t>(v->as_uint64()));
-    return Bad(Name(name) + ": expected an integer");
-  }
-  absl::StatusOr<std::optional<double>> Number(std::string_view name) const {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::optional<double>();
-    if (v->is_double()) return std::optional<double>(v->as_double());
-    if (v->is_int64()) return std::optional<double>(static_cast<double>(v->as_int64()));
-    if (v->is_uint64()) return std::optional<double>(static_cast<double>(v->as_uint64()));
-    return Bad(Name(name) + ": expected a number");
-  }
-  absl::StatusOr<std::optional<bool>> Bool(std::string_view name) const {
-    const json::value* v = Find(name);
-    if (v == nullptr) return std::optional<bool>();
-    if (!v->is_bool()) return Bad(Name(name) + ": expected true or false");
-    return std::optional<bool>(v->as_bool());
-  }
-
- private:
-  const json::object& o_;
-  std::string prefix_;
-};
-
-absl::StatusOr<json::object> ParseObject(std::string_view body) {
-  json::parse_options opts;
-  opts.max_depth = 16;
-  boost::system::error_code ec;
-  json::value v = json::parse(body, ec, {}, opts);
-  if (ec) return Bad("malformed JSON: " + ec.message());
-  if (!v.is_object()) return Bad("the body must be a JSON object");
-  return std::move(v.as_object());
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-template <size_t N>
-absl::StatusOr<std::array<uint8_t, N>> ParseDigest(const std::string& hex, std::string_view field) {
-  if (hex.size() != 2 * N) return Bad(absl::StrCat(std::string(field), ": expected ", 2 * N, " hex digits, got ", hex.size()));
-  std::array<uint8_t, N> out{};
-  for (size_t i = 0; i < N; ++i) {
-    const int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return Bad(absl::StrCat(std::string(field), ": non-hex character at position ", hi < 0 ? 2 * i : 2 * i + 1));
-    out[i] = static_cast<uint8_t>(hi * 16 + lo);
-  }
-  return out;
-}
-
-absl::StatusOr<Hash256> ParsePdq(const json::value& v, std::string_view field) {
-  if (!v.is_string()) return Bad(std::string(field) + ": expected a 64-hex string");
-  auto h = Hash256::FromHex(std::string(v.as_string()));
-  if (!h.ok()) return Bad(absl::StrCat(std::string(field), ": ", std::string(h.status().message())));
-  return *h;
-}
-
-absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v) {
-  if (!v.is_object()) return Bad("embedding: expected an object with model_id and vector");
-  Reader r(v.as_object(), "embedding.");
-  HB_RETURN_IF_ERROR(r.AllowOnly({"model_id", "vector"}));
-  EmbeddingInput e;
-  HB_ASSIGN_OR_RETURN(std::optional<std::string> model, r.String("model_id", 64));
-  if (!model) return Bad("embedding.model_id: required");
-  e.model_id = *model;
-  const json::value* vec = r.Find("vector");
-  if (vec == nullptr || !vec->is_array()) return Bad("embedding.vector: expected an array of numbers");
-  if (vec->as_array().empty() || vec->as_array().size() > 4096) return Bad("embedding.vector: 1 to 4096 numbers");
-  for (const json::value& x : vec->as_array()) {
-    double d;
-    if (x.is_double()) d = x.as_double();
-    else if (x.is_int64()) d = static_cast<double>(x.as_int64());
-    else if (x.is_uint64()) d = static_cast<double>(x.as_uint64());
-    else return Bad("embedding.vector: expected numbers");
-    if (!std::isfinite(d) || std::fabs(d) > 3.0e38) return Bad("embedding.vector: numbers must be finite floats");
-    e.vector.push_back(static_cast<float>(d));
-  }
-  return e;
-}
-
-absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefix) {
-  Reader r(o, prefix);
-  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "robust", "labels", "case_ref"}));
-  SignalInput in;
-  if (const json::value* v = r.Find("pdq")) {
-    HB_ASSIGN_OR_RETURN(in.pdq, ParsePdq(*v, r.Name("pdq")));
-  }
-  HB_ASSIGN_OR_RETURN(std::optional<int64_t> q, r.Int("quality"));
-  if (q) {
-    if (*q < 0 || *q > 100) return Bad(r.Name("quality") + ": must be 0-100");
-    in.quality = static_cast<int>(*q);
-  }
-  HB_ASSIGN_OR_RETURN(std::optional<std::string> md5, r.String("md5", 64));
-  if (md5) {
-    HB_ASSIGN_OR_RETURN(in.md5, ParseDigest<16>(*md5, r.Name("md5")));
-  }
-  HB_ASSIGN_OR_RETURN(std::optional<std::string> sha, r.String("sha256", 128));
-  if (sha) {
-    HB_ASSIGN_OR_RETURN(in.sha256, ParseDigest<32>(*sha, r.Name("sha256")));
-  }
-  if (const json::value* e = r.Find("embedding")) {
-    HB_ASSIGN_OR_RETURN(in.embedding, ParseEmbedding(*e));
-  }
-  // Base64 (RFC 4648, padded) of the fingerprint's encoding, as `hashbank hash --json` and /v1/hash print it.
-  HB_ASSIGN_OR_RETURN(std::optional<std::string> robust, r.String("robust", 4 * ((kRobustMaxBytes + 2) / 3)));
-  if (robust) {
-    std::string bytes;
-    if (!absl::Base64Unescape(*robust, &bytes) || absl::Base64Escape(bytes) != *robust) {
-      return Bad(r.Name("robust") + ": expected padded base64 (RFC 4648) of a robust fingerprint");
-    }
-    in.robust = std::move(bytes);
-  }
-  if (const json::value* l = r.Find("labels")) {
-    if (!l->is_array()) return Bad(r.Name("labels") + ": expected an array of strings");
-    for (const json::value& x : l->as_array()) {
-      if (!x.is_string()) return Bad(r.Name("labels") + ": expected an array of strings");
-      in.labels.emplace_back(x.as_string());
-    }
-  }
-  HB_ASSIGN_OR_RETURN(std::optional<std::string> case_ref, r.String("case_ref", 256));
-  if (case_ref) in.case_ref = *case_ref;
-  return in;
-}
-
-json::object MatchJson(const Match& m, bool with_query) {
-  json::object o;
-  o["id"] = FormatSignalId(m.ref);
-  o["origin"] = m.ref.origin;
-  o["signal_type"] = m.signal_type;
-  if (m.signal_type == "embedding") {
-    o["similarity"] = m.similarity;
-  } else if (m.robust) {
-    o["inliers"] = m.robust->inliers;
-    o["coverage"] = std::round(m.robust->hull * 1000) / 1000;
-    o["scale"] = std::round(m.robust->scale * 1000) / 1000;
-    o["rotation_degrees"] = std::round(m.robust->rotation_degrees * 10) / 10;
-    o["mirrored"] = m.mirrored;
-  } else {
-    o["distance"] = m.distance;
-  }
-  json::array labels;
-  for (const auto& l : m.labels) labels.emplace_back(l);
-  o["labels"] = std::move(labels);
-  if (m.transform) o["transform"] = std::string(DihedralName(*m.transform));
-  if (with_query && m.signal_type == "pdq") o["query"] = m.query_index;
-  return o;
-}
-
-json::object HashesJson(const ImageHashes& h) {
-  json::object o;
-  o["pdq"] = h.pdq.ToHex();
-  o["quality"] = h.quality;
-  o["md5"] = BytesToHex(h.exact.md5.data(), h.exact.md5.size());
-  o["sha256"] = BytesToHex(h.exact.sha256.data(), h.exact.sha256.size());
-  o["width"] = h.width;
-  o["height"] = h.height;
-  o["format"] = std::string(ImageFormatName(h.format));
-  if (std::optional<std::string> robust = BankableRobust(h.features, h.width, h.height)) {
-    o["robust"] = absl::Base64Escape(*robust);
-  }
-  if (h.dihedral) {
-    json::object d;
-    for (int i = 0; i < kNumDihedral; ++i) d[DihedralName(static_cast<Dihedral>(i))] = (*h.dihedral)[static_cast<size_t>(i)].ToHex();
-    o["dihedral"] = std::move(d);
-  }
-  return o;
-}
-
-std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
-
-// The token of an "Authorization: Bearer <token>" header (the scheme is case-insensitive), or "".
-std::string_view BearerToken(std::string_view authorization) {
-  if (authorization.size() < 7) return {};
-  const std::string_view scheme = authorization.substr(0, 7);
-  static constexpr std::string_view kBearer = "bearer ";
-  for (size_t i = 0; i < 7; ++i) {
-    if (std::tolower(static_cast<unsigned char>(scheme[i])) != kBearer[i]) return {};
-  }
-  return authorization.substr(7);
-}
-
-// Value of `name` in the query string, or "".
-std::string QueryParam(std::string_view target, std::string_view name) {
-  const size_t q = target.find('?');
-  if (q == std::string_view::npos) return "";
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    const size_t amp = rest.find('&');
-    std::string_view kv = rest.substr(0, amp);
-    const size_t eq = kv.find('=');
-    if (kv.substr(0, eq) == name) return eq == std::string_view::npos ? "" : std::string(kv.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    rest = rest.substr(amp + 1);
-  }
-  return "";
-}
-
-// A query parameter's value with %XX escapes and '+' (space) decoded; nullopt for a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] != '%') {
-      out.push_back(s[i]);
-    } else {
-      if (i + 2 >= s.size()) return std::nullopt;
-      int v = 0;
-      for (size_t k = 1; k <= 2; ++k) {
-        const char c = s[i + k];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= c - '0';
-        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-        else return std::nullopt;
-      }
-      out.push_back(static_cast<char>(v));
-      i += 2;
-    }
-  }
-  return out;
-}
-
-// The whole string is a decimal number that fits.
-template <typename T>
-bool ParseWhole(const std::string& text, T* value) {
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-// "application/json", any case, optionally with parameters ("; charset=utf-8"). A missing header is
-// accepted: the body is parsed strictly anyway.
-bool IsJson(std::string_view content_type) {
-  if (content_type.empty()) return true;
-  const std::string_view type = content_type.substr(0, content_type.find(';'));
-  std::string lower;
-  for (char c : type) {
-    if (c != ' ' && c != '\t') lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  }
-  return lower == "application/json";
-}
-
-// The error object of an error body, for per-item results.
-json::value ErrorObject(const HttpResponse& error) { return json::parse(error.body).as_object()["error"]; }
+using namespace ::hashbank::api;  // NOLINT(google-build-using-namespace): the API's own helpers
 
 constexpr std::string_view kSignalPrefix = "/v1/signals/";
 constexpr std::string_view kOpinionsSuffix = "/opinions";
@@ -341,13 +33,23 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
   return json::serialize(o);
 }
 
-bool IsImageRoute(std::string_view method, std::string_view target) {
+bool IsVideoRoute(std::string_view method, std::string_view target) {
   const std::string_view path = PathOf(target);
-  return method == "POST" && (path == "/v1/match/image" || path == "/v1/hash" || path == "/v1/signals/image");
+  return method == "POST" && (path == "/v1/match/video" || path == "/v1/signals/video");
 }
 
-std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes) {
-  return [json_bytes, image_bytes](std::string_view method, std::string_view target) {
+bool IsImageRoute(std::string_view method, std::string_view target) {
+  const std::string_view path = PathOf(target);
+  return method == "POST" && (path == "/v1/match/image" || path == "/v1/hash" || path == "/v1/signals/image" ||
+                              IsVideoRoute(method, target));
+}
+
+std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes,
+                                                                            size_t video_bytes) {
+  return [json_bytes, image_bytes, video_bytes](std::string_view method, std::string_view target) {
+    if (IsVideoRoute(method, target)) return video_bytes;
+    // /v1/hash takes images and videos, both within the image limit (a larger video is hashed by
+    // POST /v1/signals/video or /v1/match/video, or by `hashbank hash`).
     return IsImageRoute(method, target) ? image_bytes : json_bytes;
   };
 }
@@ -367,12 +69,14 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"GET", "/metrics", Route::kMetrics, admin, Body::kNone, &MemberApi::MetricsText},
       {"POST", "/v1/signals", Route::kSubmit, submit, Body::kJson, &MemberApi::Submit},
       {"POST", "/v1/signals/image", Route::kSubmitImage, submit, Body::kBinary, &MemberApi::SubmitImage},
+      {"POST", "/v1/signals/video", Route::kSubmitVideo, submit, Body::kBinary, &MemberApi::SubmitVideo},
       {"POST", "/v1/signals:batch", Route::kSubmitBatch, submit, Body::kJson, &MemberApi::SubmitBatch},
       {"GET", "/v1/signals/{id}", Route::kGetSignal, any, Body::kNone, &MemberApi::GetSignal},
       {"DELETE", "/v1/signals/{id}", Route::kWithdraw, submit, Body::kNone, &MemberApi::Withdraw},
       {"POST", "/v1/signals/{id}/opinions", Route::kOpinion, any, Body::kJson, &MemberApi::Opinion},
       {"POST", "/v1/match", Route::kMatch, query, Body::kJson, &MemberApi::MatchHashes},
       {"POST", "/v1/match/image", Route::kMatchImage, query, Body::kBinary, &MemberApi::MatchImage},
+      {"POST", "/v1/match/video", Route::kMatchVideo, query, Body::kBinary, &MemberApi::MatchVideo},
       {"POST", "/v1/hash", Route::kHash, any, Body::kBinary, &MemberApi::HashImage},
       {"POST", "/v1/tokens", Route::kTokens, admin, Body::kJson, &MemberApi::CreateToken},
       {"GET", "/v1/audit", Route::kAudit, admin, Body::kNone, &MemberApi::AuditLog},
@@ -731,7 +435,13 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
 }
 
 absl::StatusOr<HttpResponse> MemberApi::MatchImage(const Call& call) { return ImageRoute(call, true); }
-absl::StatusOr<HttpResponse> MemberApi::HashImage(const Call& call) { return ImageRoute(call, false); }
+absl::StatusOr<HttpResponse> MemberApi::HashImage(const Call& call) {
+  const HttpRequest& req = call.request;
+  if (LooksLikeVideo({reinterpret_cast<const uint8_t*>(req.body.data()), std::min<size_t>(req.body.size(), 512)})) {
+    return HashVideo(call);
+  }
+  return ImageRoute(call, false);
+}
 
 absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match) {
   const HttpRequest& req = call.request;
@@ -793,12 +503,7 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitImage(const Call& call) {
   const HttpRequest& req = call.request;
   if (req.body.empty()) return Bad("send the image file as the request body");
   SignalInput in;
-  const std::optional<std::string> labels = PercentDecode(QueryParam(req.target, "labels"));
-  if (!labels) return Bad("labels: malformed percent-encoding");
-  for (absl::string_view l : absl::StrSplit(*labels, ',', absl::SkipEmpty())) in.labels.emplace_back(l);
-  const std::optional<std::string> case_ref = PercentDecode(QueryParam(req.target, "case_ref"));
-  if (!case_ref) return Bad("case_ref: malformed percent-encoding");
-  in.case_ref = *case_ref;
+  HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
   HB_ASSIGN_OR_RETURN(const ImageHashes h,
                       Hasher().HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
                                          HashOptions{.local_features = kRobustBankFeatures}));

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "hashing/image_decoder.h"
 #include "hashing/image_hasher.h"
+#include "hashing/vpdq.h"
 #include "node/bank.h"
 #include "node/http_types.h"
 #include "node/metrics.h"
@@ -43,12 +44,19 @@ struct ApiLimits {
   size_t max_concurrent_uploads = 8;            // image bodies held at once, all tokens
   size_t max_concurrent_uploads_per_token = 2;  // ... one token name
   ImageLimits image;
+  VideoLimits video;
+  double video_seconds_per_frame = 1.0;  // vPDQ sampling of uploaded videos (0: every frame)
+  VideoMatchRule video_rule;
 };
 
 // Which limit the server applies to a request's body (decided from the headers, before the body is read).
+// Image routes are the routes whose body is a media file (video routes included): they take an upload slot.
 bool IsImageRoute(std::string_view method, std::string_view target);
-// The member API's body rule for HttpsServerOptions::body_limit: image routes `image_bytes`, others `json_bytes`.
-std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes);
+bool IsVideoRoute(std::string_view method, std::string_view target);
+// The member API's body rule for HttpsServerOptions::body_limit: video routes `video_bytes`, other image
+// routes (/v1/hash too, for images and videos) `image_bytes`, the rest `json_bytes`.
+std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes,
+                                                                            size_t video_bytes);
 // For HttpsServerOptions::run_inline: GET /v1/health and GET /metrics, cheap and never behind image hashing.
 bool MemberApiRunsInline(std::string_view method, std::string_view target);
 
@@ -107,6 +115,12 @@ class MemberApi {
   absl::StatusOr<HttpResponse> HashImage(const Call& call);
   absl::StatusOr<HttpResponse> ImageRoute(const Call& call, bool match);
   absl::StatusOr<HttpResponse> SubmitImage(const Call& call);
+  // Video routes (video_api.cc).
+  absl::StatusOr<HttpResponse> SubmitVideo(const Call& call);
+  absl::StatusOr<HttpResponse> MatchVideo(const Call& call);
+  absl::StatusOr<HttpResponse> HashVideo(const Call& call);
+  // The calling thread's video hasher, with this node's video limits.
+  VideoHasher& VideoHasherForThread() const;
   // The calling thread's hasher, with this node's image limits.
   ImageHasher& Hasher() const;
   absl::StatusOr<HttpResponse> CreateToken(const Call& call);

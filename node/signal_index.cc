@@ -51,6 +51,12 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
     }
     if (absl::Status s = robust_.InsertEncoded(local, sig.robust(), bulk_loading_.load()); !s.ok()) return s;
   }
+  if (sig.has_video()) {
+    std::vector<VideoFrame> frames;
+    double interval = 0;
+    if (absl::Status s = DecodeVideoFingerprint(sig.video(), &frames, &interval); !s.ok()) return s;
+    if (absl::Status s = video_.Insert(local, frames, interval); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -93,6 +99,11 @@ void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
   if (sig.sha256().size() == 32) (void)sha256_.Remove(DigestFromBytes(sig.sha256()), local);
   if (sig.has_embedding()) (void)vectors_.Remove(sig.embedding().model_id(), local);
   if (!sig.robust().empty()) robust_.Remove(local);
+  if (sig.has_video()) {
+    std::vector<VideoFrame> frames;
+    double interval = 0;
+    if (DecodeVideoFingerprint(sig.video(), &frames, &interval).ok()) video_.Remove(local, frames);
+  }
 }
 
 std::vector<Match> SignalIndex::Resolve(std::vector<Match> matches) const {
@@ -148,6 +159,26 @@ std::vector<Match> SignalIndex::MatchRobust(std::span<const LocalFeature> direct
     x.robust = h.verdict;
     x.mirrored = h.mirrored;
     out.push_back(std::move(x));
+  }
+  return Resolve(std::move(out));
+}
+
+std::vector<Match> SignalIndex::MatchVideo(std::span<const VideoFrame> salted,
+                                           std::span<const VideoFrame> salted_mirrored, double frame_interval,
+                                           const VideoMatchRule& rule) const {
+  std::vector<Match> out;
+  for (const bool mirrored : {false, true}) {
+    if (mirrored && salted_mirrored.empty()) break;
+    for (const VideoMatch& m : video_.Query(mirrored ? salted_mirrored : salted, frame_interval, rule)) {
+      // A video found directly is not reported again through its mirror.
+      if (mirrored && std::any_of(out.begin(), out.end(), [&](const Match& x) { return x.ref.sequence == m.id; })) continue;
+      Match x;
+      x.ref.sequence = m.id;
+      x.signal_type = "vpdq";
+      x.video = m.verdict;
+      x.mirrored = mirrored;
+      out.push_back(std::move(x));
+    }
   }
   return Resolve(std::move(out));
 }
@@ -217,6 +248,9 @@ IndexStats SignalIndex::Stats() const {
   s.pdq_index_bytes = pdq_.MemoryBytes();
   s.robust = robust_.size();
   s.robust_index_bytes = robust_.MemoryBytes();
+  s.videos = video_.videos();
+  s.video_frames = video_.frames();
+  s.video_index_bytes = video_.MemoryBytes();
   absl::ReaderMutexLock lock(&mu_);
   s.signals = live_;
   return s;

@@ -34,6 +34,7 @@
 #include "matcher/pdq_index.h"
 #include "matcher/robust_index.h"
 #include "matcher/vector_index.h"
+#include "matcher/video_index.h"
 #include "storage/records.h"
 
 namespace hashbank {
@@ -45,20 +46,22 @@ class Signal;
 
 struct Match {
   SignalRef ref;
-  std::string signal_type;            // "pdq", "md5", "sha256", "embedding", "robust"
+  std::string signal_type;            // "pdq", "md5", "sha256", "embedding", "robust", "vpdq"
   int distance = 0;                   // PDQ Hamming distance (0 for exact matches)
   float similarity = 0;               // embeddings
   std::optional<Dihedral> transform;  // PDQ dihedral queries
   std::vector<std::string> labels;
   size_t query_index = 0;             // which of several PDQ queries matched
   std::optional<RobustVerdict> robust;  // robust matches: inliers, covered area, scale, rotation
-  bool mirrored = false;              // robust matches through the mirrored query
+  bool mirrored = false;              // robust and vpdq matches through the mirrored query
+  std::optional<VideoVerdict> video;  // vpdq matches: matched percentages, time and ranges
 };
 
 struct IndexStats {
   size_t signals = 0;  // live (indexed, not withdrawn) signals
   size_t pdq = 0, exact = 0, pdq_index_bytes = 0;
   size_t robust = 0, robust_index_bytes = 0;
+  size_t videos = 0, video_frames = 0, video_index_bytes = 0;
 };
 
 class SignalIndex {
@@ -82,6 +85,9 @@ class SignalIndex {
   std::vector<Match> MatchDihedral(const std::array<Hash256, kNumDihedral>& salted, int max_distance) const;
   // Robust fingerprints verified against the query's salted local features (direct and mirrored).
   std::vector<Match> MatchRobust(std::span<const LocalFeature> direct, std::span<const LocalFeature> mirrored) const;
+  // Banked videos matching a query video's salted frames (and, when not empty, its mirrored frames).
+  std::vector<Match> MatchVideo(std::span<const VideoFrame> salted, std::span<const VideoFrame> salted_mirrored,
+                                double frame_interval, const VideoMatchRule& rule) const;
   std::vector<Match> MatchExact(ExactKind kind, const SaltedExactDigest& salted) const;
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const std::string& model_id, std::span<const float> salted,
                                                     float min_similarity, size_t limit) const;
@@ -111,6 +117,7 @@ class SignalIndex {
   ExactIndex md5_, sha256_;
   VectorIndex vectors_;
   RobustIndex robust_;
+  VideoIndex video_;
   std::atomic<bool> bulk_loading_{false};
 
   mutable absl::Mutex mu_;

@@ -1,6 +1,7 @@
 #include "node/signal_intake.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "hashing/robust_fingerprint.h"
@@ -75,10 +76,85 @@ absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const
   return out;
 }
 
+std::vector<VideoFrame> SignalIntake::SaltVideoFrames(std::span<const VideoFrame> raw) const {
+  std::vector<VideoFrame> out(raw.begin(), raw.end());
+  for (VideoFrame& f : out) f.pdq = SaltPdq(f.pdq);
+  return out;
+}
+
+absl::Status SignalIntake::BuildVideo(const VideoInput& in, pb::VideoFingerprint* out) const {
+  if (in.frames.empty()) return absl::InvalidArgumentError("vpdq: at least one frame is required");
+  if (in.frames.size() > kMaxSubmittedVideoFrames) {
+    return absl::InvalidArgumentError(absl::StrCat("vpdq: ", in.frames.size(), " frames; at most ", kMaxSubmittedVideoFrames,
+                                                   " (sample fewer frames a second)"));
+  }
+  constexpr double kMaxSeconds = 24 * 3600;
+  double last = 0;
+  int good = 0;
+  std::vector<double> steps;
+  for (size_t i = 0; i < in.frames.size(); ++i) {
+    const VideoFrame& f = in.frames[i];
+    if (f.quality < 0 || f.quality > 100) return absl::InvalidArgumentError(absl::StrCat("vpdq[", i, "].quality: 0-100"));
+    if (!(f.timestamp >= last) || f.timestamp > kMaxSeconds) {
+      return absl::InvalidArgumentError(absl::StrCat("vpdq[", i, "].timestamp: seconds, non-decreasing, at most 24 h"));
+    }
+    if (i > 0) steps.push_back(f.timestamp - last);
+    last = f.timestamp;
+    if (f.quality >= quality_floor_) ++good;
+  }
+  if (good == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("vpdq: no frame reaches this node's quality floor of ", quality_floor_,
+                                                      "; such frames match unrelated videos"));
+  }
+  double interval = in.frame_interval;
+  if (interval == 0) {
+    interval = 1.0;  // one frame: it stands for a second
+    if (!steps.empty()) {
+      std::nth_element(steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2), steps.end());
+      interval = steps[steps.size() / 2];
+    }
+  }
+  if (!(interval >= 0.001 && interval <= 3600)) {
+    return absl::InvalidArgumentError("vpdq: the frame interval must be 0.001 to 3600 seconds");
+  }
+  const double duration = in.duration > 0 ? in.duration : last + interval;
+  if (!(duration <= kMaxSeconds)) return absl::InvalidArgumentError("vpdq: duration at most 24 h");
+  std::string* pdq = out->mutable_pdq();
+  std::string* quality = out->mutable_quality();
+  pdq->reserve(32 * in.frames.size());
+  for (const VideoFrame& f : in.frames) {
+    pdq->append(PdqBytes(SaltPdq(f.pdq)));
+    quality->push_back(static_cast<char>(f.quality));
+    out->add_timestamp_ms(static_cast<uint32_t>(std::llround(f.timestamp * 1000)));
+  }
+  out->set_frame_interval_ms(std::max<uint32_t>(1, static_cast<uint32_t>(std::llround(interval * 1000))));
+  out->set_duration_ms(static_cast<uint32_t>(std::llround(duration * 1000)));
+  return absl::OkStatus();
+}
+
+absl::Status DecodeVideoFingerprint(const pb::VideoFingerprint& video, std::vector<VideoFrame>* frames,
+                                    double* frame_interval) {
+  const size_t n = video.quality().size();
+  if (n == 0 || n > kMaxVideoFrames || video.pdq().size() != 32 * n || static_cast<size_t>(video.timestamp_ms_size()) != n ||
+      video.frame_interval_ms() == 0) {
+    return absl::InvalidArgumentError("video fingerprint: inconsistent frame counts or no frame interval");
+  }
+  frames->clear();
+  frames->reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int q = static_cast<uint8_t>(video.quality()[i]);
+    if (q > 100) return absl::InvalidArgumentError("video fingerprint: a quality over 100");
+    frames->push_back({PdqFromBytes(std::string_view(video.pdq()).substr(32 * i, 32)), q,
+                       static_cast<double>(video.timestamp_ms(static_cast<int>(i))) / 1000.0});
+  }
+  *frame_interval = static_cast<double>(video.frame_interval_ms()) / 1000.0;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Actor& actor) const {
   pb::Signal sig;
-  if (!in.pdq && !in.md5 && !in.sha256 && !in.embedding && !in.robust) {
-    return absl::InvalidArgumentError("at least one of pdq, md5, sha256, embedding, robust is required");
+  if (!in.pdq && !in.md5 && !in.sha256 && !in.embedding && !in.robust && !in.video) {
+    return absl::InvalidArgumentError("at least one of pdq, md5, sha256, embedding, robust, vpdq is required");
   }
   sig.set_salt_id(salter_->salt_id());
   if (in.pdq) {
@@ -121,6 +197,7 @@ absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Acto
     HB_ASSIGN_OR_RETURN(std::string salted, SaltRobust(*in.robust));
     sig.set_robust(std::move(salted));
   }
+  if (in.video) HB_RETURN_IF_ERROR(BuildVideo(*in.video, sig.mutable_video()));
   if (in.labels.size() > kMaxLabels) return absl::InvalidArgumentError(absl::StrCat("labels: at most ", kMaxLabels));
   for (const std::string& l : in.labels) {
     if (!ValidLabel(l)) return absl::InvalidArgumentError("labels: each label is 1-64 characters of a-z, 0-9, _");
@@ -154,7 +231,7 @@ void DeleteSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef&
 
 bool HasValues(const pb::Signal& sig) {
   return !sig.pdq().empty() || !sig.md5().empty() || !sig.sha256().empty() || sig.has_embedding() ||
-         !sig.robust().empty();
+         !sig.robust().empty() || sig.has_video();
 }
 
 std::vector<std::string> SignalTypes(const pb::Signal& sig) {
@@ -164,6 +241,7 @@ std::vector<std::string> SignalTypes(const pb::Signal& sig) {
   if (!sig.sha256().empty()) out.push_back("sha256");
   if (sig.has_embedding()) out.push_back("embedding");
   if (!sig.robust().empty()) out.push_back("robust");
+  if (sig.has_video()) out.push_back("vpdq");
   return out;
 }
 

@@ -24,6 +24,7 @@
 #include "hashing/local_features.h"
 #include "hashing/robust_fingerprint.h"
 #include "hashing/pdq_hasher.h"
+#include "matcher/video_index.h"
 #include "node/roles.h"
 #include "storage/signal_store.h"
 
@@ -31,7 +32,19 @@ namespace hashbank {
 
 namespace protocol {
 class Signal;
+class VideoFingerprint;
 }  // namespace protocol
+
+// A video's vPDQ, raw: frames in order (frame PDQ, quality, timestamp), the media time one frame stands for,
+// and the video's duration (0 if unknown: the last timestamp plus one interval is used).
+struct VideoInput {
+  std::vector<VideoFrame> frames;
+  double frame_interval = 0;  // seconds; 0 = derived from the timestamps (their median step, else 1 s)
+  double duration = 0;
+};
+
+// Frames a submitted video may carry: two hours at one frame a second (an entry of about 270 KB).
+inline constexpr size_t kMaxSubmittedVideoFrames = 7200;
 
 struct EmbeddingInput {
   std::string model_id;  // 64 hex: SHA-256 of the model's weights
@@ -47,6 +60,7 @@ struct SignalInput {
   std::optional<EmbeddingInput> embedding;
   // A robust fingerprint in its stored encoding (hashing/robust_fingerprint.h) with raw descriptors.
   std::optional<std::string> robust;
+  std::optional<VideoInput> video;
   std::vector<std::string> labels;
   std::string case_ref;
 };
@@ -79,10 +93,16 @@ class SignalIntake {
   // A raw robust fingerprint (its encoding) salted and sorted for storage. InvalidArgument ("robust: ...")
   // when malformed or with fewer than kMinRobustFeatures features.
   absl::StatusOr<std::string> SaltRobust(std::string_view raw) const;
+  // A video's frames with their PDQ salted (queries).
+  std::vector<VideoFrame> SaltVideoFrames(std::span<const VideoFrame> raw) const;
   const std::string& salt_id() const { return salter_->salt_id(); }
   const std::string& salt_check() const { return salter_->check_value(); }
 
  private:
+  // Validates and salts a video's frames into `out`. InvalidArgument ("vpdq: ..."); FailedPrecondition when
+  // no frame reaches the quality floor.
+  absl::Status BuildVideo(const VideoInput& in, protocol::VideoFingerprint* out) const;
+
   std::unique_ptr<Salter> salter_;
   int quality_floor_;
 };
@@ -92,8 +112,12 @@ void AddSignalRows(StoreBatch* batch, const protocol::Signal& signal, const Sign
 void DeleteSignalRows(StoreBatch* batch, const protocol::Signal& signal, const SignalRef& ref);
 // A signal whose values were purged (withdrawn) carries none of them.
 bool HasValues(const protocol::Signal& signal);
-// The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust".
+// The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust", "vpdq".
 std::vector<std::string> SignalTypes(const protocol::Signal& signal);
+// A stored video fingerprint's frames (salted, as stored) and its frame interval in seconds. InvalidArgument
+// when the message is inconsistent (a peer's or a corrupted entry).
+absl::Status DecodeVideoFingerprint(const protocol::VideoFingerprint& video, std::vector<VideoFrame>* frames,
+                                    double* frame_interval);
 // 64 lowercase hex digits.
 bool IsLowerHex64(std::string_view s);
 

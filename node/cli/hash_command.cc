@@ -6,6 +6,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -15,6 +17,8 @@
 #include "absl/strings/escaping.h"
 #include "hashing/image_hasher.h"
 #include "hashing/robust_fingerprint.h"
+#include "hashing/vpdq.h"
+#include "node/api_support.h"
 
 namespace hashbank {
 namespace {
@@ -104,12 +108,68 @@ struct Slot {
   std::string error;  // on failure
 };
 
+// Whether the item is a video, by its first bytes (stdin: already read whole).
+bool IsVideoInput(const std::string& path, bool is_stdin, const std::vector<uint8_t>& stdin_bytes) {
+  if (is_stdin) return LooksLikeVideo(stdin_bytes);
+  std::ifstream in(path, std::ios::binary);
+  char head[512] = {};
+  in.read(head, sizeof(head));
+  return LooksLikeVideo({reinterpret_cast<const uint8_t*>(head), static_cast<size_t>(in.gcount())});
+}
+
+Slot HashVideoItem(const std::string& path, bool is_stdin, const std::vector<uint8_t>& stdin_bytes,
+                   const HashCommandOptions& options, bool several, std::mutex& err_mu, std::ostream& err) {
+  Slot slot;
+  slot.done = true;
+  std::vector<uint8_t> file_bytes;
+  if (!is_stdin) {
+    if (absl::Status s = ReadFileBounded(path, options.video_limits.max_file_bytes, &file_bytes); !s.ok()) {
+      slot.error = std::string(s.message());
+      return slot;
+    }
+  }
+  const std::vector<uint8_t>& bytes = is_stdin ? stdin_bytes : file_bytes;
+  VideoHasher hasher(options.video_limits);
+  std::function<void(double, double)> progress;
+  if (options.progress) {
+    progress = [&, last = -1](double done, double total) mutable {
+      const int percent = total > 0 ? static_cast<int>(std::min(100.0, 100.0 * done / total)) : -1;
+      if (percent == last) return;
+      last = percent;
+      std::lock_guard<std::mutex> lock(err_mu);
+      err << "\r" << path << ": " << (percent >= 0 ? std::to_string(percent) + "%" : "") << " (" << static_cast<int>(done)
+          << " s of " << static_cast<int>(total) << " s)\x1b[K" << std::flush;
+    };
+  }
+  absl::StatusOr<VideoHashes> h =
+      hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = options.video_frame_interval}, progress);
+  if (options.progress) {
+    std::lock_guard<std::mutex> lock(err_mu);
+    err << "\r\x1b[K" << std::flush;
+  }
+  if (!h.ok()) {
+    slot.error = std::string(h.status().message());
+    return slot;
+  }
+  if (options.json) {
+    boost::json::object o = api::VideoHashesJson(*h);
+    o.emplace("path", path);
+    slot.line = boost::json::serialize(o);
+  } else {
+    slot.line = FormatVpdqText(h->frames);
+    if (!slot.line.empty()) slot.line.pop_back();  // the caller ends the block with '\n'
+    if (several) slot.line = "# " + path + "\n" + slot.line;
+  }
+  return slot;
+}
+
 }  // namespace
 
 int RunHashCommand(const HashCommandOptions& options, std::ostream& out, std::ostream& err) {
   std::vector<WorkItem> items = ExpandPaths(options.paths);
   std::vector<Slot> slots(items.size());
   std::mutex mu;
+  std::mutex err_mu;  // progress lines on `err`
   std::condition_variable cv;
   std::atomic<size_t> next{0};
 
@@ -121,11 +181,29 @@ int RunHashCommand(const HashCommandOptions& options, std::ostream& out, std::os
     for (size_t i = next.fetch_add(1); i < items.size(); i = next.fetch_add(1)) {
       const WorkItem& item = items[i];
       absl::StatusOr<ImageHashes> result = absl::UnknownError("not hashed");
+      std::optional<absl::Status> stdin_read;
+      if (item.is_stdin && !item.listing_error) {
+        // Read whole once, bounded by the larger of the image and video limits; which it is comes after.
+        stdin_read = ReadAllBounded(STDIN_FILENO, std::max(options.limits.max_file_bytes, options.video_limits.max_file_bytes),
+                                    &stdin_bytes);
+      }
+      if (!item.listing_error && (!stdin_read || stdin_read->ok()) &&
+          IsVideoInput(item.path, item.is_stdin, stdin_bytes)) {
+        Slot filled = HashVideoItem(item.path, item.is_stdin, stdin_bytes, options, items.size() > 1, err_mu, err);
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          slots[i] = std::move(filled);
+        }
+        cv.notify_all();
+        continue;
+      }
       if (item.listing_error) {
         result = *item.listing_error;
       } else if (item.is_stdin) {
-        absl::Status read = ReadAllBounded(STDIN_FILENO, options.limits.max_file_bytes, &stdin_bytes);
-        result = read.ok() ? hasher.HashBytes(stdin_bytes, hash_options) : absl::StatusOr<ImageHashes>(read);
+        result = !stdin_read->ok() ? absl::StatusOr<ImageHashes>(*stdin_read)
+                 : stdin_bytes.size() > options.limits.max_file_bytes
+                     ? absl::StatusOr<ImageHashes>(absl::ResourceExhaustedError("image file over the size limit"))
+                     : hasher.HashBytes(stdin_bytes, hash_options);
       } else {
         result = hasher.HashFile(item.path, hash_options);
       }

@@ -94,6 +94,16 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   limits.pdq_max_distance_limit = static_cast<int>(config->matching.pdq_max_distance_limit);
   limits.image.max_file_bytes = config->limits.max_image_body_bytes;
   limits.image.max_pixels = config->limits.max_image_pixels;
+  limits.video.max_file_bytes = config->limits.max_video_body_bytes;
+  limits.video.max_duration_seconds = config->limits.max_video_seconds;
+  limits.video.max_pixels = config->limits.max_video_pixels;
+  limits.video.max_decode_seconds = config->limits.max_video_decode_seconds;
+  limits.video_seconds_per_frame = config->matching.video_frame_interval_ms / 1000.0;
+  limits.video_rule.max_distance = static_cast<int>(config->matching.video_max_distance);
+  limits.video_rule.min_quality = static_cast<int>(config->matching.pdq_quality_floor);
+  limits.video_rule.query_match_percent = config->matching.video_query_match_percent;
+  limits.video_rule.target_match_percent = config->matching.video_target_match_percent;
+  limits.video_rule.min_matched_seconds = config->matching.video_min_matched_seconds;
   MemberApi api(bank->get(), limits, &metrics);
   auto listen = ParseListenAddress(config->api.listen);
   if (!listen.ok()) return fail(listen.status());
@@ -105,7 +115,8 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   options.io_threads = static_cast<int>(config->api.threads);
   options.worker_threads = static_cast<int>(config->api.threads);
   options.max_json_body_bytes = config->limits.max_json_body_bytes;
-  options.body_limit = MemberApiBodyLimit(config->limits.max_json_body_bytes, config->limits.max_image_body_bytes);
+  options.body_limit = MemberApiBodyLimit(config->limits.max_json_body_bytes, config->limits.max_image_body_bytes,
+                                          config->limits.max_video_body_bytes);
   options.run_inline = MemberApiRunsInline;  // health and metrics never queue behind image hashing
   options.timeout = std::chrono::milliseconds(config->limits.request_timeout_ms);
   // Federation: the mTLS listener, one sync loop per peer, suspensions from the config.

@@ -199,7 +199,8 @@ class MemberApiTest : public ::testing::Test {
     options.io_threads = 2;
     options.worker_threads = 2;
     options.max_json_body_bytes = config_.limits.max_json_body_bytes;
-    options.body_limit = MemberApiBodyLimit(config_.limits.max_json_body_bytes, config_.limits.max_image_body_bytes);
+    options.body_limit = MemberApiBodyLimit(config_.limits.max_json_body_bytes, config_.limits.max_image_body_bytes,
+                                            config_.limits.max_video_body_bytes);
     options.timeout = std::chrono::seconds(10);
     MemberApi* api = api_.get();
     auto server = HttpsServer::Start(

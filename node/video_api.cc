@@ -1,0 +1,138 @@
+// The member API's video routes: POST /v1/signals/video, POST /v1/match/video, and POST /v1/hash for a video.
+// A video is decoded in process (hashing/video_decoder.h) on the request's worker thread, within the node's
+// video limits; nothing of it is kept.
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "node/api_support.h"
+#include "node/member_api.h"
+#include "node/status_macros.h"
+
+namespace hashbank {
+namespace {
+
+using namespace ::hashbank::api;  // NOLINT(google-build-using-namespace): the API's own helpers
+
+std::vector<VideoFrame> Frames(const VideoHashes& h) {
+  std::vector<VideoFrame> out;
+  out.reserve(h.frames.size());
+  for (const VpdqFrame& f : h.frames) out.push_back({f.pdq, f.quality, f.timestamp});
+  return out;
+}
+
+// The media time one sampled frame stands for.
+double FrameInterval(const VideoHashes& h) {
+  if (h.seconds_per_frame > 0 && h.info.frame_rate > 0) {
+    const double step = std::max(1.0, std::floor(h.seconds_per_frame * h.info.frame_rate));  // the sampling rule
+    return step / h.info.frame_rate;
+  }
+  return h.info.frame_rate > 0 ? 1.0 / h.info.frame_rate : 1.0;
+}
+
+}  // namespace
+
+VideoHasher& MemberApi::VideoHasherForThread() const {
+  thread_local std::unique_ptr<VideoHasher> hasher;
+  thread_local const MemberApi* owner = nullptr;
+  if (!hasher || owner != this) {
+    hasher = std::make_unique<VideoHasher>(limits_.video);
+    owner = this;
+  }
+  return *hasher;
+}
+
+absl::StatusOr<HttpResponse> MemberApi::HashVideo(const Call& call) {
+  const HttpRequest& req = call.request;
+  HB_ASSIGN_OR_RETURN(const VideoHashes h,
+                      VideoHasherForThread().Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
+                                                  VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame}));
+  json::object out;
+  out["hashes"] = VideoHashesJson(h);
+  return Json(200, out);
+}
+
+absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
+  const HttpRequest& req = call.request;
+  if (req.body.empty()) return Bad("send the video file as the request body");
+  SignalInput in;
+  HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h,
+                      VideoHasherForThread().Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
+                                                  VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame}));
+  json::object out;
+  in.md5 = h.exact.md5;
+  in.sha256 = h.exact.sha256;
+  // Every fingerprint the video gives is kept; vPDQ is left out when no frame reaches the quality floor (a
+  // black or flat video), or when the video has more sampled frames than a signal may carry.
+  const bool matchable = std::any_of(h.frames.begin(), h.frames.end(),
+                                     [&](const VpdqFrame& f) { return f.quality >= limits_.pdq_quality_floor; });
+  if (!matchable) {
+    out["vpdq_skipped"] = absl::StrCat("no frame reaches this node's quality floor of ", limits_.pdq_quality_floor,
+                                       "; vPDQ was not stored, MD5 and SHA-256 were");
+  } else if (h.frames.size() > kMaxSubmittedVideoFrames) {
+    out["vpdq_skipped"] = absl::StrCat(h.frames.size(), " sampled frames; a signal carries at most ", kMaxSubmittedVideoFrames,
+                                       "; vPDQ was not stored, MD5 and SHA-256 were");
+  } else {
+    in.video = VideoInput{Frames(h), FrameInterval(h), h.info.duration_seconds};
+  }
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
+  out["id"] = FormatSignalId(ref);
+  json::array types;
+  types.emplace_back("md5");
+  types.emplace_back("sha256");
+  if (in.video) types.emplace_back("vpdq");
+  out["signal_types"] = std::move(types);
+  out["frames"] = in.video ? in.video->frames.size() : 0;
+  return Json(201, out);
+}
+
+absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
+  const HttpRequest& req = call.request;
+  if (req.body.empty()) return Bad("send the video file as the request body");
+  VideoMatchRule rule = limits_.video_rule;
+  rule.min_quality = std::max(rule.min_quality, limits_.pdq_quality_floor);
+  // Per-request thresholds, within what the node allows (never looser than 0 or over the PDQ limit).
+  if (const std::string v = QueryParam(req.target, "max_distance"); !v.empty()) {
+    if (!ParseWhole(v, &rule.max_distance) || rule.max_distance < 0 || rule.max_distance > limits_.pdq_max_distance_limit) {
+      return Bad(absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node"));
+    }
+  }
+  for (auto [name, field] : {std::pair{"query_match_percent", &rule.query_match_percent},
+                             std::pair{"target_match_percent", &rule.target_match_percent}}) {
+    if (const std::string v = QueryParam(req.target, name); !v.empty()) {
+      int percent = 0;
+      if (!ParseWhole(v, &percent) || percent < 1 || percent > 100) return Bad(absl::StrCat(name, ": 1 to 100"));
+      *field = percent;
+    }
+  }
+  const bool with_mirror = QueryParam(req.target, "mirrored") != "false";
+  HB_ASSIGN_OR_RETURN(const VideoHashes h,
+                      VideoHasherForThread().Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
+                                                  VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame},
+                                                  {}, with_mirror));
+  const std::vector<VideoFrame> frames = Frames(h);
+  // The mirror image of every frame as a second query (mirrored=false turns it off).
+  std::vector<VideoFrame> mirrored;
+  if (with_mirror) {
+    mirrored.reserve(h.frames.size());
+    for (const VpdqFrame& f : h.frames) mirrored.push_back({f.mirrored, f.quality, f.timestamp});
+  }
+  std::vector<Match> matches;
+  HB_ASSIGN_OR_RETURN(matches, bank_->MatchVideo(frames, mirrored, FrameInterval(h), rule));
+  HB_ASSIGN_OR_RETURN(const std::vector<Match> md5, bank_->MatchMd5(h.exact.md5));
+  matches.insert(matches.end(), md5.begin(), md5.end());
+  HB_ASSIGN_OR_RETURN(const std::vector<Match> sha, bank_->MatchSha256(h.exact.sha256));
+  matches.insert(matches.end(), sha.begin(), sha.end());
+  json::object out;
+  json::object hashes = VideoHashesJson(h);
+  hashes.erase("vpdq");  // a query's frames are not echoed (hundreds of lines); /v1/hash gives them
+  hashes["frames"] = h.frames.size();
+  out["hashes"] = std::move(hashes);
+  json::array arr;
+  for (const Match& m : matches) arr.push_back(MatchJson(m, false));
+  out["matches"] = std::move(arr);
+  return Json(200, out);
+}
+
+}  // namespace hashbank
