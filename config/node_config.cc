@@ -478,6 +478,10 @@ const std::vector<Field>& Fields() {
                                                                                          "pdq_max_distance_limit"),
       UnsignedField<&C::matching, &C::MatchingSection::video_frame_interval_ms, 0, 60'000>("matching",
                                                                                           "video_frame_interval_ms"),
+      UnsignedField<&C::matching, &C::MatchingSection::video_query_frame_interval_ms, 0, 60'000>(
+          "matching", "video_query_frame_interval_ms"),
+      UnsignedField<&C::matching, &C::MatchingSection::video_range_match_percent, 1, 100>("matching",
+                                                                                         "video_range_match_percent"),
       UnsignedField<&C::matching, &C::MatchingSection::video_max_distance, 0, 256>("matching", "video_max_distance"),
       UnsignedField<&C::matching, &C::MatchingSection::video_query_match_percent, 1, 100>("matching",
                                                                                          "video_query_match_percent"),

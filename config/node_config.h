@@ -107,10 +107,12 @@ struct NodeConfig {
     uint32_t pdq_quality_floor = 50;          // 0..100: PDQ hashes below are refused on submit
     uint32_t pdq_default_max_distance = 31;   // 0..pdq_max_distance_limit
     uint32_t pdq_max_distance_limit = 63;     // 0..256: the largest max_distance a client may ask
-    uint32_t video_frame_interval_ms = 1000;  // 0..60000: vPDQ samples a frame this often (0 = every frame)
+    uint32_t video_frame_interval_ms = 1000;  // 0..60000: vPDQ samples a banked video's frame this often (0 = every frame)
+    uint32_t video_query_frame_interval_ms = 500;  // 0..60000: and a query video's
     uint32_t video_max_distance = 31;         // 0..256: frame pairs within this PDQ distance match
     uint32_t video_query_match_percent = 80;  // 1..100: share of a query's frames found in a banked video
     uint32_t video_target_match_percent = 80; // 1..100: share of a banked video's frames found in a query
+    uint32_t video_range_match_percent = 80;  // 1..100: share of a banked video's frames found in the matched range
     uint32_t video_min_matched_seconds = 5;   // 0..3600: matched media time needed on both sides
 
     bool operator==(const MatchingSection&) const = default;

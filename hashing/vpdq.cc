@@ -12,12 +12,13 @@ namespace {
 
 // The dihedral transform that is a left-right mirror (tests/hashing/vpdq_test checks it against a mirrored
 // video).
-constexpr Dihedral kMirrorDihedral = Dihedral::kFlipX;
+constexpr Dihedral kMirrorDihedral = Dihedral::kFlipY;  // the reference names it for its axis
 
 }  // namespace
 
 absl::StatusOr<VideoHashes> VideoHasher::Hash(std::span<const uint8_t> file, const VideoDecodeOptions& options,
-                                              const std::function<void(double, double)>& progress, bool mirrored) {
+                                              const std::function<void(double, double)>& progress,
+                                              const VideoQueryVariants& variants) {
   VideoHashes out;
   out.seconds_per_frame = options.seconds_per_frame;
   const FrameSink sink = [&](const RgbFrame& f, const VideoInfo& info) -> absl::Status {
@@ -37,10 +38,20 @@ absl::StatusOr<VideoHashes> VideoHasher::Hash(std::span<const uint8_t> file, con
     // The reference's pdqHash256FromFloatLuma: the plain path (a 64x64 frame skips the filter).
     const PdqResult r = pdq_.Hash(pixels, f.width, f.height, 3);
     const double t = static_cast<double>(f.number) / info.frame_rate;
-    out.frames.push_back({r.hash, r.quality, f.number, t, Hash256{}});
-    if (mirrored) {
+    out.frames.push_back({r.hash, r.quality, f.number, t, Hash256{}, r.hash, false});
+    if (variants.mirrored) {
       const PdqDihedralResult d = pdq_.HashDihedral(pixels, f.width, f.height, 3);
       out.frames.back().mirrored = d.hashes[static_cast<size_t>(kMirrorDihedral)];
+    }
+    ContentBox box;
+    if (variants.strip_borders && FindContentBox(pixels, f.width, f.height, 3 * f.width, &box)) {
+      inner_.resize(static_cast<size_t>(3 * box.width) * static_cast<size_t>(box.height));
+      for (int y = 0; y < box.height; ++y) {
+        std::copy_n(pixels + (static_cast<size_t>(box.y + y) * static_cast<size_t>(f.width) + static_cast<size_t>(box.x)) * 3,
+                    3 * box.width, inner_.data() + static_cast<size_t>(y) * static_cast<size_t>(3 * box.width));
+      }
+      out.frames.back().unbordered = pdq_.Hash(inner_.data(), box.width, box.height, 3).hash;
+      out.frames.back().bordered = true;
     }
     if (progress) progress(t, info.duration_seconds);
     return absl::OkStatus();
@@ -48,6 +59,37 @@ absl::StatusOr<VideoHashes> VideoHasher::Hash(std::span<const uint8_t> file, con
   if (absl::Status s = DecodeVideo(file, limits_, options, sink, &out.info); !s.ok()) return s;
   out.exact = ComputeExactHashes(file);
   return out;
+}
+
+bool FindContentBox(const uint8_t* rgb, int width, int height, int stride, ContentBox* box) {
+  constexpr int kDark = 40, kSpread = 24;
+  auto luma = [&](int x, int y) {
+    const uint8_t* p = rgb + static_cast<size_t>(y) * static_cast<size_t>(stride) + 3 * static_cast<size_t>(x);
+    return (77 * p[0] + 150 * p[1] + 29 * p[2] + 128) >> 8;
+  };
+  // Whether pixels (x0..x1) x (y0..y1), a row or a column, are a bar.
+  auto bar = [&](int x0, int y0, int x1, int y1) {
+    int lo = 255, hi = 0;
+    for (int y = y0; y <= y1; ++y) {
+      for (int x = x0; x <= x1; ++x) {
+        const int l = luma(x, y);
+        lo = std::min(lo, l);
+        hi = std::max(hi, l);
+      }
+    }
+    return hi < kDark && hi - lo <= kSpread;
+  };
+  int top = 0, bottom = height - 1;
+  while (top < height / 2 && bar(0, top, width - 1, top)) ++top;
+  while (bottom > height / 2 && bar(0, bottom, width - 1, bottom)) --bottom;
+  int left = 0, right = width - 1;
+  while (left < width / 2 && bar(left, top, left, bottom)) ++left;
+  while (right > width / 2 && bar(right, top, right, bottom)) --right;
+  const int w = right - left + 1, h = bottom - top + 1;
+  const bool some = (width - w) * 25 >= width || (height - h) * 25 >= height;  // bars of at least 4 % of a side
+  if (!some || 2 * w < width || 2 * h < height || w < 5 || h < 5) return false;
+  *box = ContentBox{left, top, w, h};
+  return true;
 }
 
 std::string FormatVpdqText(std::span<const VpdqFrame> frames) {
@@ -79,7 +121,7 @@ absl::StatusOr<std::vector<VpdqFrame>> ParseVpdqText(std::string_view text) {
       return absl::InvalidArgumentError(
           absl::StrCat("vpdq line ", line_no, ": expected frame_number,quality(0-100),pdq(64 hex),timestamp(seconds)"));
     }
-    frames.push_back({*pdq, quality, number, ts, Hash256{}});
+    frames.push_back({*pdq, quality, number, ts, Hash256{}, *pdq, false});
   }
   return frames;
 }

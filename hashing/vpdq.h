@@ -34,7 +34,23 @@ struct VpdqFrame {
   uint64_t frame_number = 0;
   double timestamp = 0;     // seconds
   Hash256 mirrored;         // the PDQ of the frame's left-right mirror image (only when asked for)
+  Hash256 unbordered;       // the PDQ of the frame without its black bars (when asked for; else = pdq)
+  bool bordered = false;    // whether bars were found and cut off for `unbordered`
 };
+
+// What a query hashes besides the reference's frame PDQ.
+struct VideoQueryVariants {
+  bool mirrored = false;       // each frame's left-right mirror (from the same DCT)
+  bool strip_borders = false;  // each frame without letterbox / pillarbox bars (FindContentBox)
+};
+
+// The box of a frame's content inside black bars (letterbox, pillarbox, a phone's re-recording frame): rows
+// and columns from the edges inward whose luma is all below 40 and within 24 of each other are bars. Returns
+// false (no bars) unless the bars take at least 4 % of a side and the content keeps at least half of each.
+struct ContentBox {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+bool FindContentBox(const uint8_t* rgb, int width, int height, int stride, ContentBox* box);
 
 struct VideoHashes {
   std::vector<VpdqFrame> frames;
@@ -48,16 +64,16 @@ class VideoHasher {
   explicit VideoHasher(VideoLimits limits) : limits_(limits) {}
   // Decodes and hashes. `progress` (may be empty) is called after each hashed frame with the media time
   // reached and the container's duration (0 if unknown).
-  // With `mirrored`, each frame's mirror-image PDQ too (from the same DCT: no second decode).
+  // `variants`: the query-side hashes to add to each frame (no second decode).
   absl::StatusOr<VideoHashes> Hash(std::span<const uint8_t> file, const VideoDecodeOptions& options,
                                    const std::function<void(double done, double total)>& progress = {},
-                                   bool mirrored = false);
+                                   const VideoQueryVariants& variants = {});
   const VideoLimits& limits() const { return limits_; }
 
  private:
   VideoLimits limits_;
   PdqHasher pdq_;
-  std::vector<uint8_t> packed_;  // a frame without row padding
+  std::vector<uint8_t> packed_, inner_;  // a frame without row padding
 };
 
 // The reference's text lines (each ending in '\n').

@@ -22,15 +22,21 @@ void Finish(VideoVerdict* v, double query_interval, double target_interval) {
   v->query_percent = v->query_frames == 0 ? 0 : 100.0 * static_cast<double>(v->query_matched) / static_cast<double>(v->query_frames);
   v->target_percent =
       v->target_frames == 0 ? 0 : 100.0 * static_cast<double>(v->target_matched) / static_cast<double>(v->target_frames);
-  v->matched_seconds = std::min(static_cast<double>(v->query_matched) * query_interval,
-                                static_cast<double>(v->target_matched) * target_interval);
+  v->range_percent =
+      v->range_frames == 0 ? 0 : 100.0 * static_cast<double>(v->target_matched) / static_cast<double>(v->range_frames);
+  // The banked video's matched time, no more than the query's matched span: a query sampled more densely
+  // than the bank (or a static shot matching one banked frame many times) cannot add time.
+  v->matched_seconds = v->query_matched == 0 ? 0
+                                             : std::min(static_cast<double>(v->target_matched) * target_interval,
+                                                        v->query_end - v->query_start + query_interval);
 }
 
 }  // namespace
 
 bool IsVideoMatch(const VideoVerdict& v, double target_seconds, const VideoMatchRule& rule) {
   if (v.query_matched == 0 || v.target_matched == 0) return false;
-  const bool share = v.query_percent >= rule.query_match_percent || v.target_percent >= rule.target_match_percent;
+  const bool share = v.query_percent >= rule.query_match_percent || v.target_percent >= rule.target_match_percent ||
+                     v.range_percent >= rule.range_match_percent;
   const double required = std::min(rule.min_matched_seconds, 0.5 * target_seconds);
   return share && v.matched_seconds + 1e-9 >= required;
 }
@@ -69,11 +75,14 @@ VideoVerdict CompareVideos(std::span<const VideoFrame> query, double query_inter
       ++v.query_matched;
     }
   }
+  for (const VideoFrame* f : t) {
+    if (any && f->timestamp >= v.target_start && f->timestamp <= v.target_end) ++v.range_frames;
+  }
   Finish(&v, query_interval, target_interval);
   return v;
 }
 
-absl::Status VideoIndex::Insert(uint64_t id, std::span<const VideoFrame> frames, double frame_interval) {
+absl::Status VideoIndex::Insert(uint64_t id, std::span<const VideoFrame> frames, double frame_interval, bool bulk) {
   if (frames.size() > kMaxVideoFrames) {
     return absl::InvalidArgumentError(absl::StrCat("a video has at most ", kMaxVideoFrames, " frames"));
   }
@@ -93,16 +102,34 @@ absl::Status VideoIndex::Insert(uint64_t id, std::span<const VideoFrame> frames,
     if (!videos_.emplace(id, std::move(video)).second) {
       return absl::InvalidArgumentError(absl::StrCat("video ", id, " is already indexed"));
     }
+    if (bulk) {
+      pending_.insert(pending_.end(), postings.begin(), postings.end());
+      return absl::OkStatus();
+    }
   }
   // Postings after the table entry: a query that sees a posting always finds its video.
   absl::StatusOr<size_t> inserted = pdq_.InsertBatch(postings);
   return inserted.ok() ? absl::OkStatus() : inserted.status();
 }
 
+absl::Status VideoIndex::FinishBulk() {
+  std::vector<std::pair<Hash256, uint64_t>> pending;
+  {
+    absl::MutexLock lock(&mu_);
+    pending.swap(pending_);
+  }
+  if (pending.empty()) return absl::OkStatus();
+  return pdq_.BulkLoad(pending);
+}
+
 void VideoIndex::Remove(uint64_t id, std::span<const VideoFrame> frames) {
   {
     absl::MutexLock lock(&mu_);
     if (videos_.erase(id) == 0) return;
+    if (!pending_.empty()) {  // removed during a bulk load: its postings never reach the index
+      std::erase_if(pending_, [id](const std::pair<Hash256, uint64_t>& p) { return (p.second >> kFrameBits) == id; });
+      return;
+    }
   }
   for (size_t i = 0; i < frames.size() && i <= kFrameMask; ++i) {
     if (frames[i].quality < min_quality_) continue;
@@ -143,6 +170,9 @@ std::vector<VideoMatch> VideoIndex::Query(std::span<const VideoFrame> query, dou
     v.query_end = query[h.query.back()].timestamp;
     v.target_start = video.timestamps[h.target.front()];
     v.target_end = video.timestamps[h.target.back()];
+    for (size_t i = h.target.front(); i <= h.target.back(); ++i) {
+      if (!std::isnan(video.timestamps[i])) ++v.range_frames;  // indexed frames from the first match to the last
+    }
     Finish(&v, query_interval, video.interval);
     if (IsVideoMatch(v, static_cast<double>(video.indexed) * video.interval, rule)) out.push_back({id, v});
   }

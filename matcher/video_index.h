@@ -43,19 +43,28 @@ struct VideoFrame {
   double timestamp = 0;  // seconds from the start
 };
 
+// One way of looking at a query video: its frames as hashed, mirrored, or with black bars cut off.
+struct VideoQueryPass {
+  std::vector<VideoFrame> frames;
+  bool mirrored = false;
+  bool bars_removed = false;
+};
+
 struct VideoMatchRule {
   int max_distance = 31;             // a frame pair matches within this PDQ distance
   int min_quality = 50;              // frames below are neither indexed nor queried
   double query_match_percent = 80;   // of the query's frames found in the video (an excerpt)
   double target_match_percent = 80;  // of the video's frames found in the query (a compilation)
+  double range_match_percent = 80;   // of the video's frames inside the matched time range (an excerpt)
   double min_matched_seconds = 5;    // matched media time on both sides (see above)
 };
 
 struct VideoVerdict {
   size_t query_frames = 0, query_matched = 0;    // frames of quality >= min_quality, and of those matched
   size_t target_frames = 0, target_matched = 0;
-  double query_percent = 0, target_percent = 0;
-  double matched_seconds = 0;                    // the smaller of the two sides' matched time
+  size_t range_frames = 0;                       // the video's frames from target_start to target_end
+  double query_percent = 0, target_percent = 0, range_percent = 0;
+  double matched_seconds = 0;                    // banked matched frames x interval, at most the query's matched span
   double query_start = 0, query_end = 0;         // first and last matched timestamp, query side
   double target_start = 0, target_end = 0;       // and banked side
 };
@@ -68,7 +77,12 @@ struct VideoMatch {
 class VideoIndex {
  public:
   // Adds a banked video. `frame_interval` is the media time one frame stands for (its sampling interval).
-  absl::Status Insert(uint64_t id, std::span<const VideoFrame> frames, double frame_interval) ABSL_LOCKS_EXCLUDED(mu_);
+  // With `bulk` (the first load at start), its frames wait for FinishBulk, which loads them all at once into
+  // the compact layout (PdqIndex::BulkLoad); no query may run in between.
+  absl::Status Insert(uint64_t id, std::span<const VideoFrame> frames, double frame_interval, bool bulk = false)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends a bulk load (FailedPrecondition if frames were inserted otherwise before it).
+  absl::Status FinishBulk() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes it; `frames` are the same frames it was inserted with. Unknown ids are ignored.
   void Remove(uint64_t id, std::span<const VideoFrame> frames) ABSL_LOCKS_EXCLUDED(mu_);
   // Every banked video that matches `query` by `rule`, best first (by the larger percentage).
@@ -91,6 +105,7 @@ class VideoIndex {
   PdqIndex pdq_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, Video> videos_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<Hash256, uint64_t>> pending_ ABSL_GUARDED_BY(mu_);  // a bulk load's postings
 };
 
 // The reference's percentages and the matched time for one pair of frame lists, by brute force (what the

@@ -35,6 +35,7 @@ HttpResponse FromStatus(const absl::Status& s) {
     case absl::StatusCode::kFailedPrecondition: return Error(422, "failed_precondition", m);
     case absl::StatusCode::kPermissionDenied: return Error(403, "permission_denied", m);
     case absl::StatusCode::kResourceExhausted: return Error(413, "too_large", m);
+    case absl::StatusCode::kDeadlineExceeded: return Error(413, "too_large", m);  // a video over its decode time
     case absl::StatusCode::kUnimplemented: return Error(415, "unsupported_media_type", m);
     case absl::StatusCode::kUnavailable: return Error(503, "unavailable", "storage unavailable");
     default: return Error(500, "internal", "internal error");  // details stay out of responses
@@ -212,10 +213,12 @@ json::object MatchJson(const Match& m, bool with_query) {
     auto r3 = [](double x) { return std::round(x * 1000) / 1000; };
     o["query_match_percent"] = std::round(v.query_percent * 10) / 10;
     o["target_match_percent"] = std::round(v.target_percent * 10) / 10;
+    o["range_match_percent"] = std::round(v.range_percent * 10) / 10;
     o["matched_seconds"] = r3(v.matched_seconds);
     o["query_range"] = json::array{r3(v.query_start), r3(v.query_end)};
     o["target_range"] = json::array{r3(v.target_start), r3(v.target_end)};
     o["mirrored"] = m.mirrored;
+    o["bars_removed"] = m.bars_removed;
   } else if (m.robust) {
     o["inliers"] = m.robust->inliers;
     o["coverage"] = std::round(m.robust->hull * 1000) / 1000;

@@ -311,12 +311,11 @@ absl::StatusOr<std::vector<Match>> Bank::MatchRobust(std::span<const LocalFeatur
   return index_.MatchRobust(direct, mirrored);
 }
 
-absl::StatusOr<std::vector<Match>> Bank::MatchVideo(std::span<const VideoFrame> raw,
-                                                    std::span<const VideoFrame> raw_mirrored, double frame_interval,
+absl::StatusOr<std::vector<Match>> Bank::MatchVideo(std::span<const VideoQueryPass> raw_passes, double frame_interval,
                                                     const VideoMatchRule& rule) const {
-  const std::vector<VideoFrame> direct = intake_.SaltVideoFrames(raw);
-  const std::vector<VideoFrame> mirrored = intake_.SaltVideoFrames(raw_mirrored);
-  return index_.MatchVideo(direct, mirrored, frame_interval, rule);
+  std::vector<VideoQueryPass> salted(raw_passes.begin(), raw_passes.end());
+  for (VideoQueryPass& p : salted) p.frames = intake_.SaltVideoFrames(p.frames);
+  return index_.MatchVideo(salted, frame_interval, rule);
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const {

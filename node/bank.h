@@ -90,9 +90,9 @@ class Bank {
   // Raw local features of a query image (direct and mirrored, kRobustQueryFeatures each), salted here.
   absl::StatusOr<std::vector<Match>> MatchRobust(std::span<const LocalFeature> raw_direct,
                                                  std::span<const LocalFeature> raw_mirrored) const;
-  // Raw vPDQ frames of a query video (and of its mirror image, may be empty), salted here.
-  absl::StatusOr<std::vector<Match>> MatchVideo(std::span<const VideoFrame> raw, std::span<const VideoFrame> raw_mirrored,
-                                                double frame_interval, const VideoMatchRule& rule) const;
+  // A query video's passes in raw vPDQ frames (as hashed, mirrored, bars removed), salted here.
+  absl::StatusOr<std::vector<Match>> MatchVideo(std::span<const VideoQueryPass> raw_passes, double frame_interval,
+                                                const VideoMatchRule& rule) const;
   absl::StatusOr<std::vector<Match>> MatchMd5(const Md5Digest& raw) const;
   absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit) const;

@@ -78,6 +78,11 @@ absl::StatusOr<std::optional<CheckpointView>> LogReplica::LatestCheckpoint(const
   return std::optional<CheckpointView>(std::move(v));
 }
 
+namespace {
+// Entry bytes in one segment of this node's own log (a peer refuses responses over 256 MiB by default).
+constexpr uint64_t kMaxSegmentEntryBytes = uint64_t{64} << 20;
+}  // namespace
+
 absl::StatusOr<std::string> LogReplica::ExportSegment(const std::string& origin, uint64_t from_size,
                                                       uint64_t max_leaves) const {
   if (max_leaves == 0) return absl::InvalidArgumentError("max_leaves must be positive");
@@ -89,6 +94,19 @@ absl::StatusOr<std::string> LogReplica::ExportSegment(const std::string& origin,
     const uint64_t size = own_log_->durable_size();
     if (from_size > size) return absl::OutOfRangeError(absl::StrCat("the log of ", origin, " has ", size, " entries"));
     end = std::min(size, from_size + max_leaves);
+    // Large entries (a long video's frames are up to ~270 KB) could make max_leaves entries larger than a
+    // peer accepts: the segment ends where its entries pass kMaxSegmentEntryBytes (at least one entry).
+    uint64_t bytes = 0, capped_end = end;
+    absl::Status sized = store_->ScanEntries(origin, from_size + 1, end + 1, [&](uint64_t sequence, std::string_view body) {
+      bytes += body.size();
+      if (bytes > kMaxSegmentEntryBytes && sequence > from_size + 1) {
+        capped_end = sequence - 1;
+        return absl::CancelledError("segment full");
+      }
+      return absl::OkStatus();
+    });
+    if (!sized.ok() && !absl::IsCancelled(sized)) return sized;
+    end = capped_end;
     auto signed_bytes = own_log_->SignedCheckpointAt(end);
     if (!signed_bytes.ok()) return signed_bytes.status();
     checkpoint_bytes = std::move(*signed_bytes);

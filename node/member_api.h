@@ -45,7 +45,8 @@ struct ApiLimits {
   size_t max_concurrent_uploads_per_token = 2;  // ... one token name
   ImageLimits image;
   VideoLimits video;
-  double video_seconds_per_frame = 1.0;  // vPDQ sampling of uploaded videos (0: every frame)
+  double video_seconds_per_frame = 1.0;  // vPDQ sampling of banked videos (0: every frame)
+  double video_query_seconds_per_frame = 0.5;  // and of query videos (denser: excerpts at any offset)
   VideoMatchRule video_rule;
 };
 

@@ -55,7 +55,7 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
     std::vector<VideoFrame> frames;
     double interval = 0;
     if (absl::Status s = DecodeVideoFingerprint(sig.video(), &frames, &interval); !s.ok()) return s;
-    if (absl::Status s = video_.Insert(local, frames, interval); !s.ok()) return s;
+    if (absl::Status s = video_.Insert(local, frames, interval, bulk_loading_.load()); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -73,7 +73,10 @@ absl::Status SignalIndex::FlushPdq(PdqBatch& pdq, bool bulk) {
   });
   absl::Status s = absl::OkStatus();
   if (!pdq.empty()) s = bulk ? pdq_.BulkLoad(pdq) : pdq_.InsertBatch(pdq).status();
-  if (bulk && bulk_loading_.exchange(false)) robust_.FinishBulk();
+  if (bulk && bulk_loading_.exchange(false)) {
+    robust_.FinishBulk();
+    if (absl::Status v = video_.FinishBulk(); !v.ok() && s.ok()) s = v;
+  }
   pdq.clear();
   return s;
 }
@@ -163,20 +166,19 @@ std::vector<Match> SignalIndex::MatchRobust(std::span<const LocalFeature> direct
   return Resolve(std::move(out));
 }
 
-std::vector<Match> SignalIndex::MatchVideo(std::span<const VideoFrame> salted,
-                                           std::span<const VideoFrame> salted_mirrored, double frame_interval,
+std::vector<Match> SignalIndex::MatchVideo(std::span<const VideoQueryPass> salted_passes, double frame_interval,
                                            const VideoMatchRule& rule) const {
   std::vector<Match> out;
-  for (const bool mirrored : {false, true}) {
-    if (mirrored && salted_mirrored.empty()) break;
-    for (const VideoMatch& m : video_.Query(mirrored ? salted_mirrored : salted, frame_interval, rule)) {
-      // A video found directly is not reported again through its mirror.
-      if (mirrored && std::any_of(out.begin(), out.end(), [&](const Match& x) { return x.ref.sequence == m.id; })) continue;
+  for (const VideoQueryPass& pass : salted_passes) {
+    for (const VideoMatch& m : video_.Query(pass.frames, frame_interval, rule)) {
+      // A video found by an earlier pass is not reported again.
+      if (std::any_of(out.begin(), out.end(), [&](const Match& x) { return x.ref.sequence == m.id; })) continue;
       Match x;
       x.ref.sequence = m.id;
       x.signal_type = "vpdq";
       x.video = m.verdict;
-      x.mirrored = mirrored;
+      x.mirrored = pass.mirrored;
+      x.bars_removed = pass.bars_removed;
       out.push_back(std::move(x));
     }
   }

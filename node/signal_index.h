@@ -54,6 +54,7 @@ struct Match {
   size_t query_index = 0;             // which of several PDQ queries matched
   std::optional<RobustVerdict> robust;  // robust matches: inliers, covered area, scale, rotation
   bool mirrored = false;              // robust and vpdq matches through the mirrored query
+  bool bars_removed = false;          // vpdq matches through the query's frames without black bars
   std::optional<VideoVerdict> video;  // vpdq matches: matched percentages, time and ranges
 };
 
@@ -85,9 +86,10 @@ class SignalIndex {
   std::vector<Match> MatchDihedral(const std::array<Hash256, kNumDihedral>& salted, int max_distance) const;
   // Robust fingerprints verified against the query's salted local features (direct and mirrored).
   std::vector<Match> MatchRobust(std::span<const LocalFeature> direct, std::span<const LocalFeature> mirrored) const;
-  // Banked videos matching a query video's salted frames (and, when not empty, its mirrored frames).
-  std::vector<Match> MatchVideo(std::span<const VideoFrame> salted, std::span<const VideoFrame> salted_mirrored,
-                                double frame_interval, const VideoMatchRule& rule) const;
+  // Banked videos matching a query video through any of its passes (salted frames as hashed, mirrored, bars
+  // removed): each banked video once, from the first pass that finds it.
+  std::vector<Match> MatchVideo(std::span<const VideoQueryPass> salted_passes, double frame_interval,
+                                const VideoMatchRule& rule) const;
   std::vector<Match> MatchExact(ExactKind kind, const SaltedExactDigest& salted) const;
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const std::string& model_id, std::span<const float> salted,
                                                     float min_similarity, size_t limit) const;

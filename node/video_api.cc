@@ -106,20 +106,29 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
       *field = percent;
     }
   }
-  const bool with_mirror = QueryParam(req.target, "mirrored") != "false";
+  const VideoQueryVariants variants{.mirrored = QueryParam(req.target, "mirrored") != "false", .strip_borders = true};
+  // Queries are sampled more densely than the bank (video_query_seconds_per_frame), so that every banked
+  // frame has a query frame close in time whatever the excerpt's offset.
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
                       VideoHasherForThread().Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
-                                                  VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame},
-                                                  {}, with_mirror));
-  const std::vector<VideoFrame> frames = Frames(h);
-  // The mirror image of every frame as a second query (mirrored=false turns it off).
-  std::vector<VideoFrame> mirrored;
-  if (with_mirror) {
-    mirrored.reserve(h.frames.size());
-    for (const VpdqFrame& f : h.frames) mirrored.push_back({f.mirrored, f.quality, f.timestamp});
+                                                  VideoDecodeOptions{.seconds_per_frame = limits_.video_query_seconds_per_frame},
+                                                  {}, variants));
+  // Passes: the frames as hashed; mirrored (mirrored=false turns it off); with black bars cut off, when any
+  // frame had bars.
+  std::vector<VideoQueryPass> passes(1);
+  passes[0].frames = Frames(h);
+  if (variants.mirrored) {
+    VideoQueryPass& p = passes.emplace_back();
+    p.mirrored = true;
+    for (const VpdqFrame& f : h.frames) p.frames.push_back({f.mirrored, f.quality, f.timestamp});
+  }
+  if (std::any_of(h.frames.begin(), h.frames.end(), [](const VpdqFrame& f) { return f.bordered; })) {
+    VideoQueryPass& p = passes.emplace_back();
+    p.bars_removed = true;
+    for (const VpdqFrame& f : h.frames) p.frames.push_back({f.unbordered, f.quality, f.timestamp});
   }
   std::vector<Match> matches;
-  HB_ASSIGN_OR_RETURN(matches, bank_->MatchVideo(frames, mirrored, FrameInterval(h), rule));
+  HB_ASSIGN_OR_RETURN(matches, bank_->MatchVideo(passes, FrameInterval(h), rule));
   HB_ASSIGN_OR_RETURN(const std::vector<Match> md5, bank_->MatchMd5(h.exact.md5));
   matches.insert(matches.end(), md5.begin(), md5.end());
   HB_ASSIGN_OR_RETURN(const std::vector<Match> sha, bank_->MatchSha256(h.exact.sha256));

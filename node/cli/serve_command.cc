@@ -99,6 +99,8 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   limits.video.max_pixels = config->limits.max_video_pixels;
   limits.video.max_decode_seconds = config->limits.max_video_decode_seconds;
   limits.video_seconds_per_frame = config->matching.video_frame_interval_ms / 1000.0;
+  limits.video_query_seconds_per_frame = config->matching.video_query_frame_interval_ms / 1000.0;
+  limits.video_rule.range_match_percent = config->matching.video_range_match_percent;
   limits.video_rule.max_distance = static_cast<int>(config->matching.video_max_distance);
   limits.video_rule.min_quality = static_cast<int>(config->matching.pdq_quality_floor);
   limits.video_rule.query_match_percent = config->matching.video_query_match_percent;
