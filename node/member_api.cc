@@ -259,6 +259,9 @@ absl::StatusOr<HttpResponse> MemberApi::MetricsText(const Call&) {
     gauge("hashbank_pdq_index_bytes", "Memory of the PDQ index.", static_cast<double>(st.pdq_index_bytes));
     gauge("hashbank_robust_index_entries", "Robust fingerprints in the robust index.", static_cast<double>(st.robust));
     gauge("hashbank_robust_index_bytes", "Memory of the robust index.", static_cast<double>(st.robust_index_bytes));
+    gauge("hashbank_video_index_videos", "Banked videos in the video index.", static_cast<double>(st.videos));
+    gauge("hashbank_video_index_frames", "Video frames in the video index.", static_cast<double>(st.video_frames));
+    gauge("hashbank_video_index_bytes", "Memory of the video index.", static_cast<double>(st.video_index_bytes));
     gauge("hashbank_exact_index_entries", "Entries in the MD5 and SHA-256 indexes.", static_cast<double>(st.exact));
     gauge("hashbank_index_rebuild_seconds", "Time the indexes took to rebuild at start.", st.rebuild_seconds);
     if (federation_gauges_) federation_gauges_(gauge);
