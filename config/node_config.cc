@@ -784,6 +784,11 @@ absl::Status NodeConfig::Validate() const {
         "matching.pdq_default_max_distance: ", matching.pdq_default_max_distance,
         " is over matching.pdq_max_distance_limit (", matching.pdq_max_distance_limit, ")"));
   }
+  if (matching.video_max_distance > matching.pdq_max_distance_limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "matching.video_max_distance: ", matching.video_max_distance,
+        " is over matching.pdq_max_distance_limit (", matching.pdq_max_distance_limit, ")"));
+  }
   std::set<std::string_view> member_ids;
   for (const FederationMember& member : federation.members) member_ids.insert(member.id);
   for (size_t i = 0; i < federation.peers.size(); ++i) {

@@ -170,15 +170,17 @@ std::vector<VideoMatch> VideoIndex::Query(std::span<const VideoFrame> query, dou
     v.query_end = query[h.query.back()].timestamp;
     v.target_start = video.timestamps[h.target.front()];
     v.target_end = video.timestamps[h.target.back()];
-    for (size_t i = h.target.front(); i <= h.target.back(); ++i) {
-      if (!std::isnan(video.timestamps[i])) ++v.range_frames;  // indexed frames from the first match to the last
+    // Indexed frames timed from the first match to the last (by time, as CompareVideos counts them: equal
+    // timestamps may stand on either side of a matched frame).
+    for (const float t : video.timestamps) {
+      if (!std::isnan(t) && t >= v.target_start && t <= v.target_end) ++v.range_frames;
     }
     Finish(&v, query_interval, video.interval);
     if (IsVideoMatch(v, static_cast<double>(video.indexed) * video.interval, rule)) out.push_back({id, v});
   }
   std::sort(out.begin(), out.end(), [](const VideoMatch& a, const VideoMatch& b) {
-    const double sa = std::max(a.verdict.query_percent, a.verdict.target_percent);
-    const double sb = std::max(b.verdict.query_percent, b.verdict.target_percent);
+    const double sa = std::max({a.verdict.query_percent, a.verdict.target_percent, a.verdict.range_percent});
+    const double sb = std::max({b.verdict.query_percent, b.verdict.target_percent, b.verdict.range_percent});
     return sa != sb ? sa > sb : a.id < b.id;
   });
   return out;

@@ -1,17 +1,18 @@
 // VideoIndex: banked videos (vPDQ frame lists) and the match of a query video against all of them.
 //
-// A video is a list of frames (PDQ hash, quality, timestamp). Frames of quality >= rule.min_quality go into
-// one PdqIndex (exact radius search, the same structure as image PDQ) under the id (video << 16 | frame).
-// A query probes that index once per query frame; every video hit by some frame is then judged by the
-// reference's rule (facebook/ThreatExchange vpdq matchTwoHashBrute), computed from the index's hits, which
-// are exactly the pairs the brute force would find:
-//   query_percent  = query frames (quality >= min_quality) within max_distance of some frame of the video
+// A video is a list of frames (PDQ hash, quality, timestamp). Frames of quality >= the index's min_quality
+// (the node's quality floor) go into one PdqIndex (exact radius search, the same structure as image PDQ)
+// under the id (video << 16 | frame). A query probes that index once per query frame; every video hit by some
+// frame is then judged from the index's hits, which are exactly the pairs the brute force of the reference
+// (facebook/ThreatExchange vpdq matchTwoHashBrute) would find:
+//   query_percent  = query frames (quality >= rule.min_quality) within max_distance of some frame of the video
 //   target_percent = the video's frames within max_distance of some query frame
-// and matched if query_percent >= rule.query_match_percent OR target_percent >= rule.target_match_percent —
-// the first catches an excerpt of a banked video, the second a banked video inside a longer compilation —
-// AND the matched media time on both sides (matched frames x the video's frame interval) is at least
-// min(rule.min_matched_seconds, half the banked video's indexed time), so that a few similar frames (a title
-// card, a logo) never make a match. The reference compares with distance < tolerance; here <= max_distance.
+//   range_percent  = the video's matched frames among its frames timed from its first match to its last
+// and matched if any of the three reaches its threshold — query: an excerpt of a banked video; target: a
+// banked video inside a longer compilation; range: an excerpt whatever the query's sampling rate and phase —
+// AND matched_seconds (the video's matched frames x its frame interval, at most the query's matched span) is
+// at least min(rule.min_matched_seconds, half the banked video's indexed time), so that a few similar frames
+// (a title card, a logo) never make a match. The reference compares with distance < tolerance; here <=.
 //
 // Memory: the PdqIndex entry of each indexed frame plus 4 bytes (its timestamp) per frame and 40 bytes per
 // video (MemoryBytes counts all). The frame hashes themselves are not kept here: Remove takes them back.
@@ -85,7 +86,7 @@ class VideoIndex {
   absl::Status FinishBulk() ABSL_LOCKS_EXCLUDED(mu_);
   // Removes it; `frames` are the same frames it was inserted with. Unknown ids are ignored.
   void Remove(uint64_t id, std::span<const VideoFrame> frames) ABSL_LOCKS_EXCLUDED(mu_);
-  // Every banked video that matches `query` by `rule`, best first (by the larger percentage).
+  // Every banked video that matches `query` by `rule`, best first (by the largest of the three percentages).
   std::vector<VideoMatch> Query(std::span<const VideoFrame> query, double query_interval,
                                 const VideoMatchRule& rule) const ABSL_LOCKS_EXCLUDED(mu_);
   // The minimum frame quality indexed (fixed at construction: frames below are not stored).

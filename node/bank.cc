@@ -25,6 +25,7 @@ Bank::Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<
     : options_(std::move(options)),
       store_(std::move(store)),
       intake_(std::move(salter), options_.pdq_quality_floor),
+      index_(options_.pdq_quality_floor),
       own_log_(store_.get(), &notifier_, options_.node_id, options_.signing_key, options_.now_ms),
       replica_(store_.get(), &index_, &own_log_, &notifier_, options_.now_ms),
       tokens_(store_.get(), options_.now_ms) {}

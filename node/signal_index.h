@@ -67,6 +67,10 @@ struct IndexStats {
 
 class SignalIndex {
  public:
+  // `video_min_quality`: the quality floor of banked video frames (frames below are not indexed): the node's
+  // matching.pdq_quality_floor.
+  explicit SignalIndex(int video_min_quality = 50) : video_(video_min_quality) {}
+
   // PDQ postings collected by Add, inserted by FlushPdq in one batch.
   using PdqBatch = std::vector<std::pair<Hash256, uint64_t>>;
 

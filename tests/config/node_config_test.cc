@@ -59,10 +59,21 @@ limits:
   requests_per_second_per_token: 0
   burst_per_token: 100000000
   request_timeout_ms: 100
+  max_video_body_bytes: 4294967296
+  max_video_seconds: 86400
+  max_video_pixels: 1000000000
+  max_video_decode_seconds: 86400
 matching:
   pdq_quality_floor: 0
   pdq_default_max_distance: 256
   pdq_max_distance_limit: 256
+  video_frame_interval_ms: 60000
+  video_query_frame_interval_ms: 60000
+  video_range_match_percent: 100
+  video_max_distance: 256
+  video_query_match_percent: 100
+  video_target_match_percent: 100
+  video_min_matched_seconds: 3600
 federation:
   listen: "0.0.0.0:9444"
   ca: /etc/hashbank/ca.pem
@@ -111,6 +122,17 @@ TEST(NodeConfigTest, EmptyPathGivesTheDocumentedDefaults) {
   EXPECT_EQ(config->matching.pdq_quality_floor, 50u);
   EXPECT_EQ(config->matching.pdq_default_max_distance, 31u);
   EXPECT_EQ(config->matching.pdq_max_distance_limit, 63u);
+  EXPECT_EQ(config->limits.max_video_body_bytes, 268435456u);  // 256 MiB
+  EXPECT_EQ(config->limits.max_video_seconds, 3600u);
+  EXPECT_EQ(config->limits.max_video_pixels, 35651584u);       // 8192 x 4352
+  EXPECT_EQ(config->limits.max_video_decode_seconds, 300u);
+  EXPECT_EQ(config->matching.video_frame_interval_ms, 1000u);
+  EXPECT_EQ(config->matching.video_query_frame_interval_ms, 500u);
+  EXPECT_EQ(config->matching.video_range_match_percent, 80u);
+  EXPECT_EQ(config->matching.video_max_distance, 31u);
+  EXPECT_EQ(config->matching.video_query_match_percent, 80u);
+  EXPECT_EQ(config->matching.video_target_match_percent, 80u);
+  EXPECT_EQ(config->matching.video_min_matched_seconds, 5u);
   EXPECT_EQ(config->federation.listen, "");
   EXPECT_EQ(config->federation.ca, "");
   EXPECT_EQ(config->federation.sync_interval_ms, 2000u);
@@ -156,6 +178,17 @@ TEST(NodeConfigTest, FileOverridesEveryKey) {
   EXPECT_EQ(config->matching.pdq_quality_floor, 0u);
   EXPECT_EQ(config->matching.pdq_default_max_distance, 256u);
   EXPECT_EQ(config->matching.pdq_max_distance_limit, 256u);
+  EXPECT_EQ(config->limits.max_video_body_bytes, 4294967296u);
+  EXPECT_EQ(config->limits.max_video_seconds, 86400u);
+  EXPECT_EQ(config->limits.max_video_pixels, 1000000000u);
+  EXPECT_EQ(config->limits.max_video_decode_seconds, 86400u);
+  EXPECT_EQ(config->matching.video_frame_interval_ms, 60000u);
+  EXPECT_EQ(config->matching.video_query_frame_interval_ms, 60000u);
+  EXPECT_EQ(config->matching.video_range_match_percent, 100u);
+  EXPECT_EQ(config->matching.video_max_distance, 256u);
+  EXPECT_EQ(config->matching.video_query_match_percent, 100u);
+  EXPECT_EQ(config->matching.video_target_match_percent, 100u);
+  EXPECT_EQ(config->matching.video_min_matched_seconds, 3600u);
   EXPECT_EQ(config->federation.listen, "0.0.0.0:9444");
   EXPECT_EQ(config->federation.ca, "/etc/hashbank/ca.pem");
   EXPECT_EQ(config->federation.sync_interval_ms, 3600000u);
@@ -180,10 +213,21 @@ limits:
   requests_per_second_per_token: 1
   burst_per_token: 1
   request_timeout_ms: 100
+  max_video_body_bytes: 1024
+  max_video_seconds: 1
+  max_video_pixels: 1
+  max_video_decode_seconds: 1
 matching:
   pdq_quality_floor: 0
   pdq_default_max_distance: 0
   pdq_max_distance_limit: 0
+  video_frame_interval_ms: 0
+  video_query_frame_interval_ms: 0
+  video_range_match_percent: 1
+  video_max_distance: 0
+  video_query_match_percent: 1
+  video_target_match_percent: 1
+  video_min_matched_seconds: 0
 api:
   listen: "0.0.0.0:0"
   threads: 1
@@ -193,6 +237,17 @@ node:
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->limits.max_image_pixels, 1u);
   EXPECT_EQ(config->matching.pdq_max_distance_limit, 0u);
+  EXPECT_EQ(config->limits.max_video_body_bytes, 1024u);
+  EXPECT_EQ(config->limits.max_video_seconds, 1u);
+  EXPECT_EQ(config->limits.max_video_pixels, 1u);
+  EXPECT_EQ(config->limits.max_video_decode_seconds, 1u);
+  EXPECT_EQ(config->matching.video_frame_interval_ms, 0u);
+  EXPECT_EQ(config->matching.video_query_frame_interval_ms, 0u);
+  EXPECT_EQ(config->matching.video_range_match_percent, 1u);
+  EXPECT_EQ(config->matching.video_max_distance, 0u);
+  EXPECT_EQ(config->matching.video_query_match_percent, 1u);
+  EXPECT_EQ(config->matching.video_target_match_percent, 1u);
+  EXPECT_EQ(config->matching.video_min_matched_seconds, 0u);
 }
 
 TEST(NodeConfigTest, MissingFileIsNotFoundAndNamesThePath) {
@@ -335,6 +390,24 @@ TEST(NodeConfigTest, OutOfRangeNamesKeyValueAndRange) {
       {"matching", "pdq_quality_floor", "101", "0..100"},
       {"matching", "pdq_default_max_distance", "257", "0..256"},
       {"matching", "pdq_max_distance_limit", "257", "0..256"},
+      {"limits", "max_video_body_bytes", "1023", "1024..4294967296"},
+      {"limits", "max_video_body_bytes", "4294967297", "1024..4294967296"},
+      {"limits", "max_video_seconds", "0", "1..86400"},
+      {"limits", "max_video_seconds", "86401", "1..86400"},
+      {"limits", "max_video_pixels", "0", "1..1000000000"},
+      {"limits", "max_video_pixels", "1000000001", "1..1000000000"},
+      {"limits", "max_video_decode_seconds", "0", "1..86400"},
+      {"limits", "max_video_decode_seconds", "86401", "1..86400"},
+      {"matching", "video_frame_interval_ms", "60001", "0..60000"},
+      {"matching", "video_query_frame_interval_ms", "60001", "0..60000"},
+      {"matching", "video_range_match_percent", "0", "1..100"},
+      {"matching", "video_range_match_percent", "101", "1..100"},
+      {"matching", "video_max_distance", "257", "0..256"},
+      {"matching", "video_query_match_percent", "0", "1..100"},
+      {"matching", "video_query_match_percent", "101", "1..100"},
+      {"matching", "video_target_match_percent", "0", "1..100"},
+      {"matching", "video_target_match_percent", "101", "1..100"},
+      {"matching", "video_min_matched_seconds", "3601", "0..3600"},
       {"federation", "sync_interval_ms", "99", "100..3600000"},
       {"federation", "sync_interval_ms", "3600001", "100..3600000"},
       {"federation", "max_segment_entries", "0", "1..1000000"},
@@ -347,6 +420,44 @@ TEST(NodeConfigTest, OutOfRangeNamesKeyValueAndRange) {
   }
   EXPECT_EQ(Message(FromYaml("matching:\n  pdq_quality_floor: 101\n").status()),
             "matching.pdq_quality_floor: 101 is outside 0..100 (line 2, column 22)");
+}
+
+TEST(NodeConfigTest, VideoKeysRejectNegativesAndNonIntegers) {
+  EXPECT_TRUE(FailsWith(FromYaml("matching:\n  video_min_matched_seconds: -1\n"),
+                        "matching.video_min_matched_seconds: -1 is outside 0..3600"));
+  EXPECT_TRUE(FailsWith(FromYaml("matching:\n  video_min_matched_seconds: 2.5\n"),
+                        "matching.video_min_matched_seconds: expected an integer, got \"2.5\""));
+  EXPECT_TRUE(FailsWith(FromYaml("matching:\n  video_frame_interval_ms: -1000\n"),
+                        "matching.video_frame_interval_ms: -1000 is outside 0..60000"));
+  EXPECT_TRUE(FailsWith(FromYaml("limits:\n  max_video_body_bytes: 18446744073709551616\n"),  // 2^64
+                        "limits.max_video_body_bytes: 18446744073709551616 is outside 1024..4294967296"));
+  EXPECT_TRUE(FailsWith(FromYaml("limits:\n  max_video_seconds: one hour\n"),
+                        "limits.max_video_seconds: expected an integer, got \"one hour\""));
+}
+
+TEST(NodeConfigTest, VideoKeysComeFromTheEnvironmentToo) {
+  auto config = NodeConfig::Load("", {{"HASHBANK_LIMITS_MAX_VIDEO_BODY_BYTES", "2048"},
+                                      {"HASHBANK_LIMITS_MAX_VIDEO_SECONDS", "60"},
+                                      {"HASHBANK_MATCHING_VIDEO_FRAME_INTERVAL_MS", "500"},
+                                      {"HASHBANK_MATCHING_VIDEO_QUERY_FRAME_INTERVAL_MS", "250"},
+                                      {"HASHBANK_MATCHING_VIDEO_RANGE_MATCH_PERCENT", "60"},
+                                      {"HASHBANK_MATCHING_VIDEO_MAX_DISTANCE", "20"},
+                                      {"HASHBANK_MATCHING_VIDEO_QUERY_MATCH_PERCENT", "70"},
+                                      {"HASHBANK_MATCHING_VIDEO_TARGET_MATCH_PERCENT", "90"},
+                                      {"HASHBANK_MATCHING_VIDEO_MIN_MATCHED_SECONDS", "3"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->limits.max_video_body_bytes, 2048u);
+  EXPECT_EQ(config->limits.max_video_seconds, 60u);
+  EXPECT_EQ(config->limits.max_video_pixels, 35651584u);  // not set: the default
+  EXPECT_EQ(config->matching.video_frame_interval_ms, 500u);
+  EXPECT_EQ(config->matching.video_query_frame_interval_ms, 250u);
+  EXPECT_EQ(config->matching.video_range_match_percent, 60u);
+  EXPECT_EQ(config->matching.video_max_distance, 20u);
+  EXPECT_EQ(config->matching.video_query_match_percent, 70u);
+  EXPECT_EQ(config->matching.video_target_match_percent, 90u);
+  EXPECT_EQ(config->matching.video_min_matched_seconds, 3u);
+  EXPECT_TRUE(FailsWith(NodeConfig::Load("", {{"HASHBANK_MATCHING_VIDEO_QUERY_MATCH_PERCENT", "0"}}),
+                        "HASHBANK_MATCHING_VIDEO_QUERY_MATCH_PERCENT: 0 is outside 1..100"));
 }
 
 TEST(NodeConfigTest, BadListenAddressNamesTheKey) {
@@ -510,6 +621,12 @@ TEST(NodeConfigTest, ValidateChecksValuesSetInCode) {
   config = NodeConfig{};
   config.limits.max_image_pixels = uint64_t{1} << 40;
   EXPECT_EQ(Message(config.Validate()), "limits.max_image_pixels: 1099511627776 is outside 1..10000000000");
+  config = NodeConfig{};
+  config.limits.max_video_body_bytes = (uint64_t{4} << 30) + 1;
+  EXPECT_EQ(Message(config.Validate()), "limits.max_video_body_bytes: 4294967297 is outside 1024..4294967296");
+  config = NodeConfig{};
+  config.matching.video_target_match_percent = 0;
+  EXPECT_EQ(Message(config.Validate()), "matching.video_target_match_percent: 0 is outside 1..100");
   config = NodeConfig{};
   config.node.id = "";
   EXPECT_EQ(config.Validate().code(), absl::StatusCode::kInvalidArgument);

@@ -46,8 +46,8 @@ using namespace std::string_view_literals;
 class Clips {
  public:
   static Clips& Get() {
-    static Clips* clips = new Clips();  // never destroyed before the last test; the dir goes at exit
-    return *clips;
+    static Clips clips;  // destroyed at exit, after the last test: its directory goes with it
+    return clips;
   }
 
   // The bytes of `name`, made by `ffmpeg <args> <dir>/<name>` the first time (or, when `piped`, written to

@@ -62,6 +62,7 @@
 #include "tests/support/https_client.h"
 #include "tests/support/photo_edits.h"
 #include "tests/support/node_process.h"
+#include "tests/support/video_clips.h"
 
 namespace hashbank {
 namespace {
@@ -594,6 +595,64 @@ TEST_F(FederationTest, RobustFingerprintSubmittedAtAMatchesAnEditedCopyAtCUntilW
   ASSERT_EQ(withdrawn.status, 200) << withdrawn.body;
   ASSERT_TRUE(Eventually([&] { return robust_ids(C()).empty(); })) << "still matches at node-c after withdrawal";
   EXPECT_TRUE(robust_ids(B()).empty());
+  auto stored = C().bank->Get(SignalRef{"node-a", 1});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(stored->withdrawn);
+  EXPECT_TRUE(stored->signal_types.empty());
+}
+
+// A video (POST /v1/signals/video) at A; at C, a trim of its middle half (re-encoded: another file, so only
+// vPDQ can match) finds it through B, until A withdraws it.
+TEST_F(FederationTest, VideoSubmittedAtAMatchesATrimmedCopyAtCUntilWithdrawn) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  const std::string& video = testing::VideoClips::Get().Banked();  // 12 s, 320x240
+  const std::string& trim = testing::VideoClips::Get().Trim();     // its [3, 9) s
+  ASSERT_FALSE(video.empty());
+  ASSERT_FALSE(trim.empty());
+  const Response submitted = Call(A(), "POST", "/v1/signals/video?labels=ndii", A().submit_token, video);
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const auto answer = ParseJson(submitted.body);
+  const std::string id(answer.at("id").as_string());
+  EXPECT_EQ(id, "node-a:1");
+  bool has_vpdq = false;
+  for (const auto& t : answer.at("signal_types").as_array()) has_vpdq |= t.as_string() == "vpdq";
+  ASSERT_TRUE(has_vpdq) << submitted.body;
+
+  // The vpdq matches of the trim at node n: (id, target range start).
+  auto vpdq_matches = [&](Node& n) {
+    std::vector<std::pair<std::string, double>> out;
+    const Response r = Call(n, "POST", "/v1/match/video", n.query_token, trim);
+    EXPECT_EQ(r.status, 200) << n.id << ": " << r.body;
+    if (r.status != 200) return out;
+    const auto body = ParseJson(r.body);
+    for (const auto& m : body.at("matches").as_array()) {
+      EXPECT_EQ(m.at("signal_type"), "vpdq") << "the trim is another file: " << r.body;
+      if (m.at("signal_type") == "vpdq") {
+        out.emplace_back(std::string(m.at("id").as_string()), m.at("target_range").as_array()[0].to_number<double>());
+      }
+    }
+    return out;
+  };
+  std::vector<std::pair<std::string, double>> at_c;
+  ASSERT_TRUE(Eventually([&] {
+    at_c = vpdq_matches(C());
+    return !at_c.empty();
+  })) << "the trim never matched the video at node-c";
+  ASSERT_EQ(at_c.size(), 1u);
+  EXPECT_EQ(at_c[0].first, id);
+  EXPECT_NEAR(at_c[0].second, 3.0, 1.0) << "the trim starts 3 s into the banked video";
+  const Response info = Call(C(), "GET", "/v1/signals/" + id, C().query_token);
+  ASSERT_EQ(info.status, 200) << info.body;
+  EXPECT_NE(info.body.find("\"vpdq\""), std::string::npos) << info.body;
+  EXPECT_EQ(C().bank->Stats().videos, 1u);
+
+  const Response withdrawn = Call(A(), "DELETE", "/v1/signals/" + id, A().submit_token);
+  ASSERT_EQ(withdrawn.status, 200) << withdrawn.body;
+  EXPECT_TRUE(vpdq_matches(A()).empty());
+  ASSERT_TRUE(Eventually([&] { return vpdq_matches(C()).empty(); })) << "still matches at node-c after withdrawal";
+  EXPECT_TRUE(vpdq_matches(B()).empty());
+  EXPECT_EQ(C().bank->Stats().videos, 0u);
+  EXPECT_EQ(C().bank->Stats().video_frames, 0u);
   auto stored = C().bank->Get(SignalRef{"node-a", 1});
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_TRUE(stored->withdrawn);
