@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -80,6 +81,7 @@ int64_t Seek(void* opaque, int64_t offset, int whence) {
     case SEEK_END: base = size; break;
     default: return AVERROR(EINVAL);
   }
+  if (offset < -size || offset > size) return AVERROR(EINVAL);  // no overflow below: |base|, |offset| <= size
   const int64_t target = base + offset;
   if (target < 0 || target > size) return AVERROR(EINVAL);
   src->pos = static_cast<size_t>(target);
@@ -190,8 +192,11 @@ class Decoder {
     raw->format_whitelist = av_strdup(kContainers);
     raw->codec_whitelist = av_strdup(kProbeDecoders);
     raw->io_open = &RefuseOpen;
+    // Blocking reads and probing stop at the decode deadline too (FFmpeg polls this).
+    raw->interrupt_callback = AVIOInterruptCB{&Decoder::Interrupted, this};
     if (const int err = avformat_open_input(&raw, nullptr, format, nullptr); err < 0) {
       // avformat_open_input frees the context on failure.
+      if (Expired()) return Deadline();
       return absl::InvalidArgumentError(absl::StrCat("video: the container could not be read (", AvError(err),
                                                      "; truncated or corrupt)"));
     }
@@ -209,7 +214,21 @@ class Decoder {
         return s;  // before any probing decode; a missing size may still be filled in by probing
       }
     }
-    if (const int err = avformat_find_stream_info(format_.get(), nullptr); err < 0) {
+    // Probing may decode a few frames with any stream's decoder: each is bounded in pixels and threads, and
+    // set up under the CPU-flags lock like every decoder here.
+    std::vector<AVDictionary*> probe_options(format_->nb_streams, nullptr);
+    for (AVDictionary*& d : probe_options) {
+      av_dict_set_int(&d, "max_pixels", static_cast<int64_t>(limits_.max_pixels), 0);
+      av_dict_set(&d, "threads", "1", 0);
+    }
+    int probed = 0;
+    {
+      std::lock_guard<std::mutex> lock(CpuFlagsMutex());
+      probed = avformat_find_stream_info(format_.get(), probe_options.empty() ? nullptr : probe_options.data());
+    }
+    for (AVDictionary*& d : probe_options) av_dict_free(&d);
+    if (Expired()) return Deadline();
+    if (const int err = probed; err < 0) {
       return absl::InvalidArgumentError(absl::StrCat("video: stream information could not be read (", AvError(err), ")"));
     }
     if (!streams_known) {
@@ -271,6 +290,14 @@ class Decoder {
     return absl::OkStatus();
   }
 
+  bool Expired() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() > limits_.max_decode_seconds;
+  }
+  absl::Status Deadline() const {
+    return absl::DeadlineExceededError(absl::StrCat("video: decoding took over ", limits_.max_decode_seconds, " s"));
+  }
+  static int Interrupted(void* self) { return static_cast<const Decoder*>(self)->Expired() ? 1 : 0; }
+
   absl::Status TooLong(double seconds) const {
     return absl::ResourceExhaustedError(absl::StrFormat("video: %.1f s long; this node accepts at most %.1f s", seconds,
                                                         limits_.max_duration_seconds));
@@ -287,6 +314,7 @@ class Decoder {
       const int read = av_read_frame(format_.get(), packet.get());
       if (read == AVERROR_EOF) break;
       if (read < 0) {
+        if (Expired()) return Deadline();  // interrupted by the deadline, not cut short
         truncated = true;  // a read error before the end: what the file holds is cut short or damaged
         break;
       }
@@ -295,6 +323,7 @@ class Decoder {
         continue;
       }
       ++packets_;
+      if (Expired()) return Deadline();
       if ((packet->flags & AV_PKT_FLAG_CORRUPT) != 0 && packet->pos >= 0 &&
           packet->pos + packet->size >= static_cast<int64_t>(source_.data.size())) {
         truncated = true;  // the demuxer read short at the end of the data: the last packet is cut
@@ -340,14 +369,12 @@ class Decoder {
     if (info_->decoded_frames > limits_.max_frames) {
       return absl::ResourceExhaustedError(absl::StrCat("video: over ", limits_.max_frames, " frames; this node accepts no more"));
     }
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    if (elapsed > limits_.max_decode_seconds) {
-      return absl::DeadlineExceededError(absl::StrCat("video: decoding took over ", limits_.max_decode_seconds, " s"));
-    }
+    if (Expired()) return Deadline();
     // The media time of this frame: by the reference's frame-number rule and by its own timestamp, the later.
     double t = static_cast<double>(number) / info_->frame_rate;
     if (frame_->best_effort_timestamp != AV_NOPTS_VALUE && time_base_.den > 0) {
-      const double pts = static_cast<double>(frame_->best_effort_timestamp - start_pts_) * av_q2d(time_base_);
+      const double pts = (static_cast<double>(frame_->best_effort_timestamp) - static_cast<double>(start_pts_)) *
+                         av_q2d(time_base_);
       if (pts > t && pts < 1e9) t = pts;
     }
     last_time_ = std::max(last_time_, t);

@@ -111,7 +111,6 @@ absl::StatusOr<std::vector<VpdqFrame>> ParseVpdqText(std::string_view text) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     const std::vector<absl::string_view> parts = absl::StrSplit(line, ',');
-    VpdqFrame f;
     int quality = -1;
     uint64_t number = 0;
     double ts = -1;

@@ -33,6 +33,14 @@ void Finish(VideoVerdict* v, double query_interval, double target_interval) {
 
 }  // namespace
 
+double BankedSeconds(std::span<const VideoFrame> frames, double frame_interval, int min_quality) {
+  if (frames.empty()) return 0;
+  size_t indexed = 0;
+  for (const VideoFrame& f : frames) indexed += f.quality >= min_quality ? 1 : 0;
+  const double span = frames.back().timestamp - frames.front().timestamp + frame_interval;
+  return std::max(span, static_cast<double>(indexed) * frame_interval);
+}
+
 bool IsVideoMatch(const VideoVerdict& v, double target_seconds, const VideoMatchRule& rule) {
   if (v.query_matched == 0 || v.target_matched == 0) return false;
   const bool share = v.query_percent >= rule.query_match_percent || v.target_percent >= rule.target_match_percent ||
@@ -89,6 +97,7 @@ absl::Status VideoIndex::Insert(uint64_t id, std::span<const VideoFrame> frames,
   if (id > (std::numeric_limits<uint64_t>::max() >> kFrameBits)) return absl::InvalidArgumentError("video id too large");
   Video video;
   video.interval = static_cast<float>(frame_interval > 0 ? frame_interval : 1.0);
+  video.seconds = static_cast<float>(BankedSeconds(frames, video.interval, min_quality_));
   video.timestamps.assign(frames.size(), std::numeric_limits<float>::quiet_NaN());
   std::vector<std::pair<Hash256, uint64_t>> postings;
   for (size_t i = 0; i < frames.size(); ++i) {
@@ -152,6 +161,9 @@ std::vector<VideoMatch> VideoIndex::Query(std::span<const VideoFrame> query, dou
       Hits& h = hits[m.id >> kFrameBits];
       if (h.query.empty() || h.query.back() != qi) h.query.push_back(static_cast<uint32_t>(qi));
       h.target.push_back(static_cast<uint32_t>(m.id & kFrameMask));
+      // A static query against a static banked shot hits the same frames over and over: keep the list at most
+      // a few times the video's length.
+      if (h.target.size() > 4 * kMaxVideoFrames) SortUnique(&h.target);
     }
   }
   std::vector<VideoMatch> out;
@@ -176,7 +188,7 @@ std::vector<VideoMatch> VideoIndex::Query(std::span<const VideoFrame> query, dou
       if (!std::isnan(t) && t >= v.target_start && t <= v.target_end) ++v.range_frames;
     }
     Finish(&v, query_interval, video.interval);
-    if (IsVideoMatch(v, static_cast<double>(video.indexed) * video.interval, rule)) out.push_back({id, v});
+    if (IsVideoMatch(v, video.seconds, rule)) out.push_back({id, v});
   }
   std::sort(out.begin(), out.end(), [](const VideoMatch& a, const VideoMatch& b) {
     const double sa = std::max({a.verdict.query_percent, a.verdict.target_percent, a.verdict.range_percent});

@@ -11,7 +11,7 @@
 // and matched if any of the three reaches its threshold — query: an excerpt of a banked video; target: a
 // banked video inside a longer compilation; range: an excerpt whatever the query's sampling rate and phase —
 // AND matched_seconds (the video's matched frames x its frame interval, at most the query's matched span) is
-// at least min(rule.min_matched_seconds, half the banked video's indexed time), so that a few similar frames
+// at least min(rule.min_matched_seconds, half the banked video's length), so that a few similar frames
 // (a title card, a logo) never make a match. The reference compares with distance < tolerance; here <=.
 //
 // Memory: the PdqIndex entry of each indexed frame plus 4 bytes (its timestamp) per frame and 40 bytes per
@@ -101,6 +101,7 @@ class VideoIndex {
     std::vector<float> timestamps;  // of the indexed frames, by frame index (NaN: not indexed)
     uint32_t indexed = 0;           // frames of quality >= min_quality_
     float interval = 1;
+    float seconds = 0;              // the banked length (BankedSeconds)
   };
   const int min_quality_;
   PdqIndex pdq_;
@@ -113,7 +114,11 @@ class VideoIndex {
 // index computes; used by tests and by callers holding both lists).
 VideoVerdict CompareVideos(std::span<const VideoFrame> query, double query_interval, std::span<const VideoFrame> target,
                            double target_interval, const VideoMatchRule& rule);
-// Whether a verdict is a match by `rule` (target_seconds: the banked video's indexed media time).
+// The length a banked video counts for in the matched-time rule: its frames' time span (first to last
+// timestamp plus one interval, all frames) or its indexed frames x interval, the larger. A mostly flat video
+// with one good frame is long, so one matching frame never makes half of it.
+double BankedSeconds(std::span<const VideoFrame> frames, double frame_interval, int min_quality);
+// Whether a verdict is a match by `rule` (target_seconds: the banked video's BankedSeconds).
 bool IsVideoMatch(const VideoVerdict& v, double target_seconds, const VideoMatchRule& rule);
 
 }  // namespace hashbank

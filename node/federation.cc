@@ -257,10 +257,13 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
       absl::StatusOr<std::string> bytes = absl::UnknownError("not fetched");
       PreparedSegment prepared;  // verified against prepared.base; it starts at prepared.base.tree.size()
     };
-    auto fetch = [this, &origin, &key](FederationClient* client, TrustedLog base) {
+    // Leaves asked for per segment: halved whenever a segment is over the response limit (large entries,
+    // e.g. long videos, relayed in a segment the origin's byte cap does not bound), down to one.
+    std::atomic<uint64_t> max_entries{options_.max_segment_entries};
+    auto fetch = [this, &origin, &key, &max_entries](FederationClient* client, TrustedLog base) {
       Fetched f;
       f.bytes = client->Get(absl::StrCat("/fed/v1/segment?origin=", origin, "&from=", base.tree.size(), "&max=",
-                                         options_.max_segment_entries));
+                                         max_entries.load()));
       if (f.bytes.ok()) {
         f.prepared = bank_->PrepareSegment(origin, key, std::move(base), *f.bytes);
       } else {
@@ -288,7 +291,14 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
         if (!base.ok()) return base.status();
         current = fetch(peer->client.get(), std::move(*base));
       }
-      if (!current.bytes.ok()) return current.bytes.status();
+      if (!current.bytes.ok()) {
+        if (absl::IsResourceExhausted(current.bytes.status()) && max_entries.load() > 1) {
+          drain();
+          max_entries.store(max_entries.load() / 2);
+          continue;
+        }
+        return current.bytes.status();
+      }
       // The next segment starts where this one verifiably ends.
       if (std::optional<TrustedLog> next = current.prepared.Next(); next && next->tree.size() < their_size) {
         prefetch = std::async(std::launch::async, fetch, peer->prefetch_client.get(), std::move(*next));

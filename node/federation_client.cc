@@ -100,6 +100,11 @@ struct FederationClient::Impl {
         http::async_read(*stream, buffer, parser, [&ec](beast::error_code e, size_t) { ec = e; });
         Run();
       }
+      if (ec == http::error::body_limit) {
+        stream.reset();
+        return absl::ResourceExhaustedError(absl::StrCat("response from ", host, ":", port, " is over ",
+                                                         options.max_response_bytes, " bytes"));
+      }
       if (ec) {
         stream.reset();
         if (reused && attempt == 0) continue;  // the peer closed an idle connection: reconnect once

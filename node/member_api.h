@@ -120,8 +120,6 @@ class MemberApi {
   absl::StatusOr<HttpResponse> SubmitVideo(const Call& call);
   absl::StatusOr<HttpResponse> MatchVideo(const Call& call);
   absl::StatusOr<HttpResponse> HashVideo(const Call& call);
-  // The calling thread's video hasher, with this node's video limits.
-  VideoHasher& VideoHasherForThread() const;
   // The calling thread's hasher, with this node's image limits.
   ImageHasher& Hasher() const;
   absl::StatusOr<HttpResponse> CreateToken(const Call& call);

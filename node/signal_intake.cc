@@ -144,6 +144,9 @@ absl::Status DecodeVideoFingerprint(const pb::VideoFingerprint& video, std::vect
   for (size_t i = 0; i < n; ++i) {
     const int q = static_cast<uint8_t>(video.quality()[i]);
     if (q > 100) return absl::InvalidArgumentError("video fingerprint: a quality over 100");
+    if (i > 0 && video.timestamp_ms(static_cast<int>(i)) < video.timestamp_ms(static_cast<int>(i - 1))) {
+      return absl::InvalidArgumentError("video fingerprint: timestamps decrease");
+    }
     frames->push_back({PdqFromBytes(std::string_view(video.pdq()).substr(32 * i, 32)), q,
                        static_cast<double>(video.timestamp_ms(static_cast<int>(i))) / 1000.0});
   }

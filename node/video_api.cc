@@ -32,20 +32,11 @@ double FrameInterval(const VideoHashes& h) {
 
 }  // namespace
 
-VideoHasher& MemberApi::VideoHasherForThread() const {
-  thread_local std::unique_ptr<VideoHasher> hasher;
-  thread_local const MemberApi* owner = nullptr;
-  if (!hasher || owner != this) {
-    hasher = std::make_unique<VideoHasher>(limits_.video);
-    owner = this;
-  }
-  return *hasher;
-}
 
 absl::StatusOr<HttpResponse> MemberApi::HashVideo(const Call& call) {
   const HttpRequest& req = call.request;
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      VideoHasherForThread().Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
+                      VideoHasher(limits_.video).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
                                                   VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame}));
   json::object out;
   out["hashes"] = VideoHashesJson(h);
@@ -58,7 +49,7 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
   SignalInput in;
   HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      VideoHasherForThread().Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
+                      VideoHasher(limits_.video).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
                                                   VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame}));
   json::object out;
   in.md5 = h.exact.md5;
@@ -110,7 +101,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   // Queries are sampled more densely than the bank (video_query_seconds_per_frame), so that every banked
   // frame has a query frame close in time whatever the excerpt's offset.
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      VideoHasherForThread().Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
+                      VideoHasher(limits_.video).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
                                                   VideoDecodeOptions{.seconds_per_frame = limits_.video_query_seconds_per_frame},
                                                   {}, variants));
   // Passes: the frames as hashed; mirrored (mirrored=false turns it off); with black bars cut off, when any
