@@ -32,11 +32,6 @@ struct Item {
   double interval = 1;
 };
 
-double Interval(const VideoHashes& h) {
-  if (h.seconds_per_frame > 0) return std::max(1.0, std::floor(h.seconds_per_frame * h.info.frame_rate)) / h.info.frame_rate;
-  return 1.0 / h.info.frame_rate;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,7 +92,7 @@ int main(int argc, char** argv) {
       it.unbordered.push_back({f.unbordered, f.quality, f.timestamp});
       it.bordered = it.bordered || f.bordered;
     }
-    it.interval = Interval(*h);
+    it.interval = h->FrameInterval();
   }
   VideoIndex index(rule.min_quality);
   std::map<uint64_t, std::string> bank_of;

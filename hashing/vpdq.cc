@@ -1,6 +1,7 @@
 #include "hashing/vpdq.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "absl/strings/numbers.h"
@@ -90,6 +91,11 @@ bool FindContentBox(const uint8_t* rgb, int width, int height, int stride, Conte
   if (!some || 2 * w < width || 2 * h < height || w < 5 || h < 5) return false;
   *box = ContentBox{left, top, w, h};
   return true;
+}
+
+double VideoHashes::FrameInterval() const {
+  if (info.frame_rate <= 0) return 1.0;
+  return std::max(1.0, std::floor(seconds_per_frame * info.frame_rate)) / info.frame_rate;
 }
 
 std::string FormatVpdqText(std::span<const VpdqFrame> frames) {

@@ -57,6 +57,9 @@ struct VideoHashes {
   ExactHashes exact;       // of the whole file
   VideoInfo info;
   double seconds_per_frame = 0;  // the sampling used (0: every frame)
+
+  // The media time one sampled frame stands for: floor(seconds_per_frame x fps) frames (at least one) / fps.
+  double FrameInterval() const;
 };
 
 class VideoHasher {

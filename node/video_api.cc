@@ -21,13 +21,11 @@ std::vector<VideoFrame> Frames(const VideoHashes& h) {
   return out;
 }
 
-// The media time one sampled frame stands for.
-double FrameInterval(const VideoHashes& h) {
-  if (h.seconds_per_frame > 0 && h.info.frame_rate > 0) {
-    const double step = std::max(1.0, std::floor(h.seconds_per_frame * h.info.frame_rate));  // the sampling rule
-    return step / h.info.frame_rate;
-  }
-  return h.info.frame_rate > 0 ? 1.0 / h.info.frame_rate : 1.0;
+// The request body's video, hashed within the node's video limits.
+absl::StatusOr<VideoHashes> HashBody(const HttpRequest& req, const VideoLimits& limits, double seconds_per_frame,
+                                     const VideoQueryVariants& variants = {}) {
+  return VideoHasher(limits).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
+                                  VideoDecodeOptions{.seconds_per_frame = seconds_per_frame}, {}, variants);
 }
 
 }  // namespace
@@ -35,9 +33,7 @@ double FrameInterval(const VideoHashes& h) {
 
 absl::StatusOr<HttpResponse> MemberApi::HashVideo(const Call& call) {
   const HttpRequest& req = call.request;
-  HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      VideoHasher(limits_.video).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
-                                                  VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame}));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, limits_.video, limits_.video_seconds_per_frame));
   json::object out;
   out["hashes"] = VideoHashesJson(h);
   return Json(200, out);
@@ -48,9 +44,7 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
   if (req.body.empty()) return Bad("send the video file as the request body");
   SignalInput in;
   HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
-  HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      VideoHasher(limits_.video).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
-                                                  VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame}));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, limits_.video, limits_.video_seconds_per_frame));
   json::object out;
   in.md5 = h.exact.md5;
   in.sha256 = h.exact.sha256;
@@ -65,7 +59,7 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
     out["vpdq_skipped"] = absl::StrCat(h.frames.size(), " sampled frames; a signal carries at most ", kMaxSubmittedVideoFrames,
                                        "; vPDQ was not stored, MD5 and SHA-256 were");
   } else {
-    in.video = VideoInput{Frames(h), FrameInterval(h), h.info.duration_seconds};
+    in.video = VideoInput{Frames(h), h.FrameInterval(), h.info.duration_seconds};
   }
   HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
   out["id"] = FormatSignalId(ref);
@@ -101,9 +95,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   // Queries are sampled more densely than the bank (video_query_seconds_per_frame), so that every banked
   // frame has a query frame close in time whatever the excerpt's offset.
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      VideoHasher(limits_.video).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
-                                                  VideoDecodeOptions{.seconds_per_frame = limits_.video_query_seconds_per_frame},
-                                                  {}, variants));
+                      HashBody(req, limits_.video, limits_.video_query_seconds_per_frame, variants));
   // Passes: the frames as hashed; mirrored (mirrored=false turns it off); with black bars cut off, when any
   // frame had bars.
   std::vector<VideoQueryPass> passes(1);
@@ -119,7 +111,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
     for (const VpdqFrame& f : h.frames) p.frames.push_back({f.unbordered, f.quality, f.timestamp});
   }
   std::vector<Match> matches;
-  HB_ASSIGN_OR_RETURN(matches, bank_->MatchVideo(passes, FrameInterval(h), rule));
+  HB_ASSIGN_OR_RETURN(matches, bank_->MatchVideo(passes, h.FrameInterval(), rule));
   HB_ASSIGN_OR_RETURN(const std::vector<Match> md5, bank_->MatchMd5(h.exact.md5));
   matches.insert(matches.end(), md5.begin(), md5.end());
   HB_ASSIGN_OR_RETURN(const std::vector<Match> sha, bank_->MatchSha256(h.exact.sha256));
