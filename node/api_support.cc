@@ -210,13 +210,12 @@ json::object MatchJson(const Match& m, bool with_query) {
     o["similarity"] = m.similarity;
   } else if (m.video) {
     const VideoVerdict& v = *m.video;
-    auto r3 = [](double x) { return std::round(x * 1000) / 1000; };
     o["query_match_percent"] = std::round(v.query_percent * 10) / 10;
     o["target_match_percent"] = std::round(v.target_percent * 10) / 10;
     o["range_match_percent"] = std::round(v.range_percent * 10) / 10;
-    o["matched_seconds"] = r3(v.matched_seconds);
-    o["query_range"] = json::array{r3(v.query_start), r3(v.query_end)};
-    o["target_range"] = json::array{r3(v.target_start), r3(v.target_end)};
+    o["matched_seconds"] = Round3(v.matched_seconds);
+    o["query_range"] = json::array{Round3(v.query_start), Round3(v.query_end)};
+    o["target_range"] = json::array{Round3(v.target_start), Round3(v.target_end)};
     o["mirrored"] = m.mirrored;
     o["bars_removed"] = m.bars_removed;
   } else if (m.robust) {

@@ -180,39 +180,27 @@ int RunHashCommand(const HashCommandOptions& options, std::ostream& out, std::os
     std::vector<uint8_t> stdin_bytes;
     for (size_t i = next.fetch_add(1); i < items.size(); i = next.fetch_add(1)) {
       const WorkItem& item = items[i];
-      absl::StatusOr<ImageHashes> result = absl::UnknownError("not hashed");
-      std::optional<absl::Status> stdin_read;
+      absl::Status stdin_read = absl::OkStatus();
       if (item.is_stdin && !item.listing_error) {
-        // Read whole once, bounded by the larger of the image and video limits; which it is comes after.
+        // Read whole once, bounded by the larger of the image and video limits (the image decoder refuses an
+        // image over its own); which it is comes after.
         stdin_read = ReadAllBounded(STDIN_FILENO, std::max(options.limits.max_file_bytes, options.video_limits.max_file_bytes),
                                     &stdin_bytes);
       }
-      if (!item.listing_error && (!stdin_read || stdin_read->ok()) &&
-          IsVideoInput(item.path, item.is_stdin, stdin_bytes)) {
-        Slot filled = HashVideoItem(item.path, item.is_stdin, stdin_bytes, options, items.size() > 1, err_mu, err);
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          slots[i] = std::move(filled);
-        }
-        cv.notify_all();
-        continue;
-      }
-      if (item.listing_error) {
-        result = *item.listing_error;
-      } else if (item.is_stdin) {
-        result = !stdin_read->ok() ? absl::StatusOr<ImageHashes>(*stdin_read)
-                 : stdin_bytes.size() > options.limits.max_file_bytes
-                     ? absl::StatusOr<ImageHashes>(absl::ResourceExhaustedError("image file over the size limit"))
-                     : hasher.HashBytes(stdin_bytes, hash_options);
-      } else {
-        result = hasher.HashFile(item.path, hash_options);
-      }
       Slot filled;
-      filled.done = true;
-      if (result.ok()) {
-        filled.line = FormatLine(options, item.path, *result);
+      if (!item.listing_error && stdin_read.ok() && IsVideoInput(item.path, item.is_stdin, stdin_bytes)) {
+        filled = HashVideoItem(item.path, item.is_stdin, stdin_bytes, options, items.size() > 1, err_mu, err);
       } else {
-        filled.error = std::string(result.status().message());
+        absl::StatusOr<ImageHashes> result = item.listing_error ? absl::StatusOr<ImageHashes>(*item.listing_error)
+                                             : !stdin_read.ok()  ? absl::StatusOr<ImageHashes>(stdin_read)
+                                             : item.is_stdin     ? hasher.HashBytes(stdin_bytes, hash_options)
+                                                                 : hasher.HashFile(item.path, hash_options);
+        filled.done = true;
+        if (result.ok()) {
+          filled.line = FormatLine(options, item.path, *result);
+        } else {
+          filled.error = std::string(result.status().message());
+        }
       }
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -241,6 +229,7 @@ int RunHashCommand(const HashCommandOptions& options, std::ostream& out, std::os
       out << slot.line << '\n';
     } else {
       any_failed = true;
+      std::lock_guard<std::mutex> lock(err_mu);  // not in the middle of a worker's progress line
       err << "hashbank hash: " << items[i].path << ": " << slot.error << '\n';
     }
   }
