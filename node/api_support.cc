@@ -88,7 +88,8 @@ absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v) {
 absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefix) {
   Reader r(o, prefix);
   HB_RETURN_IF_ERROR(
-      r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "robust", "vpdq", "duration", "labels", "case_ref"}));
+      r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "robust", "vpdq", "duration", "labels", "case_ref",
+                   "bank", "content_id", "note", "metadata"}));
   SignalInput in;
   if (const json::value* v = r.Find("pdq")) {
     HB_ASSIGN_OR_RETURN(in.pdq, ParsePdq(*v, r.Name("pdq")));
@@ -137,7 +138,44 @@ absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefi
   }
   HB_ASSIGN_OR_RETURN(std::optional<std::string> case_ref, r.String("case_ref", 256));
   if (case_ref) in.case_ref = *case_ref;
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> bank, r.String("bank", 64));
+  if (bank) in.bank = *bank;
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> content_id, r.String("content_id", 256));
+  if (content_id) in.content_id = *content_id;
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> note, r.String("note", 1024));
+  if (note) in.note = *note;
+  if (const json::value* m = r.Find("metadata")) {
+    if (!m->is_object()) return Bad(r.Name("metadata") + ": expected a JSON object");
+    if (!m->as_object().empty()) in.metadata_json = json::serialize(*m);
+  }
   return in;
+}
+
+absl::StatusOr<MatchFilter> ParseMatchFilter(const json::value* banks, const json::value* labels) {
+  MatchFilter f;
+  auto strings = [](const json::value* v, std::string_view name, std::vector<std::string>* out) -> absl::Status {
+    if (v == nullptr) return absl::OkStatus();
+    if (!v->is_array() || v->as_array().size() > 64) return Bad(absl::StrCat(std::string(name), ": an array of up to 64 strings"));
+    for (const json::value& x : v->as_array()) {
+      if (!x.is_string()) return Bad(absl::StrCat(std::string(name), ": an array of up to 64 strings"));
+      out->emplace_back(x.as_string());
+    }
+    return absl::OkStatus();
+  };
+  HB_RETURN_IF_ERROR(strings(banks, "banks", &f.banks));
+  HB_RETURN_IF_ERROR(strings(labels, "labels", &f.labels));
+  return f;
+}
+
+absl::StatusOr<MatchFilter> ParseMatchFilterParams(std::string_view target) {
+  MatchFilter f;
+  for (const auto& [name, out] : {std::pair<std::string_view, std::vector<std::string>*>{"banks", &f.banks},
+                                  std::pair<std::string_view, std::vector<std::string>*>{"labels", &f.labels}}) {
+    const std::optional<std::string> v = PercentDecode(QueryParam(target, name));
+    if (!v) return Bad(absl::StrCat(std::string(name), ": malformed percent-encoding"));
+    for (absl::string_view x : absl::StrSplit(*v, ',', absl::SkipEmpty())) out->emplace_back(x);
+  }
+  return f;
 }
 
 absl::StatusOr<VideoInput> ParseVpdq(const json::value& v, std::string_view field) {
@@ -205,6 +243,7 @@ json::object MatchJson(const Match& m, bool with_query) {
   json::object o;
   o["id"] = FormatSignalId(m.ref);
   o["origin"] = m.ref.origin;
+  o["bank"] = m.bank;
   o["signal_type"] = m.signal_type;
   if (m.signal_type == "embedding") {
     o["similarity"] = m.similarity;
@@ -269,9 +308,9 @@ std::string_view BearerToken(std::string_view authorization) {
 }
 
 // Value of `name` in the query string, or "".
-std::string QueryParam(std::string_view target, std::string_view name) {
+std::optional<std::string> QueryArg(std::string_view target, std::string_view name) {
   const size_t q = target.find('?');
-  if (q == std::string_view::npos) return "";
+  if (q == std::string_view::npos) return std::nullopt;
   std::string_view rest = target.substr(q + 1);
   while (!rest.empty()) {
     const size_t amp = rest.find('&');
@@ -281,8 +320,10 @@ std::string QueryParam(std::string_view target, std::string_view name) {
     if (amp == std::string_view::npos) break;
     rest = rest.substr(amp + 1);
   }
-  return "";
+  return std::nullopt;
 }
+
+std::string QueryParam(std::string_view target, std::string_view name) { return QueryArg(target, name).value_or(""); }
 
 // A query parameter's value with %XX escapes and '+' (space) decoded; nullopt for a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view s) {
@@ -333,6 +374,13 @@ absl::Status ParseUploadParams(std::string_view target, SignalInput* in) {
   const std::optional<std::string> case_ref = PercentDecode(QueryParam(target, "case_ref"));
   if (!case_ref) return Bad("case_ref: malformed percent-encoding");
   in->case_ref = *case_ref;
+  for (const auto& [name, out] : {std::pair<std::string_view, std::string*>{"bank", &in->bank},
+                                  std::pair<std::string_view, std::string*>{"content_id", &in->content_id},
+                                  std::pair<std::string_view, std::string*>{"note", &in->note}}) {
+    const std::optional<std::string> v = PercentDecode(QueryParam(target, name));
+    if (!v) return Bad(absl::StrCat(std::string(name), ": malformed percent-encoding"));
+    *out = *v;
+  }
   return absl::OkStatus();
 }
 

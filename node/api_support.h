@@ -17,6 +17,7 @@
 #include "hashing/hash256.h"
 #include "hashing/image_hasher.h"
 #include "hashing/vpdq.h"
+#include "node/bank.h"
 #include "node/http_types.h"
 #include "node/signal_index.h"
 #include "node/signal_intake.h"
@@ -115,6 +116,10 @@ absl::StatusOr<Hash256> ParsePdq(const json::value& v, std::string_view field);
 absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v);
 // A signal as POST /v1/signals takes it (fields prefixed with `prefix` in errors: "items[3].").
 absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefix);
+// A match request's narrowing: "banks" and "labels" arrays of a JSON body (either may be null), or the
+// comma-separated `banks` and `labels` query parameters of an upload route.
+absl::StatusOr<MatchFilter> ParseMatchFilter(const json::value* banks, const json::value* labels);
+absl::StatusOr<MatchFilter> ParseMatchFilterParams(std::string_view target);
 // A vPDQ frame list as `hashbank hash --json` prints it: [{"frame", "quality", "pdq", "timestamp"}, ...].
 absl::StatusOr<VideoInput> ParseVpdq(const json::value& v, std::string_view field);
 json::object MatchJson(const Match& m, bool with_query);
@@ -127,6 +132,8 @@ json::object VideoHashesJson(const VideoHashes& h);
 std::string_view BearerToken(std::string_view authorization);
 // Value of `name` in the query string, or "".
 std::string QueryParam(std::string_view target, std::string_view name);
+// Value of `name` in the query string as sent (not decoded; the first if repeated), or nullopt if absent.
+std::optional<std::string> QueryArg(std::string_view target, std::string_view name);
 // A query parameter's value with %XX escapes and '+' (space) decoded; nullopt for a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view s);
 // "application/json", any case, optionally with parameters. A missing header is accepted.
@@ -134,7 +141,8 @@ bool IsJson(std::string_view content_type);
 // The error object of an error body, for per-item results.
 json::value ErrorObject(const HttpResponse& error);
 std::string_view PathOf(std::string_view target);
-// The labels and case_ref query parameters of an upload route (POST /v1/signals/image, /video).
+// The labels, case_ref, bank, content_id and note query parameters of an upload route (POST /v1/signals/image,
+// /video).
 absl::Status ParseUploadParams(std::string_view target, SignalInput* in);
 
 }  // namespace hashbank::api

@@ -1,7 +1,9 @@
 #include "node/bank.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "node/entry_bytes.h"
@@ -16,6 +18,10 @@ int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// Set once every stored signal has its bank and case listing rows (a database from before banks gets them
+// at its first start with banks).
+constexpr std::string_view kListingRowsState = "migration/listing_rows";
+
 // The claim key of the withdrawal of one of this node's signals.
 std::string WithdrawalClaim(uint64_t sequence) { return absl::StrCat("withdraw/", sequence); }
 
@@ -28,7 +34,9 @@ Bank::Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<
       index_(options_.pdq_quality_floor),
       own_log_(store_.get(), &notifier_, options_.node_id, options_.signing_key, options_.now_ms),
       replica_(store_.get(), &index_, &own_log_, &notifier_, options_.now_ms),
-      tokens_(store_.get(), options_.now_ms) {}
+      tokens_(store_.get(), options_.now_ms),
+      catalog_(store_.get(), options_.now_ms),
+      content_(store_.get(), options_.node_id, options_.now_ms) {}
 Bank::~Bank() = default;
 
 absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::unique_ptr<Salter> salter) {
@@ -65,6 +73,8 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
   if (absl::Status s = bank->replica_.Load(); !s.ok()) return s;  // suspensions, before the rebuild
   if (absl::Status s = bank->Rebuild(); !s.ok()) return s;
   if (absl::Status s = bank->tokens_.Load(); !s.ok()) return s;
+  if (absl::Status s = bank->catalog_.Load(); !s.ok()) return s;
+  if (absl::Status s = bank->content_.Load(); !s.ok()) return s;
   return bank;
 }
 
@@ -73,10 +83,24 @@ absl::Status Bank::Rebuild() {
   SignalIndex::PdqBatch pdq;  // bulk-loaded at the end: the fast path for millions of entries
   index_.BeginBulkLoad();
   size_t unindexable = 0;
+  // Migration: databases from before banks have no bank or case listing rows; they are added once, here,
+  // in batches, and a state row records that it is done (an interrupted migration simply runs again).
+  auto migrated = store_->GetState(kListingRowsState);
+  if (!migrated.ok()) return migrated.status();
+  const bool migrate = !migrated->has_value();
+  StoreBatch rows;
+  size_t pending_rows = 0;
   absl::Status s = store_->ForEachEntry([&](const SignalRef& ref, std::string_view bytes) -> absl::Status {
     pb::Entry entry;
     if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       return absl::DataLossError(absl::StrCat("stored entry ", FormatSignalId(ref), " does not parse"));
+    }
+    if (migrate && entry.has_signal() && HasValues(entry.signal())) {
+      AddListingRows(&rows, entry.signal(), ref);
+      if (++pending_rows == 10000) {
+        if (absl::Status c = store_->Commit(std::exchange(rows, StoreBatch()), options_.now_ms()); !c.ok()) return c;
+        pending_rows = 0;
+      }
     }
     if (entry.has_signal() && ref.origin != options_.node_id) {
       const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
@@ -89,6 +113,10 @@ absl::Status Bank::Rebuild() {
   });
   if (unindexable > 0) std::cerr << "hashbank: " << unindexable << " stored entries could not be indexed\n";
   if (!s.ok()) return s;
+  if (migrate) {
+    rows.PutState(kListingRowsState, "1");
+    if (absl::Status c = store_->Commit(std::move(rows), options_.now_ms()); !c.ok()) return c;
+  }
   if (absl::Status b = index_.FlushPdq(pdq, true); !b.ok()) return b;
   rebuild_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return absl::OkStatus();
@@ -132,6 +160,9 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
     auto sig = intake_.Build(inputs[i], actor);
     if (sig.ok()) {
       if (absl::Status m = CheckEmbeddingModel(*sig); !m.ok()) sig = m;
+    }
+    if (sig.ok() && !catalog_.IsConfigured(BankOf(*sig))) {
+      sig = absl::NotFoundError(absl::StrCat("bank: no bank ", std::string(BankOf(*sig)), " on this node; an admin creates it first"));
     }
     if (!sig.ok()) {
       results[i] = sig.status();
@@ -186,6 +217,11 @@ absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
   info.signal_types = SignalTypes(sig);
   info.labels.assign(sig.labels().begin(), sig.labels().end());
   info.submitted_by = sig.submitted_by();
+  info.bank = std::string(BankOf(sig));
+  info.content_id = sig.content_id();
+  info.note = sig.note();
+  info.metadata_json = sig.metadata_json();
+  info.case_ref = sig.case_ref();
   auto opinions = store_->OpinionsOf(ref);
   if (!opinions.ok()) return opinions.status();
   for (const SignalRef& o : *opinions) {
@@ -295,40 +331,40 @@ absl::StatusOr<std::vector<Match>> Bank::MatchPdq(std::span<const Hash256> raw, 
   std::vector<Hash256> salted;
   salted.reserve(raw.size());
   for (const Hash256& h : raw) salted.push_back(intake_.SaltPdq(h));
-  return index_.MatchPdq(salted, max_distance);
+  return Enabled(index_.MatchPdq(salted, max_distance));
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchDihedralSet(const std::array<Hash256, kNumDihedral>& raw,
                                                           int max_distance) const {
   std::array<Hash256, kNumDihedral> salted;
   for (size_t i = 0; i < kNumDihedral; ++i) salted[i] = intake_.SaltPdq(raw[i]);
-  return index_.MatchDihedral(salted, max_distance);
+  return Enabled(index_.MatchDihedral(salted, max_distance));
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchRobust(std::span<const LocalFeature> raw_direct,
                                                      std::span<const LocalFeature> raw_mirrored) const {
   const std::vector<LocalFeature> direct = intake_.SaltFeatures(raw_direct);
   const std::vector<LocalFeature> mirrored = intake_.SaltFeatures(raw_mirrored);
-  return index_.MatchRobust(direct, mirrored);
+  return Enabled(index_.MatchRobust(direct, mirrored));
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchVideo(std::span<const VideoQueryPass> raw_passes, double frame_interval,
                                                     const VideoMatchRule& rule) const {
   std::vector<VideoQueryPass> salted(raw_passes.begin(), raw_passes.end());
   for (VideoQueryPass& p : salted) p.frames = intake_.SaltVideoFrames(p.frames);
-  return index_.MatchVideo(salted, frame_interval, rule);
+  return Enabled(index_.MatchVideo(salted, frame_interval, rule));
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const {
   auto salted = intake_.SaltExact(ExactKind::kMd5, raw);
   if (!salted.ok()) return salted.status();
-  return index_.MatchExact(ExactKind::kMd5, *salted);
+  return Enabled(index_.MatchExact(ExactKind::kMd5, *salted));
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchSha256(const Sha256Digest& raw) const {
   auto salted = intake_.SaltExact(ExactKind::kSha256, raw);
   if (!salted.ok()) return salted.status();
-  return index_.MatchExact(ExactKind::kSha256, *salted);
+  return Enabled(index_.MatchExact(ExactKind::kSha256, *salted));
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchEmbedding(const EmbeddingInput& raw, float min_similarity,
@@ -338,7 +374,131 @@ absl::StatusOr<std::vector<Match>> Bank::MatchEmbedding(const EmbeddingInput& ra
   if (index_.EmbeddingCount(raw.model_id) == 0) return std::vector<Match>{};
   auto salted = intake_.SaltEmbedding(raw);
   if (!salted.ok()) return salted.status();
-  return index_.MatchEmbedding(raw.model_id, *salted, min_similarity, limit);
+  return Enabled(index_.MatchEmbedding(raw.model_id, *salted, min_similarity, limit));
+}
+
+absl::StatusOr<std::vector<Match>> Bank::Enabled(absl::StatusOr<std::vector<Match>> matches) const {
+  if (!matches.ok()) return matches;
+  std::erase_if(*matches, [this](const Match& m) {
+    return !catalog_.MatchEnabled(m.bank, FormatSignalId(m.ref)) || !content_.Enabled(m.ref);
+  });
+  return matches;
+}
+
+void ApplyMatchFilter(const MatchFilter& filter, std::vector<Match>* matches) {
+  if (filter.empty()) return;
+  std::erase_if(*matches, [&](const Match& m) {
+    if (!filter.banks.empty() && std::find(filter.banks.begin(), filter.banks.end(), m.bank) == filter.banks.end()) return true;
+    if (filter.labels.empty()) return false;
+    return std::none_of(m.labels.begin(), m.labels.end(), [&](const std::string& l) {
+      return std::find(filter.labels.begin(), filter.labels.end(), l) != filter.labels.end();
+    });
+  });
+}
+
+std::vector<BankView> Bank::ListBanks() const {
+  const std::vector<std::pair<std::string, size_t>> counts = index_.BankCounts();
+  std::vector<BankView> out;
+  for (BankConfig& c : catalog_.List()) out.push_back(BankView{std::move(c), 0});
+  // Banks that peers' signals name but this node never configured, with the defaults.
+  for (const auto& [name, n] : counts) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const BankView& v) { return v.config.name == name; });
+    if (it == out.end()) {
+      out.push_back(BankView{catalog_.Get(name), n});
+    } else {
+      it->signals = n;
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const BankView& a, const BankView& b) { return a.config.name < b.config.name; });
+  return out;
+}
+
+bool Bank::BankExists(std::string_view name) const {
+  if (catalog_.IsConfigured(name)) return true;
+  for (const auto& [n, count] : index_.BankCounts()) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
+bool Bank::BankConfigured(std::string_view name) const { return catalog_.IsConfigured(name); }
+
+absl::Status Bank::RenameBank(std::string_view from, std::string_view to, const Actor& actor) {
+  if (from == kDefaultBank) return absl::FailedPreconditionError("the default bank cannot be renamed");
+  if (!catalog_.IsConfigured(from)) return absl::NotFoundError(absl::StrCat("no bank ", std::string(from)));
+  if (BankExists(to)) return absl::AlreadyExistsError(absl::StrCat("bank ", std::string(to), " already exists"));
+  auto any = store_->ListByLabel(BankListKey(from), std::nullopt, 1);
+  if (!any.ok()) return any.status();
+  if (!any->empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "bank ", std::string(from), " holds signals, whose bank is part of their signed log entries: a bank can be "
+        "renamed only while it is empty"));
+  }
+  return catalog_.Rename(from, to, actor.name);
+}
+
+absl::StatusOr<BankView> Bank::GetBank(std::string_view name) const {
+  for (BankView& v : ListBanks()) {
+    if (v.config.name == name) return std::move(v);
+  }
+  return absl::NotFoundError(absl::StrCat("no bank ", std::string(name)));
+}
+
+absl::StatusOr<BankConfig> Bank::CreateBank(BankConfig config, const Actor& actor) {
+  return catalog_.Create(std::move(config), actor.name);
+}
+
+absl::StatusOr<BankConfig> Bank::UpdateBank(std::string_view name, const BankUpdate& update, const Actor& actor) {
+  return catalog_.Update(name, update, actor.name);
+}
+
+absl::StatusOr<size_t> Bank::DeleteBank(std::string_view name, const Actor& actor) {
+  if (name == kDefaultBank) return absl::FailedPreconditionError("the default bank cannot be deleted");
+  if (!catalog_.IsConfigured(name)) return absl::NotFoundError(absl::StrCat("no bank ", std::string(name)));
+  // This node's own signals are withdrawn; another origin's keep the bank alive.
+  size_t withdrawn = 0;
+  std::optional<SignalRef> after;
+  for (;;) {
+    auto page = store_->ListByLabel(BankListKey(name), after, 1000);
+    if (!page.ok()) return page.status();
+    if (page->empty()) break;
+    for (const SignalRef& ref : *page) {
+      if (ref.origin != options_.node_id) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "bank ", std::string(name), " holds signals of other members (", ref.origin,
+            "); they are not this node's to withdraw: set its matching_enabled_ratio to 0 to stop matching them"));
+      }
+    }
+    after = page->back();
+  }
+  after.reset();
+  for (;;) {
+    auto page = store_->ListByLabel(BankListKey(name), after, 1000);
+    if (!page.ok()) return page.status();
+    if (page->empty()) break;
+    for (const SignalRef& ref : *page) {
+      absl::Status s = Withdraw(ref, actor, "bank_deleted");
+      if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
+      if (s.ok()) ++withdrawn;
+    }
+    after = page->back();
+  }
+  if (absl::Status s = catalog_.Remove(name, actor.name); !s.ok()) return s;
+  return withdrawn;
+}
+
+absl::StatusOr<int64_t> Bank::ContentId(const SignalRef& ref) { return content_.IdOf(ref); }
+absl::StatusOr<SignalRef> Bank::ContentRef(int64_t id) const { return content_.RefOf(id); }
+ContentState Bank::GetContentState(const SignalRef& ref) const { return content_.Get(ref); }
+absl::Status Bank::SetContentState(const SignalRef& ref, const ContentState& state, const Actor& actor) {
+  return content_.Set(ref, state, actor.name);
+}
+
+absl::StatusOr<std::vector<SignalRef>> Bank::ListSignals(const SignalListing& l) const {
+  const int given = !l.bank.empty() + !l.label.empty() + !l.case_ref.empty();
+  if (given != 1) return absl::InvalidArgumentError("exactly one of bank, label, case_ref is required");
+  const std::string key = !l.bank.empty() ? BankListKey(l.bank) : !l.label.empty() ? l.label : CaseListKey(l.case_ref);
+  return store_->ListByLabel(key, l.after, l.limit);
 }
 
 absl::StatusOr<std::string> Bank::CreateToken(Role role, const std::string& name, const Actor& actor) {
@@ -396,6 +556,7 @@ BankStats Bank::Stats() const {
   s.signals = i.signals;
   s.pdq = i.pdq;
   s.exact = i.exact;
+  s.md5 = i.md5;
   s.pdq_index_bytes = i.pdq_index_bytes;
   s.robust = i.robust;
   s.robust_index_bytes = i.robust_index_bytes;

@@ -31,7 +31,9 @@
 #include "crypto/signing.h"
 #include "hashing/exact_hash.h"
 #include "hashing/hash256.h"
+#include "node/bank_catalog.h"
 #include "node/commit_notifier.h"
+#include "node/content_catalog.h"
 #include "node/log_replica.h"
 #include "node/own_log.h"
 #include "node/roles.h"
@@ -49,6 +51,8 @@ struct SignalInfo {
   std::vector<std::string> signal_types;  // "pdq", "md5", "sha256", "embedding"; empty once withdrawn
   std::vector<std::string> labels;
   std::string submitted_by;
+  // Empty once withdrawn (the entry's bytes are purged), like the values.
+  std::string bank, content_id, note, metadata_json, case_ref;
   bool withdrawn = false;
   int64_t withdrawn_at_ms = 0;
   int confirmed = 0, disputed = 0;
@@ -63,9 +67,32 @@ struct BankOptions {
   SignalStoreOptions store;      // the store's environment (tests inject faults)
 };
 
+// Which signals a listing returns: one of bank, label or case_ref; after a cursor (a signal id), at most limit.
+struct SignalListing {
+  std::string bank, label, case_ref;
+  std::optional<SignalRef> after;
+  size_t limit = 100;
+};
+
+// What a match request narrows to: matches of these banks only (empty: every bank) and with at least one of
+// these labels (empty: any).
+struct MatchFilter {
+  std::vector<std::string> banks;
+  std::vector<std::string> labels;
+  bool empty() const { return banks.empty() && labels.empty(); }
+};
+void ApplyMatchFilter(const MatchFilter& filter, std::vector<Match>* matches);
+
+// A bank as listed: its configuration here and its live signals on this node (all origins, and its own).
+struct BankView {
+  BankConfig config;
+  size_t signals = 0;
+};
+
 struct BankStats {
   size_t signals = 0;      // live (not withdrawn) signals
   size_t pdq = 0, exact = 0, embeddings = 0;
+  size_t md5 = 0;
   size_t pdq_index_bytes = 0;
   size_t robust = 0, robust_index_bytes = 0;
   size_t videos = 0, video_frames = 0, video_index_bytes = 0;
@@ -130,6 +157,34 @@ class Bank {
   absl::Status Unsuspend(const std::string& origin, const Actor& actor);
   bool IsSuspended(const std::string& origin) const;
 
+  // Banks (BankCatalog holds their configuration; which bank a signal is in travels with it). Matches of a
+  // bank whose matching is disabled here (ratio 0, or the signal outside a partial ratio) are dropped by
+  // every Match* method.
+  std::vector<BankView> ListBanks() const;
+  absl::StatusOr<BankView> GetBank(std::string_view name) const;
+  absl::StatusOr<BankConfig> CreateBank(BankConfig config, const Actor& actor);
+  absl::StatusOr<BankConfig> UpdateBank(std::string_view name, const BankUpdate& update, const Actor& actor);
+  // Deletes a configured bank: withdraws every live signal of this node in it (consent withdrawn everywhere,
+  // reason "bank_deleted"), then forgets its configuration. FailedPrecondition for the default bank, or
+  // while the bank holds other origins' live signals (they are not this node's to withdraw: set its
+  // matching_enabled_ratio to 0 instead). Returns how many signals were withdrawn.
+  absl::StatusOr<size_t> DeleteBank(std::string_view name, const Actor& actor);
+  // Known here: configured, or named by stored signals (a peer's bank).
+  bool BankExists(std::string_view name) const;
+  // Configured here (the default bank always is): only configured banks take this node's submissions.
+  bool BankConfigured(std::string_view name) const;
+  // Renames a configured bank that holds no signals (signals carry their bank's name in signed entries,
+  // which cannot change): FailedPrecondition otherwise; AlreadyExists if `to` is known.
+  absl::Status RenameBank(std::string_view from, std::string_view to, const Actor& actor);
+  // HMA's content model (ContentCatalog): integer ids, and this node's enable state and note of a signal.
+  // Disabled content is dropped by every Match* method too.
+  absl::StatusOr<int64_t> ContentId(const SignalRef& ref);
+  absl::StatusOr<SignalRef> ContentRef(int64_t id) const;
+  ContentState GetContentState(const SignalRef& ref) const;
+  absl::Status SetContentState(const SignalRef& ref, const ContentState& state, const Actor& actor);
+  // Signal ids of a bank, a label or a case, in (origin, sequence) order (live signals only).
+  absl::StatusOr<std::vector<SignalRef>> ListSignals(const SignalListing& listing) const;
+
   absl::StatusOr<std::vector<AuditRecord>> Audit(uint64_t after, size_t limit) const;
   absl::Status Backup(const std::string& dir) const;
   BankStats Stats() const;
@@ -145,6 +200,8 @@ class Bank {
   absl::Status CheckEmbeddingModel(const protocol::Signal& signal) const;
   // Indexes entries this node just appended (durable already).
   void IndexAppended(const OwnLog::Appended& appended);
+  // Drops the matches of banks disabled here (BankCatalog::MatchEnabled).
+  absl::StatusOr<std::vector<Match>> Enabled(absl::StatusOr<std::vector<Match>> matches) const;
 
   const BankOptions options_;
   const std::unique_ptr<SignalStore> store_;
@@ -154,6 +211,8 @@ class Bank {
   OwnLog own_log_;
   LogReplica replica_;
   TokenRegistry tokens_;
+  BankCatalog catalog_;
+  ContentCatalog content_;
   double rebuild_seconds_ = 0;  // written once by Open
 };
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "hashing/robust_fingerprint.h"
 #include "node/api_support.h"
+#include "node/hma_json.h"
 #include "hashing/image_hasher.h"
 #include "node/status_macros.h"
 
@@ -33,15 +34,39 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
   return json::serialize(o);
 }
 
+bool IsHmaPath(std::string_view path) {
+  return path == "/status" || path == "/status/live" || path.starts_with("/c/") || path.starts_with("/m/") ||
+         path.starts_with("/h/");
+}
+
+HttpResponse AsHmaError(HttpResponse resp) {
+  if (resp.status < 400 || resp.content_type != "application/json" || !resp.body.starts_with("{\"error\"")) return resp;
+  boost::system::error_code ec;
+  json::value v = json::parse(resp.body, ec);
+  std::string message = "error";
+  if (!ec && v.is_object()) {
+    if (const json::value* e = v.as_object().if_contains("error"); e != nullptr && e->is_object()) {
+      if (const json::value* m = e->as_object().if_contains("message"); m != nullptr && m->is_string()) {
+        message = std::string(m->as_string());
+      }
+    }
+  }
+  HttpResponse out = HmaError(resp.status, message);
+  out.retry_after = resp.retry_after;
+  return out;
+}
+
 bool IsVideoRoute(std::string_view method, std::string_view target) {
   const std::string_view path = PathOf(target);
-  return method == "POST" && (path == "/v1/match/video" || path == "/v1/signals/video");
+  // HMA's content upload takes photos and videos: the video limit.
+  const bool hma_content = path.starts_with("/c/bank/") && path.ends_with("/content");
+  return method == "POST" && (path == "/v1/match/video" || path == "/v1/signals/video" || hma_content);
 }
 
 bool IsImageRoute(std::string_view method, std::string_view target) {
   const std::string_view path = PathOf(target);
   return method == "POST" && (path == "/v1/match/image" || path == "/v1/hash" || path == "/v1/signals/image" ||
-                              IsVideoRoute(method, target));
+                              path == "/h/hash" || path == "/m/lookup" || IsVideoRoute(method, target));
 }
 
 std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes,
@@ -85,17 +110,47 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"GET", "/v1/federation/status", Route::kFederation, admin, Body::kNone, &MemberApi::FederationStatus},
       {"POST", "/v1/federation/suspend", Route::kFederation, admin, Body::kJson, &MemberApi::Suspend},
       {"POST", "/v1/federation/unsuspend", Route::kFederation, admin, Body::kJson, &MemberApi::Unsuspend},
+      {"GET", "/v1/banks", Route::kBanks, any, Body::kNone, &MemberApi::ListBanks},
+      {"GET", "/v1/signals", Route::kListSignals, submit, Body::kNone, &MemberApi::ListSignals},
+      // HMA 1.1's API (hma_api.cc; docs/hma-compatibility.md): HMA's paths, shapes and status codes.
+      {"GET", "/status", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},
+      {"GET", "/status/live", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},
+      {"POST", "/h/hash", Route::kHma, any, Body::kBinary, &MemberApi::HmaHash, true},
+      {"GET", "/m/lookup", Route::kHma, query, Body::kNone, &MemberApi::HmaLookup, true},
+      {"POST", "/m/lookup", Route::kHma, query, Body::kBinary, &MemberApi::HmaLookupFile, true},
+      {"GET", "/m/raw_lookup", Route::kHma, query, Body::kNone, &MemberApi::HmaRawLookup, true},
+      {"POST", "/m/compare", Route::kHma, any, Body::kNone, &MemberApi::HmaCompare, true},
+      {"GET", "/m/index/status", Route::kHma, any, Body::kNone, &MemberApi::HmaIndexStatus, true},
+      {"GET", "/c/banks", Route::kHma, any, Body::kNone, &MemberApi::HmaListBanks, true},
+      {"POST", "/c/banks", Route::kHma, admin, Body::kNone, &MemberApi::HmaCreateBank, true},
+      {"GET", "/c/bank/{bank}", Route::kHma, any, Body::kNone, &MemberApi::HmaGetBank, true},
+      {"PUT", "/c/bank/{bank}", Route::kHma, admin, Body::kNone, &MemberApi::HmaUpdateBank, true},
+      {"DELETE", "/c/bank/{bank}", Route::kHma, admin, Body::kNone, &MemberApi::HmaDeleteBank, true},
+      {"POST", "/c/bank/{bank}/signal", Route::kHma, submit, Body::kNone, &MemberApi::HmaAddSignal, true},
+      {"POST", "/c/bank/{bank}/content", Route::kHma, submit, Body::kBinary, &MemberApi::HmaAddContent, true},
+      {"GET", "/c/bank/{bank}/content/{id}", Route::kHma, any, Body::kNone, &MemberApi::HmaGetContent, true},
+      {"PUT", "/c/bank/{bank}/content/{id}", Route::kHma, submit, Body::kNone, &MemberApi::HmaUpdateContent, true},
+      {"DELETE", "/c/bank/{bank}/content/{id}", Route::kHma, submit, Body::kNone, &MemberApi::HmaDeleteContent, true},
+      {"GET", "/c/signal_type", Route::kHma, any, Body::kNone, &MemberApi::HmaSignalTypes, true},
+      {"GET", "/c/content_type", Route::kHma, any, Body::kNone, &MemberApi::HmaContentTypes, true},
   };
 }
 
 MemberApi::Resolved MemberApi::Resolve(std::string_view method, std::string_view path) const {
   Resolved r;
-  const std::vector<const RouteSpec*> candidates = RoutesFor(path, &r.id);
+  std::vector<std::string> params;
+  const std::vector<const RouteSpec*> candidates = RoutesFor(path, &params);
+  if (!params.empty()) r.id = params.front();
+  r.params = std::move(params);
   for (const RouteSpec* c : candidates) {
     if (c->method == method) r.route = c;
   }
   if (r.route != nullptr) {
     r.metric = r.route->metric;
+  } else if (IsHmaPath(path)) {
+    // HMA's own answers to unknown paths and methods: Werkzeug's HTML pages.
+    r.metric = Route::kHma;
+    r.error = HmaRoutingError(candidates.empty() ? 404 : 405);
   } else if (candidates.empty()) {
     r.error = Error(404, "not_found", "no such endpoint");
   } else {
@@ -107,22 +162,47 @@ MemberApi::Resolved MemberApi::Resolve(std::string_view method, std::string_view
   return r;
 }
 
-std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view path, std::string* id) const {
+namespace {
+
+// Whether `path` fits `pattern` segment by segment ("{x}" takes any one non-empty segment); the captured
+// segments are appended to `params`.
+bool FitsPattern(std::string_view pattern, std::string_view path, std::vector<std::string>* params) {
+  std::vector<std::string> captured;
+  for (;;) {
+    const size_t ps = pattern.find('/'), qs = path.find('/');
+    const std::string_view p = pattern.substr(0, ps), q = path.substr(0, qs);
+    if (p.size() > 1 && p.front() == '{' && p.back() == '}') {
+      if (q.empty()) return false;
+      captured.emplace_back(q);
+    } else if (p != q) {
+      return false;
+    }
+    if (ps == std::string_view::npos || qs == std::string_view::npos) {
+      if (ps != qs) return false;
+      break;
+    }
+    pattern.remove_prefix(ps + 1);
+    path.remove_prefix(qs + 1);
+  }
+  *params = std::move(captured);
+  return true;
+}
+
+}  // namespace
+
+std::vector<const MemberApi::RouteSpec*> MemberApi::RoutesFor(std::string_view path, std::vector<std::string>* params) const {
   std::vector<const RouteSpec*> out;
   for (const RouteSpec& r : routes_) {
     if (r.path == path) out.push_back(&r);  // fixed paths first: /v1/signals/image is not a signal id
   }
   if (!out.empty()) return out;
-  std::string_view pattern = path;
-  if (path.substr(0, kSignalPrefix.size()) == kSignalPrefix) {
-    std::string_view rest = path.substr(kSignalPrefix.size());
-    const bool opinions = rest.size() > kOpinionsSuffix.size() && rest.substr(rest.size() - kOpinionsSuffix.size()) == kOpinionsSuffix;
-    if (opinions) rest.remove_suffix(kOpinionsSuffix.size());
-    *id = std::string(rest);
-    pattern = opinions ? "/v1/signals/{id}/opinions" : "/v1/signals/{id}";
-  }
   for (const RouteSpec& r : routes_) {
-    if (r.path == pattern) out.push_back(&r);
+    std::vector<std::string> captured;
+    if (r.path.find('{') != std::string::npos && FitsPattern(r.path, path, &captured)) {
+      // Every route of one path shares its pattern, so the first fit's captures hold for all.
+      if (out.empty()) *params = std::move(captured);
+      out.push_back(&r);
+    }
   }
   return out;
 }
@@ -151,6 +231,7 @@ PrecheckResult MemberApi::Precheck(std::string_view method, std::string_view tar
       }
     }
   }
+  if (result.answer && route != nullptr && route->hma) *result.answer = AsHmaError(*result.answer);
   if (result.answer) metrics_->Record(metric, result.answer->status, 0);
   return result;
 }
@@ -204,7 +285,7 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
   if (resolved.error) {
     resp = std::move(*resolved.error);
   } else {
-    Call call{req, path, std::nullopt, std::move(resolved.id)};
+    Call call{req, path, std::nullopt, std::move(resolved.id), std::move(resolved.params)};
     std::optional<HttpResponse> refused;
     if (!route->roles.empty()) {
       if (BearerToken(req.authorization).empty()) {
@@ -235,6 +316,7 @@ HttpResponse MemberApi::Handle(const HttpRequest& req) {
       }
     }
   }
+  if (route != nullptr && route->hma) resp = AsHmaError(std::move(resp));
   metrics_->Record(metric, resp.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return resp;
 }
@@ -335,6 +417,16 @@ absl::StatusOr<HttpResponse> MemberApi::GetSignal(const Call& call) {
   o["signal_types"] = std::move(types);
   o["labels"] = std::move(labels);
   o["submitted_by"] = info.submitted_by;
+  if (!info.withdrawn) {
+    o["bank"] = info.bank;
+    if (!info.content_id.empty()) o["content_id"] = info.content_id;
+    if (!info.note.empty()) o["note"] = info.note;
+    if (!info.metadata_json.empty()) {
+      boost::system::error_code ec;
+      json::value md = json::parse(info.metadata_json, ec);
+      if (!ec) o["metadata"] = std::move(md);
+    }
+  }
   o["withdrawn"] = info.withdrawn;
   if (info.withdrawn) o["withdrawn_at_ms"] = info.withdrawn_at_ms;
   o["opinions"] = json::object{{"confirmed", info.confirmed}, {"disputed", info.disputed}};
@@ -361,7 +453,9 @@ absl::StatusOr<HttpResponse> MemberApi::Opinion(const Call& call) {
 absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
   HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
   Reader r(o);
-  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "dihedral", "max_distance", "md5", "sha256", "embedding", "min_similarity", "limit"}));
+  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "dihedral", "max_distance", "md5", "sha256", "embedding", "min_similarity", "limit",
+                                  "banks", "labels"}));
+  HB_ASSIGN_OR_RETURN(const MatchFilter filter, ParseMatchFilter(r.Find("banks"), r.Find("labels")));
   HB_ASSIGN_OR_RETURN(const std::optional<int64_t> requested, r.Int("max_distance"));
   const int64_t requested_distance = requested.value_or(limits_.pdq_default_max_distance);
   if (requested_distance < 0 || requested_distance > limits_.pdq_max_distance_limit) {
@@ -432,6 +526,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
     matches.insert(matches.end(), got.begin(), got.end());
   }
   if (kinds == 0) return Bad("give at least one of pdq, md5, sha256, embedding");
+  ApplyMatchFilter(filter, &matches);
   json::array out;
   for (const Match& x : matches) out.push_back(MatchJson(x, list));
   return Json(200, json::object{{"matches", std::move(out)}});
@@ -456,6 +551,7 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
     }
   }
   const bool dihedral = match || QueryParam(req.target, "dihedral") == "true";
+  HB_ASSIGN_OR_RETURN(const MatchFilter filter, ParseMatchFilterParams(req.target));
   // A query extracts many features from the image and its mirror; /v1/hash the fingerprint a bank stores.
   const HashOptions options{.dihedral = dihedral,
                             .local_features = match ? kRobustQueryFeatures : kRobustBankFeatures,
@@ -486,6 +582,7 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
     matches.insert(matches.end(), sha.begin(), sha.end());
     HB_ASSIGN_OR_RETURN(const std::vector<Match> robust, bank_->MatchRobust(direct, mirrored));
     matches.insert(matches.end(), robust.begin(), robust.end());
+    ApplyMatchFilter(filter, &matches);
     json::array arr;
     for (const Match& x : matches) arr.push_back(MatchJson(x, false));
     out["matches"] = std::move(arr);
@@ -511,6 +608,15 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitImage(const Call& call) {
                       Hasher().HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
                                          HashOptions{.local_features = kRobustBankFeatures}));
   json::object out;
+  FillImageInput(h, &in, &out);
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
+  out["id"] = FormatSignalId(ref);
+  return Json(201, out);
+}
+
+void MemberApi::FillImageInput(const ImageHashes& h, SignalInput* input, json::object* notes) const {
+  SignalInput& in = *input;
+  json::object& out = *notes;
   // Every fingerprint the image gives is kept; a PDQ hash below the quality floor is left out (it would
   // match unrelated images), as is a robust fingerprint of too few features (flat or tiny images).
   if (h.quality >= limits_.pdq_quality_floor) {
@@ -527,15 +633,53 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitImage(const Call& call) {
     out["robust_skipped"] = absl::StrCat(h.features.size(), " local features; at least ", kMinRobustFeatures,
                                          " are needed; the robust fingerprint was not stored");
   }
-  HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
-  out["id"] = FormatSignalId(ref);
   json::array types;
   if (in.pdq) types.emplace_back("pdq");
   types.emplace_back("md5");
   types.emplace_back("sha256");
   if (in.robust) types.emplace_back("robust");
   out["signal_types"] = std::move(types);
-  return Json(201, out);
+}
+
+absl::StatusOr<HttpResponse> MemberApi::ListBanks(const Call&) {
+  json::array out;
+  for (const BankView& v : bank_->ListBanks()) {
+    json::array labels;
+    for (const std::string& l : v.config.labels) labels.emplace_back(l);
+    out.push_back(json::object{{"name", v.config.name},
+                               {"matching_enabled_ratio", v.config.matching_enabled_ratio},
+                               {"description", v.config.description},
+                               {"labels", std::move(labels)},
+                               {"configured", bank_->BankConfigured(v.config.name)},
+                               {"signals", v.signals}});
+  }
+  return Json(200, json::object{{"banks", std::move(out)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::ListSignals(const Call& call) {
+  const std::string& target = call.request.target;
+  SignalListing listing;
+  for (const auto& [name, out] : {std::pair<std::string_view, std::string*>{"bank", &listing.bank},
+                                  std::pair<std::string_view, std::string*>{"label", &listing.label},
+                                  std::pair<std::string_view, std::string*>{"case_ref", &listing.case_ref}}) {
+    const std::optional<std::string> v = PercentDecode(QueryParam(target, name));
+    if (!v) return Bad(absl::StrCat(std::string(name), ": malformed percent-encoding"));
+    *out = *v;
+  }
+  if (!listing.label.empty() && listing.label.find(':') != std::string::npos) return Bad("label: a-z, 0-9, _");
+  if (const std::optional<std::string> after = PercentDecode(QueryParam(target, "after")); after && !after->empty()) {
+    HB_ASSIGN_OR_RETURN(listing.after, ParseSignalId(*after));
+  }
+  if (const std::string l = QueryParam(target, "limit"); !l.empty()) {
+    if (!ParseWhole(l, &listing.limit) || listing.limit == 0 || listing.limit > 1000) return Bad("limit: 1 to 1000");
+  }
+  HB_ASSIGN_OR_RETURN(const std::vector<SignalRef> refs, bank_->ListSignals(listing));
+  json::array ids;
+  for (const SignalRef& r : refs) ids.emplace_back(FormatSignalId(r));
+  json::object out{{"signals", std::move(ids)}};
+  // A full page may have more behind it: the last id is the next page's cursor.
+  out["next"] = refs.size() == listing.limit ? json::value(FormatSignalId(refs.back())) : json::value(nullptr);
+  return Json(200, out);
 }
 
 absl::StatusOr<HttpResponse> MemberApi::CreateToken(const Call& call) {

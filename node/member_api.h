@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include <boost/json/object.hpp>
 #include "hashing/image_decoder.h"
 #include "hashing/image_hasher.h"
 #include "hashing/vpdq.h"
@@ -53,6 +54,10 @@ struct ApiLimits {
 // Which limit the server applies to a request's body (decided from the headers, before the body is read).
 // Image routes are the routes whose body is a media file (video routes included): they take an upload slot.
 bool IsImageRoute(std::string_view method, std::string_view target);
+// HMA's paths (/status, /status/live, /h/..., /m/..., /c/...): answered in HMA's shapes (hma_api.cc).
+bool IsHmaPath(std::string_view path);
+// A native error response ({"error": {"code", "message"}}) in HMA's shape ({"message"}); others unchanged.
+HttpResponse AsHmaError(HttpResponse response);
 bool IsVideoRoute(std::string_view method, std::string_view target);
 // The member API's body rule for HttpsServerOptions::body_limit: video routes `video_bytes`, other image
 // routes (/v1/hash too, for images and videos) `image_bytes`, the rest `json_bytes`.
@@ -78,7 +83,8 @@ class MemberApi {
     const HttpRequest& request;
     std::string_view path;
     std::optional<Actor> actor;
-    std::string path_id;
+    std::string path_id;              // the first {...} segment of the path, if any
+    std::vector<std::string> params;  // every {...} segment, in order
   };
   using Handler = absl::StatusOr<HttpResponse> (MemberApi::*)(const Call&);
 
@@ -91,17 +97,19 @@ class MemberApi {
     std::vector<Role> roles;  // empty: no token needed
     Body body;
     Handler handler;
+    bool hma = false;  // HMA's paths: errors as {"message"}, unknown paths and methods as Werkzeug's pages
   };
   // The route of (method, path), or the 404/405 answer; `metric` is the label the request is counted under.
   struct Resolved {
     const RouteSpec* route = nullptr;
-    std::string id;  // the {id} segment, if the path has one
+    std::string id;  // the first {...} segment, if the path has one
+    std::vector<std::string> params;
     Route metric = Route::kOther;
     std::optional<HttpResponse> error;
   };
   Resolved Resolve(std::string_view method, std::string_view path) const;
   // The routes of `path` (several methods may share one), and the {id} segment if the path has one.
-  std::vector<const RouteSpec*> RoutesFor(std::string_view path, std::string* id) const;
+  std::vector<const RouteSpec*> RoutesFor(std::string_view path, std::vector<std::string>* params) const;
   bool Allow(const std::string& token_name) ABSL_LOCKS_EXCLUDED(rate_mu_);
 
   absl::StatusOr<HttpResponse> Health(const Call& call);
@@ -120,9 +128,43 @@ class MemberApi {
   absl::StatusOr<HttpResponse> SubmitVideo(const Call& call);
   absl::StatusOr<HttpResponse> MatchVideo(const Call& call);
   absl::StatusOr<HttpResponse> HashVideo(const Call& call);
+  // What a banked image or video stores (every fingerprint it gives, PDQ and vPDQ only from the quality
+  // floor up), filled into `input`; `notes` gets signal_types and why a fingerprint was left out.
+  void FillImageInput(const ImageHashes& h, SignalInput* input, boost::json::object* notes) const;
+  void FillVideoInput(const VideoHashes& h, SignalInput* input, boost::json::object* notes) const;
+  // A video to bank, hashed at this node's banked sampling rate and limits.
+  absl::StatusOr<VideoHashes> HashBankedVideo(std::string_view bytes) const;
   // The calling thread's hasher, with this node's image limits.
   ImageHasher& Hasher() const;
   absl::StatusOr<HttpResponse> CreateToken(const Call& call);
+  // Banks and listings (native).
+  absl::StatusOr<HttpResponse> ListBanks(const Call& call);
+  absl::StatusOr<HttpResponse> ListSignals(const Call& call);
+  // HMA 1.1's API (hma_api.cc).
+  absl::StatusOr<HttpResponse> HmaStatus(const Call& call);
+  absl::StatusOr<HttpResponse> HmaHash(const Call& call);
+  absl::StatusOr<HttpResponse> HmaLookup(const Call& call);
+  absl::StatusOr<HttpResponse> HmaLookupFile(const Call& call);
+  absl::StatusOr<HttpResponse> HmaRawLookup(const Call& call);
+  absl::StatusOr<HttpResponse> HmaCompare(const Call& call);
+  absl::StatusOr<HttpResponse> HmaIndexStatus(const Call& call);
+  absl::StatusOr<HttpResponse> HmaListBanks(const Call& call);
+  absl::StatusOr<HttpResponse> HmaCreateBank(const Call& call);
+  absl::StatusOr<HttpResponse> HmaGetBank(const Call& call);
+  absl::StatusOr<HttpResponse> HmaUpdateBank(const Call& call);
+  absl::StatusOr<HttpResponse> HmaDeleteBank(const Call& call);
+  absl::StatusOr<HttpResponse> HmaAddSignal(const Call& call);
+  absl::StatusOr<HttpResponse> HmaAddContent(const Call& call);
+  absl::StatusOr<HttpResponse> HmaGetContent(const Call& call);
+  absl::StatusOr<HttpResponse> HmaUpdateContent(const Call& call);
+  absl::StatusOr<HttpResponse> HmaDeleteContent(const Call& call);
+  absl::StatusOr<HttpResponse> HmaSignalTypes(const Call& call);
+  absl::StatusOr<HttpResponse> HmaContentTypes(const Call& call);
+  // A bank's configuration here (the defaults for a bank this node does not know).
+  BankConfig BankOrDefault(const std::string& name) const;
+  // HMA's matches of one signal, grouped by bank: {"<BANK>": [{"bank_content_id", "distance"}]}.
+  absl::StatusOr<boost::json::object> HmaMatchesByBank(std::string_view signal_type, std::string_view signal,
+                                                       const std::vector<std::string>& banks);
   absl::StatusOr<HttpResponse> AuditLog(const Call& call);
   absl::StatusOr<HttpResponse> FederationStatus(const Call& call);
   absl::StatusOr<HttpResponse> Suspend(const Call& call);

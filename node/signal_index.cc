@@ -93,6 +93,9 @@ void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
   // The local number stays reserved (its slot in locals_); the ref no longer resolves to it.
   local_by_sequence_[origin_index_.at(ref.origin)][ref.sequence - 1] = 0;
   --live_;
+  if (auto b = bank_counts_.find(label_sets_[locals_[local].label_set].bank); b != bank_counts_.end() && --b->second == 0) {
+    bank_counts_.erase(b);
+  }
   if (pdq_state_[local] == kPdqPending) {
     pdq_state_[local] = kPdqDropOnFlush;  // added, not flushed yet: FlushPdq leaves it out
   } else if (sig.pdq().size() == 32) {
@@ -114,7 +117,8 @@ std::vector<Match> SignalIndex::Resolve(std::vector<Match> matches) const {
   for (Match& m : matches) {
     const LocalSignal& l = locals_[m.ref.sequence];  // the sequence field holds the local number until here
     m.ref = SignalRef{origins_[l.origin], l.sequence};
-    m.labels = label_sets_[l.label_set];
+    m.labels = label_sets_[l.label_set].labels;
+    m.bank = label_sets_[l.label_set].bank;
   }
   if (!excluded_.empty()) {
     std::erase_if(matches, [this](const Match& m) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held above
@@ -247,6 +251,7 @@ IndexStats SignalIndex::Stats() const {
   IndexStats s;
   s.pdq = pdq_.size();
   s.exact = md5_.size() + sha256_.size();
+  s.md5 = md5_.size();
   s.pdq_index_bytes = pdq_.MemoryBytes();
   s.robust = robust_.size();
   s.robust_index_bytes = robust_.MemoryBytes();
@@ -258,19 +263,30 @@ IndexStats SignalIndex::Stats() const {
   return s;
 }
 
+std::vector<std::pair<std::string, size_t>> SignalIndex::BankCounts() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::pair<std::string, size_t>> out(bank_counts_.begin(), bank_counts_.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig) {
   auto [oit, new_origin] = origin_index_.try_emplace(ref.origin, static_cast<uint32_t>(origins_.size()));
   if (new_origin) {
     origins_.push_back(ref.origin);
     local_by_sequence_.emplace_back();
   }
-  std::string key;
+  std::string key(BankOf(sig));
+  key += '\0';
   for (const std::string& l : sig.labels()) {
     key += l;
     key += '\n';
   }
   auto [lit, new_set] = label_set_index_.try_emplace(key, static_cast<uint32_t>(label_sets_.size()));
-  if (new_set) label_sets_.emplace_back(sig.labels().begin(), sig.labels().end());
+  if (new_set) {
+    label_sets_.push_back(LabelSet{std::string(BankOf(sig)), std::vector<std::string>(sig.labels().begin(), sig.labels().end())});
+  }
+  ++bank_counts_[label_sets_[lit->second].bank];
   const uint64_t local = locals_.size();
   locals_.push_back(LocalSignal{oit->second, lit->second, ref.sequence});
   std::vector<uint64_t>& by_sequence = local_by_sequence_[oit->second];

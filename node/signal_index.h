@@ -1,6 +1,6 @@
 // SignalIndex: the in-memory match indexes of every indexed signal (all origins) and what a match resolves
 // to — PDQ (multi-index hashing), MD5 and SHA-256 (salted, exact), embeddings per model — keyed by a dense
-// local number per signal, plus the signal's origin, sequence and label set (interned: 16 bytes a signal).
+// local number per signal, plus the signal's origin, sequence, bank and label set (interned: 16 bytes a signal).
 //
 // Only salted values arrive here. Entries are added after their batch is durable (a crash between the two
 // is repaired by Bank's rebuild at start). A signal removed before it was added (a withdrawal that
@@ -51,6 +51,7 @@ struct Match {
   float similarity = 0;               // embeddings
   std::optional<Dihedral> transform;  // PDQ dihedral queries
   std::vector<std::string> labels;
+  std::string bank;                   // the signal's bank ("DEFAULT" for signals without one)
   size_t query_index = 0;             // which of several PDQ queries matched
   std::optional<RobustVerdict> robust;  // robust matches: inliers, covered area, scale, rotation
   bool mirrored = false;              // robust and vpdq matches through the mirrored query
@@ -61,6 +62,7 @@ struct Match {
 struct IndexStats {
   size_t signals = 0;  // live (indexed, not withdrawn) signals
   size_t pdq = 0, exact = 0, pdq_index_bytes = 0;
+  size_t md5 = 0;
   size_t robust = 0, robust_index_bytes = 0;
   size_t videos = 0, video_frames = 0, video_index_bytes = 0;
 };
@@ -107,6 +109,8 @@ class SignalIndex {
   void SetExcluded(const std::string& origin, bool excluded) ABSL_LOCKS_EXCLUDED(mu_);
 
   IndexStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Live (indexed) signals per bank name, sorted by name; banks without live signals are absent.
+  std::vector<std::pair<std::string, size_t>> BankCounts() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct LocalSignal {
@@ -130,8 +134,15 @@ class SignalIndex {
   std::vector<LocalSignal> locals_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> origins_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> origin_index_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::vector<std::string>> label_sets_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, uint32_t> label_set_index_ ABSL_GUARDED_BY(mu_);  // labels joined with '\n'
+  // A signal's bank and labels, interned: few distinct sets among millions of signals.
+  struct LabelSet {
+    std::string bank;
+    std::vector<std::string> labels;
+  };
+  std::vector<LabelSet> label_sets_ ABSL_GUARDED_BY(mu_);
+  // bank + '\0' + labels each followed by '\n' -> index into label_sets_
+  absl::flat_hash_map<std::string, uint32_t> label_set_index_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, size_t> bank_counts_ ABSL_GUARDED_BY(mu_);
   // origin index -> (sequence - 1) -> local number + 1 (0: not indexed). Dense: logs are sequences.
   std::vector<std::vector<uint64_t>> local_by_sequence_ ABSL_GUARDED_BY(mu_);
   // Removed before they were added: "origin\nsequence". Tiny: only a race leaves an element here.

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "crypto/sha256.h"
 #include "hashing/robust_fingerprint.h"
 #include "node/entry_bytes.h"
 #include "node/status_macros.h"
@@ -17,6 +19,9 @@ namespace pb = ::hashbank::protocol;
 constexpr size_t kMaxLabels = 16;
 constexpr size_t kMaxLabelLength = 64;
 constexpr size_t kMaxCaseRef = 256;
+constexpr size_t kMaxContentId = 256;
+constexpr size_t kMaxNote = 1024;
+constexpr size_t kMaxMetadata = 4096;
 
 bool ValidLabel(std::string_view l) {
   if (l.empty() || l.size() > kMaxLabelLength) return false;
@@ -24,6 +29,15 @@ bool ValidLabel(std::string_view l) {
 }
 
 }  // namespace
+
+bool IsValidBankName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || (name[0] >= '0' && name[0] <= '9')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+std::string_view BankOf(const pb::Signal& signal) {
+  return signal.bank().empty() ? kDefaultBank : std::string_view(signal.bank());
+}
 
 bool IsLowerHex64(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -160,7 +174,10 @@ absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Acto
     return absl::InvalidArgumentError("at least one of pdq, md5, sha256, embedding, robust, vpdq is required");
   }
   sig.set_salt_id(salter_->salt_id());
-  if (in.pdq) {
+  if (in.pdq && in.pdq_quality_unknown) {
+    if (in.quality) return absl::InvalidArgumentError("quality: given for a PDQ hash marked as without quality");
+    sig.set_pdq(PdqBytes(SaltPdq(*in.pdq)));
+  } else if (in.pdq) {
     if (!in.quality) return absl::InvalidArgumentError("quality: required with pdq (0-100)");
     if (*in.quality < 0 || *in.quality > 100) return absl::InvalidArgumentError("quality: must be 0-100");
     if (*in.quality < quality_floor_) {
@@ -208,6 +225,16 @@ absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Acto
   }
   if (in.case_ref.size() > kMaxCaseRef) return absl::InvalidArgumentError("case_ref: at most 256 bytes");
   sig.set_case_ref(in.case_ref);
+  if (!in.bank.empty() && !IsValidBankName(in.bank)) {
+    return absl::InvalidArgumentError("bank: 1-64 characters of A-Z, 0-9, _, not starting with a digit");
+  }
+  if (in.bank != kDefaultBank) sig.set_bank(in.bank);  // the default bank is stored as empty, as before banks
+  if (in.content_id.size() > kMaxContentId) return absl::InvalidArgumentError("content_id: at most 256 bytes");
+  if (in.note.size() > kMaxNote) return absl::InvalidArgumentError("note: at most 1024 bytes");
+  if (in.metadata_json.size() > kMaxMetadata) return absl::InvalidArgumentError("metadata: at most 4096 bytes as JSON");
+  sig.set_content_id(in.content_id);
+  sig.set_note(in.note);
+  sig.set_metadata_json(in.metadata_json);
   sig.set_submitted_by(actor.name);
   return sig;
 }
@@ -220,16 +247,31 @@ absl::Status SignalIntake::ValidateModel(const ModelInput& m) const {
   return absl::OkStatus();
 }
 
+std::string BankListKey(std::string_view bank) { return absl::StrCat("bank:", std::string(bank)); }
+
+std::string CaseListKey(std::string_view case_ref) {
+  const Sha256Hash h = Sha256(case_ref);
+  return absl::StrCat("case:", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(h.data()), 16)));
+}
+
+void AddListingRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
+  batch->PutLabel(BankListKey(BankOf(sig)), ref);
+  if (!sig.case_ref().empty()) batch->PutLabel(CaseListKey(sig.case_ref()), ref);
+}
+
 void AddSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
   if (!sig.md5().empty()) batch->PutExact(ExactKind8::kMd5, sig.md5(), ref);
   if (!sig.sha256().empty()) batch->PutExact(ExactKind8::kSha256, sig.sha256(), ref);
   for (const std::string& l : sig.labels()) batch->PutLabel(l, ref);
+  AddListingRows(batch, sig, ref);
 }
 
 void DeleteSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
   if (!sig.md5().empty()) batch->DeleteExact(ExactKind8::kMd5, sig.md5(), ref);
   if (!sig.sha256().empty()) batch->DeleteExact(ExactKind8::kSha256, sig.sha256(), ref);
   for (const std::string& l : sig.labels()) batch->DeleteLabel(l, ref);
+  batch->DeleteLabel(BankListKey(BankOf(sig)), ref);
+  if (!sig.case_ref().empty()) batch->DeleteLabel(CaseListKey(sig.case_ref()), ref);
 }
 
 bool HasValues(const pb::Signal& sig) {

@@ -56,6 +56,9 @@ struct EmbeddingInput {
 struct SignalInput {
   std::optional<Hash256> pdq;
   std::optional<int> quality;
+  // A PDQ hash that arrives without its quality (HMA's API carries none; HMA's hasher gives no hash below
+  // quality 50): accepted without the floor check and stored with quality 0, which means "not given".
+  bool pdq_quality_unknown = false;
   std::optional<Md5Digest> md5;
   std::optional<Sha256Digest> sha256;
   std::optional<EmbeddingInput> embedding;
@@ -64,7 +67,18 @@ struct SignalInput {
   std::optional<VideoInput> video;
   std::vector<std::string> labels;
   std::string case_ref;
+  std::string bank;           // empty: the default bank (kDefaultBank)
+  std::string content_id;     // the submitter's own content reference (<= 256 bytes)
+  std::string note;           // free text (<= 1024 bytes)
+  std::string metadata_json;  // a serialized JSON object (<= 4096 bytes), or empty
 };
+
+// The bank of signals submitted without one, and of every signal from before banks.
+inline constexpr std::string_view kDefaultBank = "DEFAULT";
+// A bank name as HMA has them: 1-64 of A-Z, 0-9, _, starting with a letter or _ (UPPER_SNAKE).
+bool IsValidBankName(std::string_view name);
+// The bank a stored signal belongs to (its `bank`, or kDefaultBank when empty).
+std::string_view BankOf(const protocol::Signal& signal);
 
 // An embedding model's fingerprint, as members publish it (protocol ModelFingerprint).
 struct ModelInput {
@@ -108,9 +122,15 @@ class SignalIntake {
   int quality_floor_;
 };
 
-// The index rows of a stored signal (exact digests, labels): added with the signal, deleted with its purge.
+// The index rows of a stored signal (exact digests, labels, the bank and case listing rows): added with the
+// signal, deleted with its purge.
 void AddSignalRows(StoreBatch* batch, const protocol::Signal& signal, const SignalRef& ref);
 void DeleteSignalRows(StoreBatch* batch, const protocol::Signal& signal, const SignalRef& ref);
+// Only the listing rows (the migration of signals stored before banks).
+void AddListingRows(StoreBatch* batch, const protocol::Signal& signal, const SignalRef& ref);
+// The `labels` row keys that list a bank's signals and a case's (SignalStore::ListByLabel).
+std::string BankListKey(std::string_view bank);
+std::string CaseListKey(std::string_view case_ref);
 // A signal whose values were purged (withdrawn) carries none of them.
 bool HasValues(const protocol::Signal& signal);
 // The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust", "vpdq".

@@ -46,6 +46,20 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
   HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
   HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, limits_.video, limits_.video_seconds_per_frame));
   json::object out;
+  FillVideoInput(h, &in, &out);
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
+  out["id"] = FormatSignalId(ref);
+  return Json(201, out);
+}
+
+absl::StatusOr<VideoHashes> MemberApi::HashBankedVideo(std::string_view bytes) const {
+  return VideoHasher(limits_.video).Hash({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                                         VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame});
+}
+
+void MemberApi::FillVideoInput(const VideoHashes& h, SignalInput* input, json::object* notes) const {
+  SignalInput& in = *input;
+  json::object& out = *notes;
   in.md5 = h.exact.md5;
   in.sha256 = h.exact.sha256;
   // Every fingerprint the video gives is kept; vPDQ is left out when no frame reaches the quality floor (a
@@ -61,20 +75,18 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
   } else {
     in.video = VideoInput{Frames(h), h.FrameInterval(), h.info.duration_seconds};
   }
-  HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
-  out["id"] = FormatSignalId(ref);
   json::array types;
   types.emplace_back("md5");
   types.emplace_back("sha256");
   if (in.video) types.emplace_back("vpdq");
   out["signal_types"] = std::move(types);
   out["frames"] = in.video ? in.video->frames.size() : 0;
-  return Json(201, out);
 }
 
 absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   const HttpRequest& req = call.request;
   if (req.body.empty()) return Bad("send the video file as the request body");
+  HB_ASSIGN_OR_RETURN(const MatchFilter filter, ParseMatchFilterParams(req.target));
   VideoMatchRule rule = limits_.video_rule;
   rule.min_quality = std::max(rule.min_quality, limits_.pdq_quality_floor);
   // Per-request thresholds, within what the node allows (never looser than 0 or over the PDQ limit).
@@ -116,6 +128,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   matches.insert(matches.end(), md5.begin(), md5.end());
   HB_ASSIGN_OR_RETURN(const std::vector<Match> sha, bank_->MatchSha256(h.exact.sha256));
   matches.insert(matches.end(), sha.begin(), sha.end());
+  ApplyMatchFilter(filter, &matches);
   json::object out;
   json::object hashes = VideoHashesJson(h);
   hashes.erase("vpdq");  // a query's frames are not echoed (hundreds of lines); /v1/hash gives them

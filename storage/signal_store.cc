@@ -805,6 +805,12 @@ absl::Status SignalStore::ForEachSuspension(const std::function<void(std::string
 absl::StatusOr<std::optional<std::string>> SignalStore::GetState(std::string_view name) const {
   return impl_->Get(kState, name);
 }
+absl::Status SignalStore::ForEachState(std::string_view prefix,
+                                       const std::function<absl::Status(std::string_view, std::string_view)>& fn) const {
+  return impl_->ScanPrefix(kState, prefix, [&](std::string_view key, std::string_view value) {
+    return fn(key.substr(prefix.size()), value);
+  });
+}
 
 absl::StatusOr<std::optional<std::string>> SignalStore::GetLeaf(const SignalRef& ref) const {
   return impl_->Get(kLeaves, Okey(ref));
@@ -894,6 +900,26 @@ absl::StatusOr<std::vector<SignalRef>> SignalStore::OpinionsOf(const SignalRef& 
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<SignalRef>> SignalStore::ListByLabel(std::string_view label, const std::optional<SignalRef>& after,
+                                                               size_t limit) const {
+  std::vector<SignalRef> out;
+  const std::string prefix = ShortString(label);
+  std::string start = prefix;
+  if (after) start += Okey(*after);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cfs[kLabels]));
+  for (it->Seek(start); it->Valid() && out.size() < limit; it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (!k.starts_with(prefix)) break;
+    const std::string_view rest(k.data() + prefix.size(), k.size() - prefix.size());
+    SignalRef ref;
+    if (ParseOkey(rest, &ref) != rest.size()) return absl::DataLossError("corrupt label key");
+    if (after && ref == *after) continue;  // the cursor itself
+    out.push_back(std::move(ref));
+  }
+  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
   return out;
 }
 

@@ -4,13 +4,15 @@
 // so one origin's entries are contiguous and in log order):
 //   entries      okey -> Entry bytes exactly as built or received (protocol/entries.proto)
 //   exact        kind (1) + salted digest (32) + okey -> ""          (which signals carry a digest)
-//   labels       label (1-byte length + bytes) + okey -> ""
+//   labels       label (1-byte length + bytes) + okey -> ""; also "bank:<NAME>" and "case:<hex SHA-256 of the
+//                case_ref, 32 digits>" rows (labels are a-z0-9_, so these cannot collide), for listing
 //   opinions     okey of the signal + okey of the opinion entry -> ""
 //   tombstones   okey -> Tombstone (JSON: time_ms, by, reason, withdrawal); the entry's values are purged
 //   tokens       SHA-256 of the bearer token (32) -> TokenRecord (JSON: name, role, created_ms)
 //   state        name -> value: "salt_id", "node_id", "audit.last", and per origin "tree/<o>" (the log's
 //                CompactTree), "origin_key/<o>" (hex Ed25519 key the log was first trusted with),
-//                "equivocated/<o>" (flag), "suspended/<o>" ("exclude N" / "keep N"); typed methods below
+//                "equivocated/<o>" (flag), "suspended/<o>" ("exclude N" / "keep N"), "bank/<NAME>" (a bank's local
+//                configuration, JSON: node/bank_catalog.h); typed methods below
 //   audit        sequence (8, big-endian) -> JSON record {seq, time_ms, actor, action, target, prev, hash}
 //                where hash = SHA-256(prev || canonical record without hash): each record chains the last
 //   leaves       okey -> the entry's 32-byte RFC 9162 leaf hash; stays when the entry's bytes are purged
@@ -157,6 +159,9 @@ class SignalStore {
   absl::StatusOr<std::optional<Tombstone>> GetTombstone(const SignalRef& ref) const;
   absl::StatusOr<std::optional<TokenRecord>> GetToken(std::string_view token_sha256) const;
   absl::StatusOr<std::optional<std::string>> GetState(std::string_view name) const;
+  // fn(name without the prefix, value) for every state row whose name starts with `prefix`, in name order.
+  absl::Status ForEachState(std::string_view prefix,
+                            const std::function<absl::Status(std::string_view, std::string_view)>& fn) const;
   absl::StatusOr<std::optional<std::string>> GetLogTree(std::string_view origin) const;
   absl::StatusOr<std::optional<std::string>> GetOriginKey(std::string_view origin) const;
   absl::StatusOr<bool> IsEquivocating(std::string_view origin) const;
@@ -178,6 +183,10 @@ class SignalStore {
   // rows deleted since the last purge, so their bytes are in no file any more.
   absl::Status PurgeDeletedNow();
   absl::StatusOr<std::vector<SignalRef>> OpinionsOf(const SignalRef& signal) const;
+  // The signals with a `labels` row for `label`, in (origin, sequence) order, after `after` (exclusive), at
+  // most `limit`. Rows are the signal's labels and its bank and case keys (node/signal_intake.h).
+  absl::StatusOr<std::vector<SignalRef>> ListByLabel(std::string_view label, const std::optional<SignalRef>& after,
+                                                     size_t limit) const;
 
   // fn(sequence, entry bytes) for origin's stored entries with first <= sequence < end, in order (purged
   // entries are absent).

@@ -1005,7 +1005,10 @@ TEST_F(MemberApiTest, UnknownPathIs404AndWrongMethodIs405) {
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match", "", "{}"), 401, "unauthenticated"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/nothing", admin_token_), 404, "not_found"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/", query_token_), 404, "not_found"));
-  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals", submit_token_), 405, "method_not_allowed", "POST"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PUT", "/v1/signals", submit_token_, "{}"), 405, "method_not_allowed", "POST"));
+  // GET /v1/signals lists (by bank, label or case): without one of them it is a bad request.
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals", submit_token_), 400, "invalid_argument"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals?bank=DEFAULT", query_token_), 403, "permission_denied"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PUT", "/v1/match", query_token_, "{}"), 405, "method_not_allowed"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/health", query_token_), 405, "method_not_allowed", "GET"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PATCH", "/v1/signals/local:1", query_token_, "{}"), 405,
