@@ -500,6 +500,10 @@ const std::vector<Field>& Fields() {
       ListField<&C::federation, &C::FederationSection::suspended, kOriginIdItem>("federation", "suspended"),
       BoolField<&C::federation, &C::FederationSection::exclude_suspended_from_matching>(
           "federation", "exclude_suspended_from_matching"),
+      UnsignedField<&C::webhooks, &C::WebhooksSection::watch_days, 1, 365>("webhooks", "watch_days"),
+      UnsignedField<&C::webhooks, &C::WebhooksSection::retry_hours, 1, 168>("webhooks", "retry_hours"),
+      UnsignedField<&C::webhooks, &C::WebhooksSection::delivery_timeout_ms, 100, 120'000>("webhooks",
+                                                                                          "delivery_timeout_ms"),
   };
   return fields;
 }

@@ -136,12 +136,22 @@ struct NodeConfig {
     bool operator==(const FederationSection&) const = default;
   };
 
+  // Watch lists and signed webhooks (node/notifications.h).
+  struct WebhooksSection {
+    uint32_t watch_days = 30;               // 1..365: a watch entry's life
+    uint32_t retry_hours = 24;              // 1..168: a delivery is retried this long, then dropped
+    uint32_t delivery_timeout_ms = 10000;   // 100..120000: per step of one delivery (connect, TLS, send, answer)
+
+    bool operator==(const WebhooksSection&) const = default;
+  };
+
   NodeSection node;
   ApiSection api;
   SaltSection salt;
   LimitsSection limits;
   MatchingSection matching;
   FederationSection federation;
+  WebhooksSection webhooks;
 
   bool operator==(const NodeConfig&) const = default;
 

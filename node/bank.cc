@@ -36,7 +36,25 @@ Bank::Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<
       replica_(store_.get(), &index_, &own_log_, &notifier_, options_.now_ms),
       tokens_(store_.get(), options_.now_ms),
       catalog_(store_.get(), options_.now_ms),
-      content_(store_.get(), options_.node_id, options_.now_ms) {}
+      content_(store_.get(), options_.node_id, options_.now_ms),
+      notifications_(
+          store_.get(), options_.node_id, options_.now_ms, options_.notifications,
+          [this]() -> absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> {
+            auto origins = replica_.Origins();
+            if (!origins.ok()) return origins.status();
+            std::vector<std::pair<std::string, uint64_t>> sizes;
+            for (const std::string& o : *origins) {
+              auto cp = replica_.LatestCheckpoint(o);
+              if (!cp.ok()) return cp.status();
+              if (cp->has_value()) sizes.emplace_back(o, (*cp)->tree_size);
+            }
+            return sizes;
+          },
+          [this](const SignalRef& ref) {
+            if (ref.origin == options_.node_id) return true;
+            const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
+            return !(from && ref.sequence > *from);  // entries past a suspension are never indexed
+          }) {}
 Bank::~Bank() = default;
 
 absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::unique_ptr<Salter> salter) {
@@ -75,6 +93,7 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
   if (absl::Status s = bank->tokens_.Load(); !s.ok()) return s;
   if (absl::Status s = bank->catalog_.Load(); !s.ok()) return s;
   if (absl::Status s = bank->content_.Load(); !s.ok()) return s;
+  if (absl::Status s = bank->notifications_.Load(); !s.ok()) return s;
   return bank;
 }
 
@@ -401,7 +420,8 @@ std::vector<BankView> Bank::ListBanks() const {
   std::vector<BankView> out;
   for (BankConfig& c : catalog_.List()) out.push_back(BankView{std::move(c), 0});
   // Banks that peers' signals name but this node never configured, with the defaults.
-  for (const auto& [name, n] : counts) {
+  for (const auto& [bank_name, n] : counts) {
+    const std::string& name = bank_name;  // a reference a lambda may capture (clang: no structured bindings)
     auto it = std::find_if(out.begin(), out.end(), [&](const BankView& v) { return v.config.name == name; });
     if (it == out.end()) {
       out.push_back(BankView{catalog_.Get(name), n});
@@ -539,6 +559,31 @@ absl::StatusOr<std::vector<std::string>> Bank::Origins() const { return replica_
 absl::Status Bank::Compact() { return store_->CompactAll(); }
 
 void Bank::SetCommitListener(std::function<void()> listener) { notifier_.SetListener(std::move(listener)); }
+void Bank::SetEventListener(std::function<void()> listener) {
+  notifier_.SetListener(std::move(listener), CommitNotifier::kEvents);
+}
+
+absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchInput>& items, const Actor& actor) {
+  std::vector<WatchItem> salted;
+  salted.reserve(items.size());
+  for (const WatchInput& in : items) {
+    WatchItem w;
+    w.content_ref = in.content_ref;
+    if (in.pdq) w.pdq = intake_.SaltPdq(*in.pdq);
+    if (in.md5) {
+      auto s = intake_.SaltExact(ExactKind::kMd5, *in.md5);
+      if (!s.ok()) return s.status();
+      w.md5 = *s;
+    }
+    if (in.sha256) {
+      auto s = intake_.SaltExact(ExactKind::kSha256, *in.sha256);
+      if (!s.ok()) return s.status();
+      w.sha256 = *s;
+    }
+    salted.push_back(std::move(w));
+  }
+  return notifications_.AddWatch(actor.name, salted);
+}
 absl::Status Bank::Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor) {
   return replica_.Suspend(origin, exclude_from_matching, actor.name);
 }

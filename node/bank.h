@@ -34,6 +34,7 @@
 #include "node/bank_catalog.h"
 #include "node/commit_notifier.h"
 #include "node/content_catalog.h"
+#include "node/notifications.h"
 #include "node/log_replica.h"
 #include "node/own_log.h"
 #include "node/roles.h"
@@ -65,6 +66,15 @@ struct BankOptions {
   std::function<int64_t()> now_ms;  // injectable clock; defaults to the system clock
   std::shared_ptr<const SigningKey> signing_key;  // signs this node's log checkpoints (required)
   SignalStoreOptions store;      // the store's environment (tests inject faults)
+  NotificationOptions notifications;  // watch lists and webhook retries
+};
+
+// A watch entry as a member sends it: raw values, salted by Bank::AddWatch.
+struct WatchInput {
+  std::string content_ref;
+  std::optional<Hash256> pdq;
+  std::optional<Md5Digest> md5;
+  std::optional<Sha256Digest> sha256;
 };
 
 // Which signals a listing returns: one of bank, label or case_ref; after a cursor (a signal id), at most limit.
@@ -151,6 +161,12 @@ class Bank {
 
   // The federation's hook: runs after every durable commit that adds to any log; set it before serving.
   void SetCommitListener(std::function<void()> listener);
+  // The webhook dispatcher's hook, likewise.
+  void SetEventListener(std::function<void()> listener);
+  // Watch lists, webhooks and their outbox (Notifications; delivered by WebhookDispatcher).
+  Notifications* notifications() { return &notifications_; }
+  // Salts and adds a member's watch entries; their ids.
+  absl::StatusOr<std::vector<std::string>> AddWatch(const std::vector<WatchInput>& items, const Actor& actor);
   // Suspension of a (poisoning) member: its new log entries are refused; with exclude_from_matching its
   // stored signals stop matching too. Persistent; audited.
   absl::Status Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor);
@@ -213,6 +229,7 @@ class Bank {
   TokenRegistry tokens_;
   BankCatalog catalog_;
   ContentCatalog content_;
+  Notifications notifications_;
   double rebuild_seconds_ = 0;  // written once by Open
 };
 

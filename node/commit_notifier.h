@@ -1,4 +1,4 @@
-// CommitNotifier: tells the federation (one listener, set before serving) that a durable commit added to a
+// CommitNotifier: tells the federation and the webhook dispatcher (one listener each, set before serving) that a durable commit added to a
 // log — the node's own or a replicated one — so peers are woken at once. The listener runs on the
 // committing thread, after the commit and outside every lock of the bank, so it may call back into the
 // bank. Thread-safe.
@@ -13,22 +13,27 @@ namespace hashbank {
 
 class CommitNotifier {
  public:
-  void SetListener(std::function<void()> listener) ABSL_LOCKS_EXCLUDED(mu_) {
+  // Two listeners: the federation's (kFederation) and the webhook dispatcher's (kEvents).
+  enum Slot { kFederation = 0, kEvents = 1 };
+  void SetListener(std::function<void()> listener, Slot slot = kFederation) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    listener_ = std::move(listener);
+    listeners_[slot] = std::move(listener);
   }
   void Notify() const ABSL_LOCKS_EXCLUDED(mu_) {
-    std::function<void()> listener;
+    std::function<void()> listeners[2];
     {
       absl::MutexLock lock(&mu_);
-      listener = listener_;
+      listeners[0] = listeners_[0];
+      listeners[1] = listeners_[1];
     }
-    if (listener) listener();
+    for (const auto& l : listeners) {
+      if (l) l();
+    }
   }
 
  private:
   mutable absl::Mutex mu_;
-  std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> listeners_[2] ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hashbank

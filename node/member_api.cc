@@ -20,8 +20,6 @@ namespace {
 
 using namespace ::hashbank::api;  // NOLINT(google-build-using-namespace): the API's own helpers
 
-constexpr std::string_view kSignalPrefix = "/v1/signals/";
-constexpr std::string_view kOpinionsSuffix = "/opinions";
 
 }  // namespace
 
@@ -111,6 +109,11 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"POST", "/v1/federation/suspend", Route::kFederation, admin, Body::kJson, &MemberApi::Suspend},
       {"POST", "/v1/federation/unsuspend", Route::kFederation, admin, Body::kJson, &MemberApi::Unsuspend},
       {"GET", "/v1/banks", Route::kBanks, any, Body::kNone, &MemberApi::ListBanks},
+      {"POST", "/v1/webhooks", Route::kWebhooks, admin, Body::kJson, &MemberApi::CreateWebhook},
+      {"GET", "/v1/webhooks", Route::kWebhooks, admin, Body::kNone, &MemberApi::ListWebhooks},
+      {"GET", "/v1/webhooks/{id}", Route::kWebhooks, admin, Body::kNone, &MemberApi::GetWebhook},
+      {"DELETE", "/v1/webhooks/{id}", Route::kWebhooks, admin, Body::kNone, &MemberApi::DeleteWebhook},
+      {"POST", "/v1/watch", Route::kWatch, any, Body::kJson, &MemberApi::Watch},
       {"GET", "/v1/signals", Route::kListSignals, submit, Body::kNone, &MemberApi::ListSignals},
       // HMA 1.1's API (hma_api.cc; docs/hma-compatibility.md): HMA's paths, shapes and status codes.
       {"GET", "/status", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},
@@ -346,6 +349,19 @@ absl::StatusOr<HttpResponse> MemberApi::MetricsText(const Call&) {
     gauge("hashbank_video_index_bytes", "Memory of the video index.", static_cast<double>(st.video_index_bytes));
     gauge("hashbank_exact_index_entries", "Entries in the MD5 and SHA-256 indexes.", static_cast<double>(st.exact));
     gauge("hashbank_index_rebuild_seconds", "Time the indexes took to rebuild at start.", st.rebuild_seconds);
+    Notifications* n = bank_->notifications();
+    gauge("hashbank_watch_entries", "Uploads on members' watch lists.", static_cast<double>(n->watch_size()));
+    gauge("hashbank_webhook_queued", "Webhook deliveries waiting in the outbox.", static_cast<double>(n->queued()));
+    uint64_t delivered = 0, failed = 0, dropped = 0;
+    for (const WebhookConfig& c : n->ListWebhooks()) {
+      const WebhookStatus ws = n->Status(c.id);
+      delivered += ws.delivered;
+      failed += ws.failed_attempts;
+      dropped += ws.dropped;
+    }
+    gauge("hashbank_webhook_delivered", "Webhook deliveries acknowledged since start.", static_cast<double>(delivered));
+    gauge("hashbank_webhook_failed_attempts", "Webhook delivery attempts that failed since start.", static_cast<double>(failed));
+    gauge("hashbank_webhook_dropped", "Webhook deliveries given up after the retry window since start.", static_cast<double>(dropped));
     if (federation_gauges_) federation_gauges_(gauge);
   });
   return resp;

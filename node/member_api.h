@@ -140,6 +140,12 @@ class MemberApi {
   // Banks and listings (native).
   absl::StatusOr<HttpResponse> ListBanks(const Call& call);
   absl::StatusOr<HttpResponse> ListSignals(const Call& call);
+  // Webhooks and the watch list (webhook_api.cc).
+  absl::StatusOr<HttpResponse> CreateWebhook(const Call& call);
+  absl::StatusOr<HttpResponse> ListWebhooks(const Call& call);
+  absl::StatusOr<HttpResponse> GetWebhook(const Call& call);
+  absl::StatusOr<HttpResponse> DeleteWebhook(const Call& call);
+  absl::StatusOr<HttpResponse> Watch(const Call& call);
   // HMA 1.1's API (hma_api.cc).
   absl::StatusOr<HttpResponse> HmaStatus(const Call& call);
   absl::StatusOr<HttpResponse> HmaHash(const Call& call);

@@ -164,6 +164,9 @@ absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::un
   options.data_dir = config.node.data_dir;
   options.node_id = config.node.id;
   options.pdq_quality_floor = static_cast<int>(config.matching.pdq_quality_floor);
+  options.notifications.watch_days = static_cast<int>(config.webhooks.watch_days);
+  options.notifications.retry_hours = config.webhooks.retry_hours;
+  options.notifications.pdq_max_distance = static_cast<int>(config.matching.pdq_default_max_distance);
   auto bank = Bank::Open(std::move(options), std::move(salter));
   if (!bank.ok() && absl::IsUnavailable(bank.status()) &&
       std::string(bank.status().message()).find("lock") != std::string::npos) {

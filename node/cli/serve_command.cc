@@ -12,6 +12,7 @@
 #include "config/listen_address.h"
 #include "crypto/x509.h"
 #include "node/federation.h"
+#include "node/webhook_dispatcher.h"
 #include "node/federation_client.h"
 #include "crypto/pem_file.h"
 
@@ -169,6 +170,11 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
                            [f = federation.get()](const auto& gauge) { f->ForEachGauge(gauge); });
     federation->Start();
   }
+  // Webhooks: one dispatcher thread, woken by every durable commit.
+  WebhookDispatcher dispatcher((*bank)->notifications(),
+                               WebhookDispatcherOptions{.timeout = std::chrono::milliseconds(config->webhooks.delivery_timeout_ms)});
+  (*bank)->SetEventListener([&dispatcher] { dispatcher.Wake(); });
+  dispatcher.Start();
   // The member API starts last, when every hook it reads is in place.
   auto server = HttpsServer::Start(
       options, [&api](const HttpRequest& r) { return api.Handle(r); },
@@ -199,6 +205,8 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   if (federation) federation->Stop();
   if (federation_server) federation_server->Shutdown(std::chrono::seconds(5));
   (*server)->Shutdown(std::chrono::seconds(10));
+  (*bank)->SetEventListener(nullptr);
+  dispatcher.Stop();
   out << "hashbank: stopped" << std::endl;
   return 0;
 }

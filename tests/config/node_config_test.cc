@@ -306,7 +306,7 @@ TEST(NodeConfigTest, TopLevelMustBeAMapping) {
 
 TEST(NodeConfigTest, UnknownSectionIsNamed) {
   auto config = FromYaml("node:\n  id: x\napii:\n  listen: 127.0.0.1:1\n");
-  EXPECT_TRUE(FailsWith(config, "apii: unknown section; sections are node, api, salt, limits, matching, federation"));
+  EXPECT_TRUE(FailsWith(config, "apii: unknown section; sections are node, api, salt, limits, matching, federation, webhooks"));
   EXPECT_TRUE(Contains(config.status(), "(line 3, column 1)")) << config.status();
 }
 

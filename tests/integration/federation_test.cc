@@ -54,6 +54,7 @@
 #include "node/https_server.h"
 #include "node/member_api.h"
 #include "node/metrics.h"
+#include "node/webhook_dispatcher.h"
 #include "protocol/entries.pb.h"
 #include "protocol/log.pb.h"
 #include "protocol/merkle.h"
@@ -63,6 +64,7 @@
 #include "tests/support/photo_edits.h"
 #include "tests/support/node_process.h"
 #include "tests/support/video_clips.h"
+#include "tests/support/webhook_receiver.h"
 
 namespace hashbank {
 namespace {
@@ -657,6 +659,42 @@ TEST_F(FederationTest, VideoSubmittedAtAMatchesATrimmedCopyAtCUntilWithdrawn) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_TRUE(stored->withdrawn);
   EXPECT_TRUE(stored->signal_types.empty());
+}
+
+// A platform at C watches its upload; the victim's hash is banked at A afterwards; C's webhook tells the
+// platform, and tells it again when the victim withdraws at A.
+TEST_F(FederationTest, HashBankedAtAAfterAnUploadWatchedAtCIsDeliveredByCsWebhookAndSoIsItsWithdrawal) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  testing::WebhookReceiver receiver;
+  WebhookDispatcher dispatcher(C().bank->notifications(), WebhookDispatcherOptions{});
+  C().bank->SetEventListener([&dispatcher] { dispatcher.Wake(); });
+  dispatcher.Start();
+  const Response hook = Call(C(), "POST", "/v1/webhooks", C().admin_token,
+                             absl::StrCat("{\"url\": \"http://127.0.0.1:", receiver.port(),
+                                          "/h\", \"events\": [\"match.retroactive\", \"signal.withdrawn\"], \"member\": \"querier\"}"));
+  ASSERT_EQ(hook.status, 201) << hook.body;
+  const Hash256 pdq = RandomHash(rng_);
+  Hash256 upload = pdq;
+  upload.limbs[0] ^= 0x7;  // the platform's copy: 3 bits away
+  const Response watch = Call(C(), "POST", "/v1/watch", C().query_token,
+                              absl::StrCat("{\"items\": [{\"content_ref\": \"video-991\", \"pdq\": \"", upload.ToHex(), "\"}]}"));
+  ASSERT_EQ(watch.status, 201) << watch.body;
+  const std::string id = SubmitPdq(A(), pdq);
+  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return !got.empty(); }, kDeadline)) << "no webhook from node-c";
+  json::value event = ParseJson(receiver.received()[0].body);
+  EXPECT_EQ(event.at("type"), "match.retroactive");
+  EXPECT_EQ(event.at("node_id"), "node-c");
+  EXPECT_EQ(event.at("data").at("content_ref"), "video-991");
+  EXPECT_EQ(event.at("data").at("signal").at("id"), json::value(id));
+  EXPECT_EQ(event.at("data").at("signal").at("origin"), "node-a");
+  EXPECT_EQ(event.at("data").at("signal").at("distance"), 3);
+  ASSERT_EQ(Call(A(), "DELETE", "/v1/signals/" + id, A().submit_token).status, 200);
+  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return got.size() >= 2; }, kDeadline)) << "no withdrawal event";
+  event = ParseJson(receiver.received()[1].body);
+  EXPECT_EQ(event.at("type"), "signal.withdrawn");
+  EXPECT_EQ(event.at("data").at("signal_id"), json::value(id));
+  C().bank->SetEventListener(nullptr);
+  dispatcher.Stop();
 }
 
 TEST_F(FederationTest, OpinionAtCReachesAAndModelPublishedAtAReachesC) {

@@ -1,0 +1,600 @@
+#include "node/notifications.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include <boost/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/hmac_sha256.h"
+#include "node/entry_bytes.h"
+#include "node/signal_intake.h"
+#include "protocol/entries.pb.h"
+
+namespace hashbank {
+namespace {
+
+namespace json = boost::json;
+namespace pb = ::hashbank::protocol;
+
+constexpr std::string_view kWebhookPrefix = "webhook/";
+constexpr std::string_view kWatchPrefix = "watch/";
+constexpr std::string_view kOutboxPrefix = "outbox/";
+constexpr std::string_view kScanPrefix = "scan/";
+constexpr std::string_view kWatchMatchPrefix = "watchmatch/";
+constexpr std::string_view kInitialized = "notifications/initialized";
+constexpr size_t kMaxContentRef = 256;
+constexpr size_t kMaxUrl = 2048;
+
+std::string Hex(const uint8_t* p, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kDigits[p[i] >> 4]);
+    out.push_back(kDigits[p[i] & 15]);
+  }
+  return out;
+}
+
+std::string RandomHex(size_t bytes) {
+  std::vector<uint8_t> b(bytes);
+  randombytes_buf(b.data(), b.size());
+  return Hex(b.data(), b.size());
+}
+
+bool FromHex(std::string_view hex, uint8_t* out, size_t n) {
+  if (hex.size() != 2 * n) return false;
+  auto v = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  for (size_t i = 0; i < n; ++i) {
+    const int hi = v(hex[2 * i]), lo = v(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return true;
+}
+
+std::string S(std::string_view s) { return std::string(s); }
+
+std::string WatchRow(uint64_t id) {
+  std::string n = std::to_string(id);
+  return absl::StrCat(S(kWatchPrefix), std::string(20 - n.size(), '0'), n);
+}
+std::string WatchMatchPrefix(const SignalRef& ref) {
+  return absl::StrCat(S(kWatchMatchPrefix), ref.origin, "/", ref.sequence, "/");
+}
+std::string OutboxRow(const Delivery& d) { return absl::StrCat(S(kOutboxPrefix), d.event_id, "/", d.webhook_id); }
+
+std::string EncodeDelivery(const Delivery& d) {
+  return json::serialize(json::object{{"event", d.event_id}, {"webhook", d.webhook_id}, {"body", d.body},
+                                      {"attempts", d.attempts}, {"next_ms", d.next_ms}, {"created_ms", d.created_ms}});
+}
+
+const json::value* Field(const json::object& o, std::string_view name) {
+  const json::value* v = o.if_contains(name);
+  return v == nullptr || v->is_null() ? nullptr : v;
+}
+std::string Str(const json::object& o, std::string_view name) {
+  const json::value* v = Field(o, name);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+int64_t Int(const json::object& o, std::string_view name) {
+  const json::value* v = Field(o, name);
+  return v != nullptr && v->is_int64() ? v->as_int64() : 0;
+}
+
+absl::StatusOr<json::object> ParseRow(std::string_view value, std::string_view what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(value, ec);
+  if (ec || !v.is_object()) return absl::DataLossError(absl::StrCat("a stored ", S(what), " row does not parse"));
+  return std::move(v.as_object());
+}
+
+}  // namespace
+
+std::string WebhookSignature(const std::string& secret, int64_t unix_seconds, std::string_view body) {
+  const std::string message = absl::StrCat(unix_seconds, ".", S(body));
+  const HmacSha256Tag tag = HmacSha256(AsBytes(secret), AsBytes(message));
+  return absl::StrCat("t=", unix_seconds, ",v1=", Hex(tag.data(), tag.size()));
+}
+
+absl::Status ValidateWebhookUrl(std::string_view url) {
+  if (url.size() > kMaxUrl) return absl::InvalidArgumentError("url: at most 2048 characters");
+  const bool https = url.starts_with("https://"), http = url.starts_with("http://");
+  if (!https && !http) return absl::InvalidArgumentError("url: https:// (or http:// to a loopback address)");
+  std::string_view rest = url.substr(https ? 8 : 7);
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.empty() || authority.find('@') != std::string_view::npos ||
+      std::any_of(authority.begin(), authority.end(), [](char c) { return c <= ' ' || c == '\\'; })) {
+    return absl::InvalidArgumentError("url: a host is required (no user information)");
+  }
+  if (http) {
+    std::string_view host = authority;
+    if (host.starts_with("[")) {
+      host = host.substr(0, host.find(']') + 1);
+    } else {
+      host = host.substr(0, host.find(':'));
+    }
+    if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+      return absl::InvalidArgumentError("url: http:// only to a loopback address (127.0.0.1, ::1, localhost); use https://");
+    }
+  }
+  return absl::OkStatus();
+}
+
+Notifications::Notifications(SignalStore* store, std::string node_id, std::function<int64_t()> now_ms,
+                             NotificationOptions options,
+                             std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes,
+                             std::function<bool(const SignalRef&)> matchable)
+    : store_(store),
+      node_id_(std::move(node_id)),
+      now_ms_(std::move(now_ms)),
+      options_(options),
+      log_sizes_(std::move(log_sizes)),
+      matchable_(std::move(matchable)) {}
+
+void Notifications::IndexWatch(uint64_t id, const Watch& w) {
+  if (w.pdq) (void)watch_pdq_.Insert(*w.pdq, id);
+  if (w.md5) watch_exact_[absl::StrCat("m", std::string(w.md5->begin(), w.md5->end()))].push_back(id);
+  if (w.sha256) watch_exact_[absl::StrCat("s", std::string(w.sha256->begin(), w.sha256->end()))].push_back(id);
+}
+
+void Notifications::UnindexWatch(uint64_t id, const Watch& w) {
+  if (w.pdq) (void)watch_pdq_.Remove(*w.pdq, id);
+  for (const auto& [kind, d] : {std::pair{'m', w.md5}, std::pair{'s', w.sha256}}) {
+    if (!d) continue;
+    auto it = watch_exact_.find(absl::StrCat(std::string(1, kind), std::string(d->begin(), d->end())));
+    if (it == watch_exact_.end()) continue;
+    std::erase(it->second, id);
+    if (it->second.empty()) watch_exact_.erase(it);
+  }
+}
+
+absl::Status Notifications::Load() {
+  absl::MutexLock scan(&scan_mu_);
+  absl::MutexLock lock(&mu_);
+  absl::Status s = store_->ForEachState(kWebhookPrefix, [&](std::string_view id, std::string_view value)
+                                                            ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    auto o = ParseRow(value, "webhook");
+    if (!o.ok()) return o.status();
+    WebhookConfig c;
+    c.id = S(id);
+    c.url = Str(*o, "url");
+    c.member = Str(*o, "member");
+    c.secret = Str(*o, "secret");
+    c.created_ms = Int(*o, "created_ms");
+    if (const json::value* e = Field(*o, "events"); e != nullptr && e->is_array()) {
+      for (const json::value& x : e->as_array()) {
+        if (x.is_string()) c.events.emplace_back(x.as_string());
+      }
+    }
+    webhooks_[c.id] = std::move(c);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  // The callbacks run here, under both locks (the analysis cannot follow them into lambdas).
+  s = store_->ForEachState(kWatchPrefix, [&](std::string_view key, std::string_view value)
+                                             ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    uint64_t id = 0;
+    if (!absl::SimpleAtoi(absl::string_view(key.data(), key.size()), &id)) return absl::DataLossError("a watch row key is corrupt");
+    auto o = ParseRow(value, "watch");
+    if (!o.ok()) return o.status();
+    Watch w;
+    w.member = Str(*o, "member");
+    w.content_ref = Str(*o, "content_ref");
+    w.expires_ms = Int(*o, "expires_ms");
+    if (const std::string h = Str(*o, "pdq"); !h.empty()) {
+      absl::StatusOr<Hash256> p = Hash256::FromHex(h);
+      if (!p.ok()) return absl::DataLossError("a watch row's pdq is corrupt");
+      w.pdq = *p;
+    }
+    for (const auto& [name, field] : {std::pair{"md5", &w.md5}, std::pair{"sha256", &w.sha256}}) {
+      if (const std::string h = Str(*o, name); !h.empty()) {
+        SaltedExactDigest d{};
+        if (!FromHex(h, d.data(), d.size())) return absl::DataLossError("a watch row's digest is corrupt");
+        *field = d;
+      }
+    }
+    IndexWatch(id, w);
+    watch_[id] = std::move(w);
+    next_watch_ = std::max(next_watch_, id + 1);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  s = store_->ForEachState(kOutboxPrefix, [&](std::string_view, std::string_view value)
+                                              ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    auto o = ParseRow(value, "outbox");
+    if (!o.ok()) return o.status();
+    Delivery d;
+    d.event_id = Str(*o, "event");
+    d.webhook_id = Str(*o, "webhook");
+    d.body = Str(*o, "body");
+    d.attempts = static_cast<int>(Int(*o, "attempts"));
+    d.next_ms = Int(*o, "next_ms");
+    d.created_ms = Int(*o, "created_ms");
+    outbox_[absl::StrCat(d.event_id, "/", d.webhook_id)] = std::move(d);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  s = store_->ForEachState(kScanPrefix, [&](std::string_view origin, std::string_view value)
+                                            ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    uint64_t seq = 0;
+    if (!absl::SimpleAtoi(absl::string_view(value.data(), value.size()), &seq)) return absl::DataLossError("a scan cursor is corrupt");
+    cursors_[S(origin)] = seq;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  auto initialized = store_->GetState(kInitialized);
+  if (!initialized.ok()) return initialized.status();
+  if (!initialized->has_value()) {
+    // First start with notifications: the logs as they are now are not "new".
+    auto sizes = log_sizes_();
+    if (!sizes.ok()) return sizes.status();
+    StoreBatch batch;
+    for (const auto& [origin, size] : *sizes) {
+      cursors_[origin] = size;
+      batch.PutState(absl::StrCat(S(kScanPrefix), origin), absl::StrCat(size));
+    }
+    batch.PutState(kInitialized, "1");
+    if (absl::Status c = store_->Commit(std::move(batch), now_ms_()); !c.ok()) return c;
+  }
+  for (const auto& [key, d] : outbox_) ++status_[d.webhook_id].queued;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WebhookConfig> Notifications::CreateWebhook(const std::string& url, const std::vector<std::string>& events,
+                                                           const std::string& member, const std::string& actor) {
+  if (absl::Status s = ValidateWebhookUrl(url); !s.ok()) return s;
+  if (events.empty()) return absl::InvalidArgumentError("events: at least one of match.retroactive, signal.withdrawn, signal.disputed");
+  for (const std::string& e : events) {
+    if (std::find(kWebhookEvents.begin(), kWebhookEvents.end(), e) == kWebhookEvents.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("events: unknown event type \"", e,
+                                                     "\" (match.retroactive, signal.withdrawn, signal.disputed)"));
+    }
+  }
+  if (member.empty() || member.size() > 64) return absl::InvalidArgumentError("member: the token name whose watch list it serves");
+  WebhookConfig c;
+  c.id = absl::StrCat("wh_", RandomHex(8));
+  c.url = url;
+  c.events = events;
+  std::sort(c.events.begin(), c.events.end());
+  c.events.erase(std::unique(c.events.begin(), c.events.end()), c.events.end());
+  c.member = member;
+  c.secret = absl::StrCat("whsec_", RandomHex(32));
+  c.created_ms = now_ms_();
+  json::array ev;
+  for (const std::string& e : c.events) ev.emplace_back(e);
+  StoreBatch batch;
+  batch.PutState(absl::StrCat(S(kWebhookPrefix), c.id),
+                 json::serialize(json::object{{"url", c.url}, {"events", std::move(ev)}, {"member", c.member},
+                                              {"secret", c.secret}, {"created_ms", c.created_ms}}));
+  batch.AddAudit(actor, "webhook.create", c.id);
+  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  webhooks_[c.id] = c;
+  return c;
+}
+
+std::vector<WebhookConfig> Notifications::ListWebhooks() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<WebhookConfig> out;
+  for (const auto& [id, c] : webhooks_) out.push_back(c);
+  return out;
+}
+
+std::optional<WebhookConfig> Notifications::GetWebhook(const std::string& id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = webhooks_.find(id);
+  if (it == webhooks_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::Status Notifications::DeleteWebhook(const std::string& id, const std::string& actor) {
+  absl::MutexLock lock(&mu_);
+  if (!webhooks_.contains(id)) return absl::NotFoundError(absl::StrCat("no webhook ", id));
+  StoreBatch batch;
+  batch.DeleteState(absl::StrCat(S(kWebhookPrefix), id));
+  std::vector<std::string> dropped;
+  for (const auto& [key, d] : outbox_) {
+    if (d.webhook_id == id) {
+      batch.DeleteState(OutboxRow(d));
+      dropped.push_back(key);
+    }
+  }
+  batch.AddAudit(actor, "webhook.delete", id);
+  // Under mu_: a delivery finishing now must not write its row back after this delete.
+  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
+  for (const std::string& k : dropped) outbox_.erase(k);
+  webhooks_.erase(id);
+  status_.erase(id);
+  return absl::OkStatus();
+}
+
+WebhookStatus Notifications::Status(const std::string& id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = status_.find(id);
+  return it == status_.end() ? WebhookStatus{} : it->second;
+}
+
+absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::string& member, const std::vector<WatchItem>& items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].pdq && !items[i].md5 && !items[i].sha256) {
+      return absl::InvalidArgumentError(absl::StrCat("items[", i, "]: at least one of pdq, md5, sha256"));
+    }
+    if (items[i].content_ref.empty() || items[i].content_ref.size() > kMaxContentRef) {
+      return absl::InvalidArgumentError(absl::StrCat("items[", i, "].content_ref: 1 to 256 bytes"));
+    }
+  }
+  const int64_t expires = now_ms_() + int64_t{options_.watch_days} * 86'400'000;
+  absl::MutexLock lock(&mu_);
+  if (watch_.size() + items.size() > options_.max_watch_entries) {
+    return absl::ResourceExhaustedError(absl::StrCat("the watch list holds at most ", options_.max_watch_entries, " entries"));
+  }
+  StoreBatch batch;
+  std::vector<std::pair<uint64_t, Watch>> added;
+  std::vector<std::string> ids;
+  for (const WatchItem& item : items) {
+    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, expires};
+    json::object o{{"member", member}, {"content_ref", item.content_ref}, {"expires_ms", expires}};
+    if (w.pdq) o["pdq"] = w.pdq->ToHex();
+    if (w.md5) o["md5"] = Hex(w.md5->data(), w.md5->size());
+    if (w.sha256) o["sha256"] = Hex(w.sha256->data(), w.sha256->size());
+    const uint64_t id = next_watch_++;
+    batch.PutState(WatchRow(id), json::serialize(o));
+    ids.push_back(std::to_string(id));
+    added.emplace_back(id, std::move(w));
+  }
+  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
+  for (auto& [id, w] : added) {
+    IndexWatch(id, w);
+    watch_[id] = std::move(w);
+  }
+  return ids;
+}
+
+size_t Notifications::watch_size() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return watch_.size();
+}
+
+absl::StatusOr<size_t> Notifications::PurgeExpiredWatch() {
+  const int64_t now = now_ms_();
+  absl::MutexLock lock(&mu_);
+  StoreBatch batch;
+  std::vector<uint64_t> expired;
+  for (const auto& [id, w] : watch_) {
+    if (w.expires_ms <= now) {
+      batch.DeleteState(WatchRow(id));
+      expired.push_back(id);
+      if (expired.size() == 10000) break;
+    }
+  }
+  if (expired.empty()) return 0;
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
+  for (uint64_t id : expired) {
+    UnindexWatch(id, watch_.at(id));
+    watch_.erase(id);
+  }
+  return expired.size();
+}
+
+std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& signal_bytes) const {
+  pb::Signal sig;
+  std::vector<Hit> hits;
+  if (!sig.ParseFromString(signal_bytes)) return hits;
+  const int64_t now = now_ms_();
+  auto add = [&](uint64_t id, std::string_view type, int distance) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
+    auto w = watch_.find(id);
+    if (w == watch_.end() || w->second.expires_ms <= now) return;
+    for (const Hit& h : hits) {
+      if (h.watch == id) return;  // once per watch entry: the first (exact) kind found
+    }
+    hits.push_back(Hit{id, S(type), distance});
+  };
+  for (const auto& [kind, digest, type] : {std::tuple{'m', &sig.md5(), "md5"}, std::tuple{'s', &sig.sha256(), "sha256"}}) {
+    if (digest->size() != 32) continue;
+    auto it = watch_exact_.find(absl::StrCat(std::string(1, kind), *digest));
+    if (it == watch_exact_.end()) continue;
+    for (uint64_t id : it->second) add(id, type, 0);
+  }
+  if (sig.pdq().size() == 32) {
+    for (const PdqMatch& m : watch_pdq_.Query(PdqFromBytes(sig.pdq()), options_.pdq_max_distance)) add(m.id, "pdq", m.distance);
+  }
+  return hits;
+}
+
+void Notifications::Enqueue(const std::string& member, std::string_view type, const std::string& data_json,
+                            StoreBatch* batch, std::vector<Delivery>* out) const {
+  const int64_t now = now_ms_();
+  std::string event_id;
+  std::string body;
+  for (const auto& [id, c] : webhooks_) {
+    if (c.member != member || std::find(c.events.begin(), c.events.end(), type) == c.events.end()) continue;
+    if (event_id.empty()) {
+      event_id = absl::StrCat("evt_", RandomHex(16));
+      body = absl::StrCat("{\"id\":\"", event_id, "\",\"type\":\"", S(type), "\",\"created_at_ms\":", now,
+                          ",\"node_id\":", json::serialize(json::value(node_id_)), ",\"data\":", data_json, "}");
+    }
+    Delivery d{event_id, id, body, 0, now, now};
+    batch->PutState(OutboxRow(d), EncodeDelivery(d));
+    out->push_back(std::move(d));
+  }
+}
+
+absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
+  absl::MutexLock scan(&scan_mu_);
+  auto sizes = log_sizes_();
+  if (!sizes.ok()) return sizes.status();
+  StoreBatch batch;
+  std::vector<Delivery> queued;
+  std::map<std::string, uint64_t> moved;
+  // watchmatch rows written in this pass (a withdrawal in the same pass must see them).
+  std::multimap<std::string, std::pair<std::string, std::string>> fresh;
+  size_t processed = 0;
+  absl::Status failed = absl::OkStatus();
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& log : *sizes) {
+      const std::string& origin = log.first;  // named, not a structured binding: lambdas capture it
+      const uint64_t size = log.second;
+      if (processed >= max_entries) break;
+      const uint64_t cursor = cursors_.contains(origin) ? cursors_.at(origin) : 0;
+      if (cursor >= size) continue;
+      const uint64_t end = std::min<uint64_t>(size, cursor + (max_entries - processed));
+      auto matched_rows = [&](const SignalRef& ref, const std::function<void(const std::string&, const std::string&, const std::string&)>& fn) {
+        const std::string prefix = WatchMatchPrefix(ref);
+        (void)store_->ForEachState(prefix, [&](std::string_view watch_id, std::string_view value) -> absl::Status {
+          auto o = ParseRow(value, "watchmatch");
+          if (o.ok()) fn(S(watch_id), Str(*o, "member"), Str(*o, "content_ref"));
+          return absl::OkStatus();
+        });
+        auto [lo, hi] = fresh.equal_range(prefix);
+        for (auto it = lo; it != hi; ++it) fn(it->second.first.substr(0, it->second.first.find('\n')),
+                                              it->second.first.substr(it->second.first.find('\n') + 1), it->second.second);
+      };
+      // mu_ is held (shared) across this callback; the analysis cannot follow it into the lambda.
+      absl::Status s = store_->ScanEntries(origin, cursor + 1, end + 1, [&](uint64_t seq, std::string_view bytes)
+                                                                            ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+        pb::Entry entry;
+        if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return absl::OkStatus();
+        const SignalRef ref{origin, seq};
+        if (entry.has_signal() && HasValues(entry.signal()) && matchable_(ref)) {
+          const std::string sig_bytes = entry.signal().SerializeAsString();
+          for (const Hit& h : MatchWatch(sig_bytes)) {
+            const Watch& w = watch_.at(h.watch);
+            json::array labels;
+            for (const std::string& l : entry.signal().labels()) labels.emplace_back(l);
+            json::object data{{"content_ref", w.content_ref}, {"watch_id", std::to_string(h.watch)},
+                              {"signal", json::object{{"id", FormatSignalId(ref)}, {"origin", origin},
+                                                      {"bank", S(BankOf(entry.signal()))}, {"labels", std::move(labels)},
+                                                      {"signal_type", h.signal_type}, {"distance", h.distance}}}};
+            Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
+            batch.PutState(absl::StrCat(WatchMatchPrefix(ref), h.watch),
+                           json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
+            fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(h.watch, "\n", w.member), w.content_ref});
+          }
+        } else if (entry.has_withdrawal()) {
+          const SignalRef target{origin, entry.withdrawal().signal_sequence()};
+          const std::string reason = entry.withdrawal().reason();
+          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
+                                   ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
+                              {"reason", reason}};
+            Enqueue(member, "signal.withdrawn", json::serialize(data), &batch, &queued);
+          });
+        } else if (entry.has_opinion() && entry.opinion().verdict() == pb::Opinion::VERDICT_DISPUTED) {
+          const SignalRef target{entry.opinion().signal_origin(), entry.opinion().signal_sequence()};
+          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
+                                   ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
+                              {"disputed_by", origin}};
+            Enqueue(member, "signal.disputed", json::serialize(data), &batch, &queued);
+          });
+        }
+        return absl::OkStatus();
+      });
+      if (!s.ok()) {
+        failed = s;
+        break;
+      }
+      batch.PutState(absl::StrCat(S(kScanPrefix), origin), absl::StrCat(end));
+      moved[origin] = end;
+      processed += end - cursor;
+    }
+  }
+  if (!failed.ok()) return failed;
+  if (moved.empty()) return size_t{0};
+  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
+  for (const auto& [origin, end] : moved) cursors_[origin] = end;
+  absl::MutexLock lock(&mu_);
+  for (Delivery& d : queued) {
+    ++status_[d.webhook_id].queued;
+    outbox_[absl::StrCat(d.event_id, "/", d.webhook_id)] = std::move(d);
+  }
+  return processed;
+}
+
+std::vector<Delivery> Notifications::Due(int64_t now_ms, size_t max) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Delivery> out;
+  for (const auto& [key, d] : outbox_) {
+    if (d.next_ms <= now_ms) out.push_back(d);
+  }
+  std::sort(out.begin(), out.end(), [](const Delivery& a, const Delivery& b) { return a.created_ms < b.created_ms; });
+  if (out.size() > max) out.resize(max);
+  return out;
+}
+
+std::optional<int64_t> Notifications::NextDue() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::optional<int64_t> next;
+  for (const auto& [key, d] : outbox_) {
+    if (!next || d.next_ms < *next) next = d.next_ms;
+  }
+  return next;
+}
+
+size_t Notifications::queued() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return outbox_.size();
+}
+
+int64_t Notifications::RetryDelay(int attempts) const {
+  double base = static_cast<double>(options_.first_retry_ms) * std::pow(2.0, std::min(attempts - 1, 30));
+  base = std::min(base, static_cast<double>(options_.max_retry_ms));
+  // Jitter: 50% to 150% of the step, so receivers that come back are not hit by every node at once.
+  const double jitter = 0.5 + static_cast<double>(randombytes_uniform(1'000'000)) / 1e6;
+  return static_cast<int64_t>(base * jitter);
+}
+
+absl::Status Notifications::Delivered(const Delivery& d) {
+  absl::MutexLock lock(&mu_);
+  const std::string key = absl::StrCat(d.event_id, "/", d.webhook_id);
+  if (!outbox_.contains(key)) return absl::OkStatus();  // its webhook was deleted meanwhile
+  StoreBatch batch;
+  batch.DeleteState(OutboxRow(d));
+  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
+  outbox_.erase(key);
+  WebhookStatus& st = status_[d.webhook_id];
+  st.last_success_ms = now_ms_();
+  ++st.delivered;
+  st.consecutive_failures = 0;
+  if (st.queued > 0) --st.queued;
+  return absl::OkStatus();
+}
+
+absl::Status Notifications::Failed(const Delivery& d, const std::string& error) {
+  const int64_t now = now_ms_();
+  absl::MutexLock lock(&mu_);
+  const std::string key = absl::StrCat(d.event_id, "/", d.webhook_id);
+  if (!outbox_.contains(key)) return absl::OkStatus();
+  Delivery next = outbox_.at(key);
+  ++next.attempts;
+  WebhookStatus& st = status_[d.webhook_id];
+  st.last_failure_ms = now;
+  st.last_error = error.substr(0, 300);
+  ++st.failed_attempts;
+  ++st.consecutive_failures;
+  StoreBatch batch;
+  const bool drop = static_cast<double>(now - next.created_ms) >= options_.retry_hours * 3'600'000.0;
+  if (drop) {
+    batch.DeleteState(OutboxRow(next));
+  } else {
+    next.next_ms = now + RetryDelay(next.attempts);
+    batch.PutState(OutboxRow(next), EncodeDelivery(next));
+  }
+  if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
+  if (drop) {
+    outbox_.erase(key);
+    ++st.dropped;
+    if (st.queued > 0) --st.queued;
+  } else {
+    outbox_[key] = std::move(next);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hashbank

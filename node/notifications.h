@@ -1,0 +1,176 @@
+// Notifications: what a member service is told without asking — its watch list of recent uploads, its
+// webhooks, and the durable outbox of events to deliver to them. The delivery itself (threads, HTTP) is
+// WebhookDispatcher's (node/webhook_dispatcher.h); this class only decides and records, durably.
+//
+//   watch list   a member's recent uploads (`content_ref` + salted PDQ / MD5 / SHA-256), expiring after
+//                `watch_days`. State rows "watch/<id>" (JSON); in memory: a PDQ index and exact maps.
+//   webhooks     URL, event types, the member (token name) whose watch list it serves, and its signing secret
+//                (kept as given: HMAC needs it). State rows "webhook/<id>".
+//   scanner      Scan() reads every log's entries past its cursor ("scan/<origin>", the last sequence seen):
+//                a new signal that matches a live watch entry queues `match.retroactive` (and remembers the
+//                pair in "watchmatch/<origin>/<seq>/<watch id>"); a withdrawal or a dispute of a signal that
+//                matched a member's upload queues `signal.withdrawn` / `signal.disputed`. Events and the
+//                cursor move in one durable batch, so each event is queued exactly once, crash or not.
+//   outbox       "outbox/<event id>" (JSON: webhook, body, attempts, next attempt, created): delivered at
+//                least once; retried with exponential backoff and jitter for `retry_hours`, then dropped
+//                (counted). Survives restarts.
+//
+// On first use the cursors start at every log's current end: only signals that arrive from then on are
+// retroactive matches (an upload is matched synchronously when it is registered).
+//
+// Thread-safety: every method is safe to call concurrently. `scan_mu_` serialises Scan (the cursor's owner);
+// `mu_` guards the in-memory maps; store writes are durable before the maps change. Errors: InvalidArgument
+// (bad URL, event type, item), NotFound, the store's.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "crypto/salting.h"
+#include "hashing/hash256.h"
+#include "matcher/pdq_index.h"
+#include "storage/signal_store.h"
+
+namespace hashbank {
+
+inline constexpr std::array<std::string_view, 3> kWebhookEvents = {"match.retroactive", "signal.withdrawn",
+                                                                   "signal.disputed"};
+
+struct NotificationOptions {
+  int watch_days = 30;          // a watch entry's life
+  int pdq_max_distance = 31;    // a retroactive PDQ match
+  double retry_hours = 24;      // a delivery is retried this long, then dropped
+  int64_t first_retry_ms = 1000;
+  int64_t max_retry_ms = 3600 * 1000;
+  size_t max_watch_entries = 10'000'000;
+};
+
+// One upload a member watches, salted (raw values are salted by the caller, SignalIntake).
+struct WatchItem {
+  std::string content_ref;  // the member's own reference, <= 256 bytes
+  std::optional<Hash256> pdq;
+  std::optional<SaltedExactDigest> md5, sha256;
+};
+
+struct WebhookConfig {
+  std::string id;       // "wh_<16 hex>"
+  std::string url;
+  std::vector<std::string> events;
+  std::string member;   // the token name whose watch list it serves
+  std::string secret;   // "whsec_<64 hex>"; the HMAC key is this string's bytes
+  int64_t created_ms = 0;
+};
+
+struct WebhookStatus {
+  int64_t last_success_ms = 0, last_failure_ms = 0;
+  uint64_t delivered = 0, failed_attempts = 0, dropped = 0;
+  uint64_t consecutive_failures = 0;
+  std::string last_error;
+  size_t queued = 0;
+};
+
+struct Delivery {
+  std::string event_id;
+  std::string webhook_id;
+  std::string body;
+  int attempts = 0;
+  int64_t next_ms = 0;
+  int64_t created_ms = 0;
+};
+
+class Notifications {
+ public:
+  // `log_sizes`: every origin this node stores (its own included) and the size of its durable log.
+  // `matchable`: whether a stored signal takes part in matching here (not from a suspended origin).
+  Notifications(SignalStore* store, std::string node_id, std::function<int64_t()> now_ms, NotificationOptions options,
+                std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes,
+                std::function<bool(const SignalRef&)> matchable);
+
+  absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_, scan_mu_);
+
+  // Webhooks. `url`: https://..., or http:// to a loopback address (local receivers). The secret is in the
+  // returned config (show it once).
+  absl::StatusOr<WebhookConfig> CreateWebhook(const std::string& url, const std::vector<std::string>& events,
+                                              const std::string& member, const std::string& actor) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<WebhookConfig> ListWebhooks() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<WebhookConfig> GetWebhook(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Deletes the webhook and its queued deliveries.
+  absl::Status DeleteWebhook(const std::string& id, const std::string& actor) ABSL_LOCKS_EXCLUDED(mu_);
+  WebhookStatus Status(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Adds watch entries for `member` (durable); their ids. InvalidArgument for an item without a hash.
+  absl::StatusOr<std::vector<std::string>> AddWatch(const std::string& member, const std::vector<WatchItem>& items)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  size_t watch_size() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Deletes expired watch entries (rows and memory); how many.
+  absl::StatusOr<size_t> PurgeExpiredWatch() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // One pass of the scanner over at most `max_entries` new log entries; how many it read (0: caught up).
+  absl::StatusOr<size_t> Scan(size_t max_entries = 2000) ABSL_LOCKS_EXCLUDED(mu_, scan_mu_);
+
+  // Deliveries due at `now_ms`, oldest first, at most `max`.
+  std::vector<Delivery> Due(int64_t now_ms, size_t max) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The earliest next attempt of any queued delivery, if any.
+  std::optional<int64_t> NextDue() const ABSL_LOCKS_EXCLUDED(mu_);
+  // A delivery's outcome: delivered (the row is deleted) or failed (retried later, or dropped after
+  // retry_hours).
+  absl::Status Delivered(const Delivery& d) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Failed(const Delivery& d, const std::string& error) ABSL_LOCKS_EXCLUDED(mu_);
+  size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Watch {
+    std::string member, content_ref;
+    std::optional<Hash256> pdq;
+    std::optional<SaltedExactDigest> md5, sha256;
+    int64_t expires_ms = 0;
+  };
+  struct Hit {
+    uint64_t watch;
+    std::string signal_type;
+    int distance;
+  };
+  std::vector<Hit> MatchWatch(const std::string& signal_bytes) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Queues an event for every webhook of `member` that takes `type` (rows into `batch`, deliveries into `out`).
+  void Enqueue(const std::string& member, std::string_view type, const std::string& data_json, StoreBatch* batch,
+               std::vector<Delivery>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void IndexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnindexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t RetryDelay(int attempts) const;
+
+  SignalStore* const store_;
+  const std::string node_id_;
+  const std::function<int64_t()> now_ms_;
+  const NotificationOptions options_;
+  const std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes_;
+  const std::function<bool(const SignalRef&)> matchable_;
+
+  absl::Mutex scan_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(scan_mu_);  // origin -> last sequence scanned
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, WebhookConfig> webhooks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, WebhookStatus> status_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Watch> watch_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
+  PdqIndex watch_pdq_;  // locks itself
+  absl::flat_hash_map<std::string, std::vector<uint64_t>> watch_exact_ ABSL_GUARDED_BY(mu_);  // kind + digest
+  std::map<std::string, Delivery> outbox_ ABSL_GUARDED_BY(mu_);  // event id -> delivery
+};
+
+// "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>": the Hashbank-Signature header.
+std::string WebhookSignature(const std::string& secret, int64_t unix_seconds, std::string_view body);
+// OK for https://host[:port][/path], and http:// to 127.0.0.1, ::1 or localhost; InvalidArgument otherwise.
+absl::Status ValidateWebhookUrl(std::string_view url);
+
+}  // namespace hashbank
