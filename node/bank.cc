@@ -50,10 +50,12 @@ Bank::Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<
             }
             return sizes;
           },
-          [this](const SignalRef& ref) {
-            if (ref.origin == options_.node_id) return true;
-            const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
-            return !(from && ref.sequence > *from);  // entries past a suspension are never indexed
+          [this](const SignalRef& ref, std::string_view bank) {
+            if (ref.origin != options_.node_id) {
+              const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
+              if (from && ref.sequence > *from) return false;  // entries past a suspension are never indexed
+            }
+            return catalog_.MatchEnabled(bank, FormatSignalId(ref)) && content_.Enabled(ref);
           }) {}
 Bank::~Bank() = default;
 
@@ -172,7 +174,8 @@ absl::StatusOr<SignalRef> Bank::Submit(const SignalInput& input, const Actor& ac
   return std::move(r[0]);
 }
 
-std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor) {
+std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor,
+                                                         const std::pair<std::string, std::string>* state_row) {
   std::vector<absl::StatusOr<SignalRef>> results(inputs.size(), absl::UnknownError("not processed"));
   std::vector<std::pair<size_t, pb::Signal>> valid;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -189,10 +192,22 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
       valid.push_back({i, std::move(*sig)});
     }
   }
-  if (valid.empty()) return results;
+  if (valid.empty()) {
+    if (state_row != nullptr) {
+      StoreBatch batch;
+      batch.PutState(state_row->first, state_row->second);
+      if (absl::Status s = store_->Commit(std::move(batch), options_.now_ms()); !s.ok()) {
+        for (auto& r : results) {
+          if (r.ok()) r = s;
+        }
+      }
+    }
+    return results;
+  }
   auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
     std::vector<pb::Entry> entries;
     entries.reserve(valid.size());
+    if (state_row != nullptr) scope.batch()->PutState(state_row->first, state_row->second);
     uint64_t seq = scope.first_sequence();
     for (const auto& [i, sig] : valid) {
       const SignalRef ref{options_.node_id, seq++};
@@ -507,6 +522,38 @@ absl::StatusOr<size_t> Bank::DeleteBank(std::string_view name, const Actor& acto
   return withdrawn;
 }
 
+absl::StatusOr<std::optional<std::string>> Bank::GetStateRow(const std::string& name) const { return store_->GetState(name); }
+
+absl::Status Bank::ExportBank(std::string_view bank, const std::function<void(const ExportedSignal&)>& fn,
+                              size_t* exact_only) const {
+  *exact_only = 0;
+  std::optional<SignalRef> after;
+  for (;;) {
+    auto page = store_->ListByLabel(BankListKey(bank), after, 1000);
+    if (!page.ok()) return page.status();
+    if (page->empty()) return absl::OkStatus();
+    for (const SignalRef& ref : *page) {
+      auto bytes = store_->GetEntry(ref);
+      if (!bytes.ok()) return bytes.status();
+      pb::Entry entry;
+      if (!bytes->has_value() || !entry.ParseFromString(**bytes) || !entry.has_signal()) continue;
+      const pb::Signal& sig = entry.signal();
+      if (sig.pdq().size() != 32) {
+        if (!sig.md5().empty() || !sig.sha256().empty()) ++*exact_only;
+        continue;
+      }
+      ExportedSignal e;
+      e.ref = ref;
+      e.pdq = intake_.UnsaltPdq(PdqFromBytes(sig.pdq()));
+      e.quality = static_cast<int>(sig.pdq_quality());
+      e.labels.assign(sig.labels().begin(), sig.labels().end());
+      e.content_id = sig.content_id();
+      fn(e);
+    }
+    after = page->back();
+  }
+}
+
 absl::StatusOr<int64_t> Bank::ContentId(const SignalRef& ref) { return content_.IdOf(ref); }
 absl::StatusOr<SignalRef> Bank::ContentRef(int64_t id) const { return content_.RefOf(id); }
 ContentState Bank::GetContentState(const SignalRef& ref) const { return content_.Get(ref); }
@@ -518,7 +565,15 @@ absl::StatusOr<std::vector<SignalRef>> Bank::ListSignals(const SignalListing& l)
   const int given = !l.bank.empty() + !l.label.empty() + !l.case_ref.empty();
   if (given != 1) return absl::InvalidArgumentError("exactly one of bank, label, case_ref is required");
   const std::string key = !l.bank.empty() ? BankListKey(l.bank) : !l.label.empty() ? l.label : CaseListKey(l.case_ref);
-  return store_->ListByLabel(key, l.after, l.limit);
+  if (l.case_ref.empty()) return store_->ListByLabel(key, l.after, l.limit);
+  // A case reference is the submitter's own: only this node's signals are listed by it (another member's
+  // case references are not for guessing at).
+  std::optional<SignalRef> after = l.after;
+  if (!after || after->origin < options_.node_id) after = SignalRef{options_.node_id, 0};
+  auto refs = store_->ListByLabel(key, after, l.limit);
+  if (!refs.ok()) return refs;
+  std::erase_if(*refs, [this](const SignalRef& r) { return r.origin != options_.node_id; });
+  return refs;
 }
 
 absl::StatusOr<std::string> Bank::CreateToken(Role role, const std::string& name, const Actor& actor) {
@@ -582,7 +637,31 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
     }
     salted.push_back(std::move(w));
   }
-  return notifications_.AddWatch(actor.name, salted);
+  auto ids = notifications_.AddWatch(actor.name, salted);
+  if (!ids.ok()) return ids;
+  // What is already banked and matches is reported now: a signal banked between the member's match and its
+  // watch registration must not be missed. (Excluded origins and disabled banks are left out by Enabled.)
+  std::vector<Notifications::ExistingMatch> existing;
+  for (size_t i = 0; i < salted.size(); ++i) {
+    std::vector<Match> found;
+    if (salted[i].pdq) {
+      auto m = Enabled(index_.MatchPdq(std::span<const Hash256>(&*salted[i].pdq, 1), options_.notifications.pdq_max_distance));
+      if (m.ok()) found.insert(found.end(), m->begin(), m->end());
+    }
+    for (const auto& [kind, digest] : {std::pair{ExactKind::kMd5, salted[i].md5}, std::pair{ExactKind::kSha256, salted[i].sha256}}) {
+      if (!digest) continue;
+      auto m = Enabled(index_.MatchExact(kind, *digest));
+      if (m.ok()) found.insert(found.end(), m->begin(), m->end());
+    }
+    std::vector<SignalRef> seen;
+    for (const Match& m : found) {
+      if (std::find(seen.begin(), seen.end(), m.ref) != seen.end()) continue;
+      seen.push_back(m.ref);
+      existing.push_back({(*ids)[i], m.ref, m.bank, m.labels, m.signal_type, m.distance});
+    }
+  }
+  if (absl::Status s = notifications_.ReportExisting(existing); !s.ok()) return s;
+  return ids;
 }
 absl::Status Bank::Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor) {
   return replica_.Suspend(origin, exclude_from_matching, actor.name);

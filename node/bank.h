@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -116,7 +117,23 @@ class Bank {
 
   absl::StatusOr<SignalRef> Submit(const SignalInput& input, const Actor& actor);
   // Items are validated one by one; the valid ones are written in one durable batch. Per-item results.
-  std::vector<absl::StatusOr<SignalRef>> SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor);
+  // `state_row` (name, value), if given, is written in the same durable batch (an import's progress).
+  std::vector<absl::StatusOr<SignalRef>> SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor,
+                                                     const std::pair<std::string, std::string>* state_row = nullptr);
+  // A state row of this node (an import's progress), or nullopt.
+  absl::StatusOr<std::optional<std::string>> GetStateRow(const std::string& name) const;
+  // Every live signal of `bank` that carries a PDQ hash, with the hash unsalted (the salt is this node's: an
+  // operator's export), in (origin, sequence) order. MD5 and SHA-256 are salted with HMAC and cannot be
+  // unsalted: `exact_only` counts the signals that carry nothing else.
+  struct ExportedSignal {
+    SignalRef ref;
+    Hash256 pdq;
+    int quality = 0;
+    std::vector<std::string> labels;
+    std::string content_id;
+  };
+  absl::Status ExportBank(std::string_view bank, const std::function<void(const ExportedSignal&)>& fn,
+                          size_t* exact_only) const;
   absl::StatusOr<SignalInfo> Get(const SignalRef& ref) const;
   absl::Status Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason);
   absl::StatusOr<SignalRef> AddOpinion(const SignalRef& ref, bool confirmed, const Actor& actor);

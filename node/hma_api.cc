@@ -396,7 +396,8 @@ absl::StatusOr<HttpResponse> MemberApi::HmaCreateBank(const Call& call) {
     return HmaError(422, "enabled_ratio: expected a number");
   }
   if (!IsValidBankName(c.name)) return HmaError(400, "Bank names must be UPPER_WITH_UNDERSCORE");
-  if (bank_->BankExists(c.name)) return HmaError(403, "Bank already exists");
+  // A bank known only from other members' signals can be configured here (then it takes submissions too).
+  if (bank_->BankConfigured(c.name)) return HmaError(403, "Bank already exists");
   absl::StatusOr<BankConfig> made = bank_->CreateBank(std::move(c), *call.actor);
   if (absl::IsAlreadyExists(made.status())) return HmaError(403, "Bank already exists");
   if (!made.ok()) return made.status();
@@ -653,7 +654,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaUpdateContent(const Call& call) {
       v = d->as_int64();
     } else if (d->is_bool()) {
       v = d->as_bool() ? 1 : 0;
-    } else if (d->is_double()) {
+    } else if (d->is_double() && d->as_double() > -9e18 && d->as_double() < 9e18) {
       v = static_cast<int64_t>(d->as_double());
     } else if (!(d->is_string() && ParseWhole(std::string(d->as_string()), &v))) {
       return HmaError(400, absl::StrCat("Invalid int: '", d->is_string() ? std::string(d->as_string()) : json::serialize(*d), "'"));

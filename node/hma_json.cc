@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 namespace hashbank {
@@ -69,12 +71,37 @@ void AppendDouble(std::string* out, double d) {
     out->append(d > 0 ? "Infinity" : "-Infinity");
     return;
   }
+  // Python's repr: the shortest digits that round-trip, written positionally when the decimal exponent is
+  // -4..15 (0.0005, 1.0, 1e+16, 5e-05), always with a point or an exponent.
   char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
-  std::string_view text(buf, static_cast<size_t>(end - buf));
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+  const std::string_view sci(buf, static_cast<size_t>(end - buf));
+  const size_t e = sci.find('e');
+  std::string_view mantissa = sci.substr(0, e);
+  const int exp = std::stoi(std::string(sci.substr(e + 1)));
+  const bool negative = mantissa.front() == '-';
+  if (negative) mantissa.remove_prefix(1);
+  std::string digits;
+  for (char c : mantissa) {
+    if (c != '.') digits.push_back(c);
+  }
+  std::string text = negative ? "-" : "";
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) {
+      text += "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+    } else if (static_cast<size_t>(exp) + 1 >= digits.size()) {
+      text += digits + std::string(static_cast<size_t>(exp) + 1 - digits.size(), '0') + ".0";
+    } else {
+      text += digits.substr(0, static_cast<size_t>(exp) + 1) + "." + digits.substr(static_cast<size_t>(exp) + 1);
+    }
+  } else {
+    text += digits.substr(0, 1);
+    if (digits.size() > 1) text += "." + digits.substr(1);
+    char ebuf[16];
+    std::snprintf(ebuf, sizeof ebuf, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    text += ebuf;
+  }
   out->append(text);
-  // Python writes floats with a point or an exponent: 1.0, not 1.
-  if (text.find_first_of(".e") == std::string_view::npos) out->append(".0");
 }
 
 void Append(std::string* out, const json::value& v) {

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "node/cli/hash_command.h"
+#include "node/cli/import_command.h"
 #include "node/cli/identity_commands.h"
 #include "node/cli/match_file_command.h"
 #include "node/cli/serve_command.h"
@@ -99,6 +100,22 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("data_dir", verify_dir, "A node's data directory, or https://host:port")->required();
   verify_cmd->add_option("--config", node.config_path, "With a URL: this node's config (members' keys, certificate)");
 
+  hashbank::ImportCommandOptions import_opts;
+  CLI::App* import_cmd = app.add_subcommand(
+      "import", "Import a hash list into a stopped node's bank (lines, pdq, te-csv, stopncii); resumable");
+  add_node_flags(import_cmd);
+  import_cmd->add_option("file", import_opts.file, "The hash list")->required();
+  import_cmd->add_option("--bank", import_opts.bank, "The bank (default DEFAULT)");
+  import_cmd->add_option("--format", import_opts.format, "auto, lines, pdq, te-csv or stopncii")->default_val("auto");
+  import_cmd->add_option("--type", import_opts.type, "lines format: pdq, md5 or sha256 (default by length: 32 hex md5, 64 pdq)");
+  import_cmd->add_option("--label", import_opts.labels, "A label for every imported signal (repeatable)");
+  import_cmd->add_flag("--create-bank", import_opts.create_bank, "Create the bank if this node has none of that name");
+  import_cmd->add_flag("--restart", import_opts.restart, "Ignore the recorded progress of an earlier run");
+  std::string export_bank;
+  CLI::App* export_cmd = app.add_subcommand("export", "Print a stopped node's bank as ThreatExchange CSV (PDQ)");
+  add_node_flags(export_cmd);
+  export_cmd->add_option("--bank", export_bank, "The bank (default DEFAULT)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (ca_init->parsed()) return hashbank::RunCaInitCommand(ca_dir, ca_name, std::cout, std::cerr);
@@ -109,6 +126,8 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) return hashbank::RunServeCommand(node, std::cout, std::cerr);
   if (token_create->parsed()) return hashbank::RunTokenCreateCommand(node, token_role, token_name, std::cout, std::cerr);
   if (backup_cmd->parsed()) return hashbank::RunBackupCommand(node, backup_dir, std::cout, std::cerr);
+  if (import_cmd->parsed()) return hashbank::RunImportCommand(node, import_opts, std::cout, std::cerr);
+  if (export_cmd->parsed()) return hashbank::RunExportCommand(node, export_bank, std::cout, std::cerr);
 
   if (hash_cmd->parsed()) {
     hash.progress = isatty(STDERR_FILENO) == 1;  // a progress line for long videos, on a terminal only

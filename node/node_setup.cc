@@ -176,6 +176,21 @@ absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::un
   return bank;
 }
 
+absl::StatusOr<std::unique_ptr<Bank>> OpenStoppedNode(const NodeOverrides& overrides, std::string_view while_running,
+                                                      std::ostream& err) {
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) return config.status();
+  if (absl::Status s = RequireExistingNode(*config); !s.ok()) return s;
+  auto salter = LoadOrCreateSalt(*config, err);
+  if (!salter.ok()) return salter.status();
+  auto bank = OpenBank(*config, std::move(*salter));
+  if (!bank.ok() && absl::IsFailedPrecondition(bank.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(std::string(bank.status().message()), " (while it runs, ",
+                                                      std::string(while_running), ")"));
+  }
+  return bank;
+}
+
 std::string AdminTokenPath(const NodeConfig& config) { return (fs::path(config.node.data_dir) / "admin.token").string(); }
 
 }  // namespace hashbank

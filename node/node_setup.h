@@ -6,6 +6,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "config/node_config.h"
@@ -28,6 +29,10 @@ absl::Status EnsureDataDir(const NodeConfig& config);
 // directory and what is missing, unless the data directory holds a node (its database, salt and log key).
 // Such commands never create a node by accident.
 absl::Status RequireExistingNode(const NodeConfig& config);
+// The bank of an existing, stopped node (its config from `overrides`). FailedPrecondition while the node runs
+// (its database is locked), the message ending with "(while it runs, <while_running>)".
+absl::StatusOr<std::unique_ptr<Bank>> OpenStoppedNode(const NodeOverrides& overrides, std::string_view while_running,
+                                                      std::ostream& err);
 
 // Loads the salt file, or on first start (file absent, default path) generates a development salt and
 // writes it with mode 0600. Writes one line about it to `log` (never the key).

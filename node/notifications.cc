@@ -107,9 +107,23 @@ absl::Status ValidateWebhookUrl(std::string_view url) {
   if (!https && !http) return absl::InvalidArgumentError("url: https:// (or http:// to a loopback address)");
   std::string_view rest = url.substr(https ? 8 : 7);
   const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; })) {
+    return absl::InvalidArgumentError("url: no spaces or control characters (percent-encode them)");
+  }
   if (authority.empty() || authority.find('@') != std::string_view::npos ||
-      std::any_of(authority.begin(), authority.end(), [](char c) { return c <= ' ' || c == '\\'; })) {
+      std::any_of(authority.begin(), authority.end(), [](char c) { return c == '\\'; })) {
     return absl::InvalidArgumentError("url: a host is required (no user information)");
+  }
+  // An explicit port: 1..65535.
+  const size_t close = authority.rfind(']');
+  const size_t colon = authority.rfind(':');
+  if (colon != std::string_view::npos && (close == std::string_view::npos || colon > close)) {
+    const std::string_view port = authority.substr(colon + 1);
+    int n = 0;
+    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        (n = std::stoi(std::string(port))) < 1 || n > 65535) {
+      return absl::InvalidArgumentError("url: the port must be 1 to 65535");
+    }
   }
   if (http) {
     std::string_view host = authority;
@@ -128,7 +142,7 @@ absl::Status ValidateWebhookUrl(std::string_view url) {
 Notifications::Notifications(SignalStore* store, std::string node_id, std::function<int64_t()> now_ms,
                              NotificationOptions options,
                              std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes,
-                             std::function<bool(const SignalRef&)> matchable)
+                             std::function<bool(const SignalRef&, std::string_view)> matchable)
     : store_(store),
       node_id_(std::move(node_id)),
       now_ms_(std::move(now_ms)),
@@ -355,6 +369,36 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   return ids;
 }
 
+absl::Status Notifications::ReportExisting(const std::vector<ExistingMatch>& matches) {
+  if (matches.empty()) return absl::OkStatus();
+  StoreBatch batch;
+  std::vector<Delivery> queued;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const ExistingMatch& m : matches) {
+      uint64_t id = 0;
+      if (!absl::SimpleAtoi(m.watch_id, &id) || !watch_.contains(id)) continue;
+      const Watch& w = watch_.at(id);
+      json::array labels;
+      for (const std::string& l : m.labels) labels.emplace_back(l);
+      json::object data{{"content_ref", w.content_ref}, {"watch_id", m.watch_id},
+                        {"signal", json::object{{"id", FormatSignalId(m.ref)}, {"origin", m.ref.origin}, {"bank", m.bank},
+                                                {"labels", std::move(labels)}, {"signal_type", m.signal_type},
+                                                {"distance", m.distance}}}};
+      Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
+      batch.PutState(absl::StrCat(WatchMatchPrefix(m.ref), m.watch_id),
+                     json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
+    }
+  }
+  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  for (Delivery& d : queued) {
+    ++status_[d.webhook_id].queued;
+    outbox_[absl::StrCat(d.event_id, "/", d.webhook_id)] = std::move(d);
+  }
+  return absl::OkStatus();
+}
+
 size_t Notifications::watch_size() const {
   absl::ReaderMutexLock lock(&mu_);
   return watch_.size();
@@ -461,7 +505,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
         pb::Entry entry;
         if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return absl::OkStatus();
         const SignalRef ref{origin, seq};
-        if (entry.has_signal() && HasValues(entry.signal()) && matchable_(ref)) {
+        if (entry.has_signal() && HasValues(entry.signal()) && matchable_(ref, BankOf(entry.signal()))) {
           const std::string sig_bytes = entry.signal().SerializeAsString();
           for (const Hit& h : MatchWatch(sig_bytes)) {
             const Watch& w = watch_.at(h.watch);
@@ -519,12 +563,20 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
 
 std::vector<Delivery> Notifications::Due(int64_t now_ms, size_t max) const {
   absl::ReaderMutexLock lock(&mu_);
-  std::vector<Delivery> out;
+  // Pointers first: only the `max` oldest due deliveries are copied.
+  std::vector<const Delivery*> due;
   for (const auto& [key, d] : outbox_) {
-    if (d.next_ms <= now_ms) out.push_back(d);
+    if (d.next_ms <= now_ms) due.push_back(&d);
   }
-  std::sort(out.begin(), out.end(), [](const Delivery& a, const Delivery& b) { return a.created_ms < b.created_ms; });
-  if (out.size() > max) out.resize(max);
+  auto older = [](const Delivery* a, const Delivery* b) { return a->created_ms < b->created_ms; };
+  if (due.size() > max) {
+    std::nth_element(due.begin(), due.begin() + static_cast<std::ptrdiff_t>(max), due.end(), older);
+    due.resize(max);
+  }
+  std::sort(due.begin(), due.end(), older);
+  std::vector<Delivery> out;
+  out.reserve(due.size());
+  for (const Delivery* d : due) out.push_back(*d);
   return out;
 }
 

@@ -91,10 +91,11 @@ struct Delivery {
 class Notifications {
  public:
   // `log_sizes`: every origin this node stores (its own included) and the size of its durable log.
-  // `matchable`: whether a stored signal takes part in matching here (not from a suspended origin).
+  // `matchable`: whether a stored signal (of bank `bank`) takes part in matching here: not past a suspension,
+  // its bank's ratio and its content's enable state allow it — events only for what /v1/match would find.
   Notifications(SignalStore* store, std::string node_id, std::function<int64_t()> now_ms, NotificationOptions options,
                 std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes,
-                std::function<bool(const SignalRef&)> matchable);
+                std::function<bool(const SignalRef&, std::string_view)> matchable);
 
   absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_, scan_mu_);
 
@@ -111,6 +112,18 @@ class Notifications {
   // Adds watch entries for `member` (durable); their ids. InvalidArgument for an item without a hash.
   absl::StatusOr<std::vector<std::string>> AddWatch(const std::string& member, const std::vector<WatchItem>& items)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A signal already banked when a watch entry was added that matches it: reported as match.retroactive at
+  // once (nothing banked between the member's /v1/match and its /v1/watch is missed), and remembered for
+  // its withdrawal and disputes.
+  struct ExistingMatch {
+    std::string watch_id;
+    SignalRef ref;
+    std::string bank;
+    std::vector<std::string> labels;
+    std::string signal_type;
+    int distance = 0;
+  };
+  absl::Status ReportExisting(const std::vector<ExistingMatch>& matches) ABSL_LOCKS_EXCLUDED(mu_);
   size_t watch_size() const ABSL_LOCKS_EXCLUDED(mu_);
   // Deletes expired watch entries (rows and memory); how many.
   absl::StatusOr<size_t> PurgeExpiredWatch() ABSL_LOCKS_EXCLUDED(mu_);
@@ -153,7 +166,7 @@ class Notifications {
   const std::function<int64_t()> now_ms_;
   const NotificationOptions options_;
   const std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes_;
-  const std::function<bool(const SignalRef&)> matchable_;
+  const std::function<bool(const SignalRef&, std::string_view)> matchable_;
 
   absl::Mutex scan_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(scan_mu_);  // origin -> last sequence scanned

@@ -36,7 +36,9 @@ bool IsValidBankName(std::string_view name) {
 }
 
 std::string_view BankOf(const pb::Signal& signal) {
-  return signal.bank().empty() ? kDefaultBank : std::string_view(signal.bank());
+  // A peer's entry with a malformed bank name (never made by this code) is filed under the default bank:
+  // listing keys and matches never carry a name that is not one.
+  return signal.bank().empty() || !IsValidBankName(signal.bank()) ? kDefaultBank : std::string_view(signal.bank());
 }
 
 bool IsLowerHex64(std::string_view s) {
@@ -50,6 +52,12 @@ Hash256 SignalIntake::SaltPdq(const Hash256& raw) const {
   Hash256 salted;
   salted.limbs = salter_->SaltPdq(raw.limbs);
   return salted;
+}
+
+Hash256 SignalIntake::UnsaltPdq(const Hash256& salted) const {
+  Hash256 raw;
+  raw.limbs = salter_->UnsaltPdq(salted.limbs);
+  return raw;
 }
 
 absl::StatusOr<SaltedExactDigest> SignalIntake::SaltExact(ExactKind kind, std::span<const uint8_t> raw) const {

@@ -77,7 +77,7 @@ struct SignalInput {
 inline constexpr std::string_view kDefaultBank = "DEFAULT";
 // A bank name as HMA has them: 1-64 of A-Z, 0-9, _, starting with a letter or _ (UPPER_SNAKE).
 bool IsValidBankName(std::string_view name);
-// The bank a stored signal belongs to (its `bank`, or kDefaultBank when empty).
+// The bank a stored signal belongs to (its `bank`, or kDefaultBank when empty or not a valid bank name).
 std::string_view BankOf(const protocol::Signal& signal);
 
 // An embedding model's fingerprint, as members publish it (protocol ModelFingerprint).
@@ -101,6 +101,8 @@ class SignalIntake {
   absl::Status ValidateModel(const ModelInput& model) const;
 
   Hash256 SaltPdq(const Hash256& raw) const;
+  // The inverse (the salt holder can: an operator's export of its own bank).
+  Hash256 UnsaltPdq(const Hash256& salted) const;
   absl::StatusOr<SaltedExactDigest> SaltExact(ExactKind kind, std::span<const uint8_t> raw) const;
   absl::StatusOr<std::vector<float>> SaltEmbedding(const EmbeddingInput& raw) const;
   // Local features with their descriptors salted (queries; coordinates unchanged).

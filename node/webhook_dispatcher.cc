@@ -1,6 +1,7 @@
 #include "node/webhook_dispatcher.h"
 
 #include <iostream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -36,11 +37,15 @@ void WebhookDispatcher::Wake() {
 }
 
 void WebhookDispatcher::DeliverDue() {
+  // A receiver that failed in this round is not tried again in it: a dead one costs one timeout a round,
+  // not one per queued event, and the others are not held up behind it.
+  std::set<std::string> failed_now;
   for (const Delivery& d : notifications_->Due(NowMs(), options_.batch)) {
     {
       absl::MutexLock lock(&mu_);
       if (stop_) return;
     }
+    if (failed_now.contains(d.webhook_id)) continue;
     const std::optional<WebhookConfig> hook = notifications_->GetWebhook(d.webhook_id);
     if (!hook) {
       (void)notifications_->Delivered(d);  // its webhook is gone: nothing to deliver to
@@ -56,6 +61,7 @@ void WebhookDispatcher::DeliverDue() {
     if (status.ok() && *status >= 200 && *status < 300) {
       if (absl::Status s = notifications_->Delivered(d); !s.ok()) std::cerr << "hashbank: webhooks: " << s << "\n";
     } else {
+      failed_now.insert(d.webhook_id);
       const std::string error = status.ok() ? absl::StrCat("HTTP ", *status) : std::string(status.status().message());
       if (absl::Status s = notifications_->Failed(d, error); !s.ok()) std::cerr << "hashbank: webhooks: " << s << "\n";
     }

@@ -179,7 +179,14 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   auto server = HttpsServer::Start(
       options, [&api](const HttpRequest& r) { return api.Handle(r); },
       [&api](std::string_view m, std::string_view t, std::string_view a) { return api.Precheck(m, t, a); });
-  if (!server.ok()) return fail(server.status());
+  if (!server.ok()) {
+    // Nothing may call into the dispatcher or the federation once this returns.
+    (*bank)->SetEventListener(nullptr);
+    dispatcher.Stop();
+    if (federation) federation->Stop();
+    if (federation_server) federation_server->Shutdown(std::chrono::seconds(5));
+    return fail(server.status());
+  }
   // Where the member API really listens (port 0 and --listen included), for CLI commands such as backup.
   (void)WritePemFile((std::filesystem::path(config->node.data_dir) / "api.address").string(),
                      absl::StrCat(listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host,
@@ -210,27 +217,6 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   out << "hashbank: stopped" << std::endl;
   return 0;
 }
-
-namespace {
-
-// Config, salt and bank of a stopped node, for the offline commands. `while_running` says what to use
-// instead when the node is running (its database is locked).
-absl::StatusOr<std::unique_ptr<Bank>> OpenStoppedNode(const NodeOverrides& overrides, std::string_view while_running,
-                                                      std::ostream& err) {
-  auto config = LoadNodeConfig(overrides);
-  if (!config.ok()) return config.status();
-  if (absl::Status s = RequireExistingNode(*config); !s.ok()) return s;
-  auto salter = LoadOrCreateSalt(*config, err);
-  if (!salter.ok()) return salter.status();
-  auto bank = OpenBank(*config, std::move(*salter));
-  if (!bank.ok() && absl::IsFailedPrecondition(bank.status())) {
-    return absl::FailedPreconditionError(absl::StrCat(std::string(bank.status().message()), " (while it runs, ",
-                                                      std::string(while_running), ")"));
-  }
-  return bank;
-}
-
-}  // namespace
 
 int RunTokenCreateCommand(const NodeOverrides& overrides, const std::string& role, const std::string& name,
                           std::ostream& out, std::ostream& err) {

@@ -28,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!ec) {
     const std::string text = hashbank::HmaJsonText(v);
     if (text.empty() || text.back() != '\n') std::abort();
-    for (unsigned char c : text) {
-      if (c >= 0x80) std::abort();  // ensure_ascii
+    for (char c : text) {
+      if (static_cast<unsigned char>(c) >= 0x80) std::abort();  // ensure_ascii
     }
   }
   return 0;

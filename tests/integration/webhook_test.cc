@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -205,6 +206,28 @@ TEST_F(WebhookTest, EventQueuedWhileTheReceiverIsDownIsDeliveredAfterANodeRestar
   }
   EXPECT_EQ(processed.size(), 1u);
   EXPECT_EQ(BodyOf(receiver.received()[0]).at("data").at("content_ref"), "upload-7");
+}
+
+// The race a platform cannot close itself: the hash is banked after its /v1/match but before its /v1/watch.
+// Registering the watch reports what already matches; a bank whose matching is off here reports nothing.
+TEST_F(WebhookTest, AWatchRegisteredAfterTheHashWasBankedIsToldAtOnce) {
+  WebhookReceiver receiver;
+  Register(receiver.port());
+  const std::string id = Bank(kBanked);
+  WatchUpload("upload-late", kUpload);
+  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return !got.empty(); }, 30s));
+  const json::object event = BodyOf(receiver.received()[0]);
+  EXPECT_EQ(event.at("type"), "match.retroactive");
+  EXPECT_EQ(event.at("data").at("content_ref"), "upload-late");
+  EXPECT_EQ(event.at("data").at("signal").at("id"), json::value(id));
+  // DEFAULT set to ratio 0 on this node: a new matching signal fires nothing.
+  auto r = client_->Request("PUT", "/c/bank/DEFAULT", R"({"enabled_ratio": 0})",
+                            {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+  WatchUpload("upload-off", kOther);
+  Bank(kOther);
+  std::this_thread::sleep_for(2s);
+  for (const auto& got : receiver.received()) EXPECT_EQ(got.body.find("upload-off"), std::string::npos);
 }
 
 TEST_F(WebhookTest, BadRegistrationsAndWatchItemsAreRefusedWithClearErrors) {

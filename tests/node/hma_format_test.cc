@@ -58,6 +58,14 @@ TEST(HmaJsonTest, WritesWhatFlasksJsonProviderWrites) {
   EXPECT_EQ(HmaJsonText(json::value(0.1)), "0.1\n");
   EXPECT_EQ(HmaJsonText(json::value(0.0)), "0.0\n");
   EXPECT_EQ(HmaJsonText(json::value(-3.0)), "-3.0\n");
+  // Python: repr(0.0005) '0.0005', repr(5e-05) '5e-05', repr(1e16) '1e+16', repr(123456.75) '123456.75',
+  // repr(1e15) '1000000000000000.0', repr(-0.25) '-0.25'.
+  EXPECT_EQ(HmaJsonText(json::value(0.0005)), "0.0005\n");
+  EXPECT_EQ(HmaJsonText(json::value(5e-05)), "5e-05\n");
+  EXPECT_EQ(HmaJsonText(json::value(1e16)), "1e+16\n");
+  EXPECT_EQ(HmaJsonText(json::value(123456.75)), "123456.75\n");
+  EXPECT_EQ(HmaJsonText(json::value(1e15)), "1000000000000000.0\n");
+  EXPECT_EQ(HmaJsonText(json::value(-0.25)), "-0.25\n");
   EXPECT_EQ(HmaError(404, "bank 'X' not found").body, "{\"message\":\"bank 'X' not found\"}\n");
 }
 
