@@ -576,8 +576,8 @@ absl::StatusOr<std::vector<SignalRef>> Bank::ListSignals(const SignalListing& l)
   return refs;
 }
 
-absl::StatusOr<std::string> Bank::CreateToken(Role role, const std::string& name, const Actor& actor) {
-  return tokens_.Create(role, name, actor);
+absl::StatusOr<std::string> Bank::CreateToken(Role role, const std::string& name, const Actor& actor, int64_t expires_ms) {
+  return tokens_.Create(role, name, actor, expires_ms);
 }
 std::optional<Actor> Bank::Authenticate(std::string_view token) const { return tokens_.Authenticate(token); }
 size_t Bank::token_count() const { return tokens_.size(); }

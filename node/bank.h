@@ -152,7 +152,9 @@ class Bank {
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit) const;
 
   // Bearer tokens (TokenRegistry): the token is returned once; only its SHA-256 is stored.
-  absl::StatusOr<std::string> CreateToken(Role role, const std::string& name, const Actor& actor);
+  absl::StatusOr<std::string> CreateToken(Role role, const std::string& name, const Actor& actor, int64_t expires_ms = 0);
+  std::vector<TokenRegistry::Listed> ListTokens() const { return tokens_.List(); }
+  absl::Status RevokeToken(const std::string& name, const Actor& actor) { return tokens_.Revoke(name, actor); }
   std::optional<Actor> Authenticate(std::string_view token) const;
   size_t token_count() const;
 

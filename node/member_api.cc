@@ -102,6 +102,8 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"POST", "/v1/match/video", Route::kMatchVideo, query, Body::kBinary, &MemberApi::MatchVideo},
       {"POST", "/v1/hash", Route::kHash, any, Body::kBinary, &MemberApi::HashImage},
       {"POST", "/v1/tokens", Route::kTokens, admin, Body::kJson, &MemberApi::CreateToken},
+      {"GET", "/v1/tokens", Route::kTokens, admin, Body::kNone, &MemberApi::ListTokens},
+      {"DELETE", "/v1/tokens/{name}", Route::kTokens, admin, Body::kNone, &MemberApi::RevokeToken},
       {"GET", "/v1/audit", Route::kAudit, admin, Body::kNone, &MemberApi::AuditLog},
       {"POST", "/v1/backup", Route::kBackup, admin, Body::kJson, &MemberApi::Backup},
       {"POST", "/v1/models", Route::kModels, submit, Body::kJson, &MemberApi::PublishModel},
@@ -701,13 +703,36 @@ absl::StatusOr<HttpResponse> MemberApi::ListSignals(const Call& call) {
 absl::StatusOr<HttpResponse> MemberApi::CreateToken(const Call& call) {
   HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
   Reader r(o);
-  HB_RETURN_IF_ERROR(r.AllowOnly({"role", "name"}));
+  HB_RETURN_IF_ERROR(r.AllowOnly({"role", "name", "expires_in_days"}));
   HB_ASSIGN_OR_RETURN(const std::optional<std::string> role_name, r.String("role", 16));
   HB_ASSIGN_OR_RETURN(const std::optional<std::string> name, r.String("name", 64));
+  HB_ASSIGN_OR_RETURN(const std::optional<int64_t> days, r.Int("expires_in_days"));
   if (!role_name || !ParseRole(*role_name)) return Bad("role: \"submit\", \"query\" or \"admin\"");
   if (!name) return Bad("name: required");
-  HB_ASSIGN_OR_RETURN(const std::string token, bank_->CreateToken(*ParseRole(*role_name), *name, *call.actor));
-  return Json(201, json::object{{"token", token}, {"name", *name}, {"role", *role_name}});
+  if (days && (*days < 1 || *days > 3650)) return Bad("expires_in_days: 1 to 3650");
+  const int64_t expires_ms =
+      days ? std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
+                 *days * 86'400'000
+           : 0;
+  HB_ASSIGN_OR_RETURN(const std::string token, bank_->CreateToken(*ParseRole(*role_name), *name, *call.actor, expires_ms));
+  json::object out{{"token", token}, {"name", *name}, {"role", *role_name}};
+  if (expires_ms != 0) out["expires_at_ms"] = expires_ms;
+  return Json(201, out);
+}
+
+absl::StatusOr<HttpResponse> MemberApi::ListTokens(const Call&) {
+  json::array out;
+  for (const TokenRegistry::Listed& t : bank_->ListTokens()) {
+    json::object o{{"name", t.name}, {"role", std::string(RoleName(t.role))}, {"created_at_ms", t.created_ms}};
+    o["expires_at_ms"] = t.expires_ms == 0 ? json::value(nullptr) : json::value(t.expires_ms);
+    out.push_back(std::move(o));
+  }
+  return Json(200, json::object{{"tokens", std::move(out)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::RevokeToken(const Call& call) {
+  HB_RETURN_IF_ERROR(bank_->RevokeToken(call.path_id, *call.actor));
+  return Json(200, json::object{{"name", call.path_id}, {"revoked", true}});
 }
 
 absl::StatusOr<HttpResponse> MemberApi::AuditLog(const Call& call) {

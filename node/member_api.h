@@ -137,6 +137,8 @@ class MemberApi {
   // The calling thread's hasher, with this node's image limits.
   ImageHasher& Hasher() const;
   absl::StatusOr<HttpResponse> CreateToken(const Call& call);
+  absl::StatusOr<HttpResponse> ListTokens(const Call& call);
+  absl::StatusOr<HttpResponse> RevokeToken(const Call& call);
   // Banks and listings (native).
   absl::StatusOr<HttpResponse> ListBanks(const Call& call);
   absl::StatusOr<HttpResponse> ListSignals(const Call& call);

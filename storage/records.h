@@ -27,6 +27,7 @@ struct TokenRecord {
   std::string name;        // unique; names the member service in the audit log
   std::string role;        // "submit", "query" or "admin"
   int64_t created_ms = 0;
+  int64_t expires_ms = 0;  // 0: never (and every token from before expiry existed)
 };
 
 // A suspended origin: entries after `from` are refused (stored, never indexed); with `exclude`, its stored

@@ -207,6 +207,7 @@ std::string TokenJson(const TokenRecord& r) {
   o["name"] = r.name;
   o["role"] = r.role;
   o["created_ms"] = r.created_ms;
+  if (r.expires_ms != 0) o["expires_ms"] = r.expires_ms;
   return boost::json::serialize(o);
 }
 
@@ -224,6 +225,7 @@ absl::StatusOr<TokenRecord> ParseToken(std::string_view json) {
   r.name = std::string(name->as_string());
   r.role = std::string(role->as_string());
   if (const auto* c = o.if_contains("created_ms"); c != nullptr && c->is_int64()) r.created_ms = c->as_int64();
+  if (const auto* e = o.if_contains("expires_ms"); e != nullptr && e->is_int64()) r.expires_ms = e->as_int64();
   return r;
 }
 
@@ -407,6 +409,9 @@ void StoreBatch::PutTombstone(const SignalRef& ref, const Tombstone& tombstone) 
 }
 void StoreBatch::PutToken(std::string_view token_sha256, const TokenRecord& record) {
   impl_->Put(kTokens, [&](std::string* k) { k->append(token_sha256); }, TokenJson(record));
+}
+void StoreBatch::DeleteToken(std::string_view token_sha256) {
+  impl_->Delete(kTokens, [&](std::string* k) { k->append(token_sha256); });
 }
 void StoreBatch::PutLogTree(std::string_view origin, std::string_view serialized_tree) {
   PutState(StateName(kTreePrefix, origin), serialized_tree);

@@ -8,7 +8,7 @@
 //                case_ref, 32 digits>" rows (labels are a-z0-9_, so these cannot collide), for listing
 //   opinions     okey of the signal + okey of the opinion entry -> ""
 //   tombstones   okey -> Tombstone (JSON: time_ms, by, reason, withdrawal); the entry's values are purged
-//   tokens       SHA-256 of the bearer token (32) -> TokenRecord (JSON: name, role, created_ms)
+//   tokens       SHA-256 of the bearer token (32) -> TokenRecord (JSON: name, role, created_ms, expires_ms)
 //   state        name -> value: "salt_id", "node_id", "audit.last", and per origin "tree/<o>" (the log's
 //                CompactTree), "origin_key/<o>" (hex Ed25519 key the log was first trusted with),
 //                "equivocated/<o>" (flag), "suspended/<o>" ("exclude N" / "keep N"), "bank/<NAME>" (a bank's local
@@ -97,6 +97,7 @@ class StoreBatch {
   void PutOpinion(const SignalRef& signal, const SignalRef& opinion_entry);
   void PutTombstone(const SignalRef& ref, const Tombstone& tombstone);
   void PutToken(std::string_view token_sha256, const TokenRecord& record);
+  void DeleteToken(std::string_view token_sha256);
   void PutLogTree(std::string_view origin, std::string_view serialized_tree);
   void PutOriginKey(std::string_view origin, std::string_view public_key_hex);
   void MarkEquivocating(std::string_view origin);

@@ -670,6 +670,35 @@ TEST_F(MemberApiTest, AdminCreatesTokensThatWorkWithTheirRoles) {
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"pdq", pdq}}, submit), 403, "permission_denied"));
 }
 
+TEST_F(MemberApiTest, TokensAreListedWithoutSecretsRevokedAndGivenAnExpiry) {
+  const Response q = Post("/v1/tokens", json::object{{"role", "query"}, {"name", "partner-x"}, {"expires_in_days", 30}}, admin_token_);
+  ASSERT_EQ(q.status, 201) << q.body;
+  const int64_t expires = Body(q).at("expires_at_ms").as_int64();
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_NEAR(static_cast<double>(expires - now_ms), 30.0 * 86'400'000, 60'000.0);
+  const std::string token(Body(q).at("token").as_string());
+  const Response listed = Get("/v1/tokens", admin_token_);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(listed.body.find(token), std::string::npos);  // never the token
+  bool found = false;
+  const json::value tokens = Body(listed);  // a named value: the loop must not run over a temporary's array
+  for (const json::value& t : tokens.at("tokens").as_array()) {
+    if (t.at("name") == "partner-x") {
+      found = true;
+      EXPECT_EQ(t.at("role"), "query");
+      EXPECT_EQ(t.at("expires_at_ms"), json::value(expires));
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(Post("/v1/match", json::object{{"pdq", RandomPdq(rng_)}}, token).status, 200);
+  EXPECT_EQ(Call("DELETE", "/v1/tokens/partner-x", admin_token_).status, 200);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"pdq", RandomPdq(rng_)}}, token), 401, "unauthenticated"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("DELETE", "/v1/tokens/partner-x", admin_token_), 404, "not_found"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/tokens", json::object{{"role", "query"}, {"name", "y"}, {"expires_in_days", 0}}, admin_token_),
+                                    400, "invalid_argument", "expires_in_days"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/tokens", query_token_), 403, "permission_denied"));
+}
+
 TEST_F(MemberApiTest, TokenCreationByANonAdminIs403AndBadRequestsAre400) {
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/tokens", json::object{{"role", "query"}, {"name", "querier"}}, admin_token_),
                                     409, "conflict", "querier"));

@@ -98,5 +98,39 @@ TEST(TokenRegistryTest, ConcurrentCreationOfOneNameSucceedsOnce) {
   EXPECT_EQ(h.bank->token_count(), 1u + names.size());
 }
 
+// Expiry and revocation, durable across a restart; the last live admin token cannot be revoked.
+TEST(TokenRegistryTest, ExpiredAndRevokedTokensStopAuthenticatingAndTheLastAdminStays) {
+  BankHarness h;
+  const int64_t now = node_test::kNow;  // the harness's clock
+  auto admin = h.bank->CreateToken(Role::kAdmin, "admin-a", kAdmin);
+  auto query = h.bank->CreateToken(Role::kQuery, "platform-q", kAdmin, now + 86'400'000);
+  auto old = h.bank->CreateToken(Role::kAdmin, "admin-old", kAdmin, now - 1);
+  ASSERT_TRUE(admin.ok() && query.ok() && old.ok());
+  EXPECT_TRUE(h.bank->Authenticate(*query).has_value());
+  EXPECT_FALSE(h.bank->Authenticate(*old).has_value());  // expired at creation
+  // admin-old has expired: admin-a is the last live admin.
+  EXPECT_TRUE(absl::IsFailedPrecondition(h.bank->RevokeToken("admin-a", kAdmin)));
+  EXPECT_TRUE(absl::IsNotFound(h.bank->RevokeToken("nobody", kAdmin)));
+  ASSERT_TRUE(h.bank->RevokeToken("platform-q", kAdmin).ok());
+  EXPECT_FALSE(h.bank->Authenticate(*query).has_value());
+  const auto listed = h.bank->ListTokens();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].name, "admin-a");
+  EXPECT_EQ(listed[0].expires_ms, 0);
+  EXPECT_EQ(listed[1].name, "admin-old");
+  EXPECT_EQ(listed[1].expires_ms, now - 1);
+  h.Reopen();
+  EXPECT_FALSE(h.bank->Authenticate(*query).has_value());
+  EXPECT_FALSE(h.bank->Authenticate(*old).has_value());
+  EXPECT_TRUE(h.bank->Authenticate(*admin).has_value());
+  auto second = h.bank->CreateToken(Role::kAdmin, "admin-b", kAdmin);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(h.bank->RevokeToken("admin-a", kAdmin).ok());  // another live admin exists now
+  EXPECT_FALSE(h.bank->Authenticate(*admin).has_value());
+  auto audit = h.bank->Audit(0, 1000);
+  ASSERT_TRUE(audit.ok());
+  EXPECT_EQ(std::count_if(audit->begin(), audit->end(), [](const AuditRecord& r) { return r.action == "token.revoke"; }), 2);
+}
+
 }  // namespace
 }  // namespace hashbank
