@@ -167,6 +167,37 @@ absl::StatusOr<std::vector<std::string>> UploadTypes(const std::string& content_
 
 std::string Md5Hex(const Md5Digest& d) { return BytesToHex(d.data(), d.size()); }
 
+// Flask's request.get_json() in an HMA view, then HMA's check that it is a dict: false with HMA's answer in
+// `error` (415 not JSON, 400 malformed, 400 not an object).
+bool ReadJsonObject(const HttpRequest& req, json::object* out, HttpResponse* error) {
+  if (!IsJson(req.content_type) || req.content_type.empty()) {
+    *error = HmaError(415, "Did not attempt to load JSON data because the request Content-Type was not 'application/json'.");
+    return false;
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body, ec);
+  if (ec) {
+    *error = HmaError(400, "The browser (or proxy) sent a request that this server could not understand.");
+    return false;
+  }
+  if (!v.is_object()) {
+    *error = HmaError(400, "Request input was not a dict");
+    return false;
+  }
+  *out = std::move(v.as_object());
+  return true;
+}
+
+// pydantic's 422 for a body that is not an object, for HMA's request model `model`.
+HttpResponse ModelTypeError(std::string_view model) {
+  HttpResponse r;
+  r.status = 422;
+  r.body = absl::StrCat("[{\"type\":\"model_type\",\"loc\":[],\"msg\":\"Input should be a valid dictionary or instance of ",
+                        std::string(model), "\",\"input\":null,\"ctx\":{\"class_name\":\"", std::string(model),
+                        "\"},\"url\":\"https://errors.pydantic.dev/2.13/v/model_type\"}]");
+  return r;
+}
+
 }  // namespace
 
 BankConfig MemberApi::BankOrDefault(const std::string& name) const {
@@ -304,19 +335,14 @@ absl::StatusOr<HttpResponse> MemberApi::HmaRawLookup(const Call& call) {
 }
 
 absl::StatusOr<HttpResponse> MemberApi::HmaCompare(const Call& call) {
-  if (!IsJson(call.request.content_type) || call.request.content_type.empty()) {
-    return HmaError(415, "Did not attempt to load JSON data because the request Content-Type was not 'application/json'.");
-  }
-  boost::system::error_code ec;
-  json::value v = json::parse(call.request.body, ec);
-  if (ec) return HmaError(400, "The browser (or proxy) sent a request that this server could not understand.");
-  if (!v.is_object()) return HmaError(400, "Request input was not a dict");
+  json::object request;
+  if (HttpResponse error; !ReadJsonObject(call.request, &request, &error)) return error;
   std::vector<std::string> keys;
-  for (const auto& kv : v.as_object()) keys.emplace_back(kv.key());
+  for (const auto& kv : request) keys.emplace_back(kv.key());
   std::sort(keys.begin(), keys.end());
   json::object out;
   for (const std::string& type : keys) {
-    const json::value& list = v.as_object().at(type);
+    const json::value& list = request.at(type);
     if (!list.is_array()) return HmaError(400, absl::StrCat("Comparison hashes for ", type, " was not a list"));
     if (list.as_array().size() != 2) return HmaError(400, "Comparison hash list length must be exactly 2");
     if (!KnownSignalType(type)) return HmaError(400, absl::StrCat("No such SignalType ", PyRepr(type)));
@@ -372,14 +398,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaCreateBank(const Call& call) {
   json::value body = IsJson(call.request.content_type) && !call.request.content_type.empty()
                          ? json::parse(call.request.body, ec) : json::value();
   if (ec) body = json::value();
-  if (!body.is_object()) {
-    HttpResponse r;
-    r.status = 422;
-    r.body = "[{\"type\":\"model_type\",\"loc\":[],\"msg\":\"Input should be a valid dictionary or instance of "
-             "BankCreateRequest\",\"input\":null,\"ctx\":{\"class_name\":\"BankCreateRequest\"},\"url\":"
-             "\"https://errors.pydantic.dev/2.13/v/model_type\"}]";
-    return r;
-  }
+  if (!body.is_object()) return ModelTypeError("BankCreateRequest");
   const json::object& o = body.as_object();
   const json::value* name = o.if_contains("name");
   if (name == nullptr) return HmaMissingField("name", body);
@@ -415,14 +434,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaUpdateBank(const Call& call) {
   const std::string& name = call.params[0];
   boost::system::error_code ec;
   json::value body = json::parse(call.request.body, ec);
-  if (ec || !body.is_object()) {
-    HttpResponse r;
-    r.status = 422;
-    r.body = "[{\"type\":\"model_type\",\"loc\":[],\"msg\":\"Input should be a valid dictionary or instance of "
-             "BankUpdateRequest\",\"input\":null,\"ctx\":{\"class_name\":\"BankUpdateRequest\"},\"url\":"
-             "\"https://errors.pydantic.dev/2.13/v/model_type\"}]";
-    return r;
-  }
+  if (ec || !body.is_object()) return ModelTypeError("BankUpdateRequest");
   if (!bank_->BankExists(name)) return HmaError(404, "Bank not found");
   const json::object& o = body.as_object();
   std::string current = name;
@@ -469,14 +481,8 @@ absl::StatusOr<HttpResponse> MemberApi::HmaDeleteBank(const Call& call) {
 absl::StatusOr<HttpResponse> MemberApi::HmaAddSignal(const Call& call) {
   const std::string& bank_name = call.params[0];
   if (!bank_->BankConfigured(bank_name)) return HmaError(404, absl::StrCat("bank ", PyRepr(bank_name), " not found"));
-  if (!IsJson(call.request.content_type) || call.request.content_type.empty()) {
-    return HmaError(415, "Did not attempt to load JSON data because the request Content-Type was not 'application/json'.");
-  }
-  boost::system::error_code ec;
-  json::value body = json::parse(call.request.body, ec);
-  if (ec) return HmaError(400, "The browser (or proxy) sent a request that this server could not understand.");
-  if (!body.is_object()) return HmaError(400, "Request input was not a dict");
-  json::object o = body.as_object();
+  json::object o;
+  if (HttpResponse error; !ReadJsonObject(call.request, &o, &error)) return error;
   SignalInput in;
   in.bank = bank_name;
   if (json::value* note = o.if_contains("note")) {
@@ -640,15 +646,10 @@ absl::StatusOr<HttpResponse> MemberApi::HmaUpdateContent(const Call& call) {
   if (!ref.ok()) return missing;
   absl::StatusOr<SignalInfo> info = bank_->Get(*ref);
   if (!info.ok() || info->withdrawn) return missing;
-  if (!IsJson(call.request.content_type) || call.request.content_type.empty()) {
-    return HmaError(415, "Did not attempt to load JSON data because the request Content-Type was not 'application/json'.");
-  }
-  boost::system::error_code ec;
-  json::value body = json::parse(call.request.body, ec);
-  if (ec) return HmaError(400, "The browser (or proxy) sent a request that this server could not understand.");
-  if (!body.is_object()) return HmaError(400, "Request input was not a dict");
+  json::object body;
+  if (HttpResponse error; !ReadJsonObject(call.request, &body, &error)) return error;
   ContentState state = bank_->GetContentState(*ref);
-  if (const json::value* d = body.as_object().if_contains("disable_until_ts")) {
+  if (const json::value* d = body.if_contains("disable_until_ts")) {
     int64_t v = 0;
     if (d->is_int64()) {
       v = d->as_int64();
@@ -665,7 +666,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaUpdateContent(const Call& call) {
     }
     state.disable_until_ts = v;
   }
-  if (const json::value* n = body.as_object().if_contains("note")) {
+  if (const json::value* n = body.if_contains("note")) {
     if (n->is_null() || (n->is_string() && n->as_string().empty())) {
       state.note = std::string();
     } else if (!n->is_string()) {
@@ -689,6 +690,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaUpdateContent(const Call& call) {
   if (!info->content_id.empty() || !info->metadata_json.empty()) {
     json::object md;
     if (!info->metadata_json.empty()) {
+      boost::system::error_code ec;
       json::value v = json::parse(info->metadata_json, ec);
       if (!ec && v.is_object()) md = std::move(v.as_object());
     }

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/hmac_sha256.h"
+#include "node/api_support.h"
 #include "node/entry_bytes.h"
 #include "node/signal_intake.h"
 #include "protocol/entries.pb.h"
@@ -29,32 +30,10 @@ constexpr std::string_view kInitialized = "notifications/initialized";
 constexpr size_t kMaxContentRef = 256;
 constexpr size_t kMaxUrl = 2048;
 
-std::string Hex(const uint8_t* p, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[p[i] >> 4]);
-    out.push_back(kDigits[p[i] & 15]);
-  }
-  return out;
-}
-
 std::string RandomHex(size_t bytes) {
   std::vector<uint8_t> b(bytes);
   randombytes_buf(b.data(), b.size());
-  return Hex(b.data(), b.size());
-}
-
-bool FromHex(std::string_view hex, uint8_t* out, size_t n) {
-  if (hex.size() != 2 * n) return false;
-  auto v = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
-  for (size_t i = 0; i < n; ++i) {
-    const int hi = v(hex[2 * i]), lo = v(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<uint8_t>(hi * 16 + lo);
-  }
-  return true;
+  return BytesToHex(b.data(), b.size());
 }
 
 std::string S(std::string_view s) { return std::string(s); }
@@ -98,7 +77,7 @@ absl::StatusOr<json::object> ParseRow(std::string_view value, std::string_view w
 std::string WebhookSignature(const std::string& secret, int64_t unix_seconds, std::string_view body) {
   const std::string message = absl::StrCat(unix_seconds, ".", S(body));
   const HmacSha256Tag tag = HmacSha256(AsBytes(secret), AsBytes(message));
-  return absl::StrCat("t=", unix_seconds, ",v1=", Hex(tag.data(), tag.size()));
+  return absl::StrCat("t=", unix_seconds, ",v1=", BytesToHex(tag.data(), tag.size()));
 }
 
 absl::Status ValidateWebhookUrl(std::string_view url) {
@@ -207,9 +186,9 @@ absl::Status Notifications::Load() {
     }
     for (const auto& [name, field] : {std::pair{"md5", &w.md5}, std::pair{"sha256", &w.sha256}}) {
       if (const std::string h = Str(*o, name); !h.empty()) {
-        SaltedExactDigest d{};
-        if (!FromHex(h, d.data(), d.size())) return absl::DataLossError("a watch row's digest is corrupt");
-        *field = d;
+        absl::StatusOr<SaltedExactDigest> d = api::ParseDigest<32>(h, name);
+        if (!d.ok()) return absl::DataLossError("a watch row's digest is corrupt");
+        *field = *d;
       }
     }
     IndexWatch(id, w);
@@ -354,8 +333,8 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
     Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, expires};
     json::object o{{"member", member}, {"content_ref", item.content_ref}, {"expires_ms", expires}};
     if (w.pdq) o["pdq"] = w.pdq->ToHex();
-    if (w.md5) o["md5"] = Hex(w.md5->data(), w.md5->size());
-    if (w.sha256) o["sha256"] = Hex(w.sha256->data(), w.sha256->size());
+    if (w.md5) o["md5"] = BytesToHex(w.md5->data(), w.md5->size());
+    if (w.sha256) o["sha256"] = BytesToHex(w.sha256->data(), w.sha256->size());
     const uint64_t id = next_watch_++;
     batch.PutState(WatchRow(id), json::serialize(o));
     ids.push_back(std::to_string(id));
