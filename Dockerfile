@@ -9,7 +9,9 @@ WORKDIR /src
 COPY scripts/setup.sh scripts/setup.sh
 RUN bash scripts/setup.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN bash scripts/build.sh -DHASHBANK_BUILD_TESTS=OFF -DHASHBANK_BUILD_BENCH=OFF \
+# The Debian sources the browser SDK's WebAssembly core compiles (scripts/fetch-web-sources.sh), then the build.
+RUN bash scripts/fetch-web-sources.sh && rm -rf /var/lib/apt/lists/* \
+ && bash scripts/build.sh -DHASHBANK_BUILD_TESTS=OFF -DHASHBANK_BUILD_BENCH=OFF \
  && strip --strip-debug -o /hashbank build/hashbank
 
 # ---- runtime: only the shared libraries build/hashbank links (ldd build/hashbank, mapped with dpkg -S) ----

@@ -504,6 +504,15 @@ const std::vector<Field>& Fields() {
       UnsignedField<&C::webhooks, &C::WebhooksSection::retry_hours, 1, 168>("webhooks", "retry_hours"),
       UnsignedField<&C::webhooks, &C::WebhooksSection::delivery_timeout_ms, 100, 120'000>("webhooks",
                                                                                           "delivery_timeout_ms"),
+      BoolField<&C::cases, &C::CasesSection::public_submission>("cases", "public_submission"),
+      UnsignedField<&C::cases, &C::CasesSection::per_ip_per_hour, 1, 10'000>("cases", "per_ip_per_hour"),
+      UnsignedField<&C::cases, &C::CasesSection::global_per_hour, 1, 1'000'000>("cases", "global_per_hour"),
+      UnsignedField<&C::cases, &C::CasesSection::daily_cap, 1, 10'000'000>("cases", "daily_cap"),
+      UnsignedField<&C::cases, &C::CasesSection::max_hashes, 1, 1'000>("cases", "max_hashes"),
+      UnsignedField<&C::cases, &C::CasesSection::pin_attempts, 1, 100>("cases", "pin_attempts"),
+      UnsignedField<&C::cases, &C::CasesSection::lockout_minutes, 1, 10'080>("cases", "lockout_minutes"),
+      UnsignedField<&C::cases, &C::CasesSection::lookups_per_ip_per_hour, 1, 100'000>("cases",
+                                                                                     "lookups_per_ip_per_hour"),
   };
   return fields;
 }

@@ -145,6 +145,20 @@ struct NodeConfig {
     bool operator==(const WebhooksSection&) const = default;
   };
 
+  // Cases: the public case page (/) and the case API (/v1/cases; node/case_desk.h).
+  struct CasesSection {
+    bool public_submission = false;    // anyone may create a case from the page (off: only with a submit token)
+    uint32_t per_ip_per_hour = 5;      // 1..10000: cases one IP address may create an hour
+    uint32_t global_per_hour = 100;    // 1..1000000: cases created an hour, all addresses
+    uint32_t daily_cap = 500;          // 1..10000000: cases created a day (UTC), all addresses
+    uint32_t max_hashes = 50;          // 1..1000: files in one case
+    uint32_t pin_attempts = 5;         // 1..100: wrong PINs for a case before it is locked for lockout_minutes
+    uint32_t lockout_minutes = 15;     // 1..10080
+    uint32_t lookups_per_ip_per_hour = 60;  // 1..100000: status and withdrawal requests one IP address may make
+
+    bool operator==(const CasesSection&) const = default;
+  };
+
   NodeSection node;
   ApiSection api;
   SaltSection salt;
@@ -152,6 +166,7 @@ struct NodeConfig {
   MatchingSection matching;
   FederationSection federation;
   WebhooksSection webhooks;
+  CasesSection cases;
 
   bool operator==(const NodeConfig&) const = default;
 

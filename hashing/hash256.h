@@ -8,6 +8,7 @@
 #include <array>
 #include <utility>
 #include <bit>
+#include <compare>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,7 +33,13 @@ struct Hash256 {
   static absl::StatusOr<Hash256> FromHex(std::string_view hex);
 
   friend bool operator==(const Hash256&, const Hash256&) = default;
-  friend auto operator<=>(const Hash256&, const Hash256&) = default;
+  // Limb by limb (written out: the WebAssembly build's libc++ has no <=> for std::array).
+  friend std::strong_ordering operator<=>(const Hash256& a, const Hash256& b) {
+    for (size_t i = 0; i < a.limbs.size(); ++i) {
+      if (a.limbs[i] != b.limbs[i]) return a.limbs[i] <=> b.limbs[i];
+    }
+    return std::strong_ordering::equal;
+  }
   template <typename H>
   friend H AbslHashValue(H h, const Hash256& x) {
     return H::combine(std::move(h), x.limbs[0], x.limbs[1], x.limbs[2], x.limbs[3]);

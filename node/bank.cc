@@ -524,6 +524,12 @@ absl::StatusOr<size_t> Bank::DeleteBank(std::string_view name, const Actor& acto
 
 absl::StatusOr<std::optional<std::string>> Bank::GetStateRow(const std::string& name) const { return store_->GetState(name); }
 
+absl::Status Bank::PutStateRow(const std::string& name, const std::string& value) {
+  StoreBatch batch;
+  batch.PutState(name, value);
+  return store_->Commit(std::move(batch), options_.now_ms());
+}
+
 absl::Status Bank::ExportBank(std::string_view bank, const std::function<void(const ExportedSignal&)>& fn,
                               size_t* exact_only) const {
   *exact_only = 0;

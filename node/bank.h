@@ -122,6 +122,8 @@ class Bank {
                                                      const std::pair<std::string, std::string>* state_row = nullptr);
   // A state row of this node (an import's progress), or nullopt.
   absl::StatusOr<std::optional<std::string>> GetStateRow(const std::string& name) const;
+  // Writes a state row of this node durably (a victim's case record, node/case_desk.h).
+  absl::Status PutStateRow(const std::string& name, const std::string& value);
   // Every live signal of `bank` that carries a PDQ hash, with the hash unsalted (the salt is this node's: an
   // operator's export), in (origin, sequence) order. MD5 and SHA-256 are salted with HMAC and cannot be
   // unsalted: `exact_only` counts the signals that carry nothing else.

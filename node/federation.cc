@@ -231,7 +231,11 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
       first_error.Update(absl::DataLossError("a checkpoint in the peer's list does not parse"));
       continue;
     }
-    if (origin == bank_->node_id()) continue;
+    if (origin == bank_->node_id()) {
+      absl::MutexLock lock(&mu_);  // how much of this node's own log the peer holds (case status)
+      peer->peer_sizes[origin] = their_size;
+      continue;
+    }
     auto member = options_.members.find(origin);
     if (member == options_.members.end()) {
       RecordOriginError(origin, "unknown origin: not a federation member, refused");
@@ -327,6 +331,16 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     }
   }
   return first_error;
+}
+
+int Federation::PeersHolding(const std::string& origin, uint64_t sequence) const {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  for (const auto& p : peers_) {
+    auto it = p->peer_sizes.find(origin);
+    if (it != p->peer_sizes.end() && it->second >= sequence) ++n;  // sequence s is leaf s - 1
+  }
+  return n;
 }
 
 std::string Federation::StatusJson() const {

@@ -64,6 +64,9 @@ class Federation {
 
   // Admin view (GET /v1/federation/status): per peer and per origin.
   std::string StatusJson() const;
+  // How many peers hold `origin`'s signal `sequence`: their latest checkpoint of its log (as last seen by
+  // this node's sync) covers it. The case page's "members holding the hashes".
+  int PeersHolding(const std::string& origin, uint64_t sequence) const;
   // Gauges for /metrics: (name, help, value).
   void ForEachGauge(const std::function<void(std::string_view, std::string_view, double)>& gauge) const;
 

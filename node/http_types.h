@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace hashbank {
 
@@ -16,6 +18,7 @@ struct HttpRequest {
   std::string content_type;
   std::string body;
   std::string peer_id;  // mutual TLS: the verified node id of the client certificate
+  std::string remote_address;  // the client's IP address as the socket sees it ("" when unknown)
 };
 
 struct HttpResponse {
@@ -23,6 +26,8 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::string retry_after;  // seconds, for 429
+  // Further headers (the pages' Content-Security-Policy, ...); set after the defaults, so they override them.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // What a transport's precheck (headers only, before the body) decides: an answer instead of reading the body,

@@ -141,6 +141,11 @@ class Session : public std::enable_shared_from_this<Session> {
     r.content_type = std::string(req[http::field::content_type]);
     r.body = std::move(req.body());
     r.peer_id = peer_id_;
+    {
+      beast::error_code ep_ec;
+      const tcp::endpoint ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ep_ec);
+      if (!ep_ec) r.remote_address = ep.address().to_string();
+    }
     shared_->in_flight.fetch_add(1);
     if (shared_->options.run_inline && shared_->options.run_inline(r.method, r.target)) {
       return Write(shared_->handler(r), true);
@@ -169,6 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.set(http::field::content_type, resp.content_type);
     if (!resp.retry_after.empty()) response_.set(http::field::retry_after, resp.retry_after);
     response_.set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : resp.headers) response_.set(name, value);
     response_.keep_alive(keep_alive_ && !shared_->stopping);
     response_.body() = std::move(resp.body);
     response_.prepare_payload();

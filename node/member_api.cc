@@ -1,4 +1,5 @@
 #include "node/member_api.h"
+#include "web/web_assets.h"
 
 #include <algorithm>
 #include <charconv>
@@ -117,6 +118,10 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"DELETE", "/v1/webhooks/{id}", Route::kWebhooks, admin, Body::kNone, &MemberApi::DeleteWebhook},
       {"POST", "/v1/watch", Route::kWatch, any, Body::kJson, &MemberApi::Watch},
       {"GET", "/v1/signals", Route::kListSignals, submit, Body::kNone, &MemberApi::ListSignals},
+      // Cases: no token from the public page (CreateCase checks one when given).
+      {"POST", "/v1/cases", Route::kCases, {}, Body::kJson, &MemberApi::CreateCase},
+      {"POST", "/v1/cases/status", Route::kCases, {}, Body::kJson, &MemberApi::CaseStatusRoute},
+      {"POST", "/v1/cases/withdraw", Route::kCases, {}, Body::kJson, &MemberApi::CaseWithdraw},
       // HMA 1.1's API (hma_api.cc; docs/hma-compatibility.md): HMA's paths, shapes and status codes.
       {"GET", "/status", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},
       {"GET", "/status/live", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},
@@ -139,6 +144,10 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"GET", "/c/signal_type", Route::kHma, any, Body::kNone, &MemberApi::HmaSignalTypes, true},
       {"GET", "/c/content_type", Route::kHma, any, Body::kNone, &MemberApi::HmaContentTypes, true},
   };
+  // The embedded pages and the browser SDK (web/): public, no token.
+  for (const WebAsset& asset : WebAssets()) {
+    routes_.push_back({"GET", asset.path, Route::kWeb, {}, Body::kNone, &MemberApi::ServeWeb});
+  }
 }
 
 MemberApi::Resolved MemberApi::Resolve(std::string_view method, std::string_view path) const {

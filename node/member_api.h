@@ -74,6 +74,8 @@ class MemberApi {
   // when too many image bodies are in flight) means the body is not read at all. An image route admitted
   // gets a ticket: its upload slot, held until the server drops it after the response.
   PrecheckResult Precheck(std::string_view method, std::string_view target, std::string_view authorization);
+  // The victims' case desk (node/case_desk.h), set before serving; without it the case routes answer 503.
+  void SetCaseDesk(class CaseDesk* desk);
   // Federation, when the node runs it: its status JSON and its gauges (set before serving).
   void SetFederationHooks(std::function<std::string()> status,
                           std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> gauges);
@@ -173,6 +175,11 @@ class MemberApi {
   // HMA's matches of one signal, grouped by bank: {"<BANK>": [{"bank_content_id", "distance"}]}.
   absl::StatusOr<boost::json::object> HmaMatchesByBank(std::string_view signal_type, std::string_view signal,
                                                        const std::vector<std::string>& banks);
+  // Cases (case_api.cc) and the embedded web files.
+  absl::StatusOr<HttpResponse> CreateCase(const Call& call);
+  absl::StatusOr<HttpResponse> CaseStatusRoute(const Call& call);
+  absl::StatusOr<HttpResponse> CaseWithdraw(const Call& call);
+  absl::StatusOr<HttpResponse> ServeWeb(const Call& call);
   absl::StatusOr<HttpResponse> AuditLog(const Call& call);
   absl::StatusOr<HttpResponse> FederationStatus(const Call& call);
   absl::StatusOr<HttpResponse> Suspend(const Call& call);
@@ -196,6 +203,7 @@ class MemberApi {
   size_t uploads_ ABSL_GUARDED_BY(upload_mu_) = 0;
   std::map<std::string, size_t> uploads_by_token_ ABSL_GUARDED_BY(upload_mu_);
   std::shared_ptr<void> AdmitUpload(const std::string& token_name) ABSL_LOCKS_EXCLUDED(upload_mu_);
+  class CaseDesk* cases_ = nullptr;  // fixed before serving
   std::function<std::string()> federation_status_;
   std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> federation_gauges_;
 };

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-20}
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DHASHBANK_BUILD_BENCH=OFF -DHASHBANK_WERROR=ON >/dev/null
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DHASHBANK_BUILD_BENCH=OFF -DHASHBANK_WEB_SDK=OFF -DHASHBANK_WERROR=ON >/dev/null
 TARGETS=(fuzz_merkle_proofs fuzz_log_segment fuzz_robust_fingerprint fuzz_video_decoder fuzz_multipart)
 cmake --build build-fuzz --target "${TARGETS[@]}"
 for t in "${TARGETS[@]}"; do

@@ -28,6 +28,11 @@ PACKAGES=(
   wrk
   # validates docker-compose.yml in CI (docker-compose -f docker-compose.yml config)
   docker-compose
+  # the browser SDK's WebAssembly core (scripts/build-wasm.sh): emscripten, whose optimiser needs Debian's
+  # acorn; dpkg-dev unpacks the Debian library sources it compiles (scripts/fetch-web-sources.sh)
+  emscripten node-acorn dpkg-dev
+  # browser tests (tests/browser): Debian's chromium, driven by playwright-core; ImageMagick makes their images
+  chromium imagemagick
 )
 # Node.js and npm validate docs/api/openapi.yaml (scripts/check-openapi.sh). Machines that already have a
 # node and npm (e.g. from another source) keep theirs; otherwise Debian's.
@@ -47,6 +52,14 @@ install_npm_tools() {
   # build stage that copies only this script: nothing to install there.
   if [ -f tools/openapi/package-lock.json ]; then
     (cd tools/openapi && npm ci --no-audit --no-fund --silent)
+  fi
+  # playwright-core drives the system chromium: never let it download a browser.
+  if [ -f tests/browser/package-lock.json ]; then
+    (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+  fi
+  # The Debian sources of the libraries the WebAssembly core compiles (absent in a Docker stage without them).
+  if [ -f scripts/fetch-web-sources.sh ]; then
+    bash scripts/fetch-web-sources.sh
   fi
 }
 

@@ -20,6 +20,7 @@
 
 #include <boost/json.hpp>
 #include "node/https_server.h"
+#include "node/case_desk.h"
 #include "node/member_api.h"
 #include "absl/strings/str_cat.h"
 
@@ -108,6 +109,18 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   limits.video_rule.target_match_percent = config->matching.video_target_match_percent;
   limits.video_rule.min_matched_seconds = config->matching.video_min_matched_seconds;
   MemberApi api(bank->get(), limits, &metrics);
+  const NodeConfig::CasesSection& cc = config->cases;
+  CaseDesk cases(bank->get(), CaseOptions{.public_submission = cc.public_submission,
+                                          .per_ip_per_hour = cc.per_ip_per_hour,
+                                          .global_per_hour = cc.global_per_hour,
+                                          .daily_cap = cc.daily_cap,
+                                          .max_hashes = cc.max_hashes,
+                                          .pin_attempts = cc.pin_attempts,
+                                          .lockout_minutes = cc.lockout_minutes,
+                                          .lookups_per_ip_per_hour = cc.lookups_per_ip_per_hour,
+                                          .max_message_bytes = 2000,
+                                          .now_ms = nullptr});
+  api.SetCaseDesk(&cases);
   auto listen = ParseListenAddress(config->api.listen);
   if (!listen.ok()) return fail(listen.status());
   HttpsServerOptions options;
@@ -166,6 +179,9 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
           << ", " << config->federation.members.size() << " members, " << config->federation.peers.size() << " peers"
           << std::endl;
     }
+    cases.SetHoldersHook([f = federation.get()](const std::string& origin, uint64_t sequence) {
+      return f->PeersHolding(origin, sequence);
+    });
     api.SetFederationHooks([f = federation.get()] { return f->StatusJson(); },
                            [f = federation.get()](const auto& gauge) { f->ForEachGauge(gauge); });
     federation->Start();

@@ -52,6 +52,7 @@
 #include "node/bank.h"
 #include "node/federation.h"
 #include "node/https_server.h"
+#include "node/case_desk.h"
 #include "node/member_api.h"
 #include "node/metrics.h"
 #include "node/webhook_dispatcher.h"
@@ -59,6 +60,8 @@
 #include "protocol/log.pb.h"
 #include "protocol/merkle.h"
 #include "protocol/signed_log.h"
+#include "tests/support/browser_script.h"
+#include "tests/support/test_data.h"
 #include "tests/support/hand_log.h"
 #include "tests/support/https_client.h"
 #include "tests/support/photo_edits.h"
@@ -205,6 +208,8 @@ std::shared_ptr<const SigningKey> NewSigningKey() {
 
 // --- One node ---------------------------------------------------------------------------------------------
 
+constexpr uint32_t kCasePinAttempts = 3;
+
 struct NodeTuning {
   std::chrono::milliseconds sync_interval = 300ms;
   uint64_t max_segment_entries = 10000;
@@ -218,6 +223,7 @@ struct Node {
   std::unique_ptr<Bank> bank;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<MemberApi> api;
+  std::unique_ptr<CaseDesk> cases;  // public submission on (the browser case flow)
   std::unique_ptr<HttpsServer> api_server;
   std::unique_ptr<HttpsServer> fed_server;
   uint16_t fed_port = 0;
@@ -335,6 +341,21 @@ class FederationFixture : public ::testing::Test {
     n.metrics = std::make_unique<Metrics>();
     n.api = std::make_unique<MemberApi>(n.bank.get(), ApiLimits{}, n.metrics.get());
     Node* np = &n;
+    n.cases = std::make_unique<CaseDesk>(n.bank.get(), CaseOptions{.public_submission = true,
+                                                                   .per_ip_per_hour = 5,
+                                                                   .global_per_hour = 100,
+                                                                   .daily_cap = 500,
+                                                                   .max_hashes = 50,
+                                                                   .pin_attempts = kCasePinAttempts,
+                                                                   .lockout_minutes = 15,
+                                                                   .lookups_per_ip_per_hour = 1000,
+                                                                   .max_message_bytes = 2000,
+                                                                   .now_ms = nullptr});
+    n.cases->SetHoldersHook([np](const std::string& origin, uint64_t sequence) {
+      std::shared_lock lock(np->fed_mu);
+      return np->federation ? np->federation->PeersHolding(origin, sequence) : 0;
+    });
+    n.api->SetCaseDesk(n.cases.get());
     // As serve wires it, through the current Federation of the node.
     n.api->SetFederationHooks(
         [np] {
@@ -1044,6 +1065,38 @@ TEST_F(FederationTest, StopDuringALargeSyncReturnsWithoutFetchingTheRestOfTheLog
 // =============================================================================================================
 // A malicious member M: a valid certificate, a hand-made listener serving crafted logs of the origin node-o
 // (whose key the test holds) to a fresh node X that pulls from M alone.
+
+// The case page and the dashboard in a real headless chromium (tests/browser/case_flow.mjs): photos chosen and
+// hashed on the page at A, the case number and PIN noted; no request carries image bytes; the hashes match at C;
+// the case reopened shows members holding it; withdrawn from the page, the hashes stop matching at C; wrong PINs
+// lock the case; an origin suspended from A's dashboard shows as suspended.
+TEST_F(FederationTest, BrowserCaseFlowSubmitsFromThePageMatchesAtCAndTheVictimsWithdrawalStopsIt) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  boost::json::array images;
+  for (const char* f : {"pdq-reference/images/reg-test-input/dih/bridge-1-original.jpg",
+                        "pdq-reference/images/reg-test-input/pen-and-coaster.png"}) {
+    images.emplace_back(testing::DataPath(f));
+  }
+  const std::string work = (fs::temp_directory_path() / "hashbank-browser-tests" / "case").string();
+  const boost::json::object cfg{{"a_url", absl::StrCat("https://127.0.0.1:", A().api_server->port())},
+                                {"c_url", absl::StrCat("https://127.0.0.1:", C().api_server->port())},
+                                {"a_admin", A().admin_token},
+                                {"c_query", C().query_token},
+                                {"images", images},
+                                {"work", work},
+                                {"pin_attempts", kCasePinAttempts}};
+  auto r = testing::RunBrowserScript("case_flow.mjs", boost::json::serialize(cfg), 300);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  EXPECT_NE(r->output.find("all checks passed"), std::string::npos) << r->output;
+  std::cout << r->output;
+  // What the page submitted was withdrawn: it has left A's listing of victim_submitted signals (the dashboard
+  // counted it there before the withdrawal).
+  auto listed = A().bank->ListSignals(SignalListing{.bank = "", .label = "victim_submitted", .case_ref = "",
+                                                    .after = std::nullopt, .limit = 100});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_TRUE(listed->empty());
+}
 
 class FederationMaliciousPeerTest : public FederationFixture {
  protected:

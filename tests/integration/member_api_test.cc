@@ -1033,7 +1033,9 @@ TEST_F(MemberApiTest, UnknownPathIs404AndWrongMethodIs405) {
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PUT", "/v1/match", "", "{}"), 405, "method_not_allowed"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match", "", "{}"), 401, "unauthenticated"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/nothing", admin_token_), 404, "not_found"));
-  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/", query_token_), 404, "not_found"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/index.php", query_token_), 404, "not_found"));
+  // "/" is the case page (web/), served to anyone; other methods on it are 405.
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/", "", "{}"), 405, "method_not_allowed", "GET"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PUT", "/v1/signals", submit_token_, "{}"), 405, "method_not_allowed", "POST"));
   // GET /v1/signals lists (by bank, label or case): without one of them it is a bad request.
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/signals", submit_token_), 400, "invalid_argument"));

@@ -1,0 +1,132 @@
+// CaseDesk: victims' cases — what the case page (/) and the case API (/v1/cases) stand on. A case is a set of
+// signals this node submits on a victim's behalf (label `victim_submitted`, bank DEFAULT, this node's origin),
+// a random case number and a PIN. The victim later reads the case's status or withdraws consent (one signal or
+// all) with the case number and PIN; withdrawals federate like any other.
+//
+// What is stored, in one state row `case/<hex SHA-256 of the case number>` written in the same durable batch as
+// the case's signals: the PIN's slow hash (libsodium crypto_pwhash_str, Argon2id, "interactive" limits), the
+// creation time, the signal ids and the victim's optional message (local only: it never federates). The case
+// number itself is not stored, so the database cannot be listed for case numbers. Case numbers are 80 random
+// bits (16 Crockford base-32 characters, shown in groups of four); PINs 8 random digits.
+//
+// Limits: creation from the public page (no token) only when enabled, per IP address per hour, in all per
+// hour and per UTC day; status and withdrawal per IP address per hour; wrong PINs per case before a lockout.
+// Counters live in memory (a restart forgets them: documented in docs/case-page.md).
+//
+// Errors: InvalidArgument (bad input: a field names it), PermissionDenied (public submission off),
+// ResourceExhausted (a rate limit or a locked case; RetryAfterSeconds() says when), Unauthenticated (unknown
+// case number or wrong PIN: one message for both), and the bank's own errors.
+// Thread-safe: the counters are guarded by mu_; the bank is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "node/bank.h"
+
+namespace hashbank {
+
+struct CaseOptions {
+  bool public_submission = false;
+  uint32_t per_ip_per_hour = 5;
+  uint32_t global_per_hour = 100;
+  uint32_t daily_cap = 500;
+  uint32_t max_hashes = 50;
+  uint32_t pin_attempts = 5;
+  uint32_t lockout_minutes = 15;
+  uint32_t lookups_per_ip_per_hour = 60;
+  size_t max_message_bytes = 2000;
+  std::function<int64_t()> now_ms;  // defaults to the system clock
+};
+
+inline constexpr char kVictimSubmittedLabel[] = "victim_submitted";
+
+struct CreatedCase {
+  std::string case_number;  // "XXXX-XXXX-XXXX-XXXX"
+  std::string pin;          // 8 digits; shown once, never stored
+  std::vector<SignalRef> signals;
+};
+
+struct CaseSignalStatus {
+  SignalRef ref;
+  std::vector<std::string> signal_types;  // what was banked (empty once withdrawn)
+  bool withdrawn = false;
+  int64_t withdrawn_at_ms = 0;
+  int confirmed = 0, disputed = 0;  // members' opinions (never who)
+  int members_holding = 0;          // peers of this node whose copy of its log includes the signal
+};
+
+struct CaseStatus {
+  int64_t created_at_ms = 0;
+  std::vector<CaseSignalStatus> signals;
+};
+
+// A case number as a person may type it: case-insensitive, with or without dashes and spaces, and with the
+// look-alikes O/I/L read as 0/1/1 (Crockford). nullopt if it is not 16 such characters.
+std::optional<std::string> NormalizeCaseNumber(std::string_view typed);
+
+class CaseDesk {
+ public:
+  CaseDesk(Bank* bank, CaseOptions options);
+
+  // How many peers hold a signal of this node (Federation::PeersHolding); set before serving, or 0.
+  void SetHoldersHook(std::function<int(const std::string& origin, uint64_t sequence)> hook);
+  const CaseOptions& options() const { return options_; }
+
+  // Submits `inputs` (each a signal's raw fingerprints; labels, bank and case_ref must be empty) as one case.
+  // `from_public_page`: no token was given (the limits and the public_submission switch apply).
+  absl::StatusOr<CreatedCase> Create(std::vector<SignalInput> inputs, const std::string& message,
+                                     bool from_public_page, const std::string& remote_address)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<CaseStatus> Status(std::string_view case_number, std::string_view pin,
+                                    const std::string& remote_address) ABSL_LOCKS_EXCLUDED(mu_);
+  // Withdraws one signal of the case (`signal` given) or every live one; returns the status after.
+  absl::StatusOr<CaseStatus> Withdraw(std::string_view case_number, std::string_view pin,
+                                      const std::optional<SignalRef>& signal, const std::string& remote_address)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Seconds until the limit that refused the last ResourceExhausted answer of this thread's call resets.
+  static int RetryAfterSeconds(const absl::Status& status);
+
+ private:
+  struct Record {
+    std::string pin_hash;
+    int64_t created_at_ms = 0;
+    std::vector<SignalRef> signals;
+  };
+  struct Window {  // a fixed window counter
+    int64_t start_ms = 0;
+    uint32_t count = 0;
+  };
+  struct Attempts {
+    uint32_t wrong = 0;
+    int64_t locked_until_ms = 0;
+  };
+
+  int64_t Now() const;
+  // Counts one event in `w` (window `window_ms`) unless it is at `limit`: the refusal, or OK.
+  static absl::Status Take(Window* w, int64_t now, int64_t window_ms, uint32_t limit, std::string_view what);
+  // The case's record after checking lookups, lockout and the PIN (counting a wrong one).
+  absl::StatusOr<Record> Open(std::string_view case_number, std::string_view pin, const std::string& remote_address)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<CaseStatus> StatusOf(const Record& record) const;
+
+  Bank* bank_;
+  CaseOptions options_;
+  std::function<int(const std::string&, uint64_t)> holders_;  // fixed before serving
+  absl::Mutex mu_;
+  std::map<std::string, Window> create_by_ip_ ABSL_GUARDED_BY(mu_);
+  Window create_hour_ ABSL_GUARDED_BY(mu_);
+  Window create_day_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Window> lookups_by_ip_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Attempts> attempts_ ABSL_GUARDED_BY(mu_);  // by the case key
+};
+
+}  // namespace hashbank

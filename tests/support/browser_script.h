@@ -1,0 +1,24 @@
+// Runs one of the browser tests' Node.js scripts (tests/browser/*.mjs, driving Debian's chromium through
+// playwright-core) with its JSON configuration as the one argument, bounded by `timeout_seconds` (coreutils
+// `timeout`), and returns its exit code and everything it printed. FailedPrecondition, naming the fix, when
+// node, chromium or tests/browser/node_modules is missing (scripts/setup.sh installs them).
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace hashbank::testing {
+
+struct ScriptResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+absl::StatusOr<ScriptResult> RunBrowserScript(const std::string& script, const std::string& json_config,
+                                              int timeout_seconds);
+
+// tests/browser in the source tree.
+std::string BrowserTestDir();
+
+}  // namespace hashbank::testing
