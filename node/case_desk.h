@@ -92,7 +92,7 @@ class CaseDesk {
                                       const std::optional<SignalRef>& signal, const std::string& remote_address)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Seconds until the limit that refused the last ResourceExhausted answer of this thread's call resets.
+  // For a ResourceExhausted status of this class: seconds until the limit that refused it resets (60 if absent).
   static int RetryAfterSeconds(const absl::Status& status);
 
  private:
