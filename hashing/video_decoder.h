@@ -28,6 +28,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "hashing/video_sniff.h"  // LooksLikeVideo
 
 namespace hashbank {
 
@@ -77,10 +78,5 @@ using FrameSink = std::function<absl::Status(const RgbFrame& frame, const VideoI
 // also on error where known.
 absl::Status DecodeVideo(std::span<const uint8_t> file, const VideoLimits& limits, const VideoDecodeOptions& options,
                          const FrameSink& sink, VideoInfo* info);
-
-// True if the first bytes look like a container this decoder accepts (MP4/MOV, Matroska/WebM, AVI, FLV,
-// MPEG-TS, MPEG-PS, Ogg; not HEIF/AVIF stills): what POST /v1/hash and `hashbank hash` use to tell videos
-// from images. Give it the first 512 bytes (or the whole file if shorter).
-bool LooksLikeVideo(std::span<const uint8_t> head);
 
 }  // namespace hashbank

@@ -18,10 +18,10 @@ using api::Bad;
 namespace {
 
 // Every page and script: only this node's own files, no inline script or style, WebAssembly allowed (the
-// SDK), images only from blob: URLs (the local thumbnails) and this node, no framing, no referrer.
+// SDK), images and videos only from blob: URLs (the local thumbnails) and this node, no framing, no referrer.
 constexpr char kContentSecurityPolicy[] =
     "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; "
-    "img-src 'self' blob:; style-src 'self'; font-src 'none'; object-src 'none'; base-uri 'none'; "
+    "img-src 'self' blob:; media-src blob:; style-src 'self'; font-src 'none'; object-src 'none'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'";
 
 void AddPageHeaders(HttpResponse* r) {
@@ -136,8 +136,12 @@ absl::StatusOr<HttpResponse> MemberApi::CreateCase(const Call& call) {
     json::object item;
     for (const auto& [k, v] : h.as_object()) {
       // What the SDK's hash() returns besides the fingerprints is dropped: nothing of it is banked.
-      if (k == "path" || k == "width" || k == "height" || k == "format" || k == "dihedral") continue;
-      if (k != "pdq" && k != "quality" && k != "md5" && k != "sha256" && k != "robust") {
+      if (k == "path" || k == "width" || k == "height" || k == "format" || k == "dihedral" || k == "type" ||
+          k == "codec" || k == "frame_rate" || k == "seconds_per_frame") {
+        continue;
+      }
+      if (k != "pdq" && k != "quality" && k != "md5" && k != "sha256" && k != "robust" && k != "vpdq" &&
+          k != "duration") {
         return Bad(absl::StrCat(prefix, std::string(k), ": not a fingerprint a case takes"));
       }
       item[k] = v;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly hashing core of the browser SDK: the project's own hashing code (hashing/), with
 # libjpeg-turbo, libpng, zlib and Abseil compiled from Debian's sources (scripts/fetch-web-sources.sh) by
-# Debian's emscripten. Output: OUT/hashbank_core.mjs and OUT/hashbank_core.wasm.
+# Debian's emscripten. Output: OUT/hashbank_core.{mjs,wasm} (images) and OUT/hashbank_video_core.{mjs,wasm}.
 #
 # Usage: scripts/build-wasm.sh OUT_DIR
 # The libraries are built once into OUT_DIR/deps (a stamp per library); the core is rebuilt incrementally.
@@ -20,7 +20,7 @@ if ! command -v emcmake >/dev/null 2>&1; then
   echo "build-wasm: emscripten is not installed (run scripts/setup.sh)" >&2
   exit 1
 fi
-for p in libjpeg-turbo libpng1.6 zlib abseil; do
+for p in libjpeg-turbo libpng1.6 zlib abseil ffmpeg; do
   if [ ! -f "$SRC/$p.dir" ]; then
     echo "build-wasm: the source of $p is missing (run scripts/fetch-web-sources.sh)" >&2
     exit 1
@@ -86,6 +86,34 @@ build_dep libjpeg-turbo "$(src_of libjpeg-turbo)" -DENABLE_SHARED=OFF -DENABLE_S
 build_dep abseil "$(src_of abseil)" -DABSL_PROPAGATE_CXX_STD=ON -DCMAKE_CXX_STANDARD=20 -DBUILD_TESTING=OFF \
   -DABSL_BUILD_TESTING=OFF -DCMAKE_INSTALL_LIBDIR=lib
 
+# FFmpeg: the demuxers and decoders hashing/video_decoder.cc accepts (its kContainers and kProbeDecoders, AV1
+# excepted: the node decodes it with libdav1d, not built here), the raw demuxers FFmpeg probes an MPEG-PS or -TS
+# stream's codec with (libavformat's fmt_id_type table), swscale (the node runs its C code too:
+# av_force_cpu_flags(0)) and swresample (the opus decoder needs it). No assembly, threads, network or programs.
+FFMPEG_FLAGS=(--target-os=none --arch=x86_32 --enable-cross-compile --disable-asm --disable-x86asm
+  --disable-inline-asm --disable-programs --disable-doc --disable-debug --disable-runtime-cpudetect
+  --disable-autodetect --disable-network --disable-pthreads --disable-w32threads --disable-os2threads
+  --disable-everything --disable-avdevice --disable-avfilter --disable-postproc --enable-avformat --enable-avcodec
+  --enable-swscale --enable-swresample
+  --enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,mpeg1video,mjpeg,theora,h263,flv,aac,mp3float,mp3,opus,vorbis,flac,pcm_s16le,pcm_s24le,pcm_f32le,ac3,eac3,alac
+  --enable-demuxer=mov,matroska,avi,flv,mpegts,mpegps,ogg,mpegvideo,m4v,h264,hevc,mjpeg,aac,ac3,eac3,mp3,loas
+  --enable-parser=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,mjpeg,h263,aac,mpegaudio,opus,vorbis,flac,ac3)
+build_ffmpeg() {
+  local dir stamp="$DEPS/.ffmpeg.stamp" want
+  dir=$(src_of ffmpeg)
+  want="$(cat "$SRC/ffmpeg.dir") ${FFMPEG_FLAGS[*]}"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  echo "build-wasm: building FFmpeg for WebAssembly (a few minutes)"
+  rm -rf "$OUT/build-ffmpeg" && mkdir -p "$OUT/build-ffmpeg"
+  (cd "$OUT/build-ffmpeg" &&
+   emconfigure "$dir/configure" --prefix="$DEPS" --cc=emcc --cxx=em++ --ar=emar --ranlib=emranlib --nm=emnm \
+     "${FFMPEG_FLAGS[@]}" --extra-cflags=-O2 >"$OUT/build-ffmpeg.log" 2>&1 &&
+   emmake make -j "$JOBS" >>"$OUT/build-ffmpeg.log" 2>&1 &&
+   emmake make install >>"$OUT/build-ffmpeg.log" 2>&1) || { tail -30 "$OUT/build-ffmpeg.log" >&2; exit 1; }
+  echo "$want" >"$stamp"
+}
+build_ffmpeg
+
 echo "build-wasm: building the hashing core"
 if [ ! -f "$OUT/build-core/build.ninja" ]; then
   emcmake cmake -S "$ROOT/web/wasm" -B "$OUT/build-core" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -93,5 +121,7 @@ if [ ! -f "$OUT/build-core/build.ninja" ]; then
     >"$OUT/build-core.log" 2>&1 || { tail -30 "$OUT/build-core.log" >&2; exit 1; }
 fi
 cmake --build "$OUT/build-core" -j "$JOBS" >>"$OUT/build-core.log" 2>&1 || { tail -40 "$OUT/build-core.log" >&2; exit 1; }
-cp "$OUT/build-core/hashbank_core.mjs" "$OUT/build-core/hashbank_core.wasm" "$OUT/"
-echo "build-wasm: $OUT/hashbank_core.wasm ($(stat -c %s "$OUT/hashbank_core.wasm") bytes)"
+for core in hashbank_core hashbank_video_core; do
+  cp "$OUT/build-core/$core.mjs" "$OUT/build-core/$core.wasm" "$OUT/"
+  echo "build-wasm: $OUT/$core.wasm ($(stat -c %s "$OUT/$core.wasm") bytes)"
+done

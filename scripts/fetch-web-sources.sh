@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Downloads, from Debian's archive, the sources of the C libraries that the WebAssembly build of the hashing code
-# (scripts/build-wasm.sh) compiles with emscripten: libjpeg-turbo, libpng, zlib and Abseil, the same upstream
+# (scripts/build-wasm.sh) compiles with emscripten: libjpeg-turbo, libpng, zlib, Abseil and FFmpeg, the same upstream
 # versions the native node links, with Debian's patches applied (apt-get source runs dpkg-source). Nothing is
 # vendored into the repository: the sources land in third_party/debian-src/ (ignored by git).
 #
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=third_party/debian-src
 mkdir -p "$DEST"
-PKGS=(libjpeg-turbo libpng1.6 zlib abseil)
+PKGS=(libjpeg-turbo libpng1.6 zlib abseil ffmpeg)
 
 have_all=1
 for p in "${PKGS[@]}"; do

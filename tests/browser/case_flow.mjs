@@ -48,9 +48,9 @@ page.on('pageerror', (e) => errors.push(e.message));
 page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
 await page.goto(cfg.a_url + '/');
 await page.setInputFiles('#files', cfg.images);
-check(await until('hashing', async () => (await page.textContent('#hash-status')).includes(`${cfg.images.length} of ${cfg.images.length} photos ready`)),
+check(await until('hashing', async () => (await page.textContent('#hash-status')).includes(`${cfg.images.length} of ${cfg.images.length} files ready`)),
       'every chosen photo is hashed on the page');
-const thumbs = await page.$$eval('#file-list img', (imgs) => imgs.map((i) => i.src));
+const thumbs = await page.$$eval('#file-list img, #file-list video', (els) => els.map((e) => e.src));
 check(thumbs.length === cfg.images.length && thumbs.every((s) => s.startsWith('blob:')), 'thumbnails are local blob: URLs');
 await shot(page, 'case-page-hashed');
 await page.fill('#message', 'please help');
@@ -72,8 +72,9 @@ check(bodies.some((b) => b.url.endsWith('/v1/cases')) && leaked === 0, 'no reque
 // The submitted PDQ hashes (from the request the page sent) match at C once the federation has synced.
 const sent = bodies.find((b) => b.url.endsWith('/v1/cases'));
 const hashes = JSON.parse(sent.body.toString()).hashes;
-check(hashes.every((h) => Object.keys(h).every((k) => ['pdq', 'quality', 'md5', 'sha256', 'robust'].includes(k))),
+check(hashes.every((h) => Object.keys(h).every((k) => ['pdq', 'quality', 'md5', 'sha256', 'robust', 'vpdq', 'duration'].includes(k))),
       'the page sends fingerprints only');
+check(hashes.some((h) => Array.isArray(h.vpdq) && h.vpdq.length > 0), 'a video is submitted as its vPDQ frames');
 check(await until('match at C', async () => (await pdqAtC(hashes[0].pdq)) > 0), 'the case\'s first hash matches at node C');
 
 // --- The dashboard -----------------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ check(await until('members holding', async () => {
   return /holding the fingerprints: [12]\./.test(summary);
 }), `the status shows the case active and held by members (${summary})`);
 check(summary.startsWith('Active') && (await again.$$('#case-signals li')).length === cfg.images.length,
-      'every photo is listed as active');
+      'every file is listed as active');
 await shot(again, 'case-status-active');
 
 // --- Withdraw the whole case -----------------------------------------------------------------------------------

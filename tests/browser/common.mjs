@@ -12,9 +12,9 @@ export async function launch() {
   return { browser, context };
 }
 
-// `hashbank hash --json --dihedral FILE`: the parsed line without "path", or { error: message }.
-export function cliHash(bin, file) {
-  const r = spawnSync(bin, ['hash', '--json', '--dihedral', file], { encoding: 'utf8' });
+// `hashbank hash --json --dihedral FILE [extra...]`: the parsed line without "path", or { error: message }.
+export function cliHash(bin, file, extra = []) {
+  const r = spawnSync(bin, ['hash', '--json', '--dihedral', ...extra, file], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) {
     const prefix = `hashbank hash: ${file}: `;
     const line = r.stderr.trim().split('\n').pop();
@@ -26,6 +26,11 @@ export function cliHash(bin, file) {
 }
 
 export function makeImage(args) { execFileSync('/usr/bin/convert', args); }
+// A test clip by the ffmpeg command-line tool: `args` between the lavfi test source and the output file.
+export function makeClip(out, args, seconds = 3) {
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=320x240:rate=25:duration=${seconds}`,
+                          ...args, out]);
+}
 
 let failures = 0;
 export function check(cond, what) {

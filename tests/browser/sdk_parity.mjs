@@ -1,14 +1,15 @@
 // The browser SDK against the C++ hasher, in Debian's chromium and in Node.js: for every image of the test set
 // (the PDQ reference's images and the hard cases made here: CMYK, alpha, grey, 16-bit, palette, EXIF
-// orientation, progressive, tiny, panorama, truncated, unsupported), hash() gives exactly what
-// `hashbank hash --json --dihedral` prints (or the same error message); no request is made while hashing; the
+// orientation, progressive, tiny, panorama, truncated, unsupported) and every video (the vPDQ reference's
+// samples, and clips made here in each codec and container the node takes but AV1), hash() gives exactly what
+// `hashbank hash --json` prints (or the same error message); no request is made while hashing; the
 // page's SDK files carry a strict Content-Security-Policy; an oversized file is refused with the C++ message.
 //
 // Usage: node sdk_parity.mjs '{"url": "https://127.0.0.1:PORT", "bin": ".../hashbank", "images": [...],
-//                              "work": "<dir for generated images and screenshots>"}'
+//                              "videos": [...], "work": "<dir for generated files and screenshots>"}'
 import fs from 'node:fs';
 import path from 'node:path';
-import { launch, cliHash, makeImage, check, finish, sameJson } from './common.mjs';
+import { launch, cliHash, makeImage, makeClip, check, finish, sameJson } from './common.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 const work = cfg.work;
@@ -40,6 +41,31 @@ fs.writeFileSync(truncated, fs.readFileSync(src).subarray(0, 4000));
 images.push(truncated);
 
 const expected = images.map((f) => cliHash(cfg.bin, f));
+
+// Videos: the reference's two sample videos and clips in every codec and container the node takes (AV1 aside),
+// made by ffmpeg; hashed at the CLI's default sampling (one frame a second) and, for one, every frame.
+const videos = [...(cfg.videos || [])];
+const clips = {
+  'h264.mp4': ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'],
+  'h264-aac.mkv': ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest'],
+  'hevc.mp4': ['-c:v', 'libx265', '-pix_fmt', 'yuv420p', '-x265-params', 'log-level=error'],
+  'vp9.webm': ['-c:v', 'libvpx-vp9', '-b:v', '300k'],
+  'vp8-vorbis.webm': ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=3', '-c:v', 'libvpx', '-b:v', '300k', '-c:a', 'libvorbis', '-shortest'],
+  'mpeg4.avi': ['-c:v', 'mpeg4', '-q:v', '4'],
+  'mpeg2.ts': ['-c:v', 'mpeg2video', '-q:v', '4'],
+  'mpeg1.mpg': ['-c:v', 'mpeg1video', '-q:v', '4'],
+  'theora.ogv': ['-c:v', 'libtheora', '-q:v', '6'],
+  'flv1.flv': ['-c:v', 'flv1'],
+  'mjpeg.mov': ['-c:v', 'mjpeg', '-q:v', '4'],
+};
+for (const [name, args] of Object.entries(clips)) {
+  const out = path.join(work, name);
+  try { makeClip(out, args); videos.push(out); } catch (e) { console.log(`     (no ${name}: this ffmpeg cannot make it)`); }
+}
+const videoCases = videos.map((f) => ({ file: f, interval: 1, want: cliHash(cfg.bin, f) }));
+if (videos.length > 0) videoCases.push({ file: videos[0], interval: 0, want: cliHash(cfg.bin, videos[0], ['--frame-interval', '0']) });
+check(videoCases.every((c) => !c.want.error && c.want.type === 'video' && c.want.vpdq.length > 0),
+      `the CLI hashes all ${videoCases.length} video cases`);
 check(expected.filter((e) => !e.error).length >= images.length - 2, 'the CLI hashes all but the two broken files');
 
 // --- In the browser -------------------------------------------------------------------------------------------
@@ -90,6 +116,24 @@ check(bigSdk.code === 'RESOURCE_EXHAUSTED' && bigSdk.error === bigCli.error,
 fs.rmSync(big);
 await page.screenshot({ path: path.join(work, 'sdk-page.png'), fullPage: true });
 
+// Videos in the browser: the video core is fetched on the first one, and nothing while hashing after that.
+await page.evaluate(async (b) => window.hb.hash(Uint8Array.from(atob(b), (c) => c.charCodeAt(0))),
+                    fs.readFileSync(videos[0]).toString('base64'));
+const beforeVideos = requests.length;
+for (const c of videoCases) {
+  const t0 = Date.now();
+  const got = await page.evaluate(async ([b, interval]) => {
+    try { return await window.hb.hash(Uint8Array.from(atob(b), (x) => x.charCodeAt(0)), { frameInterval: interval }); }
+    catch (e) { return { error: e.message }; }
+  }, [fs.readFileSync(c.file).toString('base64'), c.interval]);
+  c.ms = Date.now() - t0;
+  if (c.interval === 0) console.log(`speed: ${path.basename(c.file)}, every frame (${c.want.vpdq.length}), in ${c.ms} ms in chromium`);
+  const same = sameJson(got, c.want);
+  check(same, `browser vPDQ of ${path.basename(c.file)} (every ${c.interval || 'frame'}${c.interval ? ' s' : ''}) equals the C++ hasher's` +
+        (same ? ` (${c.want.vpdq.length} frames)` : `\n     browser: ${JSON.stringify(got).slice(0, 400)}\n     cli:     ${JSON.stringify(c.want).slice(0, 400)}`));
+}
+check(requests.length === beforeVideos, `no network request while hashing ${videoCases.length} videos`);
+
 // Speed: ~1 MP JPEGs in this browser (reported, not asserted).
 const mp = path.join(work, 'onemp.jpg');
 makeImage([src, '-resize', '1155x866!', '-quality', '90', mp]);
@@ -108,7 +152,8 @@ await browser.close();
 const sdkDir = path.join(work, 'sdk');
 fs.mkdirSync(sdkDir, { recursive: true });
 const { context: c2, browser: b2 } = await launch();
-for (const name of ['hashbank.js', 'hashbank-worker.js', 'hashbank_core.mjs', 'hashbank_core.wasm']) {
+for (const name of ['hashbank.js', 'hashbank-worker.js', 'hashbank_core.mjs', 'hashbank_core.wasm',
+                    'hashbank_video_core.mjs', 'hashbank_video_core.wasm']) {
   const r = await c2.request.get(`${cfg.url}/sdk/${name}`);
   fs.writeFileSync(path.join(sdkDir, name), await r.body());
 }
@@ -122,4 +167,12 @@ for (let i = 0; i < images.length; i++) {
   else console.log(`     node.js differs on ${path.basename(images[i])}: ${JSON.stringify(got).slice(0, 200)}`);
 }
 check(nodeSame === images.length, `Node.js hash() equals the C++ hasher's on ${nodeSame} of ${images.length} files`);
+let nodeVideos = 0;
+for (const c of videoCases) {
+  let got;
+  try { got = await nodeSdk.hash(fs.readFileSync(c.file), { frameInterval: c.interval }); } catch (e) { got = { error: e.message }; }
+  if (sameJson(got, c.want)) nodeVideos++;
+  else console.log(`     node.js differs on ${path.basename(c.file)}: ${JSON.stringify(got).slice(0, 200)}`);
+}
+check(nodeVideos === videoCases.length, `Node.js vPDQ equals the C++ hasher's on ${nodeVideos} of ${videoCases.length} video cases`);
 finish();

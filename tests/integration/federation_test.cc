@@ -1074,7 +1074,8 @@ TEST_F(FederationTest, BrowserCaseFlowSubmitsFromThePageMatchesAtCAndTheVictimsW
   ASSERT_NO_FATAL_FAILURE(StartChain());
   boost::json::array images;
   for (const char* f : {"pdq-reference/images/reg-test-input/dih/bridge-1-original.jpg",
-                        "pdq-reference/images/reg-test-input/pen-and-coaster.png"}) {
+                        "pdq-reference/images/reg-test-input/pen-and-coaster.png",
+                        "vpdq-reference/videos/pattern-sd-grey-bar.mp4"}) {
     images.emplace_back(testing::DataPath(f));
   }
   const std::string work = (fs::temp_directory_path() / "hashbank-browser-tests" / "case").string();

@@ -1,4 +1,4 @@
-// The case page: hashes the chosen photos on this device with the SDK (/sdk/hashbank.js, WebAssembly in a
+// The case page: hashes the chosen photos and videos on this device with the SDK (/sdk/hashbank.js, WebAssembly in a
 // worker), submits only the fingerprints to /v1/cases, shows the case number and PIN once, and reads or
 // withdraws a case with them. No image byte leaves the page: thumbnails are blob: URLs of the local files.
 import { hash, ready } from '/sdk/hashbank.js';
@@ -11,10 +11,11 @@ ready().catch((e) => { $('hash-status').textContent = 'This browser cannot run t
 function addFiles(files) {
   for (const file of files) {
     const li = document.createElement('li');
-    const img = document.createElement('img');
     const url = URL.createObjectURL(file);
+    const isVideo = file.type.startsWith('video/');
+    const img = document.createElement(isVideo ? 'video' : 'img');
     img.src = url;
-    img.alt = '';  // the file name is read out instead
+    if (isVideo) { img.muted = true; img.preload = 'metadata'; } else { img.alt = ''; }  // the name is read out
     const text = document.createElement('span');
     text.textContent = file.name + ': waiting';
     li.append(img, text);
@@ -46,7 +47,7 @@ async function hashPending() {
       }
     }
     const ok = items.filter((it) => it.result).length;
-    $('hash-status').textContent = `${ok} of ${items.length} photos ready to submit.`;
+    $('hash-status').textContent = `${ok} of ${items.length} files ready to submit.`;
     $('submit').disabled = ok === 0;
   } finally {
     hashing = false;
@@ -81,10 +82,13 @@ async function postJson(path, body) {
 $('submit').addEventListener('click', async () => {
   $('submit-error').textContent = '';
   const ready = items.filter((it) => it.result);
+  // Only the fingerprints (what the node banks): a photo's PDQ, MD5, SHA-256 and robust fingerprint; a video's
+  // vPDQ frames, duration, MD5 and SHA-256.
   const hashes = ready.map((it) => {
-    const { pdq, quality, md5, sha256, robust } = it.result;
-    const h = { pdq, quality, md5, sha256 };
-    if (robust) h.robust = robust;
+    const r = it.result;
+    if (r.type === 'video') return { vpdq: r.vpdq, duration: r.duration, md5: r.md5, sha256: r.sha256 };
+    const h = { pdq: r.pdq, quality: r.quality, md5: r.md5, sha256: r.sha256 };
+    if (r.robust) h.robust = r.robust;
     return h;
   });
   $('submit').disabled = true;
@@ -110,14 +114,14 @@ function showCase(status) {
   const live = status.signals.filter((s) => s.status === 'active').length;
   const words = { active: 'Active', withdrawn: 'Withdrawn', partly_withdrawn: 'Partly withdrawn' };
   $('case-summary').textContent =
-    `${words[status.status] || status.status}: ${live} of ${n} photos active. ` +
+    `${words[status.status] || status.status}: ${live} of ${n} files active. ` +
     `Member platforms holding the fingerprints: ${status.members_holding}.`;
   const list = $('case-signals');
   list.replaceChildren();
   status.signals.forEach((s, i) => {
     const li = document.createElement('li');
     const text = document.createElement('span');
-    let line = `Photo ${i + 1}: ${s.status === 'active' ? 'active' : 'withdrawn'}`;
+    let line = `File ${i + 1}: ${s.status === 'active' ? 'active' : 'withdrawn'}`;
     if (s.confirmations) line += `, confirmed by ${s.confirmations} platform(s)`;
     if (s.disputes) line += `, disputed by ${s.disputes} platform(s)`;
     text.textContent = line;
@@ -125,7 +129,7 @@ function showCase(status) {
     if (s.status === 'active') {
       const b = document.createElement('button');
       b.type = 'button';
-      b.textContent = `Withdraw photo ${i + 1}`;
+      b.textContent = `Withdraw file ${i + 1}`;
       b.addEventListener('click', () => withdraw(s.id));
       li.append(b);
     }
@@ -149,7 +153,7 @@ $('lookup').addEventListener('submit', async (e) => {
 
 async function withdraw(signal) {
   if (!current) return;
-  const what = signal ? 'this photo' : 'every photo of this case';
+  const what = signal ? 'this file' : 'every file of this case';
   if (!window.confirm(`Withdraw your consent for ${what}? Platforms will stop blocking it.`)) return;
   $('lookup-error').textContent = '';
   try {

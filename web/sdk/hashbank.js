@@ -2,15 +2,15 @@
 //
 //   import { hash } from '/sdk/hashbank.js';
 //   const h = await hash(file);              // File, Blob, ArrayBuffer or Uint8Array
-//   // h = { path, pdq, quality, md5, sha256, width, height, format, robust?, dihedral? }
+//   // an image: { path, pdq, quality, md5, sha256, width, height, format, robust?, dihedral? }
+//   // a video:  { path, type: "video", md5, sha256, width, height, codec, frame_rate, duration,
+//   //             seconds_per_frame, vpdq: [{ frame, quality, pdq, timestamp }] }
 //
 // The hashing runs the node's own C++ hashing code compiled to WebAssembly (web/wasm/), in a Web Worker in
 // browsers (the page stays responsive) and in process under Node.js. Nothing is sent anywhere: the only network
-// requests this module makes are for its own files (hashbank-worker.js, hashbank_core.mjs, hashbank_core.wasm),
-// once, on the first call or on ready(). Errors are HashbankError with the C++ hasher's code and message.
-//
-// Videos are not hashed by the SDK (the node's video decoder is FFmpeg, which is not compiled to WebAssembly):
-// they fail with the same error the image hasher gives for a file that is not JPEG or PNG.
+// requests this module makes are for its own files (hashbank-worker.js, hashbank_core.mjs/.wasm), once, on the
+// first call or on ready(); the video core (hashbank_video_core.mjs/.wasm, FFmpeg's decoders, 4.5 MB) only when
+// the first video is hashed. Errors are HashbankError with the C++ hasher's code and message.
 
 export class HashbankError extends Error {
   constructor(code, message) {
@@ -23,17 +23,25 @@ export class HashbankError extends Error {
 const isNode = typeof process === 'object' && process !== null && typeof process.versions === 'object' &&
                typeof process.versions.node === 'string' && typeof window === 'undefined';
 
-let backend = null;  // a promise of { call(bytes, dihedral) -> Promise<object>, limits, close() }
+let backend = null;  // a promise of { limits, sniff(head), call(bytes, options) -> Promise<object>, close() }
 
 async function nodeBackend() {
   const fs = await import('node:fs/promises');
-  const { default: createCore } = await import(new URL('./hashbank_core.mjs', import.meta.url).href);
-  const wasmBinary = await fs.readFile(new URL('./hashbank_core.wasm', import.meta.url));
-  const core = await createCore({ wasmBinary });
+  const load = async (name) => {
+    const { default: create } = await import(new URL(`./${name}.mjs`, import.meta.url).href);
+    return create({ wasmBinary: await fs.readFile(new URL(`./${name}.wasm`, import.meta.url)) });
+  };
+  const core = await load('hashbank_core');
+  let videoCore = null;
   const limits = JSON.parse(core.UTF8ToString(core._hashbank_limits_json()));
   return {
     limits,
-    async call(bytes, dihedral) { return callCore(core, bytes, dihedral); },
+    async sniff(head) { return sniffCore(core, head); },
+    async call(bytes, options) {
+      if (!options.video) return callCore(core, bytes, options);
+      if (!videoCore) videoCore = load('hashbank_video_core');
+      return callCore(await videoCore, bytes, options);
+    },
     close() {},
   };
 }
@@ -64,23 +72,36 @@ function workerBackend() {
   };
   return request({ op: 'limits' }).then((limits) => ({
     limits,
-    call(bytes, dihedral) { return request({ op: 'hash', bytes, dihedral }, [bytes.buffer]); },
+    sniff(head) { return request({ op: 'sniff', bytes: head }, [head.buffer]); },
+    call(bytes, options) { return request({ op: 'hash', bytes, options }, [bytes.buffer]); },
     close() { worker.terminate(); },
   }));
 }
 
-// Runs the core on `bytes` (a Uint8Array) in this thread. Shared with hashbank-worker.js.
-export function callCore(core, bytes, dihedral) {
+function withBytes(core, bytes, fn) {
   const ptr = core._malloc(Math.max(1, bytes.length));
   if (!ptr) throw new HashbankError('RESOURCE_EXHAUSTED', 'out of memory for a file of ' + bytes.length + ' bytes');
   try {
     core.HEAPU8.set(bytes, ptr);
-    const out = JSON.parse(core.UTF8ToString(core._hashbank_hash(ptr, bytes.length, dihedral ? 1 : 0)));
-    if (out.error) throw new HashbankError(out.error.code, out.error.message);
-    return out;
+    return fn(ptr);
   } finally {
     core._free(ptr);
   }
+}
+
+// Whether the first bytes of a file are a video's (the image core's LooksLikeVideo). Shared with the worker.
+export function sniffCore(core, head) {
+  return withBytes(core, head, (ptr) => core._hashbank_looks_like_video(ptr, head.length) === 1);
+}
+
+// Runs a core on `bytes` (a Uint8Array) in this thread: the image core, or the video core when options.video.
+// Shared with hashbank-worker.js.
+export function callCore(core, bytes, options) {
+  const out = JSON.parse(withBytes(core, bytes, (ptr) => core.UTF8ToString(options.video
+    ? core._hashbank_hash_video(ptr, bytes.length, options.frameInterval)
+    : core._hashbank_hash(ptr, bytes.length, options.dihedral ? 1 : 0))));
+  if (out.error) throw new HashbankError(out.error.code, out.error.message);
+  return out;
 }
 
 // Loads the hashing core (worker and WebAssembly) now rather than on the first hash().
@@ -92,13 +113,14 @@ export function ready() {
   return backend.then(() => undefined);
 }
 
-// The limits the hasher applies: { max_file_bytes, max_pixels } (the C++ hasher's defaults).
+// The limits the hashers apply: { max_file_bytes, max_pixels, max_video_file_bytes } (the C++ defaults).
 export async function limits() {
   await ready();
   return { ...(await backend).limits };
 }
 
-// Hashes one image file. options.dihedral: also PDQ of the 8 rotations and mirrors.
+// Hashes one image or video file. options.dihedral: also PDQ of an image's 8 rotations and mirrors;
+// options.frameInterval: seconds between a video's hashed frames (default 1, as `hashbank hash`; 0 = every frame).
 export async function hash(input, options = {}) {
   await ready();
   const b = await backend;
@@ -114,15 +136,20 @@ export async function hash(input, options = {}) {
   } else {
     throw new TypeError('hash() takes a Blob, File, ArrayBuffer or Uint8Array');
   }
-  // The C++ hasher's own refusal, before anything is read or copied.
-  if (size > b.limits.max_file_bytes) {
-    throw new HashbankError('RESOURCE_EXHAUSTED', `file is ${size} bytes, over the limit of ${b.limits.max_file_bytes}`);
-  }
-  let bytes;
-  if (typeof Blob !== 'undefined' && input instanceof Blob) bytes = new Uint8Array(await input.arrayBuffer());
-  else if (input instanceof ArrayBuffer) bytes = new Uint8Array(input.slice(0));
-  else bytes = new Uint8Array(input.buffer.slice(input.byteOffset, input.byteOffset + input.byteLength));
-  const result = await b.call(bytes, !!options.dihedral);
+  const frameInterval = options.frameInterval === undefined ? 1 : Number(options.frameInterval);
+  if (!(frameInterval >= 0 && frameInterval <= 3600)) throw new TypeError('frameInterval: seconds, 0 to 3600');
+  // Image or video, by the first bytes (as `hashbank hash`); then the C++ hasher's own refusal of an oversized
+  // file, before the rest is read or copied.
+  const slice = (from, to) => {
+    if (typeof Blob !== 'undefined' && input instanceof Blob) return input.slice(from, to).arrayBuffer().then((x) => new Uint8Array(x));
+    if (input instanceof ArrayBuffer) return Promise.resolve(new Uint8Array(input.slice(from, to)));
+    return Promise.resolve(new Uint8Array(input.buffer.slice(input.byteOffset + from, input.byteOffset + Math.min(to, input.byteLength))));
+  };
+  const video = await b.sniff(await slice(0, 512));
+  const limit = video ? b.limits.max_video_file_bytes : b.limits.max_file_bytes;
+  if (size > limit) throw new HashbankError('RESOURCE_EXHAUSTED', `file is ${size} bytes, over the limit of ${limit}`);
+  const bytes = await slice(0, size);
+  const result = await b.call(bytes, { video, dihedral: !!options.dihedral, frameInterval });
   return name === undefined ? result : { path: name, ...result };
 }
 
