@@ -524,6 +524,11 @@ absl::StatusOr<size_t> Bank::DeleteBank(std::string_view name, const Actor& acto
 
 absl::StatusOr<std::optional<std::string>> Bank::GetStateRow(const std::string& name) const { return store_->GetState(name); }
 
+absl::Status Bank::ForEachStateRow(std::string_view prefix,
+                                   const std::function<absl::Status(std::string_view, std::string_view)>& fn) const {
+  return store_->ForEachState(prefix, fn);
+}
+
 absl::Status Bank::PutStateRow(const std::string& name, const std::string& value) {
   StoreBatch batch;
   batch.PutState(name, value);

@@ -124,6 +124,9 @@ class Bank {
   absl::StatusOr<std::optional<std::string>> GetStateRow(const std::string& name) const;
   // Writes a state row of this node durably (a victim's case record, node/case_desk.h).
   absl::Status PutStateRow(const std::string& name, const std::string& value);
+  // Every state row whose name starts with `prefix`, in name order (names without the prefix).
+  absl::Status ForEachStateRow(std::string_view prefix,
+                               const std::function<absl::Status(std::string_view, std::string_view)>& fn) const;
   // Every live signal of `bank` that carries a PDQ hash, with the hash unsalted (the salt is this node's: an
   // operator's export), in (origin, sequence) order. MD5 and SHA-256 are salted with HMAC and cannot be
   // unsalted: `exact_only` counts the signals that carry nothing else.

@@ -171,6 +171,44 @@ absl::StatusOr<HttpResponse> MemberApi::CaseStatusRoute(const Call& call) {
   return api::Json(200, CaseStatusJson(*st));
 }
 
+// ?limit=N (1..1000, default 100) of a listing.
+static absl::StatusOr<size_t> ListLimit(std::string_view target) {
+  size_t limit = 100;
+  if (const std::string l = api::QueryParam(target, "limit"); !l.empty()) {
+    if (!api::ParseWhole(l, &limit) || limit == 0 || limit > 1000) return Bad("limit: 1 to 1000");
+  }
+  return limit;
+}
+
+absl::StatusOr<HttpResponse> MemberApi::ListCases(const Call& call) {
+  if (cases_ == nullptr) return api::Error(503, "unavailable", "cases are not served by this node");
+  HB_ASSIGN_OR_RETURN(const size_t limit, ListLimit(call.request.target));
+  HB_ASSIGN_OR_RETURN(std::vector<CaseDesk::Listed> listed, cases_->List(limit));
+  json::array out;
+  for (const CaseDesk::Listed& c : listed) {
+    json::array ids;
+    size_t withdrawn = 0;
+    for (const SignalRef& r : c.signals) {
+      ids.emplace_back(FormatSignalId(r));
+      if (absl::StatusOr<SignalInfo> info = bank_->Get(r); info.ok() && info->withdrawn) ++withdrawn;
+    }
+    out.push_back(json::object{{"created_at_ms", c.created_at_ms}, {"signals", std::move(ids)},
+                               {"withdrawn", withdrawn}, {"message", c.message}});
+  }
+  return api::Json(200, json::object{{"cases", std::move(out)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::ListDisputes(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const size_t limit, ListLimit(call.request.target));
+  HB_ASSIGN_OR_RETURN(std::vector<Notifications::DisputeRow> rows, bank_->notifications()->RecentDisputes(limit));
+  json::array out;
+  for (const Notifications::DisputeRow& d : rows) {
+    out.push_back(json::object{{"signal_id", d.signal_id}, {"disputed_by", d.disputed_by},
+                               {"opinion_id", d.opinion_id}, {"seen_at_ms", d.seen_at_ms}});
+  }
+  return api::Json(200, json::object{{"disputes", std::move(out)}});
+}
+
 absl::StatusOr<HttpResponse> MemberApi::CaseWithdraw(const Call& call) {
   if (cases_ == nullptr) return api::Error(503, "unavailable", "cases are not served by this node");
   HB_ASSIGN_OR_RETURN(json::object o, api::ParseObject(call.request.body));

@@ -56,6 +56,35 @@ std::string EncodeRecord(const std::string& pin_hash, int64_t created, const std
   return json::serialize(o);
 }
 
+// A case record's fields (EncodeRecord's), or DataLoss.
+struct ParsedRecord {
+  std::string pin_hash, message;
+  int64_t created_ms = 0;
+  std::vector<SignalRef> signals;
+};
+absl::StatusOr<ParsedRecord> ParseRecord(std::string_view row) {
+  const absl::Status bad = absl::DataLossError("a case record does not parse");
+  boost::system::error_code ec;
+  json::value v = json::parse(row, ec);
+  if (ec || !v.is_object()) return bad;
+  const json::object& o = v.as_object();
+  ParsedRecord r;
+  const json::value* pin = o.if_contains("pin");
+  if (pin == nullptr || !pin->is_string()) return bad;
+  r.pin_hash = std::string(pin->as_string());
+  if (const json::value* c = o.if_contains("created_ms"); c && c->is_int64()) r.created_ms = c->as_int64();
+  if (const json::value* m = o.if_contains("message"); m && m->is_string()) r.message = std::string(m->as_string());
+  if (const json::value* s = o.if_contains("signals"); s && s->is_array()) {
+    for (const json::value& id : s->as_array()) {
+      if (!id.is_string()) return bad;
+      absl::StatusOr<SignalRef> ref = ParseSignalId(std::string(id.as_string()));
+      if (!ref.ok()) return bad;
+      r.signals.push_back(*ref);
+    }
+  }
+  return r;
+}
+
 }  // namespace
 
 std::optional<std::string> NormalizeCaseNumber(std::string_view typed) {
@@ -202,15 +231,9 @@ absl::StatusOr<CaseDesk::Record> CaseDesk::Open(std::string_view case_number, st
   }
   HB_ASSIGN_OR_RETURN(std::optional<std::string> row, bank_->GetStateRow(key));
   if (!row) return wrong;
-  boost::system::error_code ec;
-  json::value v = json::parse(*row, ec);
-  if (ec || !v.is_object() || !v.as_object().contains("pin") || !v.as_object().at("pin").is_string()) {
-    return absl::DataLossError("a case record does not parse");
-  }
-  const json::object& o = v.as_object();
-  const std::string pin_hash(o.at("pin").as_string());
+  HB_ASSIGN_OR_RETURN(ParsedRecord parsed, ParseRecord(*row));
   const std::string pin_copy(pin);
-  if (crypto_pwhash_str_verify(pin_hash.c_str(), pin_copy.data(), pin_copy.size()) != 0) {
+  if (crypto_pwhash_str_verify(parsed.pin_hash.c_str(), pin_copy.data(), pin_copy.size()) != 0) {
     absl::MutexLock lock(&mu_);
     Attempts& a = attempts_[key];
     if (++a.wrong >= options_.pin_attempts) {
@@ -224,16 +247,25 @@ absl::StatusOr<CaseDesk::Record> CaseDesk::Open(std::string_view case_number, st
     attempts_.erase(key);
   }
   Record r;
-  r.pin_hash = pin_hash;
-  if (const json::value* c = o.if_contains("created_ms"); c && c->is_int64()) r.created_at_ms = c->as_int64();
-  if (const json::value* s = o.if_contains("signals"); s && s->is_array()) {
-    for (const json::value& id : s->as_array()) {
-      if (!id.is_string()) return absl::DataLossError("a case record does not parse");
-      HB_ASSIGN_OR_RETURN(SignalRef ref, ParseSignalId(std::string(id.as_string())));
-      r.signals.push_back(ref);
-    }
-  }
+  r.pin_hash = std::move(parsed.pin_hash);
+  r.created_at_ms = parsed.created_ms;
+  r.signals = std::move(parsed.signals);
   return r;
+}
+
+absl::StatusOr<std::vector<CaseDesk::Listed>> CaseDesk::List(size_t limit) const {
+  std::vector<Listed> out;
+  absl::Status s = bank_->ForEachStateRow("case/", [&](std::string_view, std::string_view value) {
+    absl::StatusOr<ParsedRecord> r = ParseRecord(value);
+    if (!r.ok()) return absl::OkStatus();  // a damaged record is skipped here (Status reports it)
+    out.push_back(Listed{r->created_ms, std::move(r->signals), std::move(r->message)});
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  // Keyed by a hash, so in no useful order: newest first by creation time.
+  std::sort(out.begin(), out.end(), [](const Listed& a, const Listed& b) { return a.created_at_ms > b.created_at_ms; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
 }
 
 absl::StatusOr<CaseStatus> CaseDesk::StatusOf(const Record& record) const {

@@ -92,6 +92,15 @@ class CaseDesk {
                                       const std::optional<SignalRef>& signal, const std::string& remote_address)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Cases as the operator sees them (the dashboard): newest first, at most `limit`; no case number (it is not
+  // stored) and no PIN.
+  struct Listed {
+    int64_t created_at_ms = 0;
+    std::vector<SignalRef> signals;
+    std::string message;
+  };
+  absl::StatusOr<std::vector<Listed>> List(size_t limit) const;
+
   // For a ResourceExhausted status of this class: seconds until the limit that refused it resets (60 if absent).
   static int RetryAfterSeconds(const absl::Status& status);
 

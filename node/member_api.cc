@@ -122,6 +122,8 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"POST", "/v1/cases", Route::kCases, {}, Body::kJson, &MemberApi::CreateCase},
       {"POST", "/v1/cases/status", Route::kCases, {}, Body::kJson, &MemberApi::CaseStatusRoute},
       {"POST", "/v1/cases/withdraw", Route::kCases, {}, Body::kJson, &MemberApi::CaseWithdraw},
+      {"GET", "/v1/cases", Route::kCases, admin, Body::kNone, &MemberApi::ListCases},
+      {"GET", "/v1/disputes", Route::kFederation, admin, Body::kNone, &MemberApi::ListDisputes},
       // HMA 1.1's API (hma_api.cc; docs/hma-compatibility.md): HMA's paths, shapes and status codes.
       {"GET", "/status", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},
       {"GET", "/status/live", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},

@@ -179,6 +179,8 @@ class MemberApi {
   absl::StatusOr<HttpResponse> CreateCase(const Call& call);
   absl::StatusOr<HttpResponse> CaseStatusRoute(const Call& call);
   absl::StatusOr<HttpResponse> CaseWithdraw(const Call& call);
+  absl::StatusOr<HttpResponse> ListCases(const Call& call);
+  absl::StatusOr<HttpResponse> ListDisputes(const Call& call);
   absl::StatusOr<HttpResponse> ServeWeb(const Call& call);
   absl::StatusOr<HttpResponse> AuditLog(const Call& call);
   absl::StatusOr<HttpResponse> FederationStatus(const Call& call);

@@ -26,6 +26,7 @@ constexpr std::string_view kWatchPrefix = "watch/";
 constexpr std::string_view kOutboxPrefix = "outbox/";
 constexpr std::string_view kScanPrefix = "scan/";
 constexpr std::string_view kWatchMatchPrefix = "watchmatch/";
+constexpr std::string_view kDisputePrefix = "dispute/";
 constexpr std::string_view kInitialized = "notifications/initialized";
 constexpr size_t kMaxContentRef = 256;
 constexpr size_t kMaxUrl = 2048;
@@ -457,6 +458,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   // watchmatch rows written in this pass (a withdrawal in the same pass must see them).
   std::multimap<std::string, std::pair<std::string, std::string>> fresh;
   size_t processed = 0;
+  size_t new_disputes = 0;
   absl::Status failed = absl::OkStatus();
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -510,6 +512,9 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
           });
         } else if (entry.has_opinion() && entry.opinion().verdict() == pb::Opinion::VERDICT_DISPUTED) {
           const SignalRef target{entry.opinion().signal_origin(), entry.opinion().signal_sequence()};
+          batch.PutState(absl::StrCat(S(kDisputePrefix), absl::Dec(now_ms_(), absl::kZeroPad20), "/", FormatSignalId(ref)),
+                         json::serialize(json::object{{"signal_id", FormatSignalId(target)}, {"disputed_by", origin}}));
+          ++new_disputes;
           matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
                                    ABSL_NO_THREAD_SAFETY_ANALYSIS {
             json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
@@ -530,6 +535,17 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   }
   if (!failed.ok()) return failed;
   if (moved.empty()) return size_t{0};
+  if (new_disputes > 0) {
+    // Bounded: the oldest dispute rows beyond kMaxDisputeRows go in the same batch.
+    std::vector<std::string> rows;
+    (void)store_->ForEachState(kDisputePrefix, [&](std::string_view key, std::string_view) {
+      rows.emplace_back(key);
+      return absl::OkStatus();
+    });
+    for (size_t i = 0; i + kMaxDisputeRows < rows.size() + new_disputes && i < rows.size(); ++i) {
+      batch.DeleteState(absl::StrCat(S(kDisputePrefix), rows[i]));
+    }
+  }
   if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
   for (const auto& [origin, end] : moved) cursors_[origin] = end;
   absl::MutexLock lock(&mu_);
@@ -538,6 +554,26 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
     outbox_[absl::StrCat(d.event_id, "/", d.webhook_id)] = std::move(d);
   }
   return processed;
+}
+
+absl::StatusOr<std::vector<Notifications::DisputeRow>> Notifications::RecentDisputes(size_t limit) const {
+  std::vector<DisputeRow> rows;
+  absl::Status s = store_->ForEachState(kDisputePrefix, [&](std::string_view key, std::string_view value) {
+    auto o = ParseRow(value, "dispute");
+    const size_t slash = key.find('/');
+    if (!o.ok() || slash == std::string_view::npos) return absl::OkStatus();  // a damaged row is skipped
+    DisputeRow r;
+    r.signal_id = Str(*o, "signal_id");
+    r.disputed_by = Str(*o, "disputed_by");
+    r.opinion_id = std::string(key.substr(slash + 1));
+    (void)absl::SimpleAtoi(std::string(key.substr(0, slash)), &r.seen_at_ms);
+    rows.push_back(std::move(r));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  std::reverse(rows.begin(), rows.end());
+  if (rows.size() > limit) rows.resize(limit);
+  return rows;
 }
 
 std::vector<Delivery> Notifications::Due(int64_t now_ms, size_t max) const {

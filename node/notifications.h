@@ -128,6 +128,16 @@ class Notifications {
   // Deletes expired watch entries (rows and memory); how many.
   absl::StatusOr<size_t> PurgeExpiredWatch() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Disputes the scanner has seen (any member's, of any signal), newest first, at most `limit`: the dashboard's
+  // "recent disputes". Rows `dispute/<20-digit ms>/<opinion id>`, written in the scan's batch; the oldest are
+  // deleted beyond kMaxDisputeRows.
+  struct DisputeRow {
+    std::string signal_id, disputed_by, opinion_id;
+    int64_t seen_at_ms = 0;
+  };
+  static constexpr size_t kMaxDisputeRows = 1000;
+  absl::StatusOr<std::vector<DisputeRow>> RecentDisputes(size_t limit) const;
+
   // One pass of the scanner over at most `max_entries` new log entries; how many it read (0: caught up).
   absl::StatusOr<size_t> Scan(size_t max_entries = 2000) ABSL_LOCKS_EXCLUDED(mu_, scan_mu_);
 

@@ -54,7 +54,9 @@ const thumbs = await page.$$eval('#file-list img, #file-list video', (els) => el
 check(thumbs.length === cfg.images.length && thumbs.every((s) => s.startsWith('blob:')), 'thumbnails are local blob: URLs');
 await shot(page, 'case-page-hashed');
 await page.fill('#message', 'please help');
+const created = page.waitForResponse((r) => r.url().endsWith('/v1/cases') && r.request().method() === 'POST');
 await page.click('#submit');
+const signalIds = (await (await created).json()).signals;
 await page.waitForSelector('#receipt:not([hidden])', { timeout: 30000 });
 const caseNumber = (await page.textContent('#case-number')).trim();
 const pin = (await page.textContent('#case-pin')).trim();
@@ -76,6 +78,10 @@ check(hashes.every((h) => Object.keys(h).every((k) => ['pdq', 'quality', 'md5', 
       'the page sends fingerprints only');
 check(hashes.some((h) => Array.isArray(h.vpdq) && h.vpdq.length > 0), 'a video is submitted as its vPDQ frames');
 check(await until('match at C', async () => (await pdqAtC(hashes[0].pdq)) > 0), 'the case\'s first hash matches at node C');
+// A platform at C disputes the first signal: the victim sees a dispute (not who), A's dashboard lists it.
+const disputed = await context.request.post(`${cfg.c_url}/v1/signals/${signalIds[0]}/opinions`, {
+  headers: { Authorization: 'Bearer ' + cfg.c_query, 'Content-Type': 'application/json' }, data: { verdict: 'disputed' } });
+check(disputed.status() === 201, 'node C records a dispute of the first signal');
 
 // --- The dashboard -----------------------------------------------------------------------------------------------
 const dash = await context.newPage();
@@ -88,6 +94,15 @@ await dash.click('text=Suspend node-b');
 check(await until('suspended', async () => /node-b.*suspended/.test(await dash.textContent('#origins'))),
       'an origin suspended from the dashboard shows as suspended');
 check((await dash.textContent('#cases')).startsWith(String(cfg.images.length) + ' signals'), 'the dashboard counts the victim-submitted signals');
+check(await until('case listed', async () => {
+  await dash.click('#refresh');
+  const t = await dash.textContent('#case-list');
+  return t.includes('please help') && t.includes(String(cfg.images.length));
+}), 'the dashboard lists the case with its message');
+check(await until('dispute listed', async () => {
+  await dash.click('#refresh');
+  return (await dash.textContent('#disputes')).includes(signalIds[0]) && (await dash.textContent('#disputes')).includes('node-c');
+}), 'the dashboard lists node C\'s dispute of the case\'s signal');
 const stored = await dash.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie);
 check(!stored.includes(cfg.a_admin), 'the admin token is not in storage or cookies');
 await shot(dash, 'dashboard');
@@ -109,6 +124,8 @@ check(await until('members holding', async () => {
 }), `the status shows the case active and held by members (${summary})`);
 check(summary.startsWith('Active') && (await again.$$('#case-signals li')).length === cfg.images.length,
       'every file is listed as active');
+const firstLine = await again.textContent('#case-signals li');
+check(firstLine.includes('disputed by 1 platform') && !firstLine.includes('node-c'), `the victim sees the dispute, not who made it (${firstLine})`);
 await shot(again, 'case-status-active');
 
 // --- Withdraw the whole case -----------------------------------------------------------------------------------

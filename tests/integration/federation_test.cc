@@ -42,6 +42,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/federation_salt.h"
 #include "crypto/pem_file.h"
@@ -1072,6 +1073,14 @@ TEST_F(FederationTest, StopDuringALargeSyncReturnsWithoutFetchingTheRestOfTheLog
 // lock the case; an origin suspended from A's dashboard shows as suspended.
 TEST_F(FederationTest, BrowserCaseFlowSubmitsFromThePageMatchesAtCAndTheVictimsWithdrawalStopsIt) {
   ASSERT_NO_FATAL_FAILURE(StartChain());
+  // A's scanner (run by its webhook dispatcher, as `serve` wires it) records the disputes its dashboard lists.
+  WebhookDispatcher dispatcher(A().bank->notifications(), WebhookDispatcherOptions{});
+  A().bank->SetEventListener([&dispatcher] { dispatcher.Wake(); });
+  dispatcher.Start();
+  absl::Cleanup unhook = [&] {  // on every way out, before the dispatcher goes
+    A().bank->SetEventListener(nullptr);
+    dispatcher.Stop();
+  };
   boost::json::array images;
   for (const char* f : {"pdq-reference/images/reg-test-input/dih/bridge-1-original.jpg",
                         "pdq-reference/images/reg-test-input/pen-and-coaster.png",

@@ -68,6 +68,12 @@ async function refresh() {
     const listed = await api('GET', '/v1/signals?label=victim_submitted&limit=1000');
     const n = (listed.signals || []).length;
     $('cases').textContent = `${n}${listed.next ? '+' : ''} signals submitted from the case page on this node.`;
+    const disputes = await api('GET', '/v1/disputes?limit=50');
+    table($('disputes'), ['Signal', 'Disputed by', 'Seen'],
+          (disputes.disputes || []).map((d) => [d.signal_id, d.disputed_by, new Date(d.seen_at_ms).toISOString()]));
+    const cases = await api('GET', '/v1/cases?limit=50');
+    table($('case-list'), ['Opened', 'Files', 'Withdrawn', 'Message to you'],
+          (cases.cases || []).map((c) => [new Date(c.created_at_ms).toISOString(), c.signals.length, c.withdrawn, c.message]));
     const tokens = await api('GET', '/v1/tokens');
     table($('tokens'), ['Name', 'Role', 'Expires'],
           (tokens.tokens || []).map((t) => [t.name, t.role, t.expires_at_ms ? new Date(t.expires_at_ms).toISOString() : 'never']));
