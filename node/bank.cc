@@ -176,6 +176,31 @@ absl::StatusOr<SignalRef> Bank::Submit(const SignalInput& input, const Actor& ac
 
 std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor,
                                                          const std::pair<std::string, std::string>* state_row) {
+  RowBuilder row;
+  if (state_row != nullptr) row = [state_row](std::span<const SignalRef>) { return *state_row; };
+  return SubmitBatchWithRow(inputs, actor, /*all_or_nothing=*/false, row);
+}
+
+absl::StatusOr<std::vector<SignalRef>> Bank::SubmitAll(std::span<const SignalInput> inputs, const Actor& actor,
+                                                       const RowBuilder& row) {
+  std::vector<absl::StatusOr<SignalRef>> results = SubmitBatchWithRow(inputs, actor, /*all_or_nothing=*/true, row);
+  // The first invalid item's own error (the valid ones only say they were not written).
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].ok() && !absl::IsAborted(results[i].status())) {
+      const absl::Status& s = results[i].status();
+      return absl::Status(s.code(), absl::StrCat("item ", i, ": ", std::string(s.message())));
+    }
+  }
+  std::vector<SignalRef> refs;
+  for (const absl::StatusOr<SignalRef>& r : results) {
+    if (!r.ok()) return r.status();
+    refs.push_back(*r);
+  }
+  return refs;
+}
+
+std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const SignalInput> inputs, const Actor& actor,
+                                                                bool all_or_nothing, const RowBuilder& row) {
   std::vector<absl::StatusOr<SignalRef>> results(inputs.size(), absl::UnknownError("not processed"));
   std::vector<std::pair<size_t, pb::Signal>> valid;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -192,10 +217,15 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
       valid.push_back({i, std::move(*sig)});
     }
   }
+  if (all_or_nothing && valid.size() != inputs.size()) {
+    for (auto& [i, sig] : valid) results[i] = absl::AbortedError("not written: another item of the batch is invalid");
+    return results;
+  }
   if (valid.empty()) {
-    if (state_row != nullptr) {
+    if (row) {
+      const auto [name, value] = row({});
       StoreBatch batch;
-      batch.PutState(state_row->first, state_row->second);
+      batch.PutState(name, value);
       if (absl::Status s = store_->Commit(std::move(batch), options_.now_ms()); !s.ok()) {
         for (auto& r : results) {
           if (r.ok()) r = s;
@@ -207,7 +237,12 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatch(std::span<const SignalI
   auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
     std::vector<pb::Entry> entries;
     entries.reserve(valid.size());
-    if (state_row != nullptr) scope.batch()->PutState(state_row->first, state_row->second);
+    if (row) {
+      std::vector<SignalRef> refs;
+      for (uint64_t k = 0; k < valid.size(); ++k) refs.push_back({options_.node_id, scope.first_sequence() + k});
+      const auto [name, value] = row(refs);
+      scope.batch()->PutState(name, value);
+    }
     uint64_t seq = scope.first_sequence();
     for (const auto& [i, sig] : valid) {
       const SignalRef ref{options_.node_id, seq++};
@@ -527,12 +562,6 @@ absl::StatusOr<std::optional<std::string>> Bank::GetStateRow(const std::string& 
 absl::Status Bank::ForEachStateRow(std::string_view prefix,
                                    const std::function<absl::Status(std::string_view, std::string_view)>& fn) const {
   return store_->ForEachState(prefix, fn);
-}
-
-absl::Status Bank::PutStateRow(const std::string& name, const std::string& value) {
-  StoreBatch batch;
-  batch.PutState(name, value);
-  return store_->Commit(std::move(batch), options_.now_ms());
 }
 
 absl::Status Bank::ExportBank(std::string_view bank, const std::function<void(const ExportedSignal&)>& fn,

@@ -120,10 +120,14 @@ class Bank {
   // `state_row` (name, value), if given, is written in the same durable batch (an import's progress).
   std::vector<absl::StatusOr<SignalRef>> SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor,
                                                      const std::pair<std::string, std::string>* state_row = nullptr);
+  // Every input or none: one invalid item is its error ("item N: ...") and nothing is written. `row` builds a
+  // state row from the new signals' refs (in input order), written in the same durable batch (a victim's case
+  // record names its signals).
+  using RowBuilder = std::function<std::pair<std::string, std::string>(std::span<const SignalRef>)>;
+  absl::StatusOr<std::vector<SignalRef>> SubmitAll(std::span<const SignalInput> inputs, const Actor& actor,
+                                                   const RowBuilder& row);
   // A state row of this node (an import's progress), or nullopt.
   absl::StatusOr<std::optional<std::string>> GetStateRow(const std::string& name) const;
-  // Writes a state row of this node durably (a victim's case record, node/case_desk.h).
-  absl::Status PutStateRow(const std::string& name, const std::string& value);
   // Every state row whose name starts with `prefix`, in name order (names without the prefix).
   absl::Status ForEachStateRow(std::string_view prefix,
                                const std::function<absl::Status(std::string_view, std::string_view)>& fn) const;
@@ -233,6 +237,8 @@ class Bank {
   const std::string& salt_check() const { return intake_.salt_check(); }
 
  private:
+  std::vector<absl::StatusOr<SignalRef>> SubmitBatchWithRow(std::span<const SignalInput> inputs, const Actor& actor,
+                                                            bool all_or_nothing, const RowBuilder& row);
   Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<SignalStore> store);
   // Adds every stored entry to the indexes (PDQ bulk-loaded); run once by Open.
   absl::Status Rebuild();

@@ -182,26 +182,21 @@ absl::StatusOr<CreatedCase> CaseDesk::Create(std::vector<SignalInput> inputs, co
     return absl::ResourceExhaustedError("cannot hash the PIN (out of memory)");
   }
   const int64_t created_ms = Now();
-  // The signals first (one durable batch), then the record that names them (a second durable write): a crash
-  // between the two leaves signals labelled victim_submitted without a case — visible to the operator by label,
-  // and the victim, who never got a case number, submits again — never a case without its signals.
-  std::vector<absl::StatusOr<SignalRef>> results =
-      bank_->SubmitBatch(inputs, Actor{"case-page", Role::kSubmit});
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (!results[i].ok()) {
-      // Validation failures come back per item before anything is written; report the first.
-      if (absl::IsInvalidArgument(results[i].status()) || absl::IsFailedPrecondition(results[i].status())) {
-        return absl::Status(results[i].status().code(),
-                            absl::StrCat("hashes[", i, "]: ", std::string(results[i].status().message())));
-      }
-      return results[i].status();
+  // The signals and the record that names them in one durable batch, all or nothing.
+  absl::StatusOr<std::vector<SignalRef>> refs = bank_->SubmitAll(
+      inputs, Actor{"case-page", Role::kSubmit}, [&](std::span<const SignalRef> assigned) {
+        return std::pair{CaseKey(normalized),
+                         EncodeRecord(hashed, created_ms, std::vector<SignalRef>(assigned.begin(), assigned.end()), message)};
+      });
+  if (!refs.ok()) {
+    const absl::Status& s = refs.status();
+    // "item N: ..." as the API names it.
+    if (absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s) || absl::IsNotFound(s)) {
+      return absl::Status(s.code(), absl::StrCat("hashes: ", std::string(s.message())));
     }
-    created.signals.push_back(*results[i]);
-  }
-  if (absl::Status s = bank_->PutStateRow(CaseKey(normalized), EncodeRecord(hashed, created_ms, created.signals, message));
-      !s.ok()) {
     return s;
   }
+  created.signals = std::move(*refs);
   return created;
 }
 

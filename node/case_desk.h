@@ -4,7 +4,7 @@
 // all) with the case number and PIN; withdrawals federate like any other.
 //
 // What is stored, in one state row `case/<hex SHA-256 of the case number>` written in the same durable batch as
-// the case's signals: the PIN's slow hash (libsodium crypto_pwhash_str, Argon2id, "interactive" limits), the
+// the case's signals (Bank::SubmitAll: all of them or nothing): the PIN's slow hash (libsodium crypto_pwhash_str, Argon2id, "interactive" limits), the
 // creation time, the signal ids and the victim's optional message (local only: it never federates). The case
 // number itself is not stored, so the database cannot be listed for case numbers. Case numbers are 80 random
 // bits (16 Crockford base-32 characters, shown in groups of four); PINs 8 random digits.
