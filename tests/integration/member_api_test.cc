@@ -30,6 +30,7 @@
 #include "hashing/robust_fingerprint.h"
 #include "node/bank.h"
 #include "node/https_server.h"
+#include "node/case_desk.h"
 #include "node/member_api.h"
 #include "node/metrics.h"
 #include "node/node_setup.h"
@@ -191,6 +192,17 @@ class MemberApiTest : public ::testing::Test {
     limits.image.max_file_bytes = config_.limits.max_image_body_bytes;
     limits.image.max_pixels = config_.limits.max_image_pixels;
     api_ = std::make_unique<MemberApi>(bank_.get(), limits, metrics_.get());
+    cases_ = std::make_unique<CaseDesk>(bank_.get(), CaseOptions{.public_submission = true,
+                                                                 .per_ip_per_hour = 2,
+                                                                 .global_per_hour = 100,
+                                                                 .daily_cap = 500,
+                                                                 .max_hashes = 50,
+                                                                 .pin_attempts = 5,
+                                                                 .lockout_minutes = 15,
+                                                                 .lookups_per_ip_per_hour = 1000,
+                                                                 .max_message_bytes = 2000,
+                                                                 .now_ms = nullptr});
+    api_->SetCaseDesk(cases_.get());
     HttpsServerOptions options;
     options.host = "127.0.0.1";
     options.port = 0;
@@ -216,6 +228,7 @@ class MemberApiTest : public ::testing::Test {
     if (server_) server_->Shutdown(std::chrono::seconds(5));
     server_.reset();
     api_.reset();
+    cases_.reset();
     metrics_.reset();
     bank_.reset();
   }
@@ -307,6 +320,7 @@ class MemberApiTest : public ::testing::Test {
   std::unique_ptr<Bank> bank_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<MemberApi> api_;
+  std::unique_ptr<CaseDesk> cases_;
   std::unique_ptr<HttpsServer> server_;
   std::unique_ptr<HttpsClient> client_;
   std::string admin_token_, submit_token_, query_token_;
@@ -1407,6 +1421,80 @@ TEST_F(RobustApiTest, RobustSignalsAreMatchedAfterARestart) {
   EXPECT_EQ(m[0].at("id"), json::value(id));
   EXPECT_EQ(m[0].at("mirrored"), true);
   EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 1);
+}
+
+}  // namespace
+}  // namespace hashbank
+
+namespace hashbank {
+namespace {
+
+// The case API over real HTTPS: specific errors for bad input, the SDK's extra fields dropped, the creation
+// limit's 429 with Retry-After, the lookup answers, the admin listing, and the pages' security headers.
+TEST_F(MemberApiTest, CaseRoutesGiveSpecificErrorsTakeTheSdksOutputAndLimitCreationPerAddress) {
+  const std::string pdq = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22";
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/cases", "", "{\"hashes\": ["), 400, "invalid_argument"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/cases", "", "{\"hashes\": [], \"x\": 1}"), 400, "invalid_argument"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/cases", "", "{\"hashes\": [{\"pdq\": \"zz\"}]}"), 400,
+                                    "invalid_argument", "hashes[0].pdq"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Call("POST", "/v1/cases", "", "{\"hashes\": [{\"pdq\": \"" + pdq + "\", \"labels\": [\"x\"]}]}"), 400,
+      "invalid_argument", "not a fingerprint a case takes"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/cases", "", "hashes", "text/plain"), 415, "unsupported_media_type"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/cases", query_token_, "{\"hashes\": []}"), 403, "permission_denied"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/cases", "hbt_unknown", "{\"hashes\": []}"), 401, "unauthenticated"));
+
+  // What the SDK's hash() returns, as is: its descriptive fields are dropped, the fingerprints banked.
+  const std::string sdk_item = "{\"path\": \"a.jpg\", \"pdq\": \"" + pdq +
+                               "\", \"quality\": 100, \"width\": 10, \"height\": 10, \"format\": \"jpeg\"}";
+  const Response created = Call("POST", "/v1/cases", "", "{\"hashes\": [" + sdk_item + "], \"message\": \"hi\"}");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const json::object c = Body(created).as_object();
+  const std::string number(c.at("case_number").as_string()), pin(c.at("pin").as_string());
+  ASSERT_EQ(c.at("signals").as_array().size(), 1u);
+  ASSERT_EQ(Call("POST", "/v1/cases", "", "{\"hashes\": [" + sdk_item + "]}").status, 201);
+  const Response limited = Call("POST", "/v1/cases", "", "{\"hashes\": [" + sdk_item + "]}");
+  EXPECT_TRUE(IsErrorAndNodeHealthy(limited, 429, "rate_limited"));
+  ASSERT_TRUE(limited.headers.contains("retry-after"));
+  EXPECT_GT(std::stoi(limited.headers.at("retry-after")), 3000);
+  // Staff with a submit token are not limited by the public page's counters.
+  EXPECT_EQ(Call("POST", "/v1/cases", submit_token_, "{\"hashes\": [" + sdk_item + "]}").status, 201);
+
+  const std::string wrong = pin == "00000000" ? "11111111" : "00000000";
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/cases/status", "", "{\"case_number\": \"" + number + "\"}"), 400,
+                                    "invalid_argument", "pin"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Call("POST", "/v1/cases/status", "", "{\"case_number\": \"" + number + "\", \"pin\": \"" + wrong + "\"}"), 403,
+      "wrong_case_or_pin"));
+  const Response status =
+      Call("POST", "/v1/cases/status", "", "{\"case_number\": \"" + number + "\", \"pin\": \"" + pin + "\"}");
+  ASSERT_EQ(status.status, 200) << status.body;
+  EXPECT_EQ(Body(status).at("status").as_string(), "active");
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/cases/withdraw", "", "{\"case_number\": \"" + number +
+                                                                             "\", \"pin\": \"" + pin + "\", \"signal\": 7}"),
+                                    400, "invalid_argument", "signal"));
+  const Response withdrawn = Call("POST", "/v1/cases/withdraw", "",
+                                  "{\"case_number\": \"" + number + "\", \"pin\": \"" + pin + "\"}");
+  ASSERT_EQ(withdrawn.status, 200) << withdrawn.body;
+  EXPECT_EQ(Body(withdrawn).at("status").as_string(), "withdrawn");
+
+  const Response listed = Get("/v1/cases", admin_token_);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(Body(listed).at("cases").as_array().size(), 3u);
+  EXPECT_EQ(listed.body.find(pin), std::string::npos);
+  EXPECT_EQ(listed.body.find(number), std::string::npos);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/cases", query_token_), 403, "permission_denied"));
+
+  const Response page = Get("/", "");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.headers.at("content-security-policy").find("default-src 'none'"), std::string::npos);
+  EXPECT_EQ(page.headers.at("content-security-policy").find("unsafe-inline"), std::string::npos);
+  EXPECT_EQ(page.headers.at("x-frame-options"), "DENY");
+  EXPECT_EQ(page.headers.at("x-content-type-options"), "nosniff");
+  const Response sdk = Get("/sdk/hashbank.js", "");
+  ASSERT_EQ(sdk.status, 200);
+  EXPECT_EQ(sdk.headers.at("access-control-allow-origin"), "*");
+  EXPECT_TRUE(sdk.headers.at("content-type").starts_with("text/javascript"));
 }
 
 }  // namespace
