@@ -232,6 +232,8 @@ class Bank {
   absl::StatusOr<std::vector<AuditRecord>> Audit(uint64_t after, size_t limit) const;
   absl::Status Backup(const std::string& dir) const;
   BankStats Stats() const;
+  // Live signals per label here (all origins), sorted by label.
+  std::vector<std::pair<std::string, size_t>> LabelCounts() const { return index_.LabelCounts(); }
   const std::string& node_id() const { return options_.node_id; }
   // The federation salt's public check value (FederationSalt::CheckValue): peers compare it before syncing.
   const std::string& salt_check() const { return intake_.salt_check(); }

@@ -124,6 +124,7 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"POST", "/v1/cases/withdraw", Route::kCases, {}, Body::kJson, &MemberApi::CaseWithdraw},
       {"GET", "/v1/cases", Route::kCases, admin, Body::kNone, &MemberApi::ListCases},
       {"GET", "/v1/disputes", Route::kFederation, admin, Body::kNone, &MemberApi::ListDisputes},
+      {"GET", "/v1/stats", Route::kBanks, admin, Body::kNone, &MemberApi::SignalStats},
       // HMA 1.1's API (hma_api.cc; docs/hma-compatibility.md): HMA's paths, shapes and status codes.
       {"GET", "/status", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},
       {"GET", "/status/live", Route::kHma, {}, Body::kNone, &MemberApi::HmaStatus, true},
@@ -345,6 +346,21 @@ absl::StatusOr<HttpResponse> MemberApi::Health(const Call&) {
   o["status"] = "ok";
   o["node_id"] = bank_->node_id();
   return Json(200, o);
+}
+
+absl::StatusOr<HttpResponse> MemberApi::SignalStats(const Call&) {
+  const BankStats st = bank_->Stats();
+  json::object by_label, by_bank;
+  for (const auto& [label, n] : bank_->LabelCounts()) by_label[label] = n;
+  for (const BankView& b : bank_->ListBanks()) by_bank[b.config.name] = b.signals;
+  return Json(200, json::object{{"signals", st.signals},
+                                {"by_type", json::object{{"pdq", st.pdq},
+                                                         {"md5_sha256", st.exact},
+                                                         {"robust", st.robust},
+                                                         {"video", st.videos},
+                                                         {"embedding", st.embeddings}}},
+                                {"by_label", std::move(by_label)},
+                                {"by_bank", std::move(by_bank)}});
 }
 
 absl::StatusOr<HttpResponse> MemberApi::MetricsText(const Call&) {

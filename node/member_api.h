@@ -116,6 +116,8 @@ class MemberApi {
 
   absl::StatusOr<HttpResponse> Health(const Call& call);
   absl::StatusOr<HttpResponse> MetricsText(const Call& call);
+  // Signal counts by type, label and bank (the dashboard).
+  absl::StatusOr<HttpResponse> SignalStats(const Call& call);
   absl::StatusOr<HttpResponse> Submit(const Call& call);
   absl::StatusOr<HttpResponse> SubmitBatch(const Call& call);
   absl::StatusOr<HttpResponse> GetSignal(const Call& call);

@@ -1,6 +1,7 @@
 #include "node/signal_index.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "hashing/robust_fingerprint.h"
@@ -96,6 +97,7 @@ void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
   if (auto b = bank_counts_.find(label_sets_[locals_[local].label_set].bank); b != bank_counts_.end() && --b->second == 0) {
     bank_counts_.erase(b);
   }
+  --label_set_live_[locals_[local].label_set];
   if (pdq_state_[local] == kPdqPending) {
     pdq_state_[local] = kPdqDropOnFlush;  // added, not flushed yet: FlushPdq leaves it out
   } else if (sig.pdq().size() == 32) {
@@ -270,6 +272,16 @@ std::vector<std::pair<std::string, size_t>> SignalIndex::BankCounts() const {
   return out;
 }
 
+std::vector<std::pair<std::string, size_t>> SignalIndex::LabelCounts() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::map<std::string, size_t> counts;
+  for (size_t i = 0; i < label_sets_.size(); ++i) {
+    if (label_set_live_[i] == 0) continue;
+    for (const std::string& l : label_sets_[i].labels) counts[l] += label_set_live_[i];
+  }
+  return {counts.begin(), counts.end()};
+}
+
 uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig) {
   auto [oit, new_origin] = origin_index_.try_emplace(ref.origin, static_cast<uint32_t>(origins_.size()));
   if (new_origin) {
@@ -285,8 +297,10 @@ uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig)
   auto [lit, new_set] = label_set_index_.try_emplace(key, static_cast<uint32_t>(label_sets_.size()));
   if (new_set) {
     label_sets_.push_back(LabelSet{std::string(BankOf(sig)), std::vector<std::string>(sig.labels().begin(), sig.labels().end())});
+    label_set_live_.push_back(0);
   }
   ++bank_counts_[label_sets_[lit->second].bank];
+  ++label_set_live_[lit->second];
   const uint64_t local = locals_.size();
   locals_.push_back(LocalSignal{oit->second, lit->second, ref.sequence});
   std::vector<uint64_t>& by_sequence = local_by_sequence_[oit->second];

@@ -111,6 +111,8 @@ class SignalIndex {
   IndexStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
   // Live (indexed) signals per bank name, sorted by name; banks without live signals are absent.
   std::vector<std::pair<std::string, size_t>> BankCounts() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Live (indexed) signals per label, sorted by label; labels without live signals are absent.
+  std::vector<std::pair<std::string, size_t>> LabelCounts() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct LocalSignal {
@@ -143,6 +145,7 @@ class SignalIndex {
   // bank + '\0' + labels each followed by '\n' -> index into label_sets_
   absl::flat_hash_map<std::string, uint32_t> label_set_index_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, size_t> bank_counts_ ABSL_GUARDED_BY(mu_);
+  std::vector<size_t> label_set_live_ ABSL_GUARDED_BY(mu_);  // live signals per label set (label_sets_'s index)
   // origin index -> (sequence - 1) -> local number + 1 (0: not indexed). Dense: logs are sequences.
   std::vector<std::vector<uint64_t>> local_by_sequence_ ABSL_GUARDED_BY(mu_);
   // Removed before they were added: "origin\nsequence". Tiny: only a race leaves an element here.

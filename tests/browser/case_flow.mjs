@@ -94,6 +94,8 @@ await dash.click('text=Suspend node-b');
 check(await until('suspended', async () => /node-b.*suspended/.test(await dash.textContent('#origins'))),
       'an origin suspended from the dashboard shows as suspended');
 check((await dash.textContent('#cases')).startsWith(String(cfg.images.length) + ' signals'), 'the dashboard counts the victim-submitted signals');
+check(/victim_submitted\s*\d+/.test(await dash.textContent('#by-label')) && /pdq\s*\d+/.test(await dash.textContent('#by-type')),
+      'the dashboard counts signals by type and label');
 check(await until('case listed', async () => {
   await dash.click('#refresh');
   const t = await dash.textContent('#case-list');

@@ -1484,6 +1484,11 @@ TEST_F(MemberApiTest, CaseRoutesGiveSpecificErrorsTakeTheSdksOutputAndLimitCreat
   EXPECT_EQ(listed.body.find(pin), std::string::npos);
   EXPECT_EQ(listed.body.find(number), std::string::npos);
   EXPECT_TRUE(IsErrorAndNodeHealthy(Get("/v1/cases", query_token_), 403, "permission_denied"));
+  // Two of the three cases' signals are live: the withdrawn one left the counts.
+  const Response stats = Get("/v1/stats", admin_token_);
+  ASSERT_EQ(stats.status, 200) << stats.body;
+  EXPECT_EQ(Body(stats).at("by_label").at("victim_submitted").as_int64(), 2);
+  EXPECT_EQ(Body(stats).at("by_type").at("pdq").as_int64(), Body(stats).at("signals").as_int64());
 
   const Response page = Get("/", "");
   ASSERT_EQ(page.status, 200);

@@ -184,8 +184,11 @@ TEST_F(CaseDeskTest, WithdrawingOneThenAllAndTheCaseSurvivesARestart) {
   ASSERT_TRUE(c.ok());
   h_.Reopen();
   CaseDesk desk(h_.bank.get(), Options());
+  using Counts = std::vector<std::pair<std::string, size_t>>;
+  EXPECT_EQ(h_.bank->LabelCounts(), (Counts{{kVictimSubmittedLabel, 3}}));  // rebuilt from the store at reopen
   auto one = desk.Withdraw(c->case_number, c->pin, c->signals[1], "192.0.2.1");
   ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(h_.bank->LabelCounts(), (Counts{{kVictimSubmittedLabel, 2}}));
   EXPECT_FALSE(one->signals[0].withdrawn);
   EXPECT_TRUE(one->signals[1].withdrawn);
   // A signal of another case is not this case's to withdraw.
@@ -195,6 +198,7 @@ TEST_F(CaseDeskTest, WithdrawingOneThenAllAndTheCaseSurvivesARestart) {
   auto all = desk.Withdraw(c->case_number, c->pin, std::nullopt, "192.0.2.1");
   ASSERT_TRUE(all.ok()) << all.status();
   for (const CaseSignalStatus& s : all->signals) EXPECT_TRUE(s.withdrawn);
+  EXPECT_EQ(h_.bank->LabelCounts(), (Counts{{kVictimSubmittedLabel, 1}}));  // the other case's signal
   EXPECT_TRUE(desk.Withdraw(c->case_number, c->pin, std::nullopt, "192.0.2.1").ok());  // again: nothing to do
   auto info = h_.bank->Get(c->signals[0]);
   ASSERT_TRUE(info.ok());

@@ -62,6 +62,10 @@ async function refresh() {
     table($('origins'), [], []);
   }
   try {
+    const stats = await api('GET', '/v1/stats');
+    $('signal-total').textContent = `${stats.signals} live signals on this node, all origins.`;
+    table($('by-type'), ['Type', 'Signals'], Object.entries(stats.by_type));
+    table($('by-label'), ['Label', 'Signals'], Object.entries(stats.by_label));
     const banks = await api('GET', '/v1/banks');
     table($('banks'), ['Bank', 'Signals', 'Matching ratio'],
           (banks.banks || []).map((b) => [b.name, b.signals, b.matching_enabled_ratio]));
