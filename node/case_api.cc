@@ -125,9 +125,6 @@ absl::StatusOr<HttpResponse> MemberApi::CreateCase(const Call& call) {
     if (!m->is_string()) return Bad("message: expected a string");
     message = std::string(m->as_string());
   }
-  if (hashes->as_array().size() > cases_->options().max_hashes) {
-    return Bad(absl::StrCat("hashes: at most ", cases_->options().max_hashes, " files in one case"));
-  }
   std::vector<SignalInput> inputs;
   size_t i = 0;
   for (const json::value& h : hashes->as_array()) {

@@ -200,7 +200,7 @@ absl::StatusOr<CreatedCase> CaseDesk::Create(std::vector<SignalInput> inputs, co
   return created;
 }
 
-absl::StatusOr<CaseDesk::Record> CaseDesk::Open(std::string_view case_number, std::string_view pin,
+absl::StatusOr<CaseDesk::Listed> CaseDesk::Open(std::string_view case_number, std::string_view pin,
                                                 const std::string& remote_address) {
   const int64_t now = Now();
   const std::optional<std::string> normalized = NormalizeCaseNumber(case_number);
@@ -241,11 +241,7 @@ absl::StatusOr<CaseDesk::Record> CaseDesk::Open(std::string_view case_number, st
     absl::MutexLock lock(&mu_);
     attempts_.erase(key);
   }
-  Record r;
-  r.pin_hash = std::move(parsed.pin_hash);
-  r.created_at_ms = parsed.created_ms;
-  r.signals = std::move(parsed.signals);
-  return r;
+  return Listed{parsed.created_ms, std::move(parsed.signals), std::move(parsed.message)};
 }
 
 absl::StatusOr<std::vector<CaseDesk::Listed>> CaseDesk::List(size_t limit) const {
@@ -263,7 +259,7 @@ absl::StatusOr<std::vector<CaseDesk::Listed>> CaseDesk::List(size_t limit) const
   return out;
 }
 
-absl::StatusOr<CaseStatus> CaseDesk::StatusOf(const Record& record) const {
+absl::StatusOr<CaseStatus> CaseDesk::StatusOf(const Listed& record) const {
   CaseStatus out;
   out.created_at_ms = record.created_at_ms;
   for (const SignalRef& ref : record.signals) {
@@ -283,13 +279,13 @@ absl::StatusOr<CaseStatus> CaseDesk::StatusOf(const Record& record) const {
 
 absl::StatusOr<CaseStatus> CaseDesk::Status(std::string_view case_number, std::string_view pin,
                                             const std::string& remote_address) {
-  HB_ASSIGN_OR_RETURN(Record r, Open(case_number, pin, remote_address));
+  HB_ASSIGN_OR_RETURN(Listed r, Open(case_number, pin, remote_address));
   return StatusOf(r);
 }
 
 absl::StatusOr<CaseStatus> CaseDesk::Withdraw(std::string_view case_number, std::string_view pin,
                                               const std::optional<SignalRef>& signal, const std::string& remote_address) {
-  HB_ASSIGN_OR_RETURN(Record r, Open(case_number, pin, remote_address));
+  HB_ASSIGN_OR_RETURN(Listed r, Open(case_number, pin, remote_address));
   if (signal && std::find(r.signals.begin(), r.signals.end(), *signal) == r.signals.end()) {
     return absl::NotFoundError("signal: not a signal of this case");
   }

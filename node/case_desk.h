@@ -105,11 +105,6 @@ class CaseDesk {
   static int RetryAfterSeconds(const absl::Status& status);
 
  private:
-  struct Record {
-    std::string pin_hash;
-    int64_t created_at_ms = 0;
-    std::vector<SignalRef> signals;
-  };
   struct Window {  // a fixed window counter
     int64_t start_ms = 0;
     uint32_t count = 0;
@@ -122,10 +117,10 @@ class CaseDesk {
   int64_t Now() const;
   // Counts one event in `w` (window `window_ms`) unless it is at `limit`: the refusal, or OK.
   static absl::Status Take(Window* w, int64_t now, int64_t window_ms, uint32_t limit, std::string_view what);
-  // The case's record after checking lookups, lockout and the PIN (counting a wrong one).
-  absl::StatusOr<Record> Open(std::string_view case_number, std::string_view pin, const std::string& remote_address)
+  // The case (its record without the PIN hash) after checking lookups, lockout and the PIN (counting a wrong one).
+  absl::StatusOr<Listed> Open(std::string_view case_number, std::string_view pin, const std::string& remote_address)
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<CaseStatus> StatusOf(const Record& record) const;
+  absl::StatusOr<CaseStatus> StatusOf(const Listed& record) const;
 
   Bank* bank_;
   CaseOptions options_;
