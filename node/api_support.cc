@@ -32,6 +32,7 @@ HttpResponse FromStatus(const absl::Status& s) {
     case absl::StatusCode::kInvalidArgument: return Error(400, "invalid_argument", m);
     case absl::StatusCode::kNotFound: return Error(404, "not_found", m);
     case absl::StatusCode::kAlreadyExists: return Error(409, "conflict", m);
+    case absl::StatusCode::kAborted: return Error(409, "conflict", m);  // a concurrent change: retry
     case absl::StatusCode::kFailedPrecondition: return Error(422, "failed_precondition", m);
     case absl::StatusCode::kPermissionDenied: return Error(403, "permission_denied", m);
     case absl::StatusCode::kResourceExhausted: return Error(413, "too_large", m);

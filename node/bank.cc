@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/entry_bytes.h"
+#include "node/label_edits.h"
+#include "node/status_macros.h"
 #include "protocol/entries.pb.h"
 
 namespace hashbank {
@@ -24,6 +26,8 @@ constexpr std::string_view kListingRowsState = "migration/listing_rows";
 
 // The claim key of the withdrawal of one of this node's signals.
 std::string WithdrawalClaim(uint64_t sequence) { return absl::StrCat("withdraw/", sequence); }
+// The claim key of a label edit of one of this node's signals.
+std::string LabelEditClaim(uint64_t sequence) { return absl::StrCat("labels/", sequence); }
 
 }  // namespace
 
@@ -126,6 +130,12 @@ absl::Status Bank::Rebuild() {
     if (entry.has_signal() && ref.origin != options_.node_id) {
       const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
       if (from && ref.sequence > *from) return absl::OkStatus();  // refused while suspended
+    }
+    if (entry.has_label_edit()) {  // after its signal (entries come in log order): the latest edit wins
+      const pb::LabelEdit& edit = entry.label_edit();
+      index_.SetLabels(SignalRef{ref.origin, edit.signal_sequence()},
+                       std::vector<std::string>(edit.labels().begin(), edit.labels().end()), false);
+      return absl::OkStatus();
     }
     // A member's entry this node cannot index (say, an embedding whose dimension disagrees with its model)
     // must not keep the node from starting: it is counted and left out of the indexes.
@@ -284,7 +294,7 @@ absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
   info.created_at_ms = entry.created_at_unix_ms();
   const pb::Signal& sig = entry.signal();
   info.signal_types = SignalTypes(sig);
-  info.labels.assign(sig.labels().begin(), sig.labels().end());
+  HB_ASSIGN_OR_RETURN(info.labels, CurrentLabels(*store_, ref, sig));
   info.submitted_by = sig.submitted_by();
   info.bank = std::string(BankOf(sig));
   info.content_id = sig.content_id();
@@ -333,6 +343,14 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
     StoreBatch& batch = *scope.batch();
     batch.DeleteEntry(ref);  // the whole entry's bytes are purged; its leaf hash stays in the log
     DeleteSignalRows(&batch, old, ref);
+    HB_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> edited, EditedLabels(*store_, ref));
+    DeleteLabelEditRows(&batch, ref, edited.value_or(std::vector<std::string>()));
+    if (scope.IsClaimed(LabelEditClaim(ref.sequence))) {  // an edit queued before this withdrawal
+      absl::MutexLock lock(&edits_mu_);
+      if (auto it = edits_in_flight_.find(ref.sequence); it != edits_in_flight_.end()) {
+        DeleteLabelEditRows(&batch, ref, it->second);
+      }
+    }
     batch.PutTombstone(ref, Tombstone{scope.now_ms(), actor.name, reason, wref});
     batch.AddAudit(actor.name, "withdraw", FormatSignalId(ref));
     std::vector<pb::Entry> entries(1);
@@ -367,6 +385,58 @@ absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed,
   });
   if (!appended.ok()) return appended.status();
   return appended->front().first;
+}
+
+absl::StatusOr<SignalRef> Bank::EditLabels(const SignalRef& ref, std::vector<std::string> labels, const Actor& actor) {
+  HB_RETURN_IF_ERROR(ValidateLabels(&labels));
+  bool claimed = false;
+  auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
+    auto bytes = store_->GetEntry(ref);
+    if (!bytes.ok()) return bytes.status();
+    pb::Entry entry;
+    if (!bytes->has_value()) {
+      auto tomb = store_->GetTombstone(ref);
+      if (!tomb.ok()) return tomb.status();
+      if (tomb->has_value()) return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is withdrawn"));
+      return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
+    }
+    if (!entry.ParseFromString(**bytes) || !entry.has_signal()) {
+      return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
+    }
+    if (ref.origin != options_.node_id) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("only the origin node (", ref.origin, ") can edit the labels of ", FormatSignalId(ref)));
+    }
+    if (scope.IsClaimed(WithdrawalClaim(ref.sequence))) {
+      return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is withdrawn"));
+    }
+    if (!scope.Claim(LabelEditClaim(ref.sequence))) {
+      return absl::AbortedError(absl::StrCat("another label edit of ", FormatSignalId(ref), " is in flight; retry"));
+    }
+    HB_ASSIGN_OR_RETURN(std::vector<std::string> before, CurrentLabels(*store_, ref, entry.signal()));
+    PutLabelEditRows(scope.batch(), ref, before, labels, scope.first_sequence());
+    scope.batch()->AddAudit(actor.name, "labels.edit", FormatSignalId(ref));
+    {
+      absl::MutexLock lock(&edits_mu_);
+      edits_in_flight_[ref.sequence] = labels;
+      claimed = true;
+    }
+    std::vector<pb::Entry> entries(1);
+    auto* edit = entries[0].mutable_label_edit();
+    edit->set_signal_sequence(ref.sequence);
+    for (const std::string& l : labels) edit->add_labels(l);
+    edit->set_submitted_by(actor.name);
+    return entries;
+  });
+  absl::MutexLock lock(&edits_mu_);
+  if (claimed) edits_in_flight_.erase(ref.sequence);
+  if (!appended.ok()) return appended.status();
+  const SignalRef edit_ref = appended->front().first;
+  // The claim is gone, so a later edit may already be durable: only the edit the state row names (under
+  // edits_mu_, which every edit's index update takes) reaches the index, whatever order the updates run in.
+  auto row = store_->GetState(LabelEditRow(ref));
+  if (row.ok() && row->has_value() && **row == absl::StrCat(edit_ref.sequence)) index_.SetLabels(ref, std::move(labels), false);
+  return edit_ref;
 }
 
 absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& actor) {
@@ -586,7 +656,7 @@ absl::Status Bank::ExportBank(std::string_view bank, const std::function<void(co
       e.ref = ref;
       e.pdq = intake_.UnsaltPdq(PdqFromBytes(sig.pdq()));
       e.quality = static_cast<int>(sig.pdq_quality());
-      e.labels.assign(sig.labels().begin(), sig.labels().end());
+      HB_ASSIGN_OR_RETURN(e.labels, CurrentLabels(*store_, ref, sig));
       e.content_id = sig.content_id();
       fn(e);
     }

@@ -27,7 +27,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "crypto/salting.h"
 #include "crypto/signing.h"
 #include "hashing/exact_hash.h"
@@ -146,6 +149,11 @@ class Bank {
   absl::StatusOr<SignalInfo> Get(const SignalRef& ref) const;
   absl::Status Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason);
   absl::StatusOr<SignalRef> AddOpinion(const SignalRef& ref, bool confirmed, const Actor& actor);
+  // Replaces the labels of one of this node's signals with a signed LabelEdit entry (node/label_edits.h),
+  // which federates; returns the edit's ref. InvalidArgument for bad labels, NotFound, FailedPrecondition
+  // for another origin's signal, AlreadyExists if withdrawn, Aborted while another edit of it is in flight.
+  absl::StatusOr<SignalRef> EditLabels(const SignalRef& ref, std::vector<std::string> labels, const Actor& actor)
+      ABSL_LOCKS_EXCLUDED(edits_mu_);
   absl::StatusOr<SignalRef> PublishModel(const ModelInput& model, const Actor& actor);
 
   absl::StatusOr<std::vector<Match>> MatchPdq(std::span<const Hash256> raw, int max_distance) const;
@@ -263,6 +271,10 @@ class Bank {
   ContentCatalog content_;
   Notifications notifications_;
   double rebuild_seconds_ = 0;  // written once by Open
+  // Label edits of this node's signals queued but not yet durable: signal sequence -> the new labels. A
+  // withdrawal built meanwhile (builders run in log order) deletes these labels' listing rows too.
+  mutable absl::Mutex edits_mu_;
+  absl::flat_hash_map<uint64_t, std::vector<std::string>> edits_in_flight_ ABSL_GUARDED_BY(edits_mu_);
 };
 
 }  // namespace hashbank

@@ -51,11 +51,6 @@ absl::StatusOr<BankConfig> Decode(std::string_view name, std::string_view value)
   return c;
 }
 
-bool ValidLabel(std::string_view l) {
-  return !l.empty() && l.size() <= 64 &&
-         std::all_of(l.begin(), l.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
-}
-
 }  // namespace
 
 double RatioPoint(std::string_view signal_id) {
@@ -119,7 +114,7 @@ absl::Status BankCatalog::Validate(const BankConfig& c) const {
   if (c.description.size() > kMaxDescription) return absl::InvalidArgumentError("description: at most 1024 bytes");
   if (c.labels.size() > kMaxBankLabels) return absl::InvalidArgumentError("labels: at most 16");
   for (const std::string& l : c.labels) {
-    if (!ValidLabel(l)) return absl::InvalidArgumentError("labels: each label is 1-64 characters of a-z, 0-9, _");
+    if (!IsValidLabel(l)) return absl::InvalidArgumentError("labels: each label is 1-64 characters of a-z, 0-9, _");
   }
   return absl::OkStatus();
 }

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include <google/protobuf/arena.h>
 
 #include "absl/strings/str_cat.h"
 #include "node/entry_bytes.h"
+#include "node/label_edits.h"
 #include "node/signal_intake.h"
 #include "node/store_subtree_source.h"
 #include "protocol/entries.pb.h"
@@ -236,6 +238,7 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
   if (origin == own_log_->node_id()) return absl::FailedPreconditionError("a node never applies a segment of its own log");
   std::vector<std::pair<SignalRef, const pb::Entry*>> to_index;
   std::vector<std::pair<SignalRef, pb::Signal>> to_unindex;  // earlier signals purged by this segment
+  std::vector<std::pair<SignalRef, std::vector<std::string>>> to_relabel;  // label edits: the new labels
   AppliedSegment applied;
   {
     absl::MutexLock lock(&apply_mu_);
@@ -282,6 +285,17 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
     const std::set<uint64_t>& withdrawn_here = seg.withdrawn;
     StoreBatch batch;
     CompactTree replay = base.tree;
+    // Signals stored by this segment, and the label edits in it folded per signal: the labels listed when
+    // the edits began (`before`), the latest edit, and whether the signal has listing rows (a suspended
+    // origin's refused signals have none). One PutLabelEditRows per signal after the loop: a batch applies
+    // all puts before all deletes.
+    std::map<uint64_t, const pb::Signal*> stored_here;
+    struct FoldedEdit {
+      std::vector<std::string> before, after;
+      uint64_t edit_sequence = 0;
+      bool listed = true;
+    };
+    std::map<uint64_t, FoldedEdit> edits;
     for (const VerifiedLeaf& leaf : seg.leaves) {
       const SignalRef ref{origin, leaf.index + 1};
       batch.PutLeaf(ref, HashBytes(leaf.leaf_hash));
@@ -295,6 +309,7 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
         ++applied.signals;
         if (withdrawn_here.count(ref.sequence) != 0) continue;  // withdrawn later in this segment: keep only the leaf
         batch.PutEntry(ref, leaf.entry);
+        stored_here[ref.sequence] = &e.signal();
         if (suspended_from && ref.sequence > *suspended_from) continue;  // refused: stored, never indexed
         AddSignalRows(&batch, e.signal(), ref);
         to_index.push_back({ref, &e});
@@ -314,6 +329,9 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
           pb::Entry old_entry;
           if (old->has_value() && old_entry.ParseFromString(**old) && old_entry.has_signal()) {
             DeleteSignalRows(&batch, old_entry.signal(), target);
+            auto edited = EditedLabels(*store_, target);
+            if (!edited.ok()) return edited.status();
+            DeleteLabelEditRows(&batch, target, edited->value_or(std::vector<std::string>()));
             batch.DeleteEntry(target);
             to_unindex.push_back({target, old_entry.signal()});
           }
@@ -322,10 +340,50 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
         ++applied.opinions;
         batch.PutEntry(ref, leaf.entry);
         batch.PutOpinion(SignalRef{e.opinion().signal_origin(), e.opinion().signal_sequence()}, ref);
-      } else {
+      } else if (e.has_label_edit()) {
+        ++applied.label_edits;
+        batch.PutEntry(ref, leaf.entry);
+        const uint64_t t = e.label_edit().signal_sequence();
+        if (withdrawn_here.count(t) != 0) continue;  // its withdrawal, later in this segment, purges it
+        auto folded = edits.find(t);
+        if (folded == edits.end()) {
+          FoldedEdit f;
+          const SignalRef target{origin, t};
+          f.listed = !(suspended_from && t > *suspended_from);
+          if (t > base.tree.size()) {
+            auto here = stored_here.find(t);
+            if (here == stored_here.end()) continue;  // not a signal: the edit changes nothing
+            f.before.assign(here->second->labels().begin(), here->second->labels().end());
+          } else {
+            auto old = store_->GetEntry(target);
+            if (!old.ok()) return old.status();
+            pb::Entry old_entry;
+            if (!old->has_value() || !old_entry.ParseFromString(**old) || !old_entry.has_signal()) continue;  // purged
+            auto labels_now = CurrentLabels(*store_, target, old_entry.signal());
+            if (!labels_now.ok()) return labels_now.status();
+            f.before = std::move(*labels_now);
+          }
+          folded = edits.emplace(t, std::move(f)).first;
+        }
+        folded->second.after.assign(e.label_edit().labels().begin(), e.label_edit().labels().end());
+        folded->second.edit_sequence = ref.sequence;
+      } else if (e.has_model()) {
         ++applied.models;
         batch.PutEntry(ref, leaf.entry);
         to_index.push_back({ref, &e});  // registers the model's dimension
+      } else {
+        // A type this node does not know (a later schema's oneof member): kept exactly, relayed, not read.
+        ++applied.unknown;
+        batch.PutEntry(ref, leaf.entry);
+      }
+    }
+    for (const auto& [t, f] : edits) {
+      const SignalRef target{origin, t};
+      if (f.listed) {
+        PutLabelEditRows(&batch, target, f.before, f.after, f.edit_sequence);
+        to_relabel.push_back({target, f.after});
+      } else {
+        PutLabelEditRows(&batch, target, {}, {}, f.edit_sequence);  // no listing rows, as for its signal
       }
     }
     batch.PutLogTree(origin, replay.Serialize());
@@ -347,6 +405,9 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
   if (absl::Status s = index_->FlushPdq(pdq_batch, false); !s.ok()) {
     std::cerr << "hashbank: PDQ index insert failed for " << inserted << " signals of " << origin << ": " << s.message() << "\n";
   }
+  // Label edits after the adds of this segment's signals (an edit that overtakes an earlier segment's Add,
+  // running on another sync thread, is kept for that Add: `early`).
+  for (auto& [target, labels] : to_relabel) index_->SetLabels(target, std::move(labels), true);
   if (applied.leaves > 0) notifier_->Notify();
   return applied;
 }

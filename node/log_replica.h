@@ -37,7 +37,8 @@ namespace hashbank {
 // What applying a verified segment did.
 struct AppliedSegment {
   uint64_t leaves = 0;
-  uint64_t signals = 0, withdrawals = 0, opinions = 0, models = 0;
+  uint64_t signals = 0, withdrawals = 0, opinions = 0, models = 0, label_edits = 0;
+  uint64_t unknown = 0;  // entries of a type this node does not know: stored and relayed, not interpreted
   uint64_t tree_size = 0;
 };
 

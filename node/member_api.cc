@@ -98,6 +98,7 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"GET", "/v1/signals/{id}", Route::kGetSignal, any, Body::kNone, &MemberApi::GetSignal},
       {"DELETE", "/v1/signals/{id}", Route::kWithdraw, submit, Body::kNone, &MemberApi::Withdraw},
       {"POST", "/v1/signals/{id}/opinions", Route::kOpinion, any, Body::kJson, &MemberApi::Opinion},
+      {"PUT", "/v1/signals/{id}/labels", Route::kLabels, submit, Body::kJson, &MemberApi::EditLabels},
       {"POST", "/v1/match", Route::kMatch, query, Body::kJson, &MemberApi::MatchHashes},
       {"POST", "/v1/match/image", Route::kMatchImage, query, Body::kBinary, &MemberApi::MatchImage},
       {"POST", "/v1/match/video", Route::kMatchVideo, query, Body::kBinary, &MemberApi::MatchVideo},
@@ -493,6 +494,25 @@ absl::StatusOr<HttpResponse> MemberApi::Opinion(const Call& call) {
   if (!verdict || (*verdict != "confirmed" && *verdict != "disputed")) return Bad("verdict: \"confirmed\" or \"disputed\"");
   HB_ASSIGN_OR_RETURN(const SignalRef oref, bank_->AddOpinion(ref, *verdict == "confirmed", *call.actor));
   return Json(201, json::object{{"id", FormatSignalId(oref)}});
+}
+
+absl::StatusOr<HttpResponse> MemberApi::EditLabels(const Call& call) {
+  HB_ASSIGN_OR_RETURN(const SignalRef ref, ParseSignalId(call.path_id));
+  HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
+  Reader r(o);
+  HB_RETURN_IF_ERROR(r.AllowOnly({"labels"}));
+  const json::value* l = r.Find("labels");
+  if (l == nullptr || !l->is_array()) return Bad("labels: expected an array of strings (the whole new set; [] for none)");
+  std::vector<std::string> labels;
+  for (const json::value& x : l->as_array()) {
+    if (!x.is_string()) return Bad("labels: expected an array of strings");
+    labels.emplace_back(x.as_string());
+  }
+  HB_ASSIGN_OR_RETURN(const SignalRef edit, bank_->EditLabels(ref, labels, *call.actor));
+  HB_ASSIGN_OR_RETURN(const SignalInfo info, bank_->Get(ref));
+  json::array now;
+  for (const std::string& x : info.labels) now.emplace_back(x);
+  return Json(200, json::object{{"id", FormatSignalId(ref)}, {"labels", std::move(now)}, {"edit_id", FormatSignalId(edit)}});
 }
 
 absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {

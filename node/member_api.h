@@ -123,6 +123,7 @@ class MemberApi {
   absl::StatusOr<HttpResponse> GetSignal(const Call& call);
   absl::StatusOr<HttpResponse> Withdraw(const Call& call);
   absl::StatusOr<HttpResponse> Opinion(const Call& call);
+  absl::StatusOr<HttpResponse> EditLabels(const Call& call);
   absl::StatusOr<HttpResponse> MatchHashes(const Call& call);
   absl::StatusOr<HttpResponse> MatchImage(const Call& call);
   absl::StatusOr<HttpResponse> HashImage(const Call& call);

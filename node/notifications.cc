@@ -12,6 +12,7 @@
 #include "crypto/hmac_sha256.h"
 #include "node/api_support.h"
 #include "node/entry_bytes.h"
+#include "node/label_edits.h"
 #include "node/signal_intake.h"
 #include "protocol/entries.pb.h"
 
@@ -242,11 +243,11 @@ absl::Status Notifications::Load() {
 absl::StatusOr<WebhookConfig> Notifications::CreateWebhook(const std::string& url, const std::vector<std::string>& events,
                                                            const std::string& member, const std::string& actor) {
   if (absl::Status s = ValidateWebhookUrl(url); !s.ok()) return s;
-  if (events.empty()) return absl::InvalidArgumentError("events: at least one of match.retroactive, signal.withdrawn, signal.disputed");
+  if (events.empty()) return absl::InvalidArgumentError("events: at least one of match.retroactive, signal.withdrawn, signal.disputed, signal.relabeled");
   for (const std::string& e : events) {
     if (std::find(kWebhookEvents.begin(), kWebhookEvents.end(), e) == kWebhookEvents.end()) {
       return absl::InvalidArgumentError(absl::StrCat("events: unknown event type \"", e,
-                                                     "\" (match.retroactive, signal.withdrawn, signal.disputed)"));
+                                                     "\" (match.retroactive, signal.withdrawn, signal.disputed, signal.relabeled)"));
     }
   }
   if (member.empty() || member.size() > 64) return absl::InvalidArgumentError("member: the token name whose watch list it serves");
@@ -490,8 +491,9 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
           const std::string sig_bytes = entry.signal().SerializeAsString();
           for (const Hit& h : MatchWatch(sig_bytes)) {
             const Watch& w = watch_.at(h.watch);
-            json::array labels;
-            for (const std::string& l : entry.signal().labels()) labels.emplace_back(l);
+            json::array labels;  // as they are now (a later edit may already be stored)
+            auto current = CurrentLabels(*store_, ref, entry.signal());
+            for (const std::string& l : current.ok() ? *current : std::vector<std::string>()) labels.emplace_back(l);
             json::object data{{"content_ref", w.content_ref}, {"watch_id", std::to_string(h.watch)},
                               {"signal", json::object{{"id", FormatSignalId(ref)}, {"origin", origin},
                                                       {"bank", S(BankOf(entry.signal()))}, {"labels", std::move(labels)},
@@ -509,6 +511,19 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
             json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
                               {"reason", reason}};
             Enqueue(member, "signal.withdrawn", json::serialize(data), &batch, &queued);
+            // Nothing more can happen to a withdrawn signal: its match rows go (a put of the same batch too:
+            // deletes apply after puts).
+            batch.DeleteState(absl::StrCat(WatchMatchPrefix(target), watch_id));
+          });
+        } else if (entry.has_label_edit()) {
+          const SignalRef target{origin, entry.label_edit().signal_sequence()};
+          json::array labels;
+          for (const std::string& l : entry.label_edit().labels()) labels.emplace_back(l);
+          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
+                                   ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
+                              {"labels", labels}};
+            Enqueue(member, "signal.relabeled", json::serialize(data), &batch, &queued);
           });
         } else if (entry.has_opinion() && entry.opinion().verdict() == pb::Opinion::VERDICT_DISPUTED) {
           const SignalRef target{entry.opinion().signal_origin(), entry.opinion().signal_sequence()};

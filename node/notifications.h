@@ -9,7 +9,7 @@
 //   scanner      Scan() reads every log's entries past its cursor ("scan/<origin>", the last sequence seen):
 //                a new signal that matches a live watch entry queues `match.retroactive` (and remembers the
 //                pair in "watchmatch/<origin>/<seq>/<watch id>"); a withdrawal or a dispute of a signal that
-//                matched a member's upload queues `signal.withdrawn` / `signal.disputed`. Events and the
+//                matched a member's upload queues `signal.withdrawn` / `signal.disputed` / `signal.relabeled`. Events and the
 //                cursor move in one durable batch, so each event is queued exactly once, crash or not.
 //   outbox       "outbox/<event id>" (JSON: webhook, body, attempts, next attempt, created): delivered at
 //                least once; retried with exponential backoff and jitter for `retry_hours`, then dropped
@@ -43,8 +43,8 @@
 
 namespace hashbank {
 
-inline constexpr std::array<std::string_view, 3> kWebhookEvents = {"match.retroactive", "signal.withdrawn",
-                                                                   "signal.disputed"};
+inline constexpr std::array<std::string_view, 4> kWebhookEvents = {"match.retroactive", "signal.withdrawn",
+                                                                   "signal.disputed", "signal.relabeled"};
 
 struct NotificationOptions {
   int watch_days = 30;          // a watch entry's life

@@ -26,7 +26,10 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
   // Registration and every insert under one lock, so that a Remove sees either nothing of the signal or all
   // of it; the PDQ posting is marked pending until FlushPdq, which skips it if it was removed meanwhile.
   absl::MutexLock lock(&mu_);
-  if (!removed_early_.empty() && removed_early_.erase(RefKey(ref)) > 0) return absl::OkStatus();
+  if (!removed_early_.empty() && removed_early_.erase(RefKey(ref)) > 0) {
+    labels_early_.erase(RefKey(ref));
+    return absl::OkStatus();
+  }
   const uint64_t local = RegisterLocal(ref, sig);
   ++live_;
   const bool has_pdq = sig.pdq().size() == 32;
@@ -88,6 +91,7 @@ void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
   if (!found) {
     // Not indexed yet: the submitter's Add comes after this withdrawal, and must add nothing.
     removed_early_.insert(RefKey(ref));
+    labels_early_.erase(RefKey(ref));
     return;
   }
   const uint64_t local = *found;
@@ -282,31 +286,58 @@ std::vector<std::pair<std::string, size_t>> SignalIndex::LabelCounts() const {
   return {counts.begin(), counts.end()};
 }
 
+uint32_t SignalIndex::InternLabelSet(std::string_view bank, std::vector<std::string> labels) {
+  std::string key(bank);
+  key += '\0';
+  for (const std::string& l : labels) {
+    key += l;
+    key += '\n';
+  }
+  auto [lit, new_set] = label_set_index_.try_emplace(key, static_cast<uint32_t>(label_sets_.size()));
+  if (new_set) {
+    label_sets_.push_back(LabelSet{std::string(bank), std::move(labels)});
+    label_set_live_.push_back(0);
+  }
+  return lit->second;
+}
+
 uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig) {
   auto [oit, new_origin] = origin_index_.try_emplace(ref.origin, static_cast<uint32_t>(origins_.size()));
   if (new_origin) {
     origins_.push_back(ref.origin);
     local_by_sequence_.emplace_back();
   }
-  std::string key(BankOf(sig));
-  key += '\0';
-  for (const std::string& l : sig.labels()) {
-    key += l;
-    key += '\n';
+  // A label edit that arrived before this Add (SetLabels with `early`) replaces the submitted labels.
+  std::vector<std::string> labels(sig.labels().begin(), sig.labels().end());
+  if (!labels_early_.empty()) {
+    if (auto e = labels_early_.find(RefKey(ref)); e != labels_early_.end()) {
+      labels = std::move(e->second);
+      labels_early_.erase(e);
+    }
   }
-  auto [lit, new_set] = label_set_index_.try_emplace(key, static_cast<uint32_t>(label_sets_.size()));
-  if (new_set) {
-    label_sets_.push_back(LabelSet{std::string(BankOf(sig)), std::vector<std::string>(sig.labels().begin(), sig.labels().end())});
-    label_set_live_.push_back(0);
-  }
-  ++bank_counts_[label_sets_[lit->second].bank];
-  ++label_set_live_[lit->second];
+  const uint32_t set = InternLabelSet(BankOf(sig), std::move(labels));
+  ++bank_counts_[label_sets_[set].bank];
+  ++label_set_live_[set];
   const uint64_t local = locals_.size();
-  locals_.push_back(LocalSignal{oit->second, lit->second, ref.sequence});
+  locals_.push_back(LocalSignal{oit->second, set, ref.sequence});
   std::vector<uint64_t>& by_sequence = local_by_sequence_[oit->second];
   if (by_sequence.size() < ref.sequence) by_sequence.resize(std::max<uint64_t>(ref.sequence, by_sequence.size() * 3 / 2), 0);
   by_sequence[ref.sequence - 1] = local + 1;
   return local;
+}
+
+void SignalIndex::SetLabels(const SignalRef& ref, std::vector<std::string> labels, bool early) {
+  absl::MutexLock lock(&mu_);
+  const std::optional<uint64_t> found = LocalOf(ref);
+  if (!found) {
+    if (early && !removed_early_.contains(RefKey(ref))) labels_early_[RefKey(ref)] = std::move(labels);
+    return;
+  }
+  LocalSignal& l = locals_[*found];
+  const std::string bank = label_sets_[l.label_set].bank;
+  --label_set_live_[l.label_set];
+  l.label_set = InternLabelSet(bank, std::move(labels));
+  ++label_set_live_[l.label_set];
 }
 
 std::optional<uint64_t> SignalIndex::LocalOf(const SignalRef& ref) const {

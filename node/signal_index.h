@@ -105,6 +105,11 @@ class SignalIndex {
   void RegisterModel(const std::string& model_id, uint32_t dimension) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<uint32_t> ModelDimension(const std::string& model_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Replaces an indexed signal's labels (a label edit; its bank stays). A signal not indexed yet takes them
+  // at its Add if `early` (a replica's edit whose index update overtook the Add of the segment before it);
+  // otherwise (a suspended origin's never-indexed signal, the start's rebuild) nothing changes.
+  void SetLabels(const SignalRef& ref, std::vector<std::string> labels, bool early) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Origins whose stored signals are hidden from matches (suspended with exclude_from_matching).
   void SetExcluded(const std::string& origin, bool excluded) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -122,6 +127,7 @@ class SignalIndex {
   };
   uint64_t RegisterLocal(const SignalRef& ref, const protocol::Signal& signal) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<uint64_t> LocalOf(const SignalRef& ref) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  uint32_t InternLabelSet(std::string_view bank, std::vector<std::string> labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces local numbers (in Match::ref.sequence) by the signal's ref and labels; drops excluded origins.
   std::vector<Match> Resolve(std::vector<Match> matches) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -150,6 +156,8 @@ class SignalIndex {
   std::vector<std::vector<uint64_t>> local_by_sequence_ ABSL_GUARDED_BY(mu_);
   // Removed before they were added: "origin\nsequence". Tiny: only a race leaves an element here.
   absl::flat_hash_set<std::string> removed_early_ ABSL_GUARDED_BY(mu_);
+  // Label edits that arrived before their signal's Add: "origin\nsequence" -> labels. As tiny.
+  absl::flat_hash_map<std::string, std::vector<std::string>> labels_early_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> models_ ABSL_GUARDED_BY(mu_);  // model_id -> dimension
   absl::flat_hash_set<std::string> excluded_ ABSL_GUARDED_BY(mu_);
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;

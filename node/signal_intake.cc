@@ -23,12 +23,23 @@ constexpr size_t kMaxContentId = 256;
 constexpr size_t kMaxNote = 1024;
 constexpr size_t kMaxMetadata = 4096;
 
-bool ValidLabel(std::string_view l) {
+}  // namespace
+
+bool IsValidLabel(std::string_view l) {
   if (l.empty() || l.size() > kMaxLabelLength) return false;
   return std::all_of(l.begin(), l.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
-}  // namespace
+absl::Status ValidateLabels(std::vector<std::string>* labels) {
+  if (labels->size() > kMaxLabels) return absl::InvalidArgumentError(absl::StrCat("labels: at most ", kMaxLabels));
+  std::vector<std::string> unique;
+  for (std::string& l : *labels) {
+    if (!IsValidLabel(l)) return absl::InvalidArgumentError("labels: each label is 1-64 characters of a-z, 0-9, _");
+    if (std::find(unique.begin(), unique.end(), l) == unique.end()) unique.push_back(std::move(l));
+  }
+  *labels = std::move(unique);
+  return absl::OkStatus();
+}
 
 bool IsValidBankName(std::string_view name) {
   if (name.empty() || name.size() > 64 || (name[0] >= '0' && name[0] <= '9')) return false;
@@ -226,11 +237,9 @@ absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Acto
     sig.set_robust(std::move(salted));
   }
   if (in.video) HB_RETURN_IF_ERROR(BuildVideo(*in.video, sig.mutable_video()));
-  if (in.labels.size() > kMaxLabels) return absl::InvalidArgumentError(absl::StrCat("labels: at most ", kMaxLabels));
-  for (const std::string& l : in.labels) {
-    if (!ValidLabel(l)) return absl::InvalidArgumentError("labels: each label is 1-64 characters of a-z, 0-9, _");
-    sig.add_labels(l);
-  }
+  std::vector<std::string> labels = in.labels;
+  HB_RETURN_IF_ERROR(ValidateLabels(&labels));
+  for (std::string& l : labels) sig.add_labels(std::move(l));
   if (in.case_ref.size() > kMaxCaseRef) return absl::InvalidArgumentError("case_ref: at most 256 bytes");
   sig.set_case_ref(in.case_ref);
   if (!in.bank.empty() && !IsValidBankName(in.bank)) {

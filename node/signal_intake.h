@@ -133,6 +133,11 @@ void AddListingRows(StoreBatch* batch, const protocol::Signal& signal, const Sig
 // The `labels` row keys that list a bank's signals and a case's (SignalStore::ListByLabel).
 std::string BankListKey(std::string_view bank);
 std::string CaseListKey(std::string_view case_ref);
+// A label: 1-64 characters of a-z, 0-9, _.
+bool IsValidLabel(std::string_view label);
+// At most 16 valid labels; duplicates are dropped (first kept, order otherwise kept). InvalidArgument names
+// the rule broken.
+absl::Status ValidateLabels(std::vector<std::string>* labels);
 // A signal whose values were purged (withdrawn) carries none of them.
 bool HasValues(const protocol::Signal& signal);
 // The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust", "vpdq".

@@ -8,6 +8,7 @@
 #include "protocol/log.pb.h"
 
 #include <google/protobuf/arena.h>
+#include <google/protobuf/unknown_field_set.h>
 
 namespace hashbank {
 namespace {
@@ -169,8 +170,12 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
     if (!entry.ParseFromString(leaf.entry())) {
       return Reject(SegmentRejection::kMalformed, absl::StrCat("leaf ", index, ": the entry does not parse"));
     }
+    // A body this schema does not know (a later oneof member) parses as BODY_NOT_SET with unknown fields:
+    // kept and relayed as received. An entry with no body at all is malformed.
+    const bool unknown_body = entry.body_case() == pb::Entry::BODY_NOT_SET &&
+                              !entry.GetReflection()->GetUnknownFields(entry).empty();
     if (entry.origin() != origin || entry.sequence() != index + 1 || entry.schema_version() != 1 ||
-        entry.body_case() == pb::Entry::BODY_NOT_SET) {
+        (entry.body_case() == pb::Entry::BODY_NOT_SET && !unknown_body)) {
       return Reject(SegmentRejection::kEntryMismatch,
                     absl::StrCat("leaf ", index, " holds an entry of ", entry.origin(), ":", entry.sequence(),
                                  " (schema ", entry.schema_version(), ")"));
@@ -181,6 +186,11 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
                       absl::StrCat("leaf ", index, ": a withdrawal must name an earlier entry of its log"));
       }
       withdrawn_in_segment.insert(entry.withdrawal().signal_sequence());
+    }
+    if (entry.has_label_edit() &&
+        (entry.label_edit().signal_sequence() == 0 || entry.label_edit().signal_sequence() >= entry.sequence())) {
+      return Reject(SegmentRejection::kEntryMismatch,
+                    absl::StrCat("leaf ", index, ": a label edit must name an earlier entry of its log"));
     }
     parsed[i] = &entry;
   }

@@ -12,7 +12,8 @@
 //   state        name -> value: "salt_id", "node_id", "audit.last", and per origin "tree/<o>" (the log's
 //                CompactTree), "origin_key/<o>" (hex Ed25519 key the log was first trusted with),
 //                "equivocated/<o>" (flag), "suspended/<o>" ("exclude N" / "keep N"), "bank/<NAME>" (a bank's local
-//                configuration, JSON: node/bank_catalog.h); typed methods below
+//                configuration, JSON: node/bank_catalog.h), "labels/<signal id>" (the sequence of the signal's
+//                latest label edit: node/label_edits.h); typed methods below
 //   audit        sequence (8, big-endian) -> JSON record {seq, time_ms, actor, action, target, prev, hash}
 //                where hash = SHA-256(prev || canonical record without hash): each record chains the last
 //   leaves       okey -> the entry's 32-byte RFC 9162 leaf hash; stays when the entry's bytes are purged

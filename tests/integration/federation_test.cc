@@ -461,7 +461,7 @@ class FederationFixture : public ::testing::Test {
                 const std::string& body = "") {
     std::map<std::string, std::string> headers;
     if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    if (method == "POST") headers["Content-Type"] = "application/json";
+    if (method == "POST" || method == "PUT") headers["Content-Type"] = "application/json";
     auto r = n.client->Request(method, target, body, headers);
     if (!r.ok()) {
       ADD_FAILURE() << n.id << ": " << method << " " << target << ": " << r.status();
@@ -684,8 +684,9 @@ TEST_F(FederationTest, VideoSubmittedAtAMatchesATrimmedCopyAtCUntilWithdrawn) {
 }
 
 // A platform at C watches its upload; the victim's hash is banked at A afterwards; C's webhook tells the
-// platform, and tells it again when the victim withdraws at A.
-TEST_F(FederationTest, HashBankedAtAAfterAnUploadWatchedAtCIsDeliveredByCsWebhookAndSoIsItsWithdrawal) {
+// platform, tells it when A edits the signal's labels (a signed entry relayed by B), and tells it again when
+// the victim withdraws at A.
+TEST_F(FederationTest, HashBankedAtAAfterAnUploadWatchedAtCIsDeliveredByCsWebhookAndSoAreItsRelabelAndWithdrawal) {
   ASSERT_NO_FATAL_FAILURE(StartChain());
   testing::WebhookReceiver receiver;
   WebhookDispatcher dispatcher(C().bank->notifications(), WebhookDispatcherOptions{});
@@ -693,7 +694,7 @@ TEST_F(FederationTest, HashBankedAtAAfterAnUploadWatchedAtCIsDeliveredByCsWebhoo
   dispatcher.Start();
   const Response hook = Call(C(), "POST", "/v1/webhooks", C().admin_token,
                              absl::StrCat("{\"url\": \"http://127.0.0.1:", receiver.port(),
-                                          "/h\", \"events\": [\"match.retroactive\", \"signal.withdrawn\"], \"member\": \"querier\"}"));
+                                          "/h\", \"events\": [\"match.retroactive\", \"signal.withdrawn\", \"signal.relabeled\"], \"member\": \"querier\"}"));
   ASSERT_EQ(hook.status, 201) << hook.body;
   const Hash256 pdq = RandomHash(rng_);
   Hash256 upload = pdq;
@@ -710,11 +711,38 @@ TEST_F(FederationTest, HashBankedAtAAfterAnUploadWatchedAtCIsDeliveredByCsWebhoo
   EXPECT_EQ(event.at("data").at("signal").at("id"), json::value(id));
   EXPECT_EQ(event.at("data").at("signal").at("origin"), "node-a");
   EXPECT_EQ(event.at("data").at("signal").at("distance"), 3);
-  ASSERT_EQ(Call(A(), "DELETE", "/v1/signals/" + id, A().submit_token).status, 200);
-  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return got.size() >= 2; }, kDeadline)) << "no withdrawal event";
+  EXPECT_EQ(event.at("data").at("signal").at("labels"), json::array{"ndii"});
+  // A relabels its signal; C, two hops away, matches by the new label and tells the platform.
+  const Response edit = Call(A(), "PUT", "/v1/signals/" + id + "/labels", A().submit_token,
+                             "{\"labels\": [\"synthetic_ndii\"]}");
+  ASSERT_EQ(edit.status, 200) << edit.body;
+  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return got.size() >= 2; }, kDeadline)) << "no relabel event";
   event = ParseJson(receiver.received()[1].body);
+  EXPECT_EQ(event.at("type"), "signal.relabeled");
+  EXPECT_EQ(event.at("data").at("content_ref"), "video-991");
+  EXPECT_EQ(event.at("data").at("signal_id"), json::value(id));
+  EXPECT_EQ(event.at("data").at("labels"), json::array{"synthetic_ndii"});
+  const std::string filtered = absl::StrCat("{\"pdq\": \"", pdq.ToHex(), "\", \"labels\": [\"synthetic_ndii\"]}");
+  const Response by_new = Call(C(), "POST", "/v1/match", C().query_token, filtered);
+  ASSERT_EQ(by_new.status, 200) << by_new.body;
+  EXPECT_EQ(ParseJson(by_new.body).at("matches").as_array().size(), 1u) << by_new.body;
+  const Response by_old = Call(C(), "POST", "/v1/match", C().query_token,
+                               absl::StrCat("{\"pdq\": \"", pdq.ToHex(), "\", \"labels\": [\"ndii\"]}"));
+  EXPECT_TRUE(ParseJson(by_old.body).at("matches").as_array().empty()) << by_old.body;
+  // C holds A's signal but is not its origin.
+  EXPECT_EQ(Call(C(), "PUT", "/v1/signals/" + id + "/labels", C().admin_token, "{\"labels\": []}").status, 422);
+  ASSERT_EQ(Call(A(), "DELETE", "/v1/signals/" + id, A().submit_token).status, 200);
+  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return got.size() >= 3; }, kDeadline)) << "no withdrawal event";
+  event = ParseJson(receiver.received()[2].body);
   EXPECT_EQ(event.at("type"), "signal.withdrawn");
   EXPECT_EQ(event.at("data").at("signal_id"), json::value(id));
+  // Nothing more can happen to the withdrawn signal: C forgets which uploads it matched.
+  size_t match_rows = 0;
+  ASSERT_TRUE(C().bank->ForEachStateRow("watchmatch/", [&](std::string_view, std::string_view) {
+    ++match_rows;
+    return absl::OkStatus();
+  }).ok());
+  EXPECT_EQ(match_rows, 0u);
   C().bank->SetEventListener(nullptr);
   dispatcher.Stop();
 }

@@ -239,7 +239,7 @@ class MemberApiTest : public ::testing::Test {
                 const std::string& body = "", const std::string& content_type = "application/json") {
     std::map<std::string, std::string> headers;
     if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    if (method == "POST" && !content_type.empty()) headers["Content-Type"] = content_type;
+    if ((method == "POST" || method == "PUT") && !content_type.empty()) headers["Content-Type"] = content_type;
     auto r = client_->Request(method, target, body, headers);
     if (!r.ok()) {
       ADD_FAILURE() << method << " " << target << ": " << r.status();
@@ -662,6 +662,52 @@ TEST_F(MemberApiTest, OpinionsAre201AndCountedInGet) {
   EXPECT_TRUE(IsErrorAndNodeHealthy(
       Post("/v1/signals/" + opinion_id + "/opinions", json::object{{"verdict", "disputed"}}, query_token_), 404,
       "not_found"));
+}
+
+TEST_F(MemberApiTest, LabelEditsReplaceTheLabelsThatGetListingsAndMatchFiltersSee) {
+  const std::string pdq = RandomPdq(rng_);
+  const std::string id = Submit({{"pdq", pdq}, {"quality", 100}, {"labels", {"ndii"}}}, submit_token_);
+  auto put = [&](const std::string& target, const json::value& body, const std::string& token) {
+    return Call("PUT", target, token, json::serialize(body));
+  };
+  const Response r = put("/v1/signals/" + id + "/labels", json::object{{"labels", {"synthetic_ndii", "sextortion"}}}, submit_token_);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r).at("id"), json::value(id));
+  EXPECT_EQ(Body(r).at("labels"), (json::array{"synthetic_ndii", "sextortion"}));
+  const std::string edit_id(Body(r).at("edit_id").as_string());
+  EXPECT_NE(edit_id, id);
+  const Response got = Get("/v1/signals/" + id, query_token_);
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(Body(got).at("labels"), (json::array{"synthetic_ndii", "sextortion"}));
+  // Match filters see the new labels, not the old.
+  EXPECT_EQ(Match({{"pdq", pdq}, {"labels", {"sextortion"}}}).size(), 1u);
+  EXPECT_TRUE(Match({{"pdq", pdq}, {"labels", {"ndii"}}}).empty());
+  const Response listed = Get("/v1/signals?label=synthetic_ndii", submit_token_);
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_NE(listed.body.find(id), std::string::npos) << listed.body;
+  EXPECT_EQ(Get("/v1/signals?label=ndii", submit_token_).body.find(id), std::string::npos);
+  // The edit is an entry of the own log, not a signal: no labels on it.
+  EXPECT_TRUE(IsErrorAndNodeHealthy(put("/v1/signals/" + edit_id + "/labels", json::object{{"labels", json::array{}}}, admin_token_),
+                                    404, "not_found"));
+
+  const std::string target = "/v1/signals/" + id + "/labels";
+  EXPECT_TRUE(IsErrorAndNodeHealthy(put(target, json::object{{"labels", {"Not_Lower"}}}, submit_token_), 400,
+                                    "invalid_argument", "labels"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(put(target, json::object{{"labels", "ndii"}}, submit_token_), 400, "invalid_argument",
+                                    "labels"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(put(target, json::object{}, submit_token_), 400, "invalid_argument", "labels"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(put(target, json::object{{"labels", json::array{}}, {"bank", "X"}}, submit_token_), 400,
+                                    "invalid_argument", "bank"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("PUT", target, submit_token_, "{\"labels\": ["), 400, "invalid_argument"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(put(target, json::object{{"labels", json::array{}}}, query_token_), 403,
+                                    "permission_denied"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(put("/v1/signals/local:99999/labels", json::object{{"labels", json::array{}}}, submit_token_),
+                                    404, "not_found"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Get(target, submit_token_), 405, "method_not_allowed"));
+  // Refused edits changed nothing; a withdrawn signal's labels cannot be edited.
+  EXPECT_EQ(Body(Get("/v1/signals/" + id, query_token_)).at("labels"), (json::array{"synthetic_ndii", "sextortion"}));
+  ASSERT_EQ(Call("DELETE", "/v1/signals/" + id, submit_token_).status, 200);
+  EXPECT_TRUE(IsErrorAndNodeHealthy(put(target, json::object{{"labels", json::array{}}}, submit_token_), 409, "conflict", "withdrawn"));
 }
 
 // --- Tokens, audit, metrics, backup ---------------------------------------------------------------------
