@@ -1,5 +1,7 @@
 #include "node/federation.h"
 
+#include <algorithm>
+
 #include <charconv>
 #include <future>
 #include <iostream>
@@ -78,19 +80,66 @@ bool PeekCheckpoint(const pb::SignedCheckpoint& sc, std::string* origin, uint64_
 }  // namespace
 
 Federation::Federation(Bank* bank, FederationOptions options) : bank_(bank), options_(std::move(options)) {
-  for (const FederationPeerOptions& p : options_.peers) {
-    auto state = std::make_unique<PeerState>();
-    state->options = p;
-    state->client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
-    state->notify_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
-    state->prefetch_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
-    peers_.push_back(std::move(state));
-  }
+  absl::MutexLock lock(&mu_);
+  for (const FederationPeerOptions& p : options_.peers) peers_.push_back(NewPeer(p));
+  absl::MutexLock members_lock(&members_mu_);
+  members_ = options_.members;
 }
 
 Federation::~Federation() { Stop(); }
 
-bool Federation::AllowPeer(const std::string& node_id) const { return options_.members.contains(node_id); }
+std::unique_ptr<Federation::PeerState> Federation::NewPeer(const FederationPeerOptions& p) const {
+  auto state = std::make_unique<PeerState>();
+  state->options = p;
+  state->client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
+  state->notify_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
+  state->prefetch_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
+  return state;
+}
+
+std::optional<Ed25519PublicKey> Federation::MemberKey(const std::string& origin) const {
+  absl::MutexLock lock(&members_mu_);
+  auto it = members_.find(origin);
+  if (it == members_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::map<std::string, Ed25519PublicKey> Federation::Members() const {
+  absl::MutexLock lock(&members_mu_);
+  return members_;
+}
+
+bool Federation::AllowPeer(const std::string& node_id) const { return MemberKey(node_id).has_value(); }
+
+void Federation::Reconfigure(std::map<std::string, Ed25519PublicKey> members, const std::vector<FederationPeerOptions>& peers) {
+  {
+    absl::MutexLock lock(&members_mu_);
+    members_ = std::move(members);
+  }
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  auto same = [](const FederationPeerOptions& a, const FederationPeerOptions& b) {
+    return a.id == b.id && a.host == b.host && a.port == b.port && a.url == b.url;
+  };
+  for (auto& p : peers_) {
+    if (p->retired) continue;
+    const bool kept = std::any_of(peers.begin(), peers.end(), [&](const FederationPeerOptions& o) { return same(o, p->options); });
+    if (!kept) {
+      p->retired = true;  // its loop sees it when it next waits (the Await condition)
+      std::cerr << "hashbank: federation peer " << p->options.id << " removed by a reload" << std::endl;
+    }
+  }
+  for (const FederationPeerOptions& o : peers) {
+    const bool known = std::any_of(peers_.begin(), peers_.end(), [&](const std::unique_ptr<PeerState>& p)
+                                                                     ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
+                                                                       return !p->retired && same(o, p->options);
+                                                                     });
+    if (known) continue;
+    peers_.push_back(NewPeer(o));
+    std::cerr << "hashbank: federation peer " << o.id << " added by a reload" << std::endl;
+    if (started_) threads_.emplace_back([this, peer = peers_.back().get()] { SyncLoop(peer); });
+  }
+}
 
 HttpResponse Federation::Handle(const HttpRequest& req) {
   const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
@@ -139,18 +188,21 @@ void Federation::Start() {
     absl::MutexLock lock(&mu_);
     notify_pending_ = true;
   });
+  absl::MutexLock lock(&mu_);
+  started_ = true;
   for (auto& p : peers_) threads_.emplace_back([this, peer = p.get()] { SyncLoop(peer); });
   threads_.emplace_back([this] { NotifierLoop(); });
 }
 
 void Federation::Stop() {
+  std::vector<std::thread> threads;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
+    threads.swap(threads_);
   }
-  for (auto& t : threads_) t.join();
-  threads_.clear();
+  for (auto& t : threads) t.join();
   bank_->SetCommitListener(nullptr);
 }
 
@@ -160,15 +212,19 @@ void Federation::NotifierLoop() {
     mu_.Await(absl::Condition(+[](Federation* f) ABSL_NO_THREAD_SAFETY_ANALYSIS { return f->stopping_ || f->notify_pending_; }, this));
     if (stopping_) return;
     notify_pending_ = false;
+    std::vector<PeerState*> live;  // PeerStates live as long as this object: their pointers stay valid
+    for (auto& p : peers_) {
+      if (!p->retired) live.push_back(p.get());
+    }
     mu_.Unlock();
-    for (auto& p : peers_) (void)p->notify_client->Post("/fed/v1/notify", "");  // best effort
+    for (PeerState* p : live) (void)p->notify_client->Post("/fed/v1/notify", "");  // best effort
     mu_.Lock();
   }
 }
 
 void Federation::SyncLoop(PeerState* peer) {
   absl::MutexLock lock(&mu_);
-  while (!stopping_) {
+  while (!stopping_ && !peer->retired) {
     mu_.Unlock();
     absl::Status s = SyncOnce(peer);
     mu_.Lock();
@@ -193,7 +249,7 @@ void Federation::SyncLoop(PeerState* peer) {
       Federation* f;
       PeerState* p;
     } wait{this, peer};
-    mu_.AwaitWithTimeout(absl::Condition(+[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->f->stopping_ || w->p->wake; }, &wait),
+    mu_.AwaitWithTimeout(absl::Condition(+[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS { return w->f->stopping_ || w->p->wake || w->p->retired; }, &wait),
                          absl::FromChrono(options_.sync_interval));
     peer->wake = false;
   }
@@ -236,8 +292,8 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
       peer->peer_sizes[origin] = their_size;
       continue;
     }
-    auto member = options_.members.find(origin);
-    if (member == options_.members.end()) {
+    const std::optional<Ed25519PublicKey> member = MemberKey(origin);
+    if (!member) {
       RecordOriginError(origin, "unknown origin: not a federation member, refused");
       continue;
     }
@@ -254,7 +310,7 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     // Pipelined: while one segment is applied (the write lock, RocksDB, the indexes), the next is fetched
     // on a second connection and verified on that thread against the first one's verified result; it
     // applies only if that result became the trusted state (Bank::ApplyVerified), else it is verified again.
-    const Ed25519PublicKey& key = member->second;
+    const Ed25519PublicKey& key = *member;
     // This loop only fetches bytes; the bank's log replica verifies (PrepareSegment, on the fetching
     // thread, no lock) and applies them.
     struct Fetched {
@@ -337,6 +393,7 @@ int Federation::PeersHolding(const std::string& origin, uint64_t sequence) const
   absl::MutexLock lock(&mu_);
   int n = 0;
   for (const auto& p : peers_) {
+    if (p->retired) continue;
     auto it = p->peer_sizes.find(origin);
     if (it != p->peer_sizes.end() && it->second >= sequence) ++n;  // sequence s is leaf s - 1
   }
@@ -350,6 +407,7 @@ std::string Federation::StatusJson() const {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& p : peers_) {
+      if (p->retired) continue;
       json::object o;
       o["id"] = p->options.id;
       o["url"] = p->options.url;
@@ -368,7 +426,8 @@ std::string Federation::StatusJson() const {
   out["peers"] = std::move(peers);
   json::array origins;
   std::set<std::string> names;
-  for (const auto& [id, key] : options_.members) names.insert(id);
+  const std::map<std::string, Ed25519PublicKey> members = Members();
+  for (const auto& [id, key] : members) names.insert(id);
   if (auto held = bank_->Origins(); held.ok()) names.insert(held->begin(), held->end());
   {
     absl::MutexLock lock(&mu_);  // refused origins (unknown, rejected segments) are reported too
@@ -382,7 +441,7 @@ std::string Federation::StatusJson() const {
     o["trusted_size"] = size;
     const uint64_t seen = max_seen.contains(origin) ? max_seen[origin] : size;
     o["lag"] = seen > size ? seen - size : 0;
-    o["member"] = options_.members.contains(origin);
+    o["member"] = members.contains(origin);
     o["equivocation"] = bank_->IsEquivocating(origin);
     o["suspended"] = bank_->IsSuspended(origin);
     absl::MutexLock lock(&mu_);
@@ -394,22 +453,24 @@ std::string Federation::StatusJson() const {
 }
 
 void Federation::ForEachGauge(const std::function<void(std::string_view, std::string_view, double)>& gauge) const {
-  size_t connected = 0, errors = 0, other_salt = 0;
+  size_t connected = 0, errors = 0, other_salt = 0, configured = 0;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& p : peers_) {
+      errors += p->errors;  // a counter: removed peers' rounds stay counted
+      if (p->retired) continue;
+      ++configured;
       connected += p->connected ? 1u : 0u;
-      errors += p->errors;
       other_salt += p->salt_mismatch ? 1u : 0u;
     }
   }
   gauge("hashbank_federation_peers_other_salt", "Peers refused because they use another federation salt.",
         static_cast<double>(other_salt));
   gauge("hashbank_federation_peers_connected", "Peers whose last sync reached them.", static_cast<double>(connected));
-  gauge("hashbank_federation_peers", "Configured peers.", static_cast<double>(peers_.size()));
+  gauge("hashbank_federation_peers", "Configured peers.", static_cast<double>(configured));
   gauge("hashbank_federation_sync_errors_total", "Failed sync rounds since start (a counter).", static_cast<double>(errors));
   size_t equivocating = 0;
-  for (const auto& [id, key] : options_.members) equivocating += bank_->IsEquivocating(id) ? 1u : 0u;
+  for (const auto& [id, key] : Members()) equivocating += bank_->IsEquivocating(id) ? 1u : 0u;
   gauge("hashbank_federation_equivocating_origins", "Origins caught signing inconsistent checkpoints.",
         static_cast<double>(equivocating));
 }

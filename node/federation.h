@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,6 +63,14 @@ class Federation {
   void Start();  // starts the peer sync threads and the notifier; registers the bank's commit listener
   void Stop();   // idempotent
 
+  // A configuration reload (SIGHUP): the members (whose logs are accepted, and whose certificates may
+  // connect) and the peers (whom to pull from and notify) become these. A peer whose id, host, port or URL
+  // changed is a new peer: its old sync thread ends after its current round, a new one starts. Segments
+  // already applied stay; an origin no longer a member is refused from now on. Peers and the history of the
+  // removed ones' status go from the status and metrics.
+  void Reconfigure(std::map<std::string, Ed25519PublicKey> members, const std::vector<FederationPeerOptions>& peers)
+      ABSL_LOCKS_EXCLUDED(mu_, members_mu_);
+
   // Admin view (GET /v1/federation/status): per peer and per origin.
   std::string StatusJson() const;
   // How many peers hold `origin`'s signal `sequence`: their latest checkpoint of its log (as last seen by
@@ -84,7 +93,11 @@ class Federation {
     std::string last_error;
     std::map<std::string, uint64_t> peer_sizes;  // origin -> the peer's checkpoint size
     bool salt_mismatch = false;                  // its last checkpoint list named another salt
+    bool retired = false;                        // removed by Reconfigure: its sync thread ends
   };
+  std::unique_ptr<PeerState> NewPeer(const FederationPeerOptions& options) const;
+  std::optional<Ed25519PublicKey> MemberKey(const std::string& origin) const ABSL_LOCKS_EXCLUDED(members_mu_);
+  std::map<std::string, Ed25519PublicKey> Members() const ABSL_LOCKS_EXCLUDED(members_mu_);
 
   void SyncLoop(PeerState* peer);
   absl::Status SyncOnce(PeerState* peer);
@@ -93,14 +106,20 @@ class Federation {
 
   Bank* bank_;
   FederationOptions options_;
-  // Guards the flags and maps below and every PeerState's status fields (wake ... peer_sizes); the peer list
-  // itself and each peer's clients are fixed after construction. Never held across network I/O or a bank call.
+  // Guards the flags and maps below, the peer list, the threads and every PeerState's status fields (wake ...
+  // retired); a peer's options and clients are fixed when it is made, and a PeerState lives until the
+  // Federation does (retired ones included), so a sync or notifier thread may use its pointer unlocked.
+  // Never held across network I/O or a bank call.
   mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool notify_pending_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::unique_ptr<PeerState>> peers_;
+  std::vector<std::unique_ptr<PeerState>> peers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> origin_errors_ ABSL_GUARDED_BY(mu_);  // origin -> last rejection
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  // The members (options_.members at construction, then Reconfigure's). Leaf lock.
+  mutable absl::Mutex members_mu_;
+  std::map<std::string, Ed25519PublicKey> members_ ABSL_GUARDED_BY(members_mu_);
 };
 
 }  // namespace hashbank

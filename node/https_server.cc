@@ -18,7 +18,9 @@
 #include <boost/beast/ssl.hpp>
 
 #include "node/tls_peer.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace hashbank {
 namespace {
@@ -53,8 +55,9 @@ struct Shared {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, ssl::context& ctx, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket), ctx), shared_(std::move(shared)) {}
+  // The session keeps the TLS context it was accepted with (a reload swaps in a new one for later sessions).
+  Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, std::shared_ptr<Shared> shared)
+      : tls_(std::move(ctx)), stream_(std::move(socket), *tls_), shared_(std::move(shared)) {}
 
   void Run() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoHandshake(); });
@@ -198,6 +201,7 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  std::shared_ptr<ssl::context> tls_;
   beast::ssl_stream<beast::tcp_stream> stream_;
   std::shared_ptr<Shared> shared_;
   std::optional<http::response<http::empty_body>> continue_;  // the interim "100 Continue", while written
@@ -212,9 +216,33 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+// A server TLS context from the options' certificate, key and (for mutual TLS) client CA: TLS 1.3 only.
+absl::StatusOr<std::shared_ptr<ssl::context>> MakeTlsContext(const HttpsServerOptions& options) {
+  auto tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+  beast::error_code ec;
+  SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_3_VERSION);
+  tls->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  tls->use_certificate_chain_file(options.cert_path, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("TLS certificate ", options.cert_path, ": ", ec.message()));
+  tls->use_private_key_file(options.key_path, ssl::context::pem, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("TLS key ", options.key_path, ": ", ec.message()));
+  if (SSL_CTX_check_private_key(tls->native_handle()) != 1) {
+    return absl::FailedPreconditionError(absl::StrCat("TLS key ", options.key_path, " does not belong to ", options.cert_path));
+  }
+  if (!options.client_ca_path.empty()) {
+    tls->load_verify_file(options.client_ca_path, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("federation CA ", options.client_ca_path, ": ", ec.message()));
+    tls->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    // Only clients whose certificate allows TLS client authentication.
+    SSL_CTX_set_purpose(tls->native_handle(), X509_PURPOSE_SSL_CLIENT);
+  }
+  return tls;
+}
+
 struct HttpsServer::Impl {
   asio::io_context ioc;
-  ssl::context tls{ssl::context::tls_server};
+  absl::Mutex tls_mu;
+  std::shared_ptr<ssl::context> tls ABSL_GUARDED_BY(tls_mu);  // what new sessions use
   std::optional<tcp::acceptor> acceptor;
   asio::thread_pool workers;
   std::vector<std::thread> threads;
@@ -230,7 +258,12 @@ struct HttpsServer::Impl {
       if (ec) {
         if (ec == asio::error::operation_aborted || shared->stopping) return;
       } else {
-        std::make_shared<Session>(std::move(socket), tls, shared)->Run();
+        std::shared_ptr<ssl::context> ctx;
+        {
+          absl::MutexLock lock(&tls_mu);
+          ctx = tls;
+        }
+        std::make_shared<Session>(std::move(socket), std::move(ctx), shared)->Run();
       }
       DoAccept();
     });
@@ -249,19 +282,11 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServe
   impl->shared->precheck = std::move(precheck);
   impl->shared->workers = &impl->workers;
   beast::error_code ec;
-  // TLS 1.3 only.
-  SSL_CTX_set_min_proto_version(impl->tls.native_handle(), TLS1_3_VERSION);
-  impl->tls.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-  impl->tls.use_certificate_chain_file(options.cert_path, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("TLS certificate ", options.cert_path, ": ", ec.message()));
-  impl->tls.use_private_key_file(options.key_path, ssl::context::pem, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("TLS key ", options.key_path, ": ", ec.message()));
-  if (!options.client_ca_path.empty()) {
-    impl->tls.load_verify_file(options.client_ca_path, ec);
-    if (ec) return absl::FailedPreconditionError(absl::StrCat("federation CA ", options.client_ca_path, ": ", ec.message()));
-    impl->tls.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
-    // Only clients whose certificate allows TLS client authentication.
-    SSL_CTX_set_purpose(impl->tls.native_handle(), X509_PURPOSE_SSL_CLIENT);
+  auto tls = MakeTlsContext(options);
+  if (!tls.ok()) return tls.status();
+  {
+    absl::MutexLock lock(&impl->tls_mu);
+    impl->tls = std::move(*tls);
   }
   const auto address = asio::ip::make_address(options.host, ec);
   tcp::endpoint endpoint;
@@ -289,6 +314,14 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServe
 }
 
 uint16_t HttpsServer::port() const { return impl_->port; }
+
+absl::Status HttpsServer::ReloadTls() {
+  auto tls = MakeTlsContext(impl_->shared->options);
+  if (!tls.ok()) return tls.status();
+  absl::MutexLock lock(&impl_->tls_mu);
+  impl_->tls = std::move(*tls);
+  return absl::OkStatus();
+}
 
 void HttpsServer::Shutdown(std::chrono::milliseconds drain) {
   if (impl_->shut_down.exchange(true)) return;

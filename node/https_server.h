@@ -54,6 +54,10 @@ class HttpsServer {
   HttpsServer& operator=(const HttpsServer&) = delete;
 
   uint16_t port() const;
+  // Reads the certificate, key and client CA files again: connections accepted from now on use them; open
+  // connections keep theirs. On an error (a missing file, a key that is not the certificate's) nothing
+  // changes and the error names the file. Thread-safe.
+  absl::Status ReloadTls();
   // Stops accepting; waits up to `drain` for in-flight requests; stops all threads. Idempotent.
   void Shutdown(std::chrono::milliseconds drain);
 

@@ -8,6 +8,8 @@
 #include <cerrno>
 
 #include <chrono>
+#include <map>
+#include <vector>
 
 #include "config/listen_address.h"
 #include "crypto/x509.h"
@@ -23,6 +25,7 @@
 #include "node/case_desk.h"
 #include "node/member_api.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace hashbank {
 
@@ -45,11 +48,12 @@ bool InstallStopSignals() {
   sa.sa_handler = OnStopSignal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  return ::sigaction(SIGTERM, &sa, nullptr) == 0 && ::sigaction(SIGINT, &sa, nullptr) == 0;
+  return ::sigaction(SIGTERM, &sa, nullptr) == 0 && ::sigaction(SIGINT, &sa, nullptr) == 0 &&
+         ::sigaction(SIGHUP, &sa, nullptr) == 0;
 }
 
-// Blocks until SIGTERM or SIGINT; returns it.
-int WaitForStopSignal() {
+// Blocks until SIGTERM, SIGINT or SIGHUP; returns it.
+int WaitForSignal() {
   unsigned char byte = 0;
   while (true) {
     const ssize_t n = ::read(g_signal_pipe[0], &byte, 1);
@@ -59,11 +63,74 @@ int WaitForStopSignal() {
   }
 }
 
+// The federation's members and peers as the config names them. InvalidArgument for a bad member key.
+absl::Status FederationMembership(const NodeConfig& config, std::map<std::string, Ed25519PublicKey>* members,
+                                  std::vector<FederationPeerOptions>* peers) {
+  for (const FederationMember& m : config.federation.members) {
+    auto key = ParsePublicKeyHex(m.public_key_hex);
+    if (!key.ok()) return absl::InvalidArgumentError("federation.members: " + m.id + ": " + std::string(key.status().message()));
+    (*members)[m.id] = *key;
+  }
+  for (const FederationPeer& p : config.federation.peers) peers->push_back({p.id, p.host, p.port, p.url});
+  return absl::OkStatus();
+}
+
+// What SIGHUP does: reads the configuration again and applies what can change in a running node — the
+// federation's members and peers, suspensions, and the TLS certificate and key of both listeners (new
+// connections use them; open ones keep theirs). A configuration that does not load or validate changes
+// nothing. Settings that need a restart are named, and keep their running values.
+void Reload(const NodeOverrides& overrides, const NodeConfig& running, Bank* bank, Federation* federation,
+            HttpsServer* api_server, HttpsServer* federation_server, std::ostream& out) {
+  auto config = LoadNodeConfig(overrides);
+  if (!config.ok()) {
+    out << "hashbank: reload refused, the running configuration stays: " << config.status().message() << std::endl;
+    return;
+  }
+  std::map<std::string, Ed25519PublicKey> members;
+  std::vector<FederationPeerOptions> peers;
+  if (absl::Status s = FederationMembership(*config, &members, &peers); !s.ok()) {
+    out << "hashbank: reload refused, the running configuration stays: " << s.message() << std::endl;
+    return;
+  }
+  std::vector<std::string> restart;
+  if (config->node.id != running.node.id) restart.push_back("node.id");
+  if (config->node.data_dir != running.node.data_dir) restart.push_back("node.data_dir");
+  if (config->api.listen != running.api.listen) restart.push_back("api.listen");
+  if (config->api.threads != running.api.threads) restart.push_back("api.threads");
+  if (config->federation.listen != running.federation.listen) restart.push_back("federation.listen");
+  if (config->FederationEnabled() != running.FederationEnabled()) restart.push_back("federation (turned on or off)");
+  if (!restart.empty()) {
+    out << "hashbank: reload: these settings need a restart and keep their running values: " << absl::StrJoin(restart, ", ")
+        << std::endl;
+  }
+  if (federation != nullptr && config->FederationEnabled()) {
+    for (const std::string& origin : config->federation.suspended) {
+      if (!bank->IsSuspended(origin)) {
+        if (absl::Status s = bank->Suspend(origin, config->federation.exclude_suspended_from_matching,
+                                           Actor{"config", Role::kAdmin});
+            !s.ok()) {
+          out << "hashbank: reload: cannot suspend " << origin << ": " << s.message() << std::endl;
+        }
+      }
+    }
+    federation->Reconfigure(std::move(members), peers);
+    out << "hashbank: reload: federation of " << config->federation.members.size() << " members, "
+        << config->federation.peers.size() << " peers" << std::endl;
+  }
+  for (HttpsServer* server : {api_server, federation_server}) {
+    if (server == nullptr) continue;
+    if (absl::Status s = server->ReloadTls(); !s.ok()) {
+      out << "hashbank: reload: TLS files not reloaded, the running ones stay: " << s.message() << std::endl;
+    }
+  }
+  out << "hashbank: reloaded" << std::endl;
+}
+
 }  // namespace
 
 int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostream& err) {
   if (!InstallStopSignals()) {
-    err << "hashbank serve: cannot install the SIGTERM/SIGINT handlers\n";
+    err << "hashbank serve: cannot install the SIGTERM/SIGINT/SIGHUP handlers\n";
     return 1;
   }
 
@@ -140,12 +207,7 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   std::unique_ptr<HttpsServer> federation_server;
   if (config->FederationEnabled()) {
     FederationOptions fo;
-    for (const FederationMember& m : config->federation.members) {
-      auto key = ParsePublicKeyHex(m.public_key_hex);
-      if (!key.ok()) return fail(absl::InvalidArgumentError("federation.members: " + m.id + ": " + std::string(key.status().message())));
-      fo.members[m.id] = *key;
-    }
-    for (const FederationPeer& p : config->federation.peers) fo.peers.push_back({p.id, p.host, p.port, p.url});
+    if (absl::Status s = FederationMembership(*config, &fo.members, &fo.peers); !s.ok()) return fail(s);
     fo.sync_interval = std::chrono::milliseconds(config->federation.sync_interval_ms);
     fo.max_segment_entries = config->federation.max_segment_entries;
     fo.client.ca_path = config->FederationCaPath();
@@ -223,7 +285,11 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
       << (listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host) << ":"
       << (*server)->port() << " (" << stats.signals << " signals, indexes rebuilt in " << stats.rebuild_seconds
       << " s, data in " << config->node.data_dir << ")" << std::endl;
-  const int received = WaitForStopSignal();
+  int received = 0;
+  while ((received = WaitForSignal()) == SIGHUP) {
+    out << "hashbank: SIGHUP, reloading the configuration" << std::endl;
+    Reload(overrides, *config, bank->get(), federation.get(), server->get(), federation_server.get(), out);
+  }
   out << "hashbank: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining in-flight requests" << std::endl;
   if (federation) federation->Stop();
   if (federation_server) federation_server->Shutdown(std::chrono::seconds(5));

@@ -1387,15 +1387,21 @@ class FederationProcessTest : public FederationFixture {
     return text.ok() ? *text : "";
   }
 
-  // The `federation` section of node-c's config: members a, b, c; node-b as its peer; no listener.
-  void WriteCConfig() {
-    auto yaml = ReadTextFile(c_dir_ + "/hashbank.yaml");
+  // The `federation` section of node-c's config: members a (unless `without_a`), b, c; node-b as its peer;
+  // no listener. Written over the config `node init` made (kept aside the first time).
+  void WriteCConfig(bool without_a = false) {
+    const std::string base = c_dir_ + "/hashbank.yaml.init";
+    if (std::error_code ec; !std::filesystem::exists(base, ec)) {
+      std::filesystem::copy_file(c_dir_ + "/hashbank.yaml", base, ec);
+      ASSERT_FALSE(ec) << ec.message();
+    }
+    auto yaml = ReadTextFile(base);
     ASSERT_TRUE(yaml.ok()) << yaml.status();
     std::string config = *yaml;
     absl::StrAppend(&config, "federation:\n  sync_interval_ms: 200\n  max_segment_entries: 500\n  members:\n");
-    for (const auto& [id, key] : std::map<std::string, Ed25519PublicKey>{
-             {"node-a", node("node-a").key->public_key()}, {"node-b", node("node-b").key->public_key()},
-             {"node-c", c_public_key_}}) {
+    std::map<std::string, Ed25519PublicKey> members{{"node-b", node("node-b").key->public_key()}, {"node-c", c_public_key_}};
+    if (!without_a) members["node-a"] = node("node-a").key->public_key();
+    for (const auto& [id, key] : members) {
       absl::StrAppend(&config, "    - {id: ", id, ", public_key: \"", PublicKeyHex(key), "\"}\n");
     }
     absl::StrAppend(&config, "  peers:\n    - {id: node-b, url: \"https://localhost:", node("node-b").fed_port,
@@ -1436,6 +1442,57 @@ class FederationProcessTest : public FederationFixture {
   std::unique_ptr<NodeProcess> c_;
   std::unique_ptr<HttpsClient> c_client_;
 };
+
+// An operator adds node-a to node-c's members and sends SIGHUP: node-c keeps running, keeps the admin's
+// open connection, and from then on accepts node-a's log (relayed by node-b); a configuration that does not
+// load is refused with the running one kept.
+TEST_F(FederationProcessTest, SighupAddsAMemberWithoutARestartAndABadConfigChangesNothing) {
+  for (const char* id : {"node-a", "node-b"}) ASSERT_NO_FATAL_FAILURE(StartNode(node(id)));
+  const NodeTuning tuning{.sync_interval = 200ms, .max_segment_entries = 500};
+  StartFederation(node("node-a"), {"node-b"}, tuning);
+  StartFederation(node("node-b"), {"node-a"}, tuning);
+  const Hash256 pdq = RandomHash(rng_);
+  SignalInput in;
+  in.pdq = pdq;
+  in.quality = 100;
+  ASSERT_TRUE(node("node-a").bank->Submit(in, Actor{"loader", Role::kSubmit}).ok());
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*node("node-b").bank, "node-a") == 1; }, 30s));
+
+  ASSERT_NO_FATAL_FAILURE(WriteCConfig(/*without_a=*/true));
+  ASSERT_NO_FATAL_FAILURE(StartC());
+  auto status = [&] { return c_client_->Request("GET", "/v1/federation/status", "", {{"Authorization", "Bearer " + c_token_}}); };
+  // node-b offers node-a's log; node-c refuses an origin it does not know.
+  ASSERT_TRUE(Eventually([&] {
+    auto r = status();
+    return r.ok() && r->status == 200 && r->body.find("unknown origin") != std::string::npos;
+  }, 30s)) << Log();
+  EXPECT_EQ(CTrustedSizeOfA(), 0u);
+
+  // A config that does not parse: refused, node-c serves on with the running one.
+  ASSERT_TRUE(WritePemFile(c_dir_ + "/hashbank.yaml", "federation: [unclosed\n", 0644).ok());
+  c_->Send(SIGHUP);
+  ASSERT_TRUE(c_->WaitForText("reload refused", 30s).ok()) << c_->out();
+  auto health = c_client_->Request("GET", "/v1/health", "", {});
+  ASSERT_TRUE(health.ok() && health->status == 200);
+
+  ASSERT_NO_FATAL_FAILURE(WriteCConfig());  // node-a is a member now
+  c_->Send(SIGHUP);
+  auto members = c_->NumberAfter("hashbank: reload: federation of ", 30s);
+  ASSERT_TRUE(members.ok()) << members.status();
+  EXPECT_EQ(*members, 3u);
+  ASSERT_TRUE(Eventually([&] { return CTrustedSizeOfA() == 1; }, 30s)) << Log() << c_->out();
+  // The admin's connection, open across both reloads, is still open and carries the next request; the node
+  // was never restarted (one "serving" line).
+  EXPECT_TRUE(c_client_->idle_connection_alive());
+  auto r = status();
+  ASSERT_TRUE(r.ok() && r->status == 200);
+  EXPECT_NE(r->body.find("\"member\":true"), std::string::npos);
+  size_t serving = 0;
+  for (size_t at = c_->out().find("serving https://"); at != std::string::npos; at = c_->out().find("serving https://", at + 1)) ++serving;
+  EXPECT_EQ(serving, 1u);
+  const int stopped = c_->Signal(SIGTERM);
+  EXPECT_EQ(ExitCode(stopped), 0) << c_->out();
+}
 
 TEST_F(FederationProcessTest, ServeKilledMidSyncRestartsAndResumesWithNothingMissingOrDoubled) {
   constexpr uint64_t kSignals = 20000;

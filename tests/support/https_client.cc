@@ -232,6 +232,7 @@ HttpsClient::~HttpsClient() { impl_->Close(); }
 absl::Status HttpsClient::Connect() { return impl_->Connect(); }
 void HttpsClient::Close() { impl_->Close(); }
 bool HttpsClient::connected() const { return impl_->Open(); }
+bool HttpsClient::idle_connection_alive() { return !impl_->IdleConnectionLooksClosed(); }
 
 absl::StatusOr<Response> HttpsClient::Request(const std::string& method, const std::string& target,
                                               const std::string& body,

@@ -61,6 +61,9 @@ class HttpsClient {
   absl::Status Connect();
   void Close();
   bool connected() const;
+  // True if a connection is open and the server has not closed it since the last response (nothing to read
+  // on it): the next request will travel on this same connection.
+  bool idle_connection_alive();
 
   // Sends one request on the open connection (connecting first if needed) and reads its response. Host,
   // User-Agent and Content-Length (when there is a body or the method is POST/PUT/PATCH/DELETE) are set;

@@ -60,6 +60,10 @@ absl::StatusOr<std::unique_ptr<NodeProcess>> NodeProcess::Start(std::vector<std:
   return p;
 }
 
+void NodeProcess::Send(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
 int NodeProcess::Signal(int sig) {
   int status = -1;
   if (pid_ > 0) {
@@ -85,6 +89,23 @@ int NodeProcess::Wait() {
   return status;
 }
 
+absl::Status NodeProcess::ReadMore(std::chrono::steady_clock::time_point deadline, std::string_view waiting_for) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) {
+    return absl::DeadlineExceededError(absl::StrCat("no \"", std::string(waiting_for), "\"; stdout so far: ", out_));
+  }
+  if (out_fd_ < 0) return absl::UnavailableError("the process was reaped; stdout: " + out_);
+  pollfd p{};
+  p.fd = out_fd_;
+  p.events = POLLIN;
+  if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return absl::OkStatus();
+  char buf[4096];
+  const ssize_t n = ::read(out_fd_, buf, sizeof(buf));
+  if (n <= 0) return absl::UnavailableError("the process closed stdout; stdout: " + out_);
+  out_.append(buf, static_cast<size_t>(n));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> NodeProcess::NumberAfter(std::string_view marker, std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (true) {
@@ -95,21 +116,16 @@ absl::StatusOr<uint64_t> NodeProcess::NumberAfter(std::string_view marker, std::
       while (end < out_.size() && std::isdigit(static_cast<unsigned char>(out_[end])) != 0) ++end;
       if (end < out_.size() && end > start) return std::stoull(out_.substr(start, end - start));
     }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      return absl::DeadlineExceededError(absl::StrCat("no \"", std::string(marker), "\"; stdout so far: ", out_));
-    }
-    if (out_fd_ < 0) return absl::UnavailableError("the process was reaped; stdout: " + out_);
-    pollfd p{};
-    p.fd = out_fd_;
-    p.events = POLLIN;
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    const ssize_t n = ::read(out_fd_, buf, sizeof(buf));
-    if (n <= 0) return absl::UnavailableError("the process closed stdout; stdout: " + out_);
-    out_.append(buf, static_cast<size_t>(n));
+    if (absl::Status s = ReadMore(deadline, marker); !s.ok()) return s;
   }
+}
+
+absl::Status NodeProcess::WaitForText(std::string_view text, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (out_.find(text) == std::string::npos) {
+    if (absl::Status s = ReadMore(deadline, text); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<uint16_t> NodeProcess::ServingPort(std::chrono::milliseconds limit) {

@@ -37,6 +37,8 @@ class NodeProcess {
   NodeProcess(const NodeProcess&) = delete;
   NodeProcess& operator=(const NodeProcess&) = delete;
 
+  // Sends `sig` and returns (the child runs on: SIGHUP).
+  void Send(int sig);
   // Sends `sig` and reaps the child; its wait status (-1 if already reaped). Closes stdout. Idempotent.
   int Signal(int sig);
   // Signal(SIGKILL).
@@ -47,6 +49,8 @@ class NodeProcess {
   // Reads stdout until it holds `marker` followed by digits and a non-digit; those digits. DeadlineExceeded
   // after `limit` (with stdout so far), Unavailable if the child closes stdout first.
   absl::StatusOr<uint64_t> NumberAfter(std::string_view marker, std::chrono::milliseconds limit);
+  // Reads stdout until it holds `text`. Errors as NumberAfter's.
+  absl::Status WaitForText(std::string_view text, std::chrono::milliseconds limit);
   // The port of `hashbank serve --listen 127.0.0.1:0`, from its line "serving https://127.0.0.1:<port>".
   absl::StatusOr<uint16_t> ServingPort(std::chrono::milliseconds limit = std::chrono::seconds(30));
 
@@ -55,6 +59,9 @@ class NodeProcess {
 
  private:
   NodeProcess() = default;
+  // One read of stdout (waiting at most until `deadline`) into out_; DeadlineExceeded naming `waiting_for`
+  // once the deadline has passed, Unavailable when stdout is closed.
+  absl::Status ReadMore(std::chrono::steady_clock::time_point deadline, std::string_view waiting_for);
 
   pid_t pid_ = -1;
   int out_fd_ = -1;
