@@ -134,7 +134,7 @@ absl::Status Bank::Rebuild() {
     if (entry.has_label_edit()) {  // after its signal (entries come in log order): the latest edit wins
       const pb::LabelEdit& edit = entry.label_edit();
       index_.SetLabels(SignalRef{ref.origin, edit.signal_sequence()},
-                       std::vector<std::string>(edit.labels().begin(), edit.labels().end()), false);
+                       std::vector<std::string>(edit.labels().begin(), edit.labels().end()), ref.sequence, false);
       return absl::OkStatus();
     }
     // A member's entry this node cannot index (say, an embedding whose dimension disagrees with its model)
@@ -348,7 +348,7 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
     if (scope.IsClaimed(LabelEditClaim(ref.sequence))) {  // an edit queued before this withdrawal
       absl::MutexLock lock(&edits_mu_);
       if (auto it = edits_in_flight_.find(ref.sequence); it != edits_in_flight_.end()) {
-        DeleteLabelEditRows(&batch, ref, it->second);
+        DeleteLabelEditRows(&batch, ref, it->second.second);
       }
     }
     batch.PutTombstone(ref, Tombstone{scope.now_ms(), actor.name, reason, wref});
@@ -390,6 +390,7 @@ absl::StatusOr<SignalRef> Bank::AddOpinion(const SignalRef& ref, bool confirmed,
 absl::StatusOr<SignalRef> Bank::EditLabels(const SignalRef& ref, std::vector<std::string> labels, const Actor& actor) {
   HB_RETURN_IF_ERROR(ValidateLabels(&labels));
   bool claimed = false;
+  uint64_t edit_sequence = 0;
   auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
     auto bytes = store_->GetEntry(ref);
     if (!bytes.ok()) return bytes.status();
@@ -416,9 +417,10 @@ absl::StatusOr<SignalRef> Bank::EditLabels(const SignalRef& ref, std::vector<std
     HB_ASSIGN_OR_RETURN(std::vector<std::string> before, CurrentLabels(*store_, ref, entry.signal()));
     PutLabelEditRows(scope.batch(), ref, before, labels, scope.first_sequence());
     scope.batch()->AddAudit(actor.name, "labels.edit", FormatSignalId(ref));
+    edit_sequence = scope.first_sequence();
     {
       absl::MutexLock lock(&edits_mu_);
-      edits_in_flight_[ref.sequence] = labels;
+      edits_in_flight_[ref.sequence] = {edit_sequence, labels};
       claimed = true;
     }
     std::vector<pb::Entry> entries(1);
@@ -428,14 +430,19 @@ absl::StatusOr<SignalRef> Bank::EditLabels(const SignalRef& ref, std::vector<std
     edit->set_submitted_by(actor.name);
     return entries;
   });
-  absl::MutexLock lock(&edits_mu_);
-  if (claimed) edits_in_flight_.erase(ref.sequence);
+  if (claimed) {
+    // The claim went with the append, so a later edit of the signal may have put its own labels here
+    // meanwhile: only this edit's are removed.
+    absl::MutexLock lock(&edits_mu_);
+    if (auto it = edits_in_flight_.find(ref.sequence); it != edits_in_flight_.end() && it->second.first == edit_sequence) {
+      edits_in_flight_.erase(it);
+    }
+  }
   if (!appended.ok()) return appended.status();
   const SignalRef edit_ref = appended->front().first;
-  // The claim is gone, so a later edit may already be durable: only the edit the state row names (under
-  // edits_mu_, which every edit's index update takes) reaches the index, whatever order the updates run in.
-  auto row = store_->GetState(LabelEditRow(ref));
-  if (row.ok() && row->has_value() && **row == absl::StrCat(edit_ref.sequence)) index_.SetLabels(ref, std::move(labels), false);
+  // The index keeps the newest edit whatever order the updates run in; `early`: the signal's own index
+  // insert (its submitter's thread) may still be on its way.
+  index_.SetLabels(ref, std::move(labels), edit_ref.sequence, true);
   return edit_ref;
 }
 
@@ -717,6 +724,13 @@ absl::StatusOr<AppliedSegment> Bank::ApplyVerified(const std::string& origin, co
 absl::StatusOr<std::optional<CheckpointView>> Bank::LatestCheckpoint(const std::string& origin) const {
   return replica_.LatestCheckpoint(origin);
 }
+absl::StatusOr<AppliedSegment> Bank::RecoverOwnTail(std::string_view segment_bytes) {
+  auto applied = replica_.RecoverOwn(segment_bytes);
+  if (!applied.ok()) return applied.status();
+  if (absl::Status s = own_log_.Load(); !s.ok()) return s;
+  return applied;
+}
+
 absl::Status Bank::VerifyStoredLogs(std::ostream& report) const { return replica_.VerifyStoredLogs(report); }
 absl::StatusOr<std::vector<std::string>> Bank::Evidence(const std::string& origin) const { return replica_.Evidence(origin); }
 bool Bank::IsEquivocating(const std::string& origin) const { return replica_.IsEquivocating(origin); }

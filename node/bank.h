@@ -147,7 +147,7 @@ class Bank {
   absl::Status ExportBank(std::string_view bank, const std::function<void(const ExportedSignal&)>& fn,
                           size_t* exact_only) const;
   absl::StatusOr<SignalInfo> Get(const SignalRef& ref) const;
-  absl::Status Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason);
+  absl::Status Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason) ABSL_LOCKS_EXCLUDED(edits_mu_);
   absl::StatusOr<SignalRef> AddOpinion(const SignalRef& ref, bool confirmed, const Actor& actor);
   // Replaces the labels of one of this node's signals with a signed LabelEdit entry (node/label_edits.h),
   // which federates; returns the edit's ref. InvalidArgument for bad labels, NotFound, FailedPrecondition
@@ -188,6 +188,11 @@ class Bank {
   absl::StatusOr<AppliedSegment> ApplyVerified(const std::string& origin, const Ed25519PublicKey& origin_key,
                                                const TrustedLog& base, SegmentResult result);
   absl::StatusOr<std::optional<CheckpointView>> LatestCheckpoint(const std::string& origin) const;
+  // Recovery of a node restored from an older backup (Federation::RecoverOwnLog): a segment of this node's
+  // own log fetched back from a peer, verified against the own key and applied (LogReplica::RecoverOwn);
+  // the own log then continues from its end. Only before this node appends anything.
+  absl::StatusOr<AppliedSegment> RecoverOwnTail(std::string_view segment_bytes);
+  const Ed25519PublicKey& public_key() const { return options_.signing_key->public_key(); }
   absl::Status VerifyStoredLogs(std::ostream& report) const;
   absl::StatusOr<std::vector<std::string>> Evidence(const std::string& origin) const;
   bool IsEquivocating(const std::string& origin) const;
@@ -274,7 +279,8 @@ class Bank {
   // Label edits of this node's signals queued but not yet durable: signal sequence -> the new labels. A
   // withdrawal built meanwhile (builders run in log order) deletes these labels' listing rows too.
   mutable absl::Mutex edits_mu_;
-  absl::flat_hash_map<uint64_t, std::vector<std::string>> edits_in_flight_ ABSL_GUARDED_BY(edits_mu_);
+  // signal sequence -> (the edit's own sequence, its labels)
+  absl::flat_hash_map<uint64_t, std::pair<uint64_t, std::vector<std::string>>> edits_in_flight_ ABSL_GUARDED_BY(edits_mu_);
 };
 
 }  // namespace hashbank

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "node/status_macros.h"
 #include "protocol/log.pb.h"
 
 namespace hashbank {
@@ -83,7 +84,9 @@ Federation::Federation(Bank* bank, FederationOptions options) : bank_(bank), opt
   absl::MutexLock lock(&mu_);
   for (const FederationPeerOptions& p : options_.peers) peers_.push_back(NewPeer(p));
   absl::MutexLock members_lock(&members_mu_);
-  members_ = options_.members;
+  members_ = std::move(options_.members);
+  options_.members.clear();  // members_ and peers_ are the truth from here (Reconfigure changes them)
+  options_.peers.clear();
 }
 
 Federation::~Federation() { Stop(); }
@@ -110,6 +113,61 @@ std::map<std::string, Ed25519PublicKey> Federation::Members() const {
 }
 
 bool Federation::AllowPeer(const std::string& node_id) const { return MemberKey(node_id).has_value(); }
+
+absl::StatusOr<Federation::OwnLogRecovery> Federation::RecoverOwnLog() {
+  const std::string& own = bank_->node_id();
+  auto own_size = [&]() -> absl::StatusOr<uint64_t> {
+    auto cp = bank_->LatestCheckpoint(own);
+    if (!cp.ok()) return cp.status();
+    return cp->has_value() ? (*cp)->tree_size : 0;
+  };
+  OwnLogRecovery r;
+  HB_ASSIGN_OR_RETURN(r.size_before, own_size());
+  r.size_after = r.size_before;
+  std::vector<PeerState*> peers;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& p : peers_) {
+      if (!p->retired) peers.push_back(p.get());
+    }
+  }
+  for (PeerState* peer : peers) {  // before Start: the sync threads do not use these clients yet
+    auto body = peer->client->Get("/fed/v1/checkpoints");
+    if (!body.ok()) {
+      r.unreachable.push_back(absl::StrCat(peer->options.id, ": ", body.status().message()));
+      continue;
+    }
+    pb::CheckpointList list;
+    if (!list.ParseFromString(*body)) {
+      r.unreachable.push_back(absl::StrCat(peer->options.id, ": its checkpoint list does not parse"));
+      continue;
+    }
+    r.reached.push_back(peer->options.id);
+    uint64_t theirs = 0;
+    for (const pb::SignedCheckpoint& sc : list.checkpoints()) {
+      std::string origin;
+      uint64_t size = 0;
+      if (!PeekCheckpoint(sc, &origin, &size) || origin != own) continue;
+      // Signed by this node's own key, or it says nothing about this node's log.
+      auto verified = VerifyCheckpoint(sc.SerializeAsString(), own, bank_->public_key());
+      if (verified.ok()) theirs = std::max(theirs, verified->tree_size);
+    }
+    while (r.size_after < theirs) {
+      auto segment = peer->client->Get(absl::StrCat("/fed/v1/segment?origin=", own, "&from=", r.size_after,
+                                                    "&max=", options_.max_segment_entries));
+      if (!segment.ok()) {
+        r.unreachable.push_back(absl::StrCat(peer->options.id, ": ", segment.status().message()));
+        break;
+      }
+      auto applied = bank_->RecoverOwnTail(*segment);
+      if (!applied.ok()) return applied.status();  // a fork or a bad copy: never append on top of it
+      r.recovered_from = peer->options.id;
+      HB_ASSIGN_OR_RETURN(r.size_after, own_size());
+      if (applied->leaves == 0) break;
+    }
+  }
+  return r;
+}
 
 void Federation::Reconfigure(std::map<std::string, Ed25519PublicKey> members, const std::vector<FederationPeerOptions>& peers) {
   {

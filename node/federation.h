@@ -63,6 +63,21 @@ class Federation {
   void Start();  // starts the peer sync threads and the notifier; registers the bank's commit listener
   void Stop();   // idempotent
 
+  // What RecoverOwnLog found.
+  struct OwnLogRecovery {
+    uint64_t size_before = 0, size_after = 0;  // this node's own log
+    std::vector<std::string> reached;          // peers that answered (their copy checked)
+    std::vector<std::string> unreachable;      // peers that did not answer, with why
+    std::string recovered_from;                // the peer the missing tail came from, if any
+  };
+  // At start, before this node appends anything (and before Start): asks every peer for its copy of this
+  // node's own log. A node restored from an older backup lacks the tail its peers hold; appending anyway
+  // would sign a second log of the same sizes, which peers rightly treat as equivocation. So where a peer's
+  // checkpoint of the own log (signed by this node's key, checked) is ahead, the missing entries are fetched
+  // from that peer, verified against the own key and applied (Bank::RecoverOwnTail). An error if a peer's
+  // copy does not verify against the own log (a fork: this node must not start appending).
+  absl::StatusOr<OwnLogRecovery> RecoverOwnLog();
+
   // A configuration reload (SIGHUP): the members (whose logs are accepted, and whose certificates may
   // connect) and the peers (whom to pull from and notify) become these. A peer whose id, host, port or URL
   // changed is a new peer: its old sync thread ends after its current round, a new one starts. Segments

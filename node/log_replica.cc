@@ -231,14 +231,37 @@ absl::StatusOr<AppliedSegment> LogReplica::ApplySegment(const std::string& origi
   }
 }
 
+absl::StatusOr<AppliedSegment> LogReplica::RecoverOwn(std::string_view segment_bytes) {
+  const std::string& own = own_log_->node_id();
+  auto base = TrustedState(own);
+  if (!base.ok()) return base.status();
+  PreparedSegment prepared = Prepare(own, own_log_->key().public_key(), std::move(*base), segment_bytes);
+  prepared.own_recovery = true;
+  return Apply(std::move(prepared));
+}
+
 absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
   const std::string& origin = prepared.origin;
   const TrustedLog& base = prepared.base;
   SegmentResult& result = prepared.result;
-  if (origin == own_log_->node_id()) return absl::FailedPreconditionError("a node never applies a segment of its own log");
+  const bool own = origin == own_log_->node_id();
+  if (own != prepared.own_recovery) {
+    return absl::FailedPreconditionError(own ? "a node applies a segment of its own log only to recover it (RecoverOwn)"
+                                             : "not this node's own log");
+  }
+  if (own && !result.segment.ok()) {
+    // Never evidence against this node: the caller learns why its copy at the peer does not fit.
+    return absl::FailedPreconditionError(absl::StrCat("this node's own log as a peer holds it does not verify: ",
+                                                      std::string(result.segment.status().message())));
+  }
   std::vector<std::pair<SignalRef, const pb::Entry*>> to_index;
   std::vector<std::pair<SignalRef, pb::Signal>> to_unindex;  // earlier signals purged by this segment
-  std::vector<std::pair<SignalRef, std::vector<std::string>>> to_relabel;  // label edits: the new labels
+  struct Relabel {
+    SignalRef target;
+    std::vector<std::string> labels;
+    uint64_t edit_sequence;
+  };
+  std::vector<Relabel> to_relabel;  // label edits: the new labels
   AppliedSegment applied;
   {
     absl::MutexLock lock(&apply_mu_);
@@ -381,16 +404,16 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
       const SignalRef target{origin, t};
       if (f.listed) {
         PutLabelEditRows(&batch, target, f.before, f.after, f.edit_sequence);
-        to_relabel.push_back({target, f.after});
+        to_relabel.push_back({target, f.after, f.edit_sequence});
       } else {
         PutLabelEditRows(&batch, target, {}, {}, f.edit_sequence);  // no listing rows, as for its signal
       }
     }
     batch.PutLogTree(origin, replay.Serialize());
     batch.PutCheckpoint(origin, seg.checkpoint.tree_size, seg.checkpoint.signed_bytes);
-    if (!known_key->has_value()) batch.PutOriginKey(origin, PublicKeyHex(prepared.origin_key));
+    if (!known_key->has_value() && !own) batch.PutOriginKey(origin, PublicKeyHex(prepared.origin_key));
     if (applied.leaves > 0) {
-      batch.AddAudit("system", "log.apply", absl::StrCat(origin, " to ", seg.checkpoint.tree_size));
+      batch.AddAudit("system", own ? "log.recover" : "log.apply", absl::StrCat(origin, " to ", seg.checkpoint.tree_size));
     }
     if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
     // Purges leave the indexes before the lock goes, so a later segment's index inserts come after them.
@@ -407,7 +430,7 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
   }
   // Label edits after the adds of this segment's signals (an edit that overtakes an earlier segment's Add,
   // running on another sync thread, is kept for that Add: `early`).
-  for (auto& [target, labels] : to_relabel) index_->SetLabels(target, std::move(labels), true);
+  for (Relabel& r : to_relabel) index_->SetLabels(r.target, std::move(r.labels), r.edit_sequence, true);
   if (applied.leaves > 0) notifier_->Notify();
   return applied;
 }

@@ -48,6 +48,7 @@ struct PreparedSegment {
   Ed25519PublicKey origin_key{};
   TrustedLog base;
   SegmentResult result;
+  bool own_recovery = false;  // a segment of this node's own log, fetched back from a peer (RecoverOwn)
   // Where the log verifiably ends after this segment (for fetching the next one ahead); none if rejected.
   std::optional<TrustedLog> Next() const;
 };
@@ -73,6 +74,12 @@ class LogReplica {
   // Prepare against the current trusted state and Apply, again if the state moved meanwhile.
   absl::StatusOr<AppliedSegment> ApplySegment(const std::string& origin, const Ed25519PublicKey& origin_key,
                                               std::string_view segment_bytes);
+  // A segment of this node's OWN log, as a peer holds it: the tail a node restored from an older backup
+  // lacks. Verified against the own key and the own stored tree like any origin's, then stored as the own
+  // log's entries, leaves, tree and checkpoint, and indexed. Only before the own log appends anything (the
+  // caller then reloads the OwnLog). A fork (the peer's checkpoint disagrees with the own tree) is an error,
+  // never stored as evidence against this node.
+  absl::StatusOr<AppliedSegment> RecoverOwn(std::string_view segment_bytes);
 
   absl::StatusOr<std::optional<CheckpointView>> LatestCheckpoint(const std::string& origin) const;
   absl::StatusOr<std::vector<std::string>> Origins() const;

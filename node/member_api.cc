@@ -508,10 +508,10 @@ absl::StatusOr<HttpResponse> MemberApi::EditLabels(const Call& call) {
     if (!x.is_string()) return Bad("labels: expected an array of strings");
     labels.emplace_back(x.as_string());
   }
+  HB_RETURN_IF_ERROR(ValidateLabels(&labels));  // as the bank will store them (duplicates dropped)
   HB_ASSIGN_OR_RETURN(const SignalRef edit, bank_->EditLabels(ref, labels, *call.actor));
-  HB_ASSIGN_OR_RETURN(const SignalInfo info, bank_->Get(ref));
   json::array now;
-  for (const std::string& x : info.labels) now.emplace_back(x);
+  for (const std::string& x : labels) now.emplace_back(x);
   return Json(200, json::object{{"id", FormatSignalId(ref)}, {"labels", std::move(now)}, {"edit_id", FormatSignalId(edit)}});
 }
 

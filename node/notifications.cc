@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include <boost/json.hpp>
 
@@ -458,6 +459,9 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   std::map<std::string, uint64_t> moved;
   // watchmatch rows written in this pass (a withdrawal in the same pass must see them).
   std::multimap<std::string, std::pair<std::string, std::string>> fresh;
+  // Signals withdrawn in this pass: their match rows are deleted by this pass's batch, so nothing later in
+  // the pass (a dispute, an edit) may still find them.
+  std::set<std::pair<std::string, uint64_t>> withdrawn_in_pass;
   size_t processed = 0;
   size_t new_disputes = 0;
   absl::Status failed = absl::OkStatus();
@@ -505,6 +509,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
           }
         } else if (entry.has_withdrawal()) {
           const SignalRef target{origin, entry.withdrawal().signal_sequence()};
+          withdrawn_in_pass.insert({origin, target.sequence});
           const std::string reason = entry.withdrawal().reason();
           matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
                                    ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -515,7 +520,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
             // deletes apply after puts).
             batch.DeleteState(absl::StrCat(WatchMatchPrefix(target), watch_id));
           });
-        } else if (entry.has_label_edit()) {
+        } else if (entry.has_label_edit() && !withdrawn_in_pass.contains({origin, entry.label_edit().signal_sequence()})) {
           const SignalRef target{origin, entry.label_edit().signal_sequence()};
           json::array labels;
           for (const std::string& l : entry.label_edit().labels()) labels.emplace_back(l);
@@ -525,7 +530,8 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
                               {"labels", labels}};
             Enqueue(member, "signal.relabeled", json::serialize(data), &batch, &queued);
           });
-        } else if (entry.has_opinion() && entry.opinion().verdict() == pb::Opinion::VERDICT_DISPUTED) {
+        } else if (entry.has_opinion() && entry.opinion().verdict() == pb::Opinion::VERDICT_DISPUTED &&
+                   !withdrawn_in_pass.contains({entry.opinion().signal_origin(), entry.opinion().signal_sequence()})) {
           const SignalRef target{entry.opinion().signal_origin(), entry.opinion().signal_sequence()};
           batch.PutState(absl::StrCat(S(kDisputePrefix), absl::Dec(now_ms_(), absl::kZeroPad20), "/", FormatSignalId(ref)),
                          json::serialize(json::object{{"signal_id", FormatSignalId(target)}, {"disputed_by", origin}}));

@@ -95,6 +95,7 @@ void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
     return;
   }
   const uint64_t local = *found;
+  label_edit_of_.erase(local);
   // The local number stays reserved (its slot in locals_); the ref no longer resolves to it.
   local_by_sequence_[origin_index_.at(ref.origin)][ref.sequence - 1] = 0;
   --live_;
@@ -287,6 +288,11 @@ std::vector<std::pair<std::string, size_t>> SignalIndex::LabelCounts() const {
 }
 
 uint32_t SignalIndex::InternLabelSet(std::string_view bank, std::vector<std::string> labels) {
+  std::vector<std::string> unique;  // a member may send a label twice: it counts once
+  for (std::string& l : labels) {
+    if (std::find(unique.begin(), unique.end(), l) == unique.end()) unique.push_back(std::move(l));
+  }
+  labels = std::move(unique);
   std::string key(bank);
   key += '\0';
   for (const std::string& l : labels) {
@@ -309,9 +315,11 @@ uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig)
   }
   // A label edit that arrived before this Add (SetLabels with `early`) replaces the submitted labels.
   std::vector<std::string> labels(sig.labels().begin(), sig.labels().end());
+  uint64_t edit_sequence = 0;
   if (!labels_early_.empty()) {
     if (auto e = labels_early_.find(RefKey(ref)); e != labels_early_.end()) {
-      labels = std::move(e->second);
+      edit_sequence = e->second.first;
+      labels = std::move(e->second.second);
       labels_early_.erase(e);
     }
   }
@@ -319,6 +327,7 @@ uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig)
   ++bank_counts_[label_sets_[set].bank];
   ++label_set_live_[set];
   const uint64_t local = locals_.size();
+  if (edit_sequence != 0) label_edit_of_[local] = edit_sequence;
   locals_.push_back(LocalSignal{oit->second, set, ref.sequence});
   std::vector<uint64_t>& by_sequence = local_by_sequence_[oit->second];
   if (by_sequence.size() < ref.sequence) by_sequence.resize(std::max<uint64_t>(ref.sequence, by_sequence.size() * 3 / 2), 0);
@@ -326,13 +335,19 @@ uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig)
   return local;
 }
 
-void SignalIndex::SetLabels(const SignalRef& ref, std::vector<std::string> labels, bool early) {
+void SignalIndex::SetLabels(const SignalRef& ref, std::vector<std::string> labels, uint64_t edit_sequence, bool early) {
   absl::MutexLock lock(&mu_);
   const std::optional<uint64_t> found = LocalOf(ref);
   if (!found) {
-    if (early && !removed_early_.contains(RefKey(ref))) labels_early_[RefKey(ref)] = std::move(labels);
+    if (early && !removed_early_.contains(RefKey(ref))) {
+      auto& slot = labels_early_[RefKey(ref)];
+      if (edit_sequence > slot.first) slot = {edit_sequence, std::move(labels)};
+    }
     return;
   }
+  uint64_t& applied = label_edit_of_[*found];
+  if (edit_sequence <= applied) return;  // an older edit's update, overtaken by a newer one
+  applied = edit_sequence;
   LocalSignal& l = locals_[*found];
   const std::string bank = label_sets_[l.label_set].bank;
   --label_set_live_[l.label_set];

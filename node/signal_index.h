@@ -105,10 +105,13 @@ class SignalIndex {
   void RegisterModel(const std::string& model_id, uint32_t dimension) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<uint32_t> ModelDimension(const std::string& model_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Replaces an indexed signal's labels (a label edit; its bank stays). A signal not indexed yet takes them
-  // at its Add if `early` (a replica's edit whose index update overtook the Add of the segment before it);
-  // otherwise (a suspended origin's never-indexed signal, the start's rebuild) nothing changes.
-  void SetLabels(const SignalRef& ref, std::vector<std::string> labels, bool early) ABSL_LOCKS_EXCLUDED(mu_);
+  // Replaces an indexed signal's labels with those of its label edit at `edit_sequence` (its bank stays;
+  // duplicate labels count once). Index updates may run in any order (they follow durable writes outside
+  // the writers' locks): an edit older than one already applied to the signal changes nothing. A signal not
+  // indexed yet takes them at its Add if `early` (an edit whose index update overtook the signal's Add);
+  // otherwise (a suspended origin's never-indexed signal) nothing changes.
+  void SetLabels(const SignalRef& ref, std::vector<std::string> labels, uint64_t edit_sequence, bool early)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Origins whose stored signals are hidden from matches (suspended with exclude_from_matching).
   void SetExcluded(const std::string& origin, bool excluded) ABSL_LOCKS_EXCLUDED(mu_);
@@ -156,8 +159,11 @@ class SignalIndex {
   std::vector<std::vector<uint64_t>> local_by_sequence_ ABSL_GUARDED_BY(mu_);
   // Removed before they were added: "origin\nsequence". Tiny: only a race leaves an element here.
   absl::flat_hash_set<std::string> removed_early_ ABSL_GUARDED_BY(mu_);
-  // Label edits that arrived before their signal's Add: "origin\nsequence" -> labels. As tiny.
-  absl::flat_hash_map<std::string, std::vector<std::string>> labels_early_ ABSL_GUARDED_BY(mu_);
+  // Label edits that arrived before their signal's Add: "origin\nsequence" -> (edit sequence, labels). As
+  // tiny (an entry stays only for a signal that is never indexed: refused while suspended, unindexable).
+  absl::flat_hash_map<std::string, std::pair<uint64_t, std::vector<std::string>>> labels_early_ ABSL_GUARDED_BY(mu_);
+  // Local number -> the sequence of the label edit its labels come from (edited signals only).
+  absl::flat_hash_map<uint64_t, uint64_t> label_edit_of_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> models_ ABSL_GUARDED_BY(mu_);  // model_id -> dimension
   absl::flat_hash_set<std::string> excluded_ ABSL_GUARDED_BY(mu_);
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;

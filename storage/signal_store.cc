@@ -997,7 +997,18 @@ absl::Status SignalStore::Checkpoint(const std::string& dir) const {
   rocksdb::Checkpoint* raw = nullptr;
   if (absl::Status s = FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &raw), "checkpoint"); !s.ok()) return s;
   std::unique_ptr<rocksdb::Checkpoint> cp(raw);
-  return FromRocks(cp->CreateCheckpoint(dir), absl::StrCat("checkpoint into ", dir));
+  if (absl::Status s = FromRocks(cp->CreateCheckpoint(dir), absl::StrCat("checkpoint into ", dir)); !s.ok()) return s;
+  // Like the data directory: the owner only (the files hold salted hashes and who submitted them).
+  std::error_code ec;
+  namespace fs = std::filesystem;
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    if (ec) break;
+    fs::permissions(e.path(), fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+    if (ec) break;
+  }
+  if (ec) return absl::InternalError(absl::StrCat("the backup in ", dir, " was written, but its permissions could not be set to the owner only: ", ec.message()));
+  return absl::OkStatus();
 }
 
 }  // namespace hashbank

@@ -99,6 +99,14 @@ void Reload(const NodeOverrides& overrides, const NodeConfig& running, Bank* ban
   if (config->api.threads != running.api.threads) restart.push_back("api.threads");
   if (config->federation.listen != running.federation.listen) restart.push_back("federation.listen");
   if (config->FederationEnabled() != running.FederationEnabled()) restart.push_back("federation (turned on or off)");
+  // The TLS files are read again from where the node started with (a renewed certificate in place).
+  if (config->TlsCertPath() != running.TlsCertPath()) restart.push_back("the TLS certificate's path");
+  if (config->TlsKeyPath() != running.TlsKeyPath()) restart.push_back("the TLS key's path");
+  if (config->FederationCaPath() != running.FederationCaPath()) restart.push_back("the federation CA's path");
+  if (config->federation.sync_interval_ms != running.federation.sync_interval_ms) restart.push_back("federation.sync_interval_ms");
+  if (config->federation.max_segment_entries != running.federation.max_segment_entries) {
+    restart.push_back("federation.max_segment_entries");
+  }
   if (!restart.empty()) {
     out << "hashbank: reload: these settings need a restart and keep their running values: " << absl::StrJoin(restart, ", ")
         << std::endl;
@@ -246,6 +254,23 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
     });
     api.SetFederationHooks([f = federation.get()] { return f->StatusJson(); },
                            [f = federation.get()](const auto& gauge) { f->ForEachGauge(gauge); });
+    // Before anything is appended: a node restored from an older backup takes back its own log's tail
+    // from its peers (or it would sign a second history of the same sizes).
+    auto recovery = federation->RecoverOwnLog();
+    if (!recovery.ok()) {
+      if (federation_server) federation_server->Shutdown(std::chrono::seconds(1));
+      return fail(absl::FailedPreconditionError(absl::StrCat("refusing to start: ", recovery.status().message())));
+    }
+    if (recovery->size_after > recovery->size_before) {
+      out << "hashbank: this node's own log was behind its peers (restored from a backup?): recovered entries "
+          << recovery->size_before + 1 << " to " << recovery->size_after << " from " << recovery->recovered_from
+          << ", verified with this node's key" << std::endl;
+    }
+    if (recovery->reached.empty() && !config->federation.peers.empty()) {
+      out << "hashbank: warning: no peer answered, so this node could not check that its own log is complete; "
+             "if it was restored from a backup, stop it until a peer is reachable ("
+          << absl::StrJoin(recovery->unreachable, "; ") << ")" << std::endl;
+    }
     federation->Start();
   }
   // Webhooks: one dispatcher thread, woken by every durable commit.

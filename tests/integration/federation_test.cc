@@ -747,6 +747,101 @@ TEST_F(FederationTest, HashBankedAtAAfterAnUploadWatchedAtCIsDeliveredByCsWebhoo
   dispatcher.Stop();
 }
 
+// node-a is restored from a backup taken at size 2 after its log reached 6 (and its peers hold all 6). At
+// start it takes back entries 3-6 from node-b, verified with its own key, before it appends anything: its
+// next signal is node-a:7, and node-b and node-c (two hops) accept it with no equivocation. Without the
+// recovery the restored node would sign a second entry 3, and a second log of sizes its peers already hold.
+TEST_F(FederationTest, ANodeRestoredFromAnOldBackupRecoversItsOwnLogTailFromPeersBeforeAppending) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  std::vector<Hash256> pdqs;
+  for (int i = 0; i < 2; ++i) {
+    pdqs.push_back(RandomHash(rng_));
+    ASSERT_EQ(SubmitPdq(A(), pdqs.back()), absl::StrCat("node-a:", i + 1));
+  }
+  const std::string backup = root_ + "/a-backup";
+  ASSERT_TRUE(A().bank->Backup(backup).ok());
+  for (int i = 2; i < 5; ++i) {
+    pdqs.push_back(RandomHash(rng_));
+    ASSERT_EQ(SubmitPdq(A(), pdqs.back()), absl::StrCat("node-a:", i + 1));
+  }
+  ASSERT_EQ(Call(A(), "DELETE", "/v1/signals/node-a:1", A().submit_token).status, 200);  // entry 6
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 6; })) << "node-c never caught up";
+
+  StopNode(A());
+  std::filesystem::remove_all(A().dir + "/db");
+  std::filesystem::copy(backup, A().dir + "/db", std::filesystem::copy_options::recursive);
+  ASSERT_NO_FATAL_FAILURE(StartNode(A()));
+  EXPECT_EQ(TrustedSize(*A().bank, "node-a"), 2u);
+  {
+    FederationOptions fo;
+    for (const auto& [id, other] : nodes_) fo.members[id] = other->key->public_key();
+    fo.peers.push_back({"node-b", "localhost", B().fed_port, absl::StrCat("https://localhost:", B().fed_port)});
+    fo.client.ca_path = A().Path("ca.pem");
+    fo.client.cert_path = A().Path("server.pem");
+    fo.client.key_path = A().Path("server.key");
+    fo.client.timeout = 10s;
+    std::unique_lock lock(A().fed_mu);
+    A().federation = std::make_unique<Federation>(A().bank.get(), std::move(fo));
+  }
+  auto recovery = A().federation->RecoverOwnLog();
+  ASSERT_TRUE(recovery.ok()) << recovery.status();
+  EXPECT_EQ(recovery->size_before, 2u);
+  EXPECT_EQ(recovery->size_after, 6u);
+  EXPECT_EQ(recovery->recovered_from, "node-b");
+  EXPECT_EQ(recovery->reached, std::vector<std::string>{"node-b"});
+  A().federation->Start();
+  // What the restored node lacked is back, matched and withdrawn as before.
+  for (size_t i = 1; i < pdqs.size(); ++i) {
+    auto m = A().bank->MatchPdq(std::span<const Hash256>(&pdqs[i], 1), 0);
+    ASSERT_TRUE(m.ok());
+    ASSERT_EQ(m->size(), 1u) << "signal " << i + 1;
+    EXPECT_EQ((*m)[0].ref, (SignalRef{"node-a", i + 1}));
+  }
+  EXPECT_TRUE(A().bank->MatchPdq(std::span<const Hash256>(&pdqs[0], 1), 0)->empty());  // withdrawn at entry 6
+  {
+    std::ostringstream report;
+    EXPECT_TRUE(A().bank->VerifyStoredLogs(report).ok()) << report.str();
+  }
+  // It appends after its real end, and every peer takes it.
+  EXPECT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:7");
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 7; })) << FederationStatus(C());
+  EXPECT_FALSE(B().bank->IsEquivocating("node-a"));
+  EXPECT_FALSE(C().bank->IsEquivocating("node-a"));
+}
+
+// A reload turns node-c's only peer from node-b into node-a: node-b's sync thread ends, node-a's starts, and
+// with node-b stopped a signal submitted at node-a still reaches node-c, now directly.
+TEST_F(FederationTest, ReconfigureSwapsPeersWhileRunning) {
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:1");
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 1; }));
+  std::map<std::string, Ed25519PublicKey> members;
+  for (const auto& [id, other] : nodes_) members[id] = other->key->public_key();
+  {
+    std::shared_lock lock(C().fed_mu);
+    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port)}});
+  }
+  const json::value peers = ParseJson(FederationStatus(C())).at("peers");
+  ASSERT_EQ(peers.as_array().size(), 1u) << peers;
+  EXPECT_EQ(peers.as_array()[0].at("id"), "node-a");
+  StopNode(B());
+  ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:2");
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 2; })) << FederationStatus(C());
+
+  // A member removed by a reload is refused from then on: node-a's next entry stays out of node-c.
+  members.erase("node-a");
+  {
+    std::shared_lock lock(C().fed_mu);
+    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port)}});
+  }
+  ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:3");
+  ASSERT_TRUE(Eventually([&] {
+    const json::value a = OriginStatus(FederationStatus(C()), "node-a");
+    return a.is_object() && a.at("member") == json::value(false) && a.as_object().contains("last_error");
+  })) << FederationStatus(C());
+  EXPECT_EQ(TrustedSize(*C().bank, "node-a"), 2u);
+}
+
 TEST_F(FederationTest, OpinionAtCReachesAAndModelPublishedAtAReachesC) {
   ASSERT_NO_FATAL_FAILURE(StartChain());
   const Hash256 pdq = RandomHash(rng_);
@@ -1486,7 +1581,9 @@ TEST_F(FederationProcessTest, SighupAddsAMemberWithoutARestartAndABadConfigChang
   EXPECT_TRUE(c_client_->idle_connection_alive());
   auto r = status();
   ASSERT_TRUE(r.ok() && r->status == 200);
-  EXPECT_NE(r->body.find("\"member\":true"), std::string::npos);
+  const json::value a_status = OriginStatus(r->body, "node-a");
+  ASSERT_TRUE(a_status.is_object()) << r->body;
+  EXPECT_EQ(a_status.at("member"), true) << r->body;
   size_t serving = 0;
   for (size_t at = c_->out().find("serving https://"); at != std::string::npos; at = c_->out().find("serving https://", at + 1)) ++serving;
   EXPECT_EQ(serving, 1u);

@@ -854,6 +854,15 @@ TEST_F(MemberApiTest, BackupWritesACheckpointOnceIntoANewDirectory) {
   const Response r = Post("/v1/backup", json::object{{"dir", dir}}, admin_token_);
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_TRUE(fs::exists(fs::path(dir) / "CURRENT"));
+  // The owner only, like the data directory.
+  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all);
+  size_t files = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
+    ++files;
+    EXPECT_EQ(fs::status(e.path()).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write)
+        << e.path();
+  }
+  EXPECT_GE(files, 3u);
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir}}, admin_token_), 400,
                                     "backup_failed", "exists"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", ""}}, admin_token_), 400,

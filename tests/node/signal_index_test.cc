@@ -85,6 +85,44 @@ void AddAndFlush(SignalIndex& index, const SignalRef& ref, const pb::Entry& entr
   ASSERT_TRUE(index.FlushPdq(batch, false).ok());
 }
 
+std::vector<std::string> MatchedLabels(const SignalIndex& index, const Values& v) {
+  const std::vector<Match> m = index.MatchPdq(std::span<const Hash256>(&v.pdq, 1), 0);
+  return m.size() == 1 ? m[0].labels : std::vector<std::string>{"<not exactly one match>"};
+}
+
+// Index updates of label edits run after their durable writes, outside the writers' locks, so they can
+// arrive in any order, and before the signal's own Add: the newest edit wins every time.
+TEST(SignalIndexTest, LabelEditsApplyNewestFirstWhateverOrderTheyArriveIn) {
+  std::mt19937_64 rng(77);
+  SignalIndex index;
+  const SignalRef ref{"node-a", 1};
+  const Values v = RandomValues(rng);
+  ASSERT_NO_FATAL_FAILURE(AddAndFlush(index, ref, SignalEntry(ref, v)));
+  index.SetLabels(ref, {"second"}, 9, false);
+  index.SetLabels(ref, {"first"}, 5, false);  // older: overtaken
+  EXPECT_EQ(MatchedLabels(index, v), std::vector<std::string>{"second"});
+  index.SetLabels(ref, {"third", "third"}, 12, false);  // duplicates count once
+  EXPECT_EQ(MatchedLabels(index, v), std::vector<std::string>{"third"});
+  const std::vector<std::pair<std::string, size_t>> counts = {{"third", 1}};
+  EXPECT_EQ(index.LabelCounts(), counts);
+
+  // Before the Add: kept for it when `early`, the newest of two.
+  const SignalRef later{"node-a", 2};
+  const Values lv = RandomValues(rng);
+  index.SetLabels(later, {"newer"}, 8, true);
+  index.SetLabels(later, {"older"}, 6, true);
+  ASSERT_NO_FATAL_FAILURE(AddAndFlush(index, later, SignalEntry(later, lv)));
+  EXPECT_EQ(MatchedLabels(index, lv), std::vector<std::string>{"newer"});
+  index.SetLabels(later, {"older"}, 6, false);
+  EXPECT_EQ(MatchedLabels(index, lv), std::vector<std::string>{"newer"});
+  // Not `early`: a signal that is not indexed stays as it is added.
+  const SignalRef refused{"node-a", 3};
+  const Values rv = RandomValues(rng);
+  index.SetLabels(refused, {"x"}, 4, false);
+  ASSERT_NO_FATAL_FAILURE(AddAndFlush(index, refused, SignalEntry(refused, rv)));
+  EXPECT_EQ(MatchedLabels(index, rv), std::vector<std::string>{"ndii"});
+}
+
 TEST(SignalIndexTest, RemoveBeforeAddKeepsTheSignalOut) {
   std::mt19937_64 rng(4242);
   SignalIndex index;
