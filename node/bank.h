@@ -192,6 +192,10 @@ class Bank {
   // own log fetched back from a peer, verified against the own key and applied (LogReplica::RecoverOwn);
   // the own log then continues from its end. Only before this node appends anything.
   absl::StatusOr<AppliedSegment> RecoverOwnTail(std::string_view segment_bytes);
+  // A peer's signed checkpoint of `origin` checked against the trusted log (LogReplica::CheckGossip).
+  absl::Status CheckGossip(const std::string& origin, const Ed25519PublicKey& origin_key, std::string_view signed_checkpoint) {
+    return replica_.CheckGossip(origin, origin_key, signed_checkpoint);
+  }
   const Ed25519PublicKey& public_key() const { return options_.signing_key->public_key(); }
   absl::Status VerifyStoredLogs(std::ostream& report) const;
   absl::StatusOr<std::vector<std::string>> Evidence(const std::string& origin) const;

@@ -362,6 +362,13 @@ absl::Status Federation::SyncOnce(PeerState* peer) {
     // A suspended origin's log is still pulled so that its withdrawals are obeyed (Bank::ApplySegment
     // indexes none of its new signals); an equivocating one is refused outright.
     if (bank_->IsEquivocating(origin)) continue;
+    // Gossip: the peer's newest checkpoint of the origin must fit the log this node trusts, whatever its
+    // size (a fork at another size is found in this round, with both checkpoints as evidence).
+    if (absl::Status g = bank_->CheckGossip(origin, *member, sc.SerializeAsString()); !g.ok()) {
+      RecordOriginError(origin, std::string(g.message()));
+      first_error.Update(g);
+      continue;
+    }
     auto trusted = bank_->TrustedState(origin);
     if (!trusted.ok()) return trusted.status();
     uint64_t have = trusted->tree.size();

@@ -231,6 +231,42 @@ absl::StatusOr<AppliedSegment> LogReplica::ApplySegment(const std::string& origi
   }
 }
 
+absl::Status LogReplica::CheckGossip(const std::string& origin, const Ed25519PublicKey& origin_key,
+                                     std::string_view signed_checkpoint) {
+  if (origin == own_log_->node_id()) return absl::OkStatus();
+  auto theirs = VerifyCheckpoint(signed_checkpoint, origin, origin_key);
+  if (!theirs.ok()) return absl::OkStatus();  // not the origin's word: proves nothing
+  absl::MutexLock lock(&apply_mu_);
+  if (IsEquivocating(origin)) return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " equivocated"));
+  auto trusted = ReadTrusted(origin);
+  if (!trusted.ok()) return trusted.status();
+  if (!trusted->checkpoint) return absl::OkStatus();
+  const CheckpointView& ours = *trusted->checkpoint;
+  std::string reason;
+  if (theirs->tree_size == ours.tree_size) {
+    if (theirs->root != ours.root) reason = "same size, different roots";
+  } else if (theirs->tree_size < ours.tree_size) {
+    auto prefix = SubtreeHash(0, theirs->tree_size, StoreSubtreeSource(store_, origin));
+    if (!prefix.ok()) return prefix.status();
+    if (*prefix != theirs->root) {
+      reason = absl::StrCat("the checkpoint of size ", theirs->tree_size, " is not a prefix of the one of size ",
+                            ours.tree_size, " (the leaves under the larger give another root at the smaller size)");
+    }
+  }
+  if (reason.empty()) return absl::OkStatus();
+  pb::EquivocationEvidence e;
+  e.mutable_first()->ParseFromString(ours.signed_bytes);
+  e.mutable_second()->ParseFromString(std::string(signed_checkpoint));
+  e.set_reason(reason);
+  const int64_t now = now_ms_();
+  StoreBatch evidence;
+  evidence.PutEvidence(origin, now, e.SerializeAsString());
+  evidence.MarkEquivocating(origin);
+  evidence.AddAudit("system", "equivocation", origin);
+  if (absl::Status s = store_->Commit(std::move(evidence), now); !s.ok()) return s;
+  return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " equivocated: ", reason));
+}
+
 absl::StatusOr<AppliedSegment> LogReplica::RecoverOwn(std::string_view segment_bytes) {
   const std::string& own = own_log_->node_id();
   auto base = TrustedState(own);

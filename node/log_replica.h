@@ -88,6 +88,14 @@ class LogReplica {
   // Recomputes every stored log from its leaf hashes against its newest checkpoint and the origin's key.
   absl::Status VerifyStoredLogs(std::ostream& report) const;
 
+  // Gossip: a signed checkpoint of `origin` a peer holds (its newest), checked against this node's trusted
+  // log of the origin without fetching anything. Same size, another root: equivocation. A smaller size
+  // whose root is not what this node's stored leaves give at that size: equivocation too (two signed
+  // histories that cannot both be true). Either way the evidence (both checkpoints) is stored, the origin
+  // is flagged like a fork found in a segment, and FailedPrecondition says so. A larger size, a checkpoint
+  // whose signature does not verify, or an origin not held: OK (nothing proven; a larger one is fetched).
+  absl::Status CheckGossip(const std::string& origin, const Ed25519PublicKey& origin_key, std::string_view signed_checkpoint)
+      ABSL_LOCKS_EXCLUDED(apply_mu_);
   absl::Status Suspend(const std::string& origin, bool exclude_from_matching, const std::string& actor)
       ABSL_LOCKS_EXCLUDED(apply_mu_, suspension_mu_);
   absl::Status Unsuspend(const std::string& origin, const std::string& actor) ABSL_LOCKS_EXCLUDED(apply_mu_, suspension_mu_);

@@ -1409,6 +1409,37 @@ TEST_F(FederationMaliciousPeerTest, ForkOfTwoSignedCheckpointsOfOneSizeIsRejecte
   EXPECT_EQ(TrustedSize(*X().bank, "node-o"), 10u);
 }
 
+// Gossip: M shows only node-o's signed checkpoint of size 6 from a second history, below the size-10 one X
+// trusts. Nothing is fetched; the checkpoint alone, checked against X's stored leaves, proves the fork.
+// An honest smaller checkpoint (a lagging peer) proves nothing and changes nothing.
+TEST_F(FederationMaliciousPeerTest, ForkAtASmallerSizeIsFoundFromTheGossipedCheckpointAlone) {
+  HandLog log("node-o", *origin_key_, 7);
+  log.AppendSignals(10);
+  ASSERT_NO_FATAL_FAILURE(TrustHonestPrefix(log, 10));
+  Put(CheckpointList({log.CheckpointAt(7).signed_bytes}),
+      [log](const std::string&, uint64_t from) { return log.Segment(from, 7); });
+  const int64_t rounds = Syncs();
+  ASSERT_TRUE(Eventually([&] { return Syncs() >= rounds + 2; }));
+  EXPECT_FALSE(X().bank->IsEquivocating("node-o"));
+  const int requests = SegmentRequests("node-o");
+
+  HandLog fork("node-o", *origin_key_, 8);
+  fork.AppendSignals(6);
+  Put(CheckpointList({fork.CheckpointAt(6).signed_bytes}),
+      [fork](const std::string&, uint64_t from) { return fork.Segment(from, 6); });
+  EXPECT_TRUE(RejectedFor("not a prefix"));
+  EXPECT_TRUE(X().bank->IsEquivocating("node-o"));
+  EXPECT_EQ(SegmentRequests("node-o"), requests);  // found without fetching
+  auto evidence = X().bank->Evidence("node-o");
+  ASSERT_TRUE(evidence.ok()) << evidence.status();
+  ASSERT_EQ(evidence->size(), 1u);
+  pb::EquivocationEvidence e;
+  ASSERT_TRUE(e.ParseFromString((*evidence)[0]));
+  EXPECT_EQ(e.first().SerializeAsString(), log.CheckpointAt(10).signed_bytes);
+  EXPECT_EQ(e.second().SerializeAsString(), fork.CheckpointAt(6).signed_bytes);
+  EXPECT_EQ(TrustedSize(*X().bank, "node-o"), 10u);
+}
+
 TEST_F(FederationMaliciousPeerTest, LogOfAnUnknownOriginIsRefusedReportedAndNeverFetched) {
   HandLog log("node-z", *other_key_, 6);  // a key no member has
   log.AppendSignals(10);
