@@ -724,6 +724,51 @@ absl::StatusOr<AppliedSegment> Bank::ApplyVerified(const std::string& origin, co
 absl::StatusOr<std::optional<CheckpointView>> Bank::LatestCheckpoint(const std::string& origin) const {
   return replica_.LatestCheckpoint(origin);
 }
+absl::Status Bank::VerifyTables(std::ostream& report) const {
+  absl::Status first = absl::OkStatus();
+  auto line = [&](const char* what, const absl::Status& s, const std::string& detail) {
+    report << (s.ok() ? "ok   " : "FAIL ") << what << ": " << detail << (s.ok() ? "" : ": " + std::string(s.message())) << '\n';
+    first.Update(s);
+  };
+  line("audit chain", store_->VerifyAuditChain(), "every record chains to the one before");
+  // The stored signal at `ref` (nullopt: none, purged or not a signal).
+  auto signal_at = [&](const SignalRef& ref) -> absl::StatusOr<std::optional<pb::Signal>> {
+    auto bytes = store_->GetEntry(ref);
+    if (!bytes.ok()) return bytes.status();
+    pb::Entry entry;
+    if (!bytes->has_value() || !entry.ParseFromString(**bytes) || !entry.has_signal()) return std::optional<pb::Signal>();
+    return std::optional<pb::Signal>(entry.signal());
+  };
+  size_t exact = 0;
+  absl::Status s = store_->ForEachExactRow([&](ExactKind8 kind, std::string_view digest, const SignalRef& ref) -> absl::Status {
+    ++exact;
+    HB_ASSIGN_OR_RETURN(std::optional<pb::Signal> sig, signal_at(ref));
+    const std::string_view stored = !sig ? "" : kind == ExactKind8::kMd5 ? std::string_view(sig->md5()) : std::string_view(sig->sha256());
+    if (stored != digest) {
+      return absl::DataLossError(absl::StrCat("an exact-digest row of ", FormatSignalId(ref),
+                                              sig ? " names a digest the signal does not carry" : " points at no stored signal"));
+    }
+    return absl::OkStatus();
+  });
+  line("exact-digest rows", s, absl::StrCat(exact, " rows point at stored signals with those digests"));
+  size_t labels = 0;
+  s = store_->ForEachLabelRow([&](std::string_view label, const SignalRef& ref) -> absl::Status {
+    ++labels;
+    HB_ASSIGN_OR_RETURN(std::optional<pb::Signal> sig, signal_at(ref));
+    if (!sig) return absl::DataLossError(absl::StrCat("a label or listing row of ", FormatSignalId(ref), " points at no stored signal"));
+    if (label == BankListKey(BankOf(*sig)) || (!sig->case_ref().empty() && label == CaseListKey(sig->case_ref()))) {
+      return absl::OkStatus();
+    }
+    HB_ASSIGN_OR_RETURN(std::vector<std::string> current, CurrentLabels(*store_, ref, *sig));
+    if (std::find(current.begin(), current.end(), label) == current.end()) {
+      return absl::DataLossError(absl::StrCat("a label row of ", FormatSignalId(ref), " names a label the signal does not have"));
+    }
+    return absl::OkStatus();
+  });
+  line("label and listing rows", s, absl::StrCat(labels, " rows point at stored signals with those labels, banks and cases"));
+  return first;
+}
+
 absl::StatusOr<AppliedSegment> Bank::RecoverOwnTail(std::string_view segment_bytes) {
   auto applied = replica_.RecoverOwn(segment_bytes);
   if (!applied.ok()) return applied.status();

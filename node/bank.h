@@ -198,6 +198,10 @@ class Bank {
   }
   const Ed25519PublicKey& public_key() const { return options_.signing_key->public_key(); }
   absl::Status VerifyStoredLogs(std::ostream& report) const;
+  // `hashbank verify`'s table checks beyond the logs: the audit chain, and every index row (exact digests,
+  // labels, bank and case listings) points at a stored signal that carries that digest, label, bank or case.
+  // One report line per check; the first failure is returned (DataLoss).
+  absl::Status VerifyTables(std::ostream& report) const;
   absl::StatusOr<std::vector<std::string>> Evidence(const std::string& origin) const;
   bool IsEquivocating(const std::string& origin) const;
   absl::StatusOr<std::vector<std::string>> Origins() const;

@@ -945,6 +945,33 @@ absl::Status SignalStore::ScanEntries(std::string_view origin, uint64_t first, u
   return FromRocks(it->status(), "entry scan");
 }
 
+absl::Status SignalStore::VerifyChecksums() const {
+  rocksdb::ReadOptions options;
+  options.verify_checksums = true;
+  options.fill_cache = false;
+  return FromRocks(impl_->db->VerifyChecksum(options), "checksum verification");
+}
+
+absl::Status SignalStore::ForEachExactRow(
+    const std::function<absl::Status(ExactKind8, std::string_view, const SignalRef&)>& fn) const {
+  return impl_->ScanPrefix(kExact, "", [&](std::string_view key, std::string_view) -> absl::Status {
+    SignalRef ref;
+    if (key.size() < 34 || ParseOkey(key.substr(33), &ref) != key.size() - 33) return absl::DataLossError("corrupt exact key");
+    return fn(static_cast<ExactKind8>(key[0]), key.substr(1, 32), ref);
+  });
+}
+
+absl::Status SignalStore::ForEachLabelRow(const std::function<absl::Status(std::string_view, const SignalRef&)>& fn) const {
+  return impl_->ScanPrefix(kLabels, "", [&](std::string_view key, std::string_view) -> absl::Status {
+    SignalRef ref;
+    const size_t n = key.empty() ? 0 : static_cast<uint8_t>(key[0]);
+    if (key.size() < 1 + n || ParseOkey(key.substr(1 + n), &ref) != key.size() - 1 - n) {
+      return absl::DataLossError("corrupt label key");
+    }
+    return fn(key.substr(1, n), ref);
+  });
+}
+
 absl::Status SignalStore::ForEachEntry(const std::function<absl::Status(const SignalRef&, std::string_view)>& fn) const {
   return impl_->ScanPrefix(kEntries, "", [&](std::string_view key, std::string_view value) {
     SignalRef ref;

@@ -203,6 +203,13 @@ class SignalStore {
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(uint64_t after, size_t limit) const;
   // Recomputes the whole chain; DataLoss naming the first record that does not verify.
   absl::Status VerifyAuditChain() const;
+  // Reads every block of every table file and checks its checksum (RocksDB's VerifyChecksum): a flipped
+  // byte in any stored table is DataLoss naming the file. Files are read, not just opened.
+  absl::Status VerifyChecksums() const;
+  // Every `exact` row (kind, salted digest, signal) and every `labels` row (label or listing key, signal),
+  // for `hashbank verify`'s check that index rows point at stored signals. DataLoss for a corrupt key.
+  absl::Status ForEachExactRow(const std::function<absl::Status(ExactKind8, std::string_view, const SignalRef&)>& fn) const;
+  absl::Status ForEachLabelRow(const std::function<absl::Status(std::string_view, const SignalRef&)>& fn) const;
 
   // A consistent, openable copy of the database in `dir` (which must not exist), taken while serving.
   absl::Status Checkpoint(const std::string& dir) const;

@@ -6,6 +6,7 @@
 
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "node/bank.h"
 #include "protocol/entries.pb.h"
@@ -222,6 +223,44 @@ TEST(BanksTest, ABankTravelsWithItsSignalToAnotherNode) {
   b.Reopen();
   EXPECT_EQ(b.bank->ContentId(ref).value(), *id);
   EXPECT_EQ(b.bank->ContentRef(*id).value(), ref);
+}
+
+// `hashbank verify`'s table checks (Bank::VerifyTables): clean after submissions, edits and a withdrawal;
+// a label row for a signal that is not stored, or an exact row whose digest the signal does not carry, is
+// found and named.
+TEST(BanksTest, VerifyTablesFindsIndexRowsThatPointNowhere) {
+  BankHarness h;
+  std::mt19937_64 rng(8);
+  const SignalRef kept = SubmitTo(*h.bank, RandomSignal(rng), "DEFAULT", "case-7");
+  const SignalRef gone = SubmitTo(*h.bank, RandomSignal(rng), "DEFAULT");
+  ASSERT_TRUE(h.bank->EditLabels(kept, {"synthetic_ndii"}, kMember).ok());
+  ASSERT_TRUE(h.bank->Withdraw(gone, kMember, "consent_withdrawn").ok());
+  std::ostringstream clean;
+  EXPECT_TRUE(h.bank->VerifyTables(clean).ok()) << clean.str();
+  EXPECT_NE(clean.str().find("ok   label and listing rows: 3 rows"), std::string::npos) << clean.str();  // label, bank, case
+
+  for (int broken = 0; broken < 2; ++broken) {
+    h.bank.reset();
+    {
+      auto store = SignalStore::Open(h.dir.path().string() + "/db");
+      ASSERT_TRUE(store.ok()) << store.status();
+      StoreBatch batch;
+      if (broken == 0) {
+        batch.PutLabel("ndii", gone);  // a withdrawn signal's row left behind
+      } else {
+        batch.DeleteLabel("ndii", gone);
+        batch.PutExact(ExactKind8::kMd5, std::string(32, 'x'), kept);  // a digest the signal does not carry
+      }
+      ASSERT_TRUE((*store)->Commit(std::move(batch), node_test::kNow).ok());
+    }
+    h.Open();
+    std::ostringstream report;
+    const absl::Status s = h.bank->VerifyTables(report);
+    EXPECT_TRUE(absl::IsDataLoss(s)) << s << "\n" << report.str();
+    EXPECT_NE(report.str().find(broken == 0 ? "FAIL label and listing rows" : "FAIL exact-digest rows"), std::string::npos)
+        << report.str();
+    EXPECT_NE(s.message().find(FormatSignalId(broken == 0 ? gone : kept)), std::string::npos) << s;
+  }
 }
 
 }  // namespace
