@@ -12,6 +12,7 @@
 #include "node/entry_bytes.h"
 #include "node/label_edits.h"
 #include "node/signal_intake.h"
+#include "node/status_macros.h"
 #include "node/store_subtree_source.h"
 #include "protocol/entries.pb.h"
 #include "protocol/log.pb.h"
@@ -231,6 +232,15 @@ absl::StatusOr<AppliedSegment> LogReplica::ApplySegment(const std::string& origi
   }
 }
 
+absl::Status LogReplica::RecordEquivocation(const std::string& origin, const std::string& evidence_bytes) {
+  const int64_t now = now_ms_();
+  StoreBatch evidence;
+  evidence.PutEvidence(origin, now, evidence_bytes);
+  evidence.MarkEquivocating(origin);
+  evidence.AddAudit("system", "equivocation", origin);
+  return store_->Commit(std::move(evidence), now);
+}
+
 absl::Status LogReplica::CheckGossip(const std::string& origin, const Ed25519PublicKey& origin_key,
                                      std::string_view signed_checkpoint) {
   if (origin == own_log_->node_id()) return absl::OkStatus();
@@ -256,16 +266,7 @@ absl::Status LogReplica::CheckGossip(const std::string& origin, const Ed25519Pub
     }
   }
   if (reason.empty()) return absl::OkStatus();
-  pb::EquivocationEvidence e;
-  e.mutable_first()->ParseFromString(ours.signed_bytes);
-  e.mutable_second()->ParseFromString(std::string(signed_checkpoint));
-  e.set_reason(reason);
-  const int64_t now = now_ms_();
-  StoreBatch evidence;
-  evidence.PutEvidence(origin, now, e.SerializeAsString());
-  evidence.MarkEquivocating(origin);
-  evidence.AddAudit("system", "equivocation", origin);
-  if (absl::Status s = store_->Commit(std::move(evidence), now); !s.ok()) return s;
+  HB_RETURN_IF_ERROR(RecordEquivocation(origin, EquivocationEvidenceBytes(ours.signed_bytes, signed_checkpoint, reason)));
   return absl::FailedPreconditionError(absl::StrCat("origin ", origin, " equivocated: ", reason));
 }
 
@@ -319,11 +320,7 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
     // Evidence is two checkpoints of one size, both signed by the origin (the base's checkpoint is for its
     // tree, checked above): it proves equivocation whatever the current state.
     if (!result.segment.ok() && result.equivocation_evidence) {
-      StoreBatch evidence;
-      evidence.PutEvidence(origin, now, *result.equivocation_evidence);
-      evidence.MarkEquivocating(origin);
-      evidence.AddAudit("system", "equivocation", origin);
-      if (absl::Status s = store_->Commit(std::move(evidence), now); !s.ok()) return s;
+      HB_RETURN_IF_ERROR(RecordEquivocation(origin, *result.equivocation_evidence));
       return result.segment.status();
     }
     // Anything else was found against `base` and counts only if that is still the trusted state: a

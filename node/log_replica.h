@@ -106,6 +106,9 @@ class LogReplica {
  private:
   absl::StatusOr<CompactTree> LoadTree(const std::string& origin) const;
   absl::StatusOr<TrustedLog> ReadTrusted(const std::string& origin) const;
+  // Stores equivocation evidence, flags the origin and audits it, in one durable batch.
+  absl::Status RecordEquivocation(const std::string& origin, const std::string& evidence_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_);
 
   SignalStore* const store_;
   SignalIndex* const index_;

@@ -29,15 +29,15 @@ SegmentResult Reject(SegmentRejection why, std::string message) {
   return r;
 }
 
-std::string Evidence(const CheckpointView& a, const CheckpointView& b, std::string_view reason) {
+}  // namespace
+
+std::string EquivocationEvidenceBytes(std::string_view first, std::string_view second, std::string_view reason) {
   pb::EquivocationEvidence e;
-  e.mutable_first()->ParseFromString(a.signed_bytes);
-  e.mutable_second()->ParseFromString(b.signed_bytes);
+  e.mutable_first()->ParseFromString(std::string(first));
+  e.mutable_second()->ParseFromString(std::string(second));
   e.set_reason(std::string(reason));
   return e.SerializeAsString();
 }
-
-}  // namespace
 
 std::string_view SegmentRejectionName(SegmentRejection r) {
   switch (r) {
@@ -130,7 +130,8 @@ SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& ori
       checkpoint->root != trusted.checkpoint->root) {
     SegmentResult r = Reject(SegmentRejection::kFork, absl::StrCat("two signed checkpoints of size ", trusted_size,
                                                                    " with different roots: equivocation"));
-    r.equivocation_evidence = Evidence(*trusted.checkpoint, *checkpoint, "same size, different roots");
+    r.equivocation_evidence =
+        EquivocationEvidenceBytes(trusted.checkpoint->signed_bytes, checkpoint->signed_bytes, "same size, different roots");
     return r;
   }
   if (segment.first_index() != trusted_size ||

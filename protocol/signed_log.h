@@ -88,6 +88,10 @@ struct SegmentResult {
   std::optional<std::string> equivocation_evidence;
 };
 
+// EquivocationEvidence bytes (protocol/log.proto): two SignedCheckpoints of one origin, byte for byte as
+// signed, that cannot both be true, and why.
+std::string EquivocationEvidenceBytes(std::string_view first, std::string_view second, std::string_view reason);
+
 SegmentResult VerifySegment(std::string_view origin, const Ed25519PublicKey& origin_key, const TrustedLog& trusted,
                             std::string_view segment_bytes);
 
