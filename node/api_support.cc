@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
 #include "hashing/robust_fingerprint.h"
+#include "node/json_keys.h"
 #include "node/status_macros.h"
 #include "storage/records.h"
 
@@ -52,6 +53,9 @@ absl::StatusOr<json::object> ParseObject(std::string_view body) {
   json::value v = json::parse(body, ec, {}, opts);
   if (ec) return Bad("malformed JSON: " + ec.message());
   if (!v.is_object()) return Bad("the body must be a JSON object");
+  if (std::optional<std::string> key = FindDuplicateKey(body, static_cast<int>(opts.max_depth))) {
+    return Bad("duplicate key \"" + *key + "\" in one JSON object");
+  }
   return std::move(v.as_object());
 }
 

@@ -31,10 +31,37 @@ struct WorkItem {
   std::optional<absl::Status> listing_error;  // set when the path could not be listed or opened
 };
 
-// Expands the command line into files: directories are walked recursively, their files sorted by path so
-// the output order does not depend on the filesystem.
-std::vector<WorkItem> ExpandPaths(const std::vector<std::string>& paths) {
+// The first bytes of a file (at most 512; fewer if it is shorter or unreadable).
+std::vector<uint8_t> FileHead(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> head(512);
+  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
+  return head;
+}
+
+// Whether a file found in a directory is one to hash: a JPEG or PNG (by signature) or a video container the
+// decoder takes. Anything else (text, GIF, a .DS_Store) is skipped and counted, not an error.
+bool HashableByHead(std::span<const uint8_t> head) {
+  auto starts = [&](std::string_view magic) {
+    return head.size() >= magic.size() && std::equal(magic.begin(), magic.end(), head.begin(),
+                                                     [](char m, uint8_t b) { return static_cast<uint8_t>(m) == b; });
+  };
+  return starts("\xFF\xD8\xFF") || starts("\x89PNG\r\n\x1A\n") || LooksLikeVideo(head);
+}
+
+struct Expanded {
   std::vector<WorkItem> items;
+  size_t skipped = 0;         // files found in directories that are neither images nor videos
+  std::string first_skipped;  // one of them, to name in the summary
+};
+
+// Expands the command line into files: directories are walked recursively, their files sorted by path so
+// the output order does not depend on the filesystem. A file named on the command line is always hashed (and
+// an error if it cannot be); one found in a directory is hashed only if HashableByHead.
+Expanded ExpandPaths(const std::vector<std::string>& paths) {
+  Expanded expanded;
+  std::vector<WorkItem>& items = expanded.items;
   for (const std::string& arg : paths) {
     if (arg == "-") {
       items.push_back({arg, true, std::nullopt});
@@ -56,9 +83,28 @@ std::vector<WorkItem> ExpandPaths(const std::vector<std::string>& paths) {
       items.push_back({arg, false, absl::UnavailableError("cannot list directory: " + ec.message())});
     }
     std::sort(files.begin(), files.end());
-    for (std::string& f : files) items.push_back({std::move(f), false, std::nullopt});
+    for (std::string& f : files) {
+      if (!HashableByHead(FileHead(f))) {
+        if (expanded.skipped++ == 0) expanded.first_skipped = f;
+        continue;
+      }
+      items.push_back({std::move(f), false, std::nullopt});
+    }
   }
-  return items;
+  return expanded;
+}
+
+// A path as one CSV field (RFC 4180): as is, unless it holds a comma, a quote or a line break, then quoted with
+// its quotes doubled. Plain paths stay byte for byte the reference tool's output.
+std::string CsvField(const std::string& path) {
+  if (path.find_first_of(",\"\r\n") == std::string::npos) return path;
+  std::string quoted = "\"";
+  for (char c : path) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
 }
 
 std::string DigestHex(std::span<const uint8_t> d) { return BytesToHex(d.data(), d.size()); }
@@ -98,7 +144,7 @@ std::string FormatLine(const HashCommandOptions& options, const std::string& pat
   }
   line += std::to_string(h.quality);
   line += ',';
-  line += path;
+  line += CsvField(path);
   return line;
 }
 
@@ -111,10 +157,7 @@ struct Slot {
 // Whether the item is a video, by its first bytes (stdin: already read whole).
 bool IsVideoInput(const std::string& path, bool is_stdin, const std::vector<uint8_t>& stdin_bytes) {
   if (is_stdin) return LooksLikeVideo(stdin_bytes);
-  std::ifstream in(path, std::ios::binary);
-  char head[512] = {};
-  in.read(head, sizeof(head));
-  return LooksLikeVideo({reinterpret_cast<const uint8_t*>(head), static_cast<size_t>(in.gcount())});
+  return LooksLikeVideo(FileHead(path));
 }
 
 Slot HashVideoItem(const std::string& path, bool is_stdin, const std::vector<uint8_t>& stdin_bytes,
@@ -166,7 +209,8 @@ Slot HashVideoItem(const std::string& path, bool is_stdin, const std::vector<uin
 }  // namespace
 
 int RunHashCommand(const HashCommandOptions& options, std::ostream& out, std::ostream& err) {
-  std::vector<WorkItem> items = ExpandPaths(options.paths);
+  const Expanded expanded = ExpandPaths(options.paths);
+  const std::vector<WorkItem>& items = expanded.items;
   std::vector<Slot> slots(items.size());
   std::mutex mu;
   std::mutex err_mu;  // progress lines on `err`
@@ -235,6 +279,11 @@ int RunHashCommand(const HashCommandOptions& options, std::ostream& out, std::os
   }
   for (std::thread& t : threads) t.join();
   out.flush();
+  if (expanded.skipped > 0) {
+    err << "hashbank hash: skipped " << expanded.skipped << (expanded.skipped == 1 ? " file" : " files")
+        << " that " << (expanded.skipped == 1 ? "is" : "are") << " not a JPEG, PNG or video (e.g. "
+        << expanded.first_skipped << ")\n";
+  }
   return any_failed ? 1 : 0;
 }
 

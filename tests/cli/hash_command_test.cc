@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -134,6 +135,44 @@ TEST(HashCommandTest, BadFilesAreReportedAndTheRestStillHashed) {
   EXPECT_NE(r.err.find("missing.jpg: cannot open"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("text.jpg: not a recognised image format"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("truncated.jpg: truncated JPEG"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+TEST(HashCommandTest, ADirectorysNonImageFilesAreSkippedWithASummaryButItsBrokenImagesAreStillErrors) {
+  const fs::path dir = fs::temp_directory_path() / ("hashbank-cli-mixed-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "photos" / "sub");
+  std::ofstream(dir / "photos" / "notes.txt") << "not an image";
+  std::ofstream(dir / "photos" / ".DS_Store") << std::string("\0\0\0\1Bud1", 8);
+  std::ofstream(dir / "photos" / "sub" / "anim.gif") << "GIF89a....";
+  std::ofstream(dir / "photos" / "empty").close();
+  fs::copy_file(DataPath("pdq-reference/images/misc-images/wee.jpg"), dir / "photos" / "sub" / "wee.jpg");
+  // Only clean files besides the image: exit 0, the image hashed, one summary line naming the count.
+  RunResult r = RunHashbank(dir.string(), "hash photos");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d,100,photos/sub/wee.jpg\n");
+  EXPECT_NE(r.err.find("skipped 4 files that are not a JPEG, PNG or video"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // A truncated JPEG in the directory is an image that fails: still reported, still exit 1.
+  const std::string bytes = ReadFileText(DataPath("pdq-reference/images/misc-images/wee.jpg"));
+  std::ofstream(dir / "photos" / "cut.jpg", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  r = RunHashbank(dir.string(), "hash photos");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("photos/cut.jpg: truncated JPEG"), std::string::npos) << r.err;
+  // A non-image named on the command line is an error, as before.
+  r = RunHashbank(dir.string(), "hash photos/notes.txt");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not a recognised image format"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+TEST(HashCommandTest, APathWithACommaOrQuoteIsAQuotedCsvField) {
+  const fs::path dir = fs::temp_directory_path() / ("hashbank-cli-csv-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(DataPath("pdq-reference/images/misc-images/wee.jpg"), dir / "a,b \"c\".jpg");
+  const RunResult r = RunHashbank(dir.string(), "hash .");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // RFC 4180: the field in quotes, each quote doubled.
+  EXPECT_EQ(r.out, "6227401f601ff4ccafcc9fad4b0d95d371a2eb7265a3285234d228ca94deeb2d,100,\"./a,b \"\"c\"\".jpg\"\n");
   fs::remove_all(dir);
 }
 

@@ -881,6 +881,21 @@ TEST_F(MemberApiTest, MalformedJsonIs400) {
   EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/match", query_token_, ""), 400, "invalid_argument"));
 }
 
+TEST_F(MemberApiTest, ADuplicateKeyIs400AndNothingIsStored) {
+  const std::string pdq = RandomPdq(rng_);
+  const std::string md5 = RandomHex(rng_, 32);
+  // Which of two "md5" values would be kept is the parser's choice: neither is.
+  const std::string body = R"({"md5":")" + md5 + R"(","m\u0064\u0035":")" + RandomHex(rng_, 32) + R"("})";
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Call("POST", "/v1/signals", submit_token_, body), 400, "invalid_argument",
+                                    "duplicate key \"md5\""));
+  const Response m = Post("/v1/match", json::object{{"md5", md5}}, query_token_);
+  ASSERT_EQ(m.status, 200) << m.body;
+  EXPECT_TRUE(json::parse(m.body).at("matches").as_array().empty()) << m.body;
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Call("POST", "/v1/match", query_token_, R"({"pdq":")" + pdq + R"(","max_distance":5,"max_distance":31})"),
+      400, "invalid_argument", "max_distance"));
+}
+
 TEST_F(MemberApiTest, WrongHexLengthIs400NamingTheField) {
   const std::string pdq = RandomPdq(rng_);
   EXPECT_TRUE(IsErrorAndNodeHealthy(
