@@ -315,6 +315,12 @@ absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
 }
 
 absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std::string& reason) {
+  // Another origin's signal is refused before its existence is looked at: this node may simply not hold it
+  // yet, and the answer (ask its origin) is the same either way.
+  if (ref.origin != options_.node_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("only the origin node (", ref.origin, ") can withdraw ", FormatSignalId(ref)));
+  }
   pb::Signal old;
   auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
     auto bytes = store_->GetEntry(ref);
@@ -328,10 +334,6 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
     pb::Entry entry;
     if (!entry.ParseFromString(**bytes) || !entry.has_signal()) {
       return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
-    }
-    if (ref.origin != options_.node_id) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("only the origin node (", ref.origin, ") can withdraw ", FormatSignalId(ref)));
     }
     auto tomb = store_->GetTombstone(ref);
     if (!tomb.ok()) return tomb.status();

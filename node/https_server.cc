@@ -95,7 +95,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec) {
     if (ec) return DoClose();
     const auto& req = parser_->get();
-    const std::string method(req.method_string());
+    // HEAD is answered as GET (routing, roles, status, headers) without the body (RFC 9110 9.3.2).
+    head_ = req.method() == http::verb::head;
+    const std::string method = head_ ? std::string("GET") : std::string(req.method_string());
     const std::string target(req.target());
     const size_t limit = shared_->options.body_limit ? shared_->options.body_limit(method, target)
                                                      : shared_->options.max_json_body_bytes;
@@ -138,7 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
     http::request<http::string_body> req = parser_->release();
     keep_alive_ = req.keep_alive();
     HttpRequest r;
-    r.method = std::string(req.method_string());
+    r.method = head_ ? std::string("GET") : std::string(req.method_string());
     r.target = std::string(req.target());
     r.authorization = std::string(req[http::field::authorization]);
     r.content_type = std::string(req[http::field::content_type]);
@@ -181,6 +183,12 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.keep_alive(keep_alive_ && !shared_->stopping);
     response_.body() = std::move(resp.body);
     response_.prepare_payload();
+    if (head_) {
+      // The GET's Content-Length, and no body bytes: a body after a HEAD answer would be read as the next one.
+      const size_t length = response_.body().size();
+      response_.body().clear();
+      response_.content_length(length);
+    }
     beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
     http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
   }
@@ -211,6 +219,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> response_;
   bool keep_alive_ = false;
   bool counted_ = false;
+  bool head_ = false;  // the request being answered is a HEAD
   std::string peer_id_;
 };
 

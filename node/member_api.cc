@@ -1,4 +1,7 @@
 #include "node/member_api.h"
+
+#include <filesystem>
+#include <iostream>
 #include "web/web_assets.h"
 
 #include <algorithm>
@@ -874,9 +877,20 @@ absl::StatusOr<HttpResponse> MemberApi::Backup(const Call& call) {
   HB_RETURN_IF_ERROR(r.AllowOnly({"dir"}));
   HB_ASSIGN_OR_RETURN(const std::optional<std::string> dir, r.String("dir", 4096));
   if (!dir || dir->empty()) return Bad("dir: a directory on the node's host that does not exist yet");
+  // What the admin can fix is said in the API's own words; the storage engine's message stays in the node's
+  // log (it names files and internals), the answer is the generic 500/503.
+  std::error_code ec;
+  if (std::filesystem::exists(*dir, ec)) {
+    return Error(409, "conflict", "dir: already exists; a backup never overwrites (name a new directory)");
+  }
+  const std::filesystem::path parent = std::filesystem::path(*dir).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    return Bad("dir: its parent directory does not exist on the node's host");
+  }
   if (absl::Status s = bank_->Backup(*dir); !s.ok()) {
-    // Admin-only: the storage message (a missing parent directory, an existing target) is the answer.
-    return Error(absl::IsInvalidArgument(s) || absl::IsUnavailable(s) ? 400 : 500, "backup_failed", std::string(s.message()));
+    std::cerr << "hashbank: backup into " << *dir << " failed: " << s.message() << std::endl;
+    if (absl::IsInvalidArgument(s) || absl::IsAlreadyExists(s)) return FromStatus(absl::UnavailableError(s.message()));
+    return FromStatus(s);
   }
   return Json(201, json::object{{"dir", *dir}});
 }

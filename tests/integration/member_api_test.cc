@@ -863,8 +863,10 @@ TEST_F(MemberApiTest, BackupWritesACheckpointOnceIntoANewDirectory) {
         << e.path();
   }
   EXPECT_GE(files, 3u);
-  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir}}, admin_token_), 400,
-                                    "backup_failed", "exists"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir}}, admin_token_), 409,
+                                    "conflict", "already exists"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir_ + "/no/such/parent"}}, admin_token_),
+                                    400, "invalid_argument", "parent directory does not exist"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", ""}}, admin_token_), 400,
                                     "invalid_argument", "dir"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir_ + "/b2"}}, submit_token_), 403,

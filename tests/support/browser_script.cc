@@ -10,6 +10,7 @@
 namespace hashbank::testing {
 
 std::string BrowserTestDir() { return std::filesystem::weakly_canonical(DataPath("../browser")).string(); }
+std::string SourceDir() { return std::filesystem::weakly_canonical(DataPath("../..")).string(); }
 
 namespace {
 
@@ -35,6 +36,15 @@ absl::StatusOr<ScriptResult> RunBrowserScript(const std::string& script, const s
   const char* chromium = std::getenv("HASHBANK_CHROMIUM");
   if (!std::filesystem::exists(chromium != nullptr ? chromium : "/usr/bin/chromium", ec)) {
     return absl::FailedPreconditionError("chromium is missing: run scripts/setup.sh");
+  }
+  return RunNodeScript(dir, script, json_config, timeout_seconds);
+}
+
+absl::StatusOr<ScriptResult> RunNodeScript(const std::string& dir, const std::string& script,
+                                           const std::string& json_config, int timeout_seconds) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir + "/node_modules", ec)) {
+    return absl::FailedPreconditionError(dir + "/node_modules is missing: run scripts/setup.sh");
   }
   const std::string cmd = "cd " + Quote(dir) + " && timeout -k 5 " + std::to_string(timeout_seconds) + " node " +
                           Quote(script) + " " + Quote(json_config) + " 2>&1";

@@ -18,7 +18,14 @@ struct ScriptResult {
 absl::StatusOr<ScriptResult> RunBrowserScript(const std::string& script, const std::string& json_config,
                                               int timeout_seconds);
 
+// Runs `node SCRIPT JSON_CONFIG` in `dir` (any Node.js script, e.g. tools/openapi/contract.mjs), bounded the
+// same way. FailedPrecondition when `dir`/node_modules is missing.
+absl::StatusOr<ScriptResult> RunNodeScript(const std::string& dir, const std::string& script,
+                                           const std::string& json_config, int timeout_seconds);
+
 // tests/browser in the source tree.
 std::string BrowserTestDir();
+// The source tree's root.
+std::string SourceDir();
 
 }  // namespace hashbank::testing
