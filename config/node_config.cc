@@ -100,6 +100,22 @@ absl::Status CheckOptionalListen(std::string_view listen) {
 bool IsHexDigit(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 // The shape only: whether the digits are an Ed25519 point is for crypto/ (ParsePublicKeyHex) to say.
+// An optional key's value: "" when absent (the item built in code leaves it empty).
+absl::Status CheckCertificateSha256(std::string_view hex) {
+  if (hex.empty()) return absl::OkStatus();
+  constexpr std::string_view kExpected =
+      "expected 64 hex digits (the certificate_sha256 of the member's card, from `hashbank keys show`)";
+  if (hex.size() != 64) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(kExpected), ", got ", hex.size(), " characters"));
+  }
+  for (size_t i = 0; i < hex.size(); ++i) {
+    if (!IsHexDigit(hex[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(std::string(kExpected), ", got a non-hex character at position ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPublicKeyHex(std::string_view hex) {
   constexpr std::string_view kExpected = "expected 64 hex digits (an Ed25519 public key, from `hashbank keys show`)";
   if (hex.size() != kPublicKeyHexDigits) {
@@ -179,12 +195,13 @@ template <typename Item>
 struct ItemKey {
   std::string_view key;  // in the file
   std::string Item::*member;
-  StringCheck check;
+  StringCheck check;     // also given "" for an optional key that is absent
+  bool optional = false;
 };
 
 template <typename Item, size_t N>
 struct RecordItem {
-  ItemKey<Item> keys[N];  // every one required
+  ItemKey<Item> keys[N];  // required unless marked optional
   // Fills the members derived from the keys, once they are read and checked (nullptr: none).
   void (*derive)(Item& item);
   // Whether the derived members agree with the keys, for items built in code (nullptr: none).
@@ -204,7 +221,9 @@ absl::Status ParseItem(const ScalarItem& schema, const YAML::Node& node, std::st
 template <typename Item, size_t N>
 std::string KeyList(const RecordItem<Item, N>& schema) {
   std::string out;
-  for (const ItemKey<Item>& key : schema.keys) absl::StrAppend(&out, out.empty() ? "" : ", ", std::string(key.key));
+  for (const ItemKey<Item>& key : schema.keys) {
+    absl::StrAppend(&out, out.empty() ? "" : ", ", std::string(key.key), key.optional ? " (optional)" : "");
+  }
   return out;
 }
 
@@ -244,7 +263,7 @@ absl::Status ParseItem(const RecordItem<Item, N>& schema, const YAML::Node& node
     (*item).*(item_key->member) = *std::move(text);
   }
   for (const ItemKey<Item>& key : schema.keys) {
-    if (!seen.contains(std::string(key.key))) {
+    if (!key.optional && !seen.contains(std::string(key.key))) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": missing key ", std::string(key.key), "; ", keys_text,
                                                      Location(node.Mark())));
     }
@@ -319,8 +338,10 @@ absl::Status CheckPeerAddress(const FederationPeer& peer) {
                                                  url->port, "); take them from ParsePeerUrl"));
 }
 
-constexpr RecordItem<FederationMember, 2> kMemberItem = {
-    {{"id", &FederationMember::id, CheckNodeId}, {"public_key", &FederationMember::public_key_hex, CheckPublicKeyHex}},
+constexpr RecordItem<FederationMember, 3> kMemberItem = {
+    {{"id", &FederationMember::id, CheckNodeId},
+     {"public_key", &FederationMember::public_key_hex, CheckPublicKeyHex},
+     {"certificate_sha256", &FederationMember::certificate_sha256, CheckCertificateSha256, true}},
     nullptr,
     nullptr,
 };

@@ -39,6 +39,11 @@ struct FederationMember {
   // Its Ed25519 public key, exactly 64 hex digits of either case (what `hashbank keys show` prints). Whether
   // the digits are a valid curve point is checked when the key is parsed (crypto/signing.h), not here.
   std::string public_key_hex;
+  // Optional (config key `certificate_sha256`): the SHA-256 of the member's TLS certificate (DER), 64 hex
+  // digits of either case, from its card. When set, this node talks federation with that member only over a
+  // certificate with exactly this digest, on both ends: as the member's client and as its server. "" = any
+  // certificate the federation CA signed for the member's node id.
+  std::string certificate_sha256;
 
   bool operator==(const FederationMember&) const = default;
 };

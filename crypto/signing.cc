@@ -29,6 +29,7 @@ constexpr size_t kMaxKeyFileBytes = 4096;
 constexpr char kNodeIdField[] = "node_id";
 constexpr char kSeedField[] = "ed25519_seed";
 constexpr char kPublicKeyField[] = "ed25519_public_key";
+constexpr char kCertificateField[] = "certificate_sha256";
 
 bool IsHexDigit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
@@ -81,7 +82,7 @@ absl::Status WithPrefix(const std::string& prefix, const absl::Status& status) {
 
 // `text` parsed as a JSON object whose fields are exactly `first` and `second`, both strings.
 absl::StatusOr<boost::json::object> ParseTwoStringFields(std::string_view text, const char* first,
-                                                         const char* second) {
+                                                         const char* second, const char* optional = nullptr) {
   const std::string shape = absl::StrCat("expected a JSON object {\"", first, "\": \"...\", \"", second,
                                          "\": \"...\"}");
   boost::system::error_code ec;
@@ -94,8 +95,15 @@ absl::StatusOr<boost::json::object> ParseTwoStringFields(std::string_view text, 
     if (field == nullptr) return absl::InvalidArgumentError(absl::StrCat("missing field \"", name, "\"; ", shape));
     if (!field->is_string()) return absl::InvalidArgumentError(absl::StrCat("field \"", name, "\" is not a string"));
   }
+  size_t expected = 2;
+  if (optional != nullptr) {
+    if (const boost::json::value* field = object->if_contains(optional)) {
+      if (!field->is_string()) return absl::InvalidArgumentError(absl::StrCat("field \"", optional, "\" is not a string"));
+      ++expected;
+    }
+  }
   // Unknown field names are not echoed: a file of the wrong kind may hold anything.
-  if (object->size() != 2) return absl::InvalidArgumentError(absl::StrCat("unexpected field; ", shape));
+  if (object->size() != expected) return absl::InvalidArgumentError(absl::StrCat("unexpected field; ", shape));
   return std::move(*object);
 }
 
@@ -277,13 +285,28 @@ absl::StatusOr<std::string> FormatPublicCard(const PublicCard& card) {
   boost::json::object object;
   object[kNodeIdField] = card.node_id;
   object[kPublicKeyField] = PublicKeyHex(card.public_key);
+  if (!card.certificate_sha256.empty()) {
+    if (absl::Status s = ValidateCertificateSha256(card.certificate_sha256); !s.ok()) return s;
+    object[kCertificateField] = card.certificate_sha256;
+  }
   return boost::json::serialize(object) + "\n";
 }
 
+absl::Status ValidateCertificateSha256(std::string_view hex) {
+  if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return absl::InvalidArgumentError("certificate_sha256: expected 64 lowercase hex digits (the SHA-256 of the certificate's DER)");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PublicCard> ParsePublicCard(std::string_view json) {
-  absl::StatusOr<boost::json::object> object = ParseTwoStringFields(json, kNodeIdField, kPublicKeyField);
+  absl::StatusOr<boost::json::object> object = ParseTwoStringFields(json, kNodeIdField, kPublicKeyField, kCertificateField);
   if (!object.ok()) return object.status();
   PublicCard card;
+  if (object->contains(kCertificateField)) {
+    card.certificate_sha256 = std::string(StringField(*object, kCertificateField));
+    if (absl::Status s = ValidateCertificateSha256(card.certificate_sha256); !s.ok()) return s;
+  }
   card.node_id = std::string(StringField(*object, kNodeIdField));
   if (absl::Status s = ValidateNodeId(card.node_id); !s.ok()) return s;
   absl::StatusOr<Ed25519PublicKey> key = ParsePublicKeyHex(StringField(*object, kPublicKeyField));

@@ -160,11 +160,18 @@ absl::StatusOr<LoadedSigningKey> ReadSigningKeyFile(const std::string& path);
 struct PublicCard {
   std::string node_id;
   Ed25519PublicKey public_key{};
+  // SHA-256 of the node's federation TLS certificate (DER), 64 lowercase hex; "" if not known. Members may pin
+  // it (federation.members[].certificate_sha256, docs/configuration.md).
+  std::string certificate_sha256;
 };
 
-// `{"node_id":"...","ed25519_public_key":"<64 hex>"}` and a newline. InvalidArgument for a bad node id.
+// `{"node_id":"...","ed25519_public_key":"<64 hex>"[,"certificate_sha256":"<64 hex>"]}` and a newline.
+// InvalidArgument for a bad node id or certificate digest.
 absl::StatusOr<std::string> FormatPublicCard(const PublicCard& card);
-// The inverse; InvalidArgument for malformed JSON, missing, mistyped or unknown fields, a bad node id or key.
+// The inverse (certificate_sha256 optional); InvalidArgument for malformed JSON, missing, mistyped or unknown
+// fields, a bad node id, key or digest.
 absl::StatusOr<PublicCard> ParsePublicCard(std::string_view json);
+// OK for 64 lowercase hex digits; InvalidArgument otherwise.
+absl::Status ValidateCertificateSha256(std::string_view hex);
 
 }  // namespace hashbank

@@ -85,7 +85,9 @@ Federation::Federation(Bank* bank, FederationOptions options) : bank_(bank), opt
   for (const FederationPeerOptions& p : options_.peers) peers_.push_back(NewPeer(p));
   absl::MutexLock members_lock(&members_mu_);
   members_ = std::move(options_.members);
+  certificate_pins_ = std::move(options_.certificate_pins);
   options_.members.clear();  // members_ and peers_ are the truth from here (Reconfigure changes them)
+  options_.certificate_pins.clear();
   options_.peers.clear();
 }
 
@@ -94,9 +96,11 @@ Federation::~Federation() { Stop(); }
 std::unique_ptr<Federation::PeerState> Federation::NewPeer(const FederationPeerOptions& p) const {
   auto state = std::make_unique<PeerState>();
   state->options = p;
-  state->client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
-  state->notify_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
-  state->prefetch_client = std::make_unique<FederationClient>(options_.client, p.host, p.port, p.id);
+  FederationClientOptions client = options_.client;
+  client.pinned_certificate_sha256 = p.certificate_sha256;
+  state->client = std::make_unique<FederationClient>(client, p.host, p.port, p.id);
+  state->notify_client = std::make_unique<FederationClient>(client, p.host, p.port, p.id);
+  state->prefetch_client = std::make_unique<FederationClient>(client, p.host, p.port, p.id);
   return state;
 }
 
@@ -112,7 +116,15 @@ std::map<std::string, Ed25519PublicKey> Federation::Members() const {
   return members_;
 }
 
-bool Federation::AllowPeer(const std::string& node_id) const { return MemberKey(node_id).has_value(); }
+bool Federation::AllowPeer(const std::string& node_id, const std::string& certificate_sha256) const {
+  absl::MutexLock lock(&members_mu_);
+  if (!members_.contains(node_id)) return false;
+  auto pin = certificate_pins_.find(node_id);
+  if (pin == certificate_pins_.end() || pin->second == certificate_sha256) return true;
+  std::cerr << "hashbank: federation: refused " << node_id
+            << ": its certificate is not the one pinned in federation.members (certificate_sha256)" << std::endl;
+  return false;
+}
 
 absl::StatusOr<Federation::OwnLogRecovery> Federation::RecoverOwnLog() {
   const std::string& own = bank_->node_id();
@@ -169,15 +181,18 @@ absl::StatusOr<Federation::OwnLogRecovery> Federation::RecoverOwnLog() {
   return r;
 }
 
-void Federation::Reconfigure(std::map<std::string, Ed25519PublicKey> members, const std::vector<FederationPeerOptions>& peers) {
+void Federation::Reconfigure(std::map<std::string, Ed25519PublicKey> members, const std::vector<FederationPeerOptions>& peers,
+                             std::map<std::string, std::string> certificate_pins) {
   {
     absl::MutexLock lock(&members_mu_);
     members_ = std::move(members);
+    certificate_pins_ = std::move(certificate_pins);
   }
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   auto same = [](const FederationPeerOptions& a, const FederationPeerOptions& b) {
-    return a.id == b.id && a.host == b.host && a.port == b.port && a.url == b.url;
+    return a.id == b.id && a.host == b.host && a.port == b.port && a.url == b.url &&
+           a.certificate_sha256 == b.certificate_sha256;
   };
   for (auto& p : peers_) {
     if (p->retired) continue;

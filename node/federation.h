@@ -39,10 +39,16 @@ struct FederationPeerOptions {
   std::string host;
   uint16_t port = 0;
   std::string url;
+  // The member's pinned certificate digest (64 lowercase hex), "" for none: the peer must present exactly
+  // that certificate (FederationClientOptions::pinned_certificate_sha256).
+  std::string certificate_sha256;
 };
 
 struct FederationOptions {
   std::map<std::string, Ed25519PublicKey> members;  // every origin whose log is accepted, with its key
+  // Members whose federation certificate is pinned: id -> SHA-256 of the certificate's DER (64 lowercase hex).
+  // A pinned member connects to the federation listener only with that certificate (AllowPeer).
+  std::map<std::string, std::string> certificate_pins;
   std::vector<FederationPeerOptions> peers;         // whom to pull from and notify
   std::chrono::milliseconds sync_interval{2000};
   uint64_t max_segment_entries = 10000;
@@ -56,9 +62,11 @@ class Federation {
   Federation(const Federation&) = delete;
   Federation& operator=(const Federation&) = delete;
 
-  // The federation listener's handler and its peer filter (members only).
+  // The federation listener's handler and its peer filter: a member, and, where its certificate is pinned,
+  // presenting the pinned certificate (`certificate_sha256`: the SHA-256 of the client's certificate DER,
+  // 64 lowercase hex).
   HttpResponse Handle(const HttpRequest& request);
-  bool AllowPeer(const std::string& node_id) const;
+  bool AllowPeer(const std::string& node_id, const std::string& certificate_sha256) const;
 
   void Start();  // starts the peer sync threads and the notifier; registers the bank's commit listener
   void Stop();   // idempotent
@@ -82,8 +90,10 @@ class Federation {
   // connect) and the peers (whom to pull from and notify) become these. A peer whose id, host, port or URL
   // changed is a new peer: its old sync thread ends after its current round, a new one starts. Segments
   // already applied stay; an origin no longer a member is refused from now on. Peers and the history of the
-  // removed ones' status go from the status and metrics.
-  void Reconfigure(std::map<std::string, Ed25519PublicKey> members, const std::vector<FederationPeerOptions>& peers)
+  // removed ones' status go from the status and metrics. `certificate_pins` replaces the pins (a peer whose pin
+  // changed is a new peer too).
+  void Reconfigure(std::map<std::string, Ed25519PublicKey> members, const std::vector<FederationPeerOptions>& peers,
+                   std::map<std::string, std::string> certificate_pins = {})
       ABSL_LOCKS_EXCLUDED(mu_, members_mu_);
 
   // Admin view (GET /v1/federation/status): per peer and per origin.
@@ -135,6 +145,7 @@ class Federation {
   // The members (options_.members at construction, then Reconfigure's). Leaf lock.
   mutable absl::Mutex members_mu_;
   std::map<std::string, Ed25519PublicKey> members_ ABSL_GUARDED_BY(members_mu_);
+  std::map<std::string, std::string> certificate_pins_ ABSL_GUARDED_BY(members_mu_);
 };
 
 }  // namespace hashbank

@@ -71,6 +71,13 @@ struct FederationClient::Impl {
       return absl::PermissionDeniedError(absl::StrCat("the peer at ", host, ":", port, " presented the certificate of \"",
                                                       id, "\", not \"", peer_id, "\""));
     }
+    if (!options.pinned_certificate_sha256.empty() &&
+        TlsPeerCertificateSha256(stream->native_handle()) != options.pinned_certificate_sha256) {
+      stream.reset();
+      return absl::PermissionDeniedError(absl::StrCat("the peer at ", host, ":", port,
+                                                      " presented a certificate other than the one pinned for \"",
+                                                      peer_id, "\" (federation.members[].certificate_sha256)"));
+    }
     return absl::OkStatus();
   }
 

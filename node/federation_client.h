@@ -21,6 +21,9 @@ struct FederationClientOptions {
   std::string content_type = "application/x-protobuf";
   std::string authorization;  // an Authorization header value, "" for none (mTLS is the federation's auth)
   std::chrono::milliseconds timeout{10000};
+  // When not "": the server's certificate must have exactly this SHA-256 (of its DER, 64 lowercase hex), on
+  // top of the CA and node-id checks (federation.members[].certificate_sha256). PermissionDenied otherwise.
+  std::string pinned_certificate_sha256;
   size_t max_response_bytes = size_t{256} << 20;  // a segment of 10 000 entries is a few MB
 };
 

@@ -74,9 +74,18 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!shared_->options.client_ca_path.empty()) {
       // The chain was verified by OpenSSL against the federation CA; now the identity must be a peer.
       peer_id_ = TlsPeerNodeId(stream_.native_handle());
-      if (peer_id_.empty() || !shared_->options.allow_peer || !shared_->options.allow_peer(peer_id_)) return DoClose();
+      peer_sha256_ = TlsPeerCertificateSha256(stream_.native_handle());
+      if (!PeerAllowed()) return DoClose();
     }
     DoReadHeader();
+  }
+
+  // Whether the client certificate's identity may talk to this listener now. Asked at the handshake and
+  // again before every request on the connection, so a member removed or a pin changed by a reload loses
+  // its open connections at their next request.
+  bool PeerAllowed() const {
+    if (shared_->options.client_ca_path.empty()) return true;
+    return !peer_id_.empty() && shared_->options.allow_peer && shared_->options.allow_peer(peer_id_, peer_sha256_);
   }
 
   void DoReadHeader() {
@@ -94,6 +103,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec) {
     if (ec) return DoClose();
+    if (!PeerAllowed()) return DoClose();
     const auto& req = parser_->get();
     // HEAD is answered as GET (routing, roles, status, headers) without the body (RFC 9110 9.3.2).
     head_ = req.method() == http::verb::head;
@@ -221,6 +231,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool counted_ = false;
   bool head_ = false;  // the request being answered is a HEAD
   std::string peer_id_;
+  std::string peer_sha256_;  // of the client certificate (federation listener)
 };
 
 }  // namespace

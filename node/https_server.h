@@ -37,9 +37,12 @@ struct HttpsServerOptions {
   std::chrono::milliseconds timeout{30000};
   // Mutual TLS (the federation listener): when client_ca_path is set, a client certificate is required and
   // verified against it, and the node id in its URI SAN (hashbank://node/<id>) must be accepted by
-  // allow_peer — all before a request is read. The id reaches the handler as HttpRequest::peer_id.
+  // allow_peer — all before a request is read; allow_peer is asked again before every later request on the
+  // connection (a reload may have removed the member or changed its pin: the connection is then closed
+  // without an answer). The id reaches the handler as HttpRequest::peer_id. allow_peer must be thread-safe.
   std::string client_ca_path;
-  std::function<bool(const std::string& node_id)> allow_peer;
+  // node_id from the certificate's URI SAN; certificate_sha256 its DER's SHA-256, 64 lowercase hex.
+  std::function<bool(const std::string& node_id, const std::string& certificate_sha256)> allow_peer;
 };
 
 class HttpsServer {

@@ -1,5 +1,6 @@
 #include "node/tls_peer.h"
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -24,6 +25,21 @@ std::string TlsPeerNodeId(void* handle) {
   }
   GENERAL_NAMES_free(names);
   return id;
+}
+
+std::string TlsPeerCertificateSha256(void* handle) {
+  X509* cert = SSL_get0_peer_certificate(static_cast<SSL*>(handle));
+  if (cert == nullptr) return "";
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(cert, EVP_sha256(), digest, &length) != 1 || length != 32) return "";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
 }
 
 }  // namespace hashbank

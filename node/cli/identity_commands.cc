@@ -98,6 +98,7 @@ int RunNodeInitCommand(const NodeInitOptions& o, std::ostream& out, std::ostream
   PublicCard card;
   card.node_id = o.id;
   card.public_key = key->public_key();
+  if (info.ok()) card.certificate_sha256 = info->sha256_fingerprint_hex;
   auto card_json = FormatPublicCard(card);
   if (card_json.ok()) (void)WritePemFile((dir / "card.json").string(), *card_json + "\n", 0644u, IfFileExists::kFail);
   out << "node " << o.id << " in " << o.out_dir << ": node.key (Ed25519, 0600), tls/server.pem + .key (SANs: "
@@ -115,15 +116,17 @@ int RunKeysShowCommand(const NodeOverrides& overrides, std::ostream& out, std::o
   if (absl::Status s = RequireExistingNode(*config); !s.ok()) return Fail(err, "keys show", s);
   auto key = ReadSigningKeyFile(SigningKeyPath(*config));
   if (!key.ok()) return Fail(err, "keys show", key.status());
-  boost::json::object card;
-  card["node_id"] = key->node_id;
-  card["ed25519_public_key"] = PublicKeyHex(key->key.public_key());
+  PublicCard card;
+  card.node_id = key->node_id;
+  card.public_key = key->key.public_key();
   auto cert = ReadTextFile(config->TlsCertPath());
   if (cert.ok()) {
     auto info = InspectCertificate(*cert);
-    if (info.ok()) card["certificate_sha256"] = info->sha256_fingerprint_hex;
+    if (info.ok()) card.certificate_sha256 = info->sha256_fingerprint_hex;
   }
-  out << boost::json::serialize(card) << '\n';
+  auto card_json = FormatPublicCard(card);
+  if (!card_json.ok()) return Fail(err, "keys show", card_json.status());
+  out << *card_json;
   return 0;
 }
 

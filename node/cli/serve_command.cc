@@ -24,6 +24,7 @@
 #include "node/https_server.h"
 #include "node/case_desk.h"
 #include "node/member_api.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -63,15 +64,20 @@ int WaitForSignal() {
   }
 }
 
-// The federation's members and peers as the config names them. InvalidArgument for a bad member key.
+// The federation's members, their certificate pins (lowercase) and the peers as the config names them.
+// InvalidArgument for a bad member key.
 absl::Status FederationMembership(const NodeConfig& config, std::map<std::string, Ed25519PublicKey>* members,
-                                  std::vector<FederationPeerOptions>* peers) {
+                                  std::vector<FederationPeerOptions>* peers, std::map<std::string, std::string>* pins) {
   for (const FederationMember& m : config.federation.members) {
     auto key = ParsePublicKeyHex(m.public_key_hex);
     if (!key.ok()) return absl::InvalidArgumentError("federation.members: " + m.id + ": " + std::string(key.status().message()));
     (*members)[m.id] = *key;
+    if (!m.certificate_sha256.empty()) (*pins)[m.id] = absl::AsciiStrToLower(m.certificate_sha256);
   }
-  for (const FederationPeer& p : config.federation.peers) peers->push_back({p.id, p.host, p.port, p.url});
+  for (const FederationPeer& p : config.federation.peers) {
+    auto pin = pins->find(p.id);
+    peers->push_back({p.id, p.host, p.port, p.url, pin == pins->end() ? "" : pin->second});
+  }
   return absl::OkStatus();
 }
 
@@ -88,7 +94,8 @@ void Reload(const NodeOverrides& overrides, const NodeConfig& running, Bank* ban
   }
   std::map<std::string, Ed25519PublicKey> members;
   std::vector<FederationPeerOptions> peers;
-  if (absl::Status s = FederationMembership(*config, &members, &peers); !s.ok()) {
+  std::map<std::string, std::string> pins;
+  if (absl::Status s = FederationMembership(*config, &members, &peers, &pins); !s.ok()) {
     out << "hashbank: reload refused, the running configuration stays: " << s.message() << std::endl;
     return;
   }
@@ -121,7 +128,7 @@ void Reload(const NodeOverrides& overrides, const NodeConfig& running, Bank* ban
         }
       }
     }
-    federation->Reconfigure(std::move(members), peers);
+    federation->Reconfigure(std::move(members), peers, std::move(pins));
     out << "hashbank: reload: federation of " << config->federation.members.size() << " members, "
         << config->federation.peers.size() << " peers" << std::endl;
   }
@@ -215,7 +222,7 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   std::unique_ptr<HttpsServer> federation_server;
   if (config->FederationEnabled()) {
     FederationOptions fo;
-    if (absl::Status s = FederationMembership(*config, &fo.members, &fo.peers); !s.ok()) return fail(s);
+    if (absl::Status s = FederationMembership(*config, &fo.members, &fo.peers, &fo.certificate_pins); !s.ok()) return fail(s);
     fo.sync_interval = std::chrono::milliseconds(config->federation.sync_interval_ms);
     fo.max_segment_entries = config->federation.max_segment_entries;
     fo.client.ca_path = config->FederationCaPath();
@@ -238,7 +245,9 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
       fed.host = flisten->host;
       fed.port = flisten->port;
       fed.client_ca_path = config->FederationCaPath();
-      fed.allow_peer = [f = federation.get()](const std::string& id) { return f->AllowPeer(id); };
+      fed.allow_peer = [f = federation.get()](const std::string& id, const std::string& sha256) {
+        return f->AllowPeer(id, sha256);
+      };
       fed.max_json_body_bytes = 1 << 16;  // peers send no large bodies: the federation's own limit, every route
       fed.body_limit = nullptr;
       fed.run_inline = nullptr;

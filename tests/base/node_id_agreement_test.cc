@@ -103,7 +103,7 @@ class NodeIdAgreementTest : public ::testing::Test {
     EXPECT_TRUE(
         WritePemFile(hand, "{\"node_id\":" + JsonString(id) + ",\"ed25519_seed\":\"" + kSeedHex + "\"}", 0600).ok());
     v.read_key_file = ReadSigningKeyFile(hand).status();
-    v.format_card = FormatPublicCard({id, key.public_key()}).status();
+    v.format_card = FormatPublicCard({id, key.public_key(), ""}).status();
     v.parse_card =
         ParsePublicCard("{\"node_id\":" + JsonString(id) + ",\"ed25519_public_key\":\"" + kPublicKeyHex + "\"}")
             .status();

@@ -2,6 +2,8 @@
 // at a directory that is not a node's data directory fail with a clear error and create nothing there (no
 // salt, CA, key, database or token). The real binary, as an operator runs it.
 #include <gtest/gtest.h>
+
+#include <cctype>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -189,6 +191,19 @@ TEST_F(NodeCommandsTest, NodeInitAcceptsAnAddressAsHost) {
   EXPECT_NE(san.find("IP Address:127.0.0.1"), std::string::npos) << san;
   EXPECT_NE(san.find("DNS:localhost"), std::string::npos) << san;
   EXPECT_EQ(san.find("DNS:127.0.0.1"), std::string::npos) << san;
+  // The card names the certificate by the digest openssl computes of it (what members pin).
+  const std::string fp_cmd = "openssl x509 -noout -fingerprint -sha256 -in '" +
+                             (root_ / "node-a" / "tls" / "server.pem").string() + "' > '" + (root_ / "fp.txt").string() + "' 2>&1";
+  ASSERT_EQ(std::system(fp_cmd.c_str()), 0);
+  std::string fp = testing::ReadFileText((root_ / "fp.txt").string());
+  fp = fp.substr(fp.find('=') + 1);
+  std::string want;
+  for (char c : fp) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) want += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  ASSERT_EQ(want.size(), 64u) << fp;
+  const std::string card = testing::ReadFileText((root_ / "node-a" / "card.json").string());
+  EXPECT_NE(card.find("\"certificate_sha256\":\"" + want + "\""), std::string::npos) << card;
 }
 }  // namespace
 }  // namespace hashbank

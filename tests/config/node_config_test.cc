@@ -680,7 +680,7 @@ TEST(FederationConfigTest, FullSectionLoads) {
   EXPECT_EQ(f.sync_interval_ms, 500u);
   EXPECT_EQ(f.max_segment_entries, 2000u);
   const std::vector<FederationMember> members = {
-      {"node-a", kKeyA}, {"node-b", kKeyB}, {"node-c", kKeyC}, {"node-a.v6", std::string(64, 'F')}};
+      {"node-a", kKeyA, ""}, {"node-b", kKeyB, ""}, {"node-c", kKeyC, ""}, {"node-a.v6", std::string(64, 'F'), ""}};
   EXPECT_EQ(f.members, members);
   const std::vector<FederationPeer> peers = {
       {"node-b", "https://node-b.example:9443", "node-b.example", 9443},
@@ -740,6 +740,20 @@ TEST(FederationConfigTest, MemberPublicKeyMustBe64HexDigits) {
                         "federation.members[3].public_key: expected a string, got a sequence"));
 }
 
+TEST(FederationConfigTest, AMemberMayPinItsCertificateBy64HexDigits) {
+  const std::string sha = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+  auto config = FromYaml(Federation("    - {id: node-d, public_key: \"" + kKeyA + "\", certificate_sha256: \"" + sha + "\"}\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->federation.members[3].certificate_sha256, sha);
+  EXPECT_EQ(config->federation.members[0].certificate_sha256, "") << "optional: absent is empty";
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: node-d, public_key: \"" + kKeyA + "\", certificate_sha256: ab}\n")),
+                        "federation.members[3].certificate_sha256: expected 64 hex digits (the certificate_sha256 of the "
+                        "member's card, from `hashbank keys show`), got 2 characters"));
+  EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: node-d, public_key: \"" + kKeyA + "\", certificate_sha256: \"" +
+                                            std::string(63, 'a') + "z\"}\n")),
+                        "federation.members[3].certificate_sha256: expected 64 hex digits"));
+}
+
 TEST(FederationConfigTest, MemberIdsFollowTheNodeIdRuleAndAreUnique) {
   EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: Node-D, public_key: \"" + kKeyA + "\"}\n")),
                         "federation.members[3].id: \"Node-D\" has a character outside [a-z0-9._-] at position 0"));
@@ -751,18 +765,18 @@ TEST(FederationConfigTest, MemberIdsFollowTheNodeIdRuleAndAreUnique) {
 
 TEST(FederationConfigTest, MemberItemsAreMappingsWithExactlyTheirKeys) {
   EXPECT_EQ(Message(FromYaml("federation:\n  members:\n    - id: node-a\n").status()),
-            "federation.members[0]: missing key public_key; each item of federation.members has id, public_key "
-            "(line 3, column 7)");
+            "federation.members[0]: missing key public_key; each item of federation.members has id, public_key, "
+            "certificate_sha256 (optional) (line 3, column 7)");
   EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: node-d, public_key: \"" + kKeyA + "\", pubkey: x}\n")),
                         "federation.members[3].pubkey: unknown key; each item of federation.members has id, "
-                        "public_key (line 8, column"));
+                        "public_key, certificate_sha256 (optional) (line 8, column"));
   EXPECT_TRUE(FailsWith(FromYaml(Federation("    - {id: node-d, id: node-e, public_key: \"" + kKeyA + "\"}\n")),
                         "federation.members[3].id: duplicate key"));
   EXPECT_TRUE(FailsWith(FromYaml(Federation("    - node-d\n")),
-                        "federation.members[3]: expected a mapping with keys id, public_key, got the scalar "
+                        "federation.members[3]: expected a mapping with keys id, public_key, certificate_sha256 (optional), got the scalar "
                         "\"node-d\" (line 8, column 7)"));
   EXPECT_TRUE(FailsWith(FromYaml("federation:\n  members:\n    - ~\n"),
-                        "federation.members[0]: expected a mapping with keys id, public_key, got null"));
+                        "federation.members[0]: expected a mapping with keys id, public_key, certificate_sha256 (optional), got null"));
 }
 
 TEST(FederationConfigTest, ListKeysMustBeLists) {
@@ -917,7 +931,7 @@ TEST(FederationConfigTest, ListValuedVariablesAreRejected) {
 TEST(FederationConfigTest, ValidateChecksListsBuiltInCode) {
   NodeConfig config;
   config.node.id = "node-a";
-  config.federation.members = {{"node-a", kKeyA}, {"node-b", kKeyB}};
+  config.federation.members = {{"node-a", kKeyA, ""}, {"node-b", kKeyB, ""}};
   config.federation.peers = {{"node-b", "https://b.example:9443", "b.example", 9443}};
   config.federation.suspended = {"node-b"};
   EXPECT_TRUE(config.Validate().ok()) << config.Validate();
@@ -928,7 +942,7 @@ TEST(FederationConfigTest, ValidateChecksListsBuiltInCode) {
   EXPECT_TRUE(Message(bad.Validate()).starts_with("federation.members[1].public_key: expected 64 hex digits"))
       << bad.Validate();
   bad = config;
-  bad.federation.members.push_back({"node-a", kKeyC});
+  bad.federation.members.push_back({"node-a", kKeyC, ""});
   EXPECT_EQ(Message(bad.Validate()), "federation.members[2].id: duplicate \"node-a\", also at federation.members[0]");
   bad = config;
   bad.federation.peers[0].port = 443;  // host and port are derived from the url: they must agree

@@ -545,9 +545,24 @@ TEST(SigningKeyFileTest, WriteRefusesABadNodeIdAndWritesNothing) {
 
 // --- Public card ------------------------------------------------------------------------------------------
 
+TEST(PublicCardTest, ACertificateDigestIsOptionalAndChecked) {
+  const SigningKey key = KeyFromSeedHex(kRfc8032Vectors[2].seed);
+  const std::string sha(64, 'c');
+  absl::StatusOr<std::string> text = FormatPublicCard({"node-3", key.public_key(), sha});
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_NE(text->find("\"certificate_sha256\":\"" + sha + "\""), std::string::npos) << *text;
+  absl::StatusOr<PublicCard> card = ParsePublicCard(*text);
+  ASSERT_TRUE(card.ok()) << card.status();
+  EXPECT_EQ(card->certificate_sha256, sha);
+  EXPECT_EQ(FormatPublicCard({"node-3", key.public_key(), "ABC"}).status().code(), absl::StatusCode::kInvalidArgument);
+  std::string upper = *text;
+  upper.replace(upper.find(sha), 64, std::string(64, 'C'));
+  EXPECT_EQ(ParsePublicCard(upper).status().code(), absl::StatusCode::kInvalidArgument) << "lowercase, as computed";
+}
+
 TEST(PublicCardTest, FormatThenParseRoundTrips) {
   const SigningKey key = KeyFromSeedHex(kRfc8032Vectors[2].seed);
-  absl::StatusOr<std::string> text = FormatPublicCard({"node-3", key.public_key()});
+  absl::StatusOr<std::string> text = FormatPublicCard({"node-3", key.public_key(), ""});
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_EQ(*text, std::string("{\"node_id\":\"node-3\",\"ed25519_public_key\":\"") +
                        kRfc8032Vectors[2].public_key + "\"}\n");
@@ -577,7 +592,7 @@ TEST(PublicCardTest, ParseRejectsBadCards) {
     EXPECT_EQ(card.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
     EXPECT_TRUE(MessageContains(card.status(), c.message)) << c.text << " -> " << card.status();
   }
-  EXPECT_EQ(FormatPublicCard({"", Ed25519PublicKey{}}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FormatPublicCard({"", Ed25519PublicKey{}, ""}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

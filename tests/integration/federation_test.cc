@@ -387,9 +387,9 @@ class FederationFixture : public ::testing::Test {
     fed.port = n.fed_port;
     fed.client_ca_path = n.Path("ca.pem");
     fed.max_json_body_bytes = 1 << 16;
-    fed.allow_peer = [np](const std::string& id) {
+    fed.allow_peer = [np](const std::string& id, const std::string& sha256) {
       std::shared_lock lock(np->fed_mu);
-      return np->federation != nullptr && np->federation->AllowPeer(id);
+      return np->federation != nullptr && np->federation->AllowPeer(id, sha256);
     };
     auto fs_ = HttpsServer::Start(fed, [np](const HttpRequest& r) {
       if (np->fed_hook) {
@@ -411,7 +411,7 @@ class FederationFixture : public ::testing::Test {
     for (const auto& [id, key] : extra_members_) fo.members[id] = key;
     for (const std::string& p : peers) {
       const Node& other = *nodes_.at(p);
-      fo.peers.push_back({p, "localhost", other.fed_port, absl::StrCat("https://localhost:", other.fed_port)});
+      fo.peers.push_back({p, "localhost", other.fed_port, absl::StrCat("https://localhost:", other.fed_port), ""});
     }
     fo.sync_interval = tuning.sync_interval;
     fo.max_segment_entries = tuning.max_segment_entries;
@@ -775,7 +775,7 @@ TEST_F(FederationTest, ANodeRestoredFromAnOldBackupRecoversItsOwnLogTailFromPeer
   {
     FederationOptions fo;
     for (const auto& [id, other] : nodes_) fo.members[id] = other->key->public_key();
-    fo.peers.push_back({"node-b", "localhost", B().fed_port, absl::StrCat("https://localhost:", B().fed_port)});
+    fo.peers.push_back({"node-b", "localhost", B().fed_port, absl::StrCat("https://localhost:", B().fed_port), ""});
     fo.client.ca_path = A().Path("ca.pem");
     fo.client.cert_path = A().Path("server.pem");
     fo.client.key_path = A().Path("server.key");
@@ -819,7 +819,7 @@ TEST_F(FederationTest, ReconfigureSwapsPeersWhileRunning) {
   for (const auto& [id, other] : nodes_) members[id] = other->key->public_key();
   {
     std::shared_lock lock(C().fed_mu);
-    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port)}});
+    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port), ""}});
   }
   const json::value peers = ParseJson(FederationStatus(C())).at("peers");
   ASSERT_EQ(peers.as_array().size(), 1u) << peers;
@@ -832,7 +832,7 @@ TEST_F(FederationTest, ReconfigureSwapsPeersWhileRunning) {
   members.erase("node-a");
   {
     std::shared_lock lock(C().fed_mu);
-    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port)}});
+    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port), ""}});
   }
   ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:3");
   ASSERT_TRUE(Eventually([&] {
@@ -840,6 +840,66 @@ TEST_F(FederationTest, ReconfigureSwapsPeersWhileRunning) {
     return a.is_object() && a.at("member") == json::value(false) && a.as_object().contains("last_error");
   })) << FederationStatus(C());
   EXPECT_EQ(TrustedSize(*C().bank, "node-a"), 2u);
+}
+
+// federation.members[].certificate_sha256: a pinned member's certificate must be exactly the pinned one, on
+// both ends. node-c pins node-b's certificate wrongly (node-a's digest): node-c's client refuses node-b and
+// takes nothing more from it, until the right digest is pinned. Then node-b pins node-c wrongly: node-b's
+// listener closes node-c's connections after the handshake, until the right digest is pinned there too.
+TEST_F(FederationTest, APinnedCertificateIsRequiredOnBothEndsOfAFederationConnection) {
+  ASSERT_NO_FATAL_FAILURE(StartChain({.sync_interval = 100ms}));
+  ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:1");
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 1; })) << FederationStatus(C());
+  auto digest = [&](Node& n) {
+    const auto info = InspectCertificate(testing::ReadFileText(n.Path("server.pem")));
+    EXPECT_TRUE(info.ok()) << info.status();
+    return info.ok() ? info->sha256_fingerprint_hex : std::string();
+  };
+  const std::string a_sha = digest(A()), b_sha = digest(B()), c_sha = digest(C());
+  ASSERT_NE(a_sha, b_sha);
+  std::map<std::string, Ed25519PublicKey> members;
+  for (const auto& [id, other] : nodes_) members[id] = other->key->public_key();
+  auto peer = [&](Node& n, const std::string& pin) {
+    return FederationPeerOptions{n.id, "localhost", n.fed_port, absl::StrCat("https://localhost:", n.fed_port), pin};
+  };
+  auto peer_error = [&](Node& n, const std::string& peer_id) {
+    const json::value status = ParseJson(FederationStatus(n));  // kept alive for the loop
+    for (const json::value& p : status.at("peers").as_array()) {
+      if (p.at("id") == json::value(peer_id) && p.as_object().contains("last_error")) return std::string(p.at("last_error").as_string());
+    }
+    return std::string();
+  };
+
+  // Client side: node-c pins another certificate for node-b.
+  {
+    std::shared_lock lock(C().fed_mu);
+    C().federation->Reconfigure(members, {peer(B(), a_sha)}, {{"node-b", a_sha}});
+  }
+  ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:2");
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*B().bank, "node-a") == 2; }));
+  ASSERT_TRUE(Eventually([&] { return peer_error(C(), "node-b").find("pinned") != std::string::npos; })) << FederationStatus(C());
+  EXPECT_EQ(TrustedSize(*C().bank, "node-a"), 1u);
+  {
+    std::shared_lock lock(C().fed_mu);
+    C().federation->Reconfigure(members, {peer(B(), b_sha)}, {{"node-b", b_sha}});
+  }
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 2; })) << FederationStatus(C());
+
+  // Server side: node-b pins another certificate for node-c; node-c's requests to node-b are refused.
+  {
+    std::shared_lock lock(B().fed_mu);
+    B().federation->Reconfigure(members, {peer(A(), ""), peer(C(), "")}, {{"node-c", a_sha}});
+  }
+  ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:3");
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*B().bank, "node-a") == 3; }));
+  ASSERT_TRUE(Eventually([&] { return !peer_error(C(), "node-b").empty(); })) << FederationStatus(C());
+  std::this_thread::sleep_for(500ms);  // five of node-c's sync rounds
+  EXPECT_EQ(TrustedSize(*C().bank, "node-a"), 2u) << FederationStatus(C());
+  {
+    std::shared_lock lock(B().fed_mu);
+    B().federation->Reconfigure(members, {peer(A(), ""), peer(C(), "")}, {{"node-c", c_sha}});
+  }
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 3; })) << FederationStatus(C());
 }
 
 TEST_F(FederationTest, OpinionAtCReachesAAndModelPublishedAtAReachesC) {
@@ -1250,7 +1310,7 @@ class FederationMaliciousPeerTest : public FederationFixture {
     o.io_threads = 1;
     o.worker_threads = 1;
     o.timeout = 10s;
-    o.allow_peer = [](const std::string& id) { return id == "node-x"; };
+    o.allow_peer = [](const std::string& id, const std::string&) { return id == "node-x"; };
     auto server = HttpsServer::Start(o, [this](const HttpRequest& r) { return Serve(r); });
     ASSERT_TRUE(server.ok()) << server.status();
     m.fed_server = std::move(*server);
