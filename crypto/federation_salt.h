@@ -14,6 +14,7 @@
 #include <iosfwd>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,6 +27,12 @@ struct FederationSalt {
 
   std::string id;
   std::array<uint8_t, kKeyBytes> key{};
+  // SECRET. After a salt rotation (docs/operators.md, "Rotating the salt"): the exact-hash keys of the salts
+  // before this one, oldest first (each Salter::exact_chain_link() of its salt). Exact hashes salted with HMAC
+  // cannot be un-salted, so they are chained instead: a digest is HMACed under each link and then under this
+  // salt's own exact key, and a value stored under the previous salt becomes this salt's by one more HMAC.
+  // Empty for a salt that never rotated.
+  std::vector<std::array<uint8_t, kKeyBytes>> exact_chain;
 
   // OK, or InvalidArgument saying what is wrong with `id` (empty, too long, or the first bad character).
   static absl::Status ValidateId(std::string_view id);
@@ -39,10 +46,16 @@ struct FederationSalt {
 
   // The key as 64 lowercase hex digits. SECRET.
   std::string ToHex() const;
-  // The salt's public check value: 32 hex digits of HMAC-SHA-256(key, "hashbank federation salt check v1").
-  // Equal for equal keys, and says nothing about the key (HMAC is a PRF); nodes compare it to tell a wrong
-  // salt of the same id from the right one.
+  // The salt's public check value: 32 hex digits of HMAC-SHA-256(key, "hashbank federation salt check v1"
+  // followed by the exact_chain's bytes, if any). Equal for equal keys and chains, and says nothing about them
+  // (HMAC is a PRF); nodes compare it to tell a wrong salt of the same id from the right one.
   std::string CheckValue() const;
+
+  // The salt file (salt.json, mode 0600, SECRET): {"salt_id", "check", "key"[, "exact_chain": [hex...]]}.
+  std::string ToFileJson() const;
+  // The inverse. InvalidArgument naming the problem (never the key), also when "check" is present and is not
+  // what the key and chain give (a file altered or mixed from two salts). `path` prefixes the messages.
+  static absl::StatusOr<FederationSalt> FromFileJson(std::string_view json, std::string_view path);
   // `FederationSalt{id="...", key=<redacted>}`.
   std::string ToString() const;
 };

@@ -208,6 +208,7 @@ Salter::Salter(const FederationSalt& salt) : salt_id_(salt.id), check_value_(sal
   Key32 mask_key = DeriveKey(salt.key, kPdqMaskSubkey, kSaltContext);
   embedding_key_ = DeriveKey(salt.key, kEmbeddingSubkey, kSaltContext);
   exact_key_ = DeriveKey(salt.key, kExactSubkey, kSaltContext);
+  exact_chain_ = salt.exact_chain;
 
   std::array<uint8_t, 256> destination = KeyedPermutation(permutation_key);
   std::array<uint8_t, 256> source{};
@@ -244,6 +245,7 @@ Salter::Salter(const FederationSalt& salt) : salt_id_(salt.id), check_value_(sal
 Salter::~Salter() {
   sodium_memzero(embedding_key_.data(), embedding_key_.size());
   sodium_memzero(exact_key_.data(), exact_key_.size());
+  for (auto& link : exact_chain_) sodium_memzero(link.data(), link.size());
   sodium_memzero(pdq_mask_.data(), sizeof pdq_mask_);
   sodium_memzero(salt_table_.data(), salt_table_.size() * sizeof(PdqLimbs));
   sodium_memzero(unsalt_table_.data(), unsalt_table_.size() * sizeof(PdqLimbs));
@@ -297,6 +299,14 @@ std::shared_ptr<const Salter::Rotation> Salter::RotationFor(size_t dimension) co
 }
 
 absl::StatusOr<std::vector<float>> Salter::SaltEmbedding(std::span<const float> v) const {
+  return Rotate(v, /*transpose=*/false);
+}
+
+absl::StatusOr<std::vector<float>> Salter::UnsaltEmbedding(std::span<const float> salted) const {
+  return Rotate(salted, /*transpose=*/true);
+}
+
+absl::StatusOr<std::vector<float>> Salter::Rotate(std::span<const float> v, bool transpose) const {
   const size_t d = v.size();
   if (d == 0 || d > kMaxEmbeddingDimension) {
     return absl::InvalidArgumentError(
@@ -316,10 +326,13 @@ absl::StatusOr<std::vector<float>> Salter::SaltEmbedding(std::span<const float> 
 
   const std::shared_ptr<const Rotation> rotation = RotationFor(d);
   std::vector<float> out(d);
+  const float* q = rotation->q.data();
   for (size_t i = 0; i < d; ++i) {
-    const float* row = rotation->q.data() + i * d;
     double sum = 0;
-    for (size_t k = 0; k < d; ++k) sum += static_cast<double>(row[k]) * static_cast<double>(v[k]);
+    // Q v reads row i of Q; Q^T v reads column i.
+    for (size_t k = 0; k < d; ++k) {
+      sum += static_cast<double>(transpose ? q[k * d + i] : q[i * d + k]) * static_cast<double>(v[k]);
+    }
     out[i] = static_cast<float>(sum);
   }
   return out;
@@ -335,7 +348,28 @@ absl::StatusOr<SaltedExactDigest> Salter::SaltExact(ExactKind kind, std::span<co
   std::array<uint8_t, 33> message{};
   message[0] = md5 ? kMd5Domain : kSha256Domain;
   std::copy(digest.begin(), digest.end(), message.begin() + 1);
-  return HmacSha256(exact_key_, std::span<const uint8_t>(message.data(), 1 + digest.size()));
+  if (exact_chain_.empty()) return HmacSha256(exact_key_, std::span<const uint8_t>(message.data(), 1 + digest.size()));
+  SaltedExactDigest value = HmacSha256(exact_chain_[0], std::span<const uint8_t>(message.data(), 1 + digest.size()));
+  for (size_t i = 1; i <= exact_chain_.size(); ++i) {
+    std::copy(value.begin(), value.end(), message.begin() + 1);
+    value = HmacSha256(i < exact_chain_.size() ? exact_chain_[i] : exact_key_, std::span<const uint8_t>(message.data(), 33));
+  }
+  return value;
+}
+
+bool Salter::Follows(const Salter& previous) const {
+  if (exact_chain_.size() != previous.exact_chain_.size() + 1) return false;
+  for (size_t i = 0; i < previous.exact_chain_.size(); ++i) {
+    if (sodium_memcmp(exact_chain_[i].data(), previous.exact_chain_[i].data(), 32) != 0) return false;
+  }
+  return sodium_memcmp(exact_chain_.back().data(), previous.exact_key_.data(), 32) == 0;
+}
+
+SaltedExactDigest Salter::ResaltExact(ExactKind kind, const SaltedExactDigest& previous_value) const {
+  std::array<uint8_t, 33> message{};
+  message[0] = kind == ExactKind::kMd5 ? kMd5Domain : kSha256Domain;
+  std::copy(previous_value.begin(), previous_value.end(), message.begin() + 1);
+  return HmacSha256(exact_key_, std::span<const uint8_t>(message.data(), message.size()));
 }
 
 }  // namespace hashbank

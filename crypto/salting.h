@@ -76,19 +76,36 @@ class Salter {
   // kMaxEmbeddingDimension, a component is NaN or infinite, or the norm is beyond float range.
   absl::StatusOr<std::vector<float>> SaltEmbedding(std::span<const float> v) const;
 
-  // HMAC-SHA-256 of (kind byte || digest). InvalidArgument unless the digest is 16 bytes for kMd5, 32 for
-  // kSha256.
+  // HMAC-SHA-256 of (kind byte || digest) under the first exact key, then of (kind byte || that value) under
+  // each next one: the salt's exact_chain, oldest first, then its own exact key (one HMAC for a salt that
+  // never rotated). InvalidArgument unless the digest is 16 bytes for kMd5, 32 for kSha256.
   absl::StatusOr<SaltedExactDigest> SaltExact(ExactKind kind, std::span<const uint8_t> digest) const;
+
+  // Salt rotation (docs/operators.md). Whether this salt is the direct successor of `previous`: its
+  // exact_chain ends with previous's exact_chain_link() and otherwise equals previous's chain.
+  bool Follows(const Salter& previous) const;
+  // A value `previous` salted (SaltExact) as this salt salts the same digest: one more HMAC. Only meaningful
+  // when Follows(previous).
+  SaltedExactDigest ResaltExact(ExactKind kind, const SaltedExactDigest& previous_value) const;
+  // Q^T v: UnsaltEmbedding(SaltEmbedding(v)) == v to float rounding. Errors as SaltEmbedding's.
+  absl::StatusOr<std::vector<float>> UnsaltEmbedding(std::span<const float> salted) const;
+  // SECRET: this salt's own exact key, the link the next salt's exact_chain appends (FederationSalt).
+  const std::array<uint8_t, 32>& exact_chain_link() const { return exact_key_; }
+  // SECRET: this salt's exact_chain (a copy of FederationSalt::exact_chain).
+  const std::vector<std::array<uint8_t, 32>>& exact_chain() const { return exact_chain_; }
 
  private:
   struct Rotation;  // one dimension's row-major d x d float matrix; wipes itself when freed
 
   std::shared_ptr<const Rotation> RotationFor(size_t dimension) const;
+  // Q v, or Q^T v when `transpose` (SaltEmbedding's checks for both).
+  absl::StatusOr<std::vector<float>> Rotate(std::span<const float> v, bool transpose) const;
 
   std::string salt_id_;
   std::string check_value_;
   std::array<uint8_t, 32> embedding_key_{};
   std::array<uint8_t, 32> exact_key_{};
+  std::vector<std::array<uint8_t, 32>> exact_chain_;  // FederationSalt::exact_chain
   PdqLimbs pdq_mask_{};
   // Byte tables, 32 byte positions x 256 values: entry [p * 256 + v] is where the set bits of value v at
   // byte p of the input land, so applying a bit permutation is 32 lookups and ORs.

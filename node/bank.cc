@@ -862,4 +862,92 @@ BankStats Bank::Stats() const {
   return s;
 }
 
+absl::StatusOr<uint64_t> Bank::RepublishOwnSignals(const std::string& old_salt_id, const Resalter& resalt, size_t chunk,
+                                                   const Actor& actor) {
+  const std::string& own = options_.node_id;
+  uint64_t republished = 0;
+  uint64_t next = 1;  // the first own sequence not looked at yet
+  while (true) {
+    // The next chunk of live own signals under the old salt (the log only grows at its end, by this loop).
+    std::vector<std::pair<uint64_t, pb::Signal>> batch_signals;
+    const uint64_t end = own_log_.durable_size() + 1;
+    absl::Status scan = store_->ScanEntries(own, next, end, [&](uint64_t seq, std::string_view bytes) -> absl::Status {
+      if (batch_signals.size() >= chunk) return absl::CancelledError("chunk full");  // stops the scan here
+      next = seq + 1;
+      pb::Entry entry;
+      if (bytes.empty() || !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !entry.has_signal()) {
+        return absl::OkStatus();
+      }
+      if (entry.signal().salt_id() != old_salt_id) return absl::OkStatus();
+      batch_signals.emplace_back(seq, entry.signal());
+      return absl::OkStatus();
+    });
+    if (!scan.ok() && !absl::IsCancelled(scan)) return scan;
+    if (batch_signals.empty()) return republished;
+    std::vector<std::pair<SignalRef, pb::Signal>> withdrawn;
+    auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
+      withdrawn.clear();
+      std::vector<pb::Entry> signals, withdrawals;
+      for (const auto& [seq, old] : batch_signals) {
+        const SignalRef ref{own, seq};
+        auto tomb = store_->GetTombstone(ref);
+        if (!tomb.ok()) return tomb.status();
+        if (tomb->has_value() || !scope.Claim(WithdrawalClaim(seq))) continue;  // withdrawn meanwhile
+        HB_ASSIGN_OR_RETURN(pb::Signal fresh, resalt(old, seq));
+        HB_ASSIGN_OR_RETURN(std::vector<std::string> labels, CurrentLabels(*store_, ref, old));
+        fresh.clear_labels();
+        for (std::string& l : labels) fresh.add_labels(std::move(l));
+        *signals.emplace_back().mutable_signal() = std::move(fresh);
+        withdrawn.emplace_back(ref, old);
+      }
+      const uint64_t n = signals.size();
+      StoreBatch& b = *scope.batch();
+      for (uint64_t k = 0; k < n; ++k) {
+        AddSignalRows(&b, signals[k].signal(), SignalRef{own, scope.first_sequence() + k});
+        const auto& [ref, old] = withdrawn[k];
+        b.DeleteEntry(ref);
+        DeleteSignalRows(&b, old, ref);
+        HB_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> edited, EditedLabels(*store_, ref));
+        DeleteLabelEditRows(&b, ref, edited.value_or(std::vector<std::string>()));
+        b.PutTombstone(ref, Tombstone{scope.now_ms(), actor.name, "salt_rotation", SignalRef{own, scope.first_sequence() + n + k}});
+        pb::Entry& w = withdrawals.emplace_back();
+        w.mutable_withdrawal()->set_signal_sequence(ref.sequence);
+        w.mutable_withdrawal()->set_reason("salt_rotation");
+      }
+      if (n > 0) b.AddAudit(actor.name, "salt.rotate", absl::StrCat(n, " signals from ", scope.first_sequence(), " on"));
+      for (pb::Entry& w : withdrawals) signals.push_back(std::move(w));
+      return signals;
+    });
+    if (!appended.ok()) return appended.status();
+    IndexAppended(*appended);
+    for (const auto& [ref, old] : withdrawn) index_.Remove(ref, old);
+    republished += withdrawn.size();
+  }
+}
+
+absl::StatusOr<std::map<uint64_t, uint64_t>> Bank::ResaltedOwnSignals() const {
+  std::map<uint64_t, uint64_t> moved;
+  absl::Status s = store_->ScanEntries(options_.node_id, 1, own_log_.durable_size() + 1,
+                                       [&](uint64_t seq, std::string_view bytes) -> absl::Status {
+                                         pb::Entry entry;
+                                         if (!bytes.empty() && entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+                                             entry.has_signal() && entry.signal().resalted_from() != 0) {
+                                           moved[entry.signal().resalted_from()] = seq;
+                                         }
+                                         return absl::OkStatus();
+                                       });
+  if (!s.ok()) return s;
+  return moved;
+}
+
+absl::Status Bank::CommitSaltSwitch(const Salter& to, const std::vector<std::pair<std::string, std::string>>& puts,
+                                    const std::vector<std::string>& deletes) {
+  StoreBatch batch;
+  for (const auto& [name, value] : puts) batch.PutState(name, value);
+  for (const std::string& name : deletes) batch.DeleteState(name);
+  batch.PutState("salt_id", to.salt_id());
+  batch.PutState("salt_check", to.check_value());
+  return store_->Commit(std::move(batch), options_.now_ms());
+}
+
 }  // namespace hashbank

@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <utility>
 #include <memory>
 #include <optional>
@@ -129,6 +130,19 @@ class Bank {
   using RowBuilder = std::function<std::pair<std::string, std::string>(std::span<const SignalRef>)>;
   absl::StatusOr<std::vector<SignalRef>> SubmitAll(std::span<const SignalInput> inputs, const Actor& actor,
                                                    const RowBuilder& row);
+  // Salt rotation (node/salt_rotation.h). Re-publishes, `chunk` at a time (each one durable append), every
+  // live signal of this node's own log whose salt_id is `old_salt_id`: `resalt(signal, sequence)` gives the
+  // new signal (salt_id and resalted_from set), appended with the old one's current labels; the old signal is
+  // withdrawn in the same append (reason "salt_rotation"). The number re-published. For a stopped node.
+  using Resalter = std::function<absl::StatusOr<protocol::Signal>(const protocol::Signal&, uint64_t)>;
+  absl::StatusOr<uint64_t> RepublishOwnSignals(const std::string& old_salt_id, const Resalter& resalt, size_t chunk,
+                                               const Actor& actor);
+  // Old sequence -> new sequence for every re-published own signal (Signal.resalted_from), from the log.
+  absl::StatusOr<std::map<uint64_t, uint64_t>> ResaltedOwnSignals() const;
+  // One durable batch: `puts` (state rows), and the database's salt id and check value set to `to`'s.
+  absl::Status CommitSaltSwitch(const Salter& to, const std::vector<std::pair<std::string, std::string>>& puts,
+                                const std::vector<std::string>& deletes);
+
   // A state row of this node (an import's progress), or nullopt.
   absl::StatusOr<std::optional<std::string>> GetStateRow(const std::string& name) const;
   // Every state row whose name starts with `prefix`, in name order (names without the prefix).

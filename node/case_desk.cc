@@ -297,4 +297,19 @@ absl::StatusOr<CaseStatus> CaseDesk::Withdraw(std::string_view case_number, std:
   return StatusOf(r);
 }
 
+absl::StatusOr<std::optional<std::string>> RemapCaseRecord(std::string_view row, const std::string& node_id,
+                                                           const std::map<uint64_t, uint64_t>& moved) {
+  HB_ASSIGN_OR_RETURN(ParsedRecord r, ParseRecord(row));
+  bool changed = false;
+  for (SignalRef& ref : r.signals) {
+    if (ref.origin != node_id) continue;
+    if (auto it = moved.find(ref.sequence); it != moved.end()) {
+      ref.sequence = it->second;
+      changed = true;
+    }
+  }
+  if (!changed) return std::nullopt;
+  return EncodeRecord(r.pin_hash, r.created_ms, r.signals, r.message);
+}
+
 }  // namespace hashbank

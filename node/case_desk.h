@@ -133,4 +133,11 @@ class CaseDesk {
   std::map<std::string, Attempts> attempts_ ABSL_GUARDED_BY(mu_);  // by the case key
 };
 
+// Salt rotation (node/salt_rotation.h): a case record (state row "case/<...>") naming this node's re-published
+// signals by their new ids (`moved`: old sequence -> new, of `node_id`'s log); nullopt if it names none of
+// them. DataLoss for a record that does not parse.
+absl::StatusOr<std::optional<std::string>> RemapCaseRecord(std::string_view row, const std::string& node_id,
+                                                           const std::map<uint64_t, uint64_t>& moved);
+inline constexpr std::string_view kCaseRowPrefix = "case/";
+
 }  // namespace hashbank

@@ -8,6 +8,7 @@
 #include "node/cli/hash_command.h"
 #include "node/cli/import_command.h"
 #include "node/cli/identity_commands.h"
+#include "node/cli/salt_commands.h"
 #include "node/cli/match_file_command.h"
 #include "node/cli/serve_command.h"
 
@@ -88,6 +89,17 @@ int main(int argc, char** argv) {
   node_init_cmd->add_option("--ip", node_init.ips, "An IP address peers reach it by (repeatable)");
   node_init_cmd->add_option("--out", node_init.out_dir, "The node's data directory to create")->required();
 
+  std::string salt_current, salt_out, salt_new;
+  CLI::App* salt_cmd = app.add_subcommand("salt", "Rotate the federation salt (docs/operators.md)");
+  salt_cmd->require_subcommand(1);
+  CLI::App* salt_rotate = salt_cmd->add_subcommand("rotate", "Make the next federation salt from the current one");
+  salt_rotate->add_option("--salt", salt_current, "The federation's current salt.json")->required();
+  salt_rotate->add_option("--out", salt_out, "Where to write the next salt (must not exist)")->required();
+  CLI::App* salt_apply = salt_cmd->add_subcommand(
+      "apply", "On a stopped node: re-publish its own signals under the next salt and install it (resumable)");
+  add_node_flags(salt_apply);
+  salt_apply->add_option("new_salt", salt_new, "The next salt, from hashbank salt rotate")->required();
+
   CLI::App* keys_cmd = app.add_subcommand("keys", "This node's keys");
   keys_cmd->require_subcommand(1);
   CLI::App* keys_show = keys_cmd->add_subcommand("show", "Print the node's public card");
@@ -121,6 +133,8 @@ int main(int argc, char** argv) {
   if (ca_init->parsed()) return hashbank::RunCaInitCommand(ca_dir, ca_name, std::cout, std::cerr);
   if (node_init_cmd->parsed()) return hashbank::RunNodeInitCommand(node_init, std::cout, std::cerr);
   if (keys_show->parsed()) return hashbank::RunKeysShowCommand(node, std::cout, std::cerr);
+  if (salt_rotate->parsed()) return hashbank::RunSaltRotateCommand(salt_current, salt_out, std::cout, std::cerr);
+  if (salt_apply->parsed()) return hashbank::RunSaltApplyCommand(node, salt_new, std::cout, std::cerr);
   if (verify_cmd->parsed()) return hashbank::RunVerifyCommand(verify_dir, node, std::cout, std::cerr);
 
   if (serve_cmd->parsed()) return hashbank::RunServeCommand(node, std::cout, std::cerr);

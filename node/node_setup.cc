@@ -69,32 +69,14 @@ absl::StatusOr<std::unique_ptr<Salter>> LoadOrCreateSalt(const NodeConfig& confi
     auto id = FederationSalt::Generate("dev-" + std::to_string(::getpid()) + "-" +
                                        std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000));
     if (!id.ok()) return id.status();
-    boost::json::object o;
-    o["salt_id"] = id->id;
-    o["key"] = id->ToHex();
-    if (absl::Status s = WritePemFile(path, boost::json::serialize(o) + "\n", 0600); !s.ok()) return s;
+    if (absl::Status s = WritePemFile(path, id->ToFileJson(), 0600); !s.ok()) return s;
     log << "hashbank: generated a development federation salt (id " << id->id << ") in " << path
         << "; a federation distributes its own salt out of band\n";
   }
-  auto text = ReadTextFile(path, 4096);
+  auto text = ReadTextFile(path, 64 * 1024);  // a salt that rotated many times carries its chain
   if (!text.ok()) return text.status();
-  boost::system::error_code jec;
-  auto v = boost::json::parse(*text, jec);
-  if (jec || !v.is_object() || !v.as_object().contains("salt_id") || !v.as_object().contains("key") ||
-      !v.as_object().at("salt_id").is_string() || !v.as_object().at("key").is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": expected {\"salt_id\": \"...\", \"key\": \"<64 hex>\"}"));
-  }
-  auto salt = FederationSalt::FromHex(std::string(v.as_object().at("salt_id").as_string()),
-                                      std::string(v.as_object().at("key").as_string()));
-  if (!salt.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", std::string(salt.status().message())));
-  // `ca init` records the salt's public check value beside the key: a file whose key does not give it was
-  // edited or mixed from two salts.
-  if (const auto* check = v.as_object().if_contains("check"); check != nullptr) {
-    if (!check->is_string() || check->as_string() != salt->CheckValue()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": its key does not give the check value it records; the "
-                                                     "file was altered or mixed from two salts"));
-    }
-  }
+  auto salt = FederationSalt::FromFileJson(*text, path);
+  if (!salt.ok()) return salt.status();
   return std::make_unique<Salter>(*salt);
 }
 

@@ -24,7 +24,7 @@ namespace json = boost::json;
 namespace pb = ::hashbank::protocol;
 
 constexpr std::string_view kWebhookPrefix = "webhook/";
-constexpr std::string_view kWatchPrefix = "watch/";
+constexpr std::string_view kWatchPrefix = kWatchRowPrefix;
 constexpr std::string_view kOutboxPrefix = "outbox/";
 constexpr std::string_view kScanPrefix = "scan/";
 constexpr std::string_view kWatchMatchPrefix = "watchmatch/";
@@ -491,7 +491,17 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
         pb::Entry entry;
         if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return absl::OkStatus();
         const SignalRef ref{origin, seq};
-        if (entry.has_signal() && HasValues(entry.signal()) && matchable_(ref, BankOf(entry.signal()))) {
+        if (entry.has_signal() && entry.signal().resalted_from() != 0) {
+          // Salt rotation: the same content as an earlier signal of this origin, under the new salt. What the
+          // members were told stays true of it: its watch-list matches carry over, and no event is sent.
+          const SignalRef old{origin, entry.signal().resalted_from()};
+          matched_rows(old, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
+                                ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            batch.PutState(absl::StrCat(WatchMatchPrefix(ref), watch_id),
+                           json::serialize(json::object{{"member", member}, {"content_ref", content_ref}}));
+            fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(watch_id, "\n", member), content_ref});
+          });
+        } else if (entry.has_signal() && HasValues(entry.signal()) && matchable_(ref, BankOf(entry.signal()))) {
           const std::string sig_bytes = entry.signal().SerializeAsString();
           for (const Hit& h : MatchWatch(sig_bytes)) {
             const Watch& w = watch_.at(h.watch);
@@ -511,11 +521,14 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
           const SignalRef target{origin, entry.withdrawal().signal_sequence()};
           withdrawn_in_pass.insert({origin, target.sequence});
           const std::string reason = entry.withdrawal().reason();
+          // A withdrawal by salt rotation is no withdrawal of consent: the content is banked on, re-published
+          // under the new salt (a signal with resalted_from, earlier in the same append). No event for it.
+          const bool rotation = reason == "salt_rotation";
           matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
                                    ABSL_NO_THREAD_SAFETY_ANALYSIS {
             json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
                               {"reason", reason}};
-            Enqueue(member, "signal.withdrawn", json::serialize(data), &batch, &queued);
+            if (!rotation) Enqueue(member, "signal.withdrawn", json::serialize(data), &batch, &queued);
             // Nothing more can happen to a withdrawn signal: its match rows go (a put of the same batch too:
             // deletes apply after puts).
             batch.DeleteState(absl::StrCat(WatchMatchPrefix(target), watch_id));
@@ -683,6 +696,27 @@ absl::Status Notifications::Failed(const Delivery& d, const std::string& error) 
     outbox_[key] = std::move(next);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ResaltWatchRow(std::string_view row, const Salter& from, const Salter& to) {
+  auto o = ParseRow(row, "watch");
+  if (!o.ok()) return o.status();
+  if (const std::string h = Str(*o, "pdq"); !h.empty()) {
+    absl::StatusOr<Hash256> p = Hash256::FromHex(h);
+    if (!p.ok()) return absl::DataLossError("a watch row's pdq is corrupt");
+    Hash256 moved;
+    moved.limbs = to.SaltPdq(from.UnsaltPdq(p->limbs));
+    (*o)["pdq"] = moved.ToHex();
+  }
+  for (const auto& [name, kind] : {std::pair{"md5", ExactKind::kMd5}, std::pair{"sha256", ExactKind::kSha256}}) {
+    if (const std::string h = Str(*o, name); !h.empty()) {
+      absl::StatusOr<SaltedExactDigest> d = api::ParseDigest<32>(h, name);
+      if (!d.ok()) return absl::DataLossError("a watch row's digest is corrupt");
+      const SaltedExactDigest moved = to.ResaltExact(kind, *d);
+      (*o)[name] = BytesToHex(moved.data(), moved.size());
+    }
+  }
+  return json::serialize(*o);
 }
 
 }  // namespace hashbank

@@ -196,4 +196,10 @@ std::string WebhookSignature(const std::string& secret, int64_t unix_seconds, st
 // OK for https://host[:port][/path], and http:// to 127.0.0.1, ::1 or localhost; InvalidArgument otherwise.
 absl::Status ValidateWebhookUrl(std::string_view url);
 
+// Salt rotation (node/salt_rotation.h): a watch-list row (state row "watch/<id>") with its hashes re-salted
+// from `from` to `to` (PDQ un-salted and salted again; MD5/SHA-256 one more HMAC, Salter::ResaltExact).
+// DataLoss for a row that does not parse.
+absl::StatusOr<std::string> ResaltWatchRow(std::string_view row, const Salter& from, const Salter& to);
+inline constexpr std::string_view kWatchRowPrefix = "watch/";
+
 }  // namespace hashbank

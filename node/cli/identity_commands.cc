@@ -35,13 +35,10 @@ int RunCaInitCommand(const std::string& dir, const std::string& name, std::ostre
   if (!ca.ok()) return Fail(err, "ca init", ca.status());
   auto salt = FederationSalt::Generate(FederationSalt::RandomId());
   if (!salt.ok()) return Fail(err, "ca init", salt.status());
-  boost::json::object s;
-  s["salt_id"] = salt->id;
-  s["check"] = salt->CheckValue();  // public: what every member's node reports for this salt
-  s["key"] = salt->ToHex();
+  // salt.json holds the check value too: public, what every member's node reports for this salt.
   // Keys first and never over an existing file: re-running must not replace a federation's CA key or salt.
   for (const auto& [file, content, mode] :
-       {std::tuple{"ca.key", ca->key_pem, 0600u}, std::tuple{"salt.json", boost::json::serialize(s) + "\n", 0600u},
+       {std::tuple{"ca.key", ca->key_pem, 0600u}, std::tuple{"salt.json", salt->ToFileJson(), 0600u},
         std::tuple{"ca.pem", ca->cert_pem, 0644u}}) {
     if (absl::Status st = WritePemFile((fs::path(dir) / file).string(), content, mode, IfFileExists::kFail); !st.ok()) {
       return Fail(err, "ca init", st);

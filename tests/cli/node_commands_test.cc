@@ -174,6 +174,63 @@ TEST_F(NodeCommandsTest, FailedStartDoesNotUseUpTheAdminTokenShownOnce) {
   ASSERT_EQ(testing::ExitCode((*blocker)->Signal(SIGTERM)), 0);
 }
 
+// `salt rotate` and `salt apply` as an operator runs them (docs/operators.md): the next salt follows the
+// federation's; applied to a stopped node it is installed and the node starts on it; applying it again
+// changes nothing; a salt that does not follow the node's is refused with the node's salt kept.
+TEST_F(NodeCommandsTest, SaltRotateThenApplyOnAStoppedNodeAndTheNodeStartsOnTheNextSalt) {
+  const fs::path data = root_ / "data";
+  const std::string log = (root_ / "serve.log").string();
+  auto start = [&] {
+    return testing::NodeProcess::Start({"serve", "--data-dir", data.string(), "--listen", "127.0.0.1:0"}, log);
+  };
+  {
+    auto node = start();
+    ASSERT_TRUE(node.ok()) << node.status();
+    ASSERT_TRUE((*node)->ServingPort(std::chrono::seconds(30)).ok()) << testing::ReadFileText(log);
+    ASSERT_EQ(testing::ExitCode((*node)->Signal(SIGTERM)), 0);
+  }
+  const std::string before = testing::ReadFileText((data / "salt.json").string());
+  const fs::path next = root_ / "next-salt.json";
+  Outcome r = RunHashbank("salt rotate --salt '" + (data / "salt.json").string() + "' --out '" + next.string() + "'",
+                          root_ / "out.txt");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(fs::status(next).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_NE(testing::ReadFileText(next.string()).find("\"exact_chain\":[\""), std::string::npos);
+  r = RunHashbank("salt rotate --salt '" + (data / "salt.json").string() + "' --out '" + next.string() + "'",
+                  root_ / "out.txt");
+  EXPECT_NE(r.exit_code, 0) << "never over an existing file: " << r.output;
+
+  // A salt from another lineage (a second ca init) does not follow: refused, nothing changes.
+  ASSERT_EQ(RunHashbank("ca init --dir '" + (root_ / "other-ca").string() + "'", root_ / "ca.txt").exit_code, 0);
+  r = RunHashbank("salt apply '" + (root_ / "other-ca" / "salt.json").string() + "' --data-dir '" + data.string() + "'",
+                  root_ / "out.txt");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("does not follow this node's salt"), std::string::npos) << r.output;
+  EXPECT_EQ(testing::ReadFileText((data / "salt.json").string()), before);
+
+  r = RunHashbank("salt apply '" + next.string() + "' --data-dir '" + data.string() + "'", root_ / "out.txt");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("installed"), std::string::npos) << r.output;
+  EXPECT_EQ(testing::ReadFileText((data / "salt.json").string()), testing::ReadFileText(next.string()));
+  r = RunHashbank("salt apply '" + next.string() + "' --data-dir '" + data.string() + "'", root_ / "out.txt");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("already"), std::string::npos) << r.output;
+  {
+    auto node = start();
+    ASSERT_TRUE(node.ok()) << node.status();
+    ASSERT_TRUE((*node)->ServingPort(std::chrono::seconds(30)).ok()) << testing::ReadFileText(log);
+    ASSERT_EQ(testing::ExitCode((*node)->Signal(SIGTERM)), 0);
+  }
+  // The old salt no longer opens the database.
+  {
+    std::ofstream f(data / "salt.json", std::ios::trunc);
+    f << before;
+  }
+  auto node = start();
+  ASSERT_TRUE(node.ok());
+  EXPECT_NE(testing::ExitCode((*node)->Wait()), 0) << "started on the old salt";
+}
+
 // `node init --host 127.0.0.1`: an address given as a host name becomes an IP SAN instead of an error.
 TEST_F(NodeCommandsTest, NodeInitAcceptsAnAddressAsHost) {
   const Outcome ca = RunHashbank("ca init --dir '" + (root_ / "ca").string() + "'", root_ / "ca.txt");

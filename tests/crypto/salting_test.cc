@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -29,7 +30,7 @@ FederationSalt Salt(const std::string& id, const char* hex) {
 
 FederationSalt SaltFromSeed(uint64_t seed) {
   std::mt19937_64 rng(seed);
-  FederationSalt salt{"seeded", {}};
+  FederationSalt salt{"seeded", {}, {}};
   for (uint8_t& b : salt.key) b = static_cast<uint8_t>(rng());
   return salt;
 }
@@ -544,6 +545,81 @@ TEST(SalterLocalDescriptorTest, SameKeySameOutputDifferentKeyUnrelated) {
   const PdqLimbs near = FlipBits(d, 20, rng);
   EXPECT_EQ(Distance(first.SaltLocalDescriptor(d), first.SaltLocalDescriptor(near)), 20);
   EXPECT_GT(Distance(first.SaltLocalDescriptor(d), other.SaltLocalDescriptor(near)), 80);
+}
+
+}  // namespace
+}  // namespace hashbank
+
+namespace hashbank {
+namespace {
+
+// Salt rotation: the next salt's exact values are the previous salt's HMACed once more under the new exact
+// key (computed here with the HMAC primitive, independently of Salter's chain loop), so a stored value moves
+// to the new salt without the digest; PDQ and embeddings move by un-salting with the old key.
+TEST(SalterRotationTest, TheNextSaltChainsExactHashesAndMovesEveryOtherValue) {
+  const FederationSalt first = SaltFromSeed(11);
+  const Salter from(first);
+  FederationSalt second = SaltFromSeed(12);
+  second.exact_chain = {from.exact_chain_link()};
+  const Salter to(second);
+  EXPECT_TRUE(to.Follows(from));
+  EXPECT_FALSE(from.Follows(to));
+  EXPECT_FALSE(Salter(SaltFromSeed(12)).Follows(from)) << "no chain: not a successor";
+
+  std::array<uint8_t, 16> md5{};
+  for (size_t i = 0; i < md5.size(); ++i) md5[i] = static_cast<uint8_t>(7 * i + 3);
+  auto old_value = from.SaltExact(ExactKind::kMd5, md5);
+  auto new_value = to.SaltExact(ExactKind::kMd5, md5);
+  ASSERT_TRUE(old_value.ok() && new_value.ok());
+  EXPECT_NE(*old_value, *new_value);
+  EXPECT_EQ(to.ResaltExact(ExactKind::kMd5, *old_value), *new_value);
+  // By hand: HMAC(to's own exact key, 0x01-domain byte || old value) for the same kind as SaltExact uses.
+  std::array<uint8_t, 17> first_message{};
+  std::array<uint8_t, 33> second_message{};
+  first_message[0] = 1;
+  std::copy(md5.begin(), md5.end(), first_message.begin() + 1);
+  const auto inner = HmacSha256(from.exact_chain_link(), first_message);
+  EXPECT_TRUE(std::equal(inner.begin(), inner.end(), old_value->begin())) << "domain byte 1 for MD5";
+  second_message[0] = 1;
+  std::copy(inner.begin(), inner.end(), second_message.begin() + 1);
+  const auto outer = HmacSha256(to.exact_chain_link(), second_message);
+  EXPECT_TRUE(std::equal(outer.begin(), outer.end(), new_value->begin()));
+
+  // A third salt chains both.
+  FederationSalt third = SaltFromSeed(13);
+  third.exact_chain = {from.exact_chain_link(), to.exact_chain_link()};
+  const Salter after(third);
+  EXPECT_TRUE(after.Follows(to));
+  EXPECT_FALSE(after.Follows(from));
+  EXPECT_EQ(*after.SaltExact(ExactKind::kMd5, md5), after.ResaltExact(ExactKind::kMd5, *new_value));
+
+  // Embeddings: Q^T undoes Q.
+  std::vector<float> v(64);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(std::sin(static_cast<double>(i) + 1.0));
+  auto salted = from.SaltEmbedding(v);
+  ASSERT_TRUE(salted.ok());
+  auto back = from.UnsaltEmbedding(*salted);
+  ASSERT_TRUE(back.ok());
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR((*back)[i], v[i], 1e-5f) << i;
+}
+
+TEST(SalterRotationTest, TheChainIsPartOfTheSaltFileAndOfItsCheckValue) {
+  FederationSalt salt = SaltFromSeed(21);
+  const std::string plain_check = salt.CheckValue();
+  salt.exact_chain = {Salter(SaltFromSeed(20)).exact_chain_link()};
+  EXPECT_NE(salt.CheckValue(), plain_check) << "a chain changes what the salt does to exact hashes";
+  const std::string file = salt.ToFileJson();
+  auto parsed = FederationSalt::FromFileJson(file, "salt.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->exact_chain, salt.exact_chain);
+  EXPECT_EQ(parsed->CheckValue(), salt.CheckValue());
+  // A chain link changed in the file no longer gives the recorded check value.
+  std::string tampered = file;
+  const size_t at = tampered.find("exact_chain\":[\"") + 15;
+  tampered[at] = tampered[at] == '0' ? '1' : '0';
+  auto bad = FederationSalt::FromFileJson(tampered, "salt.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("check value"), std::string_view::npos) << bad.status();
 }
 
 }  // namespace

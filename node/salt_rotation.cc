@@ -1,0 +1,134 @@
+#include "node/salt_rotation.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "hashing/robust_fingerprint.h"
+#include "node/case_desk.h"
+#include "node/content_catalog.h"
+#include "node/entry_bytes.h"
+#include "node/notifications.h"
+#include "node/status_macros.h"
+
+namespace hashbank {
+namespace {
+
+namespace pb = protocol;
+
+std::string MovePdq(std::string_view bytes, const Salter& from, const Salter& to) {
+  Hash256 h = PdqFromBytes(bytes);
+  h.limbs = to.SaltPdq(from.UnsaltPdq(h.limbs));
+  return PdqBytes(h);
+}
+
+absl::StatusOr<std::string> MoveExact(std::string_view bytes, ExactKind kind, const Salter& to) {
+  if (bytes.size() != 32) return absl::InvalidArgumentError("an exact digest is not 32 bytes");
+  SaltedExactDigest d;
+  std::copy(bytes.begin(), bytes.end(), d.begin());
+  const SaltedExactDigest moved = to.ResaltExact(kind, d);
+  return std::string(moved.begin(), moved.end());
+}
+
+}  // namespace
+
+absl::StatusOr<pb::Signal> ResaltSignal(const pb::Signal& old, uint64_t old_sequence, const Salter& from,
+                                        const Salter& to) {
+  if (!to.Follows(from)) return absl::FailedPreconditionError("the new salt does not follow the old one");
+  pb::Signal s = old;
+  s.set_salt_id(to.salt_id());
+  s.set_resalted_from(old_sequence);
+  if (!old.pdq().empty()) {
+    if (old.pdq().size() != 32) return absl::InvalidArgumentError("pdq is not 32 bytes");
+    s.set_pdq(MovePdq(old.pdq(), from, to));
+  }
+  if (!old.md5().empty()) {
+    HB_ASSIGN_OR_RETURN(*s.mutable_md5(), MoveExact(old.md5(), ExactKind::kMd5, to));
+  }
+  if (!old.sha256().empty()) {
+    HB_ASSIGN_OR_RETURN(*s.mutable_sha256(), MoveExact(old.sha256(), ExactKind::kSha256, to));
+  }
+  if (old.has_video()) {
+    const std::string& frames = old.video().pdq();
+    if (frames.size() % 32 != 0) return absl::InvalidArgumentError("video pdq is not a whole number of frames");
+    std::string moved;
+    moved.reserve(frames.size());
+    for (size_t i = 0; i < frames.size(); i += 32) moved += MovePdq(std::string_view(frames).substr(i, 32), from, to);
+    s.mutable_video()->set_pdq(std::move(moved));
+  }
+  if (old.has_embedding()) {
+    const auto& v = old.embedding().vector();
+    HB_ASSIGN_OR_RETURN(std::vector<float> raw, from.UnsaltEmbedding(std::span<const float>(v.data(), static_cast<size_t>(v.size()))));
+    HB_ASSIGN_OR_RETURN(std::vector<float> moved, to.SaltEmbedding(raw));
+    s.mutable_embedding()->clear_vector();
+    for (float x : moved) s.mutable_embedding()->add_vector(x);
+  }
+  if (!old.robust().empty()) {
+    absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(old.robust());
+    if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", fp.status().message()));
+    for (LocalFeature& f : fp->features) f.descriptor = to.SaltLocalDescriptor(from.UnsaltLocalDescriptor(f.descriptor));
+    // Stored in salted-descriptor order (SignalIntake::SaltRobust): sorted again under the new salt.
+    std::sort(fp->features.begin(), fp->features.end(), [](const LocalFeature& a, const LocalFeature& b) {
+      return a.descriptor != b.descriptor ? a.descriptor < b.descriptor : (a.x != b.x ? a.x < b.x : a.y < b.y);
+    });
+    absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
+    if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", out.status().message()));
+    s.set_robust(*std::move(out));
+  }
+  return s;
+}
+
+absl::StatusOr<SaltRotationReport> ApplySaltRotation(Bank* bank, const Salter& from, const Salter& to) {
+  if (!to.Follows(from)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("salt ", to.salt_id(), " does not follow this node's salt ", from.salt_id(),
+                     " (make the new salt with `hashbank salt rotate` from the federation's current salt.json)"));
+  }
+  SaltRotationReport report;
+  const Actor actor{"salt-rotation", Role::kAdmin};
+  const Bank::Resalter resalt = [&](const pb::Signal& old, uint64_t seq) { return ResaltSignal(old, seq, from, to); };
+  HB_ASSIGN_OR_RETURN(report.republished, bank->RepublishOwnSignals(from.salt_id(), resalt, 1000, actor));
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> db_salt, bank->GetStateRow("salt_id"));
+  if (db_salt && *db_salt == to.salt_id()) return report;  // step 2 ran in an earlier run
+
+  // Step 2, one batch: the watch list, case records and HMA content state, and the database's salt.
+  absl::StatusOr<std::map<uint64_t, uint64_t>> moved_or = bank->ResaltedOwnSignals();
+  if (!moved_or.ok()) return moved_or.status();
+  const std::map<uint64_t, uint64_t>& moved = *moved_or;
+  std::vector<std::pair<std::string, std::string>> puts;
+  std::vector<std::string> deletes;
+  HB_RETURN_IF_ERROR(bank->ForEachStateRow(kWatchRowPrefix, [&](std::string_view key, std::string_view value) -> absl::Status {
+    HB_ASSIGN_OR_RETURN(std::string row, ResaltWatchRow(value, from, to));
+    puts.emplace_back(absl::StrCat(std::string(kWatchRowPrefix), std::string(key)), std::move(row));
+    ++report.watch_entries;
+    return absl::OkStatus();
+  }));
+  HB_RETURN_IF_ERROR(bank->ForEachStateRow(kCaseRowPrefix, [&](std::string_view key, std::string_view value) -> absl::Status {
+    HB_ASSIGN_OR_RETURN(std::optional<std::string> row, RemapCaseRecord(value, bank->node_id(), moved));
+    if (row) {
+      puts.emplace_back(absl::StrCat(std::string(kCaseRowPrefix), std::string(key)), *std::move(row));
+      ++report.cases;
+    }
+    return absl::OkStatus();
+  }));
+  // HMA content state rows "content/<origin>/<sequence>": this node's own move with their signals.
+  const std::string own_content = absl::StrCat("content/", bank->node_id(), "/");
+  HB_RETURN_IF_ERROR(bank->ForEachStateRow(own_content, [&](std::string_view key, std::string_view value) -> absl::Status {
+    uint64_t seq = 0;
+    if (!absl::SimpleAtoi(absl::string_view(key.data(), key.size()), &seq)) return absl::OkStatus();
+    if (auto it = moved.find(seq); it != moved.end()) {
+      puts.emplace_back(absl::StrCat(own_content, it->second), std::string(value));
+      deletes.push_back(absl::StrCat(own_content, seq));
+    }
+    return absl::OkStatus();
+  }));
+  HB_RETURN_IF_ERROR(bank->CommitSaltSwitch(to, puts, deletes));
+  report.local_state_done = true;
+  return report;
+}
+
+}  // namespace hashbank
