@@ -117,12 +117,23 @@ std::map<std::string, Ed25519PublicKey> Federation::Members() const {
 }
 
 bool Federation::AllowPeer(const std::string& node_id, const std::string& certificate_sha256) const {
-  absl::MutexLock lock(&members_mu_);
-  if (!members_.contains(node_id)) return false;
-  auto pin = certificate_pins_.find(node_id);
-  if (pin == certificate_pins_.end() || pin->second == certificate_sha256) return true;
-  std::cerr << "hashbank: federation: refused " << node_id
-            << ": its certificate is not the one pinned in federation.members (certificate_sha256)" << std::endl;
+  bool log_refusal = false;
+  {
+    absl::MutexLock lock(&members_mu_);
+    if (!members_.contains(node_id)) return false;
+    auto pin = certificate_pins_.find(node_id);
+    if (pin == certificate_pins_.end() || pin->second == certificate_sha256) return true;
+    const int64_t now = absl::ToUnixMillis(absl::Now());
+    int64_t& last = pin_refusal_logged_ms_[node_id];
+    if (now - last >= 60'000) {
+      last = now;
+      log_refusal = true;
+    }
+  }
+  if (log_refusal) {
+    std::cerr << "hashbank: federation: refused " << node_id
+              << ": its certificate is not the one pinned in federation.members (certificate_sha256)" << std::endl;
+  }
   return false;
 }
 

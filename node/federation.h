@@ -93,7 +93,7 @@ class Federation {
   // removed ones' status go from the status and metrics. `certificate_pins` replaces the pins (a peer whose pin
   // changed is a new peer too).
   void Reconfigure(std::map<std::string, Ed25519PublicKey> members, const std::vector<FederationPeerOptions>& peers,
-                   std::map<std::string, std::string> certificate_pins = {})
+                   std::map<std::string, std::string> certificate_pins)
       ABSL_LOCKS_EXCLUDED(mu_, members_mu_);
 
   // Admin view (GET /v1/federation/status): per peer and per origin.
@@ -146,6 +146,8 @@ class Federation {
   mutable absl::Mutex members_mu_;
   std::map<std::string, Ed25519PublicKey> members_ ABSL_GUARDED_BY(members_mu_);
   std::map<std::string, std::string> certificate_pins_ ABSL_GUARDED_BY(members_mu_);
+  // When a refused pinned member was last logged (one line a minute per member, not one per connection).
+  mutable std::map<std::string, int64_t> pin_refusal_logged_ms_ ABSL_GUARDED_BY(members_mu_);
 };
 
 }  // namespace hashbank

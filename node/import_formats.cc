@@ -163,7 +163,16 @@ class LineReader : public ImportReader {
       if (!api::ParseWhole(Trim(f[1]), &q) || q < 0 || q > 100) return std::string("quality: 0 to 100");
       in->pdq_quality_unknown = false;
       in->quality = q;
-      if (f.size() == 3) in->content_id = Trim(f[2]).substr(0, 256);
+      if (f.size() == 3) {
+        // `hashbank hash` quotes a path holding a comma, quote or line break (RFC 4180): read it back as one field.
+        std::string path = Trim(f[2]);
+        if (path.size() >= 2 && path.front() == '"') {
+          auto field = SplitCsv(path);
+          if (!field || field->size() != 1) return std::string("path: unterminated or malformed quotes");
+          path = std::move((*field)[0]);
+        }
+        in->content_id = path.substr(0, 256);
+      }
       return std::nullopt;
     }
     // te-csv

@@ -1,5 +1,6 @@
 #include "node/json_keys.h"
 
+#include <algorithm>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -59,7 +60,12 @@ struct KeyHandler {
   bool on_key(json::string_view s, std::size_t, json::error_code& ec) {
     key.append(s.data(), s.size());
     if (!objects.empty() && !objects.back().insert(key).second) {
-      duplicate = key.substr(0, 64);
+      // At most 64 bytes, cut at a character boundary (the message is sent as JSON text).
+      size_t n = std::min<size_t>(key.size(), 64);
+      if (n < key.size()) {
+        while (n > 0 && (static_cast<unsigned char>(key[n]) & 0xC0) == 0x80) --n;
+      }
+      duplicate = key.substr(0, n);
       ec = json::error::extra_data;  // any code: it only stops the parse
       return false;
     }

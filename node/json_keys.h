@@ -13,8 +13,9 @@
 
 namespace hashbank {
 
-// The first key that appears twice in one object (truncated to 64 bytes), or nullopt if there is none or the
-// text is not JSON. Nesting beyond `max_depth` stops the scan (the DOM parse refuses it).
+// The first key that appears twice in one object (at most 64 bytes, cut at a UTF-8 character boundary), or
+// nullopt if there is none or the text is not JSON. Nesting beyond `max_depth` stops the scan (the DOM parse
+// refuses it).
 std::optional<std::string> FindDuplicateKey(std::string_view text, int max_depth = 16);
 
 }  // namespace hashbank

@@ -880,16 +880,23 @@ absl::StatusOr<HttpResponse> MemberApi::Backup(const Call& call) {
   // What the admin can fix is said in the API's own words; the storage engine's message stays in the node's
   // log (it names files and internals), the answer is the generic 500/503.
   std::error_code ec;
-  if (std::filesystem::exists(*dir, ec)) {
+  // "/b/new/" names the directory "/b/new": its parent is "/b".
+  std::filesystem::path target = std::filesystem::path(*dir).lexically_normal();
+  if (!target.has_filename() && target.has_parent_path()) target = target.parent_path();
+  if (std::filesystem::exists(target, ec)) {
     return Error(409, "conflict", "dir: already exists; a backup never overwrites (name a new directory)");
   }
-  const std::filesystem::path parent = std::filesystem::path(*dir).parent_path();
+  const std::filesystem::path parent = target.parent_path();
   if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
     return Bad("dir: its parent directory does not exist on the node's host");
   }
-  if (absl::Status s = bank_->Backup(*dir); !s.ok()) {
-    std::cerr << "hashbank: backup into " << *dir << " failed: " << s.message() << std::endl;
-    if (absl::IsInvalidArgument(s) || absl::IsAlreadyExists(s)) return FromStatus(absl::UnavailableError(s.message()));
+  if (absl::Status s = bank_->Backup(target.string()); !s.ok()) {
+    std::cerr << "hashbank: backup into " << target.string() << " failed: " << s.message() << std::endl;
+    if (absl::IsAlreadyExists(s) || std::filesystem::exists(target, ec)) {
+      // Made meanwhile by someone else, or written but not restricted to the owner: say so, never "retry".
+      return Error(409, "conflict", "dir: exists now; check it (a backup may be incomplete or readable by others) and name a new directory");
+    }
+    if (absl::IsInvalidArgument(s)) return FromStatus(absl::UnavailableError(s.message()));
     return FromStatus(s);
   }
   return Json(201, json::object{{"dir", *dir}});

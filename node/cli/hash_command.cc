@@ -31,9 +31,10 @@ struct WorkItem {
   std::optional<absl::Status> listing_error;  // set when the path could not be listed or opened
 };
 
-// The first bytes of a file (at most 512; fewer if it is shorter or unreadable).
-std::vector<uint8_t> FileHead(const std::string& path) {
+// The first bytes of a file (at most 512; fewer if it is shorter); nullopt if it cannot be opened.
+std::optional<std::vector<uint8_t>> FileHead(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
   std::vector<uint8_t> head(512);
   in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
   head.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
@@ -84,7 +85,12 @@ Expanded ExpandPaths(const std::vector<std::string>& paths) {
     }
     std::sort(files.begin(), files.end());
     for (std::string& f : files) {
-      if (!HashableByHead(FileHead(f))) {
+      const std::optional<std::vector<uint8_t>> head = FileHead(f);
+      if (!head) {  // unreadable (permissions): an error to report, not a file to skip
+        items.push_back({std::move(f), false, absl::PermissionDeniedError("cannot open the file")});
+        continue;
+      }
+      if (!HashableByHead(*head)) {
         if (expanded.skipped++ == 0) expanded.first_skipped = f;
         continue;
       }
@@ -157,7 +163,8 @@ struct Slot {
 // Whether the item is a video, by its first bytes (stdin: already read whole).
 bool IsVideoInput(const std::string& path, bool is_stdin, const std::vector<uint8_t>& stdin_bytes) {
   if (is_stdin) return LooksLikeVideo(stdin_bytes);
-  return LooksLikeVideo(FileHead(path));
+  const std::optional<std::vector<uint8_t>> head = FileHead(path);
+  return head && LooksLikeVideo(*head);
 }
 
 Slot HashVideoItem(const std::string& path, bool is_stdin, const std::vector<uint8_t>& stdin_bytes,

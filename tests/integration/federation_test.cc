@@ -928,7 +928,7 @@ TEST_F(FederationTest, ReconfigureSwapsPeersWhileRunning) {
   for (const auto& [id, other] : nodes_) members[id] = other->key->public_key();
   {
     std::shared_lock lock(C().fed_mu);
-    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port), ""}});
+    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port), ""}}, {});
   }
   const json::value peers = ParseJson(FederationStatus(C())).at("peers");
   ASSERT_EQ(peers.as_array().size(), 1u) << peers;
@@ -941,7 +941,7 @@ TEST_F(FederationTest, ReconfigureSwapsPeersWhileRunning) {
   members.erase("node-a");
   {
     std::shared_lock lock(C().fed_mu);
-    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port), ""}});
+    C().federation->Reconfigure(members, {{"node-a", "localhost", A().fed_port, absl::StrCat("https://localhost:", A().fed_port), ""}}, {});
   }
   ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:3");
   ASSERT_TRUE(Eventually([&] {
@@ -1684,7 +1684,7 @@ class FederationProcessTest : public FederationFixture {
 
   // The `federation` section of node-c's config: members a (unless `without_a`), b, c; node-b as its peer;
   // no listener. Written over the config `node init` made (kept aside the first time).
-  void WriteCConfig(bool without_a = false) {
+  void WriteCConfig(bool without_a = false, const std::string& b_certificate_sha256 = "") {
     const std::string base = c_dir_ + "/hashbank.yaml.init";
     if (std::error_code ec; !std::filesystem::exists(base, ec)) {
       std::filesystem::copy_file(c_dir_ + "/hashbank.yaml", base, ec);
@@ -1697,7 +1697,9 @@ class FederationProcessTest : public FederationFixture {
     std::map<std::string, Ed25519PublicKey> members{{"node-b", node("node-b").key->public_key()}, {"node-c", c_public_key_}};
     if (!without_a) members["node-a"] = node("node-a").key->public_key();
     for (const auto& [id, key] : members) {
-      absl::StrAppend(&config, "    - {id: ", id, ", public_key: \"", PublicKeyHex(key), "\"}\n");
+      absl::StrAppend(&config, "    - {id: ", id, ", public_key: \"", PublicKeyHex(key), "\"",
+                      id == "node-b" && !b_certificate_sha256.empty() ? ", certificate_sha256: \"" + b_certificate_sha256 + "\"" : "",
+                      "}\n");
     }
     absl::StrAppend(&config, "  peers:\n    - {id: node-b, url: \"https://localhost:", node("node-b").fed_port,
                     "\"}\n");
@@ -1789,6 +1791,41 @@ TEST_F(FederationProcessTest, SighupAddsAMemberWithoutARestartAndABadConfigChang
   EXPECT_EQ(serving, 1u);
   const int stopped = c_->Signal(SIGTERM);
   EXPECT_EQ(ExitCode(stopped), 0) << c_->out();
+}
+
+// The pin as an operator writes it: node-c's config pins node-b's certificate. A wrong digest stops node-c's
+// sync from node-b (the status says why); the right one, in upper case, applied by SIGHUP, lets it through.
+TEST_F(FederationProcessTest, AConfiguredCertificatePinIsEnforcedAndASighupReplacesIt) {
+  for (const char* id : {"node-a", "node-b"}) ASSERT_NO_FATAL_FAILURE(StartNode(node(id)));
+  const NodeTuning tuning{.sync_interval = 200ms, .max_segment_entries = 500};
+  StartFederation(node("node-a"), {"node-b"}, tuning);
+  StartFederation(node("node-b"), {"node-a"}, tuning);
+  SignalInput in;
+  in.pdq = RandomHash(rng_);
+  in.quality = 100;
+  ASSERT_TRUE(node("node-a").bank->Submit(in, Actor{"loader", Role::kSubmit}).ok());
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*node("node-b").bank, "node-a") == 1; }, 30s));
+  auto digest = [&](const char* id) {
+    const auto info = InspectCertificate(testing::ReadFileText(node(id).Path("server.pem")));
+    EXPECT_TRUE(info.ok()) << info.status();
+    return info.ok() ? info->sha256_fingerprint_hex : std::string();
+  };
+
+  ASSERT_NO_FATAL_FAILURE(WriteCConfig(false, digest("node-a")));  // not node-b's certificate
+  ASSERT_NO_FATAL_FAILURE(StartC());
+  auto status = [&] {
+    auto r = c_client_->Request("GET", "/v1/federation/status", "", {{"Authorization", "Bearer " + c_token_}});
+    return r.ok() ? r->body : std::string();
+  };
+  ASSERT_TRUE(Eventually([&] { return status().find("other than the one pinned") != std::string::npos; }, 30s))
+      << status() << Log();
+  EXPECT_EQ(CTrustedSizeOfA(), 0u);
+
+  ASSERT_NO_FATAL_FAILURE(WriteCConfig(false, absl::AsciiStrToUpper(digest("node-b"))));
+  c_->Send(SIGHUP);
+  ASSERT_TRUE(c_->NumberAfter("hashbank: reload: federation of ", 30s).ok()) << c_->out();
+  ASSERT_TRUE(Eventually([&] { return CTrustedSizeOfA() == 1; }, 30s)) << status() << Log();
+  EXPECT_EQ(ExitCode(c_->Signal(SIGTERM)), 0) << c_->out();
 }
 
 TEST_F(FederationProcessTest, ServeKilledMidSyncRestartsAndResumesWithNothingMissingOrDoubled) {

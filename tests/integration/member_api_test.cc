@@ -867,6 +867,10 @@ TEST_F(MemberApiTest, BackupWritesACheckpointOnceIntoANewDirectory) {
                                     "conflict", "already exists"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir_ + "/no/such/parent"}}, admin_token_),
                                     400, "invalid_argument", "parent directory does not exist"));
+  // A trailing slash names the same directory (its parent exists).
+  const Response slash = Post("/v1/backup", json::object{{"dir", dir_ + "/b3/"}}, admin_token_);
+  EXPECT_EQ(slash.status, 201) << slash.body;
+  EXPECT_TRUE(fs::exists(dir_ + "/b3/CURRENT"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", ""}}, admin_token_), 400,
                                     "invalid_argument", "dir"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/backup", json::object{{"dir", dir_ + "/b2"}}, submit_token_), 403,

@@ -59,6 +59,15 @@ TEST(ImportFormatsTest, LinesTakePdqOrMd5ByLengthAndRejectTheRest) {
   EXPECT_EQ(r.rejects[0].number, 5u);
 }
 
+// `hashbank hash` quotes a path with a comma or quote (RFC 4180); the importer reads it back as one field.
+TEST(ImportFormatsTest, PdqToolOutputUnquotesAQuotedPath) {
+  const Read r = ReadAll(absl::StrCat(kPdq, ",90,\"a,b \"\"c\"\".jpg\"\n", kPdq, ",90,\"open.jpg\n"), Options(ImportFormat::kPdq));
+  ASSERT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.records[0].input.content_id, "a,b \"c\".jpg");
+  ASSERT_EQ(r.rejects.size(), 1u);
+  EXPECT_EQ(r.rejects[0].number, 2u);
+}
+
 TEST(ImportFormatsTest, PdqToolOutputKeepsQualityAndPath) {
   const Read r = ReadAll(absl::StrCat(kPdq, ",87,images/a.jpg\n", kPdq, ",101,b.jpg\n", kPdq, "\n"), Options(ImportFormat::kPdq));
   ASSERT_EQ(r.records.size(), 1u);

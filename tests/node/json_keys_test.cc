@@ -35,6 +35,13 @@ TEST(JsonKeysTest, MalformedOrTooDeepTextIsNotThisFunctionsToReport) {
   EXPECT_EQ(FindDuplicateKey("[[[[{\"a\":1,\"a\":2}]]]]", 16), "a");
 }
 
+TEST(JsonKeysTest, ATruncatedKeyEndsAtACharacterBoundary) {
+  const std::string key = std::string(63, 'k') + "\xc3\xa9" + "tail";  // 'é' straddles byte 64
+  const auto d = FindDuplicateKey("{\"" + key + "\":1,\"" + key + "\":2}");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(*d, std::string(63, 'k'));
+}
+
 TEST(JsonKeysTest, ALongKeyIsNamedTruncated) {
   const std::string key(200, 'k');
   const auto d = FindDuplicateKey("{\"" + key + "\":1,\"" + key + "\":2}");

@@ -3,7 +3,8 @@
 // is {url, ca, token, spec, image, video, tmp}.
 //
 // What it checks, every failure listed with the request that showed it (exit 1 if any):
-// 1. Every example in the document (request bodies, parameters, responses) validates against its own schema.
+// 1. Every example in the document (request bodies, parameters, responses, and those written inside schemas)
+//    validates against its own schema.
 // 2. Every operation is called with its documented example request (JSON bodies; the image and video routes
 //    get a real test image or video; ids come from earlier answers; the HMA routes, documented by reference
 //    to HMA, get HMA's request shapes). It must answer 2xx, and every answer's status must be documented for
@@ -11,8 +12,9 @@
 //    the documented schema for that status.
 // 3. Every operation that needs a token answers 401 without one (documented, Error body), and every operation
 //    whose description names its roles answers a query token 403 when `query` is not one of them.
-// 4. A method a path does not list is 405 with the Error body, and HEAD answers the GET's status (405 where
-//    there is no GET) with no body bytes on the wire.
+// 4. A method a path does not list (PATCH, OPTIONS) is 405 with the Error body and the message its path's
+//    description names, and HEAD answers the GET's status (405 where there is no GET) with no body bytes on
+//    the wire.
 // 5. Every operation was exercised (a new route documented but not called here fails the run).
 import fs from "node:fs";
 import https from "node:https";
@@ -102,6 +104,29 @@ for (const { method, template, op, pointer } of operations) {
       if (c.example !== undefined) check(`${cp}/schema`, c.example, `${name} ${status} example`);
       for (const [k, e] of Object.entries(c.examples ?? {})) check(`${cp}/schema`, e.value, `${name} ${status} example ${k}`);
     }
+  }
+}
+
+// Examples written inside schemas (a property's `example`) against the schema they sit in.
+function walkSchema(node, pointer, what) {
+  if (!node || typeof node !== "object" || Array.isArray(node) || node.$ref) return;
+  if (node.example !== undefined) check(pointer, node.example, `${what} example`);
+  for (const [k, v] of Object.entries(node.properties ?? {})) walkSchema(v, `${pointer}/properties/${escape(k)}`, `${what}.${k}`);
+  if (node.items) walkSchema(node.items, `${pointer}/items`, `${what}[]`);
+  if (node.additionalProperties && typeof node.additionalProperties === "object") {
+    walkSchema(node.additionalProperties, `${pointer}/additionalProperties`, `${what}{}`);
+  }
+  for (const key of ["allOf", "anyOf", "oneOf"]) (node[key] ?? []).forEach((s, i) => walkSchema(s, `${pointer}/${key}/${i}`, what));
+}
+for (const [name, schema] of Object.entries(doc.components.schemas)) walkSchema(schema, `/components/schemas/${escape(name)}`, name);
+for (const { op, pointer, method, template } of operations) {
+  const name = opKey(method, template);
+  for (const [media, c] of Object.entries(op.requestBody?.content ?? {})) {
+    walkSchema(c.schema, `${pointer}/requestBody/content/${escape(media)}/schema`, `${name} request`);
+  }
+  for (const [status, r0] of Object.entries(op.responses)) {
+    const [r, rp] = deref(r0, `${pointer}/responses/${status}`);
+    for (const [media, c] of Object.entries(r.content ?? {})) walkSchema(c.schema, `${rp}/content/${escape(media)}/schema`, `${name} ${status}`);
   }
 }
 
@@ -370,16 +395,17 @@ if (!/\b405\b/.test(doc.info.description) || !/\bHEAD\b/.test(doc.info.descripti
 // --- 4. Methods and HEAD ------------------------------------------------------------------------------
 for (const [template, item] of Object.entries(doc.paths)) {
   const path = dummyPath(template);
-  if (!item.patch) {
-    const res = await request("PATCH", path);
-    if (res.status !== 405) fail(`PATCH ${path}`, `answered ${res.status}; a method the path does not list is 405 (info.description)`);
+  for (const method of ["PATCH", "OPTIONS"]) {
+    if (item[method.toLowerCase()]) continue;
+    const res = await request(method, path);
+    if (res.status !== 405) fail(`${method} ${path}`, `answered ${res.status}; a method the path does not list is 405 (info.description)`);
     // HMA's paths answer as Flask does (an HTML page), the member API with its Error body and the message
     // its path's description names ("use GET").
     else if (!Object.values(item).some((op) => op?.tags?.includes("hma"))) {
-      checkError(res, "method_not_allowed", `PATCH ${path}`);
-      const said = /\("(use [A-Z]+)"\)/.exec(item.description ?? "")?.[1];
+      checkError(res, "method_not_allowed", `${method} ${path}`);
+      const said = /\("(use [A-Za-z ]+)"\)/.exec(item.description ?? "")?.[1];
       const got = JSON.parse(res.body.toString())?.error?.message;
-      if (said && got !== said) fail(`PATCH ${path}`, `message "${got}", the path's description says "${said}"`);
+      if (said && got !== said) fail(`${method} ${path}`, `message "${got}", the path's description says "${said}"`);
     }
   }
   // HEAD: GET's status (405 where there is no GET), and not one body byte on the wire.
