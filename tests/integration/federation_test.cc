@@ -523,6 +523,41 @@ class FederationTest : public FederationFixture {
   Node& B() { return node("node-b"); }
   Node& C() { return node("node-c"); }
 
+  // Salt rotation of one node of the chain, as `hashbank salt apply` does it: stopped, its own signals
+  // re-published under `next` (ApplySaltRotation on a Bank open on the fixture's salt), then started on `next`
+  // and federated again. The number of signals it re-published.
+  uint64_t RotateNode(Node& n, const FederationSalt& next, const Salter& next_salter) {
+    static const std::map<std::string, std::vector<std::string>> kPeers = {
+        {"node-a", {"node-b"}}, {"node-b", {"node-a", "node-c"}}, {"node-c", {"node-b"}}};
+    StopNode(n);
+    BankOptions bo;
+    bo.data_dir = n.dir;
+    bo.node_id = n.id;
+    bo.signing_key = n.key;
+    uint64_t republished = 0;
+    {
+      auto bank = Bank::Open(bo, std::make_unique<Salter>(salt_));
+      EXPECT_TRUE(bank.ok()) << bank.status();
+      if (!bank.ok()) return 0;
+      auto report = ApplySaltRotation(bank->get(), *salter_, next_salter);
+      EXPECT_TRUE(report.ok()) << report.status();
+      if (!report.ok()) return 0;
+      EXPECT_TRUE(report->local_state_done);
+      republished = report->republished;
+    }
+    {
+      auto again = Bank::Open(bo, std::make_unique<Salter>(salt_));
+      EXPECT_FALSE(again.ok()) << "the database records the new salt";
+      if (!again.ok()) {
+        EXPECT_NE(again.status().message().find(next.id), std::string_view::npos) << again.status();
+      }
+    }
+    n.salt = next;
+    StartNode(n);
+    StartFederation(n, kPeers.at(n.id), {.sync_interval = 100ms});
+    return republished;
+  }
+
   // Every node holds every origin's log at the origin's own size.
   bool Converged() {
     for (Node* origin : {&A(), &B(), &C()}) {
@@ -845,37 +880,11 @@ TEST_F(FederationTest, SaltRotationOnThreeNodesKeepsEveryBankedHashMatchingUnder
   const Salter next_salter(*next);
   ASSERT_TRUE(next_salter.Follows(*salter_));
 
-  const std::map<std::string, std::vector<std::string>> peers = {
-      {"node-a", {"node-b"}}, {"node-b", {"node-a", "node-c"}}, {"node-c", {"node-b"}}};
   uint64_t republished_at_a = 0;
   for (const char* id : {"node-a", "node-b", "node-c"}) {
-    Node& n = node(id);
-    StopNode(n);
-    {
-      BankOptions bo;
-      bo.data_dir = n.dir;
-      bo.node_id = n.id;
-      bo.signing_key = n.key;
-      auto bank = Bank::Open(bo, std::make_unique<Salter>(salt_));
-      ASSERT_TRUE(bank.ok()) << bank.status();
-      auto report = ApplySaltRotation(bank->get(), *salter_, next_salter);
-      ASSERT_TRUE(report.ok()) << report.status();
-      EXPECT_TRUE(report->local_state_done);
-      if (n.id == "node-a") republished_at_a = report->republished;
-    }
-    {
-      BankOptions bo;
-      bo.data_dir = n.dir;
-      bo.node_id = n.id;
-      bo.signing_key = n.key;
-      auto again = Bank::Open(bo, std::make_unique<Salter>(salt_));
-      ASSERT_FALSE(again.ok()) << "the database records the new salt";
-      EXPECT_NE(again.status().message().find("test-salt-2"), std::string_view::npos) << again.status();
-    }
-    n.salt = *next;
-    ASSERT_NO_FATAL_FAILURE(StartNode(n));
-    StartFederation(n, peers.at(id), {.sync_interval = 100ms});
-    if (n.id == "node-a") {
+    const uint64_t republished = RotateNode(node(id), *next, next_salter);
+    if (std::string(id) == "node-a") {
+      republished_at_a = republished;
       // node-b is still on the old salt: both ends refuse to sync, and say why.
       ASSERT_TRUE(Eventually([&] {
         const json::value status = ParseJson(FederationStatus(A()));
@@ -916,6 +925,79 @@ TEST_F(FederationTest, SaltRotationOnThreeNodesKeepsEveryBankedHashMatchingUnder
     EXPECT_NE(std::filesystem::path(f).filename().string().rfind("MANIFEST-", 0), std::string::npos) << f;
   }
   EXPECT_FALSE(FilesContaining(C().dir + "/db", SaltedPdqBytes(next_salter, pdq_a)).empty()) << "positive control";
+}
+
+// A salt rotation tells the platforms nothing: node-c's member was told of a match before the rotation, gets
+// no event for the re-publication or for the old signal's withdrawal by rotation, and is still told when the
+// re-published signal is really withdrawn (its watch-list match carried over to the new id). Its other watch
+// entry, registered before the rotation, is re-salted with the list: a hash banked at node-a afterwards, under
+// the new salt, matches it.
+TEST_F(FederationTest, SaltRotationSendsNoWebhookEventAndWatchListsKeepMatching) {
+  ASSERT_NO_FATAL_FAILURE(StartChain({.sync_interval = 100ms}));
+  testing::WebhookReceiver receiver;
+  auto dispatcher = std::make_unique<WebhookDispatcher>(C().bank->notifications(), WebhookDispatcherOptions{});
+  C().bank->SetEventListener([d = dispatcher.get()] { d->Wake(); });
+  dispatcher->Start();
+  const Response hook = Call(C(), "POST", "/v1/webhooks", C().admin_token,
+                             absl::StrCat("{\"url\": \"http://127.0.0.1:", receiver.port(),
+                                          "/h\", \"events\": [\"match.retroactive\", \"signal.withdrawn\"], \"member\": \"querier\"}"));
+  ASSERT_EQ(hook.status, 201) << hook.body;
+  const Hash256 pdq = RandomHash(rng_), later = RandomHash(rng_);
+  Hash256 upload = pdq, later_upload = later;
+  upload.limbs[0] ^= 0x7;
+  later_upload.limbs[1] ^= 0x3;
+  const Response watch = Call(C(), "POST", "/v1/watch", C().query_token,
+                              absl::StrCat("{\"items\": [{\"content_ref\": \"video-1\", \"pdq\": \"", upload.ToHex(),
+                                           "\"}, {\"content_ref\": \"video-2\", \"pdq\": \"", later_upload.ToHex(), "\"}]}"));
+  ASSERT_EQ(watch.status, 201) << watch.body;
+  ASSERT_EQ(SubmitPdq(A(), pdq), "node-a:1");
+  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return !got.empty(); }, kDeadline)) << "no webhook from node-c";
+  ASSERT_EQ(ParseJson(receiver.received()[0].body).at("type"), "match.retroactive");
+  ASSERT_TRUE(Eventually([&] { return Converged(); }));
+  C().bank->SetEventListener(nullptr);
+  dispatcher->Stop();
+  dispatcher.reset();
+
+  auto next = FederationSalt::Generate("test-salt-2");
+  ASSERT_TRUE(next.ok());
+  next->exact_chain = {salter_->exact_chain_link()};
+  const Salter next_salter(*next);
+  for (const char* id : {"node-a", "node-b", "node-c"}) ASSERT_GT(RotateNode(node(id), *next, next_salter) + 1, 0u);
+  dispatcher = std::make_unique<WebhookDispatcher>(C().bank->notifications(), WebhookDispatcherOptions{});
+  C().bank->SetEventListener([d = dispatcher.get()] { d->Wake(); });
+  dispatcher->Start();
+
+  // node-a:1 was re-published as node-a:2 and withdrawn as node-a:3.
+  ASSERT_TRUE(Eventually([&] { return MatchIds(C(), pdq) == std::vector<std::string>{"node-a:2"}; })) << FederationStatus(C());
+  ASSERT_TRUE(Eventually([&] {
+    size_t rows = 0;
+    (void)C().bank->ForEachStateRow("watchmatch/node-a/2/", [&](std::string_view, std::string_view) {
+      ++rows;
+      return absl::OkStatus();
+    });
+    return rows == 1;
+  })) << "the watch-list match did not carry over to node-a:2";
+  std::this_thread::sleep_for(1s);  // ten sync intervals: time for any event the rotation would send
+  EXPECT_EQ(receiver.received().size(), 1u) << receiver.received().back().body;
+
+  // A hash banked after the rotation matches the re-salted watch entry.
+  ASSERT_EQ(SubmitPdq(A(), later), "node-a:4");
+  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return got.size() >= 2; }, kDeadline)) << "the re-salted watch entry did not match";
+  json::value event = ParseJson(receiver.received()[1].body);
+  EXPECT_EQ(event.at("type"), "match.retroactive");
+  EXPECT_EQ(event.at("data").at("content_ref"), "video-2");
+  EXPECT_EQ(event.at("data").at("signal").at("id"), "node-a:4");
+  EXPECT_EQ(event.at("data").at("signal").at("distance"), 2);
+
+  // A real withdrawal of the re-published signal is told to the member of the pre-rotation match.
+  ASSERT_EQ(Call(A(), "DELETE", "/v1/signals/node-a:2", A().submit_token).status, 200);
+  ASSERT_TRUE(receiver.WaitFor([](const auto& got) { return got.size() >= 3; }, kDeadline)) << "no withdrawal event";
+  event = ParseJson(receiver.received()[2].body);
+  EXPECT_EQ(event.at("type"), "signal.withdrawn");
+  EXPECT_EQ(event.at("data").at("signal_id"), "node-a:2");
+  EXPECT_EQ(event.at("data").at("content_ref"), "video-1");
+  C().bank->SetEventListener(nullptr);
+  dispatcher->Stop();
 }
 
 // A reload turns node-c's only peer from node-b into node-a: node-b's sync thread ends, node-a's starts, and
