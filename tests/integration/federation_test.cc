@@ -914,6 +914,7 @@ TEST_F(FederationTest, SaltRotationOnThreeNodesKeepsEveryBankedHashMatchingUnder
     for (const char* origin : {"node-a", "node-b", "node-c"}) EXPECT_FALSE(n->bank->IsEquivocating(origin)) << n->id;
     std::ostringstream report;
     EXPECT_TRUE(n->bank->VerifyStoredLogs(report).ok()) << n->id << ": " << report.str();
+    EXPECT_TRUE(n->bank->VerifyTables(report).ok()) << n->id << ": " << report.str();
   }
   // The old salt's values are in no file of node-c's database any more.
   ASSERT_TRUE(C().bank->Compact().ok());
