@@ -92,6 +92,7 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
     if (!salt_id->has_value()) init.PutState("node_id", options.node_id);
     if (absl::Status s = (*store)->Commit(std::move(init), options.now_ms()); !s.ok()) return s;
   }
+  if (auto migrated = (*store)->MigrateExactRowKeys(); !migrated.ok()) return migrated.status();
   std::unique_ptr<Bank> bank(new Bank(std::move(options), std::move(salter), std::move(*store)));
   if (absl::Status s = bank->own_log_.Load(); !s.ok()) return s;
   if (absl::Status s = bank->replica_.Load(); !s.ok()) return s;  // suspensions, before the rebuild
@@ -870,15 +871,20 @@ absl::StatusOr<uint64_t> Bank::RepublishOwnSignals(const std::string& old_salt_i
   while (true) {
     // The next chunk of live own signals under the old salt (the log only grows at its end, by this loop).
     std::vector<std::pair<uint64_t, pb::Signal>> batch_signals;
+    size_t batch_bytes = 0;  // a chunk is also capped by size: one vPDQ entry can be megabytes
+    constexpr size_t kMaxChunkBytes = size_t{64} << 20;
     const uint64_t end = own_log_.durable_size() + 1;
     absl::Status scan = store_->ScanEntries(own, next, end, [&](uint64_t seq, std::string_view bytes) -> absl::Status {
-      if (batch_signals.size() >= chunk) return absl::CancelledError("chunk full");  // stops the scan here
+      if (batch_signals.size() >= chunk || batch_bytes >= kMaxChunkBytes) {
+        return absl::CancelledError("chunk full");  // stops the scan here
+      }
       next = seq + 1;
       pb::Entry entry;
       if (bytes.empty() || !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !entry.has_signal()) {
         return absl::OkStatus();
       }
       if (entry.signal().salt_id() != old_salt_id) return absl::OkStatus();
+      batch_bytes += bytes.size();
       batch_signals.emplace_back(seq, entry.signal());
       return absl::OkStatus();
     });
@@ -947,6 +953,13 @@ absl::Status Bank::CommitSaltSwitch(const Salter& to, const std::vector<std::pai
   for (const std::string& name : deletes) batch.DeleteState(name);
   batch.PutState("salt_id", to.salt_id());
   batch.PutState("salt_check", to.check_value());
+  batch.DeleteState(kSaltRotationTargetRow);
+  return store_->Commit(std::move(batch), options_.now_ms());
+}
+
+absl::Status Bank::PutStateRow(const std::string& name, const std::string& value) {
+  StoreBatch batch;
+  batch.PutState(name, value);
   return store_->Commit(std::move(batch), options_.now_ms());
 }
 

@@ -51,6 +51,10 @@
 
 namespace hashbank {
 
+// Set while a salt rotation is being applied (node/salt_rotation.h): the target salt's check value. A node
+// does not serve while it is set, and only that salt can finish the rotation.
+inline constexpr char kSaltRotationTargetRow[] = "salt_rotation/target";
+
 struct SignalInfo {
   SignalRef ref;
   int64_t created_at_ms = 0;
@@ -139,10 +143,13 @@ class Bank {
                                                const Actor& actor);
   // Old sequence -> new sequence for every re-published own signal (Signal.resalted_from), from the log.
   absl::StatusOr<std::map<uint64_t, uint64_t>> ResaltedOwnSignals() const;
-  // One durable batch: `puts` (state rows), and the database's salt id and check value set to `to`'s.
+  // One durable batch: `puts` (state rows), and the database's salt id and check value set to `to`'s; the
+  // rotation's target row (node/salt_rotation.h) goes.
   absl::Status CommitSaltSwitch(const Salter& to, const std::vector<std::pair<std::string, std::string>>& puts,
                                 const std::vector<std::string>& deletes);
 
+  // Writes one state row, durably.
+  absl::Status PutStateRow(const std::string& name, const std::string& value);
   // A state row of this node (an import's progress), or nullopt.
   absl::StatusOr<std::optional<std::string>> GetStateRow(const std::string& name) const;
   // Every state row whose name starts with `prefix`, in name order (names without the prefix).

@@ -372,11 +372,13 @@ void StoreBatch::PutEvidence(std::string_view origin, int64_t time_ms, std::stri
   impl_->Put(kEvidence, key, evidence);
 }
 namespace {
-auto ExactKey(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
+// okey + kind: the digest is the row's value, not part of its key. RocksDB keeps keys in places compaction
+// does not clean (the MANIFEST records every table file's smallest and largest key until it rolls over), so
+// a withdrawn signal's digest must never be a key.
+auto ExactKey(ExactKind8 kind, const SignalRef& ref) {
   return [=, &ref](std::string* k) {
-    k->push_back(static_cast<char>(kind));
-    k->append(salted_digest);
     AppendOkey(k, ref);
+    k->push_back(static_cast<char>(kind));
   };
 }
 auto LabelKey(std::string_view label, const SignalRef& ref) {
@@ -387,10 +389,10 @@ auto LabelKey(std::string_view label, const SignalRef& ref) {
 }
 }  // namespace
 void StoreBatch::PutExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
-  impl_->Put(kExact, ExactKey(kind, salted_digest, ref), "");
+  impl_->Put(kExact, ExactKey(kind, ref), salted_digest);
 }
-void StoreBatch::DeleteExact(ExactKind8 kind, std::string_view salted_digest, const SignalRef& ref) {
-  impl_->Delete(kExact, ExactKey(kind, salted_digest, ref));
+void StoreBatch::DeleteExact(ExactKind8 kind, std::string_view /*salted_digest*/, const SignalRef& ref) {
+  impl_->Delete(kExact, ExactKey(kind, ref));
 }
 void StoreBatch::PutLabel(std::string_view label, const SignalRef& ref) {
   impl_->Put(kLabels, LabelKey(label, ref), "");
@@ -954,11 +956,43 @@ absl::Status SignalStore::VerifyChecksums() const {
 
 absl::Status SignalStore::ForEachExactRow(
     const std::function<absl::Status(ExactKind8, std::string_view, const SignalRef&)>& fn) const {
-  return impl_->ScanPrefix(kExact, "", [&](std::string_view key, std::string_view) -> absl::Status {
+  return impl_->ScanPrefix(kExact, "", [&](std::string_view key, std::string_view value) -> absl::Status {
+    SignalRef ref;
+    const size_t n = ParseOkey(key, &ref);
+    if (n == 0 || key.size() != n + 1 || value.size() != 32) return absl::DataLossError("corrupt exact row");
+    return fn(static_cast<ExactKind8>(key[n]), value, ref);
+  });
+}
+
+absl::StatusOr<uint64_t> SignalStore::MigrateExactRowKeys() {
+  constexpr std::string_view kMarker = "format/exact_rows";  // "2": okey + kind -> digest
+  auto done = GetState(kMarker);
+  if (!done.ok()) return done.status();
+  if (done->has_value()) return 0;
+  // Before: kind (1) + digest (32) + okey -> "". Read all first (the scan must not see its own writes).
+  std::vector<std::pair<std::string, std::string>> old_keys;  // old key, new key
+  std::vector<std::string> digests;
+  absl::Status s = impl_->ScanPrefix(kExact, "", [&](std::string_view key, std::string_view) -> absl::Status {
     SignalRef ref;
     if (key.size() < 34 || ParseOkey(key.substr(33), &ref) != key.size() - 33) return absl::DataLossError("corrupt exact key");
-    return fn(static_cast<ExactKind8>(key[0]), key.substr(1, 32), ref);
+    std::string fresh;
+    ExactKey(static_cast<ExactKind8>(key[0]), ref)(&fresh);
+    old_keys.emplace_back(std::string(key), std::move(fresh));
+    digests.emplace_back(key.substr(1, 32));
+    return absl::OkStatus();
   });
+  if (!s.ok()) return s;
+  for (size_t start = 0; start < old_keys.size() || start == 0; start += 10000) {
+    StoreBatch batch;
+    for (size_t i = start; i < std::min(old_keys.size(), start + 10000); ++i) {
+      batch.impl_->Delete(kExact, [&](std::string* k) { k->append(old_keys[i].first); });
+      batch.impl_->Put(kExact, [&](std::string* k) { k->append(old_keys[i].second); }, digests[i]);
+    }
+    if (start + 10000 >= old_keys.size()) batch.PutState(kMarker, "2");
+    if (absl::Status c = Commit(std::move(batch), 0); !c.ok()) return c;
+    if (old_keys.empty()) break;
+  }
+  return old_keys.size();
 }
 
 absl::Status SignalStore::ForEachLabelRow(const std::function<absl::Status(std::string_view, const SignalRef&)>& fn) const {

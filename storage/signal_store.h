@@ -3,7 +3,8 @@
 // Column families (keys are binary; `okey` = origin (1-byte length + bytes) + sequence (8 bytes big-endian),
 // so one origin's entries are contiguous and in log order):
 //   entries      okey -> Entry bytes exactly as built or received (protocol/entries.proto)
-//   exact        kind (1) + salted digest (32) + okey -> ""          (which signals carry a digest)
+//   exact        okey + kind (1) -> salted digest (32)              (which signals carry a digest; never a
+//                digest in a key: keys outlive compaction in the MANIFEST)
 //   labels       label (1-byte length + bytes) + okey -> ""; also "bank:<NAME>" and "case:<hex SHA-256 of the
 //                case_ref, 32 digits>" rows (labels are a-z0-9_, so these cannot collide), for listing
 //   opinions     okey of the signal + okey of the opinion entry -> ""
@@ -210,6 +211,11 @@ class SignalStore {
   // for `hashbank verify`'s check that index rows point at stored signals. DataLoss for a corrupt key.
   absl::Status ForEachExactRow(const std::function<absl::Status(ExactKind8, std::string_view, const SignalRef&)>& fn) const;
   absl::Status ForEachLabelRow(const std::function<absl::Status(std::string_view, const SignalRef&)>& fn) const;
+  // Databases from before the digest left the exact rows' keys: rewrites every exact row to the current
+  // layout, once (a state row records it; an interrupted run starts again). Returns the rows rewritten. Call
+  // before anything else writes. The old keys leave the MANIFEST when RocksDB next rolls it (at the next
+  // open at the latest).
+  absl::StatusOr<uint64_t> MigrateExactRowKeys();
 
   // A consistent, openable copy of the database in `dir` (which must not exist), taken while serving.
   absl::Status Checkpoint(const std::string& dir) const;

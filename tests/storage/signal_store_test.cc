@@ -20,8 +20,11 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
+
+#include <rocksdb/db.h>
 
 #include "absl/status/status.h"
 #include "storage/testing_fs.h"
@@ -514,6 +517,64 @@ TEST(SignalStoreFaultTest, WaitingOutOfEnqueueOrderDoesNotStall) {
   ASSERT_TRUE(order.ok());
   EXPECT_EQ(*order, "second");
   ExpectAuditChain(*h.store, 2);
+}
+
+}  // namespace
+}  // namespace hashbank
+
+namespace hashbank {
+namespace {
+
+// Databases from before the exact rows were re-keyed held "kind + salted digest + okey" keys (a digest in a
+// key survives compaction in the MANIFEST). Written here with RocksDB directly, in that old layout: opening
+// and migrating rewrites them to "okey + kind -> digest", once, and the digest is then no key at all.
+TEST(ExactRowMigrationTest, OldLayoutRowsAreRewrittenOnceAndKeepTheirMeaning) {
+  testing::TempDir dir("hashbank-exact-migration");
+  const std::string db = (dir.path() / "db").string();
+  {
+    auto store = SignalStore::Open(db);
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  const std::string digest(32, '\x5a');
+  {
+    rocksdb::DBOptions options;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(options, db, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const std::string& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, db, cfs, &handles, &raw).ok());
+    rocksdb::ColumnFamilyHandle* exact = nullptr;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == "exact") exact = handles[i];
+    }
+    ASSERT_NE(exact, nullptr);
+    // kind 1 (MD5) + digest + okey(node-a, 7): origin length byte, origin, big-endian sequence.
+    std::string key(1, '\x01');
+    key += digest;
+    key += '\x06';
+    key += "node-a";
+    key += std::string("\0\0\0\0\0\0\0\x07", 8);
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), exact, key, "").ok());
+    for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+    delete raw;
+  }
+  auto store = SignalStore::Open(db);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto moved = (*store)->MigrateExactRowKeys();
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 1u);
+  std::vector<std::tuple<int, std::string, std::string, uint64_t>> rows;
+  ASSERT_TRUE((*store)->ForEachExactRow([&](ExactKind8 kind, std::string_view d, const SignalRef& ref) {
+    rows.emplace_back(static_cast<int>(kind), std::string(d), ref.origin, ref.sequence);
+    return absl::OkStatus();
+  }).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], std::make_tuple(1, digest, std::string("node-a"), uint64_t{7}));
+  auto again = (*store)->MigrateExactRowKeys();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u) << "once";
 }
 
 }  // namespace
