@@ -45,6 +45,8 @@ std::string WatchRow(uint64_t id) {
   std::string n = std::to_string(id);
   return absl::StrCat(S(kWatchPrefix), std::string(20 - n.size(), '0'), n);
 }
+// "resalted/<origin>/<old sequence>" -> the new sequence: a signal its origin re-published under a new salt.
+std::string ResaltedRow(const SignalRef& old) { return absl::StrCat("resalted/", old.origin, "/", old.sequence); }
 std::string WatchMatchPrefix(const SignalRef& ref) {
   return absl::StrCat(S(kWatchMatchPrefix), ref.origin, "/", ref.sequence, "/");
 }
@@ -462,6 +464,8 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   // Signals withdrawn in this pass: their match rows are deleted by this pass's batch, so nothing later in
   // the pass (a dispute, an edit) may still find them.
   std::set<std::pair<std::string, uint64_t>> withdrawn_in_pass;
+  // Signals re-published under a new salt seen in this pass (their "resalted/" rows are in this pass's batch).
+  std::set<std::pair<std::string, uint64_t>> resalted_in_pass;
   size_t processed = 0;
   size_t new_disputes = 0;
   absl::Status failed = absl::OkStatus();
@@ -491,19 +495,32 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
         pb::Entry entry;
         if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return absl::OkStatus();
         const SignalRef ref{origin, seq};
-        if (entry.has_signal() && entry.signal().resalted_from() != 0) {
-          // Salt rotation: the same content as an earlier signal of this origin, under the new salt. What the
-          // members were told stays true of it: its watch-list matches carry over, and no event is sent.
-          const SignalRef old{origin, entry.signal().resalted_from()};
-          matched_rows(old, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
-                                ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            batch.PutState(absl::StrCat(WatchMatchPrefix(ref), watch_id),
-                           json::serialize(json::object{{"member", member}, {"content_ref", content_ref}}));
-            fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(watch_id, "\n", member), content_ref});
-          });
-        } else if (entry.has_signal() && HasValues(entry.signal()) && matchable_(ref, BankOf(entry.signal()))) {
+        if (entry.has_signal() && HasValues(entry.signal()) && matchable_(ref, BankOf(entry.signal()))) {
+          // Salt rotation: the same content as an earlier signal of this origin (sequence resalted_from < this
+          // one), under the new salt. What the members were told of the old signal stays true of this one: its
+          // watch-list matches carry over without an event, and its HMA content state here moves with it.
+          // Watch entries it matches that the old one had not (registered during the rotation, or never
+          // scanned) are told as for any new signal.
+          std::set<std::string> carried;
+          const uint64_t from_seq = entry.signal().resalted_from();
+          if (from_seq != 0 && from_seq < seq) {
+            const SignalRef old{origin, from_seq};
+            batch.PutState(ResaltedRow(old), absl::StrCat(seq));
+            resalted_in_pass.insert({origin, from_seq});
+            matched_rows(old, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
+                                  ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              carried.insert(watch_id);
+              batch.PutState(absl::StrCat(WatchMatchPrefix(ref), watch_id),
+                             json::serialize(json::object{{"member", member}, {"content_ref", content_ref}}));
+              fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(watch_id, "\n", member), content_ref});
+            });
+            if (auto content = store_->GetState(absl::StrCat("content/", origin, "/", from_seq)); content.ok() && content->has_value()) {
+              batch.PutState(absl::StrCat("content/", origin, "/", seq), **content);
+            }
+          }
           const std::string sig_bytes = entry.signal().SerializeAsString();
           for (const Hit& h : MatchWatch(sig_bytes)) {
+            if (carried.contains(std::to_string(h.watch))) continue;
             const Watch& w = watch_.at(h.watch);
             json::array labels;  // as they are now (a later edit may already be stored)
             auto current = CurrentLabels(*store_, ref, entry.signal());
@@ -522,8 +539,16 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
           withdrawn_in_pass.insert({origin, target.sequence});
           const std::string reason = entry.withdrawal().reason();
           // A withdrawal by salt rotation is no withdrawal of consent: the content is banked on, re-published
-          // under the new salt (a signal with resalted_from, earlier in the same append). No event for it.
-          const bool rotation = reason == "salt_rotation";
+          // under the new salt (a signal with resalted_from, earlier in the same append). No event for it, but
+          // only when that re-publication was seen: a "salt_rotation" reason alone silences nothing.
+          bool rotation = false;
+          if (reason == "salt_rotation") {
+            rotation = resalted_in_pass.contains({origin, target.sequence});
+            if (!rotation) {
+              auto seen = store_->GetState(ResaltedRow(target));
+              rotation = seen.ok() && seen->has_value();
+            }
+          }
           matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
                                    ABSL_NO_THREAD_SAFETY_ANALYSIS {
             json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},

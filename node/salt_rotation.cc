@@ -90,6 +90,14 @@ absl::StatusOr<SaltRotationReport> ApplySaltRotation(Bank* bank, const Salter& f
   }
   SaltRotationReport report;
   const Actor actor{"salt-rotation", Role::kAdmin};
+  // From the first re-published signal on, this rotation must be finished, and with this salt: another
+  // successor (a second `salt rotate`) would leave the signals moved so far under a salt nobody uses.
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> target, bank->GetStateRow(kSaltRotationTargetRow));
+  if (target && *target != to.check_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "a rotation to another salt (check value ", *target, ") is half applied here; finish it with that salt file"));
+  }
+  if (!target) HB_RETURN_IF_ERROR(bank->PutStateRow(kSaltRotationTargetRow, to.check_value()));
   const Bank::Resalter resalt = [&](const pb::Signal& old, uint64_t seq) { return ResaltSignal(old, seq, from, to); };
   HB_ASSIGN_OR_RETURN(report.republished, bank->RepublishOwnSignals(from.salt_id(), resalt, 1000, actor));
   HB_ASSIGN_OR_RETURN(std::optional<std::string> db_salt, bank->GetStateRow("salt_id"));

@@ -58,6 +58,17 @@ int RunSaltApplyCommand(const NodeOverrides& overrides, const std::string& new_s
   auto current = LoadOrCreateSalt(*config, err);
   if (!current.ok()) return Fail(err, "apply", current.status());
   if ((*current)->check_value() == next->CheckValue()) {
+    // The file is already the new salt: so must the database be (a file copied in by hand is not a rotation).
+    auto bank = OpenBank(*config, std::move(*current));
+    if (!bank.ok()) {
+      return Fail(err, "apply", absl::FailedPreconditionError(absl::StrCat(
+                                    "the node's salt file is already ", next->id, " but its database is not (",
+                                    bank.status().message(), "); put the old salt file back and run apply again")));
+    }
+    auto target = (*bank)->GetStateRow(kSaltRotationTargetRow);
+    if (!target.ok() || target->has_value()) {
+      return Fail(err, "apply", absl::FailedPreconditionError("a rotation is half applied; put the old salt file back and run apply again"));
+    }
     out << "this node's salt is already " << next->id << "\n";
     return 0;
   }

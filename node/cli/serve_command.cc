@@ -161,6 +161,14 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   if (absl::Status s = EnsureTlsFiles(*config, err); !s.ok()) return fail(s);
   auto bank = OpenBank(*config, std::move(*salter));
   if (!bank.ok()) return fail(bank.status());
+  // A half-applied salt rotation: serving now would send entries under the new salt to peers on the old one,
+  // and leave the rest of this node's signals behind.
+  if (auto target = (*bank)->GetStateRow(kSaltRotationTargetRow); !target.ok() || target->has_value()) {
+    return fail(target.ok() ? absl::FailedPreconditionError(
+                                  "a salt rotation is half applied in this database; run `hashbank salt apply` with "
+                                  "the new salt file again to finish it (docs/operators.md)")
+                            : target.status());
+  }
   if ((*bank)->token_count() == 0) {
     auto token = (*bank)->CreateToken(Role::kAdmin, "admin", Actor{"system", Role::kAdmin});
     if (!token.ok()) return fail(token.status());

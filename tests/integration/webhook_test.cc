@@ -162,8 +162,13 @@ TEST_F(WebhookTest, RetroactiveMatchIsSignedRetriedWhileTheReceiverFailsAndThenD
   EXPECT_EQ(event.at("data").at("signal").at("distance"), 2);
   EXPECT_EQ(event.at("data").at("signal").at("labels"), json::array{"ndii"});
 
-  // The status says so; the queue is empty.
+  // The status says so; the queue is empty. (The receiver has answered 200 before the node reads the answer
+  // and records the delivery: the status is read until it does, for at most 10 s.)
   json::value hooks = Json(Call("GET", "/v1/webhooks"));
+  for (int i = 0; i < 100 && hooks.at("webhooks").as_array().at(0).at("status").at("delivered") != json::value(1); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    hooks = Json(Call("GET", "/v1/webhooks"));
+  }
   const json::object& st = hooks.at("webhooks").as_array().at(0).at("status").as_object();
   EXPECT_EQ(st.at("delivered"), 1);
   EXPECT_EQ(st.at("queued"), 0);

@@ -1,0 +1,161 @@
+// Salt rotation on one node (node/salt_rotation.h): ResaltSignal checked against building the same raw
+// submission under the new salt (an independent path: SignalIntake salts raw values, ResaltSignal moves
+// salted ones); re-publication in chunks around a withdrawal; a half-applied rotation accepting only its own
+// target salt.
+#include "node/salt_rotation.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hashing/robust_fingerprint.h"
+#include "node/signal_intake.h"
+#include "tests/node/bank_test_util.h"
+
+namespace hashbank {
+namespace {
+
+using node_test::BankHarness;
+using node_test::kMember;
+
+FederationSalt First() { return FederationSalt::FromHex("salt-1", node_test::kSaltHex).value(); }
+FederationSalt Successor(const FederationSalt& first, uint8_t fill) {
+  FederationSalt next = FederationSalt::FromHex("salt-next", std::string(64, static_cast<char>('0' + fill))).value();
+  next.exact_chain = {Salter(first).exact_chain_link()};
+  return next;
+}
+
+SignalInput EveryKindOfValue(std::mt19937_64& rng) {
+  SignalInput in;
+  Hash256 pdq;
+  for (auto& l : pdq.limbs) l = rng();
+  in.pdq = pdq;
+  in.quality = 90;
+  Md5Digest md5{};
+  for (auto& b : md5) b = static_cast<uint8_t>(rng());
+  in.md5 = md5;
+  Sha256Digest sha{};
+  for (auto& b : sha) b = static_cast<uint8_t>(rng());
+  in.sha256 = sha;
+  std::vector<LocalFeature> features(40);
+  for (size_t i = 0; i < features.size(); ++i) {
+    for (auto& l : features[i].descriptor) l = rng();
+    features[i].x = static_cast<uint16_t>(rng() % 4096);
+    features[i].y = static_cast<uint16_t>(rng() % 4096);
+  }
+  in.robust = EncodeRobust(features, 1200, 900).value();
+  VideoInput video;
+  for (int i = 0; i < 5; ++i) {
+    Hash256 f;
+    for (auto& l : f.limbs) l = rng();
+    video.frames.push_back({f, 80 + i, static_cast<double>(i)});
+  }
+  video.duration = 5;
+  in.video = video;
+  EmbeddingInput e;
+  e.model_id = std::string(64, 'a');
+  for (int i = 0; i < 32; ++i) e.vector.push_back(static_cast<float>(std::sin(i + 0.5)));
+  in.embedding = e;
+  in.labels = {"ndii"};
+  in.bank = "DEFAULT";
+  in.note = "kept";
+  return in;
+}
+
+TEST(SaltRotationTest, AResaltedSignalIsTheSameSubmissionBuiltUnderTheNewSalt) {
+  std::mt19937_64 rng(5);
+  const FederationSalt first = First(), next = Successor(first, 7);
+  const SignalIntake old_intake(std::make_unique<Salter>(first), 50), new_intake(std::make_unique<Salter>(next), 50);
+  const Salter from(first), to(next);
+  for (int round = 0; round < 3; ++round) {
+    const SignalInput in = EveryKindOfValue(rng);
+    auto old_signal = old_intake.Build(in, kMember);
+    auto want = new_intake.Build(in, kMember);
+    ASSERT_TRUE(old_signal.ok() && want.ok()) << old_signal.status() << want.status();
+    auto got = ResaltSignal(*old_signal, 41, from, to);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->salt_id(), "salt-next");
+    EXPECT_EQ(got->resalted_from(), 41u);
+    EXPECT_NE(got->pdq(), old_signal->pdq());
+    EXPECT_EQ(got->pdq(), want->pdq());
+    EXPECT_EQ(got->md5(), want->md5());
+    EXPECT_EQ(got->sha256(), want->sha256());
+    EXPECT_EQ(got->robust(), want->robust()) << "descriptors moved and sorted again";
+    EXPECT_EQ(got->video().pdq(), want->video().pdq());
+    EXPECT_EQ(got->video().quality(), want->video().quality());
+    ASSERT_EQ(got->embedding().vector_size(), want->embedding().vector_size());
+    for (int i = 0; i < got->embedding().vector_size(); ++i) {
+      EXPECT_NEAR(got->embedding().vector(i), want->embedding().vector(i), 1e-5f) << i;
+    }
+    EXPECT_EQ(got->note(), "kept");
+    EXPECT_EQ(std::vector<std::string>(got->labels().begin(), got->labels().end()), in.labels);
+  }
+  // Not a successor: refused.
+  FederationSalt stranger = Successor(first, 8);
+  stranger.exact_chain.clear();
+  auto refused = ResaltSignal(*old_intake.Build(EveryKindOfValue(rng), kMember), 1, from, Salter(stranger));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(SaltRotationTest, RepublishingInChunksMovesEveryLiveSignalOnceAroundAWithdrawal) {
+  BankHarness h;
+  std::mt19937_64 rng(9);
+  std::vector<SignalRef> refs;
+  for (int i = 0; i < 5; ++i) {
+    auto ref = h.bank->Submit(node_test::RandomSignal(rng).Input(), kMember);
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    refs.push_back(*ref);
+  }
+  ASSERT_TRUE(h.bank->Withdraw(refs[2], kMember, "consent_withdrawn").ok());  // entry 6
+  const Salter from(First()), to(Successor(First(), 7));
+  const Bank::Resalter resalt = [&](const protocol::Signal& s, uint64_t seq) { return ResaltSignal(s, seq, from, to); };
+  auto moved = h.bank->RepublishOwnSignals("test-salt", resalt, 2, node_test::kAdmin);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 4u);
+  auto map = h.bank->ResaltedOwnSignals();
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ(map->size(), 4u);
+  EXPECT_FALSE(map->contains(3)) << "the withdrawn signal is not re-published";
+  for (const auto& [old_seq, new_seq] : *map) {
+    auto old_info = h.bank->Get(SignalRef{"node-a", old_seq});
+    auto new_info = h.bank->Get(SignalRef{"node-a", new_seq});
+    ASSERT_TRUE(old_info.ok() && new_info.ok());
+    EXPECT_TRUE(old_info->withdrawn) << old_seq;
+    EXPECT_FALSE(new_info->withdrawn) << new_seq;
+    EXPECT_EQ(new_info->labels, std::vector<std::string>{"ndii"});
+    EXPECT_GT(new_seq, old_seq);
+  }
+  // Run again: nothing is left under the old salt.
+  auto again = h.bank->RepublishOwnSignals("test-salt", resalt, 2, node_test::kAdmin);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0u);
+  std::ostringstream report;
+  EXPECT_TRUE(h.bank->VerifyStoredLogs(report).ok()) << report.str();
+  EXPECT_TRUE(h.bank->VerifyTables(report).ok()) << report.str();
+}
+
+TEST(SaltRotationTest, AHalfAppliedRotationIsFinishedOnlyWithItsOwnTargetSalt) {
+  BankHarness h;
+  std::mt19937_64 rng(3);
+  ASSERT_TRUE(h.bank->Submit(node_test::RandomSignal(rng).Input(), kMember).ok());
+  const FederationSalt first = FederationSalt::FromHex("test-salt", node_test::kSaltHex).value();
+  const Salter from(first), target(Successor(first, 7)), other(Successor(first, 8));
+  ASSERT_TRUE(target.Follows(from) && other.Follows(from));
+  // As if an earlier run stopped right after its first chunk.
+  ASSERT_TRUE(h.bank->PutStateRow(kSaltRotationTargetRow, target.check_value()).ok());
+  auto refused = ApplySaltRotation(h.bank.get(), from, other);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  auto done = ApplySaltRotation(h.bank.get(), from, target);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->republished, 1u);
+  EXPECT_TRUE(done->local_state_done);
+  auto row = h.bank->GetStateRow(kSaltRotationTargetRow);
+  ASSERT_TRUE(row.ok());
+  EXPECT_FALSE(row->has_value()) << "cleared with the switch";
+  EXPECT_EQ(*h.bank->GetStateRow("salt_check"), std::optional<std::string>(target.check_value()));
+}
+
+}  // namespace
+}  // namespace hashbank
