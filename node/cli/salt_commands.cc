@@ -92,9 +92,12 @@ int RunSaltApplyCommand(const NodeOverrides& overrides, const std::string& new_s
       // An earlier run finished the database (it records the new salt) but did not install the file.
       auto on_new = OpenBank(*config, std::make_unique<Salter>(*next));
       if (!on_new.ok()) return Fail(err, "apply", bank.status());
+      out << "the database was already moved to salt " << next->id << " by an earlier run\n";
     }
-    out << "re-published " << report.republished << " of this node's signals under salt " << next->id << "; "
-        << report.watch_entries << " watch-list entries re-salted, " << report.cases << " case records updated\n";
+    if (bank.ok()) {
+      out << "re-published " << report.republished << " of this node's signals under salt " << next->id << "; "
+          << report.watch_entries << " watch-list entries re-salted, " << report.cases << " case records updated\n";
+    }
   }
   if (absl::Status s = WritePemFile(config->SaltFilePath(), next->ToFileJson(), 0600); !s.ok()) {
     return Fail(err, "apply", s);
