@@ -10,12 +10,9 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::string_view kContentPrefix = "content/";
 constexpr std::string_view kNumberPrefix = "origin_number/";
 constexpr int64_t kMaxOriginNumber = (int64_t{1} << (53 - kContentIdOriginShift)) - 1;
 constexpr uint64_t kMaxSequence = (uint64_t{1} << kContentIdOriginShift) - 1;
-
-std::string ContentRow(const SignalRef& ref) { return absl::StrCat(std::string(kContentPrefix), ref.origin, "/", ref.sequence); }
 
 }  // namespace
 
@@ -36,7 +33,7 @@ absl::Status ContentCatalog::Load() {
   });
   if (!s.ok()) return s;
   std::map<std::pair<std::string, uint64_t>, ContentState> states;
-  s = store_->ForEachState(kContentPrefix, [&](std::string_view key, std::string_view value) -> absl::Status {
+  s = store_->ForEachState(kContentRowPrefix, [&](std::string_view key, std::string_view value) -> absl::Status {
     const size_t slash = key.rfind('/');
     uint64_t seq = 0;
     boost::system::error_code ec;

@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/signal_store.h"
 
@@ -38,6 +39,12 @@ struct ContentState {
 };
 
 inline constexpr int kContentIdOriginShift = 40;
+
+// The state row of one signal's content state: "content/<origin>/<sequence>".
+inline constexpr std::string_view kContentRowPrefix = "content/";
+inline std::string ContentRow(const SignalRef& ref) {
+  return absl::StrCat(std::string(kContentRowPrefix), ref.origin, "/", ref.sequence);
+}
 
 class ContentCatalog {
  public:

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "crypto/hmac_sha256.h"
 #include "node/api_support.h"
+#include "node/content_catalog.h"
 #include "node/entry_bytes.h"
 #include "node/label_edits.h"
 #include "node/signal_intake.h"
@@ -514,8 +515,8 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
                              json::serialize(json::object{{"member", member}, {"content_ref", content_ref}}));
               fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(watch_id, "\n", member), content_ref});
             });
-            if (auto content = store_->GetState(absl::StrCat("content/", origin, "/", from_seq)); content.ok() && content->has_value()) {
-              batch.PutState(absl::StrCat("content/", origin, "/", seq), **content);
+            if (auto content = store_->GetState(ContentRow(old)); content.ok() && content->has_value()) {
+              batch.PutState(ContentRow(ref), **content);
             }
           }
           const std::string sig_bytes = entry.signal().SerializeAsString();

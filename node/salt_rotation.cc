@@ -13,6 +13,7 @@
 #include "node/content_catalog.h"
 #include "node/entry_bytes.h"
 #include "node/notifications.h"
+#include "node/signal_intake.h"
 #include "node/status_macros.h"
 
 namespace hashbank {
@@ -71,10 +72,7 @@ absl::StatusOr<pb::Signal> ResaltSignal(const pb::Signal& old, uint64_t old_sequ
     absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(old.robust());
     if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", fp.status().message()));
     for (LocalFeature& f : fp->features) f.descriptor = to.SaltLocalDescriptor(from.UnsaltLocalDescriptor(f.descriptor));
-    // Stored in salted-descriptor order (SignalIntake::SaltRobust): sorted again under the new salt.
-    std::sort(fp->features.begin(), fp->features.end(), [](const LocalFeature& a, const LocalFeature& b) {
-      return a.descriptor != b.descriptor ? a.descriptor < b.descriptor : (a.x != b.x ? a.x < b.x : a.y < b.y);
-    });
+    SortBySaltedDescriptor(&fp->features);  // sorted again under the new salt
     absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
     if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", out.status().message()));
     s.set_robust(*std::move(out));
@@ -123,14 +121,14 @@ absl::StatusOr<SaltRotationReport> ApplySaltRotation(Bank* bank, const Salter& f
     }
     return absl::OkStatus();
   }));
-  // HMA content state rows "content/<origin>/<sequence>": this node's own move with their signals.
-  const std::string own_content = absl::StrCat("content/", bank->node_id(), "/");
+  // HMA content state rows (ContentRow): this node's own move with their signals.
+  const std::string own_content = absl::StrCat(std::string(kContentRowPrefix), bank->node_id(), "/");
   HB_RETURN_IF_ERROR(bank->ForEachStateRow(own_content, [&](std::string_view key, std::string_view value) -> absl::Status {
     uint64_t seq = 0;
     if (!absl::SimpleAtoi(absl::string_view(key.data(), key.size()), &seq)) return absl::OkStatus();
     if (auto it = moved.find(seq); it != moved.end()) {
-      puts.emplace_back(absl::StrCat(own_content, it->second), std::string(value));
-      deletes.push_back(absl::StrCat(own_content, seq));
+      puts.emplace_back(ContentRow(SignalRef{bank->node_id(), it->second}), std::string(value));
+      deletes.push_back(ContentRow(SignalRef{bank->node_id(), seq}));
     }
     return absl::OkStatus();
   }));

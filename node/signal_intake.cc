@@ -87,6 +87,12 @@ std::vector<LocalFeature> SignalIntake::SaltFeatures(std::span<const LocalFeatur
   return out;
 }
 
+void SortBySaltedDescriptor(std::vector<LocalFeature>* features) {
+  std::sort(features->begin(), features->end(), [](const LocalFeature& a, const LocalFeature& b) {
+    return a.descriptor != b.descriptor ? a.descriptor < b.descriptor : (a.x != b.x ? a.x < b.x : a.y < b.y);
+  });
+}
+
 absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const {
   absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(raw);
   if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", fp.status().message()));
@@ -98,12 +104,8 @@ absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const
     return absl::InvalidArgumentError(absl::StrCat("robust: ", fp->features.size(), " features; at most ",
                                                    kMaxRobustFeatures, " are banked"));
   }
-  std::vector<LocalFeature>& salted = fp->features;
-  salted = SaltFeatures(salted);
-  // Stored in salted-descriptor order, so the order reveals nothing of detection strength or position.
-  std::sort(salted.begin(), salted.end(), [](const LocalFeature& a, const LocalFeature& b) {
-    return a.descriptor != b.descriptor ? a.descriptor < b.descriptor : (a.x != b.x ? a.x < b.x : a.y < b.y);
-  });
+  fp->features = SaltFeatures(fp->features);
+  SortBySaltedDescriptor(&fp->features);
   absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
   if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", out.status().message()));
   return out;

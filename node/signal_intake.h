@@ -140,6 +140,9 @@ bool IsValidLabel(std::string_view label);
 absl::Status ValidateLabels(std::vector<std::string>* labels);
 // A signal whose values were purged (withdrawn) carries none of them.
 bool HasValues(const protocol::Signal& signal);
+// A robust fingerprint's salted features in the order they are stored: by salted descriptor (then position),
+// so the order reveals nothing of detection strength or position.
+void SortBySaltedDescriptor(std::vector<LocalFeature>* features);
 // The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust", "vpdq".
 std::vector<std::string> SignalTypes(const protocol::Signal& signal);
 // A stored video fingerprint's frames (salted, as stored) and its frame interval in seconds. InvalidArgument

@@ -6,6 +6,8 @@
 
 #include <string_view>
 
+#include "absl/strings/escaping.h"
+
 namespace hashbank {
 
 std::string TlsPeerNodeId(void* handle) {
@@ -33,13 +35,7 @@ std::string TlsPeerCertificateSha256(void* handle) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (X509_digest(cert, EVP_sha256(), digest, &length) != 1 || length != 32) return "";
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 }  // namespace hashbank
