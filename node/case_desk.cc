@@ -102,12 +102,24 @@ std::optional<std::string> NormalizeCaseNumber(std::string_view typed) {
   return out;
 }
 
-CaseDesk::CaseDesk(Bank* bank, CaseOptions options) : bank_(bank), options_(std::move(options)) {}
+CaseDesk::CaseDesk(Bank* bank, CaseOptions options)
+    : bank_(bank), now_ms_(options.now_ms), options_(std::move(options)) {}
+
+CaseOptions CaseDesk::options() const {
+  absl::MutexLock lock(&mu_);
+  return options_;
+}
+
+void CaseDesk::SetOptions(CaseOptions options) {
+  absl::MutexLock lock(&mu_);
+  options.now_ms = now_ms_;
+  options_ = std::move(options);
+}
 
 void CaseDesk::SetHoldersHook(std::function<int(const std::string&, uint64_t)> hook) { holders_ = std::move(hook); }
 
 int64_t CaseDesk::Now() const {
-  if (options_.now_ms) return options_.now_ms();
+  if (now_ms_) return now_ms_();
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
@@ -134,15 +146,16 @@ absl::Status CaseDesk::Take(Window* w, int64_t now, int64_t window_ms, uint32_t 
 
 absl::StatusOr<CreatedCase> CaseDesk::Create(std::vector<SignalInput> inputs, const std::string& message,
                                              bool from_public_page, const std::string& remote_address) {
-  if (from_public_page && !options_.public_submission) {
+  const CaseOptions opts = options();
+  if (from_public_page && !opts.public_submission) {
     return absl::PermissionDeniedError("this node does not take cases from the public page (cases.public_submission)");
   }
   if (inputs.empty()) return absl::InvalidArgumentError("hashes: at least one file's hashes are required");
-  if (inputs.size() > options_.max_hashes) {
-    return absl::InvalidArgumentError(absl::StrCat("hashes: at most ", options_.max_hashes, " files in one case"));
+  if (inputs.size() > opts.max_hashes) {
+    return absl::InvalidArgumentError(absl::StrCat("hashes: at most ", opts.max_hashes, " files in one case"));
   }
-  if (message.size() > options_.max_message_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("message: at most ", options_.max_message_bytes, " bytes"));
+  if (message.size() > opts.max_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("message: at most ", opts.max_message_bytes, " bytes"));
   }
   for (SignalInput& in : inputs) {
     if (!in.labels.empty() || !in.bank.empty() || !in.case_ref.empty()) {

@@ -78,7 +78,11 @@ class CaseDesk {
 
   // How many peers hold a signal of this node (Federation::PeersHolding); set before serving, or 0.
   void SetHoldersHook(std::function<int(const std::string& origin, uint64_t sequence)> hook);
-  const CaseOptions& options() const { return options_; }
+  // The options in force, and a configuration reload's new ones (SIGHUP): the limits and switches apply to
+  // requests from then on; counts already taken in the current windows are kept. now_ms stays the
+  // constructor's. Thread-safe.
+  CaseOptions options() const ABSL_LOCKS_EXCLUDED(mu_);
+  void SetOptions(CaseOptions options) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Submits `inputs` (each a signal's raw fingerprints; labels, bank and case_ref must be empty) as one case.
   // `from_public_page`: no token was given (the limits and the public_submission switch apply).
@@ -123,9 +127,10 @@ class CaseDesk {
   absl::StatusOr<CaseStatus> StatusOf(const Listed& record) const;
 
   Bank* bank_;
-  CaseOptions options_;
+  const std::function<int64_t()> now_ms_;  // the constructor's options.now_ms
   std::function<int(const std::string&, uint64_t)> holders_;  // fixed before serving
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
+  CaseOptions options_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Window> create_by_ip_ ABSL_GUARDED_BY(mu_);
   Window create_hour_ ABSL_GUARDED_BY(mu_);
   Window create_day_ ABSL_GUARDED_BY(mu_);

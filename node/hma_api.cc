@@ -245,10 +245,11 @@ absl::StatusOr<HttpResponse> MemberApi::HmaHash(const Call& call) {
 
 absl::StatusOr<json::object> MemberApi::HmaMatchesByBank(std::string_view signal_type, std::string_view signal,
                                                          const std::vector<std::string>& banks) {
+  const ApiLimits lim = limits();
   std::vector<Match> matches;
   if (signal_type == kPdq) {
     HB_ASSIGN_OR_RETURN(const Hash256 h, Hash256::FromHex(signal));
-    HB_ASSIGN_OR_RETURN(matches, bank_->MatchPdq(std::span<const Hash256>(&h, 1), limits_.pdq_default_max_distance));
+    HB_ASSIGN_OR_RETURN(matches, bank_->MatchPdq(std::span<const Hash256>(&h, 1), lim.pdq_default_max_distance));
   } else {
     HB_ASSIGN_OR_RETURN(const Md5Digest d, ParseDigest<16>(std::string(signal), "signal"));
     HB_ASSIGN_OR_RETURN(matches, bank_->MatchMd5(d));
@@ -281,6 +282,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaLookup(const Call& call) {
 }
 
 absl::StatusOr<HttpResponse> MemberApi::HmaLookupFile(const Call& call) {
+  const ApiLimits lim = limits();
   absl::StatusOr<Upload> up = ReadUpload(call.request);
   if (!up.ok()) return HmaError(400, std::string(up.status().message()));
   absl::StatusOr<std::vector<std::string>> types = UploadTypes(up->content_type, call.request.target);
@@ -292,7 +294,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaLookupFile(const Call& call) {
     HB_ASSIGN_OR_RETURN(const ImageHashes h, Hasher().HashBytes(bytes, HashOptions{}));
     json::object found;
     // Below the node's quality floor a PDQ hash matches unrelated images: nothing is looked up.
-    if (h.quality >= limits_.pdq_quality_floor) {
+    if (h.quality >= lim.pdq_quality_floor) {
       HB_ASSIGN_OR_RETURN(found, HmaMatchesByBank(kPdq, h.pdq.ToHex(), banks));
     }
     out[kPdq] = std::move(found);

@@ -42,6 +42,9 @@ struct Shared {
   asio::thread_pool* workers = nullptr;
   std::atomic<bool> stopping{false};
   std::atomic<int> in_flight{0};
+  std::atomic<int64_t> timeout_ms{30000};  // options.timeout, replaced by SetTimeout
+
+  std::chrono::milliseconds Timeout() const { return std::chrono::milliseconds(timeout_ms.load()); }
   std::mutex mu;
   std::condition_variable idle;
 
@@ -65,7 +68,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void DoHandshake() {
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+    beast::get_lowest_layer(stream_).expires_after(shared_->Timeout());
     stream_.async_handshake(ssl::stream_base::server,
                             [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
   }
@@ -96,7 +99,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // read, and the connection would close without an answer. OnHeader applies the route's limit and
     // answers 413 itself.
     parser_->body_limit(boost::none);
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+    beast::get_lowest_layer(stream_).expires_after(shared_->Timeout());
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
@@ -129,7 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, 11);
       continue_->set(http::field::server, "hashbank");
-      beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+      beast::get_lowest_layer(stream_).expires_after(shared_->Timeout());
       return http::async_write(stream_, *continue_, [self = shared_from_this()](beast::error_code ec2, size_t) {
         if (ec2) return self->DoClose();
         self->DoReadBody();
@@ -139,7 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void DoReadBody() {
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+    beast::get_lowest_layer(stream_).expires_after(shared_->Timeout());
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
@@ -199,7 +202,7 @@ class Session : public std::enable_shared_from_this<Session> {
       response_.body().clear();
       response_.content_length(length);
     }
-    beast::get_lowest_layer(stream_).expires_after(shared_->options.timeout);
+    beast::get_lowest_layer(stream_).expires_after(shared_->Timeout());
     http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
   }
 
@@ -298,6 +301,7 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServe
                                                                  Precheck precheck) {
   auto impl = std::make_unique<Impl>(std::max(1, options.io_threads), options.worker_threads);
   impl->shared->options = options;
+  impl->shared->timeout_ms.store(options.timeout.count());
   impl->shared->handler = std::move(handler);
   impl->shared->precheck = std::move(precheck);
   impl->shared->workers = &impl->workers;
@@ -334,6 +338,8 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(const HttpsServe
 }
 
 uint16_t HttpsServer::port() const { return impl_->port; }
+
+void HttpsServer::SetTimeout(std::chrono::milliseconds timeout) { impl_->shared->timeout_ms.store(timeout.count()); }
 
 absl::Status HttpsServer::ReloadTls() {
   auto tls = MakeTlsContext(impl_->shared->options);

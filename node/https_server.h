@@ -61,6 +61,9 @@ class HttpsServer {
   // connections keep theirs. On an error (a missing file, a key that is not the certificate's) nothing
   // changes and the error names the file. Thread-safe.
   absl::Status ReloadTls();
+  // Replaces options.timeout: every wait that starts from now on (handshake, read, write, on open
+  // connections too) uses it. Thread-safe.
+  void SetTimeout(std::chrono::milliseconds timeout);
   // Stops accepting; waits up to `drain` for in-flight requests; stops all threads. Idempotent.
   void Shutdown(std::chrono::milliseconds drain);
 

@@ -71,16 +71,6 @@ bool IsImageRoute(std::string_view method, std::string_view target) {
                               path == "/h/hash" || path == "/m/lookup" || IsVideoRoute(method, target));
 }
 
-std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes,
-                                                                            size_t video_bytes) {
-  return [json_bytes, image_bytes, video_bytes](std::string_view method, std::string_view target) {
-    if (IsVideoRoute(method, target)) return video_bytes;
-    // /v1/hash takes images and videos, both within the image limit (a larger video is hashed by
-    // POST /v1/signals/video or /v1/match/video, or by `hashbank hash`).
-    return IsImageRoute(method, target) ? image_bytes : json_bytes;
-  };
-}
-
 bool MemberApiRunsInline(std::string_view method, std::string_view target) {
   const std::string_view path = PathOf(target);
   return method == "GET" && (path == "/v1/health" || path == "/metrics");
@@ -258,9 +248,10 @@ PrecheckResult MemberApi::Precheck(std::string_view method, std::string_view tar
 }
 
 std::shared_ptr<void> MemberApi::AdmitUpload(const std::string& token_name) {
+  const ApiLimits lim = limits();
   absl::MutexLock lock(&upload_mu_);
   size_t& mine = uploads_by_token_[token_name];
-  if (uploads_ >= limits_.max_concurrent_uploads || mine >= limits_.max_concurrent_uploads_per_token) {
+  if (uploads_ >= lim.max_concurrent_uploads || mine >= lim.max_concurrent_uploads_per_token) {
     if (mine == 0) uploads_by_token_.erase(token_name);
     return nullptr;
   }
@@ -275,6 +266,22 @@ std::shared_ptr<void> MemberApi::AdmitUpload(const std::string& token_name) {
   });
 }
 
+ApiLimits MemberApi::limits() const {
+  absl::MutexLock lock(&limits_mu_);
+  return limits_;
+}
+
+void MemberApi::SetLimits(const ApiLimits& limits) {
+  absl::MutexLock lock(&limits_mu_);
+  limits_ = limits;
+}
+
+size_t MemberApi::BodyLimit(std::string_view method, std::string_view target) const {
+  absl::MutexLock lock(&limits_mu_);
+  if (IsVideoRoute(method, target)) return limits_.video.max_file_bytes;
+  return IsImageRoute(method, target) ? limits_.image.max_file_bytes : limits_.max_json_body_bytes;
+}
+
 void MemberApi::SetFederationHooks(
     std::function<std::string()> status,
     std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> gauges) {
@@ -283,13 +290,14 @@ void MemberApi::SetFederationHooks(
 }
 
 bool MemberApi::Allow(const std::string& token_name) {
-  if (limits_.requests_per_second_per_token <= 0) return true;
+  const ApiLimits lim = limits();
+  if (lim.requests_per_second_per_token <= 0) return true;
   const auto now = std::chrono::steady_clock::now();
   absl::MutexLock lock(&rate_mu_);
-  auto [it, inserted] = buckets_.try_emplace(token_name, Bucket{limits_.burst_per_token, now});
+  auto [it, inserted] = buckets_.try_emplace(token_name, Bucket{lim.burst_per_token, now});
   Bucket& b = it->second;
   const double elapsed = std::chrono::duration<double>(now - b.last).count();
-  b.tokens = std::min(limits_.burst_per_token, b.tokens + elapsed * limits_.requests_per_second_per_token);
+  b.tokens = std::min(lim.burst_per_token, b.tokens + elapsed * lim.requests_per_second_per_token);
   b.last = now;
   if (b.tokens < 1.0) return false;
   b.tokens -= 1.0;
@@ -408,13 +416,14 @@ absl::StatusOr<HttpResponse> MemberApi::Submit(const Call& call) {
 }
 
 absl::StatusOr<HttpResponse> MemberApi::SubmitBatch(const Call& call) {
+  const ApiLimits lim = limits();
   HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
   Reader r(o);
   HB_RETURN_IF_ERROR(r.AllowOnly({"signals"}));
   const json::value* items = r.Find("signals");
   if (items == nullptr || !items->is_array()) return Bad("signals: expected an array");
-  if (items->as_array().empty() || items->as_array().size() > limits_.max_batch_items) {
-    return Bad(absl::StrCat("signals: 1 to ", limits_.max_batch_items, " items"));
+  if (items->as_array().empty() || items->as_array().size() > lim.max_batch_items) {
+    return Bad(absl::StrCat("signals: 1 to ", lim.max_batch_items, " items"));
   }
   std::vector<SignalInput> inputs;
   std::vector<std::optional<std::string>> parse_errors;
@@ -519,15 +528,16 @@ absl::StatusOr<HttpResponse> MemberApi::EditLabels(const Call& call) {
 }
 
 absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
+  const ApiLimits lim = limits();
   HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
   Reader r(o);
   HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "dihedral", "max_distance", "md5", "sha256", "embedding", "min_similarity", "limit",
                                   "banks", "labels"}));
   HB_ASSIGN_OR_RETURN(const MatchFilter filter, ParseMatchFilter(r.Find("banks"), r.Find("labels")));
   HB_ASSIGN_OR_RETURN(const std::optional<int64_t> requested, r.Int("max_distance"));
-  const int64_t requested_distance = requested.value_or(limits_.pdq_default_max_distance);
-  if (requested_distance < 0 || requested_distance > limits_.pdq_max_distance_limit) {
-    return Bad(absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node"));
+  const int64_t requested_distance = requested.value_or(lim.pdq_default_max_distance);
+  if (requested_distance < 0 || requested_distance > lim.pdq_max_distance_limit) {
+    return Bad(absl::StrCat("max_distance: 0 to ", lim.pdq_max_distance_limit, " on this node"));
   }
   const int max_distance = static_cast<int>(requested_distance);
   HB_ASSIGN_OR_RETURN(const std::optional<bool> dihedral_flag, r.Bool("dihedral"));
@@ -540,8 +550,8 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
     std::vector<Hash256> hashes;
     if (p->is_array()) {
       list = true;
-      if (p->as_array().empty() || p->as_array().size() > limits_.max_batch_items) {
-        return Bad(absl::StrCat("pdq: 1 to ", limits_.max_batch_items, " hashes"));
+      if (p->as_array().empty() || p->as_array().size() > lim.max_batch_items) {
+        return Bad(absl::StrCat("pdq: 1 to ", lim.max_batch_items, " hashes"));
       }
       for (size_t i = 0; i < p->as_array().size(); ++i) {
         HB_ASSIGN_OR_RETURN(Hash256 h, ParsePdq(p->as_array()[i], absl::StrCat("pdq[", i, "]")));
@@ -610,12 +620,13 @@ absl::StatusOr<HttpResponse> MemberApi::HashImage(const Call& call) {
 }
 
 absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match) {
+  const ApiLimits lim = limits();
   const HttpRequest& req = call.request;
   if (req.body.empty()) return Bad("send the image file as the request body");
-  int max_distance = limits_.pdq_default_max_distance;
+  int max_distance = lim.pdq_default_max_distance;
   if (const std::string md = QueryParam(req.target, "max_distance"); !md.empty()) {
-    if (!ParseWhole(md, &max_distance) || max_distance < 0 || max_distance > limits_.pdq_max_distance_limit) {
-      return Bad(absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node"));
+    if (!ParseWhole(md, &max_distance) || max_distance < 0 || max_distance > lim.pdq_max_distance_limit) {
+      return Bad(absl::StrCat("max_distance: 0 to ", lim.pdq_max_distance_limit, " on this node"));
     }
   }
   const bool dihedral = match || QueryParam(req.target, "dihedral") == "true";
@@ -638,11 +649,11 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
     std::vector<Match> matches;
     // A PDQ hash below the quality floor (flat or tiny images) matches unrelated images: not matched, and
     // the answer says so (the exact hashes are still matched).
-    if (h.quality >= limits_.pdq_quality_floor) {
+    if (h.quality >= lim.pdq_quality_floor) {
       HB_ASSIGN_OR_RETURN(matches, bank_->MatchDihedralSet(*h.dihedral, max_distance));
     } else {
       out["pdq_skipped"] = absl::StrCat("quality ", h.quality, " is below this node's floor of ",
-                                        limits_.pdq_quality_floor, "; PDQ was not matched, MD5 and SHA-256 were");
+                                        lim.pdq_quality_floor, "; PDQ was not matched, MD5 and SHA-256 were");
     }
     HB_ASSIGN_OR_RETURN(const std::vector<Match> md5, bank_->MatchMd5(h.exact.md5));
     matches.insert(matches.end(), md5.begin(), md5.end());
@@ -659,10 +670,11 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
 }
 
 ImageHasher& MemberApi::Hasher() const {
+  const ApiLimits lim = limits();
   thread_local std::unique_ptr<ImageHasher> hasher;
-  if (!hasher || hasher->limits().max_pixels != limits_.image.max_pixels ||
-      hasher->limits().max_file_bytes != limits_.image.max_file_bytes) {
-    hasher = std::make_unique<ImageHasher>(limits_.image);
+  if (!hasher || hasher->limits().max_pixels != lim.image.max_pixels ||
+      hasher->limits().max_file_bytes != lim.image.max_file_bytes) {
+    hasher = std::make_unique<ImageHasher>(lim.image);
   }
   return *hasher;
 }
@@ -683,16 +695,17 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitImage(const Call& call) {
 }
 
 void MemberApi::FillImageInput(const ImageHashes& h, SignalInput* input, json::object* notes) const {
+  const ApiLimits lim = limits();
   SignalInput& in = *input;
   json::object& out = *notes;
   // Every fingerprint the image gives is kept; a PDQ hash below the quality floor is left out (it would
   // match unrelated images), as is a robust fingerprint of too few features (flat or tiny images).
-  if (h.quality >= limits_.pdq_quality_floor) {
+  if (h.quality >= lim.pdq_quality_floor) {
     in.pdq = h.pdq;
     in.quality = h.quality;
   } else {
     out["pdq_skipped"] = absl::StrCat("quality ", h.quality, " is below this node's floor of ",
-                                      limits_.pdq_quality_floor, "; PDQ was not stored");
+                                      lim.pdq_quality_floor, "; PDQ was not stored");
   }
   in.md5 = h.exact.md5;
   in.sha256 = h.exact.sha256;

@@ -9,8 +9,9 @@
 // JSON in and out; errors are {"error": {"code", "message"}} with the HTTP status that fits: 400 bad input,
 // 401 no or unknown token, 403 wrong role, 404, 405, 409 conflict (already withdrawn), 413 too large,
 // 415 unsupported media type or image format, 422 quality below the floor, 429 rate limit, 500, 503.
-// Request bodies are limited by the server before they get here (MemberApiBodyLimit).
-// Never logs or echoes a hash value. Thread-safe (the rate buckets are guarded by rate_mu_).
+// Request bodies are limited by the server before they get here (MemberApi::BodyLimit).
+// Never logs or echoes a hash value. Thread-safe (the rate buckets are guarded by rate_mu_, the limits by
+// limits_mu_: SetLimits replaces them while requests run, and each request reads one snapshot).
 #pragma once
 
 #include <chrono>
@@ -49,6 +50,9 @@ struct ApiLimits {
   double video_seconds_per_frame = 1.0;  // vPDQ sampling of banked videos (0: every frame)
   double video_query_seconds_per_frame = 0.5;  // and of query videos (denser: excerpts at any offset)
   VideoMatchRule video_rule;
+  // Request bodies (the server asks BodyLimit before reading one): JSON routes; image routes use
+  // image.max_file_bytes, video routes video.max_file_bytes.
+  size_t max_json_body_bytes = size_t{1} << 20;
 };
 
 // Which limit the server applies to a request's body (decided from the headers, before the body is read).
@@ -59,10 +63,6 @@ bool IsHmaPath(std::string_view path);
 // A native error response ({"error": {"code", "message"}}) in HMA's shape ({"message"}); others unchanged.
 HttpResponse AsHmaError(HttpResponse response);
 bool IsVideoRoute(std::string_view method, std::string_view target);
-// The member API's body rule for HttpsServerOptions::body_limit: video routes `video_bytes`, other image
-// routes (/v1/hash too, for images and videos) `image_bytes`, the rest `json_bytes`.
-std::function<size_t(std::string_view, std::string_view)> MemberApiBodyLimit(size_t json_bytes, size_t image_bytes,
-                                                                            size_t video_bytes);
 // For HttpsServerOptions::run_inline: GET /v1/health and GET /metrics, cheap and never behind image hashing.
 bool MemberApiRunsInline(std::string_view method, std::string_view target);
 
@@ -79,6 +79,15 @@ class MemberApi {
   // Federation, when the node runs it: its status JSON and its gauges (set before serving).
   void SetFederationHooks(std::function<std::string()> status,
                           std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> gauges);
+  // The limits in force, and a configuration reload's new ones (SIGHUP): requests that start afterwards use
+  // them; one in flight keeps the snapshot it started with. Upload slots and rate buckets already held are
+  // kept (a lower cap admits nothing new until enough are released).
+  ApiLimits limits() const ABSL_LOCKS_EXCLUDED(limits_mu_);
+  void SetLimits(const ApiLimits& limits) ABSL_LOCKS_EXCLUDED(limits_mu_);
+  // The body rule for HttpsServerOptions::body_limit, from the limits in force: video routes
+  // video.max_file_bytes, other image routes (/v1/hash too, for images and videos) image.max_file_bytes,
+  // the rest max_json_body_bytes.
+  size_t BodyLimit(std::string_view method, std::string_view target) const ABSL_LOCKS_EXCLUDED(limits_mu_);
 
   // What a handler gets: the request, the authenticated actor (routes with roles), the {id} path segment.
   struct Call {
@@ -198,7 +207,8 @@ class MemberApi {
   };
 
   Bank* bank_;
-  ApiLimits limits_;
+  mutable absl::Mutex limits_mu_;
+  ApiLimits limits_ ABSL_GUARDED_BY(limits_mu_);
   Metrics* metrics_;
   std::vector<RouteSpec> routes_;  // built once by the constructor; read-only after
   absl::Mutex rate_mu_;

@@ -132,8 +132,17 @@ Notifications::Notifications(SignalStore* store, std::string node_id, std::funct
       node_id_(std::move(node_id)),
       now_ms_(std::move(now_ms)),
       options_(options),
+      watch_days_(options.watch_days),
+      retry_hours_(options.retry_hours),
+      pdq_max_distance_(options.pdq_max_distance),
       log_sizes_(std::move(log_sizes)),
       matchable_(std::move(matchable)) {}
+
+void Notifications::SetReloadable(int watch_days, double retry_hours, int pdq_max_distance) {
+  watch_days_.store(watch_days);
+  retry_hours_.store(retry_hours);
+  pdq_max_distance_.store(pdq_max_distance);
+}
 
 void Notifications::IndexWatch(uint64_t id, const Watch& w) {
   if (w.pdq) (void)watch_pdq_.Insert(*w.pdq, id);
@@ -327,7 +336,7 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
       return absl::InvalidArgumentError(absl::StrCat("items[", i, "].content_ref: 1 to 256 bytes"));
     }
   }
-  const int64_t expires = now_ms_() + int64_t{options_.watch_days} * 86'400'000;
+  const int64_t expires = now_ms_() + int64_t{watch_days_.load()} * 86'400'000;
   absl::MutexLock lock(&mu_);
   if (watch_.size() + items.size() > options_.max_watch_entries) {
     return absl::ResourceExhaustedError(absl::StrCat("the watch list holds at most ", options_.max_watch_entries, " entries"));
@@ -430,7 +439,7 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
     for (uint64_t id : it->second) add(id, type, 0);
   }
   if (sig.pdq().size() == 32) {
-    for (const PdqMatch& m : watch_pdq_.Query(PdqFromBytes(sig.pdq()), options_.pdq_max_distance)) add(m.id, "pdq", m.distance);
+    for (const PdqMatch& m : watch_pdq_.Query(PdqFromBytes(sig.pdq()), pdq_max_distance_.load())) add(m.id, "pdq", m.distance);
   }
   return hits;
 }
@@ -706,7 +715,7 @@ absl::Status Notifications::Failed(const Delivery& d, const std::string& error) 
   ++st.failed_attempts;
   ++st.consecutive_failures;
   StoreBatch batch;
-  const bool drop = static_cast<double>(now - next.created_ms) >= options_.retry_hours * 3'600'000.0;
+  const bool drop = static_cast<double>(now - next.created_ms) >= retry_hours_.load() * 3'600'000.0;
   if (drop) {
     batch.DeleteState(OutboxRow(next));
   } else {

@@ -23,6 +23,7 @@
 // (bad URL, event type, item), NotFound, the store's.
 #pragma once
 
+#include <atomic>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -150,6 +151,10 @@ class Notifications {
   absl::Status Delivered(const Delivery& d) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Failed(const Delivery& d, const std::string& error) ABSL_LOCKS_EXCLUDED(mu_);
   size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);
+  // A configuration reload's new values (SIGHUP): watch entries registered from now on live `watch_days`
+  // (older ones keep their expiry); the retry window applies to every queued delivery, and the distance to
+  // every scan from now on. The other options stay the constructor's. Thread-safe.
+  void SetReloadable(int watch_days, double retry_hours, int pdq_max_distance);
 
  private:
   struct Watch {
@@ -174,7 +179,10 @@ class Notifications {
   SignalStore* const store_;
   const std::string node_id_;
   const std::function<int64_t()> now_ms_;
-  const NotificationOptions options_;
+  const NotificationOptions options_;  // watch_days, retry_hours, pdq_max_distance: see the atomics below
+  std::atomic<int> watch_days_;
+  std::atomic<double> retry_hours_;
+  std::atomic<int> pdq_max_distance_;
   const std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes_;
   const std::function<bool(const SignalRef&, std::string_view)> matchable_;
 

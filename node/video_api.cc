@@ -32,19 +32,21 @@ absl::StatusOr<VideoHashes> HashBody(const HttpRequest& req, const VideoLimits& 
 
 
 absl::StatusOr<HttpResponse> MemberApi::HashVideo(const Call& call) {
+  const ApiLimits lim = limits();
   const HttpRequest& req = call.request;
-  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, limits_.video, limits_.video_seconds_per_frame));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, lim.video, lim.video_seconds_per_frame));
   json::object out;
   out["hashes"] = VideoHashesJson(h);
   return Json(200, out);
 }
 
 absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
+  const ApiLimits lim = limits();
   const HttpRequest& req = call.request;
   if (req.body.empty()) return Bad("send the video file as the request body");
   SignalInput in;
   HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
-  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, limits_.video, limits_.video_seconds_per_frame));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, lim.video, lim.video_seconds_per_frame));
   json::object out;
   FillVideoInput(h, &in, &out);
   HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
@@ -53,11 +55,13 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
 }
 
 absl::StatusOr<VideoHashes> MemberApi::HashBankedVideo(std::string_view bytes) const {
-  return VideoHasher(limits_.video).Hash({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
-                                         VideoDecodeOptions{.seconds_per_frame = limits_.video_seconds_per_frame});
+  const ApiLimits lim = limits();
+  return VideoHasher(lim.video).Hash({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                                         VideoDecodeOptions{.seconds_per_frame = lim.video_seconds_per_frame});
 }
 
 void MemberApi::FillVideoInput(const VideoHashes& h, SignalInput* input, json::object* notes) const {
+  const ApiLimits lim = limits();
   SignalInput& in = *input;
   json::object& out = *notes;
   in.md5 = h.exact.md5;
@@ -65,9 +69,9 @@ void MemberApi::FillVideoInput(const VideoHashes& h, SignalInput* input, json::o
   // Every fingerprint the video gives is kept; vPDQ is left out when no frame reaches the quality floor (a
   // black or flat video), or when the video has more sampled frames than a signal may carry.
   const bool matchable = std::any_of(h.frames.begin(), h.frames.end(),
-                                     [&](const VpdqFrame& f) { return f.quality >= limits_.pdq_quality_floor; });
+                                     [&](const VpdqFrame& f) { return f.quality >= lim.pdq_quality_floor; });
   if (!matchable) {
-    out["vpdq_skipped"] = absl::StrCat("no frame reaches this node's quality floor of ", limits_.pdq_quality_floor,
+    out["vpdq_skipped"] = absl::StrCat("no frame reaches this node's quality floor of ", lim.pdq_quality_floor,
                                        "; vPDQ was not stored, MD5 and SHA-256 were");
   } else if (h.frames.size() > kMaxSubmittedVideoFrames) {
     out["vpdq_skipped"] = absl::StrCat(h.frames.size(), " sampled frames; a signal carries at most ", kMaxSubmittedVideoFrames,
@@ -84,15 +88,16 @@ void MemberApi::FillVideoInput(const VideoHashes& h, SignalInput* input, json::o
 }
 
 absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
+  const ApiLimits lim = limits();
   const HttpRequest& req = call.request;
   if (req.body.empty()) return Bad("send the video file as the request body");
   HB_ASSIGN_OR_RETURN(const MatchFilter filter, ParseMatchFilterParams(req.target));
-  VideoMatchRule rule = limits_.video_rule;
-  rule.min_quality = std::max(rule.min_quality, limits_.pdq_quality_floor);
+  VideoMatchRule rule = lim.video_rule;
+  rule.min_quality = std::max(rule.min_quality, lim.pdq_quality_floor);
   // Per-request thresholds, within what the node allows (never looser than 0 or over the PDQ limit).
   if (const std::string v = QueryParam(req.target, "max_distance"); !v.empty()) {
-    if (!ParseWhole(v, &rule.max_distance) || rule.max_distance < 0 || rule.max_distance > limits_.pdq_max_distance_limit) {
-      return Bad(absl::StrCat("max_distance: 0 to ", limits_.pdq_max_distance_limit, " on this node"));
+    if (!ParseWhole(v, &rule.max_distance) || rule.max_distance < 0 || rule.max_distance > lim.pdq_max_distance_limit) {
+      return Bad(absl::StrCat("max_distance: 0 to ", lim.pdq_max_distance_limit, " on this node"));
     }
   }
   for (auto [name, field] : {std::pair{"query_match_percent", &rule.query_match_percent},
@@ -107,7 +112,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   // Queries are sampled more densely than the bank (video_query_seconds_per_frame), so that every banked
   // frame has a query frame close in time whatever the excerpt's offset.
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      HashBody(req, limits_.video, limits_.video_query_seconds_per_frame, variants));
+                      HashBody(req, lim.video, lim.video_query_seconds_per_frame, variants));
   // Passes: the frames as hashed; mirrored (mirrored=false turns it off); with black bars cut off, when any
   // frame had bars.
   std::vector<VideoQueryPass> passes(1);

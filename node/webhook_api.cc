@@ -72,13 +72,14 @@ absl::StatusOr<HttpResponse> MemberApi::DeleteWebhook(const Call& call) {
 }
 
 absl::StatusOr<HttpResponse> MemberApi::Watch(const Call& call) {
+  const ApiLimits lim = limits();
   HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
   Reader r(o);
   HB_RETURN_IF_ERROR(r.AllowOnly({"items"}));
   const json::value* items = r.Find("items");
   if (items == nullptr || !items->is_array() || items->as_array().empty() ||
-      items->as_array().size() > limits_.max_batch_items) {
-    return Bad(absl::StrCat("items: an array of 1 to ", limits_.max_batch_items, " uploads"));
+      items->as_array().size() > lim.max_batch_items) {
+    return Bad(absl::StrCat("items: an array of 1 to ", lim.max_batch_items, " uploads"));
   }
   std::vector<WatchInput> inputs;
   for (size_t i = 0; i < items->as_array().size(); ++i) {

@@ -17,7 +17,9 @@ int64_t NowMs() {
 }  // namespace
 
 WebhookDispatcher::WebhookDispatcher(Notifications* notifications, WebhookDispatcherOptions options)
-    : notifications_(notifications), options_(options) {}
+    : notifications_(notifications), options_(options), timeout_ms_(options.timeout.count()) {}
+
+void WebhookDispatcher::SetTimeout(std::chrono::milliseconds timeout) { timeout_ms_.store(timeout.count()); }
 
 WebhookDispatcher::~WebhookDispatcher() { Stop(); }
 
@@ -57,7 +59,7 @@ void WebhookDispatcher::DeliverDue() {
         {"Hashbank-Event-Id", d.event_id},
         {"Hashbank-Signature", WebhookSignature(hook->secret, t, d.body)},
     };
-    const absl::StatusOr<int> status = PostWebhook(hook->url, headers, d.body, options_.timeout);
+    const absl::StatusOr<int> status = PostWebhook(hook->url, headers, d.body, std::chrono::milliseconds(timeout_ms_.load()));
     if (status.ok() && *status >= 200 && *status < 300) {
       if (absl::Status s = notifications_->Delivered(d); !s.ok()) std::cerr << "hashbank: webhooks: " << s << "\n";
     } else {

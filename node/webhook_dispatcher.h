@@ -7,6 +7,7 @@
 // Owns its thread: Start() once, Stop() (or the destructor) joins it. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -32,13 +33,16 @@ class WebhookDispatcher {
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
   // Something may have arrived: scan and deliver now.
   void Wake() ABSL_LOCKS_EXCLUDED(mu_);
+  // A configuration reload's per-step timeout (SIGHUP): deliveries that start from now on use it.
+  void SetTimeout(std::chrono::milliseconds timeout);
 
  private:
   void Run();
   void DeliverDue();
 
   Notifications* const notifications_;
-  const WebhookDispatcherOptions options_;
+  const WebhookDispatcherOptions options_;  // timeout: see timeout_ms_
+  std::atomic<int64_t> timeout_ms_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;

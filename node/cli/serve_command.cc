@@ -24,6 +24,7 @@
 #include "node/https_server.h"
 #include "node/case_desk.h"
 #include "node/member_api.h"
+#include "node/cli/serve_settings.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -81,12 +82,25 @@ absl::Status FederationMembership(const NodeConfig& config, std::map<std::string
   return absl::OkStatus();
 }
 
+// The parts of a serving node that a reload changes (any may be null but bank, api and cases).
+struct RunningNode {
+  Bank* bank;
+  Federation* federation;
+  MemberApi* api;
+  CaseDesk* cases;
+  WebhookDispatcher* dispatcher;
+  HttpsServer* api_server;
+  HttpsServer* federation_server;
+};
+
 // What SIGHUP does: reads the configuration again and applies what can change in a running node — the
-// federation's members and peers, suspensions, and the TLS certificate and key of both listeners (new
-// connections use them; open ones keep theirs). A configuration that does not load or validate changes
-// nothing. Settings that need a restart are named, and keep their running values.
-void Reload(const NodeOverrides& overrides, const NodeConfig& running, Bank* bank, Federation* federation,
-            HttpsServer* api_server, HttpsServer* federation_server, std::ostream& out) {
+// federation's members, peers and pins, suspensions, the TLS certificate and key of both listeners (new
+// connections use them; open ones keep theirs), and the `limits`, `matching`, `webhooks` and `cases`
+// sections (requests that start afterwards use them; open connections stay open). A configuration that does
+// not load or validate changes nothing. Settings that need a restart are named, and keep their running values
+// (RestartOnlySettings). `applied` is the configuration in force, updated when this one is applied.
+void Reload(const NodeOverrides& overrides, const NodeConfig& started, NodeConfig* applied, const RunningNode& node,
+            std::ostream& out) {
   auto config = LoadNodeConfig(overrides);
   if (!config.ok()) {
     out << "hashbank: reload refused, the running configuration stays: " << config.status().message() << std::endl;
@@ -99,45 +113,44 @@ void Reload(const NodeOverrides& overrides, const NodeConfig& running, Bank* ban
     out << "hashbank: reload refused, the running configuration stays: " << s.message() << std::endl;
     return;
   }
-  std::vector<std::string> restart;
-  if (config->node.id != running.node.id) restart.push_back("node.id");
-  if (config->node.data_dir != running.node.data_dir) restart.push_back("node.data_dir");
-  if (config->api.listen != running.api.listen) restart.push_back("api.listen");
-  if (config->api.threads != running.api.threads) restart.push_back("api.threads");
-  if (config->federation.listen != running.federation.listen) restart.push_back("federation.listen");
-  if (config->FederationEnabled() != running.FederationEnabled()) restart.push_back("federation (turned on or off)");
-  // The TLS files are read again from where the node started with (a renewed certificate in place).
-  if (config->TlsCertPath() != running.TlsCertPath()) restart.push_back("the TLS certificate's path");
-  if (config->TlsKeyPath() != running.TlsKeyPath()) restart.push_back("the TLS key's path");
-  if (config->FederationCaPath() != running.FederationCaPath()) restart.push_back("the federation CA's path");
-  if (config->federation.sync_interval_ms != running.federation.sync_interval_ms) restart.push_back("federation.sync_interval_ms");
-  if (config->federation.max_segment_entries != running.federation.max_segment_entries) {
-    restart.push_back("federation.max_segment_entries");
-  }
-  if (!restart.empty()) {
+  if (const std::vector<std::string> restart = RestartOnlySettings(started, *config); !restart.empty()) {
     out << "hashbank: reload: these settings need a restart and keep their running values: " << absl::StrJoin(restart, ", ")
         << std::endl;
   }
-  if (federation != nullptr && config->FederationEnabled()) {
+  if (node.federation != nullptr && config->FederationEnabled()) {
     for (const std::string& origin : config->federation.suspended) {
-      if (!bank->IsSuspended(origin)) {
-        if (absl::Status s = bank->Suspend(origin, config->federation.exclude_suspended_from_matching,
-                                           Actor{"config", Role::kAdmin});
+      if (!node.bank->IsSuspended(origin)) {
+        if (absl::Status s = node.bank->Suspend(origin, config->federation.exclude_suspended_from_matching,
+                                                Actor{"config", Role::kAdmin});
             !s.ok()) {
           out << "hashbank: reload: cannot suspend " << origin << ": " << s.message() << std::endl;
         }
       }
     }
-    federation->Reconfigure(std::move(members), peers, std::move(pins));
+    node.federation->Reconfigure(std::move(members), peers, std::move(pins));
     out << "hashbank: reload: federation of " << config->federation.members.size() << " members, "
         << config->federation.peers.size() << " peers" << std::endl;
   }
-  for (HttpsServer* server : {api_server, federation_server}) {
+  for (HttpsServer* server : {node.api_server, node.federation_server}) {
     if (server == nullptr) continue;
     if (absl::Status s = server->ReloadTls(); !s.ok()) {
       out << "hashbank: reload: TLS files not reloaded, the running ones stay: " << s.message() << std::endl;
     }
   }
+  // The quality floor stays the started one (the bank indexed and refused signals by it).
+  NodeConfig next = *config;
+  next.matching.pdq_quality_floor = started.matching.pdq_quality_floor;
+  const std::vector<std::string> sections = ReloadableSections(*applied, next);
+  node.api->SetLimits(ApiLimitsFromConfig(next));
+  node.cases->SetOptions(CaseOptionsFromConfig(next));
+  if (node.api_server != nullptr) node.api_server->SetTimeout(std::chrono::milliseconds(next.limits.request_timeout_ms));
+  node.bank->notifications()->SetReloadable(static_cast<int>(next.webhooks.watch_days), next.webhooks.retry_hours,
+                                            static_cast<int>(next.matching.pdq_default_max_distance));
+  if (node.dispatcher != nullptr) node.dispatcher->SetTimeout(std::chrono::milliseconds(next.webhooks.delivery_timeout_ms));
+  *applied = std::move(next);
+  out << "hashbank: reload: " << (sections.empty() ? std::string("limits, matching, webhooks and cases unchanged")
+                                                   : absl::StrCat(absl::StrJoin(sections, ", "), " applied"))
+      << std::endl;
   out << "hashbank: reloaded" << std::endl;
 }
 
@@ -175,41 +188,8 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
     if (absl::Status s = WritePemFile(AdminTokenPath(*config), *token + "\n", 0600); !s.ok()) return fail(s);
   }
   Metrics metrics;
-  ApiLimits limits;
-  limits.max_batch_items = config->limits.max_batch_items;
-  limits.requests_per_second_per_token = config->limits.requests_per_second_per_token;
-  limits.burst_per_token = config->limits.burst_per_token;
-  limits.max_concurrent_uploads = config->limits.max_concurrent_uploads;
-  limits.max_concurrent_uploads_per_token = config->limits.max_concurrent_uploads_per_token;
-  limits.pdq_quality_floor = static_cast<int>(config->matching.pdq_quality_floor);
-  limits.pdq_default_max_distance = static_cast<int>(config->matching.pdq_default_max_distance);
-  limits.pdq_max_distance_limit = static_cast<int>(config->matching.pdq_max_distance_limit);
-  limits.image.max_file_bytes = config->limits.max_image_body_bytes;
-  limits.image.max_pixels = config->limits.max_image_pixels;
-  limits.video.max_file_bytes = config->limits.max_video_body_bytes;
-  limits.video.max_duration_seconds = config->limits.max_video_seconds;
-  limits.video.max_pixels = config->limits.max_video_pixels;
-  limits.video.max_decode_seconds = config->limits.max_video_decode_seconds;
-  limits.video_seconds_per_frame = config->matching.video_frame_interval_ms / 1000.0;
-  limits.video_query_seconds_per_frame = config->matching.video_query_frame_interval_ms / 1000.0;
-  limits.video_rule.range_match_percent = config->matching.video_range_match_percent;
-  limits.video_rule.max_distance = static_cast<int>(config->matching.video_max_distance);
-  limits.video_rule.min_quality = static_cast<int>(config->matching.pdq_quality_floor);
-  limits.video_rule.query_match_percent = config->matching.video_query_match_percent;
-  limits.video_rule.target_match_percent = config->matching.video_target_match_percent;
-  limits.video_rule.min_matched_seconds = config->matching.video_min_matched_seconds;
-  MemberApi api(bank->get(), limits, &metrics);
-  const NodeConfig::CasesSection& cc = config->cases;
-  CaseDesk cases(bank->get(), CaseOptions{.public_submission = cc.public_submission,
-                                          .per_ip_per_hour = cc.per_ip_per_hour,
-                                          .global_per_hour = cc.global_per_hour,
-                                          .daily_cap = cc.daily_cap,
-                                          .max_hashes = cc.max_hashes,
-                                          .pin_attempts = cc.pin_attempts,
-                                          .lockout_minutes = cc.lockout_minutes,
-                                          .lookups_per_ip_per_hour = cc.lookups_per_ip_per_hour,
-                                          .max_message_bytes = 2000,
-                                          .now_ms = nullptr});
+  MemberApi api(bank->get(), ApiLimitsFromConfig(*config), &metrics);
+  CaseDesk cases(bank->get(), CaseOptionsFromConfig(*config));
   api.SetCaseDesk(&cases);
   auto listen = ParseListenAddress(config->api.listen);
   if (!listen.ok()) return fail(listen.status());
@@ -221,8 +201,7 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
   options.io_threads = static_cast<int>(config->api.threads);
   options.worker_threads = static_cast<int>(config->api.threads);
   options.max_json_body_bytes = config->limits.max_json_body_bytes;
-  options.body_limit = MemberApiBodyLimit(config->limits.max_json_body_bytes, config->limits.max_image_body_bytes,
-                                          config->limits.max_video_body_bytes);
+  options.body_limit = [&api](std::string_view method, std::string_view target) { return api.BodyLimit(method, target); };
   options.run_inline = MemberApiRunsInline;  // health and metrics never queue behind image hashing
   options.timeout = std::chrono::milliseconds(config->limits.request_timeout_ms);
   // Federation: the mTLS listener, one sync loop per peer, suspensions from the config.
@@ -328,9 +307,11 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
       << (*server)->port() << " (" << stats.signals << " signals, indexes rebuilt in " << stats.rebuild_seconds
       << " s, data in " << config->node.data_dir << ")" << std::endl;
   int received = 0;
+  NodeConfig applied = *config;
+  const RunningNode running{bank->get(), federation.get(), &api, &cases, &dispatcher, server->get(), federation_server.get()};
   while ((received = WaitForSignal()) == SIGHUP) {
     out << "hashbank: SIGHUP, reloading the configuration" << std::endl;
-    Reload(overrides, *config, bank->get(), federation.get(), server->get(), federation_server.get(), out);
+    Reload(overrides, *config, &applied, running, out);
   }
   out << "hashbank: " << (received == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining in-flight requests" << std::endl;
   if (federation) federation->Stop();

@@ -32,6 +32,7 @@
 #include "node/https_server.h"
 #include "node/case_desk.h"
 #include "node/member_api.h"
+#include "node/cli/serve_settings.h"
 #include "node/metrics.h"
 #include "node/node_setup.h"
 #include "tests/support/https_client.h"
@@ -181,16 +182,9 @@ class MemberApiTest : public ::testing::Test {
       query_token_ = *query;
     }
     metrics_ = std::make_unique<Metrics>();
-    ApiLimits limits;
-    limits.max_batch_items = config_.limits.max_batch_items;
-    limits.requests_per_second_per_token = tuning.requests_per_second_per_token > 0
-                                               ? tuning.requests_per_second_per_token
-                                               : config_.limits.requests_per_second_per_token;
-    limits.burst_per_token = tuning.burst_per_token > 0 ? tuning.burst_per_token : config_.limits.burst_per_token;
-    limits.pdq_default_max_distance = static_cast<int>(config_.matching.pdq_default_max_distance);
-    limits.pdq_max_distance_limit = static_cast<int>(config_.matching.pdq_max_distance_limit);
-    limits.image.max_file_bytes = config_.limits.max_image_body_bytes;
-    limits.image.max_pixels = config_.limits.max_image_pixels;
+    ApiLimits limits = ApiLimitsFromConfig(config_);
+    if (tuning.requests_per_second_per_token > 0) limits.requests_per_second_per_token = tuning.requests_per_second_per_token;
+    if (tuning.burst_per_token > 0) limits.burst_per_token = tuning.burst_per_token;
     api_ = std::make_unique<MemberApi>(bank_.get(), limits, metrics_.get());
     cases_ = std::make_unique<CaseDesk>(bank_.get(), CaseOptions{.public_submission = true,
                                                                  .per_ip_per_hour = 2,
@@ -211,8 +205,7 @@ class MemberApiTest : public ::testing::Test {
     options.io_threads = 2;
     options.worker_threads = 2;
     options.max_json_body_bytes = config_.limits.max_json_body_bytes;
-    options.body_limit = MemberApiBodyLimit(config_.limits.max_json_body_bytes, config_.limits.max_image_body_bytes,
-                                            config_.limits.max_video_body_bytes);
+    options.body_limit = [api = api_.get()](std::string_view m, std::string_view t) { return api->BodyLimit(m, t); };
     options.timeout = std::chrono::seconds(10);
     MemberApi* api = api_.get();
     auto server = HttpsServer::Start(

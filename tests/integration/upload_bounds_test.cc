@@ -80,6 +80,48 @@ TEST_F(UploadBoundsTest, ImageUploadsInFlightAreBoundedPerTokenAndInAll) {
   EXPECT_TRUE(c2.ticket);
 }
 
+// A reload lowers the bounds while bodies are in flight: those keep their slots, nothing new is admitted
+// until enough are released; the body limits follow the new values at once.
+TEST_F(UploadBoundsTest, NewLimitsApplyToNewUploadsAndSlotsHeldStay) {
+  Metrics metrics;
+  ApiLimits limits;
+  limits.max_concurrent_uploads = 4;
+  limits.max_concurrent_uploads_per_token = 2;
+  limits.max_json_body_bytes = 1000;
+  limits.image.max_file_bytes = 2000;
+  limits.video.max_file_bytes = 3000;
+  MemberApi api(bank_.get(), limits, &metrics);
+  EXPECT_EQ(api.BodyLimit("POST", "/v1/match"), 1000u);
+  EXPECT_EQ(api.BodyLimit("POST", "/v1/match/image"), 2000u);
+  EXPECT_EQ(api.BodyLimit("POST", "/v1/signals/video"), 3000u);
+  auto admit = [&](const std::string& token) { return api.Precheck("POST", "/v1/hash", "Bearer " + token); };
+  PrecheckResult a1 = admit(a_), a2 = admit(a_), b1 = admit(b_);
+  ASSERT_TRUE(a1.ticket && a2.ticket && b1.ticket);
+
+  limits.max_concurrent_uploads = 2;
+  limits.max_concurrent_uploads_per_token = 1;
+  limits.max_json_body_bytes = 500;
+  limits.image.max_file_bytes = 700;
+  limits.video.max_file_bytes = 900;
+  api.SetLimits(limits);
+  EXPECT_EQ(api.limits().max_concurrent_uploads, 2u);
+  EXPECT_EQ(api.BodyLimit("POST", "/v1/match"), 500u);
+  EXPECT_EQ(api.BodyLimit("POST", "/v1/hash"), 700u);
+  EXPECT_EQ(api.BodyLimit("POST", "/v1/match/video"), 900u);
+  // Three held, the node's bound is now 2: c (holding none) is refused; the held tickets are untouched.
+  const PrecheckResult c1 = admit(c_);
+  ASSERT_TRUE(c1.answer);
+  EXPECT_EQ(c1.answer->status, 429);
+  a1.ticket.reset();
+  a2.ticket.reset();  // one held (b's) now
+  PrecheckResult c2 = admit(c_);
+  ASSERT_FALSE(c2.answer);
+  EXPECT_TRUE(c2.ticket);
+  const PrecheckResult c3 = admit(c_);  // the new per-token bound of 1
+  ASSERT_TRUE(c3.answer);
+  EXPECT_EQ(c3.answer->status, 429);
+}
+
 TEST_F(UploadBoundsTest, HealthAnswersWhileTheOnlyWorkerIsBusy) {
   std::promise<void> entered, release;
   std::shared_future<void> released = release.get_future().share();

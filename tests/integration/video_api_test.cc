@@ -34,6 +34,7 @@
 #include "node/bank.h"
 #include "node/https_server.h"
 #include "node/member_api.h"
+#include "node/cli/serve_settings.h"
 #include "node/metrics.h"
 #include "node/node_setup.h"
 #include "protocol/entries.pb.h"
@@ -148,29 +149,7 @@ class VideoApiTest : public ::testing::Test {
       query_token_ = *query;
     }
     metrics_ = std::make_unique<Metrics>();
-    ApiLimits limits;
-    limits.max_batch_items = config_.limits.max_batch_items;
-    limits.requests_per_second_per_token = config_.limits.requests_per_second_per_token;
-    limits.burst_per_token = config_.limits.burst_per_token;
-    limits.max_concurrent_uploads = config_.limits.max_concurrent_uploads;
-    limits.max_concurrent_uploads_per_token = config_.limits.max_concurrent_uploads_per_token;
-    limits.pdq_quality_floor = static_cast<int>(config_.matching.pdq_quality_floor);
-    limits.pdq_default_max_distance = static_cast<int>(config_.matching.pdq_default_max_distance);
-    limits.pdq_max_distance_limit = static_cast<int>(config_.matching.pdq_max_distance_limit);
-    limits.image.max_file_bytes = config_.limits.max_image_body_bytes;
-    limits.image.max_pixels = config_.limits.max_image_pixels;
-    limits.video.max_file_bytes = config_.limits.max_video_body_bytes;
-    limits.video.max_duration_seconds = config_.limits.max_video_seconds;
-    limits.video.max_pixels = config_.limits.max_video_pixels;
-    limits.video.max_decode_seconds = config_.limits.max_video_decode_seconds;
-    limits.video_seconds_per_frame = config_.matching.video_frame_interval_ms / 1000.0;
-    limits.video_query_seconds_per_frame = config_.matching.video_query_frame_interval_ms / 1000.0;
-    limits.video_rule.range_match_percent = config_.matching.video_range_match_percent;
-    limits.video_rule.max_distance = static_cast<int>(config_.matching.video_max_distance);
-    limits.video_rule.min_quality = static_cast<int>(config_.matching.pdq_quality_floor);
-    limits.video_rule.query_match_percent = config_.matching.video_query_match_percent;
-    limits.video_rule.target_match_percent = config_.matching.video_target_match_percent;
-    limits.video_rule.min_matched_seconds = config_.matching.video_min_matched_seconds;
+    const ApiLimits limits = ApiLimitsFromConfig(config_);
     api_ = std::make_unique<MemberApi>(bank_.get(), limits, metrics_.get());
     HttpsServerOptions options;
     options.host = "127.0.0.1";
@@ -180,8 +159,7 @@ class VideoApiTest : public ::testing::Test {
     options.io_threads = 2;
     options.worker_threads = 2;
     options.max_json_body_bytes = config_.limits.max_json_body_bytes;
-    options.body_limit = MemberApiBodyLimit(config_.limits.max_json_body_bytes, config_.limits.max_image_body_bytes,
-                                            config_.limits.max_video_body_bytes);
+    options.body_limit = [api = api_.get()](std::string_view m, std::string_view t) { return api->BodyLimit(m, t); };
     options.run_inline = MemberApiRunsInline;
     options.timeout = std::chrono::seconds(30);
     MemberApi* api = api_.get();
