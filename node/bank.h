@@ -220,8 +220,9 @@ class Bank {
   const Ed25519PublicKey& public_key() const { return options_.signing_key->public_key(); }
   absl::Status VerifyStoredLogs(std::ostream& report) const;
   // `hashbank verify`'s table checks beyond the logs: the audit chain, and every index row (exact digests,
-  // labels, bank and case listings) points at a stored signal that carries that digest, label, bank or case.
-  // One report line per check; the first failure is returned (DataLoss).
+  // labels, bank and case listings) points at a stored signal that carries that digest, label, bank or case,
+  // and every stored signal has all those rows (but a suspended origin's signals stored since its suspension,
+  // which have none). One report line per check; the first failure is returned (DataLoss).
   absl::Status VerifyTables(std::ostream& report) const;
   absl::StatusOr<std::vector<std::string>> Evidence(const std::string& origin) const;
   bool IsEquivocating(const std::string& origin) const;
@@ -237,8 +238,10 @@ class Bank {
   Notifications* notifications() { return &notifications_; }
   // Salts and adds a member's watch entries; their ids.
   absl::StatusOr<std::vector<std::string>> AddWatch(const std::vector<WatchInput>& items, const Actor& actor);
-  // Suspension of a (poisoning) member: its new log entries are refused; with exclude_from_matching its
-  // stored signals stop matching too. Persistent; audited.
+  // Suspension of a (poisoning) member: its new log entries are refused (stored for relaying and obeyed
+  // as withdrawals, never indexed); with exclude_from_matching its stored signals stop matching too.
+  // Persistent; audited. Lifting it accepts what was stored meanwhile: those signals get their index rows
+  // and match from then on (what the rebuild at the next start would do).
   absl::Status Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor);
   absl::Status Unsuspend(const std::string& origin, const Actor& actor);
   bool IsSuspended(const std::string& origin) const;

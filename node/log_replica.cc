@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -560,8 +561,49 @@ absl::Status LogReplica::Suspend(const std::string& origin, bool exclude_from_ma
 
 absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string& actor) {
   absl::MutexLock apply_lock(&apply_mu_);
-  if (!IsSuspended(origin)) return absl::NotFoundError(absl::StrCat("origin ", origin, " is not suspended"));
+  const std::optional<uint64_t> from = SuspendedFrom(origin);
+  if (!from) return absl::NotFoundError(absl::StrCat("origin ", origin, " is not suspended"));
+  // The signals stored while the origin was suspended (refused: no index rows, not indexed) are accepted
+  // now, as the rebuild at the next start would index them: their rows (exact digests, current labels, bank
+  // and case listings) in batches of 10 000, the last with the suspension's end; then the memory indexes.
+  // Interrupted, the suspension stays and running this again writes the same rows.
+  struct Held {
+    SignalRef ref;
+    pb::Entry entry;
+  };
+  struct HeldEdit {
+    SignalRef target;
+    std::vector<std::string> labels;
+    uint64_t edit_sequence;
+  };
+  std::vector<Held> held;
+  std::vector<HeldEdit> edits;  // edits of held signals, in log order (the latest wins)
   StoreBatch batch;
+  size_t rows = 0;
+  absl::Status scan = store_->ScanEntries(
+      origin, *from + 1, std::numeric_limits<uint64_t>::max(), [&](uint64_t sequence, std::string_view bytes) -> absl::Status {
+        pb::Entry e;
+        if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+          return absl::DataLossError(absl::StrCat("stored entry ", origin, ":", sequence, " does not parse"));
+        }
+        const SignalRef ref{origin, sequence};
+        if (e.has_label_edit() && e.label_edit().signal_sequence() > *from) {
+          const pb::LabelEdit& edit = e.label_edit();
+          edits.push_back({SignalRef{origin, edit.signal_sequence()},
+                           std::vector<std::string>(edit.labels().begin(), edit.labels().end()), sequence});
+          return absl::OkStatus();
+        }
+        if (!e.has_signal()) return absl::OkStatus();
+        HB_ASSIGN_OR_RETURN(std::vector<std::string> labels, CurrentLabels(*store_, ref, e.signal()));
+        pb::Signal listed = e.signal();  // its rows carry the current labels
+        listed.clear_labels();
+        for (std::string& l : labels) listed.add_labels(std::move(l));
+        AddSignalRows(&batch, listed, ref);
+        held.push_back({ref, std::move(e)});
+        if (++rows % 10000 == 0) return store_->Commit(std::exchange(batch, StoreBatch()), now_ms_());
+        return absl::OkStatus();
+      });
+  if (!scan.ok()) return scan;
   batch.DeleteSuspension(origin);
   batch.AddAudit(actor, "origin.unsuspend", origin);
   if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
@@ -570,6 +612,11 @@ absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string&
     suspended_.erase(origin);
   }
   index_->SetExcluded(origin, false);
+  SignalIndex::PdqBatch pdq;
+  for (const Held& h : held) (void)index_->Add(h.ref, h.entry, &pdq);
+  if (absl::Status s = index_->FlushPdq(pdq, false); !s.ok()) return s;
+  for (HeldEdit& r : edits) index_->SetLabels(r.target, std::move(r.labels), r.edit_sequence, false);
+  if (!held.empty()) notifier_->Notify();
   return absl::OkStatus();
 }
 

@@ -995,6 +995,20 @@ absl::StatusOr<uint64_t> SignalStore::MigrateExactRowKeys() {
   return old_keys.size();
 }
 
+absl::StatusOr<std::optional<std::string>> SignalStore::GetExactRow(ExactKind8 kind, const SignalRef& ref) const {
+  std::string key;
+  ExactKey(kind, ref)(&key);
+  return impl_->Get(kExact, key);
+}
+
+absl::StatusOr<bool> SignalStore::HasLabelRow(std::string_view label, const SignalRef& ref) const {
+  std::string key;
+  LabelKey(label, ref)(&key);
+  auto row = impl_->Get(kLabels, key);
+  if (!row.ok()) return row.status();
+  return row->has_value();
+}
+
 absl::Status SignalStore::ForEachLabelRow(const std::function<absl::Status(std::string_view, const SignalRef&)>& fn) const {
   return impl_->ScanPrefix(kLabels, "", [&](std::string_view key, std::string_view) -> absl::Status {
     SignalRef ref;

@@ -211,6 +211,10 @@ class SignalStore {
   // for `hashbank verify`'s check that index rows point at stored signals. DataLoss for a corrupt key.
   absl::Status ForEachExactRow(const std::function<absl::Status(ExactKind8, std::string_view, const SignalRef&)>& fn) const;
   absl::Status ForEachLabelRow(const std::function<absl::Status(std::string_view, const SignalRef&)>& fn) const;
+  // The other direction, one signal at a time: the salted digest of its `kind` exact row (nullopt: none),
+  // and whether it has a `labels` row for `label`.
+  absl::StatusOr<std::optional<std::string>> GetExactRow(ExactKind8 kind, const SignalRef& ref) const;
+  absl::StatusOr<bool> HasLabelRow(std::string_view label, const SignalRef& ref) const;
   // Databases from before the digest left the exact rows' keys: rewrites every exact row to the current
   // layout, once (a state row records it; an interrupted run starts again). Returns the rows rewritten. Call
   // before anything else writes. The old keys leave the MANIFEST when RocksDB next rolls it (at the next

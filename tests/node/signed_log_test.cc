@@ -474,6 +474,20 @@ TEST_F(SignedLogSyncTest, SuspendedOriginsWithdrawalsAreStillObeyedAndItsNewSign
   b_.Open();
   ExpectNoneMatch(*b_.bank, after);
   ExpectAllMatch(*b_.bank, {before[0], before[2]});
+  std::ostringstream report;
+  EXPECT_TRUE(b_.bank->VerifyTables(report).ok()) << report.str();  // refused signals need no rows
+  // Lifting the suspension accepts what was stored meanwhile, at once (not only after a restart), with the
+  // index rows `verify` expects of every stored signal; and so it stays after a restart.
+  ASSERT_TRUE(b_.bank->Unsuspend("node-a", kMember).ok());
+  ExpectAllMatch(*b_.bank, after);
+  ExpectNoneMatch(*b_.bank, {before[1]});
+  std::ostringstream lifted;
+  EXPECT_TRUE(b_.bank->VerifyTables(lifted).ok()) << lifted.str();
+  EXPECT_NE(lifted.str().find("ok   signals' index rows: 3 stored signals"), std::string::npos) << lifted.str();
+  b_.Close();
+  b_.Open();
+  ExpectAllMatch(*b_.bank, after);
+  EXPECT_TRUE(absl::IsNotFound(b_.bank->Unsuspend("node-a", kMember)));
 }
 
 // ---------------------------------------------------------------------------------------------------------
