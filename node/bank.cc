@@ -517,13 +517,15 @@ absl::StatusOr<std::vector<Match>> Bank::MatchSha256(const Sha256Digest& raw) co
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchEmbedding(const EmbeddingInput& raw, float min_similarity,
-                                                        size_t limit) const {
+                                                        size_t limit, const MatchFilter& filter) const {
   if (!IsLowerHex64(raw.model_id)) return absl::InvalidArgumentError("embedding.model_id: 64 lowercase hex");
   // Before salting: an unknown model has nothing to match, and salting a new dimension builds a rotation.
   if (index_.EmbeddingCount(raw.model_id) == 0) return std::vector<Match>{};
   auto salted = intake_.SaltEmbedding(raw);
   if (!salted.ok()) return salted.status();
-  return Enabled(index_.MatchEmbedding(raw.model_id, *salted, min_similarity, limit));
+  return index_.MatchEmbedding(raw.model_id, *salted, min_similarity, limit, [&](const Match& m) {
+    return catalog_.MatchEnabled(m.bank, FormatSignalId(m.ref)) && content_.Enabled(m.ref) && PassesMatchFilter(filter, m);
+  });
 }
 
 absl::StatusOr<std::vector<Match>> Bank::Enabled(absl::StatusOr<std::vector<Match>> matches) const {
@@ -534,15 +536,17 @@ absl::StatusOr<std::vector<Match>> Bank::Enabled(absl::StatusOr<std::vector<Matc
   return matches;
 }
 
+bool PassesMatchFilter(const MatchFilter& filter, const Match& m) {
+  if (!filter.banks.empty() && std::find(filter.banks.begin(), filter.banks.end(), m.bank) == filter.banks.end()) return false;
+  if (filter.labels.empty()) return true;
+  return std::any_of(m.labels.begin(), m.labels.end(), [&](const std::string& l) {
+    return std::find(filter.labels.begin(), filter.labels.end(), l) != filter.labels.end();
+  });
+}
+
 void ApplyMatchFilter(const MatchFilter& filter, std::vector<Match>* matches) {
   if (filter.empty()) return;
-  std::erase_if(*matches, [&](const Match& m) {
-    if (!filter.banks.empty() && std::find(filter.banks.begin(), filter.banks.end(), m.bank) == filter.banks.end()) return true;
-    if (filter.labels.empty()) return false;
-    return std::none_of(m.labels.begin(), m.labels.end(), [&](const std::string& l) {
-      return std::find(filter.labels.begin(), filter.labels.end(), l) != filter.labels.end();
-    });
-  });
+  std::erase_if(*matches, [&](const Match& m) { return !PassesMatchFilter(filter, m); });
 }
 
 std::vector<BankView> Bank::ListBanks() const {

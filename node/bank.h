@@ -100,6 +100,7 @@ struct MatchFilter {
   std::vector<std::string> labels;
   bool empty() const { return banks.empty() && labels.empty(); }
 };
+bool PassesMatchFilter(const MatchFilter& filter, const Match& match);
 void ApplyMatchFilter(const MatchFilter& filter, std::vector<Match>* matches);
 
 // A bank as listed: its configuration here and its live signals on this node (all origins, and its own).
@@ -187,7 +188,9 @@ class Bank {
                                                 const VideoMatchRule& rule) const;
   absl::StatusOr<std::vector<Match>> MatchMd5(const Md5Digest& raw) const;
   absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
-  absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit) const;
+  // At most `limit` matches that are enabled (bank and content state) and pass `filter`, most similar first.
+  absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit,
+                                                    const MatchFilter& filter = {}) const;
 
   // Bearer tokens (TokenRegistry): the token is returned once; only its SHA-256 is stored.
   absl::StatusOr<std::string> CreateToken(Role role, const std::string& name, const Actor& actor, int64_t expires_ms = 0);

@@ -600,7 +600,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
     if (limit < 1 || limit > 10000) return Bad("limit: 1 to 10000");
     HB_ASSIGN_OR_RETURN(const EmbeddingInput embedding, ParseEmbedding(*e));
     HB_ASSIGN_OR_RETURN(const std::vector<Match> got,
-                        bank_->MatchEmbedding(embedding, static_cast<float>(min_sim), static_cast<size_t>(limit)));
+                        bank_->MatchEmbedding(embedding, static_cast<float>(min_sim), static_cast<size_t>(limit), filter));
     matches.insert(matches.end(), got.begin(), got.end());
   }
   if (kinds == 0) return Bad("give at least one of pdq, md5, sha256, embedding");

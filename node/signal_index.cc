@@ -208,7 +208,8 @@ std::vector<Match> SignalIndex::MatchExact(ExactKind kind, const SaltedExactDige
 }
 
 absl::StatusOr<std::vector<Match>> SignalIndex::MatchEmbedding(const std::string& model_id, std::span<const float> salted,
-                                                               float min_similarity, size_t limit) const {
+                                                               float min_similarity, size_t limit,
+                                                               const std::function<bool(const Match&)>& keep) const {
   auto found = vectors_.SearchThreshold(model_id, salted, min_similarity);
   if (!found.ok()) {
     if (absl::IsInvalidArgument(found.status())) {
@@ -216,16 +217,25 @@ absl::StatusOr<std::vector<Match>> SignalIndex::MatchEmbedding(const std::string
     }
     return found.status();
   }
+  // Resolved and filtered a chunk at a time, in similarity order, until `limit` are kept: a low threshold
+  // may find the whole model's entries, and most requests stop after the first chunk.
   std::vector<Match> out;
-  for (const VectorMatch& m : *found) {
-    if (out.size() >= limit) break;
-    Match x;
-    x.ref.sequence = m.id;
-    x.signal_type = "embedding";
-    x.similarity = m.similarity;
-    out.push_back(std::move(x));
+  const size_t chunk = std::max<size_t>(limit, 64);
+  for (size_t at = 0; at < found->size() && out.size() < limit; at += chunk) {
+    std::vector<Match> part;
+    for (size_t i = at; i < std::min(found->size(), at + chunk); ++i) {
+      Match x;
+      x.ref.sequence = (*found)[i].id;
+      x.signal_type = "embedding";
+      x.similarity = (*found)[i].similarity;
+      part.push_back(std::move(x));
+    }
+    for (Match& m : Resolve(std::move(part))) {
+      if (out.size() >= limit) break;
+      if (!keep || keep(m)) out.push_back(std::move(m));
+    }
   }
-  return Resolve(std::move(out));
+  return out;
 }
 
 size_t SignalIndex::EmbeddingCount(const std::string& model_id) const { return vectors_.size(model_id); }

@@ -13,6 +13,7 @@
 // the wrong dimension), otherwise the index's own.
 #pragma once
 
+#include <functional>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -97,8 +98,11 @@ class SignalIndex {
   std::vector<Match> MatchVideo(std::span<const VideoQueryPass> salted_passes, double frame_interval,
                                 const VideoMatchRule& rule) const;
   std::vector<Match> MatchExact(ExactKind kind, const SaltedExactDigest& salted) const;
+  // The `limit` most similar embeddings at or above min_similarity that `keep` accepts (unset: all), most
+  // similar first: the limit applies after the filter, so a filter never hides a match that fits it.
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const std::string& model_id, std::span<const float> salted,
-                                                    float min_similarity, size_t limit) const;
+                                                    float min_similarity, size_t limit,
+                                                    const std::function<bool(const Match&)>& keep = nullptr) const;
   size_t EmbeddingCount(const std::string& model_id) const;
 
   // Models: the first fingerprint of a model id fixes its dimension.

@@ -470,6 +470,37 @@ TEST_F(MemberApiTest, EmbeddingSubmitThenNearVectorMatchesAndOtherDimensionIs400
       400, "invalid_argument", "embedding.model_id"));
 }
 
+// The embedding `limit` counts matches that pass the request's filters: the nearest vectors carry another
+// label, and a limit of 2 with labels ["ncii"] still answers the two nearest "ncii" ones.
+TEST_F(MemberApiTest, EmbeddingLimitCountsOnlyMatchesThatPassTheFilter) {
+  const Response published = Post("/v1/models", json::object{{"model_id", kModelId}, {"name", "test-model"}, {"dimension", 16}},
+                                  submit_token_);
+  ASSERT_EQ(published.status, 201) << published.body;
+  std::normal_distribution<double> normal(0, 1);
+  std::vector<double> v(16);
+  for (double& x : v) x = normal(rng_);
+  auto near = [&](double noise) {
+    std::vector<double> out(v);
+    for (double& x : out) x += noise * normal(rng_);
+    return out;
+  };
+  for (int i = 0; i < 4; ++i) {  // nearest: label "other"
+    Submit({{"embedding", {{"model_id", kModelId}, {"vector", Vector(near(0.01))}}}, {"labels", {"other"}}}, submit_token_);
+  }
+  std::set<std::string> ncii;
+  for (int i = 0; i < 3; ++i) {  // less near (similarity still well above 0.9): label "ncii"
+    ncii.insert(Submit({{"embedding", {{"model_id", kModelId}, {"vector", Vector(near(0.15))}}}, {"labels", {"ncii"}}},
+                       submit_token_));
+  }
+  const json::array all = Match({{"embedding", {{"model_id", kModelId}, {"vector", Vector(v)}}}, {"min_similarity", 0.9}});
+  ASSERT_EQ(all.size(), 7u) << json::serialize(all);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(all[i].at("labels"), (json::array{"other"})) << json::serialize(all);
+  const json::array filtered = Match({{"embedding", {{"model_id", kModelId}, {"vector", Vector(v)}}},
+                                      {"min_similarity", 0.9}, {"limit", 2}, {"labels", {"ncii"}}});
+  ASSERT_EQ(filtered.size(), 2u) << json::serialize(filtered);
+  for (const json::value& m : filtered) EXPECT_TRUE(ncii.contains(std::string(m.at("id").as_string()))) << json::serialize(m);
+}
+
 // --- Batch ----------------------------------------------------------------------------------------------
 
 TEST_F(MemberApiTest, BatchWithMixedItemsReportsPerItemStatuses) {
