@@ -135,7 +135,7 @@ absl::Status Bank::Rebuild() {
     if (entry.has_label_edit()) {  // after its signal (entries come in log order): the latest edit wins
       const pb::LabelEdit& edit = entry.label_edit();
       index_.SetLabels(SignalRef{ref.origin, edit.signal_sequence()},
-                       std::vector<std::string>(edit.labels().begin(), edit.labels().end()), ref.sequence, false);
+                       LabelsOf(edit), ref.sequence, false);
       return absl::OkStatus();
     }
     // A member's entry this node cannot index (say, an embedding whose dimension disagrees with its model)

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "node/signal_intake.h"
 #include "protocol/entries.pb.h"
 #include "storage/signal_store.h"
 
@@ -27,8 +28,7 @@ absl::StatusOr<std::optional<std::vector<std::string>>> EditedLabels(const Signa
   if (!bytes->has_value() || !entry.ParseFromString(**bytes) || !entry.has_label_edit()) {
     return absl::DataLossError(absl::StrCat("the label edit of ", FormatSignalId(signal), " is missing or corrupt"));
   }
-  return std::optional<std::vector<std::string>>(
-      std::vector<std::string>(entry.label_edit().labels().begin(), entry.label_edit().labels().end()));
+  return std::optional<std::vector<std::string>>(LabelsOf(entry.label_edit()));
 }
 
 absl::StatusOr<std::vector<std::string>> CurrentLabels(const SignalStore& store, const SignalRef& signal,
@@ -36,7 +36,7 @@ absl::StatusOr<std::vector<std::string>> CurrentLabels(const SignalStore& store,
   auto edited = EditedLabels(store, signal);
   if (!edited.ok()) return edited.status();
   if (edited->has_value()) return std::move(**edited);
-  return std::vector<std::string>(stored.labels().begin(), stored.labels().end());
+  return LabelsOf(stored);
 }
 
 void PutLabelEditRows(StoreBatch* batch, const SignalRef& signal, std::span<const std::string> before,

@@ -412,7 +412,7 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
           if (t > base.tree.size()) {
             auto here = stored_here.find(t);
             if (here == stored_here.end()) continue;  // not a signal: the edit changes nothing
-            f.before.assign(here->second->labels().begin(), here->second->labels().end());
+            f.before = LabelsOf(*here->second);
           } else {
             auto old = store_->GetEntry(target);
             if (!old.ok()) return old.status();
@@ -424,7 +424,7 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
           }
           folded = edits.emplace(t, std::move(f)).first;
         }
-        folded->second.after.assign(e.label_edit().labels().begin(), e.label_edit().labels().end());
+        folded->second.after = LabelsOf(e.label_edit());
         folded->second.edit_sequence = ref.sequence;
       } else if (e.has_model()) {
         ++applied.models;
@@ -590,7 +590,7 @@ absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string&
         if (e.has_label_edit() && e.label_edit().signal_sequence() > *from) {
           const pb::LabelEdit& edit = e.label_edit();
           edits.push_back({SignalRef{origin, edit.signal_sequence()},
-                           std::vector<std::string>(edit.labels().begin(), edit.labels().end()), sequence});
+                           LabelsOf(edit), sequence});
           return absl::OkStatus();
         }
         if (!e.has_signal()) return absl::OkStatus();

@@ -571,7 +571,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
         } else if (entry.has_label_edit() && !withdrawn_in_pass.contains({origin, entry.label_edit().signal_sequence()})) {
           const SignalRef target{origin, entry.label_edit().signal_sequence()};
           json::array labels;
-          for (const std::string& l : entry.label_edit().labels()) labels.emplace_back(l);
+          for (const std::string& l : LabelsOf(entry.label_edit())) labels.emplace_back(l);
           matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
                                    ABSL_NO_THREAD_SAFETY_ANALYSIS {
             json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},

@@ -324,7 +324,7 @@ uint64_t SignalIndex::RegisterLocal(const SignalRef& ref, const pb::Signal& sig)
     local_by_sequence_.emplace_back();
   }
   // A label edit that arrived before this Add (SetLabels with `early`) replaces the submitted labels.
-  std::vector<std::string> labels(sig.labels().begin(), sig.labels().end());
+  std::vector<std::string> labels = LabelsOf(sig);
   uint64_t edit_sequence = 0;
   if (!labels_early_.empty()) {
     if (auto e = labels_early_.find(RefKey(ref)); e != labels_early_.end()) {

@@ -52,6 +52,20 @@ std::string_view BankOf(const pb::Signal& signal) {
   return signal.bank().empty() || !IsValidBankName(signal.bank()) ? kDefaultBank : std::string_view(signal.bank());
 }
 
+namespace {
+std::vector<std::string> ListedLabels(const google::protobuf::RepeatedPtrField<std::string>& labels) {
+  std::vector<std::string> out;
+  for (const std::string& l : labels) {
+    if (out.size() == kMaxLabels) break;
+    if (IsValidLabel(l) && std::find(out.begin(), out.end(), l) == out.end()) out.push_back(l);
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<std::string> LabelsOf(const pb::Signal& signal) { return ListedLabels(signal.labels()); }
+std::vector<std::string> LabelsOf(const pb::LabelEdit& edit) { return ListedLabels(edit.labels()); }
+
 bool IsLowerHex64(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
@@ -281,14 +295,14 @@ void AddListingRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& r
 void AddSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
   if (!sig.md5().empty()) batch->PutExact(ExactKind8::kMd5, sig.md5(), ref);
   if (!sig.sha256().empty()) batch->PutExact(ExactKind8::kSha256, sig.sha256(), ref);
-  for (const std::string& l : sig.labels()) batch->PutLabel(l, ref);
+  for (const std::string& l : LabelsOf(sig)) batch->PutLabel(l, ref);
   AddListingRows(batch, sig, ref);
 }
 
 void DeleteSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
   if (!sig.md5().empty()) batch->DeleteExact(ExactKind8::kMd5, sig.md5(), ref);
   if (!sig.sha256().empty()) batch->DeleteExact(ExactKind8::kSha256, sig.sha256(), ref);
-  for (const std::string& l : sig.labels()) batch->DeleteLabel(l, ref);
+  for (const std::string& l : LabelsOf(sig)) batch->DeleteLabel(l, ref);
   batch->DeleteLabel(BankListKey(BankOf(sig)), ref);
   if (!sig.case_ref().empty()) batch->DeleteLabel(CaseListKey(sig.case_ref()), ref);
 }

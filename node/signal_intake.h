@@ -31,6 +31,7 @@
 namespace hashbank {
 
 namespace protocol {
+class LabelEdit;
 class Signal;
 class VideoFingerprint;
 }  // namespace protocol
@@ -79,6 +80,12 @@ inline constexpr std::string_view kDefaultBank = "DEFAULT";
 bool IsValidBankName(std::string_view name);
 // The bank a stored signal belongs to (its `bank`, or kDefaultBank when empty or not a valid bank name).
 std::string_view BankOf(const protocol::Signal& signal);
+// A signal's or label edit's labels as this node lists and matches them: the valid ones (IsValidLabel),
+// without repeats, at most 16 (as a submission here). A peer's entry may carry others (never made by this
+// code): they stay in the signed bytes, relayed as received, and are never a listing key, a match's label
+// or an event's.
+std::vector<std::string> LabelsOf(const protocol::Signal& signal);
+std::vector<std::string> LabelsOf(const protocol::LabelEdit& edit);
 
 // An embedding model's fingerprint, as members publish it (protocol ModelFingerprint).
 struct ModelInput {

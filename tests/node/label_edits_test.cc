@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -290,6 +291,66 @@ TEST(LabelEditsTest, AnEntryWithoutABodyOrAnEditOfALaterEntryIsRefused) {
   ASSERT_FALSE(f.segment.ok());
   EXPECT_EQ(f.rejection, SegmentRejection::kEntryMismatch);
   EXPECT_NE(f.segment.status().message().find("label edit"), std::string::npos) << f.segment.status();
+}
+
+// A peer's entries may carry labels this code never makes (upper case, spaces, 300 bytes, repeats, more
+// than 16): they stay in the signed bytes and are relayed as received, but only the valid ones are listed,
+// read back, matched or written as listing keys — so the table checks stay clean, also after a withdrawal
+// and a restart.
+TEST(LabelEditsTest, APeersLabelsThatAreNotLabelsAreRelayedButNeverListed) {
+  const auto key = node_test::KeyFromSeed(0x47);
+  testing::HandLog log("node-h", *key, 9);
+  protocol::Entry odd = log.NextSignal();  // label "ndii"
+  for (const std::string& l : {std::string("NDII"), std::string("bad label"), std::string(300, 'x'), std::string("ndii"),
+                               std::string("extra")}) {
+    odd.mutable_signal()->add_labels(l);
+  }
+  const std::string odd_bytes = odd.SerializeAsString();
+  log.AppendBytes(odd_bytes);
+  protocol::Entry many = log.NextSignal();
+  for (int i = 0; i < 20; ++i) many.mutable_signal()->add_labels("l" + std::to_string(i));
+  log.Append(many);
+  log.Append(log.NextSignal());
+  protocol::Entry edit = NextEntry(log);
+  edit.mutable_label_edit()->set_signal_sequence(3);
+  edit.mutable_label_edit()->add_labels("ok_label");
+  edit.mutable_label_edit()->add_labels("Bad!");
+  log.Append(edit);
+
+  BankHarness b;
+  MakePeer(b, "node-b", 0xB4);
+  auto applied = b.bank->ApplySegment("node-h", log.public_key(), log.Segment(0, 4));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  const SignalRef first{"node-h", 1}, second{"node-h", 2}, third{"node-h", 3};
+  EXPECT_EQ(LabelsOf(*b.bank, first), (Labels{"ndii", "extra"}));
+  const Labels listed_many = LabelsOf(*b.bank, second);
+  ASSERT_EQ(listed_many.size(), 16u);  // "ndii" and l0 .. l14
+  EXPECT_EQ(listed_many.front(), "ndii");
+  EXPECT_EQ(listed_many.back(), "l14");
+  EXPECT_EQ(LabelsOf(*b.bank, third), (Labels{"ok_label"}));
+  EXPECT_EQ(ListLabel(*b.bank, "extra"), std::vector<SignalRef>{first});
+  EXPECT_EQ(ListLabel(*b.bank, "ok_label"), std::vector<SignalRef>{third});
+  EXPECT_TRUE(ListLabel(*b.bank, "l15").empty());
+  std::ostringstream report;
+  EXPECT_TRUE(b.bank->VerifyTables(report).ok()) << report.str();
+
+  // Relayed as the origin signed it.
+  auto relayed = b.bank->ExportSegment("node-h", 0, 100);
+  ASSERT_TRUE(relayed.ok()) << relayed.status();
+  protocol::LogSegment seg;
+  ASSERT_TRUE(seg.ParseFromString(*relayed));
+  ASSERT_EQ(seg.leaves_size(), 4);
+  EXPECT_EQ(seg.leaves(0).entry(), odd_bytes);
+
+  // Withdrawn: every row it had goes; and a restart rebuilds the same view.
+  log.Append(log.NextWithdrawal(1));
+  ASSERT_TRUE(b.bank->ApplySegment("node-h", log.public_key(), log.Segment(4, 5)).ok());
+  EXPECT_TRUE(ListLabel(*b.bank, "extra").empty());
+  std::ostringstream after;
+  EXPECT_TRUE(b.bank->VerifyTables(after).ok()) << after.str();
+  b.Reopen();
+  EXPECT_EQ(LabelsOf(*b.bank, third), (Labels{"ok_label"}));
+  EXPECT_EQ(LabelsOf(*b.bank, second).size(), 16u);
 }
 
 }  // namespace
