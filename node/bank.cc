@@ -213,6 +213,8 @@ absl::StatusOr<std::vector<SignalRef>> Bank::SubmitAll(std::span<const SignalInp
 std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const SignalInput> inputs, const Actor& actor,
                                                                 bool all_or_nothing, const RowBuilder& row) {
   std::vector<absl::StatusOr<SignalRef>> results(inputs.size(), absl::UnknownError("not processed"));
+  // Held to the durable append: no bank can be deleted or renamed between the check and the write.
+  absl::ReaderMutexLock gate(&bank_gate_);
   std::vector<std::pair<size_t, pb::Signal>> valid;
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto sig = intake_.Build(inputs[i], actor);
@@ -221,6 +223,8 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const 
     }
     if (sig.ok() && !catalog_.IsConfigured(BankOf(*sig))) {
       sig = absl::NotFoundError(absl::StrCat("bank: no bank ", std::string(BankOf(*sig)), " on this node; an admin creates it first"));
+    } else if (sig.ok() && deleting_banks_.contains(BankOf(*sig))) {
+      sig = absl::FailedPreconditionError(absl::StrCat("bank: bank ", std::string(BankOf(*sig)), " is being deleted"));
     }
     if (!sig.ok()) {
       results[i] = sig.status();
@@ -579,6 +583,10 @@ bool Bank::BankConfigured(std::string_view name) const { return catalog_.IsConfi
 
 absl::Status Bank::RenameBank(std::string_view from, std::string_view to, const Actor& actor) {
   if (from == kDefaultBank) return absl::FailedPreconditionError("the default bank cannot be renamed");
+  absl::WriterMutexLock gate(&bank_gate_);  // no submission lands in `from` between the check and the rename
+  if (deleting_banks_.contains(from)) {
+    return absl::FailedPreconditionError(absl::StrCat("bank ", std::string(from), " is being deleted"));
+  }
   if (!catalog_.IsConfigured(from)) return absl::NotFoundError(absl::StrCat("no bank ", std::string(from)));
   if (BankExists(to)) return absl::AlreadyExistsError(absl::StrCat("bank ", std::string(to), " already exists"));
   auto any = store_->ListByLabel(BankListKey(from), std::nullopt, 1);
@@ -608,7 +616,21 @@ absl::StatusOr<BankConfig> Bank::UpdateBank(std::string_view name, const BankUpd
 
 absl::StatusOr<size_t> Bank::DeleteBank(std::string_view name, const Actor& actor) {
   if (name == kDefaultBank) return absl::FailedPreconditionError("the default bank cannot be deleted");
-  if (!catalog_.IsConfigured(name)) return absl::NotFoundError(absl::StrCat("no bank ", std::string(name)));
+  {
+    // From here on submissions to the bank are refused; those past their check are durable once we hold this.
+    absl::WriterMutexLock gate(&bank_gate_);
+    if (!catalog_.IsConfigured(name)) return absl::NotFoundError(absl::StrCat("no bank ", std::string(name)));
+    if (!deleting_banks_.emplace(name).second) {
+      return absl::FailedPreconditionError(absl::StrCat("bank ", std::string(name), " is being deleted already"));
+    }
+  }
+  absl::StatusOr<size_t> withdrawn = WithdrawBankAndForget(name, actor);
+  absl::WriterMutexLock gate(&bank_gate_);
+  deleting_banks_.erase(deleting_banks_.find(name));
+  return withdrawn;
+}
+
+absl::StatusOr<size_t> Bank::WithdrawBankAndForget(std::string_view name, const Actor& actor) {
   // This node's own signals are withdrawn; another origin's keep the bank alive.
   size_t withdrawn = 0;
   std::optional<SignalRef> after;

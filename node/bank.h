@@ -25,6 +25,7 @@
 #include <optional>
 #include <ostream>
 #include <span>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -260,14 +261,16 @@ class Bank {
   // reason "bank_deleted"), then forgets its configuration. FailedPrecondition for the default bank, or
   // while the bank holds other origins' live signals (they are not this node's to withdraw: set its
   // matching_enabled_ratio to 0 instead). Returns how many signals were withdrawn.
-  absl::StatusOr<size_t> DeleteBank(std::string_view name, const Actor& actor);
+  // Submissions to the bank are refused (FailedPrecondition) from the start of the deletion; one already
+  // past its bank check is durable before the deletion starts, and is withdrawn with the rest.
+  absl::StatusOr<size_t> DeleteBank(std::string_view name, const Actor& actor) ABSL_LOCKS_EXCLUDED(bank_gate_);
   // Known here: configured, or named by stored signals (a peer's bank).
   bool BankExists(std::string_view name) const;
   // Configured here (the default bank always is): only configured banks take this node's submissions.
   bool BankConfigured(std::string_view name) const;
   // Renames a configured bank that holds no signals (signals carry their bank's name in signed entries,
   // which cannot change): FailedPrecondition otherwise; AlreadyExists if `to` is known.
-  absl::Status RenameBank(std::string_view from, std::string_view to, const Actor& actor);
+  absl::Status RenameBank(std::string_view from, std::string_view to, const Actor& actor) ABSL_LOCKS_EXCLUDED(bank_gate_);
   // HMA's content model (ContentCatalog): integer ids, and this node's enable state and note of a signal.
   // Disabled content is dropped by every Match* method too.
   absl::StatusOr<int64_t> ContentId(const SignalRef& ref);
@@ -288,7 +291,8 @@ class Bank {
 
  private:
   std::vector<absl::StatusOr<SignalRef>> SubmitBatchWithRow(std::span<const SignalInput> inputs, const Actor& actor,
-                                                            bool all_or_nothing, const RowBuilder& row);
+                                                            bool all_or_nothing, const RowBuilder& row)
+      ABSL_LOCKS_EXCLUDED(bank_gate_);
   Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<SignalStore> store);
   // Adds every stored entry to the indexes (PDQ bulk-loaded); run once by Open.
   absl::Status Rebuild();
@@ -316,6 +320,13 @@ class Bank {
   mutable absl::Mutex edits_mu_;
   // signal sequence -> (the edit's own sequence, its labels)
   absl::flat_hash_map<uint64_t, std::pair<uint64_t, std::vector<std::string>>> edits_in_flight_ ABSL_GUARDED_BY(edits_mu_);
+  // DeleteBank's work once the bank is marked as being deleted.
+  absl::StatusOr<size_t> WithdrawBankAndForget(std::string_view name, const Actor& actor);
+  // Submissions hold the gate shared from their bank check to their durable append; a bank's deletion or
+  // renaming takes it exclusively to change what a submission may name. A bank being deleted (its own
+  // signals withdrawn one by one, which can take long) refuses submissions meanwhile.
+  mutable absl::Mutex bank_gate_;
+  std::set<std::string, std::less<>> deleting_banks_ ABSL_GUARDED_BY(bank_gate_);
 };
 
 }  // namespace hashbank

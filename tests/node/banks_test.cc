@@ -4,6 +4,8 @@
 // a restart), and a bank travelling with its signal to another node.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
 #include <random>
 #include <set>
 #include <sstream>
@@ -142,6 +144,55 @@ TEST(BanksTest, RenameOnlyWhileEmptyAndDeleteWithdrawsThisNodesSignals) {
   EXPECT_TRUE(h.bank->Get(ref)->withdrawn);
   EXPECT_TRUE(node_test::PdqMatches(*h.bank, raw.pdq).empty());
   EXPECT_FALSE(h.bank->BankConfigured("NEW"));
+}
+
+// Submissions racing a bank's deletion: each one either lands before it (and is withdrawn with the rest) or
+// is refused (the bank is being deleted, or gone); once DeleteBank returns, no live signal of this node is
+// left in the bank, and none arrives later.
+TEST(BanksTest, ASubmissionRacingTheBanksDeletionIsWithdrawnOrRefused) {
+  BankHarness h;
+  std::mt19937_64 rng(10);
+  ASSERT_TRUE(h.bank->CreateBank(Config("GOING"), kAdmin).ok());
+  for (int i = 0; i < 200; ++i) SubmitTo(*h.bank, RandomSignal(rng), "GOING");  // the deletion takes a while
+  std::atomic<bool> stop{false};
+  std::atomic<int> landed{0}, refused{0}, other{0};
+  std::vector<SignalRef> landed_refs;  // the submitter's; read after join
+  std::vector<RawSignal> raws;
+  for (int i = 0; i < 5000; ++i) raws.push_back(RandomSignal(rng));
+  std::thread submitter([&] {
+    for (const RawSignal& raw : raws) {
+      if (stop.load()) break;
+      SignalInput in = raw.Input();
+      in.bank = "GOING";
+      const absl::StatusOr<SignalRef> r = h.bank->Submit(in, kMember);
+      if (r.ok()) {
+        landed_refs.push_back(*r);
+        ++landed;
+      } else if (absl::IsFailedPrecondition(r.status()) || absl::IsNotFound(r.status())) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    }
+  });
+  while (landed.load() < 20) std::this_thread::yield();  // submissions are flowing
+  auto withdrawn = h.bank->DeleteBank("GOING", kAdmin);
+  while (refused.load() < 5 && landed.load() + refused.load() + other.load() < 5000) std::this_thread::yield();
+  stop = true;
+  submitter.join();
+  ASSERT_TRUE(withdrawn.ok()) << withdrawn.status();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(refused.load(), 0);
+  // Every submission that landed did so before the deletion, and was withdrawn by it.
+  EXPECT_EQ(*withdrawn, 200 + landed_refs.size());
+  for (const SignalRef& ref : landed_refs) EXPECT_TRUE(h.bank->Get(ref)->withdrawn) << FormatSignalId(ref);
+  SignalListing listing;
+  listing.bank = "GOING";
+  listing.limit = 1000;
+  auto left = h.bank->ListSignals(listing);
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_TRUE(left->empty()) << left->size() << " live signals left in the deleted bank";
+  EXPECT_FALSE(h.bank->BankConfigured("GOING"));
 }
 
 TEST(BanksTest, SignalsFromBeforeBanksGetTheirListingRowsAtTheFirstStart) {
