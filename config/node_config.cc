@@ -525,6 +525,10 @@ const std::vector<Field>& Fields() {
       UnsignedField<&C::webhooks, &C::WebhooksSection::retry_hours, 1, 168>("webhooks", "retry_hours"),
       UnsignedField<&C::webhooks, &C::WebhooksSection::delivery_timeout_ms, 100, 120'000>("webhooks",
                                                                                           "delivery_timeout_ms"),
+      UnsignedField<&C::webhooks, &C::WebhooksSection::max_watch_entries, 1, 1'000'000'000>("webhooks",
+                                                                                            "max_watch_entries"),
+      UnsignedField<&C::webhooks, &C::WebhooksSection::max_watch_entries_per_member, 1, 1'000'000'000>(
+          "webhooks", "max_watch_entries_per_member"),
       BoolField<&C::cases, &C::CasesSection::public_submission>("cases", "public_submission"),
       UnsignedField<&C::cases, &C::CasesSection::per_ip_per_hour, 1, 10'000>("cases", "per_ip_per_hour"),
       UnsignedField<&C::cases, &C::CasesSection::global_per_hour, 1, 1'000'000>("cases", "global_per_hour"),

@@ -146,6 +146,8 @@ struct NodeConfig {
     uint32_t watch_days = 30;               // 1..365: a watch entry's life
     uint32_t retry_hours = 24;              // 1..168: a delivery is retried this long, then dropped
     uint32_t delivery_timeout_ms = 10000;   // 100..120000: per step of one delivery (connect, TLS, send, answer)
+    uint32_t max_watch_entries = 10'000'000;            // 1..10^9: watch entries held, all members
+    uint32_t max_watch_entries_per_member = 1'000'000;  // 1..10^9: held for one member (token name)
 
     bool operator==(const WebhooksSection&) const = default;
   };

@@ -138,6 +138,16 @@ absl::StatusOr<std::shared_ptr<const SigningKey>> LoadOrCreateSigningKey(const N
   return std::shared_ptr<const SigningKey>(std::make_shared<SigningKey>(std::move(loaded->key)));
 }
 
+NotificationOptions NotificationOptionsFromConfig(const NodeConfig& config) {
+  NotificationOptions options;
+  options.watch_days = static_cast<int>(config.webhooks.watch_days);
+  options.retry_hours = config.webhooks.retry_hours;
+  options.pdq_max_distance = static_cast<int>(config.matching.pdq_default_max_distance);
+  options.max_watch_entries = config.webhooks.max_watch_entries;
+  options.max_watch_entries_per_member = config.webhooks.max_watch_entries_per_member;
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::unique_ptr<Salter> salter) {
   auto key = LoadOrCreateSigningKey(config, std::cerr);
   if (!key.ok()) return key.status();
@@ -146,9 +156,7 @@ absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::un
   options.data_dir = config.node.data_dir;
   options.node_id = config.node.id;
   options.pdq_quality_floor = static_cast<int>(config.matching.pdq_quality_floor);
-  options.notifications.watch_days = static_cast<int>(config.webhooks.watch_days);
-  options.notifications.retry_hours = config.webhooks.retry_hours;
-  options.notifications.pdq_max_distance = static_cast<int>(config.matching.pdq_default_max_distance);
+  options.notifications = NotificationOptionsFromConfig(config);
   auto bank = Bank::Open(std::move(options), std::move(salter));
   if (!bank.ok() && absl::IsUnavailable(bank.status()) &&
       std::string(bank.status().message()).find("lock") != std::string::npos) {

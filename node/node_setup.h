@@ -48,6 +48,9 @@ absl::StatusOr<std::shared_ptr<const SigningKey>> LoadOrCreateSigningKey(const N
 
 // Opens the bank with the node's signing key (created on first use; its line goes to stderr).
 absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::unique_ptr<Salter> salter);
+// The watch list's and the webhook outbox's options from the `webhooks` and `matching` sections (OpenBank's,
+// and a reload's).
+NotificationOptions NotificationOptionsFromConfig(const NodeConfig& config);
 
 // Path of the admin token file written on first start.
 std::string AdminTokenPath(const NodeConfig& config);

@@ -135,22 +135,33 @@ Notifications::Notifications(SignalStore* store, std::string node_id, std::funct
       watch_days_(options.watch_days),
       retry_hours_(options.retry_hours),
       pdq_max_distance_(options.pdq_max_distance),
+      max_watch_entries_(options.max_watch_entries),
+      max_watch_entries_per_member_(options.max_watch_entries_per_member),
       log_sizes_(std::move(log_sizes)),
       matchable_(std::move(matchable)) {}
 
-void Notifications::SetReloadable(int watch_days, double retry_hours, int pdq_max_distance) {
-  watch_days_.store(watch_days);
-  retry_hours_.store(retry_hours);
-  pdq_max_distance_.store(pdq_max_distance);
+void Notifications::SetReloadable(const NotificationOptions& options) {
+  watch_days_.store(options.watch_days);
+  retry_hours_.store(options.retry_hours);
+  pdq_max_distance_.store(options.pdq_max_distance);
+  max_watch_entries_.store(options.max_watch_entries);
+  max_watch_entries_per_member_.store(options.max_watch_entries_per_member);
+}
+
+size_t Notifications::WatchedBy(const std::string& member) const {
+  auto it = watched_by_.find(member);
+  return it == watched_by_.end() ? 0 : it->second;
 }
 
 void Notifications::IndexWatch(uint64_t id, const Watch& w) {
+  ++watched_by_[w.member];
   if (w.pdq) (void)watch_pdq_.Insert(*w.pdq, id);
   if (w.md5) watch_exact_[absl::StrCat("m", std::string(w.md5->begin(), w.md5->end()))].push_back(id);
   if (w.sha256) watch_exact_[absl::StrCat("s", std::string(w.sha256->begin(), w.sha256->end()))].push_back(id);
 }
 
 void Notifications::UnindexWatch(uint64_t id, const Watch& w) {
+  if (auto it = watched_by_.find(w.member); it != watched_by_.end() && --it->second == 0) watched_by_.erase(it);
   if (w.pdq) (void)watch_pdq_.Remove(*w.pdq, id);
   for (const auto& [kind, d] : {std::pair{'m', w.md5}, std::pair{'s', w.sha256}}) {
     if (!d) continue;
@@ -338,8 +349,11 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   }
   const int64_t expires = now_ms_() + int64_t{watch_days_.load()} * 86'400'000;
   absl::MutexLock lock(&mu_);
-  if (watch_.size() + items.size() > options_.max_watch_entries) {
-    return absl::ResourceExhaustedError(absl::StrCat("the watch list holds at most ", options_.max_watch_entries, " entries"));
+  if (const size_t cap = max_watch_entries_.load(); watch_.size() + items.size() > cap) {
+    return absl::ResourceExhaustedError(absl::StrCat("the watch list holds at most ", cap, " entries"));
+  }
+  if (const size_t cap = max_watch_entries_per_member_.load(); WatchedBy(member) + items.size() > cap) {
+    return absl::ResourceExhaustedError(absl::StrCat("the watch list holds at most ", cap, " entries of one member"));
   }
   StoreBatch batch;
   std::vector<std::pair<uint64_t, Watch>> added;

@@ -54,6 +54,7 @@ struct NotificationOptions {
   int64_t first_retry_ms = 1000;
   int64_t max_retry_ms = 3600 * 1000;
   size_t max_watch_entries = 10'000'000;
+  size_t max_watch_entries_per_member = 1'000'000;
 };
 
 // One upload a member watches, salted (raw values are salted by the caller, SignalIntake).
@@ -152,9 +153,10 @@ class Notifications {
   absl::Status Failed(const Delivery& d, const std::string& error) ABSL_LOCKS_EXCLUDED(mu_);
   size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);
   // A configuration reload's new values (SIGHUP): watch entries registered from now on live `watch_days`
-  // (older ones keep their expiry); the retry window applies to every queued delivery, and the distance to
-  // every scan from now on. The other options stay the constructor's. Thread-safe.
-  void SetReloadable(int watch_days, double retry_hours, int pdq_max_distance);
+  // (older ones keep their expiry); the retry window applies to every queued delivery, the distance to
+  // every scan and the watch caps to every registration from now on (entries held beyond a lowered cap
+  // stay until they expire). The retry backoff stays the constructor's. Thread-safe.
+  void SetReloadable(const NotificationOptions& options);
 
  private:
   struct Watch {
@@ -183,6 +185,7 @@ class Notifications {
   std::atomic<int> watch_days_;
   std::atomic<double> retry_hours_;
   std::atomic<int> pdq_max_distance_;
+  std::atomic<size_t> max_watch_entries_, max_watch_entries_per_member_;
   const std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes_;
   const std::function<bool(const SignalRef&, std::string_view)> matchable_;
 
@@ -193,6 +196,8 @@ class Notifications {
   std::map<std::string, WebhookConfig> webhooks_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, WebhookStatus> status_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Watch> watch_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, size_t, std::less<>> watched_by_ ABSL_GUARDED_BY(mu_);  // member -> entries in watch_
+  size_t WatchedBy(const std::string& member) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
   PdqIndex watch_pdq_;  // locks itself
   absl::flat_hash_map<std::string, std::vector<uint64_t>> watch_exact_ ABSL_GUARDED_BY(mu_);  // kind + digest

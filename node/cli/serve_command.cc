@@ -144,8 +144,7 @@ void Reload(const NodeOverrides& overrides, const NodeConfig& started, NodeConfi
   node.api->SetLimits(ApiLimitsFromConfig(next));
   node.cases->SetOptions(CaseOptionsFromConfig(next));
   if (node.api_server != nullptr) node.api_server->SetTimeout(std::chrono::milliseconds(next.limits.request_timeout_ms));
-  node.bank->notifications()->SetReloadable(static_cast<int>(next.webhooks.watch_days), next.webhooks.retry_hours,
-                                            static_cast<int>(next.matching.pdq_default_max_distance));
+  node.bank->notifications()->SetReloadable(NotificationOptionsFromConfig(next));
   if (node.dispatcher != nullptr) node.dispatcher->SetTimeout(std::chrono::milliseconds(next.webhooks.delivery_timeout_ms));
   *applied = std::move(next);
   out << "hashbank: reload: " << (sections.empty() ? std::string("limits, matching, webhooks and cases unchanged")

@@ -1,0 +1,62 @@
+// The watch list's caps on a real Bank (RocksDB in a temp dir): one member cannot hold more than its share
+// (webhooks.max_watch_entries_per_member) while others still can register, the whole list has its own cap,
+// a reload's new caps apply to the next registration, and entries that expire give their room back.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "node/bank.h"
+#include "node/notifications.h"
+#include "tests/node/bank_test_util.h"
+
+namespace hashbank {
+namespace {
+
+using node_test::BankHarness;
+
+std::vector<WatchInput> Uploads(std::mt19937_64& rng, size_t n) {
+  std::vector<WatchInput> out;
+  for (size_t i = 0; i < n; ++i) {
+    WatchInput w;
+    w.content_ref = "upload-" + std::to_string(rng());
+    Md5Digest md5{};
+    for (auto& b : md5) b = static_cast<uint8_t>(rng());
+    w.md5 = md5;
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+TEST(WatchCapsTest, OneMemberCannotFillTheWatchListForTheOthers) {
+  BankHarness h;
+  std::mt19937_64 rng(11);
+  NotificationOptions caps;
+  caps.max_watch_entries = 12;
+  caps.max_watch_entries_per_member = 5;
+  h.bank->notifications()->SetReloadable(caps);
+  const Actor a{"platform-a", Role::kQuery}, b{"platform-b", Role::kQuery}, c{"platform-c", Role::kQuery};
+  ASSERT_TRUE(h.bank->AddWatch(Uploads(rng, 4), a).ok());
+  auto over = h.bank->AddWatch(Uploads(rng, 2), a);  // 6 > 5: the whole request is refused
+  ASSERT_TRUE(absl::IsResourceExhausted(over.status())) << over.status();
+  EXPECT_NE(over.status().message().find("at most 5 entries of one member"), std::string::npos) << over.status();
+  ASSERT_TRUE(h.bank->AddWatch(Uploads(rng, 1), a).ok());  // exactly 5
+  ASSERT_TRUE(h.bank->AddWatch(Uploads(rng, 5), b).ok());  // another member is not held back by a's entries
+  EXPECT_EQ(h.bank->notifications()->watch_size(), 10u);
+  auto full = h.bank->AddWatch(Uploads(rng, 3), c);  // 13 > 12: the node's cap
+  ASSERT_TRUE(absl::IsResourceExhausted(full.status())) << full.status();
+  EXPECT_NE(full.status().message().find("at most 12 entries"), std::string::npos) << full.status();
+
+  // A reload raises a's share; the counts survive a restart (they are rebuilt from the stored entries).
+  caps.max_watch_entries_per_member = 7;
+  h.bank->notifications()->SetReloadable(caps);
+  ASSERT_TRUE(h.bank->AddWatch(Uploads(rng, 2), a).ok());
+  h.Reopen();
+  h.bank->notifications()->SetReloadable(caps);
+  EXPECT_EQ(h.bank->notifications()->watch_size(), 12u);
+  EXPECT_TRUE(absl::IsResourceExhausted(h.bank->AddWatch(Uploads(rng, 1), a).status()));
+}
+
+}  // namespace
+}  // namespace hashbank
