@@ -27,7 +27,53 @@ using namespace ::hashbank::api;  // NOLINT(google-build-using-namespace): the A
 
 constexpr std::string_view kPdq = "pdq";
 constexpr std::string_view kVideoMd5 = "video_md5";
-constexpr size_t kMaxHmaNote = 255;  // HMA's limit on a content note
+constexpr size_t kMaxHmaNote = 255;  // HMA's limit on a content note, in characters (Python's len)
+
+// The characters (Unicode code points) of `s` if it is well-formed UTF-8 (no overlong forms, surrogates or
+// values over U+10FFFF), else nullopt.
+std::optional<size_t> Utf8Characters(std::string_view s) {
+  size_t chars = 0;
+  for (size_t i = 0; i < s.size(); ++chars) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((b & 0xE0) == 0xC0) {
+      n = 1;
+      cp = b & 0x1Fu;
+    } else if ((b & 0xF0) == 0xE0) {
+      n = 2;
+      cp = b & 0x0Fu;
+    } else if ((b & 0xF8) == 0xF0) {
+      n = 3;
+      cp = b & 0x07u;
+    } else {
+      return std::nullopt;
+    }
+    if (i + n >= s.size()) return std::nullopt;  // cut short
+    for (size_t k = 1; k <= n; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      if ((c & 0xC0) != 0x80) return std::nullopt;
+      cp = cp << 6 | (c & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+    i += n + 1;
+  }
+  return chars;
+}
+
+// HMA's note rule, by characters; a note that is not UTF-8 text is refused too (HMA's form decoding would
+// replace its bytes).
+std::optional<HttpResponse> CheckHmaNote(std::string_view note) {
+  const std::optional<size_t> chars = Utf8Characters(note);
+  if (!chars) return HmaError(400, "note must be UTF-8 text");
+  if (*chars > kMaxHmaNote) return HmaError(400, "note must be at most 255 characters");
+  return std::nullopt;
+}
 
 // Python's repr of a str, as HMA's messages quote values: 'value' (or "value" if it holds a ').
 std::string PyRepr(std::string_view s) {
@@ -490,7 +536,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaAddSignal(const Call& call) {
   if (json::value* note = o.if_contains("note")) {
     if (!note->is_null() && !(note->is_string() && note->as_string().empty())) {
       if (!note->is_string()) return HmaError(400, "note should be a string");
-      if (note->as_string().size() > kMaxHmaNote) return HmaError(400, "note must be at most 255 characters");
+      if (auto bad = CheckHmaNote(note->as_string())) return *bad;
       in.note = std::string(note->as_string());
     }
     o.erase("note");
@@ -554,7 +600,7 @@ absl::StatusOr<HttpResponse> MemberApi::HmaAddContent(const Call& call) {
       m.erase("content_id");
       if (!m.empty()) in.metadata_json = json::serialize(m);
     } else if (f.name == "note") {
-      if (f.data.size() > kMaxHmaNote) return HmaError(400, "note must be at most 255 characters");
+      if (auto bad = CheckHmaNote(f.data)) return *bad;
       in.note = std::string(f.data);
     }
   }
@@ -673,8 +719,8 @@ absl::StatusOr<HttpResponse> MemberApi::HmaUpdateContent(const Call& call) {
       state.note = std::string();
     } else if (!n->is_string()) {
       return HmaError(400, "note should be a string");
-    } else if (n->as_string().size() > kMaxHmaNote) {
-      return HmaError(400, "note must be at most 255 characters");
+    } else if (auto bad = CheckHmaNote(n->as_string())) {
+      return *bad;
     } else {
       state.note = std::string(n->as_string());
     }

@@ -241,6 +241,19 @@ TEST_F(HmaApiTest, ContentIsAddedReadUpdatedAndDeletedAsInHma) {
   EXPECT_FALSE(got.contains("metadata"));
   // test_bank_add_note_too_long.
   EXPECT_EQ(Upload("/c/bank/NEW_BANK/content", "photo", Image(kImage2), {{"note", std::string(256, 'x')}}).status, 400);
+  // HMA counts characters (Python's len), not bytes: 255 two-byte characters are a note, 256 are not; bytes
+  // that are not UTF-8 are no note at all.
+  std::string e255;
+  for (int i = 0; i < 255; ++i) e255 += "\xC3\xA9";  // U+00E9
+  EXPECT_EQ(Json("PUT", "/c/bank/NEW_BANK/content/1", json::object{{"note", e255}}).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/c/bank/NEW_BANK/content/1")).at("note"), json::value(e255));
+  const Response longer = Json("PUT", "/c/bank/NEW_BANK/content/1", json::object{{"note", e255 + "\xC3\xA9"}});
+  EXPECT_EQ(longer.status, 400);
+  EXPECT_NE(longer.body.find("at most 255 characters"), std::string::npos) << longer.body;
+  const Response not_text = Upload("/c/bank/NEW_BANK/content", "photo", Image(kImage2), {{"note", "caf\xC3"}});
+  EXPECT_EQ(not_text.status, 400);
+  EXPECT_NE(not_text.body.find("UTF-8"), std::string::npos) << not_text.body;
+  EXPECT_EQ(Upload("/c/bank/NEW_BANK/content", "photo", Image(kImage2), {{"note", e255}}).status, 200);
 
   // test_banks_delete_content: deleting withdraws the signal.
   r = Call("DELETE", "/c/bank/NEW_BANK/content/1");
