@@ -31,6 +31,7 @@ constexpr std::string_view kScanPrefix = "scan/";
 constexpr std::string_view kWatchMatchPrefix = "watchmatch/";
 constexpr std::string_view kDisputePrefix = "dispute/";
 constexpr std::string_view kInitialized = "notifications/initialized";
+constexpr std::string_view kWebhookStatusPrefix = "webhook_status/";
 constexpr size_t kMaxContentRef = 256;
 constexpr size_t kMaxUrl = 2048;
 
@@ -52,6 +53,18 @@ std::string WatchMatchPrefix(const SignalRef& ref) {
   return absl::StrCat(S(kWatchMatchPrefix), ref.origin, "/", ref.sequence, "/");
 }
 std::string OutboxRow(const Delivery& d) { return absl::StrCat(S(kOutboxPrefix), d.event_id, "/", d.webhook_id); }
+
+// A webhook's delivery counters, kept across restarts (the queue depth is counted from the outbox).
+std::string WebhookStatusRow(const std::string& webhook_id) { return absl::StrCat(S(kWebhookStatusPrefix), webhook_id); }
+std::string EncodeWebhookStatus(const WebhookStatus& st) {
+  return json::serialize(json::object{{"last_success_ms", st.last_success_ms},
+                                      {"last_failure_ms", st.last_failure_ms},
+                                      {"delivered", st.delivered},
+                                      {"failed_attempts", st.failed_attempts},
+                                      {"dropped", st.dropped},
+                                      {"consecutive_failures", st.consecutive_failures},
+                                      {"last_error", st.last_error}});
+}
 
 std::string EncodeDelivery(const Delivery& d) {
   return json::serialize(json::object{{"event", d.event_id}, {"webhook", d.webhook_id}, {"body", d.body},
@@ -260,6 +273,22 @@ absl::Status Notifications::Load() {
     batch.PutState(kInitialized, "1");
     if (absl::Status c = store_->Commit(std::move(batch), now_ms_()); !c.ok()) return c;
   }
+  s = store_->ForEachState(kWebhookStatusPrefix, [&](std::string_view id, std::string_view value)
+                                                     ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    auto o = ParseRow(value, "webhook status");
+    if (!o.ok()) return o.status();
+    if (!webhooks_.contains(S(id))) return absl::OkStatus();  // a leftover of a deleted webhook
+    WebhookStatus& st = status_[S(id)];
+    st.last_success_ms = Int(*o, "last_success_ms");
+    st.last_failure_ms = Int(*o, "last_failure_ms");
+    st.delivered = static_cast<uint64_t>(Int(*o, "delivered"));
+    st.failed_attempts = static_cast<uint64_t>(Int(*o, "failed_attempts"));
+    st.dropped = static_cast<uint64_t>(Int(*o, "dropped"));
+    st.consecutive_failures = static_cast<uint64_t>(Int(*o, "consecutive_failures"));
+    st.last_error = Str(*o, "last_error");
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   for (const auto& [key, d] : outbox_) ++status_[d.webhook_id].queued;
   return absl::OkStatus();
 }
@@ -316,6 +345,7 @@ absl::Status Notifications::DeleteWebhook(const std::string& id, const std::stri
   if (!webhooks_.contains(id)) return absl::NotFoundError(absl::StrCat("no webhook ", id));
   StoreBatch batch;
   batch.DeleteState(absl::StrCat(S(kWebhookPrefix), id));
+  batch.DeleteState(WebhookStatusRow(id));
   std::vector<std::string> dropped;
   for (const auto& [key, d] : outbox_) {
     if (d.webhook_id == id) {
@@ -704,15 +734,17 @@ absl::Status Notifications::Delivered(const Delivery& d) {
   absl::MutexLock lock(&mu_);
   const std::string key = absl::StrCat(d.event_id, "/", d.webhook_id);
   if (!outbox_.contains(key)) return absl::OkStatus();  // its webhook was deleted meanwhile
-  StoreBatch batch;
-  batch.DeleteState(OutboxRow(d));
-  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
-  outbox_.erase(key);
-  WebhookStatus& st = status_[d.webhook_id];
+  WebhookStatus st = status_[d.webhook_id];
   st.last_success_ms = now_ms_();
   ++st.delivered;
   st.consecutive_failures = 0;
   if (st.queued > 0) --st.queued;
+  StoreBatch batch;
+  batch.DeleteState(OutboxRow(d));
+  batch.PutState(WebhookStatusRow(d.webhook_id), EncodeWebhookStatus(st));
+  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
+  outbox_.erase(key);
+  status_[d.webhook_id] = std::move(st);
   return absl::OkStatus();
 }
 
@@ -723,7 +755,7 @@ absl::Status Notifications::Failed(const Delivery& d, const std::string& error) 
   if (!outbox_.contains(key)) return absl::OkStatus();
   Delivery next = outbox_.at(key);
   ++next.attempts;
-  WebhookStatus& st = status_[d.webhook_id];
+  WebhookStatus st = status_[d.webhook_id];
   st.last_failure_ms = now;
   st.last_error = error.substr(0, 300);
   ++st.failed_attempts;
@@ -732,18 +764,20 @@ absl::Status Notifications::Failed(const Delivery& d, const std::string& error) 
   const bool drop = static_cast<double>(now - next.created_ms) >= retry_hours_.load() * 3'600'000.0;
   if (drop) {
     batch.DeleteState(OutboxRow(next));
+    ++st.dropped;
+    if (st.queued > 0) --st.queued;
   } else {
     next.next_ms = now + RetryDelay(next.attempts);
     batch.PutState(OutboxRow(next), EncodeDelivery(next));
   }
+  batch.PutState(WebhookStatusRow(d.webhook_id), EncodeWebhookStatus(st));
   if (absl::Status s = store_->Commit(std::move(batch), now); !s.ok()) return s;
   if (drop) {
     outbox_.erase(key);
-    ++st.dropped;
-    if (st.queued > 0) --st.queued;
   } else {
     outbox_[key] = std::move(next);
   }
+  status_[d.webhook_id] = std::move(st);
   return absl::OkStatus();
 }
 

@@ -211,6 +211,28 @@ TEST_F(WebhookTest, EventQueuedWhileTheReceiverIsDownIsDeliveredAfterANodeRestar
   }
   EXPECT_EQ(processed.size(), 1u);
   EXPECT_EQ(BodyOf(receiver.received()[0]).at("data").at("content_ref"), "upload-7");
+
+  // The webhook's counters outlive both starts: the failed attempts before the kill, the delivery after it.
+  auto status = [&] {
+    const Response r = Call("GET", "/v1/webhooks");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return Json(r).at("webhooks").as_array().at(0).at("status").as_object();
+  };
+  for (auto until = std::chrono::steady_clock::now() + 30s;
+       status().at("delivered").to_number<uint64_t>() < 1 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const json::object before = status();
+  EXPECT_GE(before.at("failed_attempts").to_number<uint64_t>(), 1u) << json::serialize(before);
+  EXPECT_FALSE(before.at("last_failure_ms").is_null()) << json::serialize(before);
+  ASSERT_EQ(testing::ExitCode(node_->Signal(SIGTERM)), 0);
+  node_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  const json::object after = status();
+  for (const char* counter : {"delivered", "failed_attempts", "dropped", "last_success_ms", "last_failure_ms"}) {
+    EXPECT_EQ(after.at(counter), before.at(counter)) << counter << ": " << json::serialize(after);
+  }
+  EXPECT_EQ(after.at("queued"), 0) << json::serialize(after);
 }
 
 // The race a platform cannot close itself: the hash is banked after its /v1/match but before its /v1/watch.
