@@ -126,10 +126,13 @@ class Bank {
   ~Bank();
 
   absl::StatusOr<SignalRef> Submit(const SignalInput& input, const Actor& actor);
-  // Items are validated one by one; the valid ones are written in one durable batch. Per-item results.
-  // `state_row` (name, value), if given, is written in the same durable batch (an import's progress).
-  std::vector<absl::StatusOr<SignalRef>> SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor,
-                                                     const std::pair<std::string, std::string>* state_row = nullptr);
+  // Items are validated one by one; the valid ones are written in one durable batch, each with its audit
+  // record ("submit"). Per-item results.
+  std::vector<absl::StatusOr<SignalRef>> SubmitBatch(std::span<const SignalInput> inputs, const Actor& actor);
+  // `hashbank import`'s batch: as SubmitBatch, with `state_row` (name, value: the import's progress) in the
+  // same durable batch and one audit record for the batch ("import", target "<origin>:<first>..<last>").
+  std::vector<absl::StatusOr<SignalRef>> ImportBatch(std::span<const SignalInput> inputs, const Actor& actor,
+                                                     const std::pair<std::string, std::string>& state_row);
   // Every input or none: one invalid item is its error ("item N: ...") and nothing is written. `row` builds a
   // state row from the new signals' refs (in input order), written in the same durable batch (a victim's case
   // record names its signals).
@@ -291,7 +294,8 @@ class Bank {
 
  private:
   std::vector<absl::StatusOr<SignalRef>> SubmitBatchWithRow(std::span<const SignalInput> inputs, const Actor& actor,
-                                                            bool all_or_nothing, const RowBuilder& row)
+                                                            bool all_or_nothing, const RowBuilder& row,
+                                                            bool audit_per_batch = false)
       ABSL_LOCKS_EXCLUDED(bank_gate_);
   Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<SignalStore> store);
   // Adds every stored entry to the indexes (PDQ bulk-loaded); run once by Open.

@@ -135,7 +135,7 @@ int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions&
     }
     // The batch and the progress in one durable write.
     const std::pair<std::string, std::string> progress{key, absl::StrCat((*reader)->consumed())};
-    const auto results = (*bank)->SubmitBatch(inputs, actor, &progress);
+    const auto results = (*bank)->ImportBatch(inputs, actor, progress);
     for (size_t i = 0; i < results.size(); ++i) {
       if (results[i].ok()) {
         ++imported;
