@@ -23,6 +23,31 @@ int64_t SystemNowMs() {
 // Set once every stored signal has its bank and case listing rows (a database from before banks gets them
 // at its first start with banks).
 constexpr std::string_view kListingRowsState = "migration/listing_rows";
+// Set once every member's signal indexed at start has its index rows: versions before session 10 lifted a
+// suspension without writing rows for the signals stored during it.
+constexpr std::string_view kHeldRowsState = "migration/held_rows";
+
+// What index row a stored signal lacks ("" if none): its exact-digest rows, its current labels' rows, and
+// (with values) its bank and case listing rows.
+absl::StatusOr<std::string> MissingIndexRow(const SignalStore& store, const SignalRef& ref, const pb::Signal& sig) {
+  for (const ExactKind8 kind : {ExactKind8::kMd5, ExactKind8::kSha256}) {
+    const std::string& digest = kind == ExactKind8::kMd5 ? sig.md5() : sig.sha256();
+    if (digest.empty()) continue;
+    auto row = store.GetExactRow(kind, ref);
+    if (!row.ok()) return row.status();
+    if (!row->has_value() || **row != digest) return std::string(kind == ExactKind8::kMd5 ? "MD5 row" : "SHA-256 row");
+  }
+  HB_ASSIGN_OR_RETURN(std::vector<std::string> keys, CurrentLabels(store, ref, sig));
+  if (HasValues(sig)) {  // (listing rows were added to older databases for signals with values only)
+    keys.push_back(BankListKey(BankOf(sig)));
+    if (!sig.case_ref().empty()) keys.push_back(CaseListKey(sig.case_ref()));
+  }
+  for (const std::string& key : keys) {
+    HB_ASSIGN_OR_RETURN(const bool listed, store.HasLabelRow(key, ref));
+    if (!listed) return std::string("label or listing row");
+  }
+  return std::string();
+}
 
 // The claim key of the withdrawal of one of this node's signals.
 std::string WithdrawalClaim(uint64_t sequence) { return absl::StrCat("withdraw/", sequence); }
@@ -114,6 +139,9 @@ absl::Status Bank::Rebuild() {
   auto migrated = store_->GetState(kListingRowsState);
   if (!migrated.ok()) return migrated.status();
   const bool migrate = !migrated->has_value();
+  auto repaired = store_->GetState(kHeldRowsState);
+  if (!repaired.ok()) return repaired.status();
+  const bool repair = !repaired->has_value();
   StoreBatch rows;
   size_t pending_rows = 0;
   absl::Status s = store_->ForEachEntry([&](const SignalRef& ref, std::string_view bytes) -> absl::Status {
@@ -131,6 +159,20 @@ absl::Status Bank::Rebuild() {
     if (entry.has_signal() && ref.origin != options_.node_id) {
       const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
       if (from && ref.sequence > *from) return absl::OkStatus();  // refused while suspended
+      if (repair && !migrate) {  // (a migrating database gets its rows checked at its next start)
+        HB_ASSIGN_OR_RETURN(const std::string missing, MissingIndexRow(*store_, ref, entry.signal()));
+        if (!missing.empty()) {
+          HB_ASSIGN_OR_RETURN(std::vector<std::string> labels, CurrentLabels(*store_, ref, entry.signal()));
+          pb::Signal listed = entry.signal();
+          listed.clear_labels();
+          for (std::string& l : labels) listed.add_labels(std::move(l));
+          AddSignalRows(&rows, listed, ref);
+          if (++pending_rows == 10000) {
+            if (absl::Status c = store_->Commit(std::exchange(rows, StoreBatch()), options_.now_ms()); !c.ok()) return c;
+            pending_rows = 0;
+          }
+        }
+      }
     }
     if (entry.has_label_edit()) {  // after its signal (entries come in log order): the latest edit wins
       const pb::LabelEdit& edit = entry.label_edit();
@@ -145,8 +187,9 @@ absl::Status Bank::Rebuild() {
   });
   if (unindexable > 0) std::cerr << "hashbank: " << unindexable << " stored entries could not be indexed\n";
   if (!s.ok()) return s;
-  if (migrate) {
-    rows.PutState(kListingRowsState, "1");
+  if (migrate) rows.PutState(kListingRowsState, "1");
+  if (repair && !migrate) rows.PutState(kHeldRowsState, "1");
+  if (!rows.empty()) {
     if (absl::Status c = store_->Commit(std::move(rows), options_.now_ms()); !c.ok()) return c;
   }
   if (absl::Status b = index_.FlushPdq(pdq, true); !b.ok()) return b;
@@ -815,26 +858,8 @@ absl::Status Bank::VerifyTables(std::ostream& report) const {
       if (from && ref.sequence > *from) return absl::OkStatus();
     }
     ++signals;
-    const pb::Signal& sig = entry.signal();
-    for (const ExactKind8 kind : {ExactKind8::kMd5, ExactKind8::kSha256}) {
-      const std::string& digest = kind == ExactKind8::kMd5 ? sig.md5() : sig.sha256();
-      if (digest.empty()) continue;
-      auto row = store_->GetExactRow(kind, ref);
-      if (!row.ok()) return row.status();
-      if (!row->has_value() || **row != digest) {
-        return absl::DataLossError(absl::StrCat(FormatSignalId(ref), " has no exact-digest row for its ",
-                                                kind == ExactKind8::kMd5 ? "MD5" : "SHA-256"));
-      }
-    }
-    HB_ASSIGN_OR_RETURN(std::vector<std::string> keys, CurrentLabels(*store_, ref, sig));
-    if (HasValues(sig)) {  // (listing rows were added to older databases for signals with values only)
-      keys.push_back(BankListKey(BankOf(sig)));
-      if (!sig.case_ref().empty()) keys.push_back(CaseListKey(sig.case_ref()));
-    }
-    for (const std::string& key : keys) {
-      HB_ASSIGN_OR_RETURN(const bool listed, store_->HasLabelRow(key, ref));
-      if (!listed) return absl::DataLossError(absl::StrCat(FormatSignalId(ref), " is missing a label or listing row"));
-    }
+    HB_ASSIGN_OR_RETURN(const std::string missing, MissingIndexRow(*store_, ref, entry.signal()));
+    if (!missing.empty()) return absl::DataLossError(absl::StrCat(FormatSignalId(ref), " is missing its ", missing));
     return absl::OkStatus();
   });
   line("signals' index rows", s, absl::StrCat(signals, " stored signals have all their exact-digest, label and listing rows"));
@@ -886,7 +911,7 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
   for (size_t i = 0; i < salted.size(); ++i) {
     std::vector<Match> found;
     if (salted[i].pdq) {
-      auto m = Enabled(index_.MatchPdq(std::span<const Hash256>(&*salted[i].pdq, 1), options_.notifications.pdq_max_distance));
+      auto m = Enabled(index_.MatchPdq(std::span<const Hash256>(&*salted[i].pdq, 1), notifications_.pdq_max_distance()));
       if (m.ok()) found.insert(found.end(), m->begin(), m->end());
     }
     for (const auto& [kind, digest] : {std::pair{ExactKind::kMd5, salted[i].md5}, std::pair{ExactKind::kSha256, salted[i].sha256}}) {

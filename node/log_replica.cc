@@ -565,8 +565,9 @@ absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string&
   if (!from) return absl::NotFoundError(absl::StrCat("origin ", origin, " is not suspended"));
   // The signals stored while the origin was suspended (refused: no index rows, not indexed) are accepted
   // now, as the rebuild at the next start would index them: their rows (exact digests, current labels, bank
-  // and case listings) in batches of 10 000, the last with the suspension's end; then the memory indexes.
-  // Interrupted, the suspension stays and running this again writes the same rows.
+  // and case listings) and the suspension's end in one durable batch (all or nothing: a signal with rows
+  // while its origin is still suspended would keep stale label rows through later edits); then the memory
+  // indexes. (The entries are in memory meanwhile anyway, for the indexes.)
   struct Held {
     SignalRef ref;
     pb::Entry entry;
@@ -579,7 +580,6 @@ absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string&
   std::vector<Held> held;
   std::vector<HeldEdit> edits;  // edits of held signals, in log order (the latest wins)
   StoreBatch batch;
-  size_t rows = 0;
   absl::Status scan = store_->ScanEntries(
       origin, *from + 1, std::numeric_limits<uint64_t>::max(), [&](uint64_t sequence, std::string_view bytes) -> absl::Status {
         pb::Entry e;
@@ -600,7 +600,6 @@ absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string&
         for (std::string& l : labels) listed.add_labels(std::move(l));
         AddSignalRows(&batch, listed, ref);
         held.push_back({ref, std::move(e)});
-        if (++rows % 10000 == 0) return store_->Commit(std::exchange(batch, StoreBatch()), now_ms_());
         return absl::OkStatus();
       });
   if (!scan.ok()) return scan;

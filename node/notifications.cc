@@ -757,7 +757,11 @@ absl::Status Notifications::Failed(const Delivery& d, const std::string& error) 
   ++next.attempts;
   WebhookStatus st = status_[d.webhook_id];
   st.last_failure_ms = now;
-  st.last_error = error.substr(0, 300);
+  // Printable ASCII only (a resolver's error may quote a host's raw bytes): the row is JSON, and JSON is UTF-8.
+  st.last_error.clear();
+  for (const char c : std::string_view(error).substr(0, 300)) {
+    st.last_error.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
   ++st.failed_attempts;
   ++st.consecutive_failures;
   StoreBatch batch;

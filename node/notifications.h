@@ -157,6 +157,8 @@ class Notifications {
   // every scan and the watch caps to every registration from now on (entries held beyond a lowered cap
   // stay until they expire). The retry backoff stays the constructor's. Thread-safe.
   void SetReloadable(const NotificationOptions& options);
+  // The retroactive PDQ distance in force (the constructor's, or a reload's).
+  int pdq_max_distance() const { return pdq_max_distance_.load(); }
 
  private:
   struct Watch {

@@ -302,7 +302,8 @@ void AddSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& re
 void DeleteSignalRows(StoreBatch* batch, const pb::Signal& sig, const SignalRef& ref) {
   if (!sig.md5().empty()) batch->DeleteExact(ExactKind8::kMd5, sig.md5(), ref);
   if (!sig.sha256().empty()) batch->DeleteExact(ExactKind8::kSha256, sig.sha256(), ref);
-  for (const std::string& l : LabelsOf(sig)) batch->DeleteLabel(l, ref);
+  // Every label as stored, valid or not: rows an older version wrote for a peer's invalid labels go too.
+  for (const std::string& l : sig.labels()) batch->DeleteLabel(l, ref);
   batch->DeleteLabel(BankListKey(BankOf(sig)), ref);
   if (!sig.case_ref().empty()) batch->DeleteLabel(CaseListKey(sig.case_ref()), ref);
 }

@@ -143,7 +143,9 @@ void Reload(const NodeOverrides& overrides, const NodeConfig& started, NodeConfi
   const std::vector<std::string> sections = ReloadableSections(*applied, next);
   node.api->SetLimits(ApiLimitsFromConfig(next));
   node.cases->SetOptions(CaseOptionsFromConfig(next));
-  if (node.api_server != nullptr) node.api_server->SetTimeout(std::chrono::milliseconds(next.limits.request_timeout_ms));
+  for (HttpsServer* server : {node.api_server, node.federation_server}) {
+    if (server != nullptr) server->SetTimeout(std::chrono::milliseconds(next.limits.request_timeout_ms));
+  }
   node.bank->notifications()->SetReloadable(NotificationOptionsFromConfig(next));
   if (node.dispatcher != nullptr) node.dispatcher->SetTimeout(std::chrono::milliseconds(next.webhooks.delivery_timeout_ms));
   *applied = std::move(next);

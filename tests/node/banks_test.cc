@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <random>
 #include <set>
@@ -175,9 +176,11 @@ TEST(BanksTest, ASubmissionRacingTheBanksDeletionIsWithdrawnOrRefused) {
       }
     }
   });
-  while (landed.load() < 20) std::this_thread::yield();  // submissions are flowing
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto waiting = [&] { return other.load() == 0 && std::chrono::steady_clock::now() < deadline; };
+  while (landed.load() < 20 && waiting()) std::this_thread::yield();  // submissions are flowing
   auto withdrawn = h.bank->DeleteBank("GOING", kAdmin);
-  while (refused.load() < 5 && landed.load() + refused.load() + other.load() < 5000) std::this_thread::yield();
+  while (refused.load() < 5 && landed.load() + refused.load() + other.load() < 5000 && waiting()) std::this_thread::yield();
   stop = true;
   submitter.join();
   ASSERT_TRUE(withdrawn.ok()) << withdrawn.status();
@@ -185,7 +188,11 @@ TEST(BanksTest, ASubmissionRacingTheBanksDeletionIsWithdrawnOrRefused) {
   EXPECT_GT(refused.load(), 0);
   // Every submission that landed did so before the deletion, and was withdrawn by it.
   EXPECT_EQ(*withdrawn, 200 + landed_refs.size());
-  for (const SignalRef& ref : landed_refs) EXPECT_TRUE(h.bank->Get(ref)->withdrawn) << FormatSignalId(ref);
+  for (const SignalRef& ref : landed_refs) {
+    const absl::StatusOr<SignalInfo> info = h.bank->Get(ref);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_TRUE(info->withdrawn) << FormatSignalId(ref);
+  }
   SignalListing listing;
   listing.bank = "GOING";
   listing.limit = 1000;

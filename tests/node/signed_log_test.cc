@@ -490,6 +490,36 @@ TEST_F(SignedLogSyncTest, SuspendedOriginsWithdrawalsAreStillObeyedAndItsNewSign
   EXPECT_TRUE(absl::IsNotFound(b_.bank->Unsuspend("node-a", kMember)));
 }
 
+// A database from before session 10 may hold a member's signals without index rows (a suspension lifted by
+// an older version): the first start with this version writes them, once, and verify is clean again.
+TEST_F(SignedLogSyncTest, TheFirstStartWritesIndexRowsAMembersSignalsLack) {
+  const std::vector<Submitted> signals = SubmitRandom(*a_.bank, 3, rng_);
+  Apply(*b_.bank, a_, Export(*a_.bank, "node-a", 0, 1000));
+  const SignalRef bare = signals[1].ref;
+  b_.Close();
+  {
+    auto store = SignalStore::Open(b_.dir.path().string() + "/db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto md5 = (*store)->GetExactRow(ExactKind8::kMd5, bare);
+    ASSERT_TRUE(md5.ok() && md5->has_value());
+    StoreBatch batch;  // what the older Unsuspend left: the entry, no rows
+    batch.DeleteExact(ExactKind8::kMd5, **md5, bare);
+    batch.DeleteLabel("ndii", bare);
+    batch.DeleteLabel(BankListKey(kDefaultBank), bare);
+    batch.DeleteState("migration/held_rows");
+    ASSERT_TRUE((*store)->Commit(std::move(batch), kNow).ok());
+  }
+  b_.Open();
+  std::ostringstream report;
+  EXPECT_TRUE(b_.bank->VerifyTables(report).ok()) << report.str();
+  SignalListing listing;
+  listing.label = "ndii";
+  auto listed = b_.bank->ListSignals(listing);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->size(), 3u);
+  ExpectAllMatch(*b_.bank, signals);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Rejected segments
 

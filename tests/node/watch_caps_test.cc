@@ -53,9 +53,13 @@ TEST(WatchCapsTest, OneMemberCannotFillTheWatchListForTheOthers) {
   h.bank->notifications()->SetReloadable(caps);
   ASSERT_TRUE(h.bank->AddWatch(Uploads(rng, 2), a).ok());
   h.Reopen();
+  caps.max_watch_entries = 100;  // only the member's share can refuse now
   h.bank->notifications()->SetReloadable(caps);
   EXPECT_EQ(h.bank->notifications()->watch_size(), 12u);
-  EXPECT_TRUE(absl::IsResourceExhausted(h.bank->AddWatch(Uploads(rng, 1), a).status()));
+  const auto again = h.bank->AddWatch(Uploads(rng, 1), a);
+  ASSERT_TRUE(absl::IsResourceExhausted(again.status())) << again.status();
+  EXPECT_NE(again.status().message().find("at most 7 entries of one member"), std::string::npos) << again.status();
+  EXPECT_TRUE(h.bank->AddWatch(Uploads(rng, 2), b).ok());  // b held 5 of 7
 }
 
 }  // namespace
