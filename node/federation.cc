@@ -81,6 +81,7 @@ bool PeekCheckpoint(const pb::SignedCheckpoint& sc, std::string* origin, uint64_
 }  // namespace
 
 Federation::Federation(Bank* bank, FederationOptions options) : bank_(bank), options_(std::move(options)) {
+  options_.client.tls_generation = tls_generation_;  // every peer's clients follow ReloadClientTls
   absl::MutexLock lock(&mu_);
   for (const FederationPeerOptions& p : options_.peers) peers_.push_back(NewPeer(p));
   absl::MutexLock members_lock(&members_mu_);
@@ -92,6 +93,8 @@ Federation::Federation(Bank* bank, FederationOptions options) : bank_(bank), opt
 }
 
 Federation::~Federation() { Stop(); }
+
+void Federation::ReloadClientTls() { tls_generation_->fetch_add(1); }
 
 std::unique_ptr<Federation::PeerState> Federation::NewPeer(const FederationPeerOptions& p) const {
   auto state = std::make_unique<PeerState>();

@@ -86,6 +86,11 @@ class Federation {
   // copy does not verify against the own log (a fork: this node must not start appending).
   absl::StatusOr<OwnLogRecovery> RecoverOwnLog();
 
+  // A reload of this node's TLS files (SIGHUP, after the listeners took them): every peer's clients read the
+  // CA, certificate and key again before their next request and reconnect, so peers see a renewed certificate
+  // (and a pin that names it) without a restart. Thread-safe.
+  void ReloadClientTls();
+
   // A configuration reload (SIGHUP): the members (whose logs are accepted, and whose certificates may
   // connect) and the peers (whom to pull from and notify) become these. A peer whose id, host, port or URL
   // changed is a new peer: its old sync thread ends after its current round, a new one starts. Segments
@@ -129,6 +134,8 @@ class Federation {
   void NotifierLoop();
   void RecordOriginError(const std::string& origin, const std::string& error) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Incremented by ReloadClientTls; shared with every FederationClient (options_.client.tls_generation).
+  const std::shared_ptr<std::atomic<uint64_t>> tls_generation_ = std::make_shared<std::atomic<uint64_t>>(0);
   Bank* bank_;
   FederationOptions options_;
   // Guards the flags and maps below, the peer list, the threads and every PeerState's status fields (wake ...

@@ -32,7 +32,8 @@ struct FederationClient::Impl {
   uint16_t port;
   std::string peer_id;
   asio::io_context ioc;
-  ssl::context tls{ssl::context::tls_client};
+  std::unique_ptr<ssl::context> tls;  // what `stream` was made with
+  uint64_t tls_generation = 0;        // of options.tls_generation when `tls` was loaded
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
   beast::flat_buffer buffer;
   absl::Status setup = absl::OkStatus();
@@ -43,8 +44,39 @@ struct FederationClient::Impl {
     ioc.run();
   }
 
+  // A TLS client context from the option's files (TLS 1.3, the CA, this node's certificate and key).
+  absl::StatusOr<std::unique_ptr<ssl::context>> LoadTls() const {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+    beast::error_code ec;
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_3_VERSION);
+    ctx->set_verify_mode(ssl::verify_peer);
+    ctx->load_verify_file(options.ca_path, ec);
+    if (!ec && !options.cert_path.empty()) {
+      ctx->use_certificate_chain_file(options.cert_path, ec);
+      if (!ec) ctx->use_private_key_file(options.key_path, ssl::context::pem, ec);
+      if (!ec && SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+        return absl::FailedPreconditionError("federation TLS files: the key is not the certificate's");
+      }
+    }
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("federation TLS files: ", ec.message()));
+    return ctx;
+  }
+
+  // After a reload: the files again, and a new connection with them (the old context stays if they fail).
+  void FollowReload() {
+    if (!options.tls_generation) return;
+    const uint64_t now = options.tls_generation->load();
+    if (now == tls_generation) return;
+    tls_generation = now;
+    auto fresh = LoadTls();
+    if (!fresh.ok()) return;
+    stream.reset();
+    tls = std::move(*fresh);
+    setup = absl::OkStatus();
+  }
+
   absl::Status Connect() {
-    stream.emplace(ioc, tls);
+    stream.emplace(ioc, *tls);
     buffer.clear();
     // SNI (SSL_set_tlsext_host_name is a macro with an old-style cast; this is what it expands to).
     if (SSL_ctrl(stream->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
@@ -82,6 +114,7 @@ struct FederationClient::Impl {
   }
 
   absl::StatusOr<std::string> Request(http::verb verb, const std::string& target, const std::string& body) {
+    FollowReload();
     if (!setup.ok()) return setup;
     for (int attempt = 0; attempt < 2; ++attempt) {
       const bool reused = stream.has_value();
@@ -135,15 +168,14 @@ FederationClient::FederationClient(FederationClientOptions options, std::string 
   impl_->host = std::move(host);
   impl_->port = port;
   impl_->peer_id = std::move(peer_id);
-  beast::error_code ec;
-  SSL_CTX_set_min_proto_version(impl_->tls.native_handle(), TLS1_3_VERSION);
-  impl_->tls.set_verify_mode(ssl::verify_peer);
-  impl_->tls.load_verify_file(impl_->options.ca_path, ec);
-  if (!ec && !impl_->options.cert_path.empty()) {
-    impl_->tls.use_certificate_chain_file(impl_->options.cert_path, ec);
-    if (!ec) impl_->tls.use_private_key_file(impl_->options.key_path, ssl::context::pem, ec);
+  if (impl_->options.tls_generation) impl_->tls_generation = impl_->options.tls_generation->load();
+  auto tls = impl_->LoadTls();
+  if (tls.ok()) {
+    impl_->tls = std::move(*tls);
+  } else {
+    impl_->setup = tls.status();
+    impl_->tls = std::make_unique<ssl::context>(ssl::context::tls_client);  // never used: setup fails first
   }
-  if (ec) impl_->setup = absl::FailedPreconditionError(absl::StrCat("federation TLS files: ", ec.message()));
 }
 
 FederationClient::~FederationClient() = default;

@@ -5,6 +5,7 @@
 // responses larger than max_response_bytes are refused. Not thread-safe: one per peer and thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -25,6 +26,10 @@ struct FederationClientOptions {
   // top of the CA and node-id checks (federation.members[].certificate_sha256). PermissionDenied otherwise.
   std::string pinned_certificate_sha256;
   size_t max_response_bytes = size_t{256} << 20;  // a segment of 10 000 entries is a few MB
+  // When set: a reload (SIGHUP) increments it, and the client's next request reads the CA, certificate and
+  // key files again and reconnects, so peers see a renewed certificate without a restart. Files that do not
+  // load leave the client with the ones it had (the request goes on with them).
+  std::shared_ptr<const std::atomic<uint64_t>> tls_generation;
 };
 
 class FederationClient {

@@ -131,12 +131,16 @@ void Reload(const NodeOverrides& overrides, const NodeConfig& started, NodeConfi
     out << "hashbank: reload: federation of " << config->federation.members.size() << " members, "
         << config->federation.peers.size() << " peers" << std::endl;
   }
+  bool tls_reloaded = true;
   for (HttpsServer* server : {node.api_server, node.federation_server}) {
     if (server == nullptr) continue;
     if (absl::Status s = server->ReloadTls(); !s.ok()) {
+      tls_reloaded = false;
       out << "hashbank: reload: TLS files not reloaded, the running ones stay: " << s.message() << std::endl;
     }
   }
+  // The same files, as the client certificate shown to peers (their next request reconnects with it).
+  if (tls_reloaded && node.federation != nullptr) node.federation->ReloadClientTls();
   // The quality floor stays the started one (the bank indexed and refused signals by it).
   NodeConfig next = *config;
   next.matching.pdq_quality_floor = started.matching.pdq_quality_floor;

@@ -1104,6 +1104,42 @@ TEST_F(FederationTest, APinnedCertificateIsRequiredOnBothEndsOfAFederationConnec
   ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 3; })) << FederationStatus(C());
 }
 
+// A pinned member renews its certificate without a restart: node-c gets a new certificate and key in place,
+// node-b pins the new digest, and node-c's reload (what SIGHUP does: the listener's ReloadTls, then
+// ReloadClientTls) makes its next requests to node-b present the new certificate. Before the reload node-b
+// refuses node-c's old one.
+TEST_F(FederationTest, ARenewedCertificateReachesPeersAfterAReloadWithoutARestart) {
+  ASSERT_NO_FATAL_FAILURE(StartChain({.sync_interval = 100ms}));
+  ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:1");
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 1; })) << FederationStatus(C());
+  std::map<std::string, Ed25519PublicKey> members;
+  for (const auto& [id, other] : nodes_) members[id] = other->key->public_key();
+  auto peer = [&](Node& n) {
+    return FederationPeerOptions{n.id, "localhost", n.fed_port, absl::StrCat("https://localhost:", n.fed_port), ""};
+  };
+  auto renewed = IssueNodeCertificate(ca_, "node-c");
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  const auto info = InspectCertificate(renewed->cert_pem);
+  ASSERT_TRUE(info.ok()) << info.status();
+  // node-c's files are replaced in place; node-b pins the new certificate.
+  ASSERT_TRUE(WriteTlsFiles(C().dir, ca_, *renewed).ok());
+  {
+    std::shared_lock lock(B().fed_mu);
+    B().federation->Reconfigure(members, {peer(A()), peer(C())}, {{"node-c", info->sha256_fingerprint_hex}});
+  }
+  ASSERT_EQ(SubmitPdq(A(), RandomHash(rng_)), "node-a:2");
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*B().bank, "node-a") == 2; }));
+  std::this_thread::sleep_for(500ms);  // five of node-c's sync rounds, each refused (the old certificate)
+  EXPECT_EQ(TrustedSize(*C().bank, "node-a"), 1u) << FederationStatus(C());
+  // node-c's reload.
+  ASSERT_TRUE(C().fed_server->ReloadTls().ok());
+  {
+    std::shared_lock lock(C().fed_mu);
+    C().federation->ReloadClientTls();
+  }
+  ASSERT_TRUE(Eventually([&] { return TrustedSize(*C().bank, "node-a") == 2; })) << FederationStatus(C());
+}
+
 TEST_F(FederationTest, OpinionAtCReachesAAndModelPublishedAtAReachesC) {
   ASSERT_NO_FATAL_FAILURE(StartChain());
   const Hash256 pdq = RandomHash(rng_);
