@@ -80,10 +80,7 @@ Bank::Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<
             return sizes;
           },
           [this](const SignalRef& ref, std::string_view bank) {
-            if (ref.origin != options_.node_id) {
-              const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
-              if (from && ref.sequence > *from) return false;  // entries past a suspension are never indexed
-            }
+            if (replica_.HeldBySuspension(ref)) return false;  // entries past a suspension are never indexed
             return catalog_.MatchEnabled(bank, FormatSignalId(ref)) && content_.Enabled(ref);
           }) {}
 Bank::~Bank() = default;
@@ -157,16 +154,11 @@ absl::Status Bank::Rebuild() {
       }
     }
     if (entry.has_signal() && ref.origin != options_.node_id) {
-      const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
-      if (from && ref.sequence > *from) return absl::OkStatus();  // refused while suspended
+      if (replica_.HeldBySuspension(ref)) return absl::OkStatus();  // refused while suspended
       if (repair && !migrate) {  // (a migrating database gets its rows checked at its next start)
         HB_ASSIGN_OR_RETURN(const std::string missing, MissingIndexRow(*store_, ref, entry.signal()));
         if (!missing.empty()) {
-          HB_ASSIGN_OR_RETURN(std::vector<std::string> labels, CurrentLabels(*store_, ref, entry.signal()));
-          pb::Signal listed = entry.signal();
-          listed.clear_labels();
-          for (std::string& l : labels) listed.add_labels(std::move(l));
-          AddSignalRows(&rows, listed, ref);
+          HB_RETURN_IF_ERROR(AddCurrentSignalRows(*store_, &rows, entry.signal(), ref));
           if (++pending_rows == 10000) {
             if (absl::Status c = store_->Commit(std::exchange(rows, StoreBatch()), options_.now_ms()); !c.ok()) return c;
             pending_rows = 0;
@@ -853,10 +845,7 @@ absl::Status Bank::VerifyTables(std::ostream& report) const {
   s = store_->ForEachEntry([&](const SignalRef& ref, std::string_view bytes) -> absl::Status {
     pb::Entry entry;
     if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !entry.has_signal()) return absl::OkStatus();
-    if (ref.origin != options_.node_id) {
-      const std::optional<uint64_t> from = replica_.SuspendedFrom(ref.origin);
-      if (from && ref.sequence > *from) return absl::OkStatus();
-    }
+    if (replica_.HeldBySuspension(ref)) return absl::OkStatus();
     ++signals;
     HB_ASSIGN_OR_RETURN(const std::string missing, MissingIndexRow(*store_, ref, entry.signal()));
     if (!missing.empty()) return absl::DataLossError(absl::StrCat(FormatSignalId(ref), " is missing its ", missing));

@@ -31,6 +31,17 @@ absl::StatusOr<std::optional<std::vector<std::string>>> EditedLabels(const Signa
   return std::optional<std::vector<std::string>>(LabelsOf(entry.label_edit()));
 }
 
+absl::Status AddCurrentSignalRows(const SignalStore& store, StoreBatch* batch, const pb::Signal& stored,
+                                  const SignalRef& signal) {
+  auto labels = CurrentLabels(store, signal, stored);
+  if (!labels.ok()) return labels.status();
+  pb::Signal listed = stored;
+  listed.clear_labels();
+  for (std::string& l : *labels) listed.add_labels(std::move(l));
+  AddSignalRows(batch, listed, signal);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> CurrentLabels(const SignalStore& store, const SignalRef& signal,
                                                        const pb::Signal& stored) {
   auto edited = EditedLabels(store, signal);

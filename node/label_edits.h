@@ -36,6 +36,10 @@ absl::StatusOr<std::optional<std::vector<std::string>>> EditedLabels(const Signa
 absl::StatusOr<std::vector<std::string>> CurrentLabels(const SignalStore& store, const SignalRef& signal,
                                                        const protocol::Signal& stored);
 
+// A stored signal's index rows as it is now (AddSignalRows with its current labels), into `batch`.
+absl::Status AddCurrentSignalRows(const SignalStore& store, StoreBatch* batch, const protocol::Signal& stored,
+                                  const SignalRef& signal);
+
 // Rows of an edit: the listing rows move from `before` (the labels the batch's other rows leave listed) to
 // `after`, and the state row names `edit_sequence`. A batch applies its puts before its deletes, so one call
 // per signal and batch: several edits of one signal in a batch are folded into one call by the caller.

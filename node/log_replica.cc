@@ -594,11 +594,7 @@ absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string&
           return absl::OkStatus();
         }
         if (!e.has_signal()) return absl::OkStatus();
-        HB_ASSIGN_OR_RETURN(std::vector<std::string> labels, CurrentLabels(*store_, ref, e.signal()));
-        pb::Signal listed = e.signal();  // its rows carry the current labels
-        listed.clear_labels();
-        for (std::string& l : labels) listed.add_labels(std::move(l));
-        AddSignalRows(&batch, listed, ref);
+        HB_RETURN_IF_ERROR(AddCurrentSignalRows(*store_, &batch, e.signal(), ref));
         held.push_back({ref, std::move(e)});
         return absl::OkStatus();
       });
@@ -622,6 +618,12 @@ absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string&
 bool LogReplica::IsSuspended(const std::string& origin) const {
   absl::MutexLock lock(&suspension_mu_);
   return suspended_.contains(origin);
+}
+
+bool LogReplica::HeldBySuspension(const SignalRef& ref) const {
+  if (ref.origin == own_log_->node_id()) return false;
+  const std::optional<uint64_t> from = SuspendedFrom(ref.origin);
+  return from && ref.sequence > *from;
 }
 
 std::optional<uint64_t> LogReplica::SuspendedFrom(const std::string& origin) const {

@@ -102,6 +102,8 @@ class LogReplica {
   bool IsSuspended(const std::string& origin) const ABSL_LOCKS_EXCLUDED(suspension_mu_);
   // Entries of `origin` after this sequence are refused (stored, never indexed); none if not suspended.
   std::optional<uint64_t> SuspendedFrom(const std::string& origin) const ABSL_LOCKS_EXCLUDED(suspension_mu_);
+  // A member's entry stored past its origin's suspension: stored and relayed, never indexed or listed.
+  bool HeldBySuspension(const SignalRef& ref) const ABSL_LOCKS_EXCLUDED(suspension_mu_);
 
  private:
   absl::StatusOr<CompactTree> LoadTree(const std::string& origin) const;
