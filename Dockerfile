@@ -20,7 +20,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libabsl20220623 libboost-json1.81.0 libjpeg62-turbo libpng16-16 libprotobuf32 librocksdb7.8 \
       libsodium23 libssl3 libyaml-cpp0.7 libgomp1 liblapack3 libopenblas0-pthread \
-      libavformat59 libavcodec59 libswscale6 libavutil57 \
+      libavformat59 libavcodec59 libswscale6 libavutil57 libopencv-dnn406 libopencv-core406 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid/gid, so that files in volumes keep one owner across images. /federation belongs to it so that a
 # new named volume mounted there (docker-compose.yml) starts out writable by the node.

@@ -39,36 +39,32 @@ const char* RecognisedUnsupportedFormat(std::span<const uint8_t> data) {
   return nullptr;
 }
 
-// Receives decoded rows top to bottom at full width and keeps their luma, area-averaged so the long side is at
-// most `long_side` (aspect kept, never upscaled). Integer arithmetic only: every source pixel belongs to exactly
-// one output pixel (x * out_w / w, y * out_h / h), luma is (77 R + 150 G + 29 B + 128) >> 8, and an output pixel
-// is its sources' rounded mean. The same bytes on every machine and in WebAssembly.
-class GreyDownsampler {
+// Receives decoded rows top to bottom at full width and area-averages them to out_w x out_h (each side at most
+// the input's: never upscales). Integer arithmetic only: every source pixel belongs to exactly one output pixel
+// (x * out_w / w, y * out_h / h) and an output sample is its sources' rounded mean. One output channel is luma,
+// (77 R + 150 G + 29 B + 128) >> 8 per source pixel; three are R, G, B (a grey source gives R = G = B). The
+// same bytes on every machine and in WebAssembly.
+class AreaDownsampler {
  public:
-  void Start(int width, int height, int channels, GreyImage* out, int long_side) {
+  void Start(int width, int height, int channels, int out_channels, int out_w, int out_h, std::vector<uint8_t>* out) {
     out_ = out;
     if (out_ == nullptr) return;
     width_ = width;
     height_ = height;
     channels_ = channels;
-    const int64_t longest = std::max(width, height);
-    if (longest <= long_side) {
-      out_->width = width;
-      out_->height = height;
-    } else {
-      out_->width = static_cast<int>(std::max<int64_t>(1, (int64_t{width} * long_side + longest / 2) / longest));
-      out_->height = static_cast<int>(std::max<int64_t>(1, (int64_t{height} * long_side + longest / 2) / longest));
-    }
-    const size_t ow = static_cast<size_t>(out_->width);
-    out_->pixels.assign(ow * static_cast<size_t>(out_->height), 0);
+    out_channels_ = out_channels;
+    out_w_ = out_w;
+    out_h_ = out_h;
+    const size_t ow = static_cast<size_t>(out_w);
+    out_->assign(ow * static_cast<size_t>(out_h) * static_cast<size_t>(out_channels), 0);
     column_.resize(static_cast<size_t>(width));
     column_count_.assign(ow, 0);
     for (int x = 0; x < width; ++x) {
-      const auto ox = static_cast<uint32_t>(int64_t{x} * out_->width / width);
+      const auto ox = static_cast<uint32_t>(int64_t{x} * out_w / width);
       column_[static_cast<size_t>(x)] = ox;
       ++column_count_[ox];
     }
-    sums_.assign(ow, 0);
+    sums_.assign(ow * static_cast<size_t>(out_channels), 0);
     input_row_ = 0;
     current_out_row_ = 0;
     rows_in_current_ = 0;
@@ -76,16 +72,31 @@ class GreyDownsampler {
 
   void AddRow(const uint8_t* row) {
     if (out_ == nullptr) return;
-    const int out_row = static_cast<int>(int64_t{input_row_} * out_->height / height_);
+    const int out_row = static_cast<int>(int64_t{input_row_} * out_h_ / height_);
     if (out_row != current_out_row_) Flush();
     current_out_row_ = out_row;
     const size_t w = static_cast<size_t>(width_);
-    if (channels_ == 1) {
+    if (out_channels_ == 1 && channels_ == 1) {
       for (size_t x = 0; x < w; ++x) sums_[column_[x]] += row[x];
-    } else {
+    } else if (out_channels_ == 1) {
       for (size_t x = 0; x < w; ++x) {
         const uint8_t* p = row + 3 * x;
         sums_[column_[x]] += (77u * p[0] + 150u * p[1] + 29u * p[2] + 128u) >> 8;
+      }
+    } else if (channels_ == 1) {
+      for (size_t x = 0; x < w; ++x) {
+        uint64_t* s = &sums_[3 * size_t{column_[x]}];
+        s[0] += row[x];
+        s[1] += row[x];
+        s[2] += row[x];
+      }
+    } else {
+      for (size_t x = 0; x < w; ++x) {
+        const uint8_t* p = row + 3 * x;
+        uint64_t* s = &sums_[3 * size_t{column_[x]}];
+        s[0] += p[0];
+        s[1] += p[1];
+        s[2] += p[2];
       }
     }
     ++rows_in_current_;
@@ -99,31 +110,82 @@ class GreyDownsampler {
  private:
   void Flush() {
     if (rows_in_current_ == 0) return;
-    uint8_t* dst = out_->pixels.data() + static_cast<size_t>(current_out_row_) * static_cast<size_t>(out_->width);
-    for (size_t x = 0; x < sums_.size(); ++x) {
-      const uint64_t count = uint64_t{column_count_[x]} * rows_in_current_;
-      dst[x] = static_cast<uint8_t>((sums_[x] + count / 2) / count);
-      sums_[x] = 0;
+    const size_t oc = static_cast<size_t>(out_channels_);
+    uint8_t* dst = out_->data() + static_cast<size_t>(current_out_row_) * static_cast<size_t>(out_w_) * oc;
+    for (size_t i = 0; i < sums_.size(); ++i) {
+      const uint64_t count = uint64_t{column_count_[i / oc]} * rows_in_current_;
+      dst[i] = static_cast<uint8_t>((sums_[i] + count / 2) / count);
+      sums_[i] = 0;
     }
     rows_in_current_ = 0;
   }
 
-  GreyImage* out_ = nullptr;
-  int width_ = 0, height_ = 0, channels_ = 0;
+  std::vector<uint8_t>* out_ = nullptr;
+  int width_ = 0, height_ = 0, channels_ = 0, out_channels_ = 1, out_w_ = 0, out_h_ = 0;
   std::vector<uint32_t> column_;        // source column -> output column
   std::vector<uint32_t> column_count_;  // source columns per output column
-  std::vector<uint64_t> sums_;
+  std::vector<uint64_t> sums_;          // per output column and channel
   int input_row_ = 0, current_out_row_ = 0;
   uint32_t rows_in_current_ = 0;
 };
+
+// The luma image for local features: aspect kept, the long side at most `long_side`.
+void StartGrey(int width, int height, int channels, GreyImage* grey, int long_side, AreaDownsampler* d) {
+  if (grey == nullptr) {
+    d->Start(width, height, channels, 1, 0, 0, nullptr);
+    return;
+  }
+  const int64_t longest = std::max(width, height);
+  if (longest <= long_side) {
+    grey->width = width;
+    grey->height = height;
+  } else {
+    grey->width = static_cast<int>(std::max<int64_t>(1, (int64_t{width} * long_side + longest / 2) / longest));
+    grey->height = static_cast<int>(std::max<int64_t>(1, (int64_t{height} * long_side + longest / 2) / longest));
+  }
+  d->Start(width, height, channels, 1, grey->width, grey->height, &grey->pixels);
+}
+
+// The model input: area-averaged to at most rgb_width x rgb_height here; UpscaleRgb finishes it.
+void StartRgb(int width, int height, int channels, const DecodeOutputs& extra, AreaDownsampler* d) {
+  if (extra.rgb == nullptr) {
+    d->Start(width, height, channels, 3, 0, 0, nullptr);
+    return;
+  }
+  extra.rgb->width = std::min(width, extra.rgb_width);
+  extra.rgb->height = std::min(height, extra.rgb_height);
+  d->Start(width, height, channels, 3, extra.rgb->width, extra.rgb->height, &extra.rgb->pixels);
+}
+
+// Nearest-neighbour upscale of the area-averaged model input to exactly width x height: output (x, y) takes
+// (x * w / width, y * h / height). Identity on a side already at its size.
+void UpscaleRgb(int width, int height, RgbImage* img) {
+  if (img->width == width && img->height == height) return;
+  std::vector<uint8_t> out(static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
+  for (int y = 0; y < height; ++y) {
+    const size_t sy = static_cast<size_t>(int64_t{y} * img->height / height);
+    for (int x = 0; x < width; ++x) {
+      const size_t sx = static_cast<size_t>(int64_t{x} * img->width / width);
+      const uint8_t* s = img->pixels.data() + (sy * static_cast<size_t>(img->width) + sx) * 3;
+      uint8_t* d = out.data() + (static_cast<size_t>(y) * static_cast<size_t>(width) + static_cast<size_t>(x)) * 3;
+      d[0] = s[0];
+      d[1] = s[1];
+      d[2] = s[2];
+    }
+  }
+  img->pixels = std::move(out);
+  img->width = width;
+  img->height = height;
+}
 
 // Receives decoded rows top to bottom at full width, keeps what the reference would hash: every row when
 // both sides are <= 512, else the nearest-neighbour 512 x 512 sample. Tracks whether every pixel is grey.
 class RowSampler {
  public:
-  // `grey` (optional) also receives the luma image for local features (GreyDownsampler).
-  void Start(int width, int height, int channels, PreparedImage* out, GreyImage* grey, int grey_long_side) {
-    grey_.Start(width, height, channels, grey, grey_long_side);
+  // `extra` names the optional images made in the same pass (DecodeOutputs).
+  void Start(int width, int height, int channels, PreparedImage* out, const DecodeOutputs& extra) {
+    StartGrey(width, height, channels, extra.grey, extra.grey_long_side, &grey_);
+    StartRgb(width, height, channels, extra, &rgb_);
     width_ = width;
     height_ = height;
     channels_ = channels;
@@ -152,6 +214,7 @@ class RowSampler {
     const size_t c = static_cast<size_t>(channels_);
     if (all_grey_) all_grey_ = RowIsGrey(row);
     grey_.AddRow(row);
+    rgb_.AddRow(row);
     const size_t out_row_bytes = static_cast<size_t>(out_->width) * c;
     while (next_out_row_ < out_->height && SourceRow(next_out_row_) == input_row_) {
       uint8_t* dst = out_->pixels.data() + static_cast<size_t>(next_out_row_) * out_row_bytes;
@@ -175,6 +238,7 @@ class RowSampler {
   // Collapses to one channel if every decoded pixel was grey (ImageMagick's P5 output).
   void Finish() {
     grey_.Finish();
+    rgb_.Finish();
     if (channels_ != 3 || !all_grey_) return;
     const size_t n = static_cast<size_t>(out_->width) * static_cast<size_t>(out_->height);
     uint8_t* p = out_->pixels.data();
@@ -202,7 +266,7 @@ class RowSampler {
   int next_out_row_ = 0, input_row_ = 0;
   PreparedImage* out_ = nullptr;
   std::vector<int> src_x_;
-  GreyDownsampler grey_;
+  AreaDownsampler grey_, rgb_;
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -323,8 +387,8 @@ absl::Status JpegFailure(const JpegSession& s, std::string_view stage) {
   return absl::InvalidArgumentError(absl::StrCat("corrupt JPEG (", std::string(stage), "): ", std::string(s.err.message)));
 }
 
-absl::Status DecodeJpeg(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out, GreyImage* grey,
-                        int grey_long_side) {
+absl::Status DecodeJpeg(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
+                        const DecodeOutputs& extra) {
   JpegSession s;
   const uint64_t memory_cap = limits.max_pixels * 8 + (uint64_t{64} << 20);
   if (!JpegReadHeader(&s, file.data(), file.size(), static_cast<long>(memory_cap))) return JpegFailure(s, "header");
@@ -354,7 +418,7 @@ absl::Status DecodeJpeg(std::span<const uint8_t> file, const ImageLimits& limits
   std::vector<uint8_t> row(static_cast<size_t>(w) * decoded_channels);
   std::vector<uint8_t> rgb_row(decoded_channels == 4 ? static_cast<size_t>(w) * 3 : 0);
   RowSampler sampler;
-  sampler.Start(static_cast<int>(w), static_cast<int>(h), channels, out, grey, grey_long_side);
+  sampler.Start(static_cast<int>(w), static_cast<int>(h), channels, out, extra);
   if (!JpegDecodeRows(&s, row.data(), rgb_row.data(), &sampler)) return JpegFailure(s, "data");
   sampler.Finish();
   out->format = ImageFormat::kJpeg;
@@ -472,8 +536,8 @@ absl::Status CheckPngHeaderSize(std::span<const uint8_t> file, uint64_t max_pixe
   return absl::OkStatus();
 }
 
-absl::Status DecodePng(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out, GreyImage* grey,
-                       int grey_long_side) {
+absl::Status DecodePng(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
+                       const DecodeOutputs& extra) {
   if (absl::Status s = CheckPngHeaderSize(file, limits.max_pixels); !s.ok()) return s;
   PngSession s;
   if (s.png == nullptr || s.info == nullptr) return absl::ResourceExhaustedError("cannot allocate a PNG decoder");
@@ -494,8 +558,7 @@ absl::Status DecodePng(std::span<const uint8_t> file, const ImageLimits& limits,
   const size_t row_bytes = static_cast<size_t>(header.width) * static_cast<size_t>(header.channels);
   std::vector<uint8_t> buffer(header.passes == 1 ? row_bytes : row_bytes * header.height);
   RowSampler sampler;
-  sampler.Start(static_cast<int>(header.width), static_cast<int>(header.height), header.channels, out, grey,
-                grey_long_side);
+  sampler.Start(static_cast<int>(header.width), static_cast<int>(header.height), header.channels, out, extra);
   if (!PngDecodeRows(&s, header, buffer.data(), &sampler)) return PngFailure(s, "data");
   sampler.Finish();
   out->format = ImageFormat::kPng;
@@ -518,18 +581,32 @@ absl::Status PrepareImageForPdq(std::span<const uint8_t> file, const ImageLimits
 
 absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
                           GreyImage* grey, int grey_long_side) {
-  if (grey != nullptr && grey_long_side < 1) return absl::InvalidArgumentError("grey_long_side must be positive");
+  return PrepareImage(file, limits, out, DecodeOutputs{.grey = grey, .grey_long_side = grey_long_side});
+}
+
+absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
+                          const DecodeOutputs& extra) {
+  if (extra.grey != nullptr && extra.grey_long_side < 1) return absl::InvalidArgumentError("grey_long_side must be positive");
+  if (extra.rgb != nullptr && (extra.rgb_width < 1 || extra.rgb_height < 1)) {
+    return absl::InvalidArgumentError("rgb_width and rgb_height must be positive");
+  }
   if (file.empty()) return absl::InvalidArgumentError("empty file");
   if (file.size() > limits.max_file_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("file is ", file.size(), " bytes, over the limit of ", limits.max_file_bytes));
   }
-  if (StartsWith(file, "\xFF\xD8\xFF")) return DecodeJpeg(file, limits, out, grey, grey_long_side);
-  if (StartsWith(file, "\x89PNG\r\n\x1A\n")) return DecodePng(file, limits, out, grey, grey_long_side);
-  if (const char* name = RecognisedUnsupportedFormat(file)) {
+  absl::Status decoded;
+  if (StartsWith(file, "\xFF\xD8\xFF")) {
+    decoded = DecodeJpeg(file, limits, out, extra);
+  } else if (StartsWith(file, "\x89PNG\r\n\x1A\n")) {
+    decoded = DecodePng(file, limits, out, extra);
+  } else if (const char* name = RecognisedUnsupportedFormat(file)) {
     return absl::UnimplementedError(absl::StrCat("unsupported image format ", name, " (JPEG and PNG are supported)"));
+  } else {
+    return absl::UnimplementedError("not a recognised image format (JPEG and PNG are supported)");
   }
-  return absl::UnimplementedError("not a recognised image format (JPEG and PNG are supported)");
+  if (decoded.ok() && extra.rgb != nullptr) UpscaleRgb(extra.rgb_width, extra.rgb_height, extra.rgb);
+  return decoded;
 }
 
 }  // namespace hashbank

@@ -66,4 +66,29 @@ struct GreyImage {
 absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
                           GreyImage* grey, int grey_long_side);
 
+// An 8-bit RGB image, row-major, width * height * 3 bytes (R, G, B).
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// Images made in the same decode as PDQ's input; each is made when its pointer is set.
+struct DecodeOutputs {
+  GreyImage* grey = nullptr;  // luma for local features, as PrepareImage above
+  int grey_long_side = 0;
+  // An embedding model's input: exactly rgb_width x rgb_height, aspect not kept. Each side longer than its
+  // target is area-averaged (source index i goes to i * target / side; an output sample is the rounded mean
+  // of its sources, in integers); each side shorter is then stretched by nearest neighbour (output j takes
+  // j * side / target). A grey image gives R = G = B. The same bytes on every machine.
+  RgbImage* rgb = nullptr;
+  int rgb_width = 0;
+  int rgb_height = 0;
+};
+
+// Same errors as above, plus InvalidArgument for a non-positive grey_long_side, rgb_width or rgb_height when
+// the image is asked for.
+absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
+                          const DecodeOutputs& extra);
+
 }  // namespace hashbank

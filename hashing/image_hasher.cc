@@ -11,12 +11,17 @@ absl::StatusOr<ImageHashes> ImageHasher::HashBytes(std::span<const uint8_t> file
 absl::StatusOr<ImageHashes> ImageHasher::HashBytes(std::span<const uint8_t> file, const HashOptions& options) {
   const bool dihedral = options.dihedral;
   const bool features = options.local_features > 0;
-  if (absl::Status s = PrepareImage(file, limits_, &prepared_, features ? &grey_ : nullptr,
-                                   options.local_feature_side);
+  ImageHashes out;
+  const bool model = options.model_input_width > 0 && options.model_input_height > 0;
+  if (absl::Status s = PrepareImage(file, limits_, &prepared_,
+                                    DecodeOutputs{.grey = features ? &grey_ : nullptr,
+                                                  .grey_long_side = options.local_feature_side,
+                                                  .rgb = model ? &out.model_input : nullptr,
+                                                  .rgb_width = options.model_input_width,
+                                                  .rgb_height = options.model_input_height});
       !s.ok()) {
     return s;
   }
-  ImageHashes out;
   out.format = prepared_.format;
   out.width = prepared_.original_width;
   out.height = prepared_.original_height;

@@ -1,6 +1,7 @@
-// ImageHasher: every hash of one image file — PDQ (optionally its 8 dihedral variants), MD5 and SHA-256 —
-// computed in process from the file's bytes. The image is decoded into scratch memory and nothing of it
-// outlives the call.
+// ImageHasher: every hash of one image file — PDQ (optionally its 8 dihedral variants), MD5, SHA-256 and local
+// features — computed in process from the file's bytes. The image is decoded into scratch memory; nothing of
+// it outlives the call except, when asked for, a small resampled copy for an embedding model
+// (ImageHashes::model_input), which the caller runs the model on and drops.
 //
 // Not thread-safe (it owns decode and filter scratch buffers); use one per thread.
 #pragma once
@@ -29,6 +30,9 @@ struct HashOptions {
                              // kRobustQueryFeatures for a query)
   bool mirrored_features = false;  // also the local features of the mirrored image (queries)
   int local_feature_side = kLocalFeatureSide;  // long side of the image the features are taken from
+  // > 0 (both): the image resampled to this size for an embedding model (DecodeOutputs::rgb)
+  int model_input_width = 0;
+  int model_input_height = 0;
 };
 
 struct ImageHashes {
@@ -38,6 +42,7 @@ struct ImageHashes {
   ExactHashes exact;
   std::vector<LocalFeature> features;           // raw (unsalted), when asked for
   std::vector<LocalFeature> mirrored_features;  // of the mirrored image, when asked for
+  RgbImage model_input;  // when asked for: the embedding model's input, for the caller to run and drop
   ImageFormat format = ImageFormat::kJpeg;
   int width = 0;   // as stored in the file
   int height = 0;

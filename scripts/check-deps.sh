@@ -11,6 +11,7 @@
 #   config    base
 #   hashing   base
 #   matcher   hashing base
+#   embedding crypto hashing base
 #   protocol  crypto base
 #   storage   crypto protocol base
 #   node      every module
@@ -19,16 +20,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-modules=(base crypto config hashing matcher protocol storage node)
+modules=(base crypto config hashing embedding matcher protocol storage node)
 declare -A allowed=(
   [base]=""
   [crypto]="base"
   [config]="base"
   [hashing]="base"
   [matcher]="hashing base"
+  [embedding]="crypto hashing base"
   [protocol]="crypto base"
   [storage]="crypto protocol base"
-  [node]="base crypto config hashing matcher protocol storage"
+  [node]="base crypto config hashing embedding matcher protocol storage"
 )
 forbidden_everywhere=(tests bench)
 

@@ -13,6 +13,8 @@ PACKAGES=(
   libjpeg62-turbo-dev libpng-dev zlib1g-dev
   # video: FFmpeg's libraries decode in process (hashing/video_decoder)
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+  # image embeddings: an ONNX model run by OpenCV's DNN module (embedding/); python3-onnx makes the tests' model
+  libopencv-dnn-dev python3-onnx
   libssl-dev libsodium-dev
   librocksdb-dev
   libprotobuf-dev protobuf-compiler

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CC=clang CXX=clang++ cmake -S . -B build-tsa -G Ninja -DHASHBANK_THREAD_SAFETY=ON -DHASHBANK_WEB_SDK=OFF -DHASHBANK_WERROR=ON \
   -DHASHBANK_BUILD_TESTS=OFF -DHASHBANK_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsa --target hashbank_storage hashbank_matcher hashbank_node
-echo "thread-safety: hashbank_storage, hashbank_matcher and hashbank_node build clean with -Wthread-safety"
+cmake --build build-tsa --target hashbank_storage hashbank_matcher hashbank_embedding hashbank_node
+echo "thread-safety: hashbank_storage, hashbank_matcher, hashbank_embedding and hashbank_node build clean with -Wthread-safety"

@@ -274,5 +274,60 @@ TEST(ImageHasherTest, ExactHashesAreOfTheFileBytes) {
   EXPECT_EQ(h->format, ImageFormat::kJpeg);
 }
 
+// The model input (DecodeOutputs::rgb), hand-computed. Down: 4x2 RGB to 2x1, each output the rounded mean of a
+// 2x2 box. Up: 2x1 to 4x3 by nearest neighbour. Mixed: 4x1 to 2x2, averaged across, repeated down.
+TEST(ImageDecoderTest, ModelInputIsAreaAveragedDownAndStretchedUp) {
+  const std::vector<uint8_t> px = {
+      10, 20, 30,  12, 22, 33,  100, 0, 0,  101, 0, 255,  //
+      11, 21, 31,  13, 23, 34,  0, 100, 0,  1, 1, 0,      //
+  };
+  const std::vector<uint8_t> png = EncodePng(px, 4, 2, PNG_COLOR_TYPE_RGB, 8);
+  PreparedImage prepared;
+  RgbImage rgb;
+  ASSERT_TRUE(PrepareImage(png, {}, &prepared, DecodeOutputs{.rgb = &rgb, .rgb_width = 2, .rgb_height = 1}).ok());
+  ASSERT_EQ(rgb.width, 2);
+  ASSERT_EQ(rgb.height, 1);
+  // (10+12+11+13)/4 = 11.5 -> 12 (round half up); (20+22+21+23)/4 = 21.5 -> 22; (30+33+31+34)/4 = 32.
+  // (100+101+0+1)/4 = 50.5 -> 51; (0+0+100+1)/4 = 25.25 -> 25; (0+255+0+0)/4 = 63.75 -> 64.
+  EXPECT_EQ(rgb.pixels, (std::vector<uint8_t>{12, 22, 32, 51, 25, 64}));
+
+  const std::vector<uint8_t> two = {0, 50, 100, 200, 150, 250};
+  ASSERT_TRUE(PrepareImage(EncodePng(two, 2, 1, PNG_COLOR_TYPE_RGB, 8), {}, &prepared,
+                           DecodeOutputs{.rgb = &rgb, .rgb_width = 4, .rgb_height = 3})
+                  .ok());
+  ASSERT_EQ(rgb.pixels.size(), 4u * 3u * 3u);
+  for (int y = 0; y < 3; ++y) {
+    const std::vector<uint8_t> row(rgb.pixels.begin() + y * 12, rgb.pixels.begin() + (y + 1) * 12);
+    EXPECT_EQ(row, (std::vector<uint8_t>{0, 50, 100, 0, 50, 100, 200, 150, 250, 200, 150, 250})) << "row " << y;
+  }
+
+  const std::vector<uint8_t> grey = {0, 10, 200, 255};  // one channel: R = G = B
+  ASSERT_TRUE(PrepareImage(EncodePng(grey, 4, 1, PNG_COLOR_TYPE_GRAY, 8), {}, &prepared,
+                           DecodeOutputs{.rgb = &rgb, .rgb_width = 2, .rgb_height = 2})
+                  .ok());
+  EXPECT_EQ(rgb.pixels, (std::vector<uint8_t>{5, 5, 5, 228, 228, 228, 5, 5, 5, 228, 228, 228}));
+
+  EXPECT_EQ(PrepareImage(png, {}, &prepared, DecodeOutputs{.rgb = &rgb, .rgb_width = 0, .rgb_height = 3}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// The luma for local features is the same whether or not the model input is made in the same decode.
+TEST(ImageDecoderTest, ModelInputLeavesTheOtherOutputsUnchanged) {
+  const auto jpeg = EncodeJpeg(SyntheticImage(300, 200, 3, 5), 300, 200, 3, 90);
+  PreparedImage a, b;
+  GreyImage ga, gb;
+  RgbImage rgb;
+  ASSERT_TRUE(PrepareImage(jpeg, {}, &a, &ga, 128).ok());
+  ASSERT_TRUE(PrepareImage(jpeg, {}, &b, DecodeOutputs{.grey = &gb, .grey_long_side = 128, .rgb = &rgb,
+                                                       .rgb_width = 37, .rgb_height = 53})
+                  .ok());
+  EXPECT_EQ(a.pixels, b.pixels);
+  EXPECT_EQ(ga.pixels, gb.pixels);
+  EXPECT_EQ(ga.width, gb.width);
+  EXPECT_EQ(rgb.width, 37);
+  EXPECT_EQ(rgb.height, 53);
+  EXPECT_EQ(rgb.pixels.size(), 37u * 53u * 3u);
+}
+
 }  // namespace
 }  // namespace hashbank
