@@ -510,6 +510,7 @@ const std::vector<Field>& Fields() {
                                                                                           "video_target_match_percent"),
       UnsignedField<&C::matching, &C::MatchingSection::video_min_matched_seconds, 0, 3600>("matching",
                                                                                           "video_min_matched_seconds"),
+      StringField<&C::matching, &C::MatchingSection::embedding_model>("matching", "embedding_model", CheckNoNul),
       StringField<&C::federation, &C::FederationSection::listen>("federation", "listen", CheckOptionalListen),
       StringField<&C::federation, &C::FederationSection::ca>("federation", "ca", CheckNoNul),
       UnsignedField<&C::federation, &C::FederationSection::sync_interval_ms, 100, 3'600'000>("federation",

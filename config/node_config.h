@@ -119,6 +119,9 @@ struct NodeConfig {
     uint32_t video_target_match_percent = 80; // 1..100: share of a banked video's frames found in a query
     uint32_t video_range_match_percent = 80;  // 1..100: share of a banked video's frames found in the matched range
     uint32_t video_min_matched_seconds = 5;   // 0..3600: matched media time needed on both sides
+    // An ONNX image-embedding model the node runs on image uploads and queries ("" = none); its SHA-256 is
+    // its model_id, and its preprocessing comes from the published fingerprint of that id. Restart-only.
+    std::string embedding_model;
 
     bool operator==(const MatchingSection&) const = default;
   };

@@ -502,25 +502,26 @@ absl::StatusOr<SignalRef> Bank::PublishModel(const ModelInput& m, const Actor& a
     return absl::AlreadyExistsError(absl::StrCat("model ", m.model_id, " is already known with dimension ", *known));
   }
   if (absl::Status s = intake_.ValidateModel(m); !s.ok()) return s;
+  pb::ModelFingerprint f;
+  f.set_model_id(m.model_id);
+  f.set_name(m.name);
+  f.set_version(m.version);
+  f.set_dimension(m.dimension);
+  f.set_input_width(m.input_width);
+  f.set_input_height(m.input_height);
+  f.set_colour_order(m.colour_order);
+  f.mutable_mean()->Add(m.mean.begin(), m.mean.end());
+  f.mutable_std()->Add(m.std.begin(), m.std.end());
+  f.set_metric(m.metric);
+  f.set_threshold(m.threshold);
   auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
     scope.batch()->AddAudit(actor.name, "model.publish", FormatSignalId(SignalRef{options_.node_id, scope.first_sequence()}));
     std::vector<pb::Entry> entries(1);
-    auto* f = entries[0].mutable_model();
-    f->set_model_id(m.model_id);
-    f->set_name(m.name);
-    f->set_version(m.version);
-    f->set_dimension(m.dimension);
-    f->set_input_width(m.input_width);
-    f->set_input_height(m.input_height);
-    f->set_colour_order(m.colour_order);
-    f->mutable_mean()->Add(m.mean.begin(), m.mean.end());
-    f->mutable_std()->Add(m.std.begin(), m.std.end());
-    f->set_metric(m.metric);
-    f->set_threshold(m.threshold);
+    *entries[0].mutable_model() = f;
     return entries;
   });
   if (!appended.ok()) return appended.status();
-  index_.RegisterModel(m.model_id, m.dimension);
+  index_.RegisterModel(f);
   return appended->front().first;
 }
 

@@ -181,6 +181,10 @@ class Bank {
   absl::StatusOr<SignalRef> EditLabels(const SignalRef& ref, std::vector<std::string> labels, const Actor& actor)
       ABSL_LOCKS_EXCLUDED(edits_mu_);
   absl::StatusOr<SignalRef> PublishModel(const ModelInput& model, const Actor& actor);
+  // The fingerprint of a model published here or received from a member (the first one of its id).
+  std::optional<protocol::ModelFingerprint> PublishedModel(const std::string& model_id) const {
+    return index_.Model(model_id);
+  }
 
   absl::StatusOr<std::vector<Match>> MatchPdq(std::span<const Hash256> raw, int max_distance) const;
   absl::StatusOr<std::vector<Match>> MatchDihedralSet(const std::array<Hash256, kNumDihedral>& raw, int max_distance) const;

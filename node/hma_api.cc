@@ -607,10 +607,11 @@ absl::StatusOr<HttpResponse> MemberApi::HmaAddContent(const Call& call) {
   HB_ASSIGN_OR_RETURN(const std::vector<std::string> types, UploadTypes(up->content_type, req.target));
   json::object signals, notes;
   if (up->content_type == "photo") {
+    EmbeddingPlan plan = PlanEmbedding();
     HB_ASSIGN_OR_RETURN(const ImageHashes h,
                         Hasher().HashBytes({reinterpret_cast<const uint8_t*>(up->data.data()), up->data.size()},
-                                           HashOptions{.local_features = kRobustBankFeatures}));
-    FillImageInput(h, &in, &notes);
+                                           WithModelInput({.local_features = kRobustBankFeatures}, plan)));
+    FillImageInput(h, &plan, &in, &notes);
     // HMA refuses an image without a PDQ hash; this node keeps its other fingerprints, as
     // POST /v1/signals/image does, and says so.
     signals[kPdq] = in.pdq ? h.pdq.ToHex() : "";

@@ -24,6 +24,8 @@ namespace {
 
 using namespace ::hashbank::api;  // NOLINT(google-build-using-namespace): the API's own helpers
 
+// The most embedding matches an image query lists (the most similar first, above the model's threshold).
+constexpr size_t kImageEmbeddingMatches = 100;
 
 }  // namespace
 
@@ -631,10 +633,12 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
   }
   const bool dihedral = match || QueryParam(req.target, "dihedral") == "true";
   HB_ASSIGN_OR_RETURN(const MatchFilter filter, ParseMatchFilterParams(req.target));
+  EmbeddingPlan plan = PlanEmbedding();
   // A query extracts many features from the image and its mirror; /v1/hash the fingerprint a bank stores.
-  const HashOptions options{.dihedral = dihedral,
-                            .local_features = match ? kRobustQueryFeatures : kRobustBankFeatures,
-                            .mirrored_features = match};
+  const HashOptions options = WithModelInput({.dihedral = dihedral,
+                                              .local_features = match ? kRobustQueryFeatures : kRobustBankFeatures,
+                                              .mirrored_features = match},
+                                             plan);
   HB_ASSIGN_OR_RETURN(ImageHashes h,
                       Hasher().HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()}, options));
   std::vector<LocalFeature> direct, mirrored;
@@ -643,8 +647,16 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
     mirrored = std::move(h.mirrored_features);
     h.features.clear();  // a query's features are not a bankable fingerprint: not printed
   }
+  const std::optional<EmbeddingInput> embedding = RunEmbedding(h, &plan);
   json::object out;
   out["hashes"] = HashesJson(h);
+  if (embedding) {
+    json::array vector;
+    for (const float x : embedding->vector) vector.emplace_back(static_cast<double>(x));
+    out["hashes"].as_object()["embedding"] =
+        json::object{{"model_id", embedding->model_id}, {"vector", std::move(vector)}};
+  }
+  if (!plan.skipped.empty()) out["embedding_skipped"] = plan.skipped;
   if (match) {
     std::vector<Match> matches;
     // A PDQ hash below the quality floor (flat or tiny images) matches unrelated images: not matched, and
@@ -661,12 +673,64 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
     matches.insert(matches.end(), sha.begin(), sha.end());
     HB_ASSIGN_OR_RETURN(const std::vector<Match> robust, bank_->MatchRobust(direct, mirrored));
     matches.insert(matches.end(), robust.begin(), robust.end());
+    if (embedding) {
+      // At or above the model's published threshold: the similarity its publisher calls a match.
+      HB_ASSIGN_OR_RETURN(const std::vector<Match> similar,
+                          bank_->MatchEmbedding(*embedding, plan.threshold, kImageEmbeddingMatches, filter));
+      matches.insert(matches.end(), similar.begin(), similar.end());
+    }
     ApplyMatchFilter(filter, &matches);
     json::array arr;
     for (const Match& x : matches) arr.push_back(MatchJson(x, false));
     out["matches"] = std::move(arr);
   }
   return Json(200, out);
+}
+
+MemberApi::EmbeddingPlan MemberApi::PlanEmbedding() const {
+  EmbeddingPlan plan;
+  if (embedder_ == nullptr) return plan;
+  const std::optional<protocol::ModelFingerprint> f = bank_->PublishedModel(embedder_->model_id());
+  if (!f) {
+    plan.skipped = absl::StrCat("the configured model ", embedder_->model_id(),
+                                " has no published fingerprint here (POST /v1/models); no embedding was computed");
+    return plan;
+  }
+  EmbeddingPreprocessing pre{.width = static_cast<int>(std::min<uint32_t>(f->input_width(), 1u << 20)),
+                             .height = static_cast<int>(std::min<uint32_t>(f->input_height(), 1u << 20)),
+                             .bgr = f->colour_order() == "BGR",
+                             .mean = {f->mean().begin(), f->mean().end()},
+                             .std = {f->std().begin(), f->std().end()},
+                             .dimension = f->dimension()};
+  if (absl::Status s = CheckPreprocessing(pre); !s.ok()) {
+    plan.skipped = absl::StrCat("the model's fingerprint cannot be run here: ", s.message(),
+                                "; no embedding was computed");
+    return plan;
+  }
+  plan.pre = std::move(pre);
+  plan.threshold = f->threshold();
+  return plan;
+}
+
+HashOptions MemberApi::WithModelInput(HashOptions options, const EmbeddingPlan& plan) {
+  if (plan.pre) {
+    options.model_input_width = plan.pre->width;
+    options.model_input_height = plan.pre->height;
+  }
+  return options;
+}
+
+std::optional<EmbeddingInput> MemberApi::RunEmbedding(const ImageHashes& h, EmbeddingPlan* plan) const {
+  if (!plan->pre) return std::nullopt;
+  absl::StatusOr<std::vector<float>> v = embedder_->Embed(h.model_input, *plan->pre);
+  if (!v.ok()) {
+    // The operator's model does not fit its fingerprint (or failed on this input): the other fingerprints
+    // still count; the node's log and the answer say why (no hash, no image content in either).
+    std::cerr << "hashbank: embedding model " << embedder_->model_id() << ": " << v.status().message() << std::endl;
+    plan->skipped = absl::StrCat(v.status().message(), "; no embedding was computed");
+    return std::nullopt;
+  }
+  return EmbeddingInput{.model_id = embedder_->model_id(), .vector = std::move(*v)};
 }
 
 ImageHasher& MemberApi::Hasher() const {
@@ -684,17 +748,19 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitImage(const Call& call) {
   if (req.body.empty()) return Bad("send the image file as the request body");
   SignalInput in;
   HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
+  EmbeddingPlan plan = PlanEmbedding();
   HB_ASSIGN_OR_RETURN(const ImageHashes h,
                       Hasher().HashBytes({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
-                                         HashOptions{.local_features = kRobustBankFeatures}));
+                                         WithModelInput({.local_features = kRobustBankFeatures}, plan)));
   json::object out;
-  FillImageInput(h, &in, &out);
+  FillImageInput(h, &plan, &in, &out);
   HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
   out["id"] = FormatSignalId(ref);
   return Json(201, out);
 }
 
-void MemberApi::FillImageInput(const ImageHashes& h, SignalInput* input, json::object* notes) const {
+void MemberApi::FillImageInput(const ImageHashes& h, EmbeddingPlan* plan, SignalInput* input,
+                               json::object* notes) const {
   const ApiLimits lim = limits();
   SignalInput& in = *input;
   json::object& out = *notes;
@@ -714,11 +780,14 @@ void MemberApi::FillImageInput(const ImageHashes& h, SignalInput* input, json::o
     out["robust_skipped"] = absl::StrCat(h.features.size(), " local features; at least ", kMinRobustFeatures,
                                          " are needed; the robust fingerprint was not stored");
   }
+  in.embedding = RunEmbedding(h, plan);
+  if (!plan->skipped.empty()) out["embedding_skipped"] = plan->skipped;
   json::array types;
   if (in.pdq) types.emplace_back("pdq");
   types.emplace_back("md5");
   types.emplace_back("sha256");
   if (in.robust) types.emplace_back("robust");
+  if (in.embedding) types.emplace_back("embedding");
   out["signal_types"] = std::move(types);
 }
 

@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include <boost/json/object.hpp>
 #include "hashing/image_decoder.h"
+#include "embedding/onnx_embedder.h"
 #include "hashing/image_hasher.h"
 #include "hashing/vpdq.h"
 #include "node/bank.h"
@@ -76,6 +77,9 @@ class MemberApi {
   PrecheckResult Precheck(std::string_view method, std::string_view target, std::string_view authorization);
   // The victims' case desk (node/case_desk.h), set before serving; without it the case routes answer 503.
   void SetCaseDesk(class CaseDesk* desk);
+  // The image embedding model (matching.embedding_model), set before serving; it must outlive the API.
+  // Without it no embedding is computed from images.
+  void SetEmbedder(const OnnxEmbedder* embedder) { embedder_ = embedder; }
   // Federation, when the node runs it: its status JSON and its gauges (set before serving).
   void SetFederationHooks(std::function<std::string()> status,
                           std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> gauges);
@@ -144,7 +148,21 @@ class MemberApi {
   absl::StatusOr<HttpResponse> HashVideo(const Call& call);
   // What a banked image or video stores (every fingerprint it gives, PDQ and vPDQ only from the quality
   // floor up), filled into `input`; `notes` gets signal_types and why a fingerprint was left out.
-  void FillImageInput(const ImageHashes& h, SignalInput* input, boost::json::object* notes) const;
+  // The embedding model's part of one image request: the model's preprocessing when it can run (a model is
+  // configured and its fingerprint is known here), else why not (`skipped`; empty without a model).
+  struct EmbeddingPlan {
+    std::optional<EmbeddingPreprocessing> pre;
+    float threshold = 0.9f;  // the fingerprint's: an image query's minimum similarity
+    std::string skipped;
+  };
+  EmbeddingPlan PlanEmbedding() const;
+  // `options` with the model's input size when the plan runs the model.
+  static HashOptions WithModelInput(HashOptions options, const EmbeddingPlan& plan);
+  // The model's raw embedding of the hashed image, or nullopt with plan->skipped saying why.
+  std::optional<EmbeddingInput> RunEmbedding(const ImageHashes& h, EmbeddingPlan* plan) const;
+  // A bankable image's fingerprints into `input` (and the embedding, when the plan runs the model); `notes`
+  // gets what was left out and why (pdq_skipped, robust_skipped, embedding_skipped) and signal_types.
+  void FillImageInput(const ImageHashes& h, EmbeddingPlan* plan, SignalInput* input, boost::json::object* notes) const;
   void FillVideoInput(const VideoHashes& h, SignalInput* input, boost::json::object* notes) const;
   // A video to bank, hashed at this node's banked sampling rate and limits.
   absl::StatusOr<VideoHashes> HashBankedVideo(std::string_view bytes) const;
@@ -219,6 +237,7 @@ class MemberApi {
   std::map<std::string, size_t> uploads_by_token_ ABSL_GUARDED_BY(upload_mu_);
   std::shared_ptr<void> AdmitUpload(const std::string& token_name) ABSL_LOCKS_EXCLUDED(upload_mu_);
   class CaseDesk* cases_ = nullptr;  // fixed before serving
+  const OnnxEmbedder* embedder_ = nullptr;  // fixed before serving
   std::function<std::string()> federation_status_;
   std::function<void(const std::function<void(std::string_view, std::string_view, double)>&)> federation_gauges_;
 };

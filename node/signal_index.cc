@@ -19,7 +19,7 @@ std::string RefKey(const SignalRef& ref) { return absl::StrCat(ref.origin, "\n",
 }  // namespace
 
 absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqBatch* pdq) {
-  if (entry.has_model()) RegisterModel(entry.model().model_id(), entry.model().dimension());
+  if (entry.has_model()) RegisterModel(entry.model());
   if (!entry.has_signal()) return absl::OkStatus();
   const pb::Signal& sig = entry.signal();
   if (!HasValues(sig)) return absl::OkStatus();  // withdrawn: values purged
@@ -240,15 +240,24 @@ absl::StatusOr<std::vector<Match>> SignalIndex::MatchEmbedding(const std::string
 
 size_t SignalIndex::EmbeddingCount(const std::string& model_id) const { return vectors_.size(model_id); }
 
-void SignalIndex::RegisterModel(const std::string& model_id, uint32_t dimension) {
+void SignalIndex::RegisterModel(const pb::ModelFingerprint& model) {
+  uint32_t dimension = 0;
   {
     absl::MutexLock lock(&mu_);
-    models_.try_emplace(model_id, dimension);  // the first fingerprint of a model id wins
+    // The first fingerprint of a model id wins.
+    dimension = models_.try_emplace(model.model_id(), model).first->second.dimension();
   }
-  (void)vectors_.AddModel(model_id, static_cast<int>(dimension));
+  (void)vectors_.AddModel(model.model_id(), static_cast<int>(dimension));
 }
 
 std::optional<uint32_t> SignalIndex::ModelDimension(const std::string& model_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = models_.find(model_id);
+  if (it == models_.end()) return std::nullopt;
+  return it->second.dimension();
+}
+
+std::optional<pb::ModelFingerprint> SignalIndex::Model(const std::string& model_id) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = models_.find(model_id);
   if (it == models_.end()) return std::nullopt;

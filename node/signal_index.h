@@ -36,14 +36,10 @@
 #include "matcher/robust_index.h"
 #include "matcher/vector_index.h"
 #include "matcher/video_index.h"
+#include "protocol/entries.pb.h"
 #include "storage/records.h"
 
 namespace hashbank {
-
-namespace protocol {
-class Entry;
-class Signal;
-}  // namespace protocol
 
 struct Match {
   SignalRef ref;
@@ -105,9 +101,10 @@ class SignalIndex {
                                                     const std::function<bool(const Match&)>& keep = nullptr) const;
   size_t EmbeddingCount(const std::string& model_id) const;
 
-  // Models: the first fingerprint of a model id fixes its dimension.
-  void RegisterModel(const std::string& model_id, uint32_t dimension) ABSL_LOCKS_EXCLUDED(mu_);
+  // Models: the first fingerprint of a model id is the model's (its dimension and preprocessing).
+  void RegisterModel(const protocol::ModelFingerprint& model) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<uint32_t> ModelDimension(const std::string& model_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<protocol::ModelFingerprint> Model(const std::string& model_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replaces an indexed signal's labels with those of its label edit at `edit_sequence` (its bank stays;
   // duplicate labels count once). Index updates may run in any order (they follow durable writes outside
@@ -168,7 +165,7 @@ class SignalIndex {
   absl::flat_hash_map<std::string, std::pair<uint64_t, std::vector<std::string>>> labels_early_ ABSL_GUARDED_BY(mu_);
   // Local number -> the sequence of the label edit its labels come from (edited signals only).
   absl::flat_hash_map<uint64_t, uint64_t> label_edit_of_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, uint32_t> models_ ABSL_GUARDED_BY(mu_);  // model_id -> dimension
+  absl::flat_hash_map<std::string, protocol::ModelFingerprint> models_ ABSL_GUARDED_BY(mu_);  // by model_id
   absl::flat_hash_set<std::string> excluded_ ABSL_GUARDED_BY(mu_);
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
   // Per local number: whether its PDQ posting waits in a caller's PdqBatch (and was removed meanwhile).

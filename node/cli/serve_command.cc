@@ -192,10 +192,26 @@ int RunServeCommand(const NodeOverrides& overrides, std::ostream& out, std::ostr
     if (!token.ok()) return fail(token.status());
     if (absl::Status s = WritePemFile(AdminTokenPath(*config), *token + "\n", 0600); !s.ok()) return fail(s);
   }
+  // The image embedding model: a file that does not load stops the start (not the first upload).
+  std::unique_ptr<OnnxEmbedder> embedder;
+  if (!config->matching.embedding_model.empty()) {
+    auto loaded = OnnxEmbedder::Load(config->matching.embedding_model);
+    if (!loaded.ok()) {
+      return fail(absl::Status(loaded.status().code(),
+                               absl::StrCat("matching.embedding_model: ", loaded.status().message())));
+    }
+    embedder = std::move(*loaded);
+    out << "hashbank: embedding model " << embedder->model_id() << " (" << embedder->file_bytes() << " bytes)"
+        << ((*bank)->PublishedModel(embedder->model_id())
+                ? ""
+                : "; its fingerprint is not published yet (POST /v1/models): images get no embedding until it is")
+        << std::endl;
+  }
   Metrics metrics;
   MemberApi api(bank->get(), ApiLimitsFromConfig(*config), &metrics);
   CaseDesk cases(bank->get(), CaseOptionsFromConfig(*config));
   api.SetCaseDesk(&cases);
+  api.SetEmbedder(embedder.get());
   auto listen = ParseListenAddress(config->api.listen);
   if (!listen.ok()) return fail(listen.status());
   HttpsServerOptions options;

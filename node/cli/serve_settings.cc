@@ -58,6 +58,7 @@ std::vector<std::string> RestartOnlySettings(const NodeConfig& running, const No
   differ(next.api.listen != running.api.listen, "api.listen");
   differ(next.api.threads != running.api.threads, "api.threads");
   differ(next.matching.pdq_quality_floor != running.matching.pdq_quality_floor, "matching.pdq_quality_floor");
+  differ(next.matching.embedding_model != running.matching.embedding_model, "matching.embedding_model");
   differ(next.federation.listen != running.federation.listen, "federation.listen");
   differ(next.FederationEnabled() != running.FederationEnabled(), "federation (turned on or off)");
   // The TLS files are read again from where the node started with (a renewed certificate in place).
@@ -75,6 +76,7 @@ std::vector<std::string> ReloadableSections(const NodeConfig& running, const Nod
   if (!(next.limits == running.limits)) changed.push_back("limits");
   NodeConfig::MatchingSection m = next.matching;
   m.pdq_quality_floor = running.matching.pdq_quality_floor;  // restart-only
+  m.embedding_model = running.matching.embedding_model;      // restart-only
   if (!(m == running.matching)) changed.push_back("matching");
   if (!(next.webhooks == running.webhooks)) changed.push_back("webhooks");
   if (!(next.cases == running.cases)) changed.push_back("cases");

@@ -22,7 +22,8 @@ CaseOptions CaseOptionsFromConfig(const NodeConfig& config);
 
 // Settings (as dotted names, in the file's order) whose new value differs from the running one and needs a
 // restart: node.id and data_dir, the listeners, api.threads, the TLS file paths, the federation's timing and
-// whether it runs, and matching.pdq_quality_floor (the bank indexes and refuses signals by it at start).
+// whether it runs, matching.pdq_quality_floor (the bank indexes and refuses signals by it at start) and
+// matching.embedding_model (the model is loaded once, at start).
 std::vector<std::string> RestartOnlySettings(const NodeConfig& running, const NodeConfig& next);
 
 // Which of the sections a reload applies differ: "limits", "matching", "webhooks", "cases".

@@ -73,6 +73,7 @@ matching:
   video_max_distance: 256
   video_query_match_percent: 100
   video_target_match_percent: 100
+  embedding_model: /etc/hashbank/embedder.onnx
   video_min_matched_seconds: 3600
 federation:
   listen: "0.0.0.0:9444"
@@ -188,6 +189,7 @@ TEST(NodeConfigTest, FileOverridesEveryKey) {
   EXPECT_EQ(config->matching.video_max_distance, 256u);
   EXPECT_EQ(config->matching.video_query_match_percent, 100u);
   EXPECT_EQ(config->matching.video_target_match_percent, 100u);
+  EXPECT_EQ(config->matching.embedding_model, "/etc/hashbank/embedder.onnx");
   EXPECT_EQ(config->matching.video_min_matched_seconds, 3600u);
   EXPECT_EQ(config->federation.listen, "0.0.0.0:9444");
   EXPECT_EQ(config->federation.ca, "/etc/hashbank/ca.pem");
