@@ -1,5 +1,6 @@
-// video_eval: recall and false matches of video matching (vPDQ through VideoIndex, the node's rule) on the
-// acceptance set of tools/acceptance/make_video_edits.py, and hashing speed on its videos.
+// video_eval: recall and false matches of video matching (vPDQ through VideoIndex, and keyframes through
+// KeyframeIndex: the node's rules) on the acceptance set of tools/acceptance/make_video_edits.py, and hashing
+// speed on its videos.
 //
 //   video_eval DIR tune|holdout [seconds_per_frame=1] [query_pct=80] [target_pct=80] [min_seconds=5]
 //              [query_seconds_per_frame=seconds_per_frame] [range_pct=80]
@@ -18,7 +19,9 @@
 #include <vector>
 
 #include "base/file_io.h"
+#include "hashing/robust_fingerprint.h"
 #include "hashing/vpdq.h"
+#include "matcher/keyframe_index.h"
 #include "matcher/video_index.h"
 
 using namespace hashbank;
@@ -30,6 +33,8 @@ struct Item {
   std::vector<VideoFrame> frames, mirrored, unbordered;
   bool bordered = false;
   double interval = 1;
+  std::vector<std::string> keyframes;          // banked: robust fingerprints (as the node banks them)
+  std::vector<VideoKeyframeQuery> queries;     // queried: keyframes' features, direct and mirrored
 };
 
 }  // namespace
@@ -77,8 +82,12 @@ int main(int argc, char** argv) {
     // Banked videos at the bank's rate; queries (edits, unrelated clips) at the query rate. Bank videos are
     // also queried against the others: at the bank's rate (what is hashed once serves both).
     const double rate = it.kind == "bank" ? spf : query_spf;
+    // As the node: a bank video keeps 8 keyframes of 64 features; a query compares 16 of 1 000 (and mirrored).
+    const KeyframeOptions keyframes = it.kind == "bank"
+                                          ? KeyframeOptions{.count = 8, .features = kRobustBankFeatures}
+                                          : KeyframeOptions{.count = 16, .features = kRobustQueryFeatures, .mirrored = true};
     absl::StatusOr<VideoHashes> h = hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = rate}, {},
-                                                VideoQueryVariants{.mirrored = true, .strip_borders = true});
+                                                VideoQueryVariants{.mirrored = true, .strip_borders = true}, keyframes);
     wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!h.ok()) {
       std::fprintf(stderr, "%s: %s\n", it.file.c_str(), std::string(h.status().message()).c_str());
@@ -93,14 +102,31 @@ int main(int argc, char** argv) {
       it.bordered = it.bordered || f.bordered;
     }
     it.interval = h->FrameInterval();
+    for (const VideoKeyframe& k : h->keyframes) {
+      if (it.kind == "bank") {
+        if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) it.keyframes.push_back(*fp);
+      } else {
+        it.queries.push_back({k.features, k.mirrored, k.timestamp});
+      }
+    }
   }
   VideoIndex index(rule.min_quality);
+  KeyframeIndex keyframe_index;
   std::map<uint64_t, std::string> bank_of;
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].kind != "bank") continue;
     if (!index.Insert(i, items[i].frames, items[i].interval).ok()) return 1;
+    if (!keyframe_index.Insert(i, items[i].keyframes).ok()) return 1;
     bank_of[i] = items[i].source;
   }
+  // Bank videos are queried with their own keyframes too (at 64 features: what was hashed once).
+  for (Item& it : items) {
+    if (it.kind != "bank") continue;
+    for (const std::string& k : it.keyframes) {
+      if (absl::StatusOr<std::vector<LocalFeature>> f = DecodeRobust(k); f.ok()) it.queries.push_back({*f, {}, 0});
+    }
+  }
+  std::map<std::string, std::pair<int, int>> by_keyframes;  // per edit: caught by keyframes alone
   std::map<std::string, std::pair<int, int>> by_edit;  // caught, total
   int false_matches = 0, negatives = 0, caught = 0, edited = 0;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -111,6 +137,22 @@ int main(int argc, char** argv) {
     if (it.bordered) {  // as the node does: a third pass only when some frame had bars
       std::vector<VideoMatch> unbordered = index.Query(it.unbordered, it.interval, rule);
       found.insert(found.end(), unbordered.begin(), unbordered.end());
+    }
+    // Keyframes: as the node, a video the passes found is not reported again.
+    bool keyframe_hit = false;
+    for (const KeyframeIndex::Hit& k : keyframe_index.Query(it.queries)) {
+      if (it.kind == "edited" && bank_of[k.video] == it.source) keyframe_hit = true;
+      if (std::none_of(found.begin(), found.end(), [&](const VideoMatch& m) { return m.id == k.video; })) {
+        VideoMatch m;
+        m.id = k.video;
+        m.verdict.matched_seconds = -k.keyframes;  // printed as negative seconds: a keyframe match
+        found.push_back(m);
+      }
+    }
+    if (it.kind == "edited") {
+      auto& e = by_keyframes[it.edit];
+      e.first += keyframe_hit ? 1 : 0;
+      ++e.second;
     }
     // One verdict per banked video (the passes may find the same one).
     std::sort(found.begin(), found.end(), [](const VideoMatch& a, const VideoMatch& b) { return a.id < b.id; });
@@ -151,7 +193,10 @@ int main(int argc, char** argv) {
   std::printf("\nset %s, %zu bank videos, %d edited copies, %zu items; %.1f frames/s sampled, query %.1f frames/s, rule q>=%.0f%% or t>=%.0f%% or r>=%.0f%%, >= %.0f s\n",
               set.c_str(), bank_of.size(), edited, items.size(), spf > 0 ? 1 / spf : 0.0, query_spf > 0 ? 1 / query_spf : 0.0,
               rule.query_match_percent, rule.target_match_percent, rule.range_match_percent, rule.min_matched_seconds);
-  for (const auto& [edit, e] : by_edit) std::printf("  %-12s %d/%d\n", edit.c_str(), e.first, e.second);
+  for (const auto& [edit, e] : by_edit) {
+    std::printf("  %-12s %d/%d   (keyframes alone %d/%d)\n", edit.c_str(), e.first, e.second, by_keyframes[edit].first,
+                by_keyframes[edit].second);
+  }
   std::printf("caught %d/%d (%.1f %%); false matches %d of %d pairs\n", caught, edited, 100.0 * caught / std::max(1, edited),
               false_matches, negatives);
   std::printf("hashing: %.1f s of video in %.1f s (%.1fx real time, %zu frames hashed, mirrored included)\n", media_seconds,

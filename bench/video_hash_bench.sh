@@ -3,7 +3,7 @@
 # 480p and 1080p, sampling one frame a second (the node's default) and every frame (the reference's default).
 # Clips are made with the ffmpeg command from a photo in a Debian package (a slow pan, like filmed footage)
 # into a temporary directory. Prints seconds of video per second of wall time (x real time).
-# Also times FFmpeg's own decode of the same file (the `ffmpeg` command, one thread, no output): the floor no
+# Also times what a node banks (one frame a second and 8 keyframes' local features, `--json`), and FFmpeg's own decode of the same file (the `ffmpeg` command, one thread, no output): the floor no
 # hasher of every frame's sampling can go below.
 # Usage: bench/video_hash_bench.sh [build dir = build]
 set -euo pipefail
@@ -30,4 +30,10 @@ for size in 854x480 1920x1080; do
     awk -v s="$start" -v e="$end" -v f="$frames" -v size="$size" -v i="$interval" \
       'BEGIN { w = e - s; printf "%-9s every %ss: %4d frames hashed, %.2f s wall for 30 s of video = %.1fx real time, %.0f frames hashed/s\n", size, (i == 0 ? "frame " : i " "), f, w, 30 / w, f / w }'
   done
+  # What a node banks: one frame a second plus 8 keyframes' local features (--json prints them).
+  start=$(date +%s.%N)
+  taskset -c 0 "$BUILD/hashbank" hash -j 1 --json --frame-interval 1 "$tmp/$size.mp4" > "$tmp/out.json"
+  end=$(date +%s.%N)
+  awk -v s="$start" -v e="$end" -v size="$size" \
+    'BEGIN { w = e - s; printf "%-9s every 1 s with 8 keyframes (--json): %.2f s wall = %.1fx real time\n", size, w, 30 / w }'
 done

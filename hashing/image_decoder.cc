@@ -579,6 +579,13 @@ absl::Status PrepareImageForPdq(std::span<const uint8_t> file, const ImageLimits
   return PrepareImage(file, limits, out, nullptr, 0);
 }
 
+void GreyFromRgb(const uint8_t* rgb, int width, int height, int stride, int long_side, GreyImage* out) {
+  AreaDownsampler d;
+  StartGrey(width, height, 3, out, long_side, &d);
+  for (int y = 0; y < height; ++y) d.AddRow(rgb + static_cast<size_t>(y) * static_cast<size_t>(stride));
+  d.Finish();
+}
+
 absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
                           GreyImage* grey, int grey_long_side) {
   return PrepareImage(file, limits, out, DecodeOutputs{.grey = grey, .grey_long_side = grey_long_side});

@@ -91,4 +91,8 @@ struct DecodeOutputs {
 absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
                           const DecodeOutputs& extra);
 
+// The luma of a decoded RGB24 image (a video frame; rows `stride` bytes apart), area-averaged so the long side
+// is at most `long_side`, exactly as PrepareImage makes it for local features. `long_side` must be positive.
+void GreyFromRgb(const uint8_t* rgb, int width, int height, int stride, int long_side, GreyImage* out);
+
 }  // namespace hashbank

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "hashing/image_decoder.h"
 
 namespace hashbank {
 namespace {
@@ -19,9 +20,18 @@ constexpr Dihedral kMirrorDihedral = Dihedral::kFlipY;  // the reference names i
 
 absl::StatusOr<VideoHashes> VideoHasher::Hash(std::span<const uint8_t> file, const VideoDecodeOptions& options,
                                               const std::function<void(double, double)>& progress,
-                                              const VideoQueryVariants& variants) {
+                                              const VideoQueryVariants& variants, const KeyframeOptions& keyframes) {
   VideoHashes out;
   out.seconds_per_frame = options.seconds_per_frame;
+  // Keyframe candidates: (sampled frame index, luma), every `stride`-th sampled frame (KeyframeOptions).
+  struct Candidate {
+    size_t index = 0;
+    double timestamp = 0;
+    int width = 0, height = 0;
+    GreyImage grey;
+  };
+  std::vector<Candidate> kept;
+  size_t stride = 1, sampled = 0;
   const FrameSink sink = [&](const RgbFrame& f, const VideoInfo& info) -> absl::Status {
     if (f.width < 5 || f.height < 5) {
       return absl::InvalidArgumentError(absl::StrCat("video: frames of ", f.width, "x", f.height, " are too small to hash"));
@@ -54,10 +64,31 @@ absl::StatusOr<VideoHashes> VideoHasher::Hash(std::span<const uint8_t> file, con
       out.frames.back().unbordered = pdq_.Hash(inner_.data(), box.width, box.height, 3).hash;
       out.frames.back().bordered = true;
     }
+    if (keyframes.count > 0 && sampled % stride == 0) {
+      Candidate& c = kept.emplace_back();
+      c.index = sampled;
+      c.timestamp = t;
+      c.width = f.width;
+      c.height = f.height;
+      GreyFromRgb(pixels, f.width, f.height, 3 * f.width, kLocalFeatureSide, &c.grey);
+      if (kept.size() > static_cast<size_t>(keyframes.count)) {
+        stride *= 2;
+        std::erase_if(kept, [stride](const Candidate& x) { return x.index % stride != 0; });
+      }
+    }
+    ++sampled;
     if (progress) progress(t, info.duration_seconds);
     return absl::OkStatus();
   };
   if (absl::Status s = DecodeVideo(file, limits_, options, sink, &out.info); !s.ok()) return s;
+  for (const Candidate& c : kept) {
+    VideoKeyframe& k = out.keyframes.emplace_back();
+    k.timestamp = c.timestamp;
+    k.width = c.width;
+    k.height = c.height;
+    k.features = ExtractLocalFeatures(c.grey, keyframes.features);
+    if (keyframes.mirrored) k.mirrored = ExtractLocalFeatures(MirrorImage(c.grey), keyframes.features);
+  }
   out.exact = ComputeExactHashes(file);
   return out;
 }

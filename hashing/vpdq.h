@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "hashing/exact_hash.h"
 #include "hashing/hash256.h"
+#include "hashing/local_features.h"
 #include "hashing/pdq_hasher.h"
 #include "hashing/video_decoder.h"
 
@@ -44,6 +45,24 @@ struct VideoQueryVariants {
   bool strip_borders = false;  // each frame without letterbox / pillarbox bars (FindContentBox)
 };
 
+// Keyframes: a few sampled frames spread evenly over the video, with their local features (the robust
+// fingerprint's, hashing/local_features.h), so that crops and overlays that defeat frame PDQs are caught.
+// Selection needs no duration: every `stride`-th sampled frame is kept (stride 1 at first); when more than
+// `count` are kept, every other one is dropped and the stride doubles. A video of n sampled frames ends with
+// min(n, count/2 + 1 .. count) keyframes, the first at its first sampled frame. Deterministic.
+struct KeyframeOptions {
+  int count = 0;             // at most this many keyframes (0: none)
+  int features = 0;          // local features per keyframe (kRobustBankFeatures to bank, kRobustQueryFeatures to query)
+  bool mirrored = false;     // also the features of each keyframe's mirror image (queries)
+};
+
+struct VideoKeyframe {
+  double timestamp = 0;      // seconds, as the frame's VpdqFrame
+  int width = 0, height = 0; // the frame's
+  std::vector<LocalFeature> features;  // raw (unsalted)
+  std::vector<LocalFeature> mirrored;  // when asked for
+};
+
 // The box of a frame's content inside black bars (letterbox, pillarbox, a phone's re-recording frame): rows
 // and columns from the edges inward whose luma is all below 40 and within 24 of each other are bars. Returns
 // false (no bars) unless the bars take at least 4 % of a side and the content keeps at least half of each.
@@ -54,6 +73,7 @@ bool FindContentBox(const uint8_t* rgb, int width, int height, int stride, Conte
 
 struct VideoHashes {
   std::vector<VpdqFrame> frames;
+  std::vector<VideoKeyframe> keyframes;  // when asked for (KeyframeOptions)
   ExactHashes exact;       // of the whole file
   VideoInfo info;
   double seconds_per_frame = 0;  // the sampling used (0: every frame)
@@ -67,10 +87,12 @@ class VideoHasher {
   explicit VideoHasher(VideoLimits limits) : limits_(limits) {}
   // Decodes and hashes. `progress` (may be empty) is called after each hashed frame with the media time
   // reached and the container's duration (0 if unknown).
-  // `variants`: the query-side hashes to add to each frame (no second decode).
+  // `variants`: the query-side hashes to add to each frame (no second decode); `keyframes`: the keyframes
+  // and their features (in the same decode; each kept frame's luma at kLocalFeatureSide waits in memory
+  // until the end, at most count + 1 of them).
   absl::StatusOr<VideoHashes> Hash(std::span<const uint8_t> file, const VideoDecodeOptions& options,
                                    const std::function<void(double done, double total)>& progress = {},
-                                   const VideoQueryVariants& variants = {});
+                                   const VideoQueryVariants& variants = {}, const KeyframeOptions& keyframes = {});
   const VideoLimits& limits() const { return limits_; }
 
  private:

@@ -93,8 +93,8 @@ absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v) {
 absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefix) {
   Reader r(o, prefix);
   HB_RETURN_IF_ERROR(
-      r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "robust", "vpdq", "duration", "labels", "case_ref",
-                   "bank", "content_id", "note", "metadata"}));
+      r.AllowOnly({"pdq", "quality", "md5", "sha256", "embedding", "robust", "vpdq", "vpdq_keyframes", "duration",
+                   "labels", "case_ref", "bank", "content_id", "note", "metadata"}));
   SignalInput in;
   if (const json::value* v = r.Find("pdq")) {
     HB_ASSIGN_OR_RETURN(in.pdq, ParsePdq(*v, r.Name("pdq")));
@@ -131,8 +131,11 @@ absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefi
       if (!(*duration > 0 && *duration <= 86400)) return Bad(r.Name("duration") + ": seconds, above 0, at most 86400");
       in.video->duration = *duration;
     }
-  } else if (r.Find("duration") != nullptr) {
-    return Bad(r.Name("duration") + ": only meaningful with vpdq");
+    if (const json::value* k = r.Find("vpdq_keyframes")) {
+      HB_ASSIGN_OR_RETURN(in.video->keyframes, ParseKeyframes(*k, r.Name("vpdq_keyframes")));
+    }
+  } else if (r.Find("duration") != nullptr || r.Find("vpdq_keyframes") != nullptr) {
+    return Bad(r.Name(r.Find("duration") != nullptr ? "duration" : "vpdq_keyframes") + ": only meaningful with vpdq");
   }
   if (const json::value* l = r.Find("labels")) {
     if (!l->is_array()) return Bad(r.Name("labels") + ": expected an array of strings");
@@ -181,6 +184,30 @@ absl::StatusOr<MatchFilter> ParseMatchFilterParams(std::string_view target) {
     for (absl::string_view x : absl::StrSplit(*v, ',', absl::SkipEmpty())) out->emplace_back(x);
   }
   return f;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, double>>> ParseKeyframes(const json::value& v, std::string_view field) {
+  const std::string f(field);
+  if (!v.is_array() || v.as_array().size() > kMaxVideoKeyframes) {
+    return Bad(absl::StrCat(f, ": an array of up to ", kMaxVideoKeyframes, " keyframes {timestamp, robust}"));
+  }
+  std::vector<std::pair<std::string, double>> out;
+  for (size_t i = 0; i < v.as_array().size(); ++i) {
+    const json::value& k = v.as_array()[i];
+    const std::string prefix = absl::StrCat(f, "[", i, "].");
+    if (!k.is_object()) return Bad(prefix.substr(0, prefix.size() - 1) + ": expected an object");
+    Reader r(k.as_object(), prefix);
+    HB_RETURN_IF_ERROR(r.AllowOnly({"timestamp", "robust"}));
+    HB_ASSIGN_OR_RETURN(std::optional<double> t, r.Number("timestamp"));
+    if (!t || !(*t >= 0 && *t <= 86400)) return Bad(r.Name("timestamp") + ": required, seconds, 0 to 86400");
+    HB_ASSIGN_OR_RETURN(std::optional<std::string> robust, r.String("robust", 4 * ((kRobustMaxBytes + 2) / 3)));
+    std::string bytes;
+    if (!robust || !absl::Base64Unescape(*robust, &bytes) || absl::Base64Escape(bytes) != *robust) {
+      return Bad(r.Name("robust") + ": required, padded base64 (RFC 4648) of a robust fingerprint");
+    }
+    out.emplace_back(std::move(bytes), *t);
+  }
+  return out;
 }
 
 absl::StatusOr<VideoInput> ParseVpdq(const json::value& v, std::string_view field) {
@@ -241,6 +268,14 @@ json::object VideoHashesJson(const VideoHashes& h) {
     frames.push_back(std::move(x));
   }
   o["vpdq"] = std::move(frames);
+  // The keyframes a bank keeps (POST /v1/hash of a video), in the shape POST /v1/signals takes.
+  json::array keyframes;
+  for (const VideoKeyframe& k : h.keyframes) {
+    if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) {
+      keyframes.push_back(json::object{{"timestamp", Round3(k.timestamp)}, {"robust", absl::Base64Escape(*fp)}});
+    }
+  }
+  if (!keyframes.empty()) o["vpdq_keyframes"] = std::move(keyframes);
   return o;
 }
 
@@ -268,6 +303,7 @@ json::object MatchJson(const Match& m, bool with_query) {
     o["scale"] = std::round(m.robust->scale * 1000) / 1000;
     o["rotation_degrees"] = std::round(m.robust->rotation_degrees * 10) / 10;
     o["mirrored"] = m.mirrored;
+    if (m.keyframes > 0) o["keyframes"] = m.keyframes;
   } else {
     o["distance"] = m.distance;
   }

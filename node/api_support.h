@@ -120,6 +120,8 @@ absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefi
 // comma-separated `banks` and `labels` query parameters of an upload route.
 absl::StatusOr<MatchFilter> ParseMatchFilter(const json::value* banks, const json::value* labels);
 absl::StatusOr<MatchFilter> ParseMatchFilterParams(std::string_view target);
+// A video's keyframes as /v1/hash prints them: [{timestamp, robust (base64)}], at most kMaxVideoKeyframes.
+absl::StatusOr<std::vector<std::pair<std::string, double>>> ParseKeyframes(const json::value& v, std::string_view field);
 // A vPDQ frame list as `hashbank hash --json` prints it: [{"frame", "quality", "pdq", "timestamp"}, ...].
 absl::StatusOr<VideoInput> ParseVpdq(const json::value& v, std::string_view field);
 json::object MatchJson(const Match& m, bool with_query);

@@ -553,6 +553,15 @@ absl::StatusOr<std::vector<Match>> Bank::MatchVideo(std::span<const VideoQueryPa
   return Enabled(index_.MatchVideo(salted, frame_interval, rule));
 }
 
+absl::StatusOr<std::vector<Match>> Bank::MatchVideoKeyframes(std::span<const VideoKeyframeQuery> raw) const {
+  std::vector<VideoKeyframeQuery> salted(raw.begin(), raw.end());
+  for (VideoKeyframeQuery& k : salted) {
+    k.direct = intake_.SaltFeatures(k.direct);
+    k.mirrored = intake_.SaltFeatures(k.mirrored);
+  }
+  return Enabled(index_.MatchVideoKeyframes(salted));
+}
+
 absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const {
   auto salted = intake_.SaltExact(ExactKind::kMd5, raw);
   if (!salted.ok()) return salted.status();
@@ -943,6 +952,8 @@ BankStats Bank::Stats() const {
   s.videos = i.videos;
   s.video_frames = i.video_frames;
   s.video_index_bytes = i.video_index_bytes;
+  s.video_keyframes = i.video_keyframes;
+  s.video_keyframe_bytes = i.video_keyframe_bytes;
   s.rebuild_seconds = rebuild_seconds_;
   return s;
 }

@@ -117,6 +117,7 @@ struct BankStats {
   size_t pdq_index_bytes = 0;
   size_t robust = 0, robust_index_bytes = 0;
   size_t videos = 0, video_frames = 0, video_index_bytes = 0;
+  size_t video_keyframes = 0, video_keyframe_bytes = 0;
   double rebuild_seconds = 0;
 };
 
@@ -194,6 +195,8 @@ class Bank {
   // A query video's passes in raw vPDQ frames (as hashed, mirrored, bars removed), salted here.
   absl::StatusOr<std::vector<Match>> MatchVideo(std::span<const VideoQueryPass> raw_passes, double frame_interval,
                                                 const VideoMatchRule& rule) const;
+  // A query video's keyframes (raw local features, direct and mirrored), salted here (SignalIndex's rule).
+  absl::StatusOr<std::vector<Match>> MatchVideoKeyframes(std::span<const VideoKeyframeQuery> raw) const;
   absl::StatusOr<std::vector<Match>> MatchMd5(const Md5Digest& raw) const;
   absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
   // At most `limit` matches that are enabled (bank and content state) and pass `filter`, most similar first.

@@ -390,6 +390,9 @@ absl::StatusOr<HttpResponse> MemberApi::MetricsText(const Call&) {
     gauge("hashbank_video_index_videos", "Banked videos in the video index.", static_cast<double>(st.videos));
     gauge("hashbank_video_index_frames", "Video frames in the video index.", static_cast<double>(st.video_frames));
     gauge("hashbank_video_index_bytes", "Memory of the video index.", static_cast<double>(st.video_index_bytes));
+    gauge("hashbank_video_keyframes", "Video keyframes in the keyframe index.", static_cast<double>(st.video_keyframes));
+    gauge("hashbank_video_keyframe_bytes", "Memory of the video keyframe index.",
+          static_cast<double>(st.video_keyframe_bytes));
     gauge("hashbank_exact_index_entries", "Entries in the MD5 and SHA-256 indexes.", static_cast<double>(st.exact));
     gauge("hashbank_index_rebuild_seconds", "Time the indexes took to rebuild at start.", st.rebuild_seconds);
     Notifications* n = bank_->notifications();

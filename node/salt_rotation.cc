@@ -35,6 +35,18 @@ absl::StatusOr<std::string> MoveExact(std::string_view bytes, ExactKind kind, co
   return std::string(moved.begin(), moved.end());
 }
 
+// A robust fingerprint's descriptors un-salted with `from` and salted with `to`, sorted again under `to`.
+absl::StatusOr<std::string> MoveRobust(const std::string& encoded, const Salter& from, const Salter& to,
+                                       const char* what) {
+  absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(encoded);
+  if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", fp.status().message()));
+  for (LocalFeature& f : fp->features) f.descriptor = to.SaltLocalDescriptor(from.UnsaltLocalDescriptor(f.descriptor));
+  SortBySaltedDescriptor(&fp->features);
+  absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
+  if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", out.status().message()));
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<pb::Signal> ResaltSignal(const pb::Signal& old, uint64_t old_sequence, const Salter& from,
@@ -69,13 +81,13 @@ absl::StatusOr<pb::Signal> ResaltSignal(const pb::Signal& old, uint64_t old_sequ
     for (float x : moved) s.mutable_embedding()->add_vector(x);
   }
   if (!old.robust().empty()) {
-    absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(old.robust());
-    if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", fp.status().message()));
-    for (LocalFeature& f : fp->features) f.descriptor = to.SaltLocalDescriptor(from.UnsaltLocalDescriptor(f.descriptor));
-    SortBySaltedDescriptor(&fp->features);  // sorted again under the new salt
-    absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
-    if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", out.status().message()));
-    s.set_robust(*std::move(out));
+    HB_ASSIGN_OR_RETURN(*s.mutable_robust(), MoveRobust(old.robust(), from, to, "robust"));
+  }
+  if (old.has_video()) {
+    for (int i = 0; i < old.video().keyframes_size(); ++i) {
+      HB_ASSIGN_OR_RETURN(*s.mutable_video()->mutable_keyframes(i),
+                          MoveRobust(old.video().keyframes(i), from, to, "video keyframe"));
+    }
   }
   return s;
 }

@@ -60,6 +60,8 @@ absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqB
     double interval = 0;
     if (absl::Status s = DecodeVideoFingerprint(sig.video(), &frames, &interval); !s.ok()) return s;
     if (absl::Status s = video_.Insert(local, frames, interval, bulk_loading_.load()); !s.ok()) return s;
+    const std::vector<std::string> keyframes(sig.video().keyframes().begin(), sig.video().keyframes().end());
+    if (absl::Status s = keyframes_.Insert(local, keyframes, bulk_loading_.load()); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -79,6 +81,7 @@ absl::Status SignalIndex::FlushPdq(PdqBatch& pdq, bool bulk) {
   if (!pdq.empty()) s = bulk ? pdq_.BulkLoad(pdq) : pdq_.InsertBatch(pdq).status();
   if (bulk && bulk_loading_.exchange(false)) {
     robust_.FinishBulk();
+    keyframes_.FinishBulk();
     if (absl::Status v = video_.FinishBulk(); !v.ok() && s.ok()) s = v;
   }
   pdq.clear();
@@ -117,6 +120,7 @@ void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
     double interval = 0;
     if (DecodeVideoFingerprint(sig.video(), &frames, &interval).ok()) video_.Remove(local, frames);
   }
+  keyframes_.Remove(local);
 }
 
 std::vector<Match> SignalIndex::Resolve(std::vector<Match> matches) const {
@@ -192,6 +196,20 @@ std::vector<Match> SignalIndex::MatchVideo(std::span<const VideoQueryPass> salte
       x.bars_removed = pass.bars_removed;
       out.push_back(std::move(x));
     }
+  }
+  return Resolve(std::move(out));
+}
+
+std::vector<Match> SignalIndex::MatchVideoKeyframes(std::span<const VideoKeyframeQuery> salted) const {
+  std::vector<Match> out;
+  for (const KeyframeIndex::Hit& h : keyframes_.Query(salted)) {
+    Match x;
+    x.ref.sequence = h.video;
+    x.signal_type = "robust";
+    x.robust = h.best.verdict;
+    x.mirrored = h.best.mirrored;
+    x.keyframes = h.keyframes;
+    out.push_back(std::move(x));
   }
   return Resolve(std::move(out));
 }
@@ -284,6 +302,8 @@ IndexStats SignalIndex::Stats() const {
   s.videos = video_.videos();
   s.video_frames = video_.frames();
   s.video_index_bytes = video_.MemoryBytes();
+  s.video_keyframes = keyframes_.keyframes();
+  s.video_keyframe_bytes = keyframes_.MemoryBytes();
   absl::ReaderMutexLock lock(&mu_);
   s.signals = live_;
   return s;

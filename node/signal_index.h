@@ -32,6 +32,7 @@
 #include "hashing/hash256.h"
 #include "hashing/pdq_hasher.h"
 #include "matcher/exact_index.h"
+#include "matcher/keyframe_index.h"
 #include "matcher/pdq_index.h"
 #include "matcher/robust_index.h"
 #include "matcher/vector_index.h"
@@ -54,7 +55,9 @@ struct Match {
   bool mirrored = false;              // robust and vpdq matches through the mirrored query
   bool bars_removed = false;          // vpdq matches through the query's frames without black bars
   std::optional<VideoVerdict> video;  // vpdq matches: matched percentages, time and ranges
+  int keyframes = 0;                  // robust matches of a video: its keyframes verified in the query
 };
+
 
 struct IndexStats {
   size_t signals = 0;  // live (indexed, not withdrawn) signals
@@ -62,6 +65,7 @@ struct IndexStats {
   size_t md5 = 0;
   size_t robust = 0, robust_index_bytes = 0;
   size_t videos = 0, video_frames = 0, video_index_bytes = 0;
+  size_t video_keyframes = 0, video_keyframe_bytes = 0;
 };
 
 class SignalIndex {
@@ -93,6 +97,9 @@ class SignalIndex {
   // removed): each banked video once, from the first pass that finds it.
   std::vector<Match> MatchVideo(std::span<const VideoQueryPass> salted_passes, double frame_interval,
                                 const VideoMatchRule& rule) const;
+  // Banked videos whose keyframes (VideoFingerprint.keyframes) the query's keyframes match by KeyframeIndex's
+  // rule: signal_type "robust", the best pair's verdict, `keyframes` the banked keyframes verified.
+  std::vector<Match> MatchVideoKeyframes(std::span<const VideoKeyframeQuery> salted) const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<Match> MatchExact(ExactKind kind, const SaltedExactDigest& salted) const;
   // The `limit` most similar embeddings at or above min_similarity that `keep` accepts (unset: all), most
   // similar first: the limit applies after the filter, so a filter never hides a match that fits it.
@@ -140,6 +147,7 @@ class SignalIndex {
   VectorIndex vectors_;
   RobustIndex robust_;
   VideoIndex video_;
+  KeyframeIndex keyframes_;
   std::atomic<bool> bulk_loading_{false};
 
   mutable absl::Mutex mu_;

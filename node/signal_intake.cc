@@ -176,6 +176,21 @@ absl::Status SignalIntake::BuildVideo(const VideoInput& in, pb::VideoFingerprint
     quality->push_back(static_cast<char>(f.quality));
     out->add_timestamp_ms(static_cast<uint32_t>(std::llround(f.timestamp * 1000)));
   }
+  if (in.keyframes.size() > kMaxVideoKeyframes) {
+    return absl::InvalidArgumentError(absl::StrCat("vpdq_keyframes: at most ", kMaxVideoKeyframes));
+  }
+  for (size_t i = 0; i < in.keyframes.size(); ++i) {
+    const auto& [encoded, time] = in.keyframes[i];
+    if (!(time >= 0) || time > duration) {
+      return absl::InvalidArgumentError(absl::StrCat("vpdq_keyframes[", i, "].timestamp: must be within the video"));
+    }
+    absl::StatusOr<std::string> salted = SaltRobust(encoded);
+    if (!salted.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("vpdq_keyframes[", i, "].", salted.status().message()));
+    }
+    out->add_keyframes(std::move(*salted));
+    out->add_keyframe_ms(static_cast<uint32_t>(std::llround(time * 1000)));
+  }
   out->set_frame_interval_ms(std::max<uint32_t>(1, static_cast<uint32_t>(std::llround(interval * 1000))));
   out->set_duration_ms(static_cast<uint32_t>(std::llround(duration * 1000)));
   return absl::OkStatus();

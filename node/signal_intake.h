@@ -42,7 +42,13 @@ struct VideoInput {
   std::vector<VideoFrame> frames;
   double frame_interval = 0;  // seconds; 0 = derived from the timestamps (their median step, else 1 s)
   double duration = 0;
+  // Keyframes (hashing/vpdq.h KeyframeOptions): each a robust fingerprint's encoding with raw descriptors,
+  // and its time in seconds.
+  std::vector<std::pair<std::string, double>> keyframes;
 };
+
+// Keyframes a video signal may carry.
+inline constexpr size_t kMaxVideoKeyframes = 8;
 
 // Frames a submitted video may carry: two hours at one frame a second, about 1 h 56 min of 29.97 fps video
 // (every 29th frame), an entry of about 270 KB.

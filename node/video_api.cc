@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "hashing/robust_fingerprint.h"
 #include "node/api_support.h"
 #include "node/member_api.h"
 #include "node/status_macros.h"
@@ -14,6 +15,17 @@ namespace {
 
 using namespace ::hashbank::api;  // NOLINT(google-build-using-namespace): the API's own helpers
 
+// The keyframes a bank keeps: those with enough features for a robust fingerprint.
+std::vector<std::pair<std::string, double>> BankableKeyframes(const VideoHashes& h) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const VideoKeyframe& k : h.keyframes) {
+    if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) {
+      out.emplace_back(std::move(*fp), k.timestamp);
+    }
+  }
+  return out;
+}
+
 std::vector<VideoFrame> Frames(const VideoHashes& h) {
   std::vector<VideoFrame> out;
   out.reserve(h.frames.size());
@@ -21,11 +33,16 @@ std::vector<VideoFrame> Frames(const VideoHashes& h) {
   return out;
 }
 
+// Keyframes a banked video keeps (their robust fingerprints), and a query video compares.
+constexpr KeyframeOptions kBankKeyframes{.count = static_cast<int>(kMaxVideoKeyframes),
+                                         .features = kRobustBankFeatures, .mirrored = false};
+constexpr KeyframeOptions kQueryKeyframes{.count = 16, .features = kRobustQueryFeatures, .mirrored = true};
+
 // The request body's video, hashed within the node's video limits.
 absl::StatusOr<VideoHashes> HashBody(const HttpRequest& req, const VideoLimits& limits, double seconds_per_frame,
-                                     const VideoQueryVariants& variants = {}) {
+                                     const VideoQueryVariants& variants = {}, const KeyframeOptions& keyframes = {}) {
   return VideoHasher(limits).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
-                                  VideoDecodeOptions{.seconds_per_frame = seconds_per_frame}, {}, variants);
+                                  VideoDecodeOptions{.seconds_per_frame = seconds_per_frame}, {}, variants, keyframes);
 }
 
 }  // namespace
@@ -34,7 +51,7 @@ absl::StatusOr<VideoHashes> HashBody(const HttpRequest& req, const VideoLimits& 
 absl::StatusOr<HttpResponse> MemberApi::HashVideo(const Call& call) {
   const ApiLimits lim = limits();
   const HttpRequest& req = call.request;
-  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, lim.video, lim.video_seconds_per_frame));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, lim.video, lim.video_seconds_per_frame, {}, kBankKeyframes));
   json::object out;
   out["hashes"] = VideoHashesJson(h);
   return Json(200, out);
@@ -46,7 +63,7 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
   if (req.body.empty()) return Bad("send the video file as the request body");
   SignalInput in;
   HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
-  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, lim.video, lim.video_seconds_per_frame));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, lim.video, lim.video_seconds_per_frame, {}, kBankKeyframes));
   json::object out;
   FillVideoInput(h, &in, &out);
   HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
@@ -57,7 +74,8 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
 absl::StatusOr<VideoHashes> MemberApi::HashBankedVideo(std::string_view bytes) const {
   const ApiLimits lim = limits();
   return VideoHasher(lim.video).Hash({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
-                                         VideoDecodeOptions{.seconds_per_frame = lim.video_seconds_per_frame});
+                                     VideoDecodeOptions{.seconds_per_frame = lim.video_seconds_per_frame}, {}, {},
+                                     kBankKeyframes);
 }
 
 void MemberApi::FillVideoInput(const VideoHashes& h, SignalInput* input, json::object* notes) const {
@@ -77,7 +95,7 @@ void MemberApi::FillVideoInput(const VideoHashes& h, SignalInput* input, json::o
     out["vpdq_skipped"] = absl::StrCat(h.frames.size(), " sampled frames; a signal carries at most ", kMaxSubmittedVideoFrames,
                                        "; vPDQ was not stored, MD5 and SHA-256 were");
   } else {
-    in.video = VideoInput{Frames(h), h.FrameInterval(), h.info.duration_seconds};
+    in.video = VideoInput{Frames(h), h.FrameInterval(), h.info.duration_seconds, BankableKeyframes(h)};
   }
   json::array types;
   types.emplace_back("md5");
@@ -85,6 +103,7 @@ void MemberApi::FillVideoInput(const VideoHashes& h, SignalInput* input, json::o
   if (in.video) types.emplace_back("vpdq");
   out["signal_types"] = std::move(types);
   out["frames"] = in.video ? in.video->frames.size() : 0;
+  out["keyframes"] = in.video ? in.video->keyframes.size() : 0;
 }
 
 absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
@@ -112,7 +131,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   // Queries are sampled more densely than the bank (video_query_seconds_per_frame), so that every banked
   // frame has a query frame close in time whatever the excerpt's offset.
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      HashBody(req, lim.video, lim.video_query_seconds_per_frame, variants));
+                      HashBody(req, lim.video, lim.video_query_seconds_per_frame, variants, kQueryKeyframes));
   // Passes: the frames as hashed; mirrored (mirrored=false turns it off); with black bars cut off, when any
   // frame had bars.
   std::vector<VideoQueryPass> passes(1);
@@ -129,6 +148,18 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   }
   std::vector<Match> matches;
   HB_ASSIGN_OR_RETURN(matches, bank_->MatchVideo(passes, h.FrameInterval(), rule));
+  // Keyframes: crops and overlays that the frames' PDQs miss. A video the passes found is not reported again.
+  std::vector<VideoKeyframeQuery> keyframes;
+  for (const VideoKeyframe& k : h.keyframes) {
+    if (!variants.mirrored) keyframes.push_back({k.features, {}, k.timestamp});
+    else keyframes.push_back({k.features, k.mirrored, k.timestamp});
+  }
+  HB_ASSIGN_OR_RETURN(const std::vector<Match> by_keyframes, bank_->MatchVideoKeyframes(keyframes));
+  for (const Match& m : by_keyframes) {
+    if (std::none_of(matches.begin(), matches.end(), [&](const Match& x) { return x.ref == m.ref; })) {
+      matches.push_back(m);
+    }
+  }
   HB_ASSIGN_OR_RETURN(const std::vector<Match> md5, bank_->MatchMd5(h.exact.md5));
   matches.insert(matches.end(), md5.begin(), md5.end());
   HB_ASSIGN_OR_RETURN(const std::vector<Match> sha, bank_->MatchSha256(h.exact.sha256));
@@ -137,6 +168,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   json::object out;
   json::object hashes = VideoHashesJson(h);
   hashes.erase("vpdq");  // a query's frames are not echoed (hundreds of lines); /v1/hash gives them
+  hashes.erase("vpdq_keyframes");  // nor its keyframes (query-sized: 1 000 features each)
   hashes["frames"] = h.frames.size();
   out["hashes"] = std::move(hashes);
   json::array arr;

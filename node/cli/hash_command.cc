@@ -191,8 +191,11 @@ Slot HashVideoItem(const std::string& path, bool is_stdin, const std::vector<uin
           << " s of " << static_cast<int>(total) << " s)\x1b[K" << std::flush;
     };
   }
+  // --json prints what a node banks, the keyframes' robust fingerprints included (POST /v1/signals takes it).
+  const KeyframeOptions keyframes = options.json ? KeyframeOptions{.count = 8, .features = kRobustBankFeatures}
+                                                 : KeyframeOptions{};
   absl::StatusOr<VideoHashes> h =
-      hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = options.video_frame_interval}, progress);
+      hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = options.video_frame_interval}, progress, {}, keyframes);
   if (options.progress) {
     std::lock_guard<std::mutex> lock(err_mu);
     err << "\r\x1b[K" << std::flush;

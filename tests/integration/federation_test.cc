@@ -705,11 +705,26 @@ TEST_F(FederationTest, VideoSubmittedAtAMatchesATrimmedCopyAtCUntilWithdrawn) {
   ASSERT_EQ(info.status, 200) << info.body;
   EXPECT_NE(info.body.find("\"vpdq\""), std::string::npos) << info.body;
   EXPECT_EQ(C().bank->Stats().videos, 1u);
+  // A cropped copy, which no frame PDQ catches, matches at C through the keyframes that travelled with it.
+  const std::string& cropped = testing::VideoClips::Get().Cropped();
+  auto robust_matches = [&](Node& n) {
+    std::vector<std::string> out;
+    const Response r = Call(n, "POST", "/v1/match/video", n.query_token, cropped);
+    EXPECT_EQ(r.status, 200) << n.id << ": " << r.body;
+    if (r.status != 200) return out;
+    const auto body = ParseJson(r.body);
+    for (const auto& m : body.at("matches").as_array()) {
+      if (m.at("signal_type") == "robust") out.emplace_back(m.at("id").as_string());
+    }
+    return out;
+  };
+  EXPECT_EQ(robust_matches(C()), std::vector<std::string>{id});
 
   const Response withdrawn = Call(A(), "DELETE", "/v1/signals/" + id, A().submit_token);
   ASSERT_EQ(withdrawn.status, 200) << withdrawn.body;
   EXPECT_TRUE(vpdq_matches(A()).empty());
   ASSERT_TRUE(Eventually([&] { return vpdq_matches(C()).empty(); })) << "still matches at node-c after withdrawal";
+  EXPECT_TRUE(robust_matches(C()).empty()) << "the keyframes stay at node-c after withdrawal";
   EXPECT_TRUE(vpdq_matches(B()).empty());
   EXPECT_EQ(C().bank->Stats().videos, 0u);
   EXPECT_EQ(C().bank->Stats().video_frames, 0u);

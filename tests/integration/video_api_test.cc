@@ -503,6 +503,30 @@ TEST_F(VideoApiTest, LetterboxedCopyMatchesWithItsBarsRemoved) {
   EXPECT_NEAR(Number(m.at("target_range").as_array()[1]), 11.0, 1.0) << json::serialize(m);
 }
 
+// A crop defeats every frame's PDQ; the keyframes' local features catch it. The banked clip has 12 sampled
+// frames, so it keeps 6 keyframes (KeyframeOptions' rule with 8: frames 0, 2, 4, 6, 8 and 10).
+TEST_F(VideoApiTest, CroppedCopyMatchesThroughItsKeyframes) {
+  const Response submitted = PostVideo("/v1/signals/video", submit_token_, clips().Banked());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  EXPECT_EQ(Body(submitted).at("keyframes"), json::value(6)) << submitted.body;
+  const std::string id = json::value_to<std::string>(Body(submitted).at("id"));
+  const json::array matches = MatchVideo(clips().Cropped());
+  EXPECT_TRUE(OfType(matches, "vpdq").empty()) << json::serialize(matches);
+  const std::vector<json::object> robust = OfType(matches, "robust");
+  ASSERT_EQ(robust.size(), 1u) << json::serialize(matches);
+  EXPECT_EQ(robust[0].at("id"), json::value(id));
+  EXPECT_GE(robust[0].at("keyframes").to_number<int64_t>(), 2) << json::serialize(robust[0]);
+  EXPECT_EQ(robust[0].at("mirrored"), false);
+  // Its mirror image too, through the query keyframes' mirrored features.
+  const std::vector<json::object> mirrored = OfType(MatchVideo(clips().Make(
+      "cropped-mirrored.mp4", "-i '" + clips().Path("cropped.mp4") + "' -vf hflip -c:v libx264 -pix_fmt yuv420p")), "robust");
+  ASSERT_EQ(mirrored.size(), 1u);
+  EXPECT_EQ(mirrored[0].at("mirrored"), true);
+  // Withdrawn: the keyframes go with the frames.
+  ASSERT_EQ(Call("DELETE", "/v1/signals/" + id, submit_token_).status, 200);
+  EXPECT_TRUE(MatchVideo(clips().Cropped()).empty());
+}
+
 TEST_F(VideoApiTest, UnrelatedClipMatchesNothing) {
   ASSERT_FALSE(SubmitVideoId(clips().Banked()).empty());
   const json::object answer = MatchVideoAnswer(clips().Unrelated());
@@ -700,6 +724,29 @@ TEST_F(VideoApiTest, JsonVpdqTakenFromHashIsAcceptedAndTheFileMatchesIt) {
   EXPECT_EQ(by_md5[0].at("id"), json::value(id));
   // An edit matches it too.
   EXPECT_EQ(OfType(MatchVideo(clips().Trim()), "vpdq").size(), 1u);
+  // Without keyframes a crop is not caught; /v1/hash's keyframes, sent with the frames, catch it.
+  EXPECT_TRUE(MatchVideo(clips().Cropped()).empty());
+  ASSERT_EQ(Call("DELETE", "/v1/signals/" + id, submit_token_).status, 200);
+  const json::array keyframes = Body(hashed).at("hashes").at("vpdq_keyframes").as_array();
+  EXPECT_EQ(keyframes.size(), 6u) << "12 sampled frames keep 6 keyframes";
+  const Response with_keyframes = Call(
+      "POST", "/v1/signals", submit_token_,
+      json::serialize(json::object{{"vpdq", frames}, {"vpdq_keyframes", keyframes}, {"duration", 12.0}}));
+  ASSERT_EQ(with_keyframes.status, 201) << with_keyframes.body;
+  const std::vector<json::object> cropped = OfType(MatchVideo(clips().Cropped()), "robust");
+  ASSERT_EQ(cropped.size(), 1u);
+  EXPECT_EQ(cropped[0].at("id"), Body(with_keyframes).at("id"));
+  // Keyframes without vpdq, or malformed ones, are refused naming the field.
+  for (const json::value& bad : {json::value(json::object{{"vpdq_keyframes", keyframes}, {"md5", md5}}),
+                                 json::value(json::object{{"vpdq", frames},
+                                                          {"vpdq_keyframes", json::array{json::object{{"timestamp", 1}}}}}),
+                                 json::value(json::object{{"vpdq", frames},
+                                                          {"vpdq_keyframes", json::array{json::object{
+                                                                                 {"timestamp", 1}, {"robust", "AAAA"}}}}})}) {
+    const Response r = Call("POST", "/v1/signals", submit_token_, json::serialize(bad));
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("vpdq_keyframes"), std::string::npos) << r.body;
+  }
 }
 
 TEST_F(VideoApiTest, MalformedVpdqJsonIs400NamingTheField) {

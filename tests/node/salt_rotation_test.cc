@@ -53,6 +53,15 @@ SignalInput EveryKindOfValue(std::mt19937_64& rng) {
     video.frames.push_back({f, 80 + i, static_cast<double>(i)});
   }
   video.duration = 5;
+  for (int k = 0; k < 2; ++k) {  // two keyframes: robust fingerprints of frames 0 and 3
+    std::vector<LocalFeature> kf(12);
+    for (LocalFeature& f : kf) {
+      for (auto& l : f.descriptor) l = rng();
+      f.x = static_cast<uint16_t>(rng() % 4096);
+      f.y = static_cast<uint16_t>(rng() % 4096);
+    }
+    video.keyframes.emplace_back(EncodeRobust(kf, 640, 360).value(), 3.0 * k);
+  }
   in.video = video;
   EmbeddingInput e;
   e.model_id = std::string(64, 'a');
@@ -85,6 +94,12 @@ TEST(SaltRotationTest, AResaltedSignalIsTheSameSubmissionBuiltUnderTheNewSalt) {
     EXPECT_EQ(got->robust(), want->robust()) << "descriptors moved and sorted again";
     EXPECT_EQ(got->video().pdq(), want->video().pdq());
     EXPECT_EQ(got->video().quality(), want->video().quality());
+    ASSERT_EQ(got->video().keyframes_size(), 2);
+    for (int k = 0; k < 2; ++k) {
+      EXPECT_NE(got->video().keyframes(k), old_signal->video().keyframes(k));
+      EXPECT_EQ(got->video().keyframes(k), want->video().keyframes(k)) << "keyframe " << k << " moved and sorted again";
+    }
+    EXPECT_EQ(got->video().keyframe_ms(1), 3000u);
     ASSERT_EQ(got->embedding().vector_size(), want->embedding().vector_size());
     for (int i = 0; i < got->embedding().vector_size(); ++i) {
       EXPECT_NEAR(got->embedding().vector(i), want->embedding().vector(i), 1e-5f) << i;

@@ -76,6 +76,11 @@ const std::string& VideoClips::Mirrored() {
   return Make("mirrored.mp4", "-i '" + Path("banked.mp4") + "' -vf hflip" + kH264);
 }
 
+const std::string& VideoClips::Cropped() {
+  Banked();
+  return Make("cropped.mp4", "-i '" + Path("banked.mp4") + "' -vf crop=272:204:40:28" + kH264);
+}
+
 const std::string& VideoClips::Letterboxed() {
   Banked();
   return Make("letterboxed.mp4", "-i '" + Path("banked.mp4") + "' -vf scale=320:180,pad=320:240:0:30:black" + kH264);

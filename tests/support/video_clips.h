@@ -14,6 +14,7 @@
 //   HalfScale()     Banked() scaled to 160x120, re-encoded
 //   Mirrored()      Banked() mirrored left to right (hflip), re-encoded
 //   Letterboxed()   Banked() scaled to 320x180 inside black bars of 30 rows above and below (320x240)
+//   Cropped()       Banked() cropped off-centre to 272x204 from (40, 28): 28 % of the area gone, re-encoded
 //   Unrelated()     cellauto (rule 110), 8 s: nothing in common with the others
 //   FlatBlack()     plain black, 3 s: every frame's PDQ quality is 0
 //   Ffv1Mkv()       testsrc2 for 2 s in FFV1 (lossless) in Matroska: a codec the node does not decode
@@ -45,6 +46,7 @@ class VideoClips {
   const std::string& HalfScale();
   const std::string& Mirrored();
   const std::string& Letterboxed();
+  const std::string& Cropped();
   const std::string& Unrelated();
   const std::string& FlatBlack();
   const std::string& Ffv1Mkv();

@@ -4,7 +4,7 @@
 //   const h = await hash(file);              // File, Blob, ArrayBuffer or Uint8Array
 //   // an image: { path, pdq, quality, md5, sha256, width, height, format, robust?, dihedral? }
 //   // a video:  { path, type: "video", md5, sha256, width, height, codec, frame_rate, duration,
-//   //             seconds_per_frame, vpdq: [{ frame, quality, pdq, timestamp }] }
+//   //             seconds_per_frame, vpdq: [{ frame, quality, pdq, timestamp }], vpdq_keyframes?: [{ timestamp, robust }] }
 //
 // The hashing runs the node's own C++ hashing code compiled to WebAssembly (web/wasm/), in a Web Worker in
 // browsers (the page stays responsive) and in process under Node.js. Nothing is sent anywhere: the only network

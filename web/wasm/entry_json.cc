@@ -84,7 +84,17 @@ std::string VideoJson(const VideoHashes& h) {
     absl::StrAppend(&out, i == 0 ? "" : ",", "{\"frame\":", f.frame_number, ",\"quality\":", f.quality,
                     ",\"pdq\":\"", f.pdq.ToHex(), "\",\"timestamp\":", JsonNumber(Round3(f.timestamp)), "}");
   }
-  out += "]}";
+  out += "]";
+  // The keyframes a node banks, as the node's VideoHashesJson prints them.
+  std::string keyframes;
+  for (const VideoKeyframe& k : h.keyframes) {
+    if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) {
+      absl::StrAppend(&keyframes, keyframes.empty() ? "" : ",", "{\"timestamp\":", JsonNumber(Round3(k.timestamp)),
+                      ",\"robust\":\"", absl::Base64Escape(*fp), "\"}");
+    }
+  }
+  if (!keyframes.empty()) absl::StrAppend(&out, ",\"vpdq_keyframes\":[", keyframes, "]");
+  out += "}";
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "hashing/robust_fingerprint.h"
 #include "hashing/video_decoder.h"
 #include "hashing/vpdq.h"
 #include "web/wasm/entry_json.h"
@@ -19,12 +20,14 @@ std::string g_result;  // the last answer (see the contract above)
 extern "C" {
 
 // Hashes the video file in data[0, size) as `hashbank hash --json --frame-interval S` does: vPDQ of the
-// sampled frames, MD5, SHA-256. Returns its JSON (without "path"), or {"error":{"code","message"}}.
+// sampled frames, the keyframes' robust fingerprints, MD5, SHA-256. Returns its JSON (without "path"), or {"error":{"code","message"}}.
 EMSCRIPTEN_KEEPALIVE const char* hashbank_hash_video(const uint8_t* data, size_t size, double seconds_per_frame) {
   using namespace hashbank;
   VideoHasher hasher(VideoLimits{});
+  // The keyframes a node banks (8 of 64 features), as `hashbank hash --json` prints them.
   absl::StatusOr<VideoHashes> h = hasher.Hash(
-      {data, size}, VideoDecodeOptions{.seconds_per_frame = seconds_per_frame, .downsample_width = 0, .downsample_height = 0});
+      {data, size}, VideoDecodeOptions{.seconds_per_frame = seconds_per_frame, .downsample_width = 0, .downsample_height = 0},
+      {}, {}, KeyframeOptions{.count = 8, .features = kRobustBankFeatures, .mirrored = false});
   g_result = h.ok() ? wasm::VideoJson(*h) : wasm::ErrorJson(h.status());
   return g_result.c_str();
 }
