@@ -109,6 +109,14 @@ int main(int argc, char** argv) {
         it.queries.push_back({k.features, k.mirrored, k.timestamp});
       }
     }
+    if (it.kind == "bank") {
+      // Queried against the other bank videos as the node would query the file: query keyframes (not timed).
+      absl::StatusOr<VideoHashes> q =
+          hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = query_spf}, {}, {},
+                      KeyframeOptions{.count = 16, .features = kRobustQueryFeatures, .mirrored = true});
+      if (!q.ok()) return 1;
+      for (const VideoKeyframe& k : q->keyframes) it.queries.push_back({k.features, k.mirrored, k.timestamp});
+    }
   }
   VideoIndex index(rule.min_quality);
   KeyframeIndex keyframe_index;
@@ -118,13 +126,6 @@ int main(int argc, char** argv) {
     if (!index.Insert(i, items[i].frames, items[i].interval).ok()) return 1;
     if (!keyframe_index.Insert(i, items[i].keyframes).ok()) return 1;
     bank_of[i] = items[i].source;
-  }
-  // Bank videos are queried with their own keyframes too (at 64 features: what was hashed once).
-  for (Item& it : items) {
-    if (it.kind != "bank") continue;
-    for (const std::string& k : it.keyframes) {
-      if (absl::StatusOr<std::vector<LocalFeature>> f = DecodeRobust(k); f.ok()) it.queries.push_back({*f, {}, 0});
-    }
   }
   std::map<std::string, std::pair<int, int>> by_keyframes;  // per edit: caught by keyframes alone
   std::map<std::string, std::pair<int, int>> by_edit;  // caught, total

@@ -753,9 +753,10 @@ absl::Status ApplyEnvironment(const Environment& env, NodeConfig* config) {
 // happens to be started (values from the environment and the defaults stay relative to the working directory).
 void RebasePaths(const YAML::Node& root, const std::filesystem::path& base, NodeConfig* config) {
   const std::pair<const char*, const char*> keys[] = {{"node", "data_dir"}, {"api", "tls_cert"}, {"api", "tls_key"},
-                                                      {"salt", "file"},     {"federation", "ca"}};
+                                                      {"salt", "file"},     {"federation", "ca"},
+                                                      {"matching", "embedding_model"}};
   std::string* fields[] = {&config->node.data_dir, &config->api.tls_cert, &config->api.tls_key, &config->salt.file,
-                           &config->federation.ca};
+                           &config->federation.ca, &config->matching.embedding_model};
   for (size_t i = 0; i < std::size(keys); ++i) {
     const YAML::Node section = root[keys[i].first];
     if (!section || !section.IsMap() || !section[keys[i].second]) continue;  // not written in the file

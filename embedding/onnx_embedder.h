@@ -4,8 +4,9 @@
 // The model's identity is the SHA-256 of the file's bytes (its model_id, as a ModelFingerprint publishes it).
 // Its input is one float tensor 1 x 3 x H x W (NCHW) made from an RgbImage of exactly W x H by the
 // fingerprint's preprocessing (EmbeddingPreprocessing): value = (sample / 255 - mean[c]) / std[c], channels in
-// the fingerprint's colour order. Its output is the network's first output, flattened: it must hold exactly
-// `dimension` finite numbers. The vector is returned as the model gives it (the bank normalises and salts it).
+// the fingerprint's colour order. Its output is what cv::dnn::Net::forward() returns — the first output of
+// the network's last layer — flattened: it must hold exactly `dimension` finite numbers (export a model with
+// one output). The vector is returned as the model gives it (the bank normalises and salts it).
 //
 // Ownership: keeps the file's bytes (each concurrent caller gets a network of its own, read from them) and
 // the networks it made, at most one per thread that ever called Embed at once.

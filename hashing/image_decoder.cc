@@ -594,8 +594,9 @@ absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limi
 absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
                           const DecodeOutputs& extra) {
   if (extra.grey != nullptr && extra.grey_long_side < 1) return absl::InvalidArgumentError("grey_long_side must be positive");
-  if (extra.rgb != nullptr && (extra.rgb_width < 1 || extra.rgb_height < 1)) {
-    return absl::InvalidArgumentError("rgb_width and rgb_height must be positive");
+  if (extra.rgb != nullptr && (extra.rgb_width < 1 || extra.rgb_height < 1 || extra.rgb_width > kMaxRgbSide ||
+                               extra.rgb_height > kMaxRgbSide)) {
+    return absl::InvalidArgumentError(absl::StrCat("rgb_width and rgb_height must be 1 to ", kMaxRgbSide));
   }
   if (file.empty()) return absl::InvalidArgumentError("empty file");
   if (file.size() > limits.max_file_bytes) {

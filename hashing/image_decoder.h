@@ -86,8 +86,11 @@ struct DecodeOutputs {
   int rgb_height = 0;
 };
 
-// Same errors as above, plus InvalidArgument for a non-positive grey_long_side, rgb_width or rgb_height when
-// the image is asked for.
+// The largest rgb_width / rgb_height DecodeOutputs may ask for.
+inline constexpr int kMaxRgbSide = 8192;
+
+// Same errors as above, plus InvalidArgument for a non-positive grey_long_side, or an rgb_width or rgb_height
+// outside 1..kMaxRgbSide, when the image is asked for.
 absl::Status PrepareImage(std::span<const uint8_t> file, const ImageLimits& limits, PreparedImage* out,
                           const DecodeOutputs& extra);
 

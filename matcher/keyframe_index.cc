@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "hashing/robust_fingerprint.h"
 
 namespace hashbank {
 
@@ -11,13 +12,23 @@ absl::Status KeyframeIndex::Insert(uint64_t video, std::span<const std::string> 
   if (encoded.size() > kMaxKeyframes) {
     return absl::InvalidArgumentError(absl::StrCat("video of ", encoded.size(), " keyframes; at most ", kMaxKeyframes));
   }
+  // Every keyframe is checked before any is inserted (a bulk load cannot take postings back): a peer's entry
+  // may carry anything its signature covers.
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(encoded[i]);
+    if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("video keyframe ", i, ": ", fp.status().message()));
+    if (fp->features.size() < kMinRobustFeatures || fp->features.size() > kMaxRobustFeatures) {
+      return absl::InvalidArgumentError(absl::StrCat("video keyframe ", i, ": ", fp->features.size(), " features; ",
+                                                     kMinRobustFeatures, " to ", kMaxRobustFeatures, " are banked"));
+    }
+  }
   absl::MutexLock lock(&mu_);
   if (of_.contains(video)) return absl::AlreadyExistsError("video keyframes already indexed");
   const uint64_t first = owner_.size();
   for (size_t i = 0; i < encoded.size(); ++i) {
+    // Decoded above: only an id beyond 2^32 can fail here. The keyframes inserted so far stay unowned.
     if (absl::Status s = index_.InsertEncoded(first + i, encoded[i], bulk); !s.ok()) {
-      for (size_t j = 0; j < i; ++j) index_.Remove(first + j);
-      owner_.resize(first + i, UINT64_MAX);  // ids stay dense; these point nowhere
+      std::fill(owner_.begin() + static_cast<std::ptrdiff_t>(first), owner_.end(), UINT64_MAX);
       return absl::InvalidArgumentError(absl::StrCat("video keyframe ", i, ": ", s.message()));
     }
     owner_.push_back(video);

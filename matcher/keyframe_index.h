@@ -5,14 +5,18 @@
 //
 // The rule: a query keyframe verifies a banked keyframe as an image query does (RobustIndex: voting, then
 // geometric verification). A banked video matches when at least two of its keyframes are verified, by at
-// least two different query keyframes (one of each if it has a single keyframe): one similar frame — a
-// shared title card, a logo — never makes a video match.
+// least two different query keyframes (one of each if it has a single keyframe): a single similar frame —
+// a logo, one shared shot — does not make a video match (a video with one bankable keyframe excepted).
+//
+// The rule does not use the keyframes' times: two banked keyframes of one shared scene (a title card over two
+// keyframes' span, a mostly static video) can still make a match.
 //
 // Ownership: keyframes are held in their stored encoding in one RobustIndex, under dense keyframe ids of
 // their own; `owner_` maps each id to its video's id. Thread-safety: all methods may be called concurrently;
 // `mu_` guards the id maps (taken before the RobustIndex's own lock, never the other way). Errors: Insert
-// refuses a video already present (AlreadyExists), more than kMaxKeyframes keyframes or a malformed one
-// (InvalidArgument, naming it; nothing of the video is kept then).
+// refuses a video already present (AlreadyExists), more than kMaxKeyframes keyframes, or one that is malformed
+// or has fewer than kMinRobustFeatures or more than kMaxRobustFeatures features (InvalidArgument, naming it;
+// every keyframe is checked first, so nothing of the video is kept then).
 #pragma once
 
 #include <cstddef>

@@ -27,6 +27,17 @@ using namespace ::hashbank::api;  // NOLINT(google-build-using-namespace): the A
 // The most embedding matches an image query lists (the most similar first, above the model's threshold).
 constexpr size_t kImageEmbeddingMatches = 100;
 
+// How an image becomes a model's input, from the fields of its fingerprint.
+EmbeddingPreprocessing PreprocessingOf(uint32_t width, uint32_t height, std::string_view colour_order,
+                                       std::vector<float> mean, std::vector<float> std, uint32_t dimension) {
+  return EmbeddingPreprocessing{.width = static_cast<int>(std::min<uint32_t>(width, 1u << 20)),
+                                .height = static_cast<int>(std::min<uint32_t>(height, 1u << 20)),
+                                .bgr = colour_order == "BGR",
+                                .mean = std::move(mean),
+                                .std = std::move(std),
+                                .dimension = dimension};
+}
+
 }  // namespace
 
 std::string ErrorBody(std::string_view code, std::string_view message) {
@@ -677,10 +688,17 @@ absl::StatusOr<HttpResponse> MemberApi::ImageRoute(const Call& call, bool match)
     HB_ASSIGN_OR_RETURN(const std::vector<Match> robust, bank_->MatchRobust(direct, mirrored));
     matches.insert(matches.end(), robust.begin(), robust.end());
     if (embedding) {
-      // At or above the model's published threshold: the similarity its publisher calls a match.
-      HB_ASSIGN_OR_RETURN(const std::vector<Match> similar,
-                          bank_->MatchEmbedding(*embedding, plan.threshold, kImageEmbeddingMatches, filter));
-      matches.insert(matches.end(), similar.begin(), similar.end());
+      // At or above the model's published threshold: the similarity its publisher calls a match. A failure
+      // here (a vector the index refuses) costs the embedding's matches only.
+      absl::StatusOr<std::vector<Match>> similar =
+          bank_->MatchEmbedding(*embedding, plan.threshold, kImageEmbeddingMatches, filter);
+      if (similar.ok()) {
+        matches.insert(matches.end(), similar->begin(), similar->end());
+      } else if (absl::IsInvalidArgument(similar.status())) {
+        out["embedding_skipped"] = absl::StrCat("the embedding was not matched: ", similar.status().message());
+      } else {
+        return similar.status();
+      }
     }
     ApplyMatchFilter(filter, &matches);
     json::array arr;
@@ -699,15 +717,16 @@ MemberApi::EmbeddingPlan MemberApi::PlanEmbedding() const {
                                 " has no published fingerprint here (POST /v1/models); no embedding was computed");
     return plan;
   }
-  EmbeddingPreprocessing pre{.width = static_cast<int>(std::min<uint32_t>(f->input_width(), 1u << 20)),
-                             .height = static_cast<int>(std::min<uint32_t>(f->input_height(), 1u << 20)),
-                             .bgr = f->colour_order() == "BGR",
-                             .mean = {f->mean().begin(), f->mean().end()},
-                             .std = {f->std().begin(), f->std().end()},
-                             .dimension = f->dimension()};
+  EmbeddingPreprocessing pre = PreprocessingOf(f->input_width(), f->input_height(), f->colour_order(),
+                                               {f->mean().begin(), f->mean().end()},
+                                               {f->std().begin(), f->std().end()}, f->dimension());
   if (absl::Status s = CheckPreprocessing(pre); !s.ok()) {
     plan.skipped = absl::StrCat("the model's fingerprint cannot be run here: ", s.message(),
                                 "; no embedding was computed");
+    return plan;
+  }
+  if (!(f->threshold() >= -1.0f && f->threshold() <= 1.0f) || f->metric() != "cosine") {
+    plan.skipped = "the model's fingerprint has no usable threshold and cosine metric; no embedding was computed";
     return plan;
   }
   plan.pre = std::move(pre);
@@ -952,6 +971,22 @@ absl::StatusOr<HttpResponse> MemberApi::PublishModel(const Call& call) {
   if (model.metric != "cosine") return Bad("metric: only \"cosine\"");
   HB_ASSIGN_OR_RETURN(const std::optional<double> threshold, r.Number("threshold"));
   model.threshold = static_cast<float>(threshold.value_or(0.9));
+  // The first fingerprint of a model id is the model's everywhere: for the model this node runs, one that it
+  // cannot run (or that its output does not fit) is refused before it is published.
+  if (embedder_ != nullptr && model.model_id == embedder_->model_id()) {
+    const EmbeddingPreprocessing pre =
+        PreprocessingOf(model.input_width, model.input_height, model.colour_order, model.mean, model.std, model.dimension);
+    absl::Status fits = CheckPreprocessing(pre);
+    if (fits.ok()) {
+      const RgbImage grey{.width = pre.width, .height = pre.height,
+                          .pixels = std::vector<uint8_t>(static_cast<size_t>(pre.width) * static_cast<size_t>(pre.height) * 3, 128)};
+      fits = embedder_->Embed(grey, pre).status();
+    }
+    if (!fits.ok()) {
+      return Bad(absl::StrCat("this node runs model ", model.model_id, " (matching.embedding_model), and this "
+                              "fingerprint does not fit it: ", fits.message()));
+    }
+  }
   HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->PublishModel(model, *call.actor));
   return Json(201, json::object{{"id", FormatSignalId(ref)}, {"model_id", model.model_id}});
 }

@@ -181,7 +181,8 @@ absl::Status SignalIntake::BuildVideo(const VideoInput& in, pb::VideoFingerprint
   }
   for (size_t i = 0; i < in.keyframes.size(); ++i) {
     const auto& [encoded, time] = in.keyframes[i];
-    if (!(time >= 0) || time > duration) {
+    // Within the frames' span or the stated duration (a container may state less than its frames' times).
+    if (!(time >= 0) || time > std::max(duration, last)) {
       return absl::InvalidArgumentError(absl::StrCat("vpdq_keyframes[", i, "].timestamp: must be within the video"));
     }
     absl::StatusOr<std::string> salted = SaltRobust(encoded);

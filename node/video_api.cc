@@ -131,7 +131,9 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   // Queries are sampled more densely than the bank (video_query_seconds_per_frame), so that every banked
   // frame has a query frame close in time whatever the excerpt's offset.
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      HashBody(req, lim.video, lim.video_query_seconds_per_frame, variants, kQueryKeyframes));
+                      HashBody(req, lim.video, lim.video_query_seconds_per_frame, variants,
+                               KeyframeOptions{.count = kQueryKeyframes.count, .features = kQueryKeyframes.features,
+                                               .mirrored = variants.mirrored}));
   // Passes: the frames as hashed; mirrored (mirrored=false turns it off); with black bars cut off, when any
   // frame had bars.
   std::vector<VideoQueryPass> passes(1);
@@ -150,10 +152,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   HB_ASSIGN_OR_RETURN(matches, bank_->MatchVideo(passes, h.FrameInterval(), rule));
   // Keyframes: crops and overlays that the frames' PDQs miss. A video the passes found is not reported again.
   std::vector<VideoKeyframeQuery> keyframes;
-  for (const VideoKeyframe& k : h.keyframes) {
-    if (!variants.mirrored) keyframes.push_back({k.features, {}, k.timestamp});
-    else keyframes.push_back({k.features, k.mirrored, k.timestamp});
-  }
+  for (const VideoKeyframe& k : h.keyframes) keyframes.push_back({k.features, k.mirrored, k.timestamp});
   HB_ASSIGN_OR_RETURN(const std::vector<Match> by_keyframes, bank_->MatchVideoKeyframes(keyframes));
   for (const Match& m : by_keyframes) {
     if (std::none_of(matches.begin(), matches.end(), [&](const Match& x) { return x.ref == m.ref; })) {

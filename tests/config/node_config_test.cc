@@ -986,7 +986,8 @@ TEST(NodeConfigPathsTest, RelativePathsInAFileAreRelativeToTheFile) {
   const std::filesystem::path file = dir / "etc" / "hashbank.yaml";
   {
     std::ofstream out(file);
-    out << "node:\n  data_dir: ../data\napi:\n  tls_cert: tls/a.pem\n  tls_key: /abs/a.key\nsalt:\n  file: salt.json\n";
+    out << "node:\n  data_dir: ../data\napi:\n  tls_cert: tls/a.pem\n  tls_key: /abs/a.key\nsalt:\n  file: salt.json\n"
+        << "matching:\n  embedding_model: models/embedder.onnx\n";
   }
   auto config = NodeConfig::Load(file.string(), Environment{});
   ASSERT_TRUE(config.ok()) << config.status();
@@ -994,6 +995,7 @@ TEST(NodeConfigPathsTest, RelativePathsInAFileAreRelativeToTheFile) {
   EXPECT_EQ(config->api.tls_cert, (dir / "etc" / "tls" / "a.pem").string());
   EXPECT_EQ(config->api.tls_key, "/abs/a.key");
   EXPECT_EQ(config->salt.file, (dir / "etc" / "salt.json").string());
+  EXPECT_EQ(config->matching.embedding_model, (dir / "etc" / "models" / "embedder.onnx").string());
   // From the environment: as written (relative to the working directory).
   auto from_env = NodeConfig::Load(file.string(), Environment{{"HASHBANK_NODE_DATA_DIR", "rel/data"}});
   ASSERT_TRUE(from_env.ok()) << from_env.status();

@@ -138,7 +138,11 @@ TEST(OnnxEmbedderTest, ConcurrentCallersGetTheSameVectors) {
   ASSERT_TRUE(embedder.ok());
   const EmbeddingPreprocessing pre{.width = 32, .height = 24, .dimension = 12};
   std::vector<std::vector<float>> alone;
-  for (const auto& [path, want] : model->images) alone.push_back(*EmbedFile(**embedder, path, pre));
+  for (const auto& [path, want] : model->images) {
+    absl::StatusOr<std::vector<float>> v = EmbedFile(**embedder, path, pre);
+    ASSERT_TRUE(v.ok()) << v.status();
+    alone.push_back(*std::move(v));
+  }
   std::vector<int> mismatches(4, 0);
   std::vector<std::thread> threads;
   for (size_t t = 0; t < mismatches.size(); ++t) {

@@ -161,20 +161,36 @@ TEST_F(EmbeddingApiTest, ImagesGetTheModelsEmbeddingOnceItsFingerprintIsPublishe
   EXPECT_TRUE(HasEmbeddingMatch(json::parse(r.body), id)) << r.body;
 }
 
-TEST_F(EmbeddingApiTest, AFingerprintThatDoesNotFitTheModelSkipsTheEmbeddingOnly) {
+// The first fingerprint of a model id is the model's everywhere: the node that runs the model refuses one
+// that does not fit it, and images are still banked and matched by their other fingerprints meanwhile.
+TEST_F(EmbeddingApiTest, AFingerprintThatDoesNotFitTheModelIsRefusedAndImagesStillCount) {
   ASSERT_NO_FATAL_FAILURE(Start(model_.path));
   json::object f = Fingerprint(0.9);
   f["dimension"] = 13;  // the model gives 12 numbers
   Response r = PostJson("/v1/models", f);
-  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("gives 12 numbers"), std::string::npos) << r.body;
+  f = Fingerprint(0.9);
+  f["input_width"] = 0;  // no input size: this node could not run it
+  r = PostJson("/v1/models", f);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("input_width"), std::string::npos) << r.body;
+  // Another model's fingerprint is not this node's to judge.
+  json::object other = Fingerprint(0.9);
+  other["model_id"] = std::string(64, 'e');
+  other["dimension"] = 13;
+  EXPECT_EQ(PostJson("/v1/models", other).status, 201);
+
   r = PostImage("/v1/signals/image", model_.images[0].first);
   ASSERT_EQ(r.status, 201) << r.body;
   const json::value v = json::parse(r.body);
-  EXPECT_NE(json::value_to<std::string>(v.at("embedding_skipped")).find("gives 12 numbers"), std::string::npos) << r.body;
-  EXPECT_TRUE(v.as_object().contains("id"));
+  EXPECT_NE(json::value_to<std::string>(v.at("embedding_skipped")).find("no published fingerprint"), std::string::npos)
+      << r.body;
   r = PostImage("/v1/match/image", model_.images[0].first);
   ASSERT_EQ(r.status, 200) << r.body;  // the other fingerprints still match
   EXPECT_FALSE(json::parse(r.body).at("matches").as_array().empty()) << r.body;
+  // The fitting fingerprint is still accepted afterwards.
+  EXPECT_EQ(PostJson("/v1/models", Fingerprint(0.9)).status, 201);
 }
 
 TEST_F(EmbeddingApiTest, AFileThatIsNotAModelStopsTheStart) {

@@ -120,7 +120,14 @@ TEST_F(KeyframeIndexTest, RemovedVideosAreNotFoundAndBadInsertsKeepNothing) {
   EXPECT_EQ(index_.Insert(200, nine).code(), absl::StatusCode::kInvalidArgument);
   std::vector<std::string> bad{encoded[0], encoded[1], "not a fingerprint"};
   EXPECT_EQ(index_.Insert(201, bad).code(), absl::StatusCode::kInvalidArgument);
+  // A peer's keyframe of 65 features (more than a node banks) or of 9 (too few to verify): refused too.
+  std::mt19937_64 rng(3);
+  for (const size_t n : {size_t{65}, size_t{9}}) {
+    const std::vector<std::string> odd{encoded[0], *EncodeRobust(RandomFeatures(rng, n), 640, 360)};
+    EXPECT_EQ(index_.Insert(202, odd).code(), absl::StatusCode::kInvalidArgument) << n;
+  }
   EXPECT_EQ(index_.videos(), 3u);
+  EXPECT_EQ(index_.keyframes(), 9u) << "nothing of the refused videos was inserted";
   const std::vector<std::string> two{encoded[0], encoded[1]};
   EXPECT_TRUE(index_.Insert(201, two).ok());  // the id was not taken
 }

@@ -198,5 +198,36 @@ TEST(SignalIndexTest, RemoveBetweenAddAndFlushKeepsTheSignalOut) {
   EXPECT_EQ(index.Stats().pdq, 0u);  // fails today: 1
 }
 
+// A peer's model fingerprint that this code would never publish (a NaN or out-of-range threshold, a bad id, no
+// dimension) claims nothing; the first usable one of the id is the model's, and later ones change nothing.
+TEST(SignalIndexTest, OnlyAUsableModelFingerprintClaimsItsId) {
+  SignalIndex index;
+  SignalIndex::PdqBatch batch;
+  const std::string id(64, 'c');
+  auto model_entry = [&](float threshold, uint32_t dimension, const std::string& model_id) {
+    pb::Entry e;
+    pb::ModelFingerprint* m = e.mutable_model();
+    m->set_model_id(model_id);
+    m->set_name("m");
+    m->set_dimension(dimension);
+    m->set_threshold(threshold);
+    m->set_input_width(224);
+    return e;
+  };
+  uint64_t sequence = 0;
+  for (const pb::Entry& bad : {model_entry(std::nanf(""), 8, id), model_entry(1.5f, 8, id), model_entry(-2.0f, 8, id),
+                               model_entry(0.9f, 0, id), model_entry(0.9f, 5000, id), model_entry(0.9f, 8, "ABC")}) {
+    ASSERT_TRUE(index.Add(SignalRef{"peer", ++sequence}, bad, &batch).ok());
+  }
+  EXPECT_FALSE(index.Model(id).has_value());
+  EXPECT_FALSE(index.ModelDimension(id).has_value());
+  ASSERT_TRUE(index.Add(SignalRef{"peer", ++sequence}, model_entry(0.95f, 8, id), &batch).ok());
+  ASSERT_TRUE(index.Add(SignalRef{"peer", ++sequence}, model_entry(0.5f, 16, id), &batch).ok());
+  ASSERT_TRUE(index.Model(id).has_value());
+  EXPECT_EQ(index.Model(id)->dimension(), 8u);
+  EXPECT_FLOAT_EQ(index.Model(id)->threshold(), 0.95f);
+  EXPECT_EQ(index.Model(id)->input_width(), 224u) << "the whole fingerprint is kept";
+}
+
 }  // namespace
 }  // namespace hashbank
