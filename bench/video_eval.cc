@@ -83,9 +83,7 @@ int main(int argc, char** argv) {
     // also queried against the others: at the bank's rate (what is hashed once serves both).
     const double rate = it.kind == "bank" ? spf : query_spf;
     // As the node: a bank video keeps 8 keyframes of 64 features; a query compares 16 of 1 000 (and mirrored).
-    const KeyframeOptions keyframes = it.kind == "bank"
-                                          ? KeyframeOptions{.count = 8, .features = kRobustBankFeatures}
-                                          : KeyframeOptions{.count = 16, .features = kRobustQueryFeatures, .mirrored = true};
+    const KeyframeOptions keyframes = it.kind == "bank" ? kBankKeyframes : kQueryKeyframes;
     absl::StatusOr<VideoHashes> h = hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = rate}, {},
                                                 VideoQueryVariants{.mirrored = true, .strip_borders = true}, keyframes);
     wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -102,18 +100,16 @@ int main(int argc, char** argv) {
       it.bordered = it.bordered || f.bordered;
     }
     it.interval = h->FrameInterval();
-    for (const VideoKeyframe& k : h->keyframes) {
-      if (it.kind == "bank") {
-        if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) it.keyframes.push_back(*fp);
-      } else {
-        it.queries.push_back({k.features, k.mirrored, k.timestamp});
-      }
+    if (it.kind == "bank") {
+      for (auto& [fp, time] : BankableKeyframes(*h)) it.keyframes.push_back(std::move(fp));
+    } else {
+      for (const VideoKeyframe& k : h->keyframes) it.queries.push_back({k.features, k.mirrored, k.timestamp});
     }
     if (it.kind == "bank") {
       // Queried against the other bank videos as the node would query the file: query keyframes (not timed).
       absl::StatusOr<VideoHashes> q =
           hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = query_spf}, {}, {},
-                      KeyframeOptions{.count = 16, .features = kRobustQueryFeatures, .mirrored = true});
+                      kQueryKeyframes);
       if (!q.ok()) return 1;
       for (const VideoKeyframe& k : q->keyframes) it.queries.push_back({k.features, k.mirrored, k.timestamp});
     }

@@ -124,6 +124,16 @@ bool FindContentBox(const uint8_t* rgb, int width, int height, int stride, Conte
   return true;
 }
 
+std::vector<std::pair<std::string, double>> BankableKeyframes(const VideoHashes& h) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const VideoKeyframe& k : h.keyframes) {
+    if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) {
+      out.emplace_back(std::move(*fp), k.timestamp);
+    }
+  }
+  return out;
+}
+
 double VideoHashes::FrameInterval() const {
   if (info.frame_rate <= 0) return 1.0;
   return std::max(1.0, std::floor(seconds_per_frame * info.frame_rate)) / info.frame_rate;

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,6 +26,7 @@
 #include "hashing/hash256.h"
 #include "hashing/local_features.h"
 #include "hashing/pdq_hasher.h"
+#include "hashing/robust_fingerprint.h"
 #include "hashing/video_decoder.h"
 
 namespace hashbank {
@@ -63,6 +65,13 @@ struct VideoKeyframe {
   std::vector<LocalFeature> mirrored;  // when asked for
 };
 
+// The keyframes a banked video keeps (the node, `hashbank hash --json` and the browser SDK), and those a query
+// video compares.
+inline constexpr size_t kMaxVideoKeyframes = 8;
+inline constexpr KeyframeOptions kBankKeyframes{.count = static_cast<int>(kMaxVideoKeyframes),
+                                                .features = kRobustBankFeatures, .mirrored = false};
+inline constexpr KeyframeOptions kQueryKeyframes{.count = 16, .features = kRobustQueryFeatures, .mirrored = true};
+
 // The box of a frame's content inside black bars (letterbox, pillarbox, a phone's re-recording frame): rows
 // and columns from the edges inward whose luma is all below 40 and within 24 of each other are bars. Returns
 // false (no bars) unless the bars take at least 4 % of a side and the content keeps at least half of each.
@@ -100,6 +109,10 @@ class VideoHasher {
   PdqHasher pdq_;
   std::vector<uint8_t> packed_, inner_;  // a frame without row padding
 };
+
+// The keyframes a bank keeps of a hashed video: those with enough features for a robust fingerprint
+// (BankableRobust), each encoded with raw descriptors, with its time in seconds.
+std::vector<std::pair<std::string, double>> BankableKeyframes(const VideoHashes& h);
 
 // The reference's text lines (each ending in '\n').
 std::string FormatVpdqText(std::span<const VpdqFrame> frames);

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "hashing/local_features.h"
+#include "hashing/vpdq.h"
 #include "matcher/robust_index.h"
 
 namespace hashbank {
@@ -43,7 +44,7 @@ struct VideoKeyframeQuery {
 
 class KeyframeIndex {
  public:
-  static constexpr size_t kMaxKeyframes = 8;
+  static constexpr size_t kMaxKeyframes = kMaxVideoKeyframes;
 
   struct Hit {
     uint64_t video = 0;

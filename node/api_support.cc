@@ -270,10 +270,8 @@ json::object VideoHashesJson(const VideoHashes& h) {
   o["vpdq"] = std::move(frames);
   // The keyframes a bank keeps (POST /v1/hash of a video), in the shape POST /v1/signals takes.
   json::array keyframes;
-  for (const VideoKeyframe& k : h.keyframes) {
-    if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) {
-      keyframes.push_back(json::object{{"timestamp", Round3(k.timestamp)}, {"robust", absl::Base64Escape(*fp)}});
-    }
+  for (const auto& [fp, time] : BankableKeyframes(h)) {
+    keyframes.push_back(json::object{{"timestamp", Round3(time)}, {"robust", absl::Base64Escape(fp)}});
   }
   if (!keyframes.empty()) o["vpdq_keyframes"] = std::move(keyframes);
   return o;

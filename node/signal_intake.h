@@ -24,6 +24,7 @@
 #include "hashing/local_features.h"
 #include "hashing/robust_fingerprint.h"
 #include "hashing/pdq_hasher.h"
+#include "hashing/vpdq.h"
 #include "matcher/video_index.h"
 #include "node/roles.h"
 #include "storage/signal_store.h"
@@ -47,8 +48,6 @@ struct VideoInput {
   std::vector<std::pair<std::string, double>> keyframes;
 };
 
-// Keyframes a video signal may carry.
-inline constexpr size_t kMaxVideoKeyframes = 8;
 
 // Frames a submitted video may carry: two hours at one frame a second, about 1 h 56 min of 29.97 fps video
 // (every 29th frame), an entry of about 270 KB.

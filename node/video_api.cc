@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "hashing/robust_fingerprint.h"
 #include "node/api_support.h"
 #include "node/member_api.h"
 #include "node/status_macros.h"
@@ -15,28 +14,12 @@ namespace {
 
 using namespace ::hashbank::api;  // NOLINT(google-build-using-namespace): the API's own helpers
 
-// The keyframes a bank keeps: those with enough features for a robust fingerprint.
-std::vector<std::pair<std::string, double>> BankableKeyframes(const VideoHashes& h) {
-  std::vector<std::pair<std::string, double>> out;
-  for (const VideoKeyframe& k : h.keyframes) {
-    if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) {
-      out.emplace_back(std::move(*fp), k.timestamp);
-    }
-  }
-  return out;
-}
-
 std::vector<VideoFrame> Frames(const VideoHashes& h) {
   std::vector<VideoFrame> out;
   out.reserve(h.frames.size());
   for (const VpdqFrame& f : h.frames) out.push_back({f.pdq, f.quality, f.timestamp});
   return out;
 }
-
-// Keyframes a banked video keeps (their robust fingerprints), and a query video compares.
-constexpr KeyframeOptions kBankKeyframes{.count = static_cast<int>(kMaxVideoKeyframes),
-                                         .features = kRobustBankFeatures, .mirrored = false};
-constexpr KeyframeOptions kQueryKeyframes{.count = 16, .features = kRobustQueryFeatures, .mirrored = true};
 
 // The request body's video, hashed within the node's video limits.
 absl::StatusOr<VideoHashes> HashBody(const HttpRequest& req, const VideoLimits& limits, double seconds_per_frame,
@@ -130,10 +113,10 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   const VideoQueryVariants variants{.mirrored = QueryParam(req.target, "mirrored") != "false", .strip_borders = true};
   // Queries are sampled more densely than the bank (video_query_seconds_per_frame), so that every banked
   // frame has a query frame close in time whatever the excerpt's offset.
+  KeyframeOptions keyframe_options = kQueryKeyframes;
+  keyframe_options.mirrored = variants.mirrored;
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      HashBody(req, lim.video, lim.video_query_seconds_per_frame, variants,
-                               KeyframeOptions{.count = kQueryKeyframes.count, .features = kQueryKeyframes.features,
-                                               .mirrored = variants.mirrored}));
+                      HashBody(req, lim.video, lim.video_query_seconds_per_frame, variants, keyframe_options));
   // Passes: the frames as hashed; mirrored (mirrored=false turns it off); with black bars cut off, when any
   // frame had bars.
   std::vector<VideoQueryPass> passes(1);

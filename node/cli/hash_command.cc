@@ -192,8 +192,7 @@ Slot HashVideoItem(const std::string& path, bool is_stdin, const std::vector<uin
     };
   }
   // --json prints what a node banks, the keyframes' robust fingerprints included (POST /v1/signals takes it).
-  const KeyframeOptions keyframes = options.json ? KeyframeOptions{.count = 8, .features = kRobustBankFeatures}
-                                                 : KeyframeOptions{};
+  const KeyframeOptions keyframes = options.json ? kBankKeyframes : KeyframeOptions{};
   absl::StatusOr<VideoHashes> h =
       hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = options.video_frame_interval}, progress, {}, keyframes);
   if (options.progress) {

@@ -87,11 +87,9 @@ std::string VideoJson(const VideoHashes& h) {
   out += "]";
   // The keyframes a node banks, as the node's VideoHashesJson prints them.
   std::string keyframes;
-  for (const VideoKeyframe& k : h.keyframes) {
-    if (std::optional<std::string> fp = BankableRobust(k.features, k.width, k.height)) {
-      absl::StrAppend(&keyframes, keyframes.empty() ? "" : ",", "{\"timestamp\":", JsonNumber(Round3(k.timestamp)),
-                      ",\"robust\":\"", absl::Base64Escape(*fp), "\"}");
-    }
+  for (const auto& [fp, time] : BankableKeyframes(h)) {
+    absl::StrAppend(&keyframes, keyframes.empty() ? "" : ",", "{\"timestamp\":", JsonNumber(Round3(time)),
+                    ",\"robust\":\"", absl::Base64Escape(fp), "\"}");
   }
   if (!keyframes.empty()) absl::StrAppend(&out, ",\"vpdq_keyframes\":[", keyframes, "]");
   out += "}";

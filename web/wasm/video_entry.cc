@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <string>
 
-#include "hashing/robust_fingerprint.h"
 #include "hashing/video_decoder.h"
 #include "hashing/vpdq.h"
 #include "web/wasm/entry_json.h"
@@ -27,7 +26,7 @@ EMSCRIPTEN_KEEPALIVE const char* hashbank_hash_video(const uint8_t* data, size_t
   // The keyframes a node banks (8 of 64 features), as `hashbank hash --json` prints them.
   absl::StatusOr<VideoHashes> h = hasher.Hash(
       {data, size}, VideoDecodeOptions{.seconds_per_frame = seconds_per_frame, .downsample_width = 0, .downsample_height = 0},
-      {}, {}, KeyframeOptions{.count = 8, .features = kRobustBankFeatures, .mirrored = false});
+      {}, {}, kBankKeyframes);
   g_result = h.ok() ? wasm::VideoJson(*h) : wasm::ErrorJson(h.status());
   return g_result.c_str();
 }
