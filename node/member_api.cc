@@ -725,10 +725,6 @@ MemberApi::EmbeddingPlan MemberApi::PlanEmbedding() const {
                                 "; no embedding was computed");
     return plan;
   }
-  if (!(f->threshold() >= -1.0f && f->threshold() <= 1.0f) || f->metric() != "cosine") {
-    plan.skipped = "the model's fingerprint has no usable threshold and cosine metric; no embedding was computed";
-    return plan;
-  }
   plan.pre = std::move(pre);
   plan.threshold = f->threshold();
   return plan;

@@ -261,10 +261,7 @@ size_t SignalIndex::EmbeddingCount(const std::string& model_id) const { return v
 void SignalIndex::RegisterModel(const pb::ModelFingerprint& model) {
   // A fingerprint this code would never publish (a peer's entry may carry anything its signature covers)
   // does not claim the model id: its embeddings stay unmatchable until a usable fingerprint arrives.
-  if (!IsLowerHex64(model.model_id()) || model.dimension() == 0 || model.dimension() > 4096 ||
-      !(model.threshold() >= -1.0f && model.threshold() <= 1.0f)) {
-    return;
-  }
+  if (!UsableModelFingerprint(model)) return;
   uint32_t dimension = 0;
   {
     absl::MutexLock lock(&mu_);

@@ -109,7 +109,8 @@ class SignalIndex {
   size_t EmbeddingCount(const std::string& model_id) const;
 
   // Models: the first usable fingerprint of a model id is the model's (its dimension and preprocessing); one
-  // with a malformed id, a dimension outside 1..4096 or a threshold outside [-1, 1] (NaN included) is ignored.
+  // that is not UsableModelFingerprint (a malformed id, a dimension outside 1..4096, a threshold outside
+  // [-1, 1] or NaN, another metric) is ignored.
   void RegisterModel(const protocol::ModelFingerprint& model) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<uint32_t> ModelDimension(const std::string& model_id) const ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<protocol::ModelFingerprint> Model(const std::string& model_id) const ABSL_LOCKS_EXCLUDED(mu_);

@@ -288,6 +288,11 @@ absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Acto
   return sig;
 }
 
+bool UsableModelFingerprint(const pb::ModelFingerprint& m) {
+  return IsLowerHex64(m.model_id()) && m.dimension() >= 1 && m.dimension() <= 4096 && m.threshold() >= -1.0f &&
+         m.threshold() <= 1.0f && m.metric() == "cosine";
+}
+
 absl::Status SignalIntake::ValidateModel(const ModelInput& m) const {
   if (!IsLowerHex64(m.model_id)) return absl::InvalidArgumentError("model_id: the SHA-256 of the weights, 64 lowercase hex");
   if (m.dimension == 0 || m.dimension > 4096) return absl::InvalidArgumentError("dimension: 1 to 4096");

@@ -34,6 +34,7 @@ namespace hashbank {
 namespace protocol {
 class LabelEdit;
 class Signal;
+class ModelFingerprint;
 class VideoFingerprint;
 }  // namespace protocol
 
@@ -163,5 +164,8 @@ absl::Status DecodeVideoFingerprint(const protocol::VideoFingerprint& video, std
                                     double* frame_interval);
 // 64 lowercase hex digits.
 bool IsLowerHex64(std::string_view s);
+// Whether a model fingerprint (a peer's, or this node's) is one this code would publish: a 64-hex id, a
+// dimension of 1 to 4096, a threshold in [-1, 1] and the cosine metric (ValidateModel's rules on these).
+bool UsableModelFingerprint(const protocol::ModelFingerprint& model);
 
 }  // namespace hashbank

@@ -199,7 +199,7 @@ TEST(SignalIndexTest, RemoveBetweenAddAndFlushKeepsTheSignalOut) {
 }
 
 // A peer's model fingerprint that this code would never publish (a NaN or out-of-range threshold, a bad id, no
-// dimension) claims nothing; the first usable one of the id is the model's, and later ones change nothing.
+// dimension, another metric) claims nothing; the first usable one of the id is the model's, and later ones change nothing.
 TEST(SignalIndexTest, OnlyAUsableModelFingerprintClaimsItsId) {
   SignalIndex index;
   SignalIndex::PdqBatch batch;
@@ -212,6 +212,7 @@ TEST(SignalIndexTest, OnlyAUsableModelFingerprintClaimsItsId) {
     m->set_dimension(dimension);
     m->set_threshold(threshold);
     m->set_input_width(224);
+    m->set_metric("cosine");
     return e;
   };
   uint64_t sequence = 0;
@@ -219,6 +220,9 @@ TEST(SignalIndexTest, OnlyAUsableModelFingerprintClaimsItsId) {
                                model_entry(0.9f, 0, id), model_entry(0.9f, 5000, id), model_entry(0.9f, 8, "ABC")}) {
     ASSERT_TRUE(index.Add(SignalRef{"peer", ++sequence}, bad, &batch).ok());
   }
+  pb::Entry euclidean = model_entry(0.9f, 8, id);
+  euclidean.mutable_model()->set_metric("l2");
+  ASSERT_TRUE(index.Add(SignalRef{"peer", ++sequence}, euclidean, &batch).ok());
   EXPECT_FALSE(index.Model(id).has_value());
   EXPECT_FALSE(index.ModelDimension(id).has_value());
   ASSERT_TRUE(index.Add(SignalRef{"peer", ++sequence}, model_entry(0.95f, 8, id), &batch).ok());
