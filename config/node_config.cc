@@ -352,6 +352,13 @@ constexpr RecordItem<FederationPeer, 2> kPeerItem = {
 };
 constexpr ScalarItem kOriginIdItem = {CheckNodeId};
 
+absl::Status CheckKeptType(std::string_view type) {
+  if (type == "robust" || type == "embedding") return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(Quoted(type), " is not a type that can be kept at the origin (robust, embedding)"));
+}
+constexpr ScalarItem kKeptTypeItem = {CheckKeptType};
+
 // ---------------------------------------------------------------------------------------------------------
 // The schema: one row per key.
 
@@ -522,6 +529,7 @@ const std::vector<Field>& Fields() {
       ListField<&C::federation, &C::FederationSection::suspended, kOriginIdItem>("federation", "suspended"),
       BoolField<&C::federation, &C::FederationSection::exclude_suspended_from_matching>(
           "federation", "exclude_suspended_from_matching"),
+      ListField<&C::federation, &C::FederationSection::keep_at_origin, kKeptTypeItem>("federation", "keep_at_origin"),
       UnsignedField<&C::webhooks, &C::WebhooksSection::watch_days, 1, 365>("webhooks", "watch_days"),
       UnsignedField<&C::webhooks, &C::WebhooksSection::retry_hours, 1, 168>("webhooks", "retry_hours"),
       UnsignedField<&C::webhooks, &C::WebhooksSection::delivery_timeout_ms, 100, 120'000>("webhooks",

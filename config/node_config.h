@@ -140,6 +140,10 @@ struct NodeConfig {
     std::vector<std::string> suspended;  // origin ids whose new entries are refused
     // Also hide the already-stored signals of suspended origins from matches.
     bool exclude_suspended_from_matching = false;
+    // Fingerprint types of this node's own signals that never leave it: "robust" (an image's robust
+    // fingerprint and a video's keyframes) and "embedding". They are kept here, salted, outside the signed
+    // log, and match only here. Unique. Restart-only.
+    std::vector<std::string> keep_at_origin;
 
     bool operator==(const FederationSection&) const = default;
   };

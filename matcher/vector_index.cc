@@ -883,6 +883,13 @@ size_t VectorIndex::size(const std::string& model_id) const {
   return it == impl_->models.end() ? 0 : it->second.live();
 }
 
+size_t VectorIndex::total_size() const {
+  std::shared_lock lock(impl_->mu);
+  size_t n = 0;
+  for (const auto& [id, model] : impl_->models) n += model.live();
+  return n;
+}
+
 bool VectorIndex::UsesClusters(const std::string& model_id) const {
   std::shared_lock lock(impl_->mu);
   const auto it = impl_->models.find(model_id);

@@ -106,6 +106,8 @@ class VectorIndex {
 
   // Live entries of a model; 0 for an unknown model.
   size_t size(const std::string& model_id) const;
+  // Live entries of every model.
+  size_t total_size() const;
   // Whether the model is clustered (searches prune by centroid; false for an unknown model).
   bool UsesClusters(const std::string& model_id) const;
   // Blocks until no background clustering runs (tests and benchmarks; searches never need to wait).

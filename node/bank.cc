@@ -5,7 +5,9 @@
 #include <iostream>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "node/entry_bytes.h"
 #include "node/label_edits.h"
 #include "node/status_macros.h"
@@ -82,7 +84,8 @@ Bank::Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<
           [this](const SignalRef& ref, std::string_view bank) {
             if (replica_.HeldBySuspension(ref)) return false;  // entries past a suspension are never indexed
             return catalog_.MatchEnabled(bank, FormatSignalId(ref)) && content_.Enabled(ref);
-          }) {}
+          },
+          [this](const std::string& origin) { return replica_.IsSuspended(origin); }) {}
 Bank::~Bank() = default;
 
 absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::unique_ptr<Salter> salter) {
@@ -116,6 +119,11 @@ absl::StatusOr<std::unique_ptr<Bank>> Bank::Open(BankOptions options, std::uniqu
   }
   if (auto migrated = (*store)->MigrateExactRowKeys(); !migrated.ok()) return migrated.status();
   std::unique_ptr<Bank> bank(new Bank(std::move(options), std::move(salter), std::move(*store)));
+  absl::Status kept_scan = bank->store_->ForEachState(kKeptRowPrefix, [&](std::string_view, std::string_view) {
+    bank->has_kept_rows_ = true;
+    return absl::CancelledError("one is enough");
+  });
+  if (!kept_scan.ok() && !absl::IsCancelled(kept_scan)) return kept_scan;
   if (absl::Status s = bank->own_log_.Load(); !s.ok()) return s;
   if (absl::Status s = bank->replica_.Load(); !s.ok()) return s;  // suspensions, before the rebuild
   if (absl::Status s = bank->Rebuild(); !s.ok()) return s;
@@ -172,6 +180,9 @@ absl::Status Bank::Rebuild() {
                        LabelsOf(edit), ref.sequence, false);
       return absl::OkStatus();
     }
+    if (entry.has_signal() && ref.origin == options_.node_id) {
+      HB_RETURN_IF_ERROR(MergeKeptParts(ref.sequence, entry.mutable_signal()));
+    }
     // A member's entry this node cannot index (say, an embedding whose dimension disagrees with its model)
     // must not keep the node from starting: it is counted and left out of the indexes.
     if (!index_.Add(ref, entry, &pdq).ok()) ++unindexable;
@@ -194,9 +205,16 @@ void Bank::IndexAppended(const OwnLog::Appended& appended) {
   for (const auto& [ref, bytes] : appended) {
     pb::Entry entry;
     // Durable already; an index failure here would be a bug, repaired by the rebuild at the next start.
-    if (entry.ParseFromString(bytes)) (void)index_.Add(ref, entry, &pdq);
+    if (!entry.ParseFromString(bytes)) continue;
+    if (entry.has_signal() && !MergeKeptParts(ref.sequence, entry.mutable_signal()).ok()) continue;
+    (void)index_.Add(ref, entry, &pdq);
   }
   (void)index_.FlushPdq(pdq, false);
+}
+
+absl::Status Bank::MergeKeptParts(uint64_t sequence, pb::Signal* sig) const {
+  if (!has_kept_rows_.load()) return absl::OkStatus();
+  return MergeStoredKept(*store_, sequence, sig);
 }
 
 absl::Status Bank::CheckEmbeddingModel(const pb::Signal& sig) const {
@@ -256,10 +274,21 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const 
   // Held to the durable append: no bank can be deleted or renamed between the check and the write.
   absl::ReaderMutexLock gate(&bank_gate_);
   std::vector<std::pair<size_t, pb::Signal>> valid;
+  std::vector<std::optional<pb::Signal>> kept;  // per valid item: its parts kept at the origin
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto sig = intake_.Build(inputs[i], actor);
     if (sig.ok()) {
       if (absl::Status m = CheckEmbeddingModel(*sig); !m.ok()) sig = m;
+    }
+    std::optional<pb::Signal> kept_parts;
+    if (sig.ok() && options_.keep_at_origin.any()) {
+      kept_parts = SplitKept(options_.keep_at_origin, &*sig);
+      if (kept_parts && !HasValues(*sig)) {
+        sig = absl::InvalidArgumentError(absl::StrCat(
+            "this node keeps its ", absl::StrJoin(KeptTypes(*kept_parts), " and "),
+            " fingerprints at the origin (federation.keep_at_origin): a signal also needs a type that is shared "
+            "(pdq, md5, sha256 or vpdq)"));
+      }
     }
     if (sig.ok() && !catalog_.IsConfigured(BankOf(*sig))) {
       sig = absl::NotFoundError(absl::StrCat("bank: no bank ", std::string(BankOf(*sig)), " on this node; an admin creates it first"));
@@ -270,6 +299,8 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const 
       results[i] = sig.status();
     } else {
       valid.push_back({i, std::move(*sig)});
+      kept.push_back(std::move(kept_parts));
+      if (kept.back()) has_kept_rows_ = true;  // before the append: IndexAppended reads the rows
     }
   }
   if (all_or_nothing && valid.size() != inputs.size()) {
@@ -299,9 +330,11 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const 
       scope.batch()->PutState(name, value);
     }
     uint64_t seq = scope.first_sequence();
-    for (auto& [i, sig] : valid) {
+    for (size_t k = 0; k < valid.size(); ++k) {
+      pb::Signal& sig = valid[k].second;
       const SignalRef ref{options_.node_id, seq++};
       AddSignalRows(scope.batch(), sig, ref);
+      if (kept[k]) scope.batch()->PutState(KeptRow(ref.sequence), kept[k]->SerializeAsString());
       if (!audit_per_batch) scope.batch()->AddAudit(actor.name, "submit", FormatSignalId(ref));
       *entries.emplace_back().mutable_signal() = std::move(sig);
     }
@@ -341,6 +374,13 @@ absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
     return absl::NotFoundError(absl::StrCat("no signal ", FormatSignalId(ref)));
   }
   info.created_at_ms = entry.created_at_unix_ms();
+  if (ref.origin == options_.node_id) {
+    HB_ASSIGN_OR_RETURN(std::optional<pb::Signal> kept, LoadKept(*store_, ref.sequence));
+    if (kept) {
+      info.kept_at_origin = KeptTypes(*kept);
+      MergeKept(*kept, entry.mutable_signal());
+    }
+  }
   const pb::Signal& sig = entry.signal();
   info.signal_types = SignalTypes(sig);
   HB_ASSIGN_OR_RETURN(info.labels, CurrentLabels(*store_, ref, sig));
@@ -390,9 +430,12 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
       return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is already withdrawn"));
     }
     old = entry.signal();
+    HB_ASSIGN_OR_RETURN(std::optional<pb::Signal> kept, LoadKept(*store_, ref.sequence));
+    if (kept) MergeKept(*kept, &old);  // the index forgets the kept parts too
     const SignalRef wref{options_.node_id, scope.first_sequence()};
     StoreBatch& batch = *scope.batch();
     batch.DeleteEntry(ref);  // the whole entry's bytes are purged; its leaf hash stays in the log
+    if (kept) batch.DeleteState(KeptRow(ref.sequence));  // and so are the parts kept here
     DeleteSignalRows(&batch, old, ref);
     HB_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> edited, EditedLabels(*store_, ref));
     DeleteLabelEditRows(&batch, ref, edited.value_or(std::vector<std::string>()));
@@ -862,6 +905,24 @@ absl::Status Bank::VerifyTables(std::ostream& report) const {
     return absl::OkStatus();
   });
   line("signals' index rows", s, absl::StrCat(signals, " stored signals have all their exact-digest, label and listing rows"));
+  // Parts kept at the origin (node/kept_at_origin.h) belong to a stored own signal and parse.
+  size_t kept_rows = 0;
+  s = store_->ForEachState(kKeptRowPrefix, [&](std::string_view name, std::string_view value) -> absl::Status {
+    ++kept_rows;
+    uint64_t seq = 0;
+    pb::Signal kept;
+    if (!absl::SimpleAtoi(std::string(name), &seq) || !kept.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+        KeptTypes(kept).empty()) {
+      return absl::DataLossError(absl::StrCat("kept row ", std::string(name), " does not parse"));
+    }
+    HB_ASSIGN_OR_RETURN(std::optional<pb::Signal> sig, signal_at(SignalRef{options_.node_id, seq}));
+    if (!sig) {
+      return absl::DataLossError(absl::StrCat("the kept fingerprints of ", FormatSignalId(SignalRef{options_.node_id, seq}),
+                                              " belong to no stored signal (withdrawn signals' are purged)"));
+    }
+    return absl::OkStatus();
+  });
+  line("kept-at-origin rows", s, absl::StrCat(kept_rows, " rows of fingerprints kept here belong to stored own signals"));
   return first;
 }
 
@@ -931,7 +992,12 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
 absl::Status Bank::Suspend(const std::string& origin, bool exclude_from_matching, const Actor& actor) {
   return replica_.Suspend(origin, exclude_from_matching, actor.name);
 }
-absl::Status Bank::Unsuspend(const std::string& origin, const Actor& actor) { return replica_.Unsuspend(origin, actor.name); }
+absl::Status Bank::Unsuspend(const std::string& origin, const Actor& actor) {
+  // The watch lists' scanner passed the held signals without matching them: it matches them once now.
+  return replica_.Unsuspend(origin, actor.name, [&origin](StoreBatch* batch, uint64_t from) {
+    Notifications::AddReleasedRow(batch, origin, from);
+  });
+}
 bool Bank::IsSuspended(const std::string& origin) const { return replica_.IsSuspended(origin); }
 
 absl::StatusOr<std::vector<AuditRecord>> Bank::Audit(uint64_t after, size_t limit) const {
@@ -946,6 +1012,7 @@ BankStats Bank::Stats() const {
   s.pdq = i.pdq;
   s.exact = i.exact;
   s.md5 = i.md5;
+  s.embeddings = i.embeddings;
   s.pdq_index_bytes = i.pdq_index_bytes;
   s.robust = i.robust;
   s.robust_index_bytes = i.robust_index_bytes;
@@ -980,6 +1047,7 @@ absl::StatusOr<uint64_t> Bank::RepublishOwnSignals(const std::string& old_salt_i
       }
       if (entry.signal().salt_id() != old_salt_id) return absl::OkStatus();
       batch_bytes += bytes.size();
+      HB_RETURN_IF_ERROR(MergeKeptParts(seq, entry.mutable_signal()));  // re-salted too
       batch_signals.emplace_back(seq, entry.signal());
       return absl::OkStatus();
     });
@@ -989,6 +1057,7 @@ absl::StatusOr<uint64_t> Bank::RepublishOwnSignals(const std::string& old_salt_i
     auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
       withdrawn.clear();
       std::vector<pb::Entry> signals, withdrawals;
+      std::vector<std::optional<pb::Signal>> kept;
       for (const auto& [seq, old] : batch_signals) {
         const SignalRef ref{own, seq};
         auto tomb = store_->GetTombstone(ref);
@@ -998,6 +1067,8 @@ absl::StatusOr<uint64_t> Bank::RepublishOwnSignals(const std::string& old_salt_i
         HB_ASSIGN_OR_RETURN(std::vector<std::string> labels, CurrentLabels(*store_, ref, old));
         fresh.clear_labels();
         for (std::string& l : labels) fresh.add_labels(std::move(l));
+        kept.push_back(SplitKept(options_.keep_at_origin, &fresh));  // kept as this node keeps them now
+        if (kept.back()) has_kept_rows_ = true;
         *signals.emplace_back().mutable_signal() = std::move(fresh);
         withdrawn.emplace_back(ref, old);
       }
@@ -1005,8 +1076,10 @@ absl::StatusOr<uint64_t> Bank::RepublishOwnSignals(const std::string& old_salt_i
       StoreBatch& b = *scope.batch();
       for (uint64_t k = 0; k < n; ++k) {
         AddSignalRows(&b, signals[k].signal(), SignalRef{own, scope.first_sequence() + k});
+        if (kept[k]) b.PutState(KeptRow(scope.first_sequence() + k), kept[k]->SerializeAsString());
         const auto& [ref, old] = withdrawn[k];
         b.DeleteEntry(ref);
+        b.DeleteState(KeptRow(ref.sequence));
         DeleteSignalRows(&b, old, ref);
         HB_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> edited, EditedLabels(*store_, ref));
         DeleteLabelEditRows(&b, ref, edited.value_or(std::vector<std::string>()));

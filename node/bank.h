@@ -17,6 +17,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -40,6 +41,7 @@
 #include "node/bank_catalog.h"
 #include "node/commit_notifier.h"
 #include "node/content_catalog.h"
+#include "node/kept_at_origin.h"
 #include "node/notifications.h"
 #include "node/log_replica.h"
 #include "node/own_log.h"
@@ -59,7 +61,9 @@ inline constexpr char kSaltRotationTargetRow[] = "salt_rotation/target";
 struct SignalInfo {
   SignalRef ref;
   int64_t created_at_ms = 0;
-  std::vector<std::string> signal_types;  // "pdq", "md5", "sha256", "embedding"; empty once withdrawn
+  std::vector<std::string> signal_types;  // "pdq", "md5", "sha256", "embedding", ...; empty once withdrawn
+  // Of those, the types kept on this node, outside the signed log (own signals; node/kept_at_origin.h).
+  std::vector<std::string> kept_at_origin;
   std::vector<std::string> labels;
   std::string submitted_by;
   // Empty once withdrawn (the entry's bytes are purged), like the values.
@@ -77,6 +81,8 @@ struct BankOptions {
   std::shared_ptr<const SigningKey> signing_key;  // signs this node's log checkpoints (required)
   SignalStoreOptions store;      // the store's environment (tests inject faults)
   NotificationOptions notifications;  // watch lists and webhook retries
+  // Fingerprint types of this node's own signals kept out of the signed log (node/kept_at_origin.h).
+  KeepAtOrigin keep_at_origin;
 };
 
 // A watch entry as a member sends it: raw values, salted by Bank::AddWatch.
@@ -309,8 +315,10 @@ class Bank {
   absl::Status Rebuild();
   // The model check of an embedding: a published model of exactly this dimension.
   absl::Status CheckEmbeddingModel(const protocol::Signal& signal) const;
-  // Indexes entries this node just appended (durable already).
+  // Indexes entries this node just appended (durable already), with their kept parts.
   void IndexAppended(const OwnLog::Appended& appended);
+  // Merges own signal `sequence`'s kept parts into `sig` (nothing to read while no kept row exists).
+  absl::Status MergeKeptParts(uint64_t sequence, protocol::Signal* sig) const;
   // Drops the matches of banks disabled here (BankCatalog::MatchEnabled).
   absl::StatusOr<std::vector<Match>> Enabled(absl::StatusOr<std::vector<Match>> matches) const;
 
@@ -326,6 +334,8 @@ class Bank {
   ContentCatalog content_;
   Notifications notifications_;
   double rebuild_seconds_ = 0;  // written once by Open
+  // Set once any kept row (node/kept_at_origin.h) exists: before that, no own signal needs a lookup.
+  std::atomic<bool> has_kept_rows_{false};
   // Label edits of this node's signals queued but not yet durable: signal sequence -> the new labels. A
   // withdrawal built meanwhile (builders run in log order) deletes these labels' listing rows too.
   mutable absl::Mutex edits_mu_;

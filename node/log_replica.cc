@@ -559,7 +559,8 @@ absl::Status LogReplica::Suspend(const std::string& origin, bool exclude_from_ma
   return absl::OkStatus();
 }
 
-absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string& actor) {
+absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string& actor,
+                                   const std::function<void(StoreBatch*, uint64_t)>& also) {
   absl::MutexLock apply_lock(&apply_mu_);
   const std::optional<uint64_t> from = SuspendedFrom(origin);
   if (!from) return absl::NotFoundError(absl::StrCat("origin ", origin, " is not suspended"));
@@ -600,6 +601,7 @@ absl::Status LogReplica::Unsuspend(const std::string& origin, const std::string&
       });
   if (!scan.ok()) return scan;
   batch.DeleteSuspension(origin);
+  if (also) also(&batch, *from);
   batch.AddAudit(actor, "origin.unsuspend", origin);
   if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
   {

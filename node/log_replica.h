@@ -98,7 +98,11 @@ class LogReplica {
       ABSL_LOCKS_EXCLUDED(apply_mu_);
   absl::Status Suspend(const std::string& origin, bool exclude_from_matching, const std::string& actor)
       ABSL_LOCKS_EXCLUDED(apply_mu_, suspension_mu_);
-  absl::Status Unsuspend(const std::string& origin, const std::string& actor) ABSL_LOCKS_EXCLUDED(apply_mu_, suspension_mu_);
+  // Lifts a suspension; `also` (may be empty) adds rows to the same durable batch, given the sequence after
+  // which the origin's entries were held.
+  absl::Status Unsuspend(const std::string& origin, const std::string& actor,
+                         const std::function<void(StoreBatch*, uint64_t)>& also = nullptr)
+      ABSL_LOCKS_EXCLUDED(apply_mu_, suspension_mu_);
   bool IsSuspended(const std::string& origin) const ABSL_LOCKS_EXCLUDED(suspension_mu_);
   // Entries of `origin` after this sequence are refused (stored, never indexed); none if not suspended.
   std::optional<uint64_t> SuspendedFrom(const std::string& origin) const ABSL_LOCKS_EXCLUDED(suspension_mu_);

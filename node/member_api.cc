@@ -489,6 +489,11 @@ absl::StatusOr<HttpResponse> MemberApi::GetSignal(const Call& call) {
   for (const auto& t : info.signal_types) types.emplace_back(t);
   for (const auto& l : info.labels) labels.emplace_back(l);
   o["signal_types"] = std::move(types);
+  if (!info.kept_at_origin.empty()) {  // on this node only: never in the signed log (federation.keep_at_origin)
+    json::array kept;
+    for (const auto& t : info.kept_at_origin) kept.emplace_back(t);
+    o["kept_at_origin"] = std::move(kept);
+  }
   o["labels"] = std::move(labels);
   o["submitted_by"] = info.submitted_by;
   if (!info.withdrawn) {

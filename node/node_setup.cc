@@ -157,6 +157,9 @@ absl::StatusOr<std::unique_ptr<Bank>> OpenBank(const NodeConfig& config, std::un
   options.node_id = config.node.id;
   options.pdq_quality_floor = static_cast<int>(config.matching.pdq_quality_floor);
   options.notifications = NotificationOptionsFromConfig(config);
+  auto keep = KeepAtOrigin::FromNames(config.federation.keep_at_origin);
+  if (!keep.ok()) return keep.status();
+  options.keep_at_origin = *keep;
   auto bank = Bank::Open(std::move(options), std::move(salter));
   if (!bank.ok() && absl::IsUnavailable(bank.status()) &&
       std::string(bank.status().message()).find("lock") != std::string::npos) {

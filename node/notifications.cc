@@ -30,6 +30,9 @@ constexpr std::string_view kOutboxPrefix = "outbox/";
 constexpr std::string_view kScanPrefix = "scan/";
 constexpr std::string_view kWatchMatchPrefix = "watchmatch/";
 constexpr std::string_view kDisputePrefix = "dispute/";
+// "released/<origin>/<from, 20 digits>": signals of `origin` after `from` stored while it was suspended, to be
+// matched against the watch lists once (Notifications::AddReleasedRow).
+constexpr std::string_view kReleasedPrefix = "released/";
 constexpr std::string_view kInitialized = "notifications/initialized";
 constexpr std::string_view kWebhookStatusPrefix = "webhook_status/";
 constexpr size_t kMaxContentRef = 256;
@@ -140,7 +143,8 @@ absl::Status ValidateWebhookUrl(std::string_view url) {
 Notifications::Notifications(SignalStore* store, std::string node_id, std::function<int64_t()> now_ms,
                              NotificationOptions options,
                              std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes,
-                             std::function<bool(const SignalRef&, std::string_view)> matchable)
+                             std::function<bool(const SignalRef&, std::string_view)> matchable,
+                             std::function<bool(const std::string&)> suspended)
     : store_(store),
       node_id_(std::move(node_id)),
       now_ms_(std::move(now_ms)),
@@ -151,7 +155,12 @@ Notifications::Notifications(SignalStore* store, std::string node_id, std::funct
       max_watch_entries_(options.max_watch_entries),
       max_watch_entries_per_member_(options.max_watch_entries_per_member),
       log_sizes_(std::move(log_sizes)),
-      matchable_(std::move(matchable)) {}
+      matchable_(std::move(matchable)),
+      suspended_(std::move(suspended)) {}
+
+void Notifications::AddReleasedRow(StoreBatch* batch, const std::string& origin, uint64_t from) {
+  batch->PutState(absl::StrCat(S(kReleasedPrefix), origin, "/", absl::Dec(from, absl::kZeroPad20)), "");
+}
 
 void Notifications::SetReloadable(const NotificationOptions& options) {
   watch_days_.store(options.watch_days);
@@ -523,6 +532,28 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   size_t processed = 0;
   size_t new_disputes = 0;
   absl::Status failed = absl::OkStatus();
+  // match.retroactive for every live watch entry a new signal matches but those in `skip` (watch ids), with
+  // the pair remembered for the signal's later withdrawal, disputes and edits.
+  auto report_matches = [&](const SignalRef& ref, const pb::Signal& signal, const std::set<std::string>& skip)
+                            ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held (shared) by every caller below
+    const std::string sig_bytes = signal.SerializeAsString();
+    for (const Hit& h : MatchWatch(sig_bytes)) {
+      if (skip.contains(std::to_string(h.watch))) continue;
+      const Watch& w = watch_.at(h.watch);
+      json::array labels;  // as they are now (a later edit may already be stored)
+      auto current = CurrentLabels(*store_, ref, signal);
+      for (const std::string& l : current.ok() ? *current : std::vector<std::string>()) labels.emplace_back(l);
+      json::object data{{"content_ref", w.content_ref}, {"watch_id", std::to_string(h.watch)},
+                        {"signal", json::object{{"id", FormatSignalId(ref)}, {"origin", ref.origin},
+                                                {"bank", S(BankOf(signal))}, {"labels", std::move(labels)},
+                                                {"signal_type", h.signal_type}, {"distance", h.distance}}}};
+      Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
+      batch.PutState(absl::StrCat(WatchMatchPrefix(ref), h.watch),
+                     json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
+      fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(h.watch, "\n", w.member), w.content_ref});
+    }
+  };
+  bool released_work = false;  // the batch moves a released range (below)
   {
     absl::ReaderMutexLock lock(&mu_);
     for (const auto& log : *sizes) {
@@ -572,22 +603,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
               batch.PutState(ContentRow(ref), **content);
             }
           }
-          const std::string sig_bytes = entry.signal().SerializeAsString();
-          for (const Hit& h : MatchWatch(sig_bytes)) {
-            if (carried.contains(std::to_string(h.watch))) continue;
-            const Watch& w = watch_.at(h.watch);
-            json::array labels;  // as they are now (a later edit may already be stored)
-            auto current = CurrentLabels(*store_, ref, entry.signal());
-            for (const std::string& l : current.ok() ? *current : std::vector<std::string>()) labels.emplace_back(l);
-            json::object data{{"content_ref", w.content_ref}, {"watch_id", std::to_string(h.watch)},
-                              {"signal", json::object{{"id", FormatSignalId(ref)}, {"origin", origin},
-                                                      {"bank", S(BankOf(entry.signal()))}, {"labels", std::move(labels)},
-                                                      {"signal_type", h.signal_type}, {"distance", h.distance}}}};
-            Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
-            batch.PutState(absl::StrCat(WatchMatchPrefix(ref), h.watch),
-                           json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
-            fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(h.watch, "\n", w.member), w.content_ref});
-          }
+          report_matches(ref, entry.signal(), carried);
         } else if (entry.has_withdrawal()) {
           const SignalRef target{origin, entry.withdrawal().signal_sequence()};
           withdrawn_in_pass.insert({origin, target.sequence});
@@ -645,9 +661,62 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
       moved[origin] = end;
       processed += end - cursor;
     }
+    // Signals released by an unsuspend: those the scanner passed while their origin was suspended, i.e. up
+    // to its cursor, are matched now. A watch entry they already matched
+    // (a scan after the unsuspend, before this) is not told twice.
+    std::vector<std::pair<std::string, std::string>> released;  // (row name without the prefix, origin)
+    if (failed.ok()) {
+      (void)store_->ForEachState(kReleasedPrefix, [&](std::string_view name, std::string_view) {
+        const size_t slash = name.rfind('/');
+        if (slash != std::string_view::npos) released.emplace_back(std::string(name), std::string(name.substr(0, slash)));
+        return absl::OkStatus();
+      });
+    }
+    for (const auto& [name, origin] : released) {
+      if (processed >= max_entries || !failed.ok()) break;
+      uint64_t from = 0;
+      if (!absl::SimpleAtoi(name.substr(origin.size() + 1), &from)) {
+        batch.DeleteState(absl::StrCat(S(kReleasedPrefix), name));  // damaged: nothing it could name
+        released_work = true;
+        continue;
+      }
+      if (suspended_ && suspended_(origin)) continue;  // suspended again (or not yet lifted in memory)
+      // As far as the scanner has read, this pass included (what this pass read after the unsuspend is in
+      // `fresh` and is not told twice).
+      const uint64_t cursor = moved.contains(origin) ? moved.at(origin) : cursors_.contains(origin) ? cursors_.at(origin) : 0;
+      const uint64_t end = std::min<uint64_t>(cursor, from + (max_entries - processed));
+      released_work = true;
+      batch.DeleteState(absl::StrCat(S(kReleasedPrefix), name));
+      if (end <= from) continue;  // the scanner had not reached the released signals: it matches them itself
+      absl::Status s = store_->ScanEntries(origin, from + 1, end + 1, [&](uint64_t seq, std::string_view bytes)
+                                                                          ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+        pb::Entry entry;
+        const SignalRef ref{origin, seq};
+        if (bytes.empty() || !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !entry.has_signal() ||
+            !HasValues(entry.signal()) || withdrawn_in_pass.contains({origin, seq}) ||
+            !matchable_(ref, BankOf(entry.signal()))) {
+          return absl::OkStatus();
+        }
+        std::set<std::string> told;
+        (void)store_->ForEachState(WatchMatchPrefix(ref), [&](std::string_view watch_id, std::string_view) {
+          told.insert(std::string(watch_id));
+          return absl::OkStatus();
+        });
+        auto [lo, hi] = fresh.equal_range(WatchMatchPrefix(ref));
+        for (auto it = lo; it != hi; ++it) told.insert(it->second.first.substr(0, it->second.first.find('\n')));
+        report_matches(ref, entry.signal(), told);
+        return absl::OkStatus();
+      });
+      if (!s.ok()) {
+        failed = s;
+        break;
+      }
+      processed += end - from;
+      if (end < cursor) AddReleasedRow(&batch, origin, end);  // the rest in a later pass
+    }
   }
   if (!failed.ok()) return failed;
-  if (moved.empty()) return size_t{0};
+  if (moved.empty() && !released_work) return size_t{0};
   if (new_disputes > 0) {
     // Bounded: the oldest dispute rows beyond kMaxDisputeRows go in the same batch.
     std::vector<std::string> rows;

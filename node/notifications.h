@@ -11,6 +11,8 @@
 //                pair in "watchmatch/<origin>/<seq>/<watch id>"); a withdrawal or a dispute of a signal that
 //                matched a member's upload queues `signal.withdrawn` / `signal.disputed` / `signal.relabeled`. Events and the
 //                cursor move in one durable batch, so each event is queued exactly once, crash or not.
+//                Signals passed while their origin was suspended match nothing; an unsuspend's row
+//                ("released/<origin>/<from>", AddReleasedRow) has the next pass match them once.
 //   outbox       "outbox/<event id>" (JSON: webhook, body, attempts, next attempt, created): delivered at
 //                least once; retried with exponential backoff and jitter for `retry_hours`, then dropped
 //                (counted). Survives restarts.
@@ -95,9 +97,16 @@ class Notifications {
   // `log_sizes`: every origin this node stores (its own included) and the size of its durable log.
   // `matchable`: whether a stored signal (of bank `bank`) takes part in matching here: not past a suspension,
   // its bank's ratio and its content's enable state allow it — events only for what /v1/match would find.
+  // `suspended`: whether an origin is suspended here now.
   Notifications(SignalStore* store, std::string node_id, std::function<int64_t()> now_ms, NotificationOptions options,
                 std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes,
-                std::function<bool(const SignalRef&, std::string_view)> matchable);
+                std::function<bool(const SignalRef&, std::string_view)> matchable,
+                std::function<bool(const std::string&)> suspended);
+
+  // Into the batch that lifts `origin`'s suspension (which held its entries after sequence `from`): a row
+  // that has the scanner match the signals it passed while they were held, once, as match.retroactive
+  // (no event twice for one signal and watch entry). Written in that batch, so a crash loses neither.
+  static void AddReleasedRow(StoreBatch* batch, const std::string& origin, uint64_t from);
 
   absl::Status Load() ABSL_LOCKS_EXCLUDED(mu_, scan_mu_);
 
@@ -190,6 +199,7 @@ class Notifications {
   std::atomic<size_t> max_watch_entries_, max_watch_entries_per_member_;
   const std::function<absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>>()> log_sizes_;
   const std::function<bool(const SignalRef&, std::string_view)> matchable_;
+  const std::function<bool(const std::string&)> suspended_;
 
   absl::Mutex scan_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   std::map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(scan_mu_);  // origin -> last sequence scanned

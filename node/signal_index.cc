@@ -299,6 +299,7 @@ IndexStats SignalIndex::Stats() const {
   s.pdq = pdq_.size();
   s.exact = md5_.size() + sha256_.size();
   s.md5 = md5_.size();
+  s.embeddings = vectors_.total_size();
   s.pdq_index_bytes = pdq_.MemoryBytes();
   s.robust = robust_.size();
   s.robust_index_bytes = robust_.MemoryBytes();

@@ -63,6 +63,7 @@ struct IndexStats {
   size_t signals = 0;  // live (indexed, not withdrawn) signals
   size_t pdq = 0, exact = 0, pdq_index_bytes = 0;
   size_t md5 = 0;
+  size_t embeddings = 0;  // every model's
   size_t robust = 0, robust_index_bytes = 0;
   size_t videos = 0, video_frames = 0, video_index_bytes = 0;
   size_t video_keyframes = 0, video_keyframe_bytes = 0;

@@ -66,6 +66,7 @@ std::vector<std::string> RestartOnlySettings(const NodeConfig& running, const No
   differ(next.TlsKeyPath() != running.TlsKeyPath(), "the TLS key's path");
   differ(next.FederationCaPath() != running.FederationCaPath(), "the federation CA's path");
   differ(next.federation.sync_interval_ms != running.federation.sync_interval_ms, "federation.sync_interval_ms");
+  differ(next.federation.keep_at_origin != running.federation.keep_at_origin, "federation.keep_at_origin");
   differ(next.federation.max_segment_entries != running.federation.max_segment_entries,
          "federation.max_segment_entries");
   return restart;

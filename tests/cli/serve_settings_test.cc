@@ -24,8 +24,9 @@ TEST(ServeSettingsTest, RestartOnlySettingsNamesWhatARunningNodeCannotTake) {
   next.api.listen = "127.0.0.1:9443";
   next.matching.pdq_quality_floor = 70;
   next.federation.sync_interval_ms = 500;
-  EXPECT_EQ(RestartOnlySettings(running, next),
-            (Names{"api.listen", "matching.pdq_quality_floor", "federation.sync_interval_ms"}));
+  next.federation.keep_at_origin = {"robust"};
+  EXPECT_EQ(RestartOnlySettings(running, next), (Names{"api.listen", "matching.pdq_quality_floor",
+                                                       "federation.sync_interval_ms", "federation.keep_at_origin"}));
 }
 
 TEST(ServeSettingsTest, ReloadableSectionsNamesTheSectionsThatDiffer) {

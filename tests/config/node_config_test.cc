@@ -89,6 +89,7 @@ federation:
       url: "https://node-8.example.org:9444/"
   suspended: [node-8]
   exclude_suspended_from_matching: true
+  keep_at_origin: [robust, embedding]
 )";
 
 const std::string kKeyA(64, 'a');
@@ -202,6 +203,7 @@ TEST(NodeConfigTest, FileOverridesEveryKey) {
   EXPECT_EQ(config->federation.peers[0].host, "node-8.example.org");
   EXPECT_EQ(config->federation.suspended, std::vector<std::string>{"node-8"});
   EXPECT_TRUE(config->federation.exclude_suspended_from_matching);
+  EXPECT_EQ(config->federation.keep_at_origin, (std::vector<std::string>{"robust", "embedding"}));
   EXPECT_EQ(config->FederationCaPath(), "/etc/hashbank/ca.pem");
 }
 
@@ -788,6 +790,18 @@ TEST(FederationConfigTest, ListKeysMustBeLists) {
                         "federation.peers: expected a list, got the scalar \"node-b\""));
   EXPECT_TRUE(FailsWith(FromYaml("federation:\n  suspended:\n"), "federation.suspended: expected a list, got null"));
   EXPECT_TRUE(FailsWith(FromYaml("federation:\n  listen: [a]\n"), "federation.listen: expected a string, got a"));
+}
+
+TEST(FederationConfigTest, KeepAtOriginNamesOnlyTypesThatCanStayHomeOnce) {
+  EXPECT_EQ(Message(FromYaml("federation:\n  keep_at_origin: [robust, pdq]\n").status()),
+            "federation.keep_at_origin[1]: \"pdq\" is not a type that can be kept at the origin (robust, embedding) (line 2, column 28)");
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  keep_at_origin: [robust, robust]\n"),
+                        "federation.keep_at_origin[1]: duplicate \"robust\", also at federation.keep_at_origin[0]"));
+  EXPECT_TRUE(FailsWith(FromYaml("federation:\n  keep_at_origin: robust\n"), "federation.keep_at_origin: expected a list"));
+  auto config = FromYaml("federation:\n  keep_at_origin: [embedding]\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->federation.keep_at_origin, std::vector<std::string>{"embedding"});
+  EXPECT_FALSE(config->FederationEnabled()) << "keeping types at home turns no federation on";
 }
 
 TEST(FederationConfigTest, PeersMustBeMembersOtherThanThisNode) {

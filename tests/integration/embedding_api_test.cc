@@ -129,6 +129,11 @@ TEST_F(EmbeddingApiTest, ImagesGetTheModelsEmbeddingOnceItsFingerprintIsPublishe
   bool listed = false;
   for (const json::value& t : v.at("signal_types").as_array()) listed = listed || t == json::value("embedding");
   EXPECT_TRUE(listed) << r.body;
+  // The statistics count it (they said 0 embeddings whatever was banked, before session 12).
+  auto stats = client_->Request("GET", "/v1/stats", "", {{"Authorization", "Bearer " + token_}});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(stats->status, 200) << stats->body;
+  EXPECT_EQ(json::parse(stats->body).at("by_type").at("embedding"), json::value(1)) << stats->body;
 
   // Numpy's vector of that image finds it through /v1/match (salted at rest, matched by cosine).
   json::array numpy_vector;

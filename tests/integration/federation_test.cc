@@ -236,6 +236,7 @@ struct Node {
   std::unique_ptr<HttpsClient> client;  // to the member API
   std::string admin_token, submit_token, query_token;
   std::optional<FederationSalt> salt;  // set: this node's own salt instead of the federation's
+  KeepAtOrigin keep;                   // federation.keep_at_origin
 
   std::string Path(const std::string& name) const { return dir + "/tls/" + name; }
 };
@@ -327,6 +328,7 @@ class FederationFixture : public ::testing::Test {
     bo.data_dir = n.dir;
     bo.node_id = n.id;
     bo.signing_key = n.key;
+    bo.keep_at_origin = n.keep;
     auto bank = Bank::Open(bo, std::make_unique<Salter>(n.salt ? *n.salt : salt_));
     ASSERT_TRUE(bank.ok()) << bank.status();
     n.bank = std::move(*bank);
@@ -659,6 +661,86 @@ TEST_F(FederationTest, RobustFingerprintSubmittedAtAMatchesAnEditedCopyAtCUntilW
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_TRUE(stored->withdrawn);
   EXPECT_TRUE(stored->signal_types.empty());
+}
+
+// federation.keep_at_origin: [robust] at A. The image's robust fingerprint stays at A: an edited copy is caught
+// at A (also after a restart, from the kept row), never at C, where the same signal arrives with its other
+// fingerprints only and the exact image still matches. The withdrawal purges the kept row too.
+TEST_F(FederationTest, ARobustFingerprintKeptAtTheOriginMatchesThereOnlyAndLeavesWithTheWithdrawal) {
+  A().keep.robust = true;
+  ASSERT_NO_FATAL_FAILURE(StartChain());
+  const testing::RgbPhoto photo = testing::LoadRgbPhoto("pdq-reference/images/reg-test-input/pen-and-coaster.png");
+  const std::string original = testing::JpegString(photo, 92);
+  const Response submitted = Call(A(), "POST", "/v1/signals/image?labels=ndii", A().submit_token, original);
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string id(ParseJson(submitted.body).at("id").as_string());
+  EXPECT_NE(submitted.body.find("\"robust\""), std::string::npos) << "banked at A: " << submitted.body;
+
+  const std::string edited = testing::JpegString(testing::CropMirror(photo, 90, 20, 500, 400, true), 70);
+  // The ids each match type gives for `body` at node n.
+  auto ids_of = [&](Node& n, const std::string& body, const char* type) {
+    std::vector<std::string> ids;
+    const Response r = Call(n, "POST", "/v1/match/image", n.query_token, body);
+    EXPECT_EQ(r.status, 200) << n.id << ": " << r.body;
+    if (r.status != 200) return ids;
+    const auto answer = ParseJson(r.body);
+    for (const auto& m : answer.at("matches").as_array()) {
+      if (m.at("signal_type") == type) ids.emplace_back(m.at("id").as_string());
+    }
+    return ids;
+  };
+  EXPECT_EQ(ids_of(A(), edited, "robust"), std::vector<std::string>{id}) << "the origin matches the edit";
+  const Response at_a = Call(A(), "GET", "/v1/signals/" + id, A().query_token);
+  ASSERT_EQ(at_a.status, 200) << at_a.body;
+  const auto at_a_body = ParseJson(at_a.body);
+  EXPECT_EQ(at_a_body.at("kept_at_origin"), json::value(json::array{"robust"})) << at_a.body;
+  EXPECT_NE(at_a.body.find("\"robust\""), std::string::npos) << at_a.body;
+
+  // C holds the signal (the exact image matches by MD5 there) but not its robust fingerprint.
+  ASSERT_TRUE(Eventually([&] { return ids_of(C(), original, "md5") == std::vector<std::string>{id}; }))
+      << "the signal never reached node-c";
+  EXPECT_TRUE(ids_of(C(), edited, "robust").empty()) << "the kept fingerprint left node-a";
+  EXPECT_EQ(C().bank->Stats().robust, 0u);
+  EXPECT_EQ(B().bank->Stats().robust, 0u);
+  const Response at_c = Call(C(), "GET", "/v1/signals/" + id, C().query_token);
+  ASSERT_EQ(at_c.status, 200) << at_c.body;
+  EXPECT_EQ(at_c.body.find("\"robust\""), std::string::npos) << at_c.body;
+  EXPECT_EQ(at_c.body.find("kept_at_origin"), std::string::npos) << at_c.body;
+  // What A serves its members: the entry as signed, without the robust field.
+  auto segment = A().bank->ExportSegment("node-a", 0, 100);
+  ASSERT_TRUE(segment.ok()) << segment.status();
+  pb::LogSegment parsed;
+  ASSERT_TRUE(parsed.ParseFromString(*segment));
+  ASSERT_GE(parsed.leaves_size(), 1);
+  pb::Entry entry;
+  ASSERT_TRUE(entry.ParseFromString(parsed.leaves(0).entry()));
+  ASSERT_TRUE(entry.has_signal());
+  EXPECT_TRUE(entry.signal().robust().empty());
+  EXPECT_FALSE(entry.signal().md5().empty());
+
+  // A device's JSON with nothing but a robust fingerprint has nothing to share: refused, by name.
+  const Response hashed = Call(A(), "POST", "/v1/hash", A().query_token, original);
+  ASSERT_EQ(hashed.status, 200) << hashed.body;
+  const auto hashes = ParseJson(hashed.body);
+  json::object robust_only{{"robust", hashes.at("hashes").at("robust")}};
+  const Response refused = Call(A(), "POST", "/v1/signals", A().submit_token, json::serialize(robust_only));
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("keep_at_origin"), std::string::npos) << refused.body;
+
+  // A restart rebuilds A's index from the log and the kept row.
+  StopNode(A());
+  ASSERT_NO_FATAL_FAILURE(StartNode(A()));
+  StartFederation(A(), {"node-b"});
+  EXPECT_EQ(ids_of(A(), edited, "robust"), std::vector<std::string>{id}) << "after a restart";
+
+  const Response withdrawn = Call(A(), "DELETE", "/v1/signals/" + id, A().submit_token);
+  ASSERT_EQ(withdrawn.status, 200) << withdrawn.body;
+  EXPECT_TRUE(ids_of(A(), edited, "robust").empty());
+  EXPECT_EQ(A().bank->Stats().robust, 0u);
+  std::ostringstream report;
+  EXPECT_TRUE(A().bank->VerifyTables(report).ok()) << report.str();
+  EXPECT_NE(report.str().find("0 rows of fingerprints kept here"), std::string::npos) << report.str();
+  ASSERT_TRUE(Eventually([&] { return ids_of(C(), original, "md5").empty(); })) << "still matches at node-c";
 }
 
 // A video (POST /v1/signals/video) at A; at C, a trim of its middle half (re-encoded: another file, so only

@@ -62,6 +62,7 @@ struct BankHarness {
     options.signing_key = key;
     options.now_ms = [] { return kNow; };
     options.store.file_system = fs;
+    options.keep_at_origin = keep;
     auto opened = Bank::Open(std::move(options), std::make_unique<Salter>(FederationSalt::FromHex("test-salt", kSaltHex).value()));
     ASSERT_TRUE(opened.ok()) << opened.status();
     bank = std::move(*opened);
@@ -75,6 +76,7 @@ struct BankHarness {
   std::string id = "node-a";
   std::shared_ptr<const SigningKey> key = KeyFromSeed(0xA1);
   std::shared_ptr<rocksdb::FileSystem> fs;
+  KeepAtOrigin keep;  // federation.keep_at_origin; Reopen() applies a change
   std::unique_ptr<Bank> bank;
 };
 

@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "hashing/robust_fingerprint.h"
+#include "node/kept_at_origin.h"
 #include "node/signal_intake.h"
+#include "protocol/entries.pb.h"
+#include "protocol/log.pb.h"
 #include "tests/node/bank_test_util.h"
 
 namespace hashbank {
@@ -149,6 +152,122 @@ TEST(SaltRotationTest, RepublishingInChunksMovesEveryLiveSignalOnceAroundAWithdr
   std::ostringstream report;
   EXPECT_TRUE(h.bank->VerifyStoredLogs(report).ok()) << report.str();
   EXPECT_TRUE(h.bank->VerifyTables(report).ok()) << report.str();
+}
+
+// federation.keep_at_origin: [robust, embedding]. The robust fingerprint, the video's keyframes and the
+// embedding stay out of the signed entry, in the kept row; the bank matches through them, after a reopen too;
+// a rotation re-salts them into the new signal's kept row (equal to a fresh build under the new salt) and
+// drops the old row; a withdrawal drops the new one.
+TEST(SaltRotationTest, PartsKeptAtTheOriginStayOutOfTheLogAndAreResaltedAndPurgedWithTheirSignal) {
+  BankHarness h;
+  h.keep = KeepAtOrigin{.robust = true, .embedding = true};
+  h.Reopen();
+  std::mt19937_64 rng(13);
+  const SignalInput in = EveryKindOfValue(rng);
+  ModelInput model;
+  model.model_id = in.embedding->model_id;
+  model.name = "test";
+  model.version = "1";
+  model.dimension = static_cast<uint32_t>(in.embedding->vector.size());
+  model.input_width = model.input_height = 8;
+  model.mean = {0, 0, 0};
+  model.std = {1, 1, 1};
+  ASSERT_TRUE(h.bank->PublishModel(model, node_test::kAdmin).ok());
+  auto ref = h.bank->Submit(in, kMember);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+
+  // The signed entry as members receive it.
+  auto entry_of = [&](const SignalRef& r) {
+    protocol::Entry entry;
+    auto segment = h.bank->ExportSegment("node-a", r.sequence - 1, 1);
+    EXPECT_TRUE(segment.ok()) << segment.status();
+    protocol::LogSegment parsed;
+    if (segment.ok() && parsed.ParseFromString(*segment) && parsed.leaves_size() == 1) {
+      EXPECT_TRUE(entry.ParseFromString(parsed.leaves(0).entry()));
+    }
+    return entry;
+  };
+  const protocol::Entry shared = entry_of(*ref);
+  ASSERT_TRUE(shared.has_signal());
+  EXPECT_TRUE(shared.signal().robust().empty());
+  EXPECT_FALSE(shared.signal().has_embedding());
+  EXPECT_EQ(shared.signal().video().keyframes_size(), 0);
+  EXPECT_EQ(shared.signal().video().keyframe_ms_size(), 0);
+  EXPECT_FALSE(shared.signal().pdq().empty());
+  EXPECT_GT(shared.signal().video().timestamp_ms_size(), 0) << "the vPDQ frames are shared";
+
+  const SignalIntake old_intake(std::make_unique<Salter>(FederationSalt::FromHex("test-salt", node_test::kSaltHex).value()), 50);
+  auto built = old_intake.Build(in, kMember);
+  ASSERT_TRUE(built.ok()) << built.status();
+  auto info = h.bank->Get(*ref);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->kept_at_origin, (std::vector<std::string>{"embedding", "robust"}));
+  EXPECT_EQ(info->signal_types, (std::vector<std::string>{"pdq", "md5", "sha256", "embedding", "robust", "vpdq"}));
+  auto stats = h.bank->Stats();
+  EXPECT_EQ(stats.robust, 1u);
+  EXPECT_EQ(stats.embeddings, 1u);
+  EXPECT_EQ(stats.video_keyframes, 2u);
+  h.Reopen();
+  stats = h.bank->Stats();
+  EXPECT_EQ(stats.robust, 1u) << "rebuilt from the kept row";
+  EXPECT_EQ(stats.embeddings, 1u);
+  EXPECT_EQ(stats.video_keyframes, 2u);
+  auto by_embedding = h.bank->MatchEmbedding(*in.embedding, 0.99f, 10);
+  ASSERT_TRUE(by_embedding.ok()) << by_embedding.status();
+  ASSERT_EQ(by_embedding->size(), 1u);
+  EXPECT_EQ((*by_embedding)[0].ref, *ref);
+
+  // Rotation: the new signal keeps its parts here too, re-salted exactly as a fresh build under the new salt.
+  const FederationSalt next = Successor(First(), 7);
+  const Salter from(FederationSalt::FromHex("test-salt", node_test::kSaltHex).value()), to(next);
+  const Bank::Resalter resalt = [&](const protocol::Signal& s, uint64_t seq) { return ResaltSignal(s, seq, from, to); };
+  auto moved = h.bank->RepublishOwnSignals("test-salt", resalt, 10, node_test::kAdmin);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 1u);
+  auto map = h.bank->ResaltedOwnSignals();
+  ASSERT_TRUE(map.ok());
+  ASSERT_TRUE(map->contains(ref->sequence));
+  const SignalRef fresh{"node-a", map->at(ref->sequence)};
+  const protocol::Entry fresh_entry = entry_of(fresh);
+  EXPECT_TRUE(fresh_entry.signal().robust().empty());
+  EXPECT_FALSE(fresh_entry.signal().has_embedding());
+  EXPECT_EQ(fresh_entry.signal().video().keyframes_size(), 0);
+  const SignalIntake new_intake(std::make_unique<Salter>(next), 50);
+  auto want = new_intake.Build(in, kMember);
+  ASSERT_TRUE(want.ok());
+  auto old_row = h.bank->GetStateRow(KeptRow(ref->sequence));
+  auto new_row = h.bank->GetStateRow(KeptRow(fresh.sequence));
+  ASSERT_TRUE(old_row.ok() && new_row.ok());
+  EXPECT_FALSE(old_row->has_value()) << "the old signal's kept row goes with it";
+  ASSERT_TRUE(new_row->has_value());
+  protocol::Signal kept;
+  ASSERT_TRUE(kept.ParseFromString(**new_row));
+  EXPECT_EQ(kept.robust(), want->robust());
+  ASSERT_EQ(kept.video().keyframes_size(), 2);
+  EXPECT_EQ(kept.video().keyframes(1), want->video().keyframes(1));
+  EXPECT_EQ(kept.video().keyframe_ms(1), 3000u);
+  EXPECT_NE(kept.robust(), built->robust());
+  ASSERT_EQ(kept.embedding().vector_size(), want->embedding().vector_size());
+  EXPECT_NEAR(kept.embedding().vector(3), want->embedding().vector(3), 1e-5f);
+  std::ostringstream report;
+  EXPECT_TRUE(h.bank->VerifyTables(report).ok()) << report.str();
+  EXPECT_NE(report.str().find("1 rows of fingerprints kept here"), std::string::npos) << report.str();
+
+  ASSERT_TRUE(h.bank->Withdraw(fresh, kMember, "consent_withdrawn").ok());
+  new_row = h.bank->GetStateRow(KeptRow(fresh.sequence));
+  ASSERT_TRUE(new_row.ok());
+  EXPECT_FALSE(new_row->has_value());
+  stats = h.bank->Stats();
+  EXPECT_EQ(stats.robust, 0u);
+  EXPECT_EQ(stats.embeddings, 0u);
+  EXPECT_EQ(stats.video_keyframes, 0u);
+
+  // Nothing shared is left: a submission of kept types only is refused.
+  SignalInput robust_only;
+  robust_only.robust = in.robust;
+  auto refused = h.bank->Submit(robust_only, kMember);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("keep_at_origin"), std::string_view::npos) << refused.status();
 }
 
 TEST(SaltRotationTest, AHalfAppliedRotationIsFinishedOnlyWithItsOwnTargetSalt) {

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -488,6 +489,52 @@ TEST_F(SignedLogSyncTest, SuspendedOriginsWithdrawalsAreStillObeyedAndItsNewSign
   b_.Open();
   ExpectAllMatch(*b_.bank, after);
   EXPECT_TRUE(absl::IsNotFound(b_.bank->Unsuspend("node-a", kMember)));
+}
+
+// Watch lists and a suspension: the scanner passes a suspended origin's new signals without matching them
+// (they match nothing here). Lifting the suspension has it tell, once, the watch entry a released signal
+// matches; nothing is told twice, after another scan or a restart, and a signal withdrawn before the lift
+// is never told.
+TEST_F(SignedLogSyncTest, SignalsReleasedByAnUnsuspendAreMatchedAgainstTheWatchListOnce) {
+  Notifications* notes = b_.bank->notifications();
+  auto hook = notes->CreateWebhook("http://127.0.0.1:9/hook", {"match.retroactive"}, kMember.name, "admin");
+  ASSERT_TRUE(hook.ok()) << hook.status();
+  const std::vector<Submitted> before = SubmitRandom(*a_.bank, 2, rng_);
+  Apply(*b_.bank, a_, Export(*a_.bank, "node-a", 0, 1000));
+  ASSERT_TRUE(notes->Scan().ok());
+  ASSERT_TRUE(b_.bank->Suspend("node-a", /*exclude_from_matching=*/false, kMember).ok());
+  const std::vector<Submitted> held = SubmitRandom(*a_.bank, 3, rng_);  // node-a:3..5
+  ASSERT_TRUE(a_.bank->Withdraw(held[2].ref, kMember, "consent_withdrawn").ok());
+  Apply(*b_.bank, a_, Export(*a_.bank, "node-a", TrustedSize(*b_.bank, "node-a"), 1000));
+  std::vector<WatchInput> watch(2);
+  watch[0].content_ref = "post/1";
+  watch[0].pdq = held[0].pdq;
+  watch[1].content_ref = "post/3";
+  watch[1].md5 = held[2].md5;  // withdrawn while held: never told
+  ASSERT_TRUE(b_.bank->AddWatch(watch, kMember).ok());
+  ASSERT_TRUE(notes->Scan().ok());
+  EXPECT_EQ(notes->queued(), 0u) << "a suspended origin's signals match nothing";
+
+  ASSERT_TRUE(b_.bank->Unsuspend("node-a", kMember).ok());
+  ASSERT_TRUE(notes->Scan().ok());
+  std::vector<Delivery> due = notes->Due(std::numeric_limits<int64_t>::max(), 100);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_NE(due[0].body.find("\"type\":\"match.retroactive\""), std::string::npos) << due[0].body;
+  EXPECT_NE(due[0].body.find("\"id\":\"node-a:3\""), std::string::npos) << due[0].body;
+  EXPECT_NE(due[0].body.find("\"content_ref\":\"post/1\""), std::string::npos) << due[0].body;
+  ASSERT_TRUE(notes->Scan().ok());
+  EXPECT_EQ(notes->queued(), 1u) << "told once";
+  b_.Close();
+  b_.Open();
+  ASSERT_TRUE(b_.bank->notifications()->Scan().ok());
+  EXPECT_EQ(b_.bank->notifications()->queued(), 1u) << "told once, restart or not";
+  // The pair is remembered: the signal's withdrawal now tells the member.
+  auto hook2 = b_.bank->notifications()->CreateWebhook("http://127.0.0.1:9/w", {"signal.withdrawn"}, kMember.name, "admin");
+  ASSERT_TRUE(hook2.ok());
+  ASSERT_TRUE(a_.bank->Withdraw(held[0].ref, kMember, "consent_withdrawn").ok());
+  Apply(*b_.bank, a_, Export(*a_.bank, "node-a", TrustedSize(*b_.bank, "node-a"), 1000));
+  ASSERT_TRUE(b_.bank->notifications()->Scan().ok());
+  EXPECT_EQ(b_.bank->notifications()->queued(), 2u);
 }
 
 // A database from before session 10 may hold a member's signals without index rows (a suspension lifted by
