@@ -672,7 +672,9 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
         return absl::OkStatus();
       });
     }
-    for (const auto& [name, origin] : released) {
+    for (const auto& row : released) {
+      const std::string& name = row.first;  // named, not structured bindings: the lambda below captures them
+      const std::string& origin = row.second;
       if (processed >= max_entries || !failed.ok()) break;
       uint64_t from = 0;
       if (!absl::SimpleAtoi(name.substr(origin.size() + 1), &from)) {
