@@ -114,6 +114,8 @@ MemberApi::MemberApi(Bank* bank, ApiLimits limits, Metrics* metrics) : bank_(ban
       {"DELETE", "/v1/tokens/{name}", Route::kTokens, admin, Body::kNone, &MemberApi::RevokeToken},
       {"GET", "/v1/audit", Route::kAudit, admin, Body::kNone, &MemberApi::AuditLog},
       {"POST", "/v1/backup", Route::kBackup, admin, Body::kJson, &MemberApi::Backup},
+      {"POST", "/v1/import", Route::kImport, admin, Body::kJson, &MemberApi::ImportBatch},
+      {"GET", "/v1/import/{key}", Route::kImport, admin, Body::kNone, &MemberApi::ImportProgress},
       {"POST", "/v1/models", Route::kModels, submit, Body::kJson, &MemberApi::PublishModel},
       {"GET", "/v1/federation/status", Route::kFederation, admin, Body::kNone, &MemberApi::FederationStatus},
       {"POST", "/v1/federation/suspend", Route::kFederation, admin, Body::kJson, &MemberApi::Suspend},

@@ -218,6 +218,9 @@ class MemberApi {
   absl::StatusOr<HttpResponse> Unsuspend(const Call& call);
   absl::StatusOr<HttpResponse> PublishModel(const Call& call);
   absl::StatusOr<HttpResponse> Backup(const Call& call);
+  // hashbank import into a running node (node/import_api.cc).
+  absl::StatusOr<HttpResponse> ImportBatch(const Call& call);
+  absl::StatusOr<HttpResponse> ImportProgress(const Call& call);
 
   struct Bucket {
     double tokens;

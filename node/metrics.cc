@@ -7,7 +7,7 @@ namespace hashbank {
 std::string_view RouteName(Route r) {
   static constexpr std::string_view kNames[] = {"health", "metrics", "submit", "submit_batch", "get_signal",
                                                 "withdraw", "opinion", "match", "match_image", "hash",
-                                                "tokens", "audit", "backup", "federation", "models", "submit_image", "submit_video", "match_video", "banks", "list_signals", "hma", "webhooks", "watch", "web", "cases", "labels", "other"};
+                                                "tokens", "audit", "backup", "federation", "models", "submit_image", "submit_video", "match_video", "banks", "list_signals", "hma", "webhooks", "watch", "web", "cases", "labels", "import", "other"};
   return kNames[static_cast<int>(r)];
 }
 

@@ -13,7 +13,7 @@ namespace hashbank {
 
 enum class Route : int {
   kHealth, kMetrics, kSubmit, kSubmitBatch, kGetSignal, kWithdraw, kOpinion, kMatch, kMatchImage, kHash,
-  kTokens, kAudit, kBackup, kFederation, kModels, kSubmitImage, kSubmitVideo, kMatchVideo, kBanks, kListSignals, kHma, kWebhooks, kWatch, kWeb, kCases, kLabels, kOther, kCount
+  kTokens, kAudit, kBackup, kFederation, kModels, kSubmitImage, kSubmitVideo, kMatchVideo, kBanks, kListSignals, kHma, kWebhooks, kWatch, kWeb, kCases, kLabels, kImport, kOther, kCount
 };
 std::string_view RouteName(Route r);
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -185,5 +186,28 @@ absl::StatusOr<std::unique_ptr<Bank>> OpenStoppedNode(const NodeOverrides& overr
 }
 
 std::string AdminTokenPath(const NodeConfig& config) { return (fs::path(config.node.data_dir) / "admin.token").string(); }
+
+absl::StatusOr<std::unique_ptr<FederationClient>> RunningNodeClient(const NodeConfig& config,
+                                                                    std::chrono::milliseconds timeout) {
+  auto token = ReadTextFile(AdminTokenPath(config), 4096);
+  if (!token.ok()) return token.status();
+  std::string admin = *token;
+  while (!admin.empty() && std::isspace(static_cast<unsigned char>(admin.back()))) admin.pop_back();
+  std::string address = config.api.listen;
+  if (auto recorded = ReadTextFile((fs::path(config.node.data_dir) / "api.address").string(), 256); recorded.ok()) {
+    address = *recorded;
+    while (!address.empty() && std::isspace(static_cast<unsigned char>(address.back()))) address.pop_back();
+  }
+  auto listen = ParseListenAddress(address);
+  if (!listen.ok()) return listen.status();
+  std::string host = listen->host;
+  if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+  FederationClientOptions options;
+  options.ca_path = (fs::path(config.node.data_dir) / "tls" / "ca.pem").string();
+  options.content_type = "application/json";
+  options.authorization = "Bearer " + admin;
+  options.timeout = timeout;
+  return std::make_unique<FederationClient>(options, host, listen->port, config.node.id);
+}
 
 }  // namespace hashbank

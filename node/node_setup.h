@@ -3,6 +3,7 @@
 // first start (embedded defaults), and the Bank.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "config/node_config.h"
 #include "node/bank.h"
+#include "node/federation_client.h"
 
 namespace hashbank {
 
@@ -54,5 +56,11 @@ NotificationOptions NotificationOptionsFromConfig(const NodeConfig& config);
 
 // Path of the admin token file written on first start.
 std::string AdminTokenPath(const NodeConfig& config);
+
+// A client of the running node's member API, for CLI commands that work on a running node (backup, import):
+// the address `serve` recorded in <data_dir>/api.address (else api.listen; a wildcard host becomes
+// 127.0.0.1), the CA in <data_dir>/tls/ca.pem, the admin token, JSON bodies. Errors: reading those files.
+absl::StatusOr<std::unique_ptr<FederationClient>> RunningNodeClient(const NodeConfig& config,
+                                                                    std::chrono::milliseconds timeout);
 
 }  // namespace hashbank

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <set>
 
+#include <boost/json.hpp>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +15,7 @@
 #include "crypto/sha256.h"
 #include "node/entry_bytes.h"
 #include "node/import_formats.h"
+#include "node/import_step.h"
 
 namespace hashbank {
 namespace {
@@ -21,42 +24,81 @@ namespace fs = std::filesystem;
 
 constexpr size_t kRejectsListed = 20;
 
-// The progress row of importing `file` into `bank`: the file's absolute path, size and modification time,
-// so that a changed file starts over.
+// The progress key of importing `file` into `bank` (32 hex; its row: ImportProgressRow): from the file's
+// absolute path, size and modification time, so that a changed file starts over.
 std::string ProgressKey(const std::string& file, const std::string& bank) {
   std::error_code ec;
   const std::string path = fs::absolute(file, ec).string();
   const auto size = fs::file_size(file, ec);
   const auto mtime = fs::last_write_time(file, ec).time_since_epoch().count();
   const Sha256Hash h = Sha256(absl::StrCat(path, "\n", bank, "\n", size, "\n", mtime));
-  return absl::StrCat("import/", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(h.data()), 16)));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(h.data()), 16));
 }
 
-// The raw hash a record banks, as a key for duplicates within one run.
-std::string HashKey(const SignalInput& in) {
-  if (in.pdq) return absl::StrCat("p", in.pdq->ToHex());
-  if (in.md5) return absl::StrCat("m", std::string(in.md5->begin(), in.md5->end()));
-  if (in.sha256) return absl::StrCat("s", std::string(in.sha256->begin(), in.sha256->end()));
-  return "";
-}
+// Where the batches go: a stopped node's bank, opened by this command, or a running node, through its member
+// API (`POST /v1/import`, the same ImportStep in the node). Either way each batch and the progress are one
+// durable write there.
+class ImportTarget {
+ public:
+  virtual ~ImportTarget() = default;
+  // The bank exists (made with `create`), or NotFound.
+  virtual absl::Status EnsureBank(const std::string& bank, bool create) = 0;
+  virtual absl::StatusOr<uint64_t> Progress(const std::string& key) = 0;
+  virtual absl::StatusOr<ImportStepResult> Step(const ImportRequest& request) = 0;
+};
 
-// This node's live signals in `bank` with exactly the record's hash.
-absl::StatusOr<std::vector<SignalRef>> OwnWithHash(const Bank& bank, const std::string& bank_name, const SignalInput& in) {
-  absl::StatusOr<std::vector<Match>> m = std::vector<Match>{};
-  if (in.pdq) {
-    m = bank.MatchPdq(std::span<const Hash256>(&*in.pdq, 1), 0);
-  } else if (in.md5) {
-    m = bank.MatchMd5(*in.md5);
-  } else if (in.sha256) {
-    m = bank.MatchSha256(*in.sha256);
+class StoppedNode : public ImportTarget {
+ public:
+  explicit StoppedNode(std::unique_ptr<Bank> bank) : bank_(std::move(bank)) {}
+  absl::Status EnsureBank(const std::string& bank, bool create) override {
+    if (bank_->BankConfigured(bank)) return absl::OkStatus();
+    if (!create) {
+      return absl::NotFoundError(absl::StrCat("no bank ", bank, " on this node: pass --create-bank, or create it with POST /c/banks"));
+    }
+    BankConfig c;
+    c.name = bank;
+    return bank_->CreateBank(c, kActor).status();
   }
-  if (!m.ok()) return m.status();
-  std::vector<SignalRef> out;
-  for (const Match& x : *m) {
-    if (x.bank == bank_name && x.ref.origin == bank.node_id()) out.push_back(x.ref);
+  absl::StatusOr<uint64_t> Progress(const std::string& key) override {
+    auto done = bank_->GetStateRow(ImportProgressRow(key));
+    if (!done.ok()) return done.status();
+    uint64_t consumed = 0;
+    if (done->has_value() && !absl::SimpleAtoi(**done, &consumed)) return absl::DataLossError("the import's progress row does not parse");
+    return consumed;
   }
-  return out;
-}
+  absl::StatusOr<ImportStepResult> Step(const ImportRequest& r) override {
+    return ImportStep(*bank_, r.bank, r.key, r.consumed, r.records, kActor);
+  }
+
+ private:
+  static inline const Actor kActor{"cli-import", Role::kAdmin};
+  std::unique_ptr<Bank> bank_;
+};
+
+class RunningNode : public ImportTarget {
+ public:
+  explicit RunningNode(std::unique_ptr<FederationClient> client) : client_(std::move(client)) {}
+  absl::Status EnsureBank(const std::string&, bool) override {
+    return absl::OkStatus();  // the node checks it with every batch (which carries create_bank)
+  }
+  absl::StatusOr<uint64_t> Progress(const std::string& key) override {
+    auto answer = client_->Get(absl::StrCat("/v1/import/", key));
+    if (!answer.ok()) return answer.status();
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(*answer, ec);
+    const boost::json::value* c = !ec && v.is_object() ? v.as_object().if_contains("consumed") : nullptr;
+    if (c == nullptr || !c->is_number()) return absl::DataLossError("the node's import progress is not {\"consumed\": N}");
+    return c->to_number<uint64_t>();
+  }
+  absl::StatusOr<ImportStepResult> Step(const ImportRequest& r) override {
+    auto answer = client_->Post("/v1/import", ImportRequestJson(r));
+    if (!answer.ok()) return answer.status();
+    return ParseImportResult(*answer);
+  }
+
+ private:
+  std::unique_ptr<FederationClient> client_;
+};
 
 }  // namespace
 
@@ -69,17 +111,23 @@ int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions&
   if (!IsValidBankName(bank_name)) return fail(absl::InvalidArgumentError("--bank: 1-64 characters of A-Z, 0-9, _"));
   auto format = ParseImportFormat(o.format);
   if (!format.ok()) return fail(format.status());
-  auto bank = OpenStoppedNode(overrides, "stop it to import, or send batches to POST /v1/signals:batch", err);
-  if (!bank.ok()) return fail(bank.status());
-  const Actor actor{"cli-import", Role::kAdmin};
-  if (!(*bank)->BankConfigured(bank_name)) {
-    if (!o.create_bank) {
-      return fail(absl::NotFoundError(absl::StrCat("no bank ", bank_name, " on this node: pass --create-bank, or create it with POST /c/banks")));
-    }
-    BankConfig c;
-    c.name = bank_name;
-    if (auto made = (*bank)->CreateBank(c, actor); !made.ok()) return fail(made.status());
+  std::unique_ptr<ImportTarget> target;
+  auto bank = OpenStoppedNode(overrides, "import sends its batches to it", err);
+  if (bank.ok()) {
+    target = std::make_unique<StoppedNode>(std::move(*bank));
+  } else if (absl::IsFailedPrecondition(bank.status()) &&
+             std::string(bank.status().message()).find("in use") != std::string::npos) {
+    // The node runs (its database is locked): the batches go through its member API, as the admin.
+    auto config = LoadNodeConfig(overrides);
+    if (!config.ok()) return fail(config.status());
+    auto client = RunningNodeClient(*config, std::chrono::minutes(5));
+    if (!client.ok()) return fail(client.status());
+    target = std::make_unique<RunningNode>(std::move(*client));
+    out << "hashbank import: the node is running; importing through its API\n";
+  } else {
+    return fail(bank.status());
   }
+  if (absl::Status s = target->EnsureBank(bank_name, o.create_bank); !s.ok()) return fail(s);
   ImportOptions io;
   io.format = *format;
   io.lines_type = o.type;
@@ -88,64 +136,40 @@ int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions&
   auto reader = ImportReader::Open(o.file, io);
   if (!reader.ok()) return fail(reader.status());
   const std::string key = ProgressKey(o.file, bank_name);
-  uint64_t resumed = 0;
   if (!o.restart) {
-    auto done = (*bank)->GetStateRow(key);
-    if (!done.ok()) return fail(done.status());
-    if (done->has_value() && absl::SimpleAtoi(**done, &resumed) && resumed > 0) {
-      (*reader)->Skip(resumed);
-      out << "hashbank import: resuming " << o.file << " after record " << resumed << " (--restart to start over)\n";
+    auto resumed = target->Progress(key);
+    if (!resumed.ok()) return fail(resumed.status());
+    if (*resumed > 0) {
+      (*reader)->Skip(*resumed);
+      out << "hashbank import: resuming " << o.file << " after record " << *resumed << " (--restart to start over)\n";
     }
   }
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();
   uint64_t imported = 0, duplicates = 0, withdrawn = 0, rejected = 0;
   std::vector<ImportReject> listed;
-  std::set<std::string> seen;  // hashes banked by this run (duplicates inside the file)
   auto reject = [&](uint64_t number, std::string reason) {
     ++rejected;
     if (listed.size() < kRejectsListed) listed.push_back({number, std::move(reason)});
   };
   for (bool more = true; more;) {
-    std::vector<ImportRecord> records;
+    ImportRequest request;
+    request.key = key;
+    request.bank = bank_name;
+    request.create_bank = o.create_bank;
     std::vector<ImportReject> rejects;
-    more = (*reader)->Next(o.batch, &records, &rejects);
+    more = (*reader)->Next(o.batch, &request.records, &rejects);
     for (ImportReject& r : rejects) reject(r.number, std::move(r.reason));
-    std::vector<SignalInput> inputs;
-    std::vector<uint64_t> numbers;
-    for (ImportRecord& r : records) {
-      auto own = OwnWithHash(**bank, bank_name, r.input);
-      if (!own.ok()) return fail(own.status());
-      if (r.withdraw) {
-        for (const SignalRef& ref : *own) {
-          absl::Status s = (*bank)->Withdraw(ref, actor, "consent_withdrawn");
-          if (s.ok()) ++withdrawn;
-          else if (!absl::IsAlreadyExists(s)) return fail(s);
-        }
-        continue;
-      }
-      const std::string hk = HashKey(r.input);
-      if (!own->empty() || seen.contains(hk)) {
-        ++duplicates;
-        continue;
-      }
-      seen.insert(hk);
-      numbers.push_back(r.number);
-      inputs.push_back(std::move(r.input));
+    request.consumed = (*reader)->consumed();
+    auto step = target->Step(request);
+    if (!step.ok()) {  // storage trouble, or a running node that went away or refused the batch
+      if (tty) err << '\n';
+      return fail(step.status());  // the next run resumes after the last batch written
     }
-    // The batch and the progress in one durable write.
-    const std::pair<std::string, std::string> progress{key, absl::StrCat((*reader)->consumed())};
-    const auto results = (*bank)->ImportBatch(inputs, actor, progress);
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (results[i].ok()) {
-        ++imported;
-      } else if (absl::IsUnavailable(results[i].status()) || absl::IsDataLoss(results[i].status()) ||
-                 absl::IsInternal(results[i].status())) {
-        return fail(results[i].status());  // storage: stop here; the next run resumes
-      } else {
-        reject(numbers[i], std::string(results[i].status().message()));
-      }
-    }
+    imported += step->imported;
+    duplicates += step->duplicates;
+    withdrawn += step->withdrawn;
+    for (ImportReject& r : step->rejects) reject(r.number, std::move(r.reason));
     if (tty) {
       err << "\rimport: " << static_cast<int>((*reader)->progress() * 100) << "%  " << imported << " imported, " << duplicates
           << " duplicates, " << withdrawn << " withdrawn, " << rejected << " rejected" << std::flush;

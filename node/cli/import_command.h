@@ -1,5 +1,6 @@
-// `hashbank import FILE --bank B`: hash lists into a stopped node's bank (node/import_formats.h for the
-// formats), through the node's durable batch path (Bank::SubmitBatch, 1 000 records a batch). Each batch
+// `hashbank import FILE --bank B`: hash lists into a node's bank (node/import_formats.h for the formats),
+// through the node's durable batch path (node/import_step.h, 1 000 records a batch): a stopped node's
+// database opened here, or a running node's API (POST /v1/import; the same ImportStep there). Each batch
 // and the import's progress (records consumed, a state row keyed by the file and bank) are written in one
 // durable batch, so an interrupted import resumes exactly where it stopped: nothing skipped, nothing twice.
 // Hashes this node already banked in the bank are counted as duplicates, not banked again; StopNCII's

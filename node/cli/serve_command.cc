@@ -376,29 +376,11 @@ int RunBackupCommand(const NodeOverrides& overrides, const std::string& dir, std
   // the CA from its data directory. RocksDB's checkpoint is consistent while the node serves.
   auto config = LoadNodeConfig(overrides);
   if (!config.ok()) return fail(config.status());
-  auto token = ReadTextFile(AdminTokenPath(*config), 4096);
-  if (!token.ok()) return fail(token.status());
-  std::string admin = *token;
-  while (!admin.empty() && std::isspace(static_cast<unsigned char>(admin.back()))) admin.pop_back();
-  std::string address = config->api.listen;
-  if (auto recorded = ReadTextFile((std::filesystem::path(config->node.data_dir) / "api.address").string(), 256);
-      recorded.ok()) {
-    address = *recorded;
-    while (!address.empty() && std::isspace(static_cast<unsigned char>(address.back()))) address.pop_back();
-  }
-  auto listen = ParseListenAddress(address);
-  if (!listen.ok()) return fail(listen.status());
-  std::string host = listen->host;
-  if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
-  FederationClientOptions options;
-  options.ca_path = (std::filesystem::path(config->node.data_dir) / "tls" / "ca.pem").string();
-  options.content_type = "application/json";
-  options.authorization = "Bearer " + admin;
-  options.timeout = std::chrono::minutes(10);
-  FederationClient client(options, host, listen->port, config->node.id);
+  auto client = RunningNodeClient(*config, std::chrono::minutes(10));
+  if (!client.ok()) return fail(client.status());
   boost::json::object body;
   body["dir"] = std::filesystem::absolute(dir).string();
-  auto answer = client.Post("/v1/backup", boost::json::serialize(body));
+  auto answer = (*client)->Post("/v1/backup", boost::json::serialize(body));
   if (!answer.ok()) return fail(answer.status());
   out << "hashbank: the running node wrote a checkpoint to " << std::filesystem::absolute(dir).string() << '\n';
   return 0;

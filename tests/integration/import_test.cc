@@ -1,7 +1,8 @@
 // `hashbank import` and `hashbank export` as an operator runs them (the real binary on a real data
 // directory): an import killed with SIGKILL part-way resumes where it stopped — every hash banked exactly
 // once, as the export shows; a second run of the same file banks nothing new; StopNCII withdrawals withdraw;
-// rejects are listed with their line numbers; a running node's database is refused with a clear message.
+// rejects are listed with their line numbers; an import into a running node goes through its API and resumes
+// after a kill.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -13,7 +14,10 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "crypto/pem_file.h"
+#include "tests/support/https_client.h"
 #include "tests/support/node_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_data.h"
@@ -116,16 +120,64 @@ TEST_F(ImportTest, StopNciiWithdrawalsWithdrawAndRejectsAreListedWithTheirLines)
   EXPECT_EQ(code, 1);
 }
 
-TEST_F(ImportTest, ARunningNodesDatabaseIsRefusedWithWhatToDoInstead) {
+// Into a running node: the import sends its batches to the node's API (POST /v1/import, as the admin), each
+// batch and the progress one durable write there. Killed part-way, the same command resumes where it stopped;
+// the progress is the node's, so a later run on the stopped node has nothing left to do; every hash is banked
+// exactly once (the export). A bank that does not exist is named; a malformed batch is a 400.
+TEST_F(ImportTest, AnImportIntoARunningNodeGoesThroughItsApiAndResumesAfterAKill) {
+  std::mt19937_64 rng(12);
+  std::set<std::string> hashes;
+  std::ofstream list(dir_.File("list.txt"));
+  for (int i = 0; i < 150000; ++i) {
+    std::string h;
+    for (int k = 0; k < 4; ++k) h += absl::StrCat(absl::Hex(rng(), absl::kZeroPad16));
+    hashes.insert(h);
+    list << h << '\n';
+  }
+  list.close();
   auto node = NodeProcess::Start({"serve", "--data-dir", data_, "--listen", "127.0.0.1:0"}, dir_.File("serve2.log"));
   ASSERT_TRUE(node.ok());
-  ASSERT_TRUE((*node)->ServingPort(60s).ok());
-  std::ofstream(dir_.File("one.txt")) << "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22\n";
+  auto port = (*node)->ServingPort(60s);
+  ASSERT_TRUE(port.ok()) << testing::ReadFileText(dir_.File("serve2.log"));
+
   int code = 0;
-  Run({"import", dir_.File("one.txt"), "--data-dir", data_}, &code);
+  Run({"import", dir_.File("list.txt"), "--bank", "NO_SUCH_BANK", "--data-dir", data_}, &code);
   EXPECT_EQ(code, 1);
   const std::string log = testing::ReadFileText(dir_.File("cli.log"));
-  EXPECT_NE(log.find("POST /v1/signals:batch"), std::string::npos) << log;
+  EXPECT_NE(log.find("no bank NO_SUCH_BANK on this node"), std::string::npos) << log;
+
+  auto p = NodeProcess::Start({"import", dir_.File("list.txt"), "--bank", "LIVE", "--create-bank", "--data-dir", data_},
+                              dir_.File("cli.log"));
+  ASSERT_TRUE(p.ok());
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_NE((*p)->Signal(SIGKILL), -1);  // part-way (or, on a fast machine, done: resuming then banks nothing)
+  const std::string second = Run({"import", dir_.File("list.txt"), "--bank", "LIVE", "--data-dir", data_}, &code);
+  EXPECT_EQ(code, 0) << testing::ReadFileText(dir_.File("cli.log"));
+  EXPECT_NE(second.find("importing through its API"), std::string::npos) << second;
+  EXPECT_NE(second.find("0 duplicates"), std::string::npos) << "nothing was redone: " << second;
+
+  // A malformed batch: refused by name, nothing changes.
+  auto token = ReadTextFile(data_ + "/admin.token");
+  ASSERT_TRUE(token.ok());
+  testing::HttpsClient client("127.0.0.1", *port, data_ + "/tls/ca.pem");
+  const std::string auth = "Bearer " + std::string(absl::StripAsciiWhitespace(*token));
+  auto bad = client.Request("POST", "/v1/import", R"({"key": "nothex", "bank": "LIVE", "consumed": 1, "records": []})",
+                            {{"Authorization", auth}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("key: 32 lower-case hex digits"), std::string::npos) << bad->body;
+  bad = client.Request("POST", "/v1/import",
+                       R"({"key": "00000000000000000000000000000000", "bank": "LIVE", "consumed": 1, "records": [{"number": 1, "signal": {"robust": "AAAA"}}]})",
+                       {{"Authorization", auth}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_EQ(bad->status, 400) << bad->body;
+
+  (*node)->Signal(SIGTERM);
+  (*node)->Wait();
+  // The progress lives in the node: the stopped node's own import finds the file done.
+  const std::string third = Run({"import", dir_.File("list.txt"), "--bank", "LIVE", "--data-dir", data_});
+  EXPECT_NE(third.find("0 imported, 0 duplicates"), std::string::npos) << third;
+  EXPECT_EQ(Exported("LIVE"), hashes);
 }
 
 }  // namespace

@@ -287,6 +287,8 @@ const steps = [
   ["get", "/v1/federation/status"],
   ["post", "/v1/federation/suspend", withExample],
   ["post", "/v1/federation/unsuspend", withExample],
+  ["post", "/v1/import", withExample],
+  ["get", "/v1/import/{key}", () => ({ path: "/v1/import/3f9a0c5e7b2d4f618a0b1c2d3e4f5a6b" })],  // the batch's key
   ["post", "/v1/backup", (o) => json({ ...requestExample(o), dir: `${vars.tmp}/backup` })],
   // A second backup into the same directory: documented 409, in the Error codes' enum.
   ["post", "/v1/backup", (o) => json({ ...requestExample(o), dir: `${vars.tmp}/backup` }), undefined, 409],

@@ -1,0 +1,56 @@
+// ImportStep: one batch of `hashbank import` applied to a bank, the same whether the command opened a stopped
+// node's database itself or sends the batch to a running node (`POST /v1/import`, node/import_api.cc).
+//
+// For each record: a withdrawal withdraws this node's live signals of that hash in the bank; a hash this
+// node already banked in the bank (or met earlier in the batch) is a duplicate; the rest are banked through
+// Bank::ImportBatch, whose one durable write also records the import's progress (the state row
+// ImportProgressRow(key) = `consumed`), so an interrupted import resumes exactly after its last batch.
+//
+// Stateless functions; thread-safe as Bank is. Errors: storage errors from the bank (the import stops; the
+// next run resumes), InvalidArgument for a bad progress key. A record the bank refuses is a reject, not an
+// error.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "node/bank.h"
+#include "node/import_formats.h"
+
+namespace hashbank {
+
+// A progress key: 32 lower-case hex digits (the CLI derives it from the file and the bank).
+absl::Status CheckImportProgressKey(std::string_view key);
+// The state row holding an import's progress (records consumed).
+std::string ImportProgressRow(std::string_view key);
+
+struct ImportStepResult {
+  uint64_t imported = 0, duplicates = 0, withdrawn = 0;
+  std::vector<ImportReject> rejects;  // records the bank refused, with the reason
+};
+
+// Applies `records` (their input's bank is `bank_name`) and records `consumed` under `key`, as above.
+absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_name, std::string_view key,
+                                            uint64_t consumed, std::vector<ImportRecord> records, const Actor& actor);
+
+// One batch as `POST /v1/import` carries it (JSON; docs/api/openapi.yaml): the CLI writes it, the node reads
+// it. A record's values are those import formats produce: PDQ (with its quality, or "quality_unknown"), MD5,
+// SHA-256, labels, case_ref, content_id, note.
+struct ImportRequest {
+  std::string key;
+  std::string bank;
+  bool create_bank = false;
+  uint64_t consumed = 0;
+  std::vector<ImportRecord> records;
+};
+std::string ImportRequestJson(const ImportRequest& request);
+// InvalidArgument naming the field; at most `max_records` records.
+absl::StatusOr<ImportRequest> ParseImportRequest(std::string_view body, size_t max_records);
+// The node's answer, and its reading by the CLI.
+std::string ImportResultJson(const ImportStepResult& result, uint64_t consumed);
+absl::StatusOr<ImportStepResult> ParseImportResult(std::string_view body);
+
+}  // namespace hashbank
