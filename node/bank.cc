@@ -206,7 +206,7 @@ void Bank::IndexAppended(const OwnLog::Appended& appended) {
     pb::Entry entry;
     // Durable already; an index failure here would be a bug, repaired by the rebuild at the next start.
     if (!entry.ParseFromString(bytes)) continue;
-    if (entry.has_signal() && !MergeKeptParts(ref.sequence, entry.mutable_signal()).ok()) continue;
+    if (entry.has_signal()) (void)MergeKeptParts(ref.sequence, entry.mutable_signal());  // else: without them
     (void)index_.Add(ref, entry, &pdq);
   }
   (void)index_.FlushPdq(pdq, false);
@@ -214,7 +214,14 @@ void Bank::IndexAppended(const OwnLog::Appended& appended) {
 
 absl::Status Bank::MergeKeptParts(uint64_t sequence, pb::Signal* sig) const {
   if (!has_kept_rows_.load()) return absl::OkStatus();
-  return MergeStoredKept(*store_, sequence, sig);
+  absl::Status s = MergeStoredKept(*store_, sequence, sig);
+  // A kept row that does not parse costs only its own parts: the signal is indexed, withdrawn and rotated with
+  // its shared types, and `hashbank verify` names the row.
+  if (absl::IsDataLoss(s)) {
+    std::cerr << "hashbank: " << s.message() << "; the signal goes on without its kept fingerprints\n";
+    return absl::OkStatus();
+  }
+  return s;
 }
 
 absl::Status Bank::CheckEmbeddingModel(const pb::Signal& sig) const {
@@ -375,10 +382,11 @@ absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
   }
   info.created_at_ms = entry.created_at_unix_ms();
   if (ref.origin == options_.node_id) {
-    HB_ASSIGN_OR_RETURN(std::optional<pb::Signal> kept, LoadKept(*store_, ref.sequence));
-    if (kept) {
-      info.kept_at_origin = KeptTypes(*kept);
-      MergeKept(*kept, entry.mutable_signal());
+    absl::StatusOr<std::optional<pb::Signal>> kept = LoadKept(*store_, ref.sequence);
+    if (!kept.ok() && !absl::IsDataLoss(kept.status())) return kept.status();
+    if (kept.ok() && kept->has_value()) {  // (a row that does not parse: the shared types only)
+      info.kept_at_origin = KeptTypes(**kept);
+      MergeKept(**kept, entry.mutable_signal());
     }
   }
   const pb::Signal& sig = entry.signal();
@@ -430,12 +438,15 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
       return absl::AlreadyExistsError(absl::StrCat(FormatSignalId(ref), " is already withdrawn"));
     }
     old = entry.signal();
-    HB_ASSIGN_OR_RETURN(std::optional<pb::Signal> kept, LoadKept(*store_, ref.sequence));
-    if (kept) MergeKept(*kept, &old);  // the index forgets the kept parts too
+    // The index forgets the kept parts too; a row that does not parse is deleted all the same (a consent
+    // withdrawal never waits on it).
+    absl::StatusOr<std::optional<pb::Signal>> kept = LoadKept(*store_, ref.sequence);
+    if (!kept.ok() && !absl::IsDataLoss(kept.status())) return kept.status();
+    if (kept.ok() && kept->has_value()) MergeKept(**kept, &old);
     const SignalRef wref{options_.node_id, scope.first_sequence()};
     StoreBatch& batch = *scope.batch();
     batch.DeleteEntry(ref);  // the whole entry's bytes are purged; its leaf hash stays in the log
-    if (kept) batch.DeleteState(KeptRow(ref.sequence));  // and so are the parts kept here
+    if (!kept.ok() || kept->has_value()) batch.DeleteState(KeptRow(ref.sequence));  // and so are the parts kept here
     DeleteSignalRows(&batch, old, ref);
     HB_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> edited, EditedLabels(*store_, ref));
     DeleteLabelEditRows(&batch, ref, edited.value_or(std::vector<std::string>()));
@@ -603,6 +614,25 @@ absl::StatusOr<std::vector<Match>> Bank::MatchVideoKeyframes(std::span<const Vid
     k.mirrored = intake_.SaltFeatures(k.mirrored);
   }
   return Enabled(index_.MatchVideoKeyframes(salted));
+}
+
+absl::StatusOr<std::vector<SignalRef>> Bank::OwnSignalsWithHash(std::string_view bank, const SignalInput& raw) const {
+  absl::StatusOr<std::vector<Match>> m = std::vector<Match>{};
+  if (raw.pdq) {
+    const Hash256 salted = intake_.SaltPdq(*raw.pdq);
+    m = index_.MatchPdq(std::span<const Hash256>(&salted, 1), 0);
+  } else if (raw.md5 || raw.sha256) {
+    const ExactKind kind = raw.md5 ? ExactKind::kMd5 : ExactKind::kSha256;
+    auto salted = raw.md5 ? intake_.SaltExact(kind, *raw.md5) : intake_.SaltExact(kind, *raw.sha256);
+    if (!salted.ok()) return salted.status();
+    m = index_.MatchExact(kind, *salted);
+  }
+  if (!m.ok()) return m.status();
+  std::vector<SignalRef> out;
+  for (const Match& x : *m) {  // not filtered by the bank's ratio or content state: a disabled bank holds them too
+    if (x.bank == bank && x.ref.origin == options_.node_id) out.push_back(x.ref);
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<Match>> Bank::MatchMd5(const Md5Digest& raw) const {

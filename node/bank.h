@@ -204,6 +204,9 @@ class Bank {
   // A query video's keyframes (raw local features, direct and mirrored), salted here (SignalIndex's rule).
   absl::StatusOr<std::vector<Match>> MatchVideoKeyframes(std::span<const VideoKeyframeQuery> raw) const;
   absl::StatusOr<std::vector<Match>> MatchMd5(const Md5Digest& raw) const;
+  // This node's live signals in `bank` carrying exactly the raw PDQ (else MD5, else SHA-256) of `raw`,
+  // whether or not the bank's matching is enabled here (an import's duplicates and withdrawals).
+  absl::StatusOr<std::vector<SignalRef>> OwnSignalsWithHash(std::string_view bank, const SignalInput& raw) const;
   absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
   // At most `limit` matches that are enabled (bank and content state) and pass `filter`, most similar first.
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit,
@@ -317,7 +320,8 @@ class Bank {
   absl::Status CheckEmbeddingModel(const protocol::Signal& signal) const;
   // Indexes entries this node just appended (durable already), with their kept parts.
   void IndexAppended(const OwnLog::Appended& appended);
-  // Merges own signal `sequence`'s kept parts into `sig` (nothing to read while no kept row exists).
+  // Merges own signal `sequence`'s kept parts into `sig` (nothing to read while no kept row exists; a row that
+  // does not parse is skipped with a line on stderr: only storage errors are returned).
   absl::Status MergeKeptParts(uint64_t sequence, protocol::Signal* sig) const;
   // Drops the matches of banks disabled here (BankCatalog::MatchEnabled).
   absl::StatusOr<std::vector<Match>> Enabled(absl::StatusOr<std::vector<Match>> matches) const;

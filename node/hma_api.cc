@@ -11,6 +11,7 @@
 
 #include <boost/json.hpp>
 
+#include "base/utf8.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "hashing/video_decoder.h"
@@ -29,42 +30,6 @@ constexpr std::string_view kPdq = "pdq";
 constexpr std::string_view kVideoMd5 = "video_md5";
 constexpr size_t kMaxHmaNote = 255;  // HMA's limit on a content note, in characters (Python's len)
 
-// The characters (Unicode code points) of `s` if it is well-formed UTF-8 (no overlong forms, surrogates or
-// values over U+10FFFF), else nullopt.
-std::optional<size_t> Utf8Characters(std::string_view s) {
-  size_t chars = 0;
-  for (size_t i = 0; i < s.size(); ++chars) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (b < 0x80) {
-      ++i;
-      continue;
-    }
-    if ((b & 0xE0) == 0xC0) {
-      n = 1;
-      cp = b & 0x1Fu;
-    } else if ((b & 0xF0) == 0xE0) {
-      n = 2;
-      cp = b & 0x0Fu;
-    } else if ((b & 0xF8) == 0xF0) {
-      n = 3;
-      cp = b & 0x07u;
-    } else {
-      return std::nullopt;
-    }
-    if (i + n >= s.size()) return std::nullopt;  // cut short
-    for (size_t k = 1; k <= n; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return std::nullopt;
-      cp = cp << 6 | (c & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
-    i += n + 1;
-  }
-  return chars;
-}
 
 // HMA's note rule, by characters; a note that is not UTF-8 text is refused too (HMA's form decoding would
 // replace its bytes).

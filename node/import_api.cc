@@ -28,7 +28,7 @@ absl::StatusOr<HttpResponse> MemberApi::ImportBatch(const Call& call) {
     }
   }
   HB_ASSIGN_OR_RETURN(const ImportStepResult result,
-                      ImportStep(*bank_, req.bank, req.key, req.consumed, std::move(req.records), *call.actor));
+                      ImportStep(*bank_, req.bank, req.key, req.from, req.consumed, std::move(req.records), *call.actor));
   HttpResponse r;
   r.status = 200;
   r.content_type = "application/json";

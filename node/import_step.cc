@@ -1,12 +1,13 @@
 #include "node/import_step.h"
 
 #include <set>
-#include <span>
 #include <utility>
 
 #include <boost/json.hpp>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "node/api_support.h"
 #include "node/status_macros.h"
@@ -20,24 +21,6 @@ std::string HashKey(const SignalInput& in) {
   if (in.md5) return absl::StrCat("m", std::string(in.md5->begin(), in.md5->end()));
   if (in.sha256) return absl::StrCat("s", std::string(in.sha256->begin(), in.sha256->end()));
   return "";
-}
-
-// This node's live signals in `bank` with exactly the record's hash.
-absl::StatusOr<std::vector<SignalRef>> OwnWithHash(const Bank& bank, const std::string& bank_name, const SignalInput& in) {
-  absl::StatusOr<std::vector<Match>> m = std::vector<Match>{};
-  if (in.pdq) {
-    m = bank.MatchPdq(std::span<const Hash256>(&*in.pdq, 1), 0);
-  } else if (in.md5) {
-    m = bank.MatchMd5(*in.md5);
-  } else if (in.sha256) {
-    m = bank.MatchSha256(*in.sha256);
-  }
-  if (!m.ok()) return m.status();
-  std::vector<SignalRef> out;
-  for (const Match& x : *m) {
-    if (x.bank == bank_name && x.ref.origin == bank.node_id()) out.push_back(x.ref);
-  }
-  return out;
 }
 
 bool IsStorageError(const absl::Status& s) {
@@ -57,14 +40,27 @@ absl::Status CheckImportProgressKey(std::string_view key) {
 std::string ImportProgressRow(std::string_view key) { return absl::StrCat("import/", std::string(key)); }
 
 absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_name, std::string_view key,
-                                            uint64_t consumed, std::vector<ImportRecord> records, const Actor& actor) {
+                                            uint64_t from, uint64_t consumed, std::vector<ImportRecord> records,
+                                            const Actor& actor) {
   if (absl::Status s = CheckImportProgressKey(key); !s.ok()) return s;
+  // One batch at a time: the progress check below and the batch's durable write are one step.
+  static absl::Mutex import_mu(absl::kConstInit);
+  absl::MutexLock lock(&import_mu);
+  auto row = bank.GetStateRow(ImportProgressRow(key));
+  if (!row.ok()) return row.status();
+  uint64_t recorded = 0;
+  if (row->has_value() && !absl::SimpleAtoi(**row, &recorded)) return absl::DataLossError("the import's progress row does not parse");
+  if (recorded != from) {
+    return absl::AbortedError(absl::StrCat("the import's progress is at record ", recorded, ", not ", from,
+                                           ": another run of this import is writing, or this batch was written already;"
+                                           " run the import again to resume"));
+  }
   ImportStepResult result;
   std::set<std::string> seen;  // hashes banked by this batch
   std::vector<SignalInput> inputs;
   std::vector<uint64_t> numbers;
   for (ImportRecord& r : records) {
-    auto own = OwnWithHash(bank, bank_name, r.input);
+    auto own = bank.OwnSignalsWithHash(bank_name, r.input);
     if (!own.ok()) return own.status();
     if (r.withdraw) {
       for (const SignalRef& ref : *own) {
@@ -128,7 +124,11 @@ std::string ImportRequestJson(const ImportRequest& request) {
     if (in.pdq && in.pdq_quality_unknown) rec["quality_unknown"] = true;
     records.emplace_back(std::move(rec));
   }
-  json::object o{{"key", request.key}, {"bank", request.bank}, {"consumed", request.consumed}, {"records", std::move(records)}};
+  json::object o{{"key", request.key},
+                 {"bank", request.bank},
+                 {"from", request.from},
+                 {"consumed", request.consumed},
+                 {"records", std::move(records)}};
   if (request.create_bank) o["create_bank"] = true;
   return json::serialize(o);
 }
@@ -138,7 +138,7 @@ absl::StatusOr<ImportRequest> ParseImportRequest(std::string_view body, size_t m
   using api::Reader;
   HB_ASSIGN_OR_RETURN(const json::object o, api::ParseObject(body));
   Reader r(o);
-  HB_RETURN_IF_ERROR(r.AllowOnly({"key", "bank", "create_bank", "consumed", "records"}));
+  HB_RETURN_IF_ERROR(r.AllowOnly({"key", "bank", "create_bank", "from", "consumed", "records"}));
   ImportRequest req;
   HB_ASSIGN_OR_RETURN(const std::optional<std::string> key, r.String("key", 64));
   if (!key) return Bad("key: required");
@@ -152,6 +152,9 @@ absl::StatusOr<ImportRequest> ParseImportRequest(std::string_view body, size_t m
   HB_ASSIGN_OR_RETURN(const std::optional<int64_t> consumed, r.Int("consumed"));
   if (!consumed || *consumed < 0) return Bad("consumed: required, the records of the file consumed after this batch");
   req.consumed = static_cast<uint64_t>(*consumed);
+  HB_ASSIGN_OR_RETURN(const std::optional<int64_t> from, r.Int("from"));
+  if (!from || *from < 0) return Bad("from: required, the progress this batch continues from");
+  req.from = static_cast<uint64_t>(*from);
   const json::value* records = r.Find("records");
   if (records == nullptr || !records->is_array()) return Bad("records: expected an array");
   if (records->as_array().size() > max_records) return Bad(absl::StrCat("records: at most ", max_records, " a batch"));

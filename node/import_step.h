@@ -32,9 +32,13 @@ struct ImportStepResult {
   std::vector<ImportReject> rejects;  // records the bank refused, with the reason
 };
 
-// Applies `records` (their input's bank is `bank_name`) and records `consumed` under `key`, as above.
+// Applies `records` (their input's bank is `bank_name`) and records `consumed` under `key`, as above, if the
+// progress recorded under `key` is `from` (0 when none): else Aborted, nothing written ("another import of
+// this file runs, or a batch was written twice"). Batches of all imports are applied one at a time (a
+// process-wide mutex), so two runs of one import cannot both bank a batch.
 absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_name, std::string_view key,
-                                            uint64_t consumed, std::vector<ImportRecord> records, const Actor& actor);
+                                            uint64_t from, uint64_t consumed, std::vector<ImportRecord> records,
+                                            const Actor& actor);
 
 // One batch as `POST /v1/import` carries it (JSON; docs/api/openapi.yaml): the CLI writes it, the node reads
 // it. A record's values are those import formats produce: PDQ (with its quality, or "quality_unknown"), MD5,
@@ -43,7 +47,8 @@ struct ImportRequest {
   std::string key;
   std::string bank;
   bool create_bank = false;
-  uint64_t consumed = 0;
+  uint64_t from = 0;      // the progress this batch continues from
+  uint64_t consumed = 0;  // the progress once it is written
   std::vector<ImportRecord> records;
 };
 std::string ImportRequestJson(const ImportRequest& request);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/entry_bytes.h"
+#include "node/kept_at_origin.h"
 #include "node/label_edits.h"
 #include "node/signal_intake.h"
 #include "node/status_macros.h"
@@ -387,6 +388,14 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
           if (!old.ok()) return old.status();
           pb::Entry old_entry;
           if (old->has_value() && old_entry.ParseFromString(**old) && old_entry.has_signal()) {
+            if (origin == own_log_->node_id()) {
+              // This node's own log recovered from a peer (a restored backup): the withdrawn signal's parts
+              // kept here (node/kept_at_origin.h) go with it, from the files and from the index. A row that
+              // does not parse is dropped all the same.
+              auto kept = LoadKept(*store_, target.sequence);
+              if (kept.ok() && kept->has_value()) MergeKept(**kept, old_entry.mutable_signal());
+              batch.DeleteState(KeptRow(target.sequence));
+            }
             DeleteSignalRows(&batch, old_entry.signal(), target);
             auto edited = EditedLabels(*store_, target);
             if (!edited.ok()) return edited.status();

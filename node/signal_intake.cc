@@ -5,6 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/utf8.h"
 #include "crypto/sha256.h"
 #include "hashing/robust_fingerprint.h"
 #include "node/entry_bytes.h"
@@ -273,6 +274,9 @@ absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Acto
   HB_RETURN_IF_ERROR(ValidateLabels(&labels));
   for (std::string& l : labels) sig.add_labels(std::move(l));
   if (in.case_ref.size() > kMaxCaseRef) return absl::InvalidArgumentError("case_ref: at most 256 bytes");
+  // Text fields are proto3 strings: bytes that are not UTF-8 would make the stored entry unreadable (at the
+  // next start, and at every member). JSON input always is UTF-8; a CSV import may not be.
+  if (!IsUtf8(in.case_ref)) return absl::InvalidArgumentError("case_ref: not UTF-8 text");
   sig.set_case_ref(in.case_ref);
   if (!in.bank.empty() && !IsValidBankName(in.bank)) {
     return absl::InvalidArgumentError("bank: 1-64 characters of A-Z, 0-9, _, not starting with a digit");
@@ -280,6 +284,8 @@ absl::StatusOr<pb::Signal> SignalIntake::Build(const SignalInput& in, const Acto
   if (in.bank != kDefaultBank) sig.set_bank(in.bank);  // the default bank is stored as empty, as before banks
   if (in.content_id.size() > kMaxContentId) return absl::InvalidArgumentError("content_id: at most 256 bytes");
   if (in.note.size() > kMaxNote) return absl::InvalidArgumentError("note: at most 1024 bytes");
+  if (!IsUtf8(in.content_id)) return absl::InvalidArgumentError("content_id: not UTF-8 text");
+  if (!IsUtf8(in.note)) return absl::InvalidArgumentError("note: not UTF-8 text");
   if (in.metadata_json.size() > kMaxMetadata) return absl::InvalidArgumentError("metadata: at most 4096 bytes as JSON");
   sig.set_content_id(in.content_id);
   sig.set_note(in.note);

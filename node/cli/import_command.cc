@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -67,7 +68,7 @@ class StoppedNode : public ImportTarget {
     return consumed;
   }
   absl::StatusOr<ImportStepResult> Step(const ImportRequest& r) override {
-    return ImportStep(*bank_, r.bank, r.key, r.consumed, r.records, kActor);
+    return ImportStep(*bank_, r.bank, r.key, r.from, r.consumed, r.records, kActor);
   }
 
  private:
@@ -77,7 +78,9 @@ class StoppedNode : public ImportTarget {
 
 class RunningNode : public ImportTarget {
  public:
-  explicit RunningNode(std::unique_ptr<FederationClient> client) : client_(std::move(client)) {}
+  // `max_records` and `max_bytes`: the node's limits.max_batch_items and max_json_body_bytes (its config).
+  RunningNode(std::unique_ptr<FederationClient> client, size_t max_records, size_t max_bytes)
+      : client_(std::move(client)), max_records_(std::max<size_t>(1, max_records)), max_bytes_(max_bytes) {}
   absl::Status EnsureBank(const std::string&, bool) override {
     return absl::OkStatus();  // the node checks it with every batch (which carries create_bank)
   }
@@ -90,14 +93,44 @@ class RunningNode : public ImportTarget {
     if (c == nullptr || !c->is_number()) return absl::DataLossError("the node's import progress is not {\"consumed\": N}");
     return c->to_number<uint64_t>();
   }
+  // A batch larger than the node takes (records, or bytes of JSON: long notes) goes as several requests; all
+  // but the last keep the progress where it was (a crash in between redoes them: their hashes are then
+  // duplicates, never banked twice).
   absl::StatusOr<ImportStepResult> Step(const ImportRequest& r) override {
-    auto answer = client_->Post("/v1/import", ImportRequestJson(r));
-    if (!answer.ok()) return answer.status();
-    return ParseImportResult(*answer);
+    ImportStepResult total;
+    size_t next = 0;
+    do {
+      ImportRequest part;
+      part.key = r.key;
+      part.bank = r.bank;
+      part.create_bank = r.create_bank;
+      part.from = r.from;
+      size_t n = std::min(max_records_, r.records.size() - next);
+      std::string body;
+      while (true) {
+        part.records.assign(r.records.begin() + static_cast<std::ptrdiff_t>(next),
+                            r.records.begin() + static_cast<std::ptrdiff_t>(next + n));
+        part.consumed = next + n == r.records.size() ? r.consumed : r.from;
+        body = ImportRequestJson(part);
+        if (body.size() <= max_bytes_ * 9 / 10 || n <= 1) break;
+        n = (n + 1) / 2;
+      }
+      auto answer = client_->Post("/v1/import", body);
+      if (!answer.ok()) return answer.status();
+      auto step = ParseImportResult(*answer);
+      if (!step.ok()) return step.status();
+      total.imported += step->imported;
+      total.duplicates += step->duplicates;
+      total.withdrawn += step->withdrawn;
+      for (ImportReject& x : step->rejects) total.rejects.push_back(std::move(x));
+      next += n;
+    } while (next < r.records.size());
+    return total;
   }
 
  private:
   std::unique_ptr<FederationClient> client_;
+  const size_t max_records_, max_bytes_;
 };
 
 }  // namespace
@@ -122,7 +155,8 @@ int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions&
     if (!config.ok()) return fail(config.status());
     auto client = RunningNodeClient(*config, std::chrono::minutes(5));
     if (!client.ok()) return fail(client.status());
-    target = std::make_unique<RunningNode>(std::move(*client));
+    target = std::make_unique<RunningNode>(std::move(*client), config->limits.max_batch_items,
+                                           static_cast<size_t>(config->limits.max_json_body_bytes));
     out << "hashbank import: the node is running; importing through its API\n";
   } else {
     return fail(bank.status());
@@ -136,13 +170,12 @@ int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions&
   auto reader = ImportReader::Open(o.file, io);
   if (!reader.ok()) return fail(reader.status());
   const std::string key = ProgressKey(o.file, bank_name);
-  if (!o.restart) {
-    auto resumed = target->Progress(key);
-    if (!resumed.ok()) return fail(resumed.status());
-    if (*resumed > 0) {
-      (*reader)->Skip(*resumed);
-      out << "hashbank import: resuming " << o.file << " after record " << *resumed << " (--restart to start over)\n";
-    }
+  auto recorded = target->Progress(key);  // every batch says it continues from here (ImportStep checks)
+  if (!recorded.ok()) return fail(recorded.status());
+  uint64_t from = *recorded;
+  if (!o.restart && from > 0) {
+    (*reader)->Skip(from);
+    out << "hashbank import: resuming " << o.file << " after record " << from << " (--restart to start over)\n";
   }
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   const auto start = std::chrono::steady_clock::now();
@@ -160,12 +193,14 @@ int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions&
     std::vector<ImportReject> rejects;
     more = (*reader)->Next(o.batch, &request.records, &rejects);
     for (ImportReject& r : rejects) reject(r.number, std::move(r.reason));
+    request.from = from;
     request.consumed = (*reader)->consumed();
     auto step = target->Step(request);
     if (!step.ok()) {  // storage trouble, or a running node that went away or refused the batch
       if (tty) err << '\n';
       return fail(step.status());  // the next run resumes after the last batch written
     }
+    from = request.consumed;
     imported += step->imported;
     duplicates += step->duplicates;
     withdrawn += step->withdrawn;

@@ -120,6 +120,20 @@ TEST_F(ImportTest, StopNciiWithdrawalsWithdrawAndRejectsAreListedWithTheirLines)
   EXPECT_EQ(code, 1);
 }
 
+// A ThreatExchange CSV whose note is not UTF-8 (Latin-1): that record is rejected by name, the others are
+// banked, and the node still starts (a stored entry with such a note could not be read back).
+TEST_F(ImportTest, ANoteThatIsNotUtf8IsRejectedAndTheNodeStillStarts) {
+  std::ofstream(dir_.File("te.csv")) << "signal_type,signal_str,note\n"
+                                     << "pdq,f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22,caf\xe9\n"
+                                     << "pdq,62c9789627838f69f23cf98c29e37836d61c87c31c59587c4b49a783f496725c,caf\xc3\xa9\n";
+  const std::string out = Run({"import", dir_.File("te.csv"), "--bank", "TE", "--create-bank", "--data-dir", data_});
+  EXPECT_NE(out.find("1 imported, 0 duplicates, 0 withdrawn, 1 rejected"), std::string::npos) << out;
+  EXPECT_NE(out.find("line 2: note: not UTF-8 text"), std::string::npos) << out;
+  auto node = NodeProcess::Start({"serve", "--data-dir", data_, "--listen", "127.0.0.1:0"}, dir_.File("serve3.log"));
+  ASSERT_TRUE(node.ok());
+  EXPECT_TRUE((*node)->ServingPort(60s).ok()) << testing::ReadFileText(dir_.File("serve3.log"));
+}
+
 // Into a running node: the import sends its batches to the node's API (POST /v1/import, as the admin), each
 // batch and the progress one durable write there. Killed part-way, the same command resumes where it stopped;
 // the progress is the node's, so a later run on the stopped node has nothing left to do; every hash is banked
@@ -166,11 +180,34 @@ TEST_F(ImportTest, AnImportIntoARunningNodeGoesThroughItsApiAndResumesAfterAKill
   ASSERT_TRUE(bad.ok()) << bad.status();
   EXPECT_EQ(bad->status, 400) << bad->body;
   EXPECT_NE(bad->body.find("key: 32 lower-case hex digits"), std::string::npos) << bad->body;
+  const std::string pdq = *hashes.begin();
   bad = client.Request("POST", "/v1/import",
-                       R"({"key": "00000000000000000000000000000000", "bank": "LIVE", "consumed": 1, "records": [{"number": 1, "signal": {"robust": "AAAA"}}]})",
+                       R"({"key": "00000000000000000000000000000000", "bank": "LIVE", "from": 0, "consumed": 1, "records": [{"number": 1, "signal": {"pdq": ")" +
+                           pdq + R"(", "robust": "AAAA"}}]})",
                        {{"Authorization", auth}, {"Content-Type", "application/json"}});
   ASSERT_TRUE(bad.ok()) << bad.status();
   EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("an import carries pdq, md5 and sha256 only"), std::string::npos) << bad->body;
+  // A batch that does not continue from the recorded progress (a second run of one import, or a batch sent
+  // twice) is refused whole.
+  auto stale = client.Request("POST", "/v1/import",
+                              R"({"key": "00000000000000000000000000000000", "bank": "LIVE", "from": 5, "consumed": 6, "records": [{"number": 6, "signal": {"pdq": ")" +
+                                  pdq + R"("}}]})",
+                              {{"Authorization", auth}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_EQ(stale->status, 409) << stale->body;
+  auto progress = client.Request("GET", "/v1/import/00000000000000000000000000000000", "", {{"Authorization", auth}});
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(progress->status, 200) << progress->body;
+  EXPECT_NE(progress->body.find("\"consumed\":0"), std::string::npos) << "nothing was written: " << progress->body;
+  // Matching disabled on the bank (HMA's switch): its hashes are still this node's, so --restart finds every
+  // one a duplicate.
+  auto disabled = client.Request("PUT", "/c/bank/LIVE", R"({"enabled": false})",
+                                 {{"Authorization", auth}, {"Content-Type", "application/json"}});
+  ASSERT_TRUE(disabled.ok()) << disabled.status();
+  ASSERT_EQ(disabled->status, 200) << disabled->body;
+  const std::string again = Run({"import", dir_.File("list.txt"), "--bank", "LIVE", "--restart", "--data-dir", data_});
+  EXPECT_NE(again.find("0 imported, 150000 duplicates"), std::string::npos) << again;
 
   (*node)->Signal(SIGTERM);
   (*node)->Wait();
