@@ -20,7 +20,8 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 DIRS = {"ocv": "/usr/share/doc/opencv-doc/examples/", "mate": "/usr/share/backgrounds/mate/",
         "bg": "/usr/share/backgrounds/", "gnome": "/usr/share/backgrounds/gnome/",
-        "deb": "/usr/share/desktop-base/", "adw": "/usr/share/icons/Adwaita/512x512/"}
+        "deb": "/usr/share/desktop-base/", "adw": "/usr/share/icons/Adwaita/512x512/",
+        "tux": "/usr/share/tuxpaint/stamps/", "plasma": "/usr/share/wallpapers/"}
 FONTS = "/usr/share/fonts/truetype/dejavu/"
 MAX_SIDE, MIN_SIDE = 1600, 200
 
@@ -30,6 +31,10 @@ MAX_SIDE, MIN_SIDE = 1600, 200
 # wallpaper (Elephants_*, Ubuntu-Mate-{Dark,Warm,Radioactive}, MATE-Stripes-Light, gnome *-l/*-d
 # twins, desktop-base sddm previews) are left out on purpose.  "overlay" rows are photos used
 # nowhere else that get exactly the overlay the edits put on bank images (shared-overlay risk).
+# The tux and kde holdout rows (session 12) widen the holdout's unrelated images past 100 000 pairs: Tux
+# Paint's stamps of at least 200 px (photos and drawings cut out, flattened on white; of each family of
+# variants, a mirrored copy, a recoloured or re-posed one, only one is kept) and one landscape image of each
+# Plasma wallpaper. Never tuned on.
 SPEC = """
 tune bank opencv-doc ocv ocv data/aloeL.jpg data/apple.jpg data/baboon.jpg data/board.jpg data/building.jpg
 tune bank opencv-doc ocv ocv data/butterfly.jpg data/chicky_512.png data/fruits.jpg data/graf1.png data/leuvenA.jpg
@@ -97,6 +102,71 @@ holdout unrelated ukui-wallpapers ukui bg the-mouse.jpg
 holdout unrelated adwaita-icon-theme icon adw devices/audio-headphones.png devices/phone.png
 holdout unrelated adwaita-icon-theme icon adw devices/drive-harddisk.png devices/input-keyboard.png
 holdout unrelated adwaita-icon-theme icon adw places/user-home.png mimetypes/x-office-presentation.png
+holdout unrelated tuxpaint-stamps-default tux tux animals/birds/albino_peahen.png animals/birds/cartoon/tux.png animals/birds/crowned_crane.png animals/birds/helmeted_guineafowl.png animals/birds/pelican.png
+holdout unrelated tuxpaint-stamps-default tux tux animals/birds/pink_flamingo.png animals/fish/lobster.png animals/insects/Brown_slug.png animals/insects/Woodlouse.png animals/insects/bee.png
+holdout unrelated tuxpaint-stamps-default tux tux animals/insects/cartoon/ladybug.png animals/insects/cartoon/snail2.png animals/insects/cartoon/spider_computer.png animals/insects/cartoon/wings.png animals/insects/fly.png
+holdout unrelated tuxpaint-stamps-default tux tux animals/insects/mantis.png animals/mammals/aquatic/otter.png animals/mammals/bears/cartoon/teddy_bear.png animals/mammals/bears/european-bear.png animals/mammals/bovines/bull.png
+holdout unrelated tuxpaint-stamps-default tux tux animals/mammals/bovines/gnu-baby.png animals/mammals/bovines/indian_blackbuck.png animals/mammals/hedgehog.png clothes/hats/blue_fedora.png clothes/hats/feathered_hat.png
+holdout unrelated tuxpaint-stamps-default tux tux clothes/hats/propeller_hat.png clothes/hats/sombrero.png clothes/hats/tophat.png clothes/t_jacket.png clothes/t_pants.png
+holdout unrelated tuxpaint-stamps-default tux tux clothes/t_scarf.png clothes/t_shirt.png food/dessert/cartoon/birthday_cake.png food/fruit/Apricot_whole.png food/fruit/Cherry_Stella.png
+holdout unrelated tuxpaint-stamps-default tux tux food/fruit/Strawberry2.png food/fruit/avocado.png food/fruit/cartoon/apple.png food/fruit/cartoon/banana.png food/fruit/cartoon/cherries.png
+holdout unrelated tuxpaint-stamps-default tux tux food/fruit/cartoon/grapes.png food/fruit/cartoon/lemon.png food/fruit/cartoon/orange.png food/fruit/cartoon/peach.png food/fruit/cartoon/pear.png
+holdout unrelated tuxpaint-stamps-default tux tux food/fruit/cartoon/pineapple.png food/fruit/cartoon/prune.png food/fruit/cartoon/strawberry.png food/fruit/cherimoya.png food/fruit/kiwi.png
+holdout unrelated tuxpaint-stamps-default tux tux food/fruit/orange_seville.png food/pizza.png food/spices/ginger.png household/Lightbulb.png household/dishes/glass.png
+holdout unrelated tuxpaint-stamps-default tux tux household/toilet.png household/tools/cementmixer.png household/tools/spade.png medical/stethoscope.png military/final-roll-call.png
+holdout unrelated tuxpaint-stamps-default tux tux military/fireman240a.png military/paratrooper.png military/vehicles/bradley.png military/vehicles/f22_raptor.png military/vehicles/infantry-stryker.png
+holdout unrelated tuxpaint-stamps-default tux tux naturalforces/explosion.png naturalforces/fire.png naturalforces/lightningbolt.png people/body_parts/eye.png people/cartoon/mermaid.png
+holdout unrelated tuxpaint-stamps-default tux tux people/cartoon/snowman.png plants/flowers/anemone_red.png plants/flowers/daffodil.png plants/trees/birch.png plants/trees/holm_oak.png
+holdout unrelated tuxpaint-stamps-default tux tux plants/trees/liberia-palm.png plants/trees/rambutan.png plants/trees/tree336.png seasonal/christmas/Christmas_pudding.png seasonal/christmas/Mince_Pie.png
+holdout unrelated tuxpaint-stamps-default tux tux seasonal/christmas/Roast_turkey.png seasonal/christmas/candy_cane.png seasonal/christmas/tree.png seasonal/easter/chick-hatched.png seasonal/halloween/jackolantern_mean.png
+holdout unrelated tuxpaint-stamps-default tux tux seasonal/hanukkah/menorah.png space/planets/0_sun.png space/planets/5_jupiter.png sports/cartoon/volleyball.png symbols/alphabets/asl/asl_a.png
+holdout unrelated tuxpaint-stamps-default tux tux symbols/alphabets/asl/asl_c.png symbols/alphabets/asl/asl_e.png symbols/alphabets/asl/asl_f.png symbols/alphabets/asl/asl_g.png symbols/alphabets/asl/asl_h.png
+holdout unrelated tuxpaint-stamps-default tux tux symbols/alphabets/asl/asl_i.png symbols/alphabets/asl/asl_j.png symbols/alphabets/asl/asl_l.png symbols/alphabets/asl/asl_m.png symbols/alphabets/asl/asl_n.png
+holdout unrelated tuxpaint-stamps-default tux tux symbols/alphabets/asl/asl_o.png symbols/alphabets/asl/asl_p.png symbols/alphabets/asl/asl_q.png symbols/alphabets/asl/asl_s.png symbols/alphabets/asl/asl_w.png
+holdout unrelated tuxpaint-stamps-default tux tux symbols/alphabets/asl/asl_x.png symbols/alphabets/asl/asl_y.png symbols/alphabets/asl/asl_z.png symbols/alphabets/asl/asl_zzz_3.png symbols/alphabets/asl/asl_zzz_4.png
+holdout unrelated tuxpaint-stamps-default tux tux symbols/alphabets/asl/asl_zzz_5.png symbols/alphabets/asl/asl_zzz_7.png symbols/alphabets/asl/asl_zzz_8.png symbols/alphabets/asl/asl_zzz_9.png symbols/clockface.png
+holdout unrelated tuxpaint-stamps-default tux tux symbols/shapes/scream_balloon.png town/cartoon/docks.png town/cartoon/fountain.png town/cartoon/gate.png town/cartoon/mine.png
+holdout unrelated tuxpaint-stamps-default tux tux town/cartoon/ruins.png town/cartoon/shipwreck.png town/cartoon/watch_tower.png town/cartoon/wishing_well.png town/houses/cartoon/blacksmith.png
+holdout unrelated tuxpaint-stamps-default tux tux town/houses/cartoon/cathedral.png town/houses/cartoon/cave_entrance.png town/houses/cartoon/circus.png town/houses/cartoon/city.png town/houses/cartoon/cityhouse.png
+holdout unrelated tuxpaint-stamps-default tux tux town/houses/cartoon/fairytale_castle.png town/houses/cartoon/farm.png town/houses/cartoon/fishery.png town/houses/cartoon/fort.png town/houses/cartoon/fortress.png
+holdout unrelated tuxpaint-stamps-default tux tux town/houses/cartoon/hunter.png town/houses/cartoon/igloo.png town/houses/cartoon/inn.png town/houses/cartoon/jailhouse.png town/houses/cartoon/medieval_tent.png
+holdout unrelated tuxpaint-stamps-default tux tux town/houses/cartoon/monastery.png town/houses/cartoon/pinkhome.png town/houses/cartoon/stables.png town/houses/cartoon/swisshome.png town/houses/cartoon/tavern.png
+holdout unrelated tuxpaint-stamps-default tux tux town/houses/cartoon/tent.png town/houses/cartoon/tepee.png town/houses/cartoon/tower_flag_red.png town/houses/cartoon/tower_round.png town/houses/cartoon/tower_square.png
+holdout unrelated tuxpaint-stamps-default tux tux town/houses/cartoon/townhall.png town/houses/cartoon/university.png town/houses/cartoon/warehouse.png town/houses/cartoon/windmill.png town/houses/cartoon/wooden_cottage.png
+holdout unrelated tuxpaint-stamps-default tux tux town/monuments/cartoon/eiffel_tower.png town/monuments/cartoon/graveyard.png town/monuments/cartoon/magic_stones.png town/monuments/cartoon/obelisk.png town/monuments/cartoon/pyramid.png
+holdout unrelated tuxpaint-stamps-default tux tux town/monuments/cartoon/statue.png town/monuments/cartoon/sword_in_the_stone.png town/monuments/cartoon/totem.png town/monuments/inukshuk-photo.png town/roadsigns/railroad_crossing.png
+holdout unrelated tuxpaint-stamps-default tux tux vehicles/7spoke256.png vehicles/construction/dumper.png vehicles/emergency/firetruck.png vehicles/flight/balloon360.png vehicles/flight/planes/747.png
+holdout unrelated tuxpaint-stamps-default tux tux vehicles/garbagetruck.png vehicles/race/indycar.png vehicles/wheel_tractor.png
+holdout unrelated plasma-workspace-wallpapers kde plasma Altai/contents/images/5120x2880.png=Altai
+holdout unrelated plasma-workspace-wallpapers kde plasma Autumn/contents/images/1920x1080.jpg=Autumn
+holdout unrelated plasma-workspace-wallpapers kde plasma BytheWater/contents/images/1920x1080.jpg=BytheWater
+holdout unrelated plasma-workspace-wallpapers kde plasma Canopee/contents/images/3840x2160.png=Canopee
+holdout unrelated plasma-workspace-wallpapers kde plasma Cascade/contents/images/3840x2160.png=Cascade
+holdout unrelated plasma-workspace-wallpapers kde plasma Cluster/contents/images/3840x2160.png=Cluster
+holdout unrelated plasma-workspace-wallpapers kde plasma ColdRipple/contents/images/1920x1080.jpg=ColdRipple
+holdout unrelated plasma-workspace-wallpapers kde plasma ColorfulCups/contents/images/2560x1600.jpg=ColorfulCups
+holdout unrelated plasma-workspace-wallpapers kde plasma DarkestHour/contents/images/1920x1080.jpg=DarkestHour
+holdout unrelated plasma-workspace-wallpapers kde plasma Elarun/contents/images/2560x1600.png=Elarun
+holdout unrelated plasma-workspace-wallpapers kde plasma EveningGlow/contents/images/1920x1080.jpg=EveningGlow
+holdout unrelated plasma-workspace-wallpapers kde plasma FallenLeaf/contents/images/1920x1080.jpg=FallenLeaf
+holdout unrelated plasma-workspace-wallpapers kde plasma Flow/contents/images/5120x2880.jpg=Flow
+holdout unrelated plasma-workspace-wallpapers kde plasma FlyingKonqui/contents/images/1920x1080.png=FlyingKonqui
+holdout unrelated plasma-workspace-wallpapers kde plasma Grey/contents/images/1920x1080.jpg=Grey
+holdout unrelated plasma-workspace-wallpapers kde plasma Honeywave/contents/images/5120x2880.jpg=Honeywave
+holdout unrelated plasma-workspace-wallpapers kde plasma IceCold/contents/images/5120x2880.png=IceCold
+holdout unrelated plasma-workspace-wallpapers kde plasma Kay/contents/images/5120x2880.png=Kay
+holdout unrelated plasma-workspace-wallpapers kde plasma Kite/contents/images/1920x1080.jpg=Kite
+holdout unrelated plasma-workspace-wallpapers kde plasma Kokkini/contents/images/3840x2160.png=Kokkini
+holdout unrelated plasma-workspace-wallpapers kde plasma MilkyWay/contents/images/5120x2880.png=MilkyWay
+holdout unrelated plasma-workspace-wallpapers kde plasma OneStandsOut/contents/images/1920x1080.jpg=OneStandsOut
+holdout unrelated plasma-workspace-wallpapers kde plasma Opal/contents/images/3840x2160.png=Opal
+holdout unrelated plasma-workspace-wallpapers kde plasma PastelHills/contents/images/1920x1080.jpg=PastelHills
+holdout unrelated plasma-workspace-wallpapers kde plasma Patak/contents/images/5120x2880.png=Patak
+holdout unrelated plasma-workspace-wallpapers kde plasma Path/contents/images/1920x1080.jpg=Path
+holdout unrelated plasma-workspace-wallpapers kde plasma SafeLanding/contents/images/5120x2880.jpg=SafeLanding
+holdout unrelated plasma-workspace-wallpapers kde plasma Shell/contents/images/5120x2880.jpg=Shell
+holdout unrelated plasma-workspace-wallpapers kde plasma Volna/contents/images/5120x2880.jpg=Volna
+holdout unrelated plasma-workspace-wallpapers kde plasma summer_1am/contents/images/1920x1080.jpg=summer_1am
 holdout overlay opencv-doc ocv ocv text/scenetext_segmented_word03.jpg@caption_bar data/box.png@logo
 holdout overlay opencv-doc ocv ocv data/Blender_Suzanne1.jpg@text_overlay data/ellipses.jpg@combo
 """
