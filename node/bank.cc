@@ -214,14 +214,9 @@ void Bank::IndexAppended(const OwnLog::Appended& appended) {
 
 absl::Status Bank::MergeKeptParts(uint64_t sequence, pb::Signal* sig) const {
   if (!has_kept_rows_.load()) return absl::OkStatus();
-  absl::Status s = MergeStoredKept(*store_, sequence, sig);
-  // A kept row that does not parse costs only its own parts: the signal is indexed, withdrawn and rotated with
-  // its shared types, and `hashbank verify` names the row.
-  if (absl::IsDataLoss(s)) {
-    std::cerr << "hashbank: " << s.message() << "; the signal goes on without its kept fingerprints\n";
-    return absl::OkStatus();
-  }
-  return s;
+  HB_ASSIGN_OR_RETURN(const StoredKept kept, ReadKept(*store_, sequence));
+  if (kept.parts) MergeKept(*kept.parts, sig);
+  return absl::OkStatus();
 }
 
 absl::Status Bank::CheckEmbeddingModel(const pb::Signal& sig) const {
@@ -382,11 +377,10 @@ absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
   }
   info.created_at_ms = entry.created_at_unix_ms();
   if (ref.origin == options_.node_id) {
-    absl::StatusOr<std::optional<pb::Signal>> kept = LoadKept(*store_, ref.sequence);
-    if (!kept.ok() && !absl::IsDataLoss(kept.status())) return kept.status();
-    if (kept.ok() && kept->has_value()) {  // (a row that does not parse: the shared types only)
-      info.kept_at_origin = KeptTypes(**kept);
-      MergeKept(**kept, entry.mutable_signal());
+    HB_ASSIGN_OR_RETURN(const StoredKept kept, ReadKept(*store_, ref.sequence));
+    if (kept.parts) {
+      info.kept_at_origin = KeptTypes(*kept.parts);
+      MergeKept(*kept.parts, entry.mutable_signal());
     }
   }
   const pb::Signal& sig = entry.signal();
@@ -440,13 +434,12 @@ absl::Status Bank::Withdraw(const SignalRef& ref, const Actor& actor, const std:
     old = entry.signal();
     // The index forgets the kept parts too; a row that does not parse is deleted all the same (a consent
     // withdrawal never waits on it).
-    absl::StatusOr<std::optional<pb::Signal>> kept = LoadKept(*store_, ref.sequence);
-    if (!kept.ok() && !absl::IsDataLoss(kept.status())) return kept.status();
-    if (kept.ok() && kept->has_value()) MergeKept(**kept, &old);
+    HB_ASSIGN_OR_RETURN(const StoredKept kept, ReadKept(*store_, ref.sequence));
+    if (kept.parts) MergeKept(*kept.parts, &old);
     const SignalRef wref{options_.node_id, scope.first_sequence()};
     StoreBatch& batch = *scope.batch();
     batch.DeleteEntry(ref);  // the whole entry's bytes are purged; its leaf hash stays in the log
-    if (!kept.ok() || kept->has_value()) batch.DeleteState(KeptRow(ref.sequence));  // and so are the parts kept here
+    if (kept.present) batch.DeleteState(KeptRow(ref.sequence));  // and so are the parts kept here
     DeleteSignalRows(&batch, old, ref);
     HB_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> edited, EditedLabels(*store_, ref));
     DeleteLabelEditRows(&batch, ref, edited.value_or(std::vector<std::string>()));

@@ -1,10 +1,10 @@
 #include "node/kept_at_origin.h"
 
+#include <iostream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "protocol/entries.pb.h"
 #include "storage/signal_store.h"
 
 namespace hashbank {
@@ -69,22 +69,20 @@ void MergeKept(const pb::Signal& kept, pb::Signal* sig) {
   }
 }
 
-absl::StatusOr<std::optional<pb::Signal>> LoadKept(const SignalStore& store, uint64_t sequence) {
+absl::StatusOr<StoredKept> ReadKept(const SignalStore& store, uint64_t sequence) {
   auto row = store.GetState(KeptRow(sequence));
   if (!row.ok()) return row.status();
-  if (!row->has_value()) return std::nullopt;
+  StoredKept out;
+  if (!row->has_value()) return out;
+  out.present = true;
   pb::Signal kept;
-  if (!kept.ParseFromString(**row)) {
-    return absl::DataLossError(absl::StrCat("state row ", KeptRow(sequence), " does not parse"));
+  if (kept.ParseFromString(**row) && !KeptTypes(kept).empty()) {
+    out.parts = std::move(kept);
+  } else {
+    std::cerr << "hashbank: state row " << KeptRow(sequence)
+              << " does not parse; its signal goes on without its kept fingerprints\n";
   }
-  return kept;
-}
-
-absl::Status MergeStoredKept(const SignalStore& store, uint64_t sequence, pb::Signal* sig) {
-  auto kept = LoadKept(store, sequence);
-  if (!kept.ok()) return kept.status();
-  if (kept->has_value()) MergeKept(**kept, sig);
-  return absl::OkStatus();
+  return out;
 }
 
 std::vector<std::string> KeptTypes(const pb::Signal& kept) {

@@ -8,8 +8,7 @@
 // batch that withdraws it (the withdrawal purges it as it purges the entry's bytes). This node indexes the
 // signal as the entry merged with its kept parts; members see the entry only.
 //
-// Stateless functions and a value type; thread-safe as the store is. Errors: the store's; DataLoss for a row
-// that does not parse.
+// Stateless functions and value types; thread-safe as the store is. Errors: the store's.
 #pragma once
 
 #include <cstdint>
@@ -18,13 +17,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "protocol/entries.pb.h"
 
 namespace hashbank {
 
 class SignalStore;
-namespace protocol {
-class Signal;
-}  // namespace protocol
 
 // Which fingerprint types of this node's own signals stay here.
 struct KeepAtOrigin {
@@ -48,11 +45,15 @@ std::optional<protocol::Signal> SplitKept(const KeepAtOrigin& keep, protocol::Si
 // Adds `kept`'s parts back to `sig` (the entry as stored in the log).
 void MergeKept(const protocol::Signal& kept, protocol::Signal* sig);
 
-// The kept parts of own signal `sequence`, if any.
-absl::StatusOr<std::optional<protocol::Signal>> LoadKept(const SignalStore& store, uint64_t sequence);
-
-// Merges own signal `sequence`'s kept parts, if any, into `sig`.
-absl::Status MergeStoredKept(const SignalStore& store, uint64_t sequence, protocol::Signal* sig);
+// Own signal `sequence`'s kept row as stored: whether there is one, and its parts if it parses. A row that
+// does not parse is `present` without `parts`: its signal goes on with its shared types (indexed, withdrawn
+// and rotated; the withdrawal deletes the row all the same) and `hashbank verify` names it.
+struct StoredKept {
+  bool present = false;
+  std::optional<protocol::Signal> parts;
+};
+// Errors: the store's only.
+absl::StatusOr<StoredKept> ReadKept(const SignalStore& store, uint64_t sequence);
 
 // The types `kept` holds ("robust", "embedding"), in SignalTypes' order.
 std::vector<std::string> KeptTypes(const protocol::Signal& kept);

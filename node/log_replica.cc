@@ -392,9 +392,10 @@ absl::StatusOr<AppliedSegment> LogReplica::Apply(PreparedSegment prepared) {
               // This node's own log recovered from a peer (a restored backup): the withdrawn signal's parts
               // kept here (node/kept_at_origin.h) go with it, from the files and from the index. A row that
               // does not parse is dropped all the same.
-              auto kept = LoadKept(*store_, target.sequence);
-              if (kept.ok() && kept->has_value()) MergeKept(**kept, old_entry.mutable_signal());
-              batch.DeleteState(KeptRow(target.sequence));
+              auto kept = ReadKept(*store_, target.sequence);
+              if (!kept.ok()) return kept.status();
+              if (kept->parts) MergeKept(*kept->parts, old_entry.mutable_signal());
+              if (kept->present) batch.DeleteState(KeptRow(target.sequence));
             }
             DeleteSignalRows(&batch, old_entry.signal(), target);
             auto edited = EditedLabels(*store_, target);
