@@ -37,10 +37,7 @@ absl::StatusOr<HttpResponse> MemberApi::ImportBatch(const Call& call) {
 }
 
 absl::StatusOr<HttpResponse> MemberApi::ImportProgress(const Call& call) {
-  HB_RETURN_IF_ERROR(CheckImportProgressKey(call.path_id));
-  HB_ASSIGN_OR_RETURN(const std::optional<std::string> row, bank_->GetStateRow(ImportProgressRow(call.path_id)));
-  uint64_t consumed = 0;
-  if (row && !absl::SimpleAtoi(*row, &consumed)) return absl::DataLossError("the import's progress row does not parse");
+  HB_ASSIGN_OR_RETURN(const uint64_t consumed, ReadImportProgress(*bank_, call.path_id));
   return Json(200, json::object{{"key", call.path_id}, {"consumed", consumed}});
 }
 

@@ -39,6 +39,15 @@ absl::Status CheckImportProgressKey(std::string_view key) {
 
 std::string ImportProgressRow(std::string_view key) { return absl::StrCat("import/", std::string(key)); }
 
+absl::StatusOr<uint64_t> ReadImportProgress(const Bank& bank, std::string_view key) {
+  if (absl::Status s = CheckImportProgressKey(key); !s.ok()) return s;
+  auto row = bank.GetStateRow(ImportProgressRow(key));
+  if (!row.ok()) return row.status();
+  uint64_t recorded = 0;
+  if (row->has_value() && !absl::SimpleAtoi(**row, &recorded)) return absl::DataLossError("the import's progress row does not parse");
+  return recorded;
+}
+
 absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_name, std::string_view key,
                                             uint64_t from, uint64_t consumed, std::vector<ImportRecord> records,
                                             const Actor& actor) {
@@ -46,10 +55,9 @@ absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_
   // One batch at a time: the progress check below and the batch's durable write are one step.
   static absl::Mutex import_mu(absl::kConstInit);
   absl::MutexLock lock(&import_mu);
-  auto row = bank.GetStateRow(ImportProgressRow(key));
-  if (!row.ok()) return row.status();
-  uint64_t recorded = 0;
-  if (row->has_value() && !absl::SimpleAtoi(**row, &recorded)) return absl::DataLossError("the import's progress row does not parse");
+  auto progress = ReadImportProgress(bank, key);
+  if (!progress.ok()) return progress.status();
+  const uint64_t recorded = *progress;
   if (recorded != from) {
     return absl::AbortedError(absl::StrCat("the import's progress is at record ", recorded, ", not ", from,
                                            ": another run of this import is writing, or this batch was written already;"

@@ -26,6 +26,9 @@ namespace hashbank {
 absl::Status CheckImportProgressKey(std::string_view key);
 // The state row holding an import's progress (records consumed).
 std::string ImportProgressRow(std::string_view key);
+// The progress recorded under `key`: 0 when there is none; InvalidArgument for a bad key, DataLoss when the
+// row does not parse, the store's error when it cannot be read.
+absl::StatusOr<uint64_t> ReadImportProgress(const Bank& bank, std::string_view key);
 
 struct ImportStepResult {
   uint64_t imported = 0, duplicates = 0, withdrawn = 0;

@@ -60,13 +60,7 @@ class StoppedNode : public ImportTarget {
     c.name = bank;
     return bank_->CreateBank(c, kActor).status();
   }
-  absl::StatusOr<uint64_t> Progress(const std::string& key) override {
-    auto done = bank_->GetStateRow(ImportProgressRow(key));
-    if (!done.ok()) return done.status();
-    uint64_t consumed = 0;
-    if (done->has_value() && !absl::SimpleAtoi(**done, &consumed)) return absl::DataLossError("the import's progress row does not parse");
-    return consumed;
-  }
+  absl::StatusOr<uint64_t> Progress(const std::string& key) override { return ReadImportProgress(*bank_, key); }
   absl::StatusOr<ImportStepResult> Step(const ImportRequest& r) override {
     return ImportStep(*bank_, r.bank, r.key, r.from, r.consumed, r.records, kActor);
   }
