@@ -2,7 +2,13 @@
 // acceptance set made by tools/acceptance/make_edits.py. Every query is verified against every banked image
 // (no index), so the numbers are the fingerprint's own, not the index's.
 //
-//   build/bench/robust_eval DIR [tune|holdout|all] [bank_features] [min_inliers]
+//   build/bench/robust_eval DIR [tune|holdout|all] [bank_features] [min_inliers] [min_cover] [side] [query]
+//                           [edited_features]
+//
+// `query` "bank": the query is the edited copy's own banked fingerprint (no mirror) verified with the original
+// as the banked side (what retroactive matching of a watched upload does); "watch": the same two fingerprints
+// the other way round (the edited copy as the banked side). `edited_features`: the edited copy's feature
+// count in those modes (default bank_features).
 //
 // Banked: the set's originals and its unrelated images. Queries: edited copies, unrelated images and the
 // originals. A pair is true when the query is an edit of the banked original; every other pair is unrelated.
@@ -28,6 +34,7 @@ struct Item {
   std::string set, kind, file, source, edit;
   ImageHashes hashes;
   RobustFingerprint bank;  // through EncodeRobust/DecodeRobust: exactly what is stored
+  RobustFingerprint edited_bank;  // an edited copy's own fingerprint (query modes "bank", "watch")
   bool ok = false;
 };
 
@@ -49,6 +56,12 @@ int main(int argc, char** argv) {
   if (argc > 4) params.min_inliers = std::stoi(argv[4]);
   if (argc > 5) params.min_image_cover = std::stod(argv[5]);
   const int query_side = argc > 6 ? std::stoi(argv[6]) : kLocalFeatureSide;
+  const std::string query_mode = argc > 7 ? argv[7] : "features";
+  const int edited_features = argc > 8 ? std::stoi(argv[8]) : bank_features;  // query modes bank, watch
+  if (query_mode != "features" && query_mode != "bank" && query_mode != "watch") {
+    std::cerr << "query: features, bank or watch\n";
+    return 2;
+  }
   std::vector<double> true_cover, false_cover;  // image cover of verified pairs (hull rule passed)
   constexpr int kQualityFloor = 50;
   constexpr int kPdqRadius = 31;
@@ -68,7 +81,7 @@ int main(int argc, char** argv) {
     while (cols.size() < 5) cols.emplace_back();
     if (cols[0] == "set") continue;
     if (want != "all" && cols[0] != want) continue;
-    items.push_back({cols[0], cols[1], cols[2], cols[3], cols[4], {}, {}, false});
+    items.push_back({cols[0], cols[1], cols[2], cols[3], cols[4], {}, {}, {}, false});
   }
   ImageHasher hasher;
   double bank_seconds = 0, query_seconds = 0;
@@ -86,15 +99,18 @@ int main(int argc, char** argv) {
       continue;
     }
     item.hashes = *std::move(q);
-    if (item.kind != "edited") {
+    if (item.kind != "edited" || query_mode != "features") {
       const auto t1 = std::chrono::steady_clock::now();
-      auto b = hasher.HashFile(dir + "/" + item.file, HashOptions{.local_features = bank_features});
+      const int n = item.kind == "edited" ? edited_features : bank_features;
+      auto b = hasher.HashFile(dir + "/" + item.file, HashOptions{.local_features = n});
       bank_seconds += Seconds(t1);
       ++banked_count;
       if (b.ok() && !b->features.empty()) {
         auto bytes = EncodeRobust(b->features, b->width, b->height);
         if (bytes.ok()) item.bank = *DecodeRobustFingerprint(*bytes);
       }
+      item.edited_bank = item.bank;
+      if (item.kind == "edited") item.bank = {};
     }
     item.ok = true;
   }
@@ -122,8 +138,15 @@ int main(int argc, char** argv) {
         }
       }
       const auto t0 = std::chrono::steady_clock::now();
-      RobustVerdict direct = VerifyRobust(banked.bank, query.hashes.features, params);
-      RobustVerdict mirrored = VerifyRobust(banked.bank, query.hashes.mirrored_features, params);
+      RobustVerdict direct, mirrored;
+      if (query_mode == "bank") {
+        direct = VerifyRobust(banked.bank, query.edited_bank.features, params);
+      } else if (query_mode == "watch") {
+        direct = VerifyRobust(query.edited_bank, banked.bank.features, params);
+      } else {
+        direct = VerifyRobust(banked.bank, query.hashes.features, params);
+        mirrored = VerifyRobust(banked.bank, query.hashes.mirrored_features, params);
+      }
       verify_seconds += Seconds(t0);
       verifications += 2;
       const bool robust = direct.match || mirrored.match;
@@ -161,7 +184,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::printf("\nset %s, %d banked features, min inliers %d\n", want.c_str(), bank_features, params.min_inliers);
+  std::printf("\nset %s, %d banked features, min inliers %d, query %s\n", want.c_str(), bank_features,
+              params.min_inliers, query_mode.c_str());
   std::printf("%-14s %5s %12s %12s %12s\n", "edit", "n", "pdq", "robust", "both");
   auto row = [](const std::string& name, const Tally& t) {
     auto pct = [&t](int v) { return t.n ? 100.0 * v / t.n : 0.0; };

@@ -193,6 +193,23 @@ std::vector<RobustIndex::Hit> RobustIndex::Query(std::span<const LocalFeature> d
   return out;
 }
 
+std::vector<RobustIndex::Hit> RobustIndex::QueryContaining(const RobustFingerprint& banked, const RobustParams& params,
+                                                           size_t max_candidates) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Hit> out;
+  if (banked.features.empty()) return out;
+  for (const auto& [id, n] : CandidatesLocked(banked.features, max_candidates, params.max_distance)) {
+    absl::StatusOr<RobustFingerprint> stored = DecodeRobustFingerprint(by_id_[id]);
+    if (!stored.ok()) continue;
+    const RobustVerdict v = VerifyRobust(banked, stored->features, params);
+    if (v.match) out.push_back({id, v, false, n});
+  }
+  std::sort(out.begin(), out.end(), [](const Hit& a, const Hit& b) {
+    return a.verdict.inliers != b.verdict.inliers ? a.verdict.inliers > b.verdict.inliers : a.id < b.id;
+  });
+  return out;
+}
+
 size_t RobustIndex::size() const {
   absl::ReaderMutexLock lock(&mu_);
   return count_;

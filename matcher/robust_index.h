@@ -71,6 +71,12 @@ class RobustIndex {
                          const RobustParams& params = {}, size_t max_candidates = kDefaultCandidates) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The other way round: stored fingerprints whose image contains `banked`'s image, each verified with
+  // `banked` as the banked side and the stored features as the query (no mirror: a stored fingerprint's
+  // features cannot be mirrored). For an index of edited copies (a watch list) and a newly banked original.
+  std::vector<Hit> QueryContaining(const RobustFingerprint& banked, const RobustParams& params = {},
+                                   size_t max_candidates = kDefaultCandidates) const ABSL_LOCKS_EXCLUDED(mu_);
+
   // The search's shortlist for one orientation (ids, most votes first): for measuring the search alone.
   std::vector<std::pair<uint64_t, int>> Candidates(std::span<const LocalFeature> query, size_t max_candidates) const
       ABSL_LOCKS_EXCLUDED(mu_);

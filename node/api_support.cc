@@ -90,6 +90,16 @@ absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v) {
   return e;
 }
 
+absl::StatusOr<std::optional<std::string>> ParseRobustField(const Reader& r) {
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> robust, r.String("robust", 4 * ((kRobustMaxBytes + 2) / 3)));
+  if (!robust) return robust;
+  std::string bytes;
+  if (!absl::Base64Unescape(*robust, &bytes) || absl::Base64Escape(bytes) != *robust) {
+    return Bad(r.Name("robust") + ": expected padded base64 (RFC 4648) of a robust fingerprint");
+  }
+  return std::optional<std::string>(std::move(bytes));
+}
+
 absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefix) {
   Reader r(o, prefix);
   HB_RETURN_IF_ERROR(
@@ -115,15 +125,7 @@ absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefi
   if (const json::value* e = r.Find("embedding")) {
     HB_ASSIGN_OR_RETURN(in.embedding, ParseEmbedding(*e));
   }
-  // Base64 (RFC 4648, padded) of the fingerprint's encoding, as `hashbank hash --json` and /v1/hash print it.
-  HB_ASSIGN_OR_RETURN(std::optional<std::string> robust, r.String("robust", 4 * ((kRobustMaxBytes + 2) / 3)));
-  if (robust) {
-    std::string bytes;
-    if (!absl::Base64Unescape(*robust, &bytes) || absl::Base64Escape(bytes) != *robust) {
-      return Bad(r.Name("robust") + ": expected padded base64 (RFC 4648) of a robust fingerprint");
-    }
-    in.robust = std::move(bytes);
-  }
+  HB_ASSIGN_OR_RETURN(in.robust, ParseRobustField(r));
   if (const json::value* v = r.Find("vpdq")) {
     HB_ASSIGN_OR_RETURN(in.video, ParseVpdq(*v, r.Name("vpdq")));
     HB_ASSIGN_OR_RETURN(std::optional<double> duration, r.Number("duration"));

@@ -984,6 +984,12 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
       if (!s.ok()) return s.status();
       w.sha256 = *s;
     }
+    if (in.robust) {
+      // Salted and sorted exactly as a banked signal's (SaltRobust; its error names the field).
+      auto s = intake_.SaltRobust(*in.robust);
+      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("items[", salted.size(), "].", s.status().message()));
+      w.robust = *std::move(s);
+    }
     salted.push_back(std::move(w));
   }
   auto ids = notifications_.AddWatch(actor.name, salted);
@@ -1002,11 +1008,20 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
       auto m = Enabled(index_.MatchExact(kind, *digest));
       if (m.ok()) found.insert(found.end(), m->begin(), m->end());
     }
+    if (salted[i].robust) {
+      // The watched upload as the query, banked signals as the banked side: as /v1/match/image (without the
+      // mirrored query, which a stored fingerprint cannot give).
+      if (absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(*salted[i].robust); fp.ok()) {
+        auto m = Enabled(index_.MatchRobust(fp->features, {}));
+        if (m.ok()) found.insert(found.end(), m->begin(), m->end());
+      }
+    }
     std::vector<SignalRef> seen;
     for (const Match& m : found) {
       if (std::find(seen.begin(), seen.end(), m.ref) != seen.end()) continue;
       seen.push_back(m.ref);
-      existing.push_back({(*ids)[i], m.ref, m.bank, m.labels, m.signal_type, m.distance});
+      existing.push_back({(*ids)[i], m.ref, m.bank, m.labels, m.signal_type, m.distance,
+                          m.robust ? m.robust->inliers : 0});
     }
   }
   if (absl::Status s = notifications_.ReportExisting(existing); !s.ok()) return s;

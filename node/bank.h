@@ -91,6 +91,7 @@ struct WatchInput {
   std::optional<Hash256> pdq;
   std::optional<Md5Digest> md5;
   std::optional<Sha256Digest> sha256;
+  std::optional<std::string> robust;  // a robust fingerprint's encoding (robust_fingerprint.h), raw
 };
 
 // Which signals a listing returns: one of bank, label or case_ref; after a cursor (a signal id), at most limit.

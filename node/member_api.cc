@@ -554,8 +554,8 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
   const ApiLimits lim = limits();
   HB_ASSIGN_OR_RETURN(const json::object o, ParseObject(call.request.body));
   Reader r(o);
-  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "dihedral", "max_distance", "md5", "sha256", "embedding", "min_similarity", "limit",
-                                  "banks", "labels"}));
+  HB_RETURN_IF_ERROR(r.AllowOnly({"pdq", "dihedral", "max_distance", "md5", "sha256", "robust", "embedding",
+                                  "min_similarity", "limit", "banks", "labels"}));
   HB_ASSIGN_OR_RETURN(const MatchFilter filter, ParseMatchFilter(r.Find("banks"), r.Find("labels")));
   HB_ASSIGN_OR_RETURN(const std::optional<int64_t> requested, r.Int("max_distance"));
   const int64_t requested_distance = requested.value_or(lim.pdq_default_max_distance);
@@ -613,6 +613,20 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
     HB_ASSIGN_OR_RETURN(const std::vector<Match> got, bank_->MatchSha256(digest));
     matches.insert(matches.end(), got.begin(), got.end());
   }
+  HB_ASSIGN_OR_RETURN(const std::optional<std::string> robust, ParseRobustField(r));
+  if (robust) {
+    // A device's fingerprint of the image (64 features, no mirror): fewer edits are caught than by
+    // /v1/match/image's query features (docs/matching.md), but the image need not leave the device.
+    ++kinds;
+    absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(*robust);
+    if (!fp.ok()) return Bad(absl::StrCat("robust: ", fp.status().message()));
+    if (fp->features.size() < kMinRobustFeatures || fp->features.size() > kMaxRobustFeatures) {
+      return Bad(absl::StrCat("robust: ", fp->features.size(), " features; ", kMinRobustFeatures, " to ",
+                              kMaxRobustFeatures, " are matched"));
+    }
+    HB_ASSIGN_OR_RETURN(const std::vector<Match> got, bank_->MatchRobust(fp->features, {}));
+    matches.insert(matches.end(), got.begin(), got.end());
+  }
   if (const json::value* e = r.Find("embedding")) {
     ++kinds;
     HB_ASSIGN_OR_RETURN(const std::optional<double> min_similarity, r.Number("min_similarity"));
@@ -626,7 +640,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
                         bank_->MatchEmbedding(embedding, static_cast<float>(min_sim), static_cast<size_t>(limit), filter));
     matches.insert(matches.end(), got.begin(), got.end());
   }
-  if (kinds == 0) return Bad("give at least one of pdq, md5, sha256, embedding");
+  if (kinds == 0) return Bad("give at least one of pdq, md5, sha256, robust, embedding");
   ApplyMatchFilter(filter, &matches);
   json::array out;
   for (const Match& x : matches) out.push_back(MatchJson(x, list));

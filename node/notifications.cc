@@ -8,9 +8,11 @@
 
 #include <boost/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/hmac_sha256.h"
+#include "hashing/robust_fingerprint.h"
 #include "node/api_support.h"
 #include "node/content_catalog.h"
 #include "node/entry_bytes.h"
@@ -92,6 +94,19 @@ absl::StatusOr<json::object> ParseRow(std::string_view value, std::string_view w
   json::value v = json::parse(value, ec);
   if (ec || !v.is_object()) return absl::DataLossError(absl::StrCat("a stored ", S(what), " row does not parse"));
   return std::move(v.as_object());
+}
+
+// A match.retroactive event's "signal": a robust match says its inliers, the others their distance.
+json::object MatchedSignal(const SignalRef& ref, const std::string& bank, json::array labels,
+                           const std::string& type, int distance, int inliers) {
+  json::object o{{"id", FormatSignalId(ref)}, {"origin", ref.origin}, {"bank", bank}, {"labels", std::move(labels)},
+                 {"signal_type", type}};
+  if (type == "robust") {
+    o["inliers"] = inliers;
+  } else {
+    o["distance"] = distance;
+  }
+  return o;
 }
 
 }  // namespace
@@ -182,9 +197,20 @@ void Notifications::IndexWatch(uint64_t id, const Watch& w) {
   if (w.sha256) watch_exact_[absl::StrCat("s", std::string(w.sha256->begin(), w.sha256->end()))].push_back(id);
 }
 
+absl::StatusOr<std::string> Notifications::WatchRobust(const json::object& row) {
+  const std::string b64 = Str(row, "robust");
+  if (b64.empty()) return std::string();
+  std::string bytes;
+  if (!absl::Base64Unescape(b64, &bytes) || !DecodeRobustFingerprint(bytes).ok()) {
+    return absl::DataLossError("a watch row's robust fingerprint is corrupt");
+  }
+  return bytes;
+}
+
 void Notifications::UnindexWatch(uint64_t id, const Watch& w) {
   if (auto it = watched_by_.find(w.member); it != watched_by_.end() && --it->second == 0) watched_by_.erase(it);
   if (w.pdq) (void)watch_pdq_.Remove(*w.pdq, id);
+  if (w.robust) watch_robust_.Remove(id);
   for (const auto& [kind, d] : {std::pair{'m', w.md5}, std::pair{'s', w.sha256}}) {
     if (!d) continue;
     auto it = watch_exact_.find(absl::StrCat(std::string(1, kind), std::string(d->begin(), d->end())));
@@ -239,11 +265,20 @@ absl::Status Notifications::Load() {
         *field = *d;
       }
     }
+    absl::StatusOr<std::string> robust = WatchRobust(*o);
+    if (!robust.ok()) return robust.status();
+    if (!robust->empty()) {
+      if (absl::Status r = watch_robust_.InsertEncoded(id, *robust, /*bulk=*/true); !r.ok()) {
+        return absl::DataLossError(absl::StrCat("a watch row's robust fingerprint is not indexable: ", r.message()));
+      }
+      w.robust = true;
+    }
     IndexWatch(id, w);
     watch_[id] = std::move(w);
     next_watch_ = std::max(next_watch_, id + 1);
     return absl::OkStatus();
   });
+  watch_robust_.FinishBulk();  // sorts the robust index's postings once, before any query
   if (!s.ok()) return s;
   s = store_->ForEachState(kOutboxPrefix, [&](std::string_view, std::string_view value)
                                               ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
@@ -379,11 +414,15 @@ WebhookStatus Notifications::Status(const std::string& id) const {
 
 absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::string& member, const std::vector<WatchItem>& items) {
   for (size_t i = 0; i < items.size(); ++i) {
-    if (!items[i].pdq && !items[i].md5 && !items[i].sha256) {
-      return absl::InvalidArgumentError(absl::StrCat("items[", i, "]: at least one of pdq, md5, sha256"));
+    if (!items[i].pdq && !items[i].md5 && !items[i].sha256 && !items[i].robust) {
+      return absl::InvalidArgumentError(absl::StrCat("items[", i, "]: at least one of pdq, md5, sha256, robust"));
     }
     if (items[i].content_ref.empty() || items[i].content_ref.size() > kMaxContentRef) {
       return absl::InvalidArgumentError(absl::StrCat("items[", i, "].content_ref: 1 to 256 bytes"));
+    }
+    // Bank::AddWatch salted it (SignalIntake::SaltRobust), so this holds; checked so the index cannot refuse it.
+    if (items[i].robust && !DecodeRobustFingerprint(*items[i].robust).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("items[", i, "].robust: does not decode"));
     }
   }
   const int64_t expires = now_ms_() + int64_t{watch_days_.load()} * 86'400'000;
@@ -398,18 +437,24 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   std::vector<std::pair<uint64_t, Watch>> added;
   std::vector<std::string> ids;
   for (const WatchItem& item : items) {
-    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, expires};
+    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, item.robust.has_value(), expires};
     json::object o{{"member", member}, {"content_ref", item.content_ref}, {"expires_ms", expires}};
     if (w.pdq) o["pdq"] = w.pdq->ToHex();
     if (w.md5) o["md5"] = BytesToHex(w.md5->data(), w.md5->size());
     if (w.sha256) o["sha256"] = BytesToHex(w.sha256->data(), w.sha256->size());
+    if (item.robust) o["robust"] = absl::Base64Escape(*item.robust);
     const uint64_t id = next_watch_++;
     batch.PutState(WatchRow(id), json::serialize(o));
     ids.push_back(std::to_string(id));
     added.emplace_back(id, std::move(w));
   }
   if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
-  for (auto& [id, w] : added) {
+  for (size_t i = 0; i < added.size(); ++i) {
+    auto& [id, w] = added[i];
+    if (w.robust) {
+      // Dense ids, not yet present, a decodable fingerprint of 1..255 features: cannot fail.
+      if (absl::Status r = watch_robust_.InsertEncoded(id, *items[i].robust); !r.ok()) w.robust = false;
+    }
     IndexWatch(id, w);
     watch_[id] = std::move(w);
   }
@@ -429,9 +474,7 @@ absl::Status Notifications::ReportExisting(const std::vector<ExistingMatch>& mat
       json::array labels;
       for (const std::string& l : m.labels) labels.emplace_back(l);
       json::object data{{"content_ref", w.content_ref}, {"watch_id", m.watch_id},
-                        {"signal", json::object{{"id", FormatSignalId(m.ref)}, {"origin", m.ref.origin}, {"bank", m.bank},
-                                                {"labels", std::move(labels)}, {"signal_type", m.signal_type},
-                                                {"distance", m.distance}}}};
+                        {"signal", MatchedSignal(m.ref, m.bank, std::move(labels), m.signal_type, m.distance, m.inliers)}};
       Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
       batch.PutState(absl::StrCat(WatchMatchPrefix(m.ref), m.watch_id),
                      json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
@@ -477,13 +520,13 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
   std::vector<Hit> hits;
   if (!sig.ParseFromString(signal_bytes)) return hits;
   const int64_t now = now_ms_();
-  auto add = [&](uint64_t id, std::string_view type, int distance) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
+  auto add = [&](uint64_t id, std::string_view type, int distance, int inliers = 0) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
     auto w = watch_.find(id);
     if (w == watch_.end() || w->second.expires_ms <= now) return;
     for (const Hit& h : hits) {
-      if (h.watch == id) return;  // once per watch entry: the first (exact) kind found
+      if (h.watch == id) return;  // once per watch entry: the first (exact, then PDQ) kind found
     }
-    hits.push_back(Hit{id, S(type), distance});
+    hits.push_back(Hit{id, S(type), distance, inliers});
   };
   for (const auto& [kind, digest, type] : {std::tuple{'m', &sig.md5(), "md5"}, std::tuple{'s', &sig.sha256(), "sha256"}}) {
     if (digest->size() != 32) continue;
@@ -493,6 +536,13 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
   }
   if (sig.pdq().size() == 32) {
     for (const PdqMatch& m : watch_pdq_.Query(PdqFromBytes(sig.pdq()), pdq_max_distance_.load())) add(m.id, "pdq", m.distance);
+  }
+  if (!sig.robust().empty() && watch_robust_.size() > 0) {
+    // The new signal is the banked image; a watched upload that contains it (cropped, captioned, in a
+    // screenshot) matches, verified as /v1/match/image verifies (robust_verify.h).
+    if (absl::StatusOr<RobustFingerprint> banked = DecodeRobustFingerprint(sig.robust()); banked.ok()) {
+      for (const RobustIndex::Hit& h : watch_robust_.QueryContaining(*banked)) add(h.id, "robust", 0, h.verdict.inliers);
+    }
   }
   return hits;
 }
@@ -544,9 +594,8 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
       auto current = CurrentLabels(*store_, ref, signal);
       for (const std::string& l : current.ok() ? *current : std::vector<std::string>()) labels.emplace_back(l);
       json::object data{{"content_ref", w.content_ref}, {"watch_id", std::to_string(h.watch)},
-                        {"signal", json::object{{"id", FormatSignalId(ref)}, {"origin", ref.origin},
-                                                {"bank", S(BankOf(signal))}, {"labels", std::move(labels)},
-                                                {"signal_type", h.signal_type}, {"distance", h.distance}}}};
+                        {"signal", MatchedSignal(ref, S(BankOf(signal)), std::move(labels), h.signal_type,
+                                                 h.distance, h.inliers)}};
       Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
       batch.PutState(absl::StrCat(WatchMatchPrefix(ref), h.watch),
                      json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
@@ -873,6 +922,13 @@ absl::StatusOr<std::string> ResaltWatchRow(std::string_view row, const Salter& f
       const SaltedExactDigest moved = to.ResaltExact(kind, *d);
       (*o)[name] = BytesToHex(moved.data(), moved.size());
     }
+  }
+  if (const std::string b64 = Str(*o, "robust"); !b64.empty()) {
+    std::string bytes;
+    absl::StatusOr<std::string> moved =
+        absl::Base64Unescape(b64, &bytes) ? ResaltRobust(bytes, from, to) : absl::InvalidArgumentError("not base64");
+    if (!moved.ok()) return absl::DataLossError("a watch row's robust fingerprint is corrupt");
+    (*o)["robust"] = absl::Base64Escape(*moved);
   }
   return json::serialize(*o);
 }

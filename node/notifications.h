@@ -2,8 +2,10 @@
 // webhooks, and the durable outbox of events to deliver to them. The delivery itself (threads, HTTP) is
 // WebhookDispatcher's (node/webhook_dispatcher.h); this class only decides and records, durably.
 //
-//   watch list   a member's recent uploads (`content_ref` + salted PDQ / MD5 / SHA-256), expiring after
-//                `watch_days`. State rows "watch/<id>" (JSON); in memory: a PDQ index and exact maps.
+//   watch list   a member's recent uploads (`content_ref` + salted PDQ / MD5 / SHA-256 / robust fingerprint),
+//                expiring after `watch_days`. State rows "watch/<id>" (JSON); in memory: a PDQ index, exact
+//                maps and a robust index (a new signal's robust fingerprint verified as the banked side
+//                against each watched one, as /v1/match/image verifies a query's features).
 //   webhooks     URL, event types, the member (token name) whose watch list it serves, and its signing secret
 //                (kept as given: HMAC needs it). State rows "webhook/<id>".
 //   scanner      Scan() reads every log's entries past its cursor ("scan/<origin>", the last sequence seen):
@@ -35,6 +37,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -42,6 +46,7 @@
 #include "crypto/salting.h"
 #include "hashing/hash256.h"
 #include "matcher/pdq_index.h"
+#include "matcher/robust_index.h"
 #include "storage/signal_store.h"
 
 namespace hashbank {
@@ -64,6 +69,7 @@ struct WatchItem {
   std::string content_ref;  // the member's own reference, <= 256 bytes
   std::optional<Hash256> pdq;
   std::optional<SaltedExactDigest> md5, sha256;
+  std::optional<std::string> robust;  // a robust fingerprint's encoding, salted and sorted (SaltRobust)
 };
 
 struct WebhookConfig {
@@ -132,7 +138,8 @@ class Notifications {
     std::string bank;
     std::vector<std::string> labels;
     std::string signal_type;
-    int distance = 0;
+    int distance = 0;  // pdq
+    int inliers = 0;   // robust
   };
   absl::Status ReportExisting(const std::vector<ExistingMatch>& matches) ABSL_LOCKS_EXCLUDED(mu_);
   size_t watch_size() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -174,18 +181,22 @@ class Notifications {
     std::string member, content_ref;
     std::optional<Hash256> pdq;
     std::optional<SaltedExactDigest> md5, sha256;
+    bool robust = false;  // its fingerprint is in watch_robust_ (the row holds it)
     int64_t expires_ms = 0;
   };
   struct Hit {
     uint64_t watch;
     std::string signal_type;
-    int distance;
+    int distance;     // pdq
+    int inliers = 0;  // robust
   };
   std::vector<Hit> MatchWatch(const std::string& signal_bytes) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Queues an event for every webhook of `member` that takes `type` (rows into `batch`, deliveries into `out`).
   void Enqueue(const std::string& member, std::string_view type, const std::string& data_json, StoreBatch* batch,
                std::vector<Delivery>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void IndexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A watch row's robust fingerprint (decoded from base64), empty when it has none; DataLoss when corrupt.
+  static absl::StatusOr<std::string> WatchRobust(const boost::json::object& row);
   void UnindexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t RetryDelay(int attempts) const;
 
@@ -212,6 +223,7 @@ class Notifications {
   size_t WatchedBy(const std::string& member) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
   PdqIndex watch_pdq_;  // locks itself
+  RobustIndex watch_robust_;  // locks itself; ids are watch ids
   absl::flat_hash_map<std::string, std::vector<uint64_t>> watch_exact_ ABSL_GUARDED_BY(mu_);  // kind + digest
   std::map<std::string, Delivery> outbox_ ABSL_GUARDED_BY(mu_);  // event id -> delivery
 };
@@ -222,7 +234,8 @@ std::string WebhookSignature(const std::string& secret, int64_t unix_seconds, st
 absl::Status ValidateWebhookUrl(std::string_view url);
 
 // Salt rotation (node/salt_rotation.h): a watch-list row (state row "watch/<id>") with its hashes re-salted
-// from `from` to `to` (PDQ un-salted and salted again; MD5/SHA-256 one more HMAC, Salter::ResaltExact).
+// from `from` to `to` (PDQ and the robust fingerprint's descriptors un-salted and salted again; MD5/SHA-256 one
+// more HMAC, Salter::ResaltExact).
 // DataLoss for a row that does not parse.
 absl::StatusOr<std::string> ResaltWatchRow(std::string_view row, const Salter& from, const Salter& to);
 inline constexpr std::string_view kWatchRowPrefix = "watch/";

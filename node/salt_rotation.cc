@@ -35,14 +35,9 @@ absl::StatusOr<std::string> MoveExact(std::string_view bytes, ExactKind kind, co
   return std::string(moved.begin(), moved.end());
 }
 
-// A robust fingerprint's descriptors un-salted with `from` and salted with `to`, sorted again under `to`.
 absl::StatusOr<std::string> MoveRobust(const std::string& encoded, const Salter& from, const Salter& to,
                                        const char* what) {
-  absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(encoded);
-  if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", fp.status().message()));
-  for (LocalFeature& f : fp->features) f.descriptor = to.SaltLocalDescriptor(from.UnsaltLocalDescriptor(f.descriptor));
-  SortBySaltedDescriptor(&fp->features);
-  absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
+  absl::StatusOr<std::string> out = ResaltRobust(encoded, from, to);
   if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", out.status().message()));
   return out;
 }

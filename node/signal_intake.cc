@@ -108,6 +108,16 @@ void SortBySaltedDescriptor(std::vector<LocalFeature>* features) {
   });
 }
 
+absl::StatusOr<std::string> ResaltRobust(std::string_view encoded, const Salter& from, const Salter& to) {
+  absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(encoded);
+  if (!fp.ok()) return absl::InvalidArgumentError(fp.status().message());
+  for (LocalFeature& f : fp->features) f.descriptor = to.SaltLocalDescriptor(from.UnsaltLocalDescriptor(f.descriptor));
+  SortBySaltedDescriptor(&fp->features);
+  absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
+  if (!out.ok()) return absl::InvalidArgumentError(out.status().message());
+  return out;
+}
+
 absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const {
   absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(raw);
   if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", fp.status().message()));

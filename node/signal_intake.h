@@ -156,6 +156,9 @@ bool HasValues(const protocol::Signal& signal);
 // A robust fingerprint's salted features in the order they are stored: by salted descriptor (then position),
 // so the order reveals nothing of detection strength or position.
 void SortBySaltedDescriptor(std::vector<LocalFeature>* features);
+// A stored robust fingerprint's encoding with its descriptors un-salted with `from` and salted with `to`,
+// sorted again under `to` (salt rotation: signals and watch entries). InvalidArgument when it does not decode.
+absl::StatusOr<std::string> ResaltRobust(std::string_view encoded, const Salter& from, const Salter& to);
 // The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust", "vpdq".
 std::vector<std::string> SignalTypes(const protocol::Signal& signal);
 // A stored video fingerprint's frames (salted, as stored) and its frame interval in seconds. InvalidArgument

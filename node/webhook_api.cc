@@ -87,7 +87,7 @@ absl::StatusOr<HttpResponse> MemberApi::Watch(const Call& call) {
     const std::string prefix = absl::StrCat("items[", i, "].");
     if (!v.is_object()) return Bad(absl::StrCat("items[", i, "]: expected an object"));
     Reader item(v.as_object(), prefix);
-    HB_RETURN_IF_ERROR(item.AllowOnly({"content_ref", "pdq", "md5", "sha256"}));
+    HB_RETURN_IF_ERROR(item.AllowOnly({"content_ref", "pdq", "md5", "sha256", "robust"}));
     WatchInput in;
     HB_ASSIGN_OR_RETURN(const std::optional<std::string> ref, item.String("content_ref", 256));
     if (!ref || ref->empty()) return Bad(prefix + "content_ref: required, 1 to 256 bytes");
@@ -103,7 +103,8 @@ absl::StatusOr<HttpResponse> MemberApi::Watch(const Call& call) {
     if (sha) {
       HB_ASSIGN_OR_RETURN(in.sha256, ParseDigest<32>(*sha, prefix + "sha256"));
     }
-    if (!in.pdq && !in.md5 && !in.sha256) return Bad(prefix + ": at least one of pdq, md5, sha256");
+    HB_ASSIGN_OR_RETURN(in.robust, ParseRobustField(item));
+    if (!in.pdq && !in.md5 && !in.sha256 && !in.robust) return Bad(prefix + ": at least one of pdq, md5, sha256, robust");
     inputs.push_back(std::move(in));
   }
   HB_ASSIGN_OR_RETURN(const std::vector<std::string> ids, bank_->AddWatch(inputs, *call.actor));

@@ -1502,6 +1502,45 @@ TEST_F(RobustApiTest, RobustInputRefusals) {
   EXPECT_EQ(Gauge(MetricsText(), "hashbank_robust_index_entries"), 2);
 }
 
+// POST /v1/match with a robust fingerprint hashed on the device (/v1/hash stands in for the device): a crop of
+// a banked image matches without the image reaching the node; an unrelated image's does not; the bank filter
+// applies; a bad fingerprint is refused by name.
+TEST_F(RobustApiTest, ADevicesFingerprintMatchesACropThroughMatchJson) {
+  const RgbPhoto photo = testing::LoadRgbPhoto(kPenAndCoaster);
+  const Response banked = Call("POST", "/v1/signals/image?labels=ndii", submit_token_, JpegString(photo, 92), "image/jpeg");
+  ASSERT_EQ(banked.status, 201) << banked.body;
+  const std::string id(Body(banked).at("id").as_string());
+  auto fingerprint = [&](const std::string& image) {
+    const Response h = Call("POST", "/v1/hash", query_token_, image, "image/jpeg");
+    EXPECT_EQ(h.status, 200) << h.body;
+    return h.status == 200 ? std::string(Body(h).at("hashes").at("robust").as_string()) : "";
+  };
+  // A fifth of the area cropped away on two sides, re-encoded: PDQ is far off.
+  const std::string crop = fingerprint(JpegString(CropMirror(photo, 70, 40, 512, 512, false), 80));
+  auto robust_ids = [&](const json::object& query) {
+    const Response r = Post("/v1/match", query, query_token_);
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<std::string> ids;
+    if (r.status != 200) return ids;
+    const json::value body = Body(r);
+    for (const json::value& m : body.at("matches").as_array()) {
+      EXPECT_EQ(m.at("signal_type"), "robust") << r.body;
+      EXPECT_GE(m.at("inliers").as_int64(), 10) << r.body;
+      ids.emplace_back(m.at("id").as_string());
+    }
+    return ids;
+  };
+  EXPECT_EQ(robust_ids({{"robust", crop}}), std::vector<std::string>{id});
+  EXPECT_TRUE(robust_ids({{"robust", fingerprint(ImageBytes(kUnrelated))}}).empty());
+  EXPECT_TRUE(robust_ids({{"robust", crop}, {"banks", json::array{"OTHER_BANK"}}}).empty());
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"robust", "!!!"}}, query_token_), 400,
+                                    "invalid_argument", "robust"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"robust", RandomRobust(rng_, 9)}}, query_token_),
+                                    400, "invalid_argument", "robust: 9 features"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"robust", RandomRobust(rng_, 65)}}, query_token_),
+                                    400, "invalid_argument", "robust: 65 features"));
+}
+
 TEST_F(RobustApiTest, RobustSignalsAreMatchedAfterARestart) {
   const RgbPhoto photo = testing::LoadRgbPhoto(kPenAndCoaster);
   const Response r = Call("POST", "/v1/signals/image", submit_token_, JpegString(photo, 92), "image/jpeg");

@@ -19,6 +19,7 @@
 
 #include "tests/support/https_client.h"
 #include "tests/support/node_process.h"
+#include "tests/support/photo_edits.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_data.h"
 #include "tests/support/webhook_receiver.h"
@@ -118,6 +119,22 @@ class WebhookTest : public ::testing::Test {
   void WatchUpload(const std::string& ref, const char* pdq) {
     const Response r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", ref}, {"pdq", pdq}}}}});
     ASSERT_EQ(r.status, 201) << r.body;
+  }
+  // The robust fingerprint /v1/hash gives for an image (base64, as a device would send it).
+  std::string RobustOf(const std::string& image) {
+    auto r = client_->Request("POST", "/v1/hash", image, {{"Authorization", "Bearer " + token_}, {"Content-Type", "image/jpeg"}});
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    if (!r.ok() || r->status != 200) return "";
+    const json::value v = Json(*r);
+    const json::value* robust = v.at("hashes").as_object().if_contains("robust");
+    EXPECT_NE(robust, nullptr) << r->body;
+    return robust != nullptr ? std::string(robust->as_string()) : "";
+  }
+  std::string BankImage(const std::string& image) {
+    auto r = client_->Request("POST", "/v1/signals/image?labels=ndii", image,
+                              {{"Authorization", "Bearer " + token_}, {"Content-Type", "image/jpeg"}});
+    EXPECT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
+    return r.ok() && r->status == 201 ? std::string(Json(*r).at("id").as_string()) : "";
   }
   std::string Bank(const char* pdq) {
     const Response r = Post("/v1/signals", json::object{{"pdq", pdq}, {"quality", 100}, {"labels", json::array{"ndii"}}});
@@ -257,6 +274,68 @@ TEST_F(WebhookTest, AWatchRegisteredAfterTheHashWasBankedIsToldAtOnce) {
   for (const auto& got : receiver.received()) EXPECT_EQ(got.body.find("upload-off"), std::string::npos);
 }
 
+// Watched by its robust fingerprint alone, a cropped and captioned upload is told when its original is banked
+// (PDQ cannot catch these edits), from the index rebuilt after a restart too, and at once when the original
+// was banked first. An unrelated watched upload is never told.
+TEST_F(WebhookTest, AnEditedUploadWatchedByItsRobustFingerprintIsToldWhenTheOriginalIsBanked) {
+  WebhookReceiver receiver;
+  Register(receiver.port());
+  const testing::RgbPhoto pen = testing::LoadRgbPhoto("pdq-reference/images/reg-test-input/pen-and-coaster.png");
+  const testing::RgbPhoto bridge = testing::LoadRgbPhoto("pdq-reference/images/reg-test-input/dih/bridge-1-original.jpg");
+  const testing::RgbPhoto other = testing::LoadRgbPhoto("pdq-reference/images/reg-test-input/labelme-subset/q0746.jpg");
+  // About a quarter of the area cropped away, unevenly, and re-encoded.
+  const std::string pen_crop = testing::JpegString(testing::CropMirror(pen, 60, 10, 480, 420, false), 75);
+  const std::string bridge_crop = testing::JpegString(
+      testing::CropMirror(bridge, bridge.width / 8, 0, bridge.width, bridge.height * 7 / 8, false), 75);
+  auto watch_robust = [&](const std::string& ref, const std::string& image) {
+    const std::string robust = RobustOf(image);
+    ASSERT_FALSE(robust.empty());
+    const Response r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", ref}, {"robust", robust}}}}});
+    ASSERT_EQ(r.status, 201) << r.body;
+  };
+  ASSERT_NO_FATAL_FAILURE(watch_robust("pen-crop", pen_crop));
+  ASSERT_NO_FATAL_FAILURE(watch_robust("bridge-crop", bridge_crop));
+  ASSERT_NO_FATAL_FAILURE(watch_robust("unrelated", testing::JpegString(other, 80)));
+  auto told = [&](const std::string& ref) {
+    std::vector<json::object> events;
+    for (const auto& got : receiver.received()) {
+      json::object e = BodyOf(got);
+      if (e.at("data").as_object().if_contains("content_ref") != nullptr && e.at("data").at("content_ref") == json::value(ref)) {
+        events.push_back(std::move(e));
+      }
+    }
+    return events;
+  };
+
+  const std::string pen_id = BankImage(testing::JpegString(pen, 92));
+  ASSERT_TRUE(receiver.WaitFor([&](const auto&) { return !told("pen-crop").empty(); }, 30s)) << "pen-crop never told";
+  const json::object event = told("pen-crop")[0];
+  EXPECT_EQ(event.at("type"), "match.retroactive");
+  EXPECT_EQ(event.at("data").at("signal").at("id"), json::value(pen_id));
+  EXPECT_EQ(event.at("data").at("signal").at("signal_type"), "robust") << json::serialize(event);
+  EXPECT_GE(event.at("data").at("signal").at("inliers").as_int64(), 10) << json::serialize(event);
+
+  // The watch list's robust index is rebuilt from its rows.
+  ASSERT_EQ(testing::ExitCode(node_->Signal(SIGTERM)), 0);
+  node_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  const std::string bridge_id = BankImage(testing::JpegString(bridge, 92));
+  ASSERT_TRUE(receiver.WaitFor([&](const auto&) { return !told("bridge-crop").empty(); }, 30s)) << "bridge-crop never told";
+  EXPECT_EQ(told("bridge-crop")[0].at("data").at("signal").at("id"), json::value(bridge_id));
+  EXPECT_EQ(told("bridge-crop")[0].at("data").at("signal").at("signal_type"), "robust");
+
+  // Banked first, watched after: told at once.
+  const std::string pen_caption = testing::JpegString(testing::CropMirror(pen, 0, 80, pen.width, pen.height, false), 70);
+  ASSERT_NO_FATAL_FAILURE(watch_robust("pen-late", pen_caption));
+  ASSERT_TRUE(receiver.WaitFor([&](const auto&) { return !told("pen-late").empty(); }, 30s)) << "pen-late never told";
+  EXPECT_EQ(told("pen-late")[0].at("data").at("signal").at("id"), json::value(pen_id));
+  EXPECT_EQ(told("pen-late")[0].at("data").at("signal").at("signal_type"), "robust");
+
+  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(told("unrelated").empty());
+  EXPECT_EQ(told("pen-crop").size(), 1u);  // once, not again for the bridge
+}
+
 TEST_F(WebhookTest, BadRegistrationsAndWatchItemsAreRefusedWithClearErrors) {
   auto code = [](const Response& r) { return std::string(Json(r).at("error").at("code").as_string()); };
   Response r = Post("/v1/webhooks", json::object{{"url", "http://example.com/hook"}, {"events", json::array{"match.retroactive"}}, {"member", "admin"}});
@@ -271,6 +350,12 @@ TEST_F(WebhookTest, BadRegistrationsAndWatchItemsAreRefusedWithClearErrors) {
   EXPECT_EQ(r.status, 400);
   r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", "x"}, {"pdq", "zz"}}}}});
   EXPECT_EQ(r.status, 400);
+  r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", "x"}, {"robust", "AAAA"}}}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("items[0].robust"), std::string::npos) << r.body;
+  r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", "x"}, {"robust", "not base64!"}}}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("items[0].robust"), std::string::npos) << r.body;
   EXPECT_EQ(Call("DELETE", "/v1/webhooks/wh_0000000000000000").status, 404);
   // Registered and deleted: gone from the list.
   r = Post("/v1/webhooks", json::object{{"url", "https://hooks.example.com/hashbank"}, {"events", json::array{"signal.withdrawn"}}, {"member", "admin"}});

@@ -10,7 +10,11 @@
 #include <string>
 #include <vector>
 
+#include <boost/json.hpp>
+
+#include "absl/strings/escaping.h"
 #include "hashing/robust_fingerprint.h"
+#include "node/notifications.h"
 #include "node/kept_at_origin.h"
 #include "node/signal_intake.h"
 #include "protocol/entries.pb.h"
@@ -115,6 +119,30 @@ TEST(SaltRotationTest, AResaltedSignalIsTheSameSubmissionBuiltUnderTheNewSalt) {
   stranger.exact_chain.clear();
   auto refused = ResaltSignal(*old_intake.Build(EveryKindOfValue(rng), kMember), 1, from, Salter(stranger));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A watch row's robust fingerprint (and PDQ) moved to the new salt equals the same upload's values salted
+// under it from raw (SignalIntake), the independent path.
+TEST(SaltRotationTest, AWatchRowsRobustFingerprintIsTheUploadsUnderTheNewSalt) {
+  std::mt19937_64 rng(9);
+  const FederationSalt first = First(), next = Successor(first, 3);
+  const SignalIntake old_intake(std::make_unique<Salter>(first), 50), new_intake(std::make_unique<Salter>(next), 50);
+  const SignalInput in = EveryKindOfValue(rng);
+  const std::string old_robust = old_intake.SaltRobust(*in.robust).value();
+  const std::string want = new_intake.SaltRobust(*in.robust).value();
+  ASSERT_NE(old_robust, want);
+  boost::json::object row{{"member", "m"}, {"content_ref", "upload-1"}, {"expires_ms", 5},
+                          {"pdq", old_intake.SaltPdq(*in.pdq).ToHex()}, {"robust", absl::Base64Escape(old_robust)}};
+  auto moved = ResaltWatchRow(boost::json::serialize(row), Salter(first), Salter(next));
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  const boost::json::object got = boost::json::parse(*moved).as_object();
+  EXPECT_EQ(got.at("robust").as_string(), absl::Base64Escape(want));
+  EXPECT_EQ(got.at("pdq").as_string(), new_intake.SaltPdq(*in.pdq).ToHex());
+  EXPECT_EQ(got.at("content_ref").as_string(), "upload-1");
+  // A row whose fingerprint does not decode is named, not moved half-way.
+  row["robust"] = absl::Base64Escape("not a fingerprint");
+  EXPECT_EQ(ResaltWatchRow(boost::json::serialize(row), Salter(first), Salter(next)).status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST(SaltRotationTest, RepublishingInChunksMovesEveryLiveSignalOnceAroundAWithdrawal) {
