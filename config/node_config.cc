@@ -499,6 +499,8 @@ const std::vector<Field>& Fields() {
       UnsignedField<&C::limits, &C::LimitsSection::max_video_pixels, 1, 1'000'000'000>("limits", "max_video_pixels"),
       UnsignedField<&C::limits, &C::LimitsSection::max_video_decode_seconds, 1, 86'400>("limits",
                                                                                       "max_video_decode_seconds"),
+      UnsignedField<&C::limits, &C::LimitsSection::max_concurrent_video_decodes, 1, 10'000>(
+          "limits", "max_concurrent_video_decodes"),
       UnsignedField<&C::matching, &C::MatchingSection::pdq_quality_floor, 0, 100>("matching", "pdq_quality_floor"),
       UnsignedField<&C::matching, &C::MatchingSection::pdq_default_max_distance, 0, 256>(
           "matching", "pdq_default_max_distance"),

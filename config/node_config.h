@@ -104,6 +104,7 @@ struct NodeConfig {
     uint32_t max_video_seconds = 3600;                   // 1 .. 86400: longest video accepted
     uint64_t max_video_pixels = 8192ull * 4352;          // 1 .. 10^9: width * height of a video's frames
     uint32_t max_video_decode_seconds = 300;             // 1 .. 86400: wall time one video may take to decode
+    uint32_t max_concurrent_video_decodes = 1;           // 1 .. 10000: videos decoded at once (each holds a worker)
 
     bool operator==(const LimitsSection&) const = default;
   };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
 #include "hashing/robust_fingerprint.h"
@@ -26,9 +27,24 @@ HttpResponse Error(int status, std::string_view code, std::string_view message) 
   return r;
 }
 
+namespace {
+constexpr char kBusyPayload[] = "hashbank.busy";
+}  // namespace
+
+absl::Status BusyError(std::string_view message) {
+  absl::Status s = absl::UnavailableError(std::string(message));
+  s.SetPayload(kBusyPayload, absl::Cord("1"));
+  return s;
+}
+
 // Maps a Status (from parsing or from the bank) to the API's status and code: the one place.
 HttpResponse FromStatus(const absl::Status& s) {
   const std::string m(s.message());
+  if (s.code() == absl::StatusCode::kUnavailable && s.GetPayload(kBusyPayload).has_value()) {
+    HttpResponse busy = Error(429, "rate_limited", m);
+    busy.retry_after = "2";
+    return busy;
+  }
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument: return Error(400, "invalid_argument", m);
     case absl::StatusCode::kNotFound: return Error(404, "not_found", m);

@@ -28,6 +28,9 @@ namespace json = boost::json;
 
 HttpResponse Json(int status, const json::value& v);
 HttpResponse Error(int status, std::string_view code, std::string_view message);
+// The node is busy with requests of this kind (all its video decode slots are taken): FromStatus answers
+// 429 `rate_limited` with the message and `Retry-After: 2`.
+absl::Status BusyError(std::string_view message);
 // Maps a Status (from parsing or from the bank) to the API's status and code: the one place.
 HttpResponse FromStatus(const absl::Status& s);
 inline absl::Status Bad(std::string message) { return absl::InvalidArgumentError(std::move(message)); }

@@ -281,6 +281,22 @@ std::shared_ptr<void> MemberApi::AdmitUpload(const std::string& token_name) {
   });
 }
 
+std::shared_ptr<void> MemberApi::AdmitVideoDecode() {
+  const size_t cap = limits().max_concurrent_video_decodes;
+  absl::MutexLock lock(&video_mu_);
+  if (video_decodes_ >= cap) return nullptr;
+  ++video_decodes_;
+  return std::shared_ptr<void>(static_cast<void*>(this), [this](void*) {
+    absl::MutexLock release(&video_mu_);
+    --video_decodes_;
+  });
+}
+
+size_t MemberApi::video_decodes_in_flight() const {
+  absl::MutexLock lock(&video_mu_);
+  return video_decodes_;
+}
+
 ApiLimits MemberApi::limits() const {
   absl::MutexLock lock(&limits_mu_);
   return limits_;
@@ -406,6 +422,8 @@ absl::StatusOr<HttpResponse> MemberApi::MetricsText(const Call&) {
     gauge("hashbank_video_keyframes", "Video keyframes in the keyframe index.", static_cast<double>(st.video_keyframes));
     gauge("hashbank_video_keyframe_bytes", "Memory of the video keyframe index.",
           static_cast<double>(st.video_keyframe_bytes));
+    gauge("hashbank_video_decodes_in_flight", "Videos being decoded now (at most limits.max_concurrent_video_decodes).",
+          static_cast<double>(video_decodes_in_flight()));
     gauge("hashbank_exact_index_entries", "Entries in the MD5 and SHA-256 indexes.", static_cast<double>(st.exact));
     gauge("hashbank_index_rebuild_seconds", "Time the indexes took to rebuild at start.", st.rebuild_seconds);
     Notifications* n = bank_->notifications();

@@ -46,6 +46,9 @@ struct ApiLimits {
   int pdq_max_distance_limit = 63;
   size_t max_concurrent_uploads = 8;            // image bodies held at once, all tokens
   size_t max_concurrent_uploads_per_token = 2;  // ... one token name
+  // Videos decoded at once (any route): each holds a worker for up to video.max_decode_seconds, so fewer than
+  // the workers leaves the others to JSON and image requests. More get 429 (AdmitVideoDecode).
+  size_t max_concurrent_video_decodes = 1;
   ImageLimits image;
   VideoLimits video;
   double video_seconds_per_frame = 1.0;  // vPDQ sampling of banked videos (0: every frame)
@@ -88,6 +91,10 @@ class MemberApi {
   // kept (a lower cap admits nothing new until enough are released).
   ApiLimits limits() const ABSL_LOCKS_EXCLUDED(limits_mu_);
   void SetLimits(const ApiLimits& limits) ABSL_LOCKS_EXCLUDED(limits_mu_);
+  // A video decode slot (limits.max_concurrent_video_decodes in all, whatever the route), held until the
+  // returned ticket goes; nullptr when all are taken. Videos in decode now (the /metrics gauge).
+  std::shared_ptr<void> AdmitVideoDecode() ABSL_LOCKS_EXCLUDED(video_mu_, limits_mu_);
+  size_t video_decodes_in_flight() const ABSL_LOCKS_EXCLUDED(video_mu_);
   // The body rule for HttpsServerOptions::body_limit, from the limits in force: video routes
   // video.max_file_bytes, other image routes (/v1/hash too, for images and videos) image.max_file_bytes,
   // the rest max_json_body_bytes.
@@ -165,7 +172,10 @@ class MemberApi {
   void FillImageInput(const ImageHashes& h, EmbeddingPlan* plan, SignalInput* input, boost::json::object* notes) const;
   void FillVideoInput(const VideoHashes& h, SignalInput* input, boost::json::object* notes) const;
   // A video to bank, hashed at this node's banked sampling rate and limits.
-  absl::StatusOr<VideoHashes> HashBankedVideo(std::string_view bytes) const;
+  absl::StatusOr<VideoHashes> HashBankedVideo(std::string_view bytes);
+  // Every video decode of the API: within limits.video, once a decode slot is free (else BusyError, 429).
+  absl::StatusOr<VideoHashes> DecodeVideo(std::string_view bytes, const ApiLimits& lim, double seconds_per_frame,
+                                          const VideoQueryVariants& variants, const KeyframeOptions& keyframes);
   // The calling thread's hasher, with this node's image limits.
   ImageHasher& Hasher() const;
   absl::StatusOr<HttpResponse> CreateToken(const Call& call);
@@ -239,6 +249,8 @@ class MemberApi {
   size_t uploads_ ABSL_GUARDED_BY(upload_mu_) = 0;
   std::map<std::string, size_t> uploads_by_token_ ABSL_GUARDED_BY(upload_mu_);
   std::shared_ptr<void> AdmitUpload(const std::string& token_name) ABSL_LOCKS_EXCLUDED(upload_mu_);
+  mutable absl::Mutex video_mu_;
+  size_t video_decodes_ ABSL_GUARDED_BY(video_mu_) = 0;
   class CaseDesk* cases_ = nullptr;  // fixed before serving
   const OnnxEmbedder* embedder_ = nullptr;  // fixed before serving
   std::function<std::string()> federation_status_;

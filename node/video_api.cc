@@ -21,20 +21,26 @@ std::vector<VideoFrame> Frames(const VideoHashes& h) {
   return out;
 }
 
-// The request body's video, hashed within the node's video limits.
-absl::StatusOr<VideoHashes> HashBody(const HttpRequest& req, const VideoLimits& limits, double seconds_per_frame,
-                                     const VideoQueryVariants& variants = {}, const KeyframeOptions& keyframes = {}) {
-  return VideoHasher(limits).Hash({reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()},
-                                  VideoDecodeOptions{.seconds_per_frame = seconds_per_frame}, {}, variants, keyframes);
-}
-
 }  // namespace
+
+absl::StatusOr<VideoHashes> MemberApi::DecodeVideo(std::string_view bytes, const ApiLimits& lim, double seconds_per_frame,
+                                                   const VideoQueryVariants& variants, const KeyframeOptions& keyframes) {
+  // A decode holds its worker for up to video.max_decode_seconds: bounded, so JSON and image requests keep
+  // workers of their own (docs/configuration.md, limits.max_concurrent_video_decodes).
+  const std::shared_ptr<void> slot = AdmitVideoDecode();
+  if (!slot) {
+    return BusyError(absl::StrCat("this node decodes at most ", lim.max_concurrent_video_decodes,
+                                  " video(s) at once and all are busy; retry shortly"));
+  }
+  return VideoHasher(lim.video).Hash({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                                     VideoDecodeOptions{.seconds_per_frame = seconds_per_frame}, {}, variants, keyframes);
+}
 
 
 absl::StatusOr<HttpResponse> MemberApi::HashVideo(const Call& call) {
   const ApiLimits lim = limits();
   const HttpRequest& req = call.request;
-  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, lim.video, lim.video_seconds_per_frame, {}, kBankKeyframes));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h, DecodeVideo(req.body, lim, lim.video_seconds_per_frame, {}, kBankKeyframes));
   json::object out;
   out["hashes"] = VideoHashesJson(h);
   return Json(200, out);
@@ -46,7 +52,7 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
   if (req.body.empty()) return Bad("send the video file as the request body");
   SignalInput in;
   HB_RETURN_IF_ERROR(ParseUploadParams(req.target, &in));
-  HB_ASSIGN_OR_RETURN(const VideoHashes h, HashBody(req, lim.video, lim.video_seconds_per_frame, {}, kBankKeyframes));
+  HB_ASSIGN_OR_RETURN(const VideoHashes h, DecodeVideo(req.body, lim, lim.video_seconds_per_frame, {}, kBankKeyframes));
   json::object out;
   FillVideoInput(h, &in, &out);
   HB_ASSIGN_OR_RETURN(const SignalRef ref, bank_->Submit(in, *call.actor));
@@ -54,11 +60,9 @@ absl::StatusOr<HttpResponse> MemberApi::SubmitVideo(const Call& call) {
   return Json(201, out);
 }
 
-absl::StatusOr<VideoHashes> MemberApi::HashBankedVideo(std::string_view bytes) const {
+absl::StatusOr<VideoHashes> MemberApi::HashBankedVideo(std::string_view bytes) {
   const ApiLimits lim = limits();
-  return VideoHasher(lim.video).Hash({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
-                                     VideoDecodeOptions{.seconds_per_frame = lim.video_seconds_per_frame}, {}, {},
-                                     kBankKeyframes);
+  return DecodeVideo(bytes, lim, lim.video_seconds_per_frame, {}, kBankKeyframes);
 }
 
 void MemberApi::FillVideoInput(const VideoHashes& h, SignalInput* input, json::object* notes) const {
@@ -116,7 +120,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchVideo(const Call& call) {
   KeyframeOptions keyframe_options = kQueryKeyframes;
   keyframe_options.mirrored = variants.mirrored;
   HB_ASSIGN_OR_RETURN(const VideoHashes h,
-                      HashBody(req, lim.video, lim.video_query_seconds_per_frame, variants, keyframe_options));
+                      DecodeVideo(req.body, lim, lim.video_query_seconds_per_frame, variants, keyframe_options));
   // Passes: the frames as hashed; mirrored (mirrored=false turns it off); with black bars cut off, when any
   // frame had bars.
   std::vector<VideoQueryPass> passes(1);

@@ -13,6 +13,7 @@ ApiLimits ApiLimitsFromConfig(const NodeConfig& config) {
   limits.burst_per_token = l.burst_per_token;
   limits.max_concurrent_uploads = l.max_concurrent_uploads;
   limits.max_concurrent_uploads_per_token = l.max_concurrent_uploads_per_token;
+  limits.max_concurrent_video_decodes = l.max_concurrent_video_decodes;
   limits.max_json_body_bytes = l.max_json_body_bytes;
   limits.pdq_quality_floor = static_cast<int>(m.pdq_quality_floor);
   limits.pdq_default_max_distance = static_cast<int>(m.pdq_default_max_distance);

@@ -51,6 +51,7 @@ TEST(ServeSettingsTest, LimitsAndCaseOptionsComeFromTheConfiguration) {
   config.limits.max_video_body_bytes = 34567;
   config.limits.max_concurrent_uploads = 5;
   config.limits.max_concurrent_uploads_per_token = 3;
+  config.limits.max_concurrent_video_decodes = 4;
   config.matching.pdq_quality_floor = 65;
   config.matching.pdq_max_distance_limit = 44;
   config.matching.video_frame_interval_ms = 250;
@@ -63,6 +64,7 @@ TEST(ServeSettingsTest, LimitsAndCaseOptionsComeFromTheConfiguration) {
   EXPECT_EQ(limits.video.max_file_bytes, 34567u);
   EXPECT_EQ(limits.max_concurrent_uploads, 5u);
   EXPECT_EQ(limits.max_concurrent_uploads_per_token, 3u);
+  EXPECT_EQ(limits.max_concurrent_video_decodes, 4u);
   EXPECT_EQ(limits.pdq_quality_floor, 65);
   EXPECT_EQ(limits.video_rule.min_quality, 65);  // video frames below the floor are neither indexed nor queried
   EXPECT_EQ(limits.pdq_max_distance_limit, 44);

@@ -128,6 +128,7 @@ TEST(NodeConfigTest, EmptyPathGivesTheDocumentedDefaults) {
   EXPECT_EQ(config->limits.max_video_seconds, 3600u);
   EXPECT_EQ(config->limits.max_video_pixels, 35651584u);       // 8192 x 4352
   EXPECT_EQ(config->limits.max_video_decode_seconds, 300u);
+  EXPECT_EQ(config->limits.max_concurrent_video_decodes, 1u);
   EXPECT_EQ(config->matching.video_frame_interval_ms, 1000u);
   EXPECT_EQ(config->matching.video_query_frame_interval_ms, 500u);
   EXPECT_EQ(config->matching.video_range_match_percent, 80u);
@@ -402,6 +403,8 @@ TEST(NodeConfigTest, OutOfRangeNamesKeyValueAndRange) {
       {"limits", "max_video_pixels", "1000000001", "1..1000000000"},
       {"limits", "max_video_decode_seconds", "0", "1..86400"},
       {"limits", "max_video_decode_seconds", "86401", "1..86400"},
+      {"limits", "max_concurrent_video_decodes", "0", "1..10000"},
+      {"limits", "max_concurrent_video_decodes", "10001", "1..10000"},
       {"matching", "video_frame_interval_ms", "60001", "0..60000"},
       {"matching", "video_query_frame_interval_ms", "60001", "0..60000"},
       {"matching", "video_range_match_percent", "0", "1..100"},

@@ -19,11 +19,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -808,6 +810,56 @@ TEST_F(VideoApiTest, MalformedVpdqJsonIs400NamingTheField) {
 
 // A node whose quality floor is under 50 accepts a video whose frames are of quality 30..49 (they reach its
 // floor), stores it with vPDQ and says so; the same frames must then find it.
+// limits.max_concurrent_video_decodes: 1 on two workers. While one video decodes (every frame of a 40 s
+// 640x480 clip: seconds of work, seen through the /metrics gauge), a second video is refused at once with 429
+// and Retry-After, and a JSON match is answered by the other worker; then the first video's answer is whole
+// and the slot is free again.
+TEST_F(VideoApiTest, AVideoBeyondTheDecodeSlotsGets429AndJsonKeepsAWorker) {
+  StopNode();
+  ASSERT_NO_FATAL_FAILURE(StartNode([](NodeConfig& c) {
+    c.limits.max_concurrent_video_decodes = 1;
+    c.limits.max_image_body_bytes = 64 << 20;  // the long clip below (12 MB), through /v1/hash
+    c.limits.max_video_body_bytes = 64 << 20;
+    c.matching.video_frame_interval_ms = 0;    // every frame: a long decode
+  }));
+  const std::string& video = clips().Make(
+      "long-640x480.mp4", "-f lavfi -i testsrc2=size=640x480:rate=30 -t 40 -c:v libx264 -preset ultrafast -pix_fmt yuv420p");
+  ASSERT_FALSE(video.empty());
+  auto in_flight = [&] { return Gauge(Call("GET", "/metrics", admin_token_).body, "hashbank_video_decodes_in_flight"); };
+  EXPECT_EQ(in_flight(), 0);
+  HttpsClient first_client("127.0.0.1", server_->port(), dir_ + "/tls/ca.pem",
+                           testing::HttpsClientOptions{.timeout = std::chrono::seconds(120)});
+  std::future<absl::StatusOr<Response>> first = std::async(std::launch::async, [&] {
+    return first_client.Request("POST", "/v1/hash", video, {{"Authorization", "Bearer " + query_token_}, {"Content-Type", "video/mp4"}});
+  });
+  bool decoding = false;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       !decoding && std::chrono::steady_clock::now() < until;) {
+    decoding = in_flight() == 1;
+    if (!decoding) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!decoding) {
+    const absl::StatusOr<Response> early = first.get();
+    FAIL() << "the first video never started decoding: "
+           << (early.ok() ? std::to_string(early->status) + " " + early->body : early.status().ToString());
+  }
+  const Response second = PostVideo("/v1/hash", submit_token_, clips().Banked());
+  const Response json_match = Call("POST", "/v1/match", query_token_, R"({"md5": "900150983cd24fb0d6963f7d28e17f72"})");
+  const double still = in_flight();
+  EXPECT_EQ(second.status, 429) << second.body;
+  EXPECT_EQ(second.headers.count("retry-after") ? second.headers.at("retry-after") : "", "2");
+  EXPECT_NE(second.body.find("rate_limited"), std::string::npos) << second.body;
+  EXPECT_NE(second.body.find("at most 1 video"), std::string::npos) << second.body;
+  EXPECT_EQ(json_match.status, 200) << json_match.body;
+  EXPECT_EQ(still, 1) << "the first video had finished: the checks above did not run during its decode";
+  const absl::StatusOr<Response> done = first.get();
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(done->status, 200) << done->body;
+  EXPECT_EQ(Body(*done).at("hashes").at("vpdq").as_array().size(), 1200u);  // 40 s at 30 fps, every frame
+  EXPECT_EQ(in_flight(), 0);
+  EXPECT_EQ(PostVideo("/v1/hash", submit_token_, clips().Banked()).status, 200) << "the slot is free again";
+}
+
 TEST_F(VideoApiTest, OnANodeWithAFloorOf30AVideoOfQuality40FramesIsMatchable) {
   StopNode();
   ASSERT_NO_FATAL_FAILURE(StartNode([](NodeConfig& c) { c.matching.pdq_quality_floor = 30; }));
