@@ -16,6 +16,7 @@
 #include "node/api_support.h"
 #include "node/content_catalog.h"
 #include "node/entry_bytes.h"
+#include "node/kept_at_origin.h"
 #include "node/label_edits.h"
 #include "node/signal_intake.h"
 #include "protocol/entries.pb.h"
@@ -586,7 +587,17 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   // the pair remembered for the signal's later withdrawal, disputes and edits.
   auto report_matches = [&](const SignalRef& ref, const pb::Signal& signal, const std::set<std::string>& skip)
                             ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held (shared) by every caller below
-    const std::string sig_bytes = signal.SerializeAsString();
+    std::string sig_bytes = signal.SerializeAsString();
+    if (ref.origin == node_id_) {
+      // This node's own signal, whose robust fingerprint (or embedding) may be kept here, out of the log
+      // (node/kept_at_origin.h): matched with its kept parts, as the index matches it. A damaged kept row
+      // costs only those parts (ReadKept names it).
+      if (absl::StatusOr<StoredKept> kept = ReadKept(*store_, ref.sequence); kept.ok() && kept->parts) {
+        pb::Signal merged = signal;
+        MergeKept(*kept->parts, &merged);
+        sig_bytes = merged.SerializeAsString();
+      }
+    }
     for (const Hit& h : MatchWatch(sig_bytes)) {
       if (skip.contains(std::to_string(h.watch))) continue;
       const Watch& w = watch_.at(h.watch);

@@ -4,6 +4,7 @@
 // a start (the signal goes on with its shared types and `verify` names the row).
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -34,6 +35,35 @@ SignalInput WithRobust(std::mt19937_64& rng) {
   }
   in.robust = EncodeRobust(features, 1200, 900).value();
   return in;
+}
+
+// A watch entry holding only a robust fingerprint is told of this node's own signal whose robust fingerprint
+// is kept here: the scanner reads the log entry (which lacks it) merged with the kept row.
+TEST(KeptAtOriginTest, AWatchEntryMatchesTheOriginsKeptRobustFingerprintRetroactively) {
+  BankHarness h;
+  h.keep.robust = true;
+  h.Reopen();
+  std::mt19937_64 rng(33);
+  Notifications* notes = h.bank->notifications();
+  ASSERT_TRUE(notes->CreateWebhook("http://127.0.0.1:9/hook", {"match.retroactive"}, kMember.name, "admin").ok());
+  const SignalInput in = WithRobust(rng);
+  std::vector<WatchInput> watch(1);
+  watch[0].content_ref = "post/7";
+  watch[0].robust = in.robust;  // the same image's fingerprint: verified as a match (every feature an inlier)
+  ASSERT_TRUE(h.bank->AddWatch(watch, kMember).ok());
+  ASSERT_TRUE(notes->Scan().ok());
+  EXPECT_EQ(notes->queued(), 0u);
+  auto ref = h.bank->Submit(in, kMember);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  auto info = h.bank->Get(*ref);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->kept_at_origin, std::vector<std::string>{"robust"});
+  ASSERT_TRUE(notes->Scan().ok());
+  const std::vector<Delivery> due = notes->Due(std::numeric_limits<int64_t>::max(), 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_NE(due[0].body.find("\"signal_type\":\"robust\""), std::string::npos) << due[0].body;
+  EXPECT_NE(due[0].body.find("\"content_ref\":\"post/7\""), std::string::npos) << due[0].body;
+  EXPECT_NE(due[0].body.find("\"inliers\":40"), std::string::npos) << due[0].body;
 }
 
 TEST(KeptAtOriginTest, AWithdrawalRecoveredFromAPeerPurgesTheKeptRowOfARestoredNode) {
