@@ -636,13 +636,8 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
     // A device's fingerprint of the image (64 features, no mirror): fewer edits are caught than by
     // /v1/match/image's query features (docs/matching.md), but the image need not leave the device.
     ++kinds;
-    absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(*robust);
-    if (!fp.ok()) return Bad(absl::StrCat("robust: ", fp.status().message()));
-    if (fp->features.size() < kMinRobustFeatures || fp->features.size() > kMaxRobustFeatures) {
-      return Bad(absl::StrCat("robust: ", fp->features.size(), " features; ", kMinRobustFeatures, " to ",
-                              kMaxRobustFeatures, " are matched"));
-    }
-    HB_ASSIGN_OR_RETURN(const std::vector<Match> got, bank_->MatchRobust(fp->features, {}));
+    HB_ASSIGN_OR_RETURN(const RobustFingerprint fp, DecodeBankableRobust(*robust));
+    HB_ASSIGN_OR_RETURN(const std::vector<Match> got, bank_->MatchRobust(fp.features, {}));
     matches.insert(matches.end(), got.begin(), got.end());
   }
   if (const json::value* e = r.Find("embedding")) {

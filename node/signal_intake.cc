@@ -118,7 +118,7 @@ absl::StatusOr<std::string> ResaltRobust(std::string_view encoded, const Salter&
   return out;
 }
 
-absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const {
+absl::StatusOr<RobustFingerprint> DecodeBankableRobust(std::string_view raw) {
   absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(raw);
   if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", fp.status().message()));
   if (fp->features.size() < kMinRobustFeatures) {
@@ -129,6 +129,12 @@ absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const
     return absl::InvalidArgumentError(absl::StrCat("robust: ", fp->features.size(), " features; at most ",
                                                    kMaxRobustFeatures, " are banked"));
   }
+  return fp;
+}
+
+absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const {
+  absl::StatusOr<RobustFingerprint> fp = DecodeBankableRobust(raw);
+  if (!fp.ok()) return fp.status();
   fp->features = SaltFeatures(fp->features);
   SortBySaltedDescriptor(&fp->features);
   absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);

@@ -158,6 +158,9 @@ bool HasValues(const protocol::Signal& signal);
 void SortBySaltedDescriptor(std::vector<LocalFeature>* features);
 // A stored robust fingerprint's encoding with its descriptors un-salted with `from` and salted with `to`,
 // sorted again under `to` (salt rotation: signals and watch entries). InvalidArgument when it does not decode.
+// A raw robust fingerprint as a client sends it (JSON's "robust"), decoded, with kMinRobustFeatures to
+// kMaxRobustFeatures features; InvalidArgument "robust: ..." otherwise.
+absl::StatusOr<RobustFingerprint> DecodeBankableRobust(std::string_view raw);
 absl::StatusOr<std::string> ResaltRobust(std::string_view encoded, const Salter& from, const Salter& to);
 // The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust", "vpdq".
 std::vector<std::string> SignalTypes(const protocol::Signal& signal);

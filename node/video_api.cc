@@ -36,7 +36,6 @@ absl::StatusOr<VideoHashes> MemberApi::DecodeVideo(std::string_view bytes, const
                                      VideoDecodeOptions{.seconds_per_frame = seconds_per_frame}, {}, variants, keyframes);
 }
 
-
 absl::StatusOr<HttpResponse> MemberApi::HashVideo(const Call& call) {
   const ApiLimits lim = limits();
   const HttpRequest& req = call.request;
