@@ -7,7 +7,8 @@
 //
 // `query` "bank": the query is the edited copy's own banked fingerprint (no mirror) verified with the original
 // as the banked side (what retroactive matching of a watched upload does); "watch": the same two fingerprints
-// the other way round (the edited copy as the banked side). `edited_features`: the edited copy's feature
+// the other way round (the edited copy as the banked side); "bank+mirror": "bank" and the fingerprint of the
+// edited copy's mirror image too (a client that hashes the flipped image as well). `edited_features`: the edited copy's feature
 // count in those modes (default bank_features).
 //
 // Banked: the set's originals and its unrelated images. Queries: edited copies, unrelated images and the
@@ -35,6 +36,7 @@ struct Item {
   ImageHashes hashes;
   RobustFingerprint bank;  // through EncodeRobust/DecodeRobust: exactly what is stored
   RobustFingerprint edited_bank;  // an edited copy's own fingerprint (query modes "bank", "watch")
+  std::vector<LocalFeature> edited_mirrored;  // and of its mirror image (query mode "bank+mirror")
   bool ok = false;
 };
 
@@ -58,8 +60,8 @@ int main(int argc, char** argv) {
   const int query_side = argc > 6 ? std::stoi(argv[6]) : kLocalFeatureSide;
   const std::string query_mode = argc > 7 ? argv[7] : "features";
   const int edited_features = argc > 8 ? std::stoi(argv[8]) : bank_features;  // query modes bank, watch
-  if (query_mode != "features" && query_mode != "bank" && query_mode != "watch") {
-    std::cerr << "query: features, bank or watch\n";
+  if (query_mode != "features" && query_mode != "bank" && query_mode != "bank+mirror" && query_mode != "watch") {
+    std::cerr << "query: features, bank, bank+mirror or watch\n";
     return 2;
   }
   std::vector<double> true_cover, false_cover;  // image cover of verified pairs (hull rule passed)
@@ -81,7 +83,7 @@ int main(int argc, char** argv) {
     while (cols.size() < 5) cols.emplace_back();
     if (cols[0] == "set") continue;
     if (want != "all" && cols[0] != want) continue;
-    items.push_back({cols[0], cols[1], cols[2], cols[3], cols[4], {}, {}, {}, false});
+    items.push_back({cols[0], cols[1], cols[2], cols[3], cols[4], {}, {}, {}, {}, false});
   }
   ImageHasher hasher;
   double bank_seconds = 0, query_seconds = 0;
@@ -102,7 +104,9 @@ int main(int argc, char** argv) {
     if (item.kind != "edited" || query_mode != "features") {
       const auto t1 = std::chrono::steady_clock::now();
       const int n = item.kind == "edited" ? edited_features : bank_features;
-      auto b = hasher.HashFile(dir + "/" + item.file, HashOptions{.local_features = n});
+      auto b = hasher.HashFile(dir + "/" + item.file,
+                               HashOptions{.local_features = n, .mirrored_features = query_mode == "bank+mirror"});
+      if (b.ok()) item.edited_mirrored = b->mirrored_features;
       bank_seconds += Seconds(t1);
       ++banked_count;
       if (b.ok() && !b->features.empty()) {
@@ -139,8 +143,9 @@ int main(int argc, char** argv) {
       }
       const auto t0 = std::chrono::steady_clock::now();
       RobustVerdict direct, mirrored;
-      if (query_mode == "bank") {
+      if (query_mode == "bank" || query_mode == "bank+mirror") {
         direct = VerifyRobust(banked.bank, query.edited_bank.features, params);
+        if (query_mode == "bank+mirror") mirrored = VerifyRobust(banked.bank, query.edited_mirrored, params);
       } else if (query_mode == "watch") {
         direct = VerifyRobust(query.edited_bank, banked.bank.features, params);
       } else {
