@@ -106,12 +106,12 @@ absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v) {
   return e;
 }
 
-absl::StatusOr<std::optional<std::string>> ParseRobustField(const Reader& r) {
-  HB_ASSIGN_OR_RETURN(std::optional<std::string> robust, r.String("robust", 4 * ((kRobustMaxBytes + 2) / 3)));
+absl::StatusOr<std::optional<std::string>> ParseRobustField(const Reader& r, std::string_view name) {
+  HB_ASSIGN_OR_RETURN(std::optional<std::string> robust, r.String(name, 4 * ((kRobustMaxBytes + 2) / 3)));
   if (!robust) return robust;
   std::string bytes;
   if (!absl::Base64Unescape(*robust, &bytes) || absl::Base64Escape(bytes) != *robust) {
-    return Bad(r.Name("robust") + ": expected padded base64 (RFC 4648) of a robust fingerprint");
+    return Bad(r.Name(name) + ": expected padded base64 (RFC 4648) of a robust fingerprint");
   }
   return std::optional<std::string>(std::move(bytes));
 }

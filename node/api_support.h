@@ -119,9 +119,10 @@ absl::StatusOr<Hash256> ParsePdq(const json::value& v, std::string_view field);
 absl::StatusOr<EmbeddingInput> ParseEmbedding(const json::value& v);
 // A signal as POST /v1/signals takes it (fields prefixed with `prefix` in errors: "items[3].").
 absl::StatusOr<SignalInput> ParseSignal(const json::object& o, std::string prefix);
-// The field "robust": padded base64 (RFC 4648) of a robust fingerprint's encoding, as `hashbank hash --json`
-// and /v1/hash print it; its bytes (not yet decoded), nullopt when absent, InvalidArgument naming the field.
-absl::StatusOr<std::optional<std::string>> ParseRobustField(const Reader& r);
+// The field `name` ("robust", "robust_mirrored"): padded base64 (RFC 4648) of a robust fingerprint's encoding,
+// as `hashbank hash --json` and /v1/hash print it; its bytes (not yet decoded), nullopt when absent,
+// InvalidArgument naming the field.
+absl::StatusOr<std::optional<std::string>> ParseRobustField(const Reader& r, std::string_view name = "robust");
 // A match request's narrowing: "banks" and "labels" arrays of a JSON body (either may be null), or the
 // comma-separated `banks` and `labels` query parameters of an upload route.
 absl::StatusOr<MatchFilter> ParseMatchFilter(const json::value* banks, const json::value* labels);

@@ -990,6 +990,14 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("items[", salted.size(), "].", s.status().message()));
       w.robust = *std::move(s);
     }
+    if (in.robust_mirrored) {
+      auto s = intake_.SaltRobust(*in.robust_mirrored);
+      if (!s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("items[", salted.size(), "].robust_mirrored", s.status().message().substr(6)));
+      }
+      w.robust_mirrored = *std::move(s);
+    }
     salted.push_back(std::move(w));
   }
   auto ids = notifications_.AddWatch(actor.name, salted);
@@ -1009,10 +1017,14 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
       if (m.ok()) found.insert(found.end(), m->begin(), m->end());
     }
     if (salted[i].robust) {
-      // The watched upload as the query, banked signals as the banked side: as /v1/match/image (without the
-      // mirrored query, which a stored fingerprint cannot give).
-      if (absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(*salted[i].robust); fp.ok()) {
-        auto m = Enabled(index_.MatchRobust(fp->features, {}));
+      // The watched upload as the query, banked signals as the banked side: as /v1/match/image, with the
+      // upload's mirror fingerprint as the mirrored query when the member sent it.
+      absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(*salted[i].robust);
+      absl::StatusOr<RobustFingerprint> mirrored = salted[i].robust_mirrored
+                                                       ? DecodeRobustFingerprint(*salted[i].robust_mirrored)
+                                                       : absl::StatusOr<RobustFingerprint>(RobustFingerprint{});
+      if (fp.ok() && mirrored.ok()) {
+        auto m = Enabled(index_.MatchRobust(fp->features, mirrored->features));
         if (m.ok()) found.insert(found.end(), m->begin(), m->end());
       }
     }
@@ -1021,7 +1033,7 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
       if (std::find(seen.begin(), seen.end(), m.ref) != seen.end()) continue;
       seen.push_back(m.ref);
       existing.push_back({(*ids)[i], m.ref, m.bank, m.labels, m.signal_type, m.distance,
-                          m.robust ? m.robust->inliers : 0});
+                          m.robust ? m.robust->inliers : 0, m.mirrored});
     }
   }
   if (absl::Status s = notifications_.ReportExisting(existing); !s.ok()) return s;

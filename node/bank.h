@@ -92,6 +92,7 @@ struct WatchInput {
   std::optional<Md5Digest> md5;
   std::optional<Sha256Digest> sha256;
   std::optional<std::string> robust;  // a robust fingerprint's encoding (robust_fingerprint.h), raw
+  std::optional<std::string> robust_mirrored;  // of the upload flipped left to right (only with robust)
 };
 
 // Which signals a listing returns: one of bank, label or case_ref; after a cursor (a signal id), at most limit.

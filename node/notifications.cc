@@ -99,11 +99,12 @@ absl::StatusOr<json::object> ParseRow(std::string_view value, std::string_view w
 
 // A match.retroactive event's "signal": a robust match says its inliers, the others their distance.
 json::object MatchedSignal(const SignalRef& ref, const std::string& bank, json::array labels,
-                           const std::string& type, int distance, int inliers) {
+                           const std::string& type, int distance, int inliers, bool mirrored) {
   json::object o{{"id", FormatSignalId(ref)}, {"origin", ref.origin}, {"bank", bank}, {"labels", std::move(labels)},
                  {"signal_type", type}};
   if (type == "robust") {
     o["inliers"] = inliers;
+    o["mirrored"] = mirrored;
   } else {
     o["distance"] = distance;
   }
@@ -198,8 +199,8 @@ void Notifications::IndexWatch(uint64_t id, const Watch& w) {
   if (w.sha256) watch_exact_[absl::StrCat("s", std::string(w.sha256->begin(), w.sha256->end()))].push_back(id);
 }
 
-absl::StatusOr<std::string> Notifications::WatchRobust(const json::object& row) {
-  const std::string b64 = Str(row, "robust");
+absl::StatusOr<std::string> Notifications::WatchRobust(const json::object& row, std::string_view field) {
+  const std::string b64 = Str(row, field);
   if (b64.empty()) return std::string();
   std::string bytes;
   if (!absl::Base64Unescape(b64, &bytes) || !DecodeRobustFingerprint(bytes).ok()) {
@@ -212,6 +213,7 @@ void Notifications::UnindexWatch(uint64_t id, const Watch& w) {
   if (auto it = watched_by_.find(w.member); it != watched_by_.end() && --it->second == 0) watched_by_.erase(it);
   if (w.pdq) (void)watch_pdq_.Remove(*w.pdq, id);
   if (w.robust) watch_robust_.Remove(id);
+  if (w.robust_mirrored) watch_robust_mirrored_.Remove(id);
   for (const auto& [kind, d] : {std::pair{'m', w.md5}, std::pair{'s', w.sha256}}) {
     if (!d) continue;
     auto it = watch_exact_.find(absl::StrCat(std::string(1, kind), std::string(d->begin(), d->end())));
@@ -266,20 +268,23 @@ absl::Status Notifications::Load() {
         *field = *d;
       }
     }
-    absl::StatusOr<std::string> robust = WatchRobust(*o);
-    if (!robust.ok()) return robust.status();
-    if (!robust->empty()) {
-      if (absl::Status r = watch_robust_.InsertEncoded(id, *robust, /*bulk=*/true); !r.ok()) {
+    for (const auto& [field, index, flag] : {std::tuple{"robust", &watch_robust_, &w.robust},
+                                             std::tuple{"robust_mirrored", &watch_robust_mirrored_, &w.robust_mirrored}}) {
+      absl::StatusOr<std::string> robust = WatchRobust(*o, field);
+      if (!robust.ok()) return robust.status();
+      if (robust->empty()) continue;
+      if (absl::Status r = index->InsertEncoded(id, *robust, /*bulk=*/true); !r.ok()) {
         return absl::DataLossError(absl::StrCat("a watch row's robust fingerprint is not indexable: ", r.message()));
       }
-      w.robust = true;
+      *flag = true;
     }
     IndexWatch(id, w);
     watch_[id] = std::move(w);
     next_watch_ = std::max(next_watch_, id + 1);
     return absl::OkStatus();
   });
-  watch_robust_.FinishBulk();  // sorts the robust index's postings once, before any query
+  watch_robust_.FinishBulk();  // sorts the robust indexes' postings once, before any query
+  watch_robust_mirrored_.FinishBulk();
   if (!s.ok()) return s;
   s = store_->ForEachState(kOutboxPrefix, [&](std::string_view, std::string_view value)
                                               ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
@@ -425,6 +430,9 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
     if (items[i].robust && !DecodeRobustFingerprint(*items[i].robust).ok()) {
       return absl::InvalidArgumentError(absl::StrCat("items[", i, "].robust: does not decode"));
     }
+    if (items[i].robust_mirrored && (!items[i].robust || !DecodeRobustFingerprint(*items[i].robust_mirrored).ok())) {
+      return absl::InvalidArgumentError(absl::StrCat("items[", i, "].robust_mirrored: only with robust, and decodable"));
+    }
   }
   const int64_t expires = now_ms_() + int64_t{watch_days_.load()} * 86'400'000;
   absl::MutexLock lock(&mu_);
@@ -438,12 +446,14 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   std::vector<std::pair<uint64_t, Watch>> added;
   std::vector<std::string> ids;
   for (const WatchItem& item : items) {
-    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, item.robust.has_value(), expires};
+    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, item.robust.has_value(),
+            item.robust_mirrored.has_value(), expires};
     json::object o{{"member", member}, {"content_ref", item.content_ref}, {"expires_ms", expires}};
     if (w.pdq) o["pdq"] = w.pdq->ToHex();
     if (w.md5) o["md5"] = BytesToHex(w.md5->data(), w.md5->size());
     if (w.sha256) o["sha256"] = BytesToHex(w.sha256->data(), w.sha256->size());
     if (item.robust) o["robust"] = absl::Base64Escape(*item.robust);
+    if (item.robust_mirrored) o["robust_mirrored"] = absl::Base64Escape(*item.robust_mirrored);
     const uint64_t id = next_watch_++;
     batch.PutState(WatchRow(id), json::serialize(o));
     ids.push_back(std::to_string(id));
@@ -455,6 +465,11 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
     if (w.robust) {
       // Dense ids, not yet present, a decodable fingerprint of 1..255 features: cannot fail.
       if (absl::Status r = watch_robust_.InsertEncoded(id, *items[i].robust); !r.ok()) w.robust = false;
+    }
+    if (w.robust_mirrored) {
+      if (absl::Status r = watch_robust_mirrored_.InsertEncoded(id, *items[i].robust_mirrored); !r.ok()) {
+        w.robust_mirrored = false;
+      }
     }
     IndexWatch(id, w);
     watch_[id] = std::move(w);
@@ -475,7 +490,8 @@ absl::Status Notifications::ReportExisting(const std::vector<ExistingMatch>& mat
       json::array labels;
       for (const std::string& l : m.labels) labels.emplace_back(l);
       json::object data{{"content_ref", w.content_ref}, {"watch_id", m.watch_id},
-                        {"signal", MatchedSignal(m.ref, m.bank, std::move(labels), m.signal_type, m.distance, m.inliers)}};
+                        {"signal", MatchedSignal(m.ref, m.bank, std::move(labels), m.signal_type, m.distance, m.inliers,
+                                                 m.mirrored)}};
       Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
       batch.PutState(absl::StrCat(WatchMatchPrefix(m.ref), m.watch_id),
                      json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
@@ -521,13 +537,14 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
   std::vector<Hit> hits;
   if (!sig.ParseFromString(signal_bytes)) return hits;
   const int64_t now = now_ms_();
-  auto add = [&](uint64_t id, std::string_view type, int distance, int inliers = 0) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
+  auto add = [&](uint64_t id, std::string_view type, int distance, int inliers = 0,
+                 bool mirrored = false) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
     auto w = watch_.find(id);
     if (w == watch_.end() || w->second.expires_ms <= now) return;
     for (const Hit& h : hits) {
       if (h.watch == id) return;  // once per watch entry: the first (exact, then PDQ) kind found
     }
-    hits.push_back(Hit{id, S(type), distance, inliers});
+    hits.push_back(Hit{id, S(type), distance, inliers, mirrored});
   };
   for (const auto& [kind, digest, type] : {std::tuple{'m', &sig.md5(), "md5"}, std::tuple{'s', &sig.sha256(), "sha256"}}) {
     if (digest->size() != 32) continue;
@@ -540,9 +557,15 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
   }
   if (!sig.robust().empty() && watch_robust_.size() > 0) {
     // The new signal is the banked image; a watched upload that contains it (cropped, captioned, in a
-    // screenshot) matches, verified as /v1/match/image verifies (robust_verify.h).
+    // screenshot) matches, verified as /v1/match/image verifies (robust_verify.h); then the uploads' mirror
+    // fingerprints, for mirrored reposts.
     if (absl::StatusOr<RobustFingerprint> banked = DecodeRobustFingerprint(sig.robust()); banked.ok()) {
       for (const RobustIndex::Hit& h : watch_robust_.QueryContaining(*banked)) add(h.id, "robust", 0, h.verdict.inliers);
+      if (watch_robust_mirrored_.size() > 0) {
+        for (const RobustIndex::Hit& h : watch_robust_mirrored_.QueryContaining(*banked)) {
+          add(h.id, "robust", 0, h.verdict.inliers, true);
+        }
+      }
     }
   }
   return hits;
@@ -606,7 +629,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
       for (const std::string& l : current.ok() ? *current : std::vector<std::string>()) labels.emplace_back(l);
       json::object data{{"content_ref", w.content_ref}, {"watch_id", std::to_string(h.watch)},
                         {"signal", MatchedSignal(ref, S(BankOf(signal)), std::move(labels), h.signal_type,
-                                                 h.distance, h.inliers)}};
+                                                 h.distance, h.inliers, h.mirrored)}};
       Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
       batch.PutState(absl::StrCat(WatchMatchPrefix(ref), h.watch),
                      json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
@@ -934,12 +957,14 @@ absl::StatusOr<std::string> ResaltWatchRow(std::string_view row, const Salter& f
       (*o)[name] = BytesToHex(moved.data(), moved.size());
     }
   }
-  if (const std::string b64 = Str(*o, "robust"); !b64.empty()) {
+  for (const char* field : {"robust", "robust_mirrored"}) {
+    const std::string b64 = Str(*o, field);
+    if (b64.empty()) continue;
     std::string bytes;
     absl::StatusOr<std::string> moved =
         absl::Base64Unescape(b64, &bytes) ? ResaltRobust(bytes, from, to) : absl::InvalidArgumentError("not base64");
     if (!moved.ok()) return absl::DataLossError("a watch row's robust fingerprint is corrupt");
-    (*o)["robust"] = absl::Base64Escape(*moved);
+    (*o)[field] = absl::Base64Escape(*moved);
   }
   return json::serialize(*o);
 }

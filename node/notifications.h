@@ -70,6 +70,7 @@ struct WatchItem {
   std::optional<Hash256> pdq;
   std::optional<SaltedExactDigest> md5, sha256;
   std::optional<std::string> robust;  // a robust fingerprint's encoding, salted and sorted (SaltRobust)
+  std::optional<std::string> robust_mirrored;  // the same of the upload flipped left to right
 };
 
 struct WebhookConfig {
@@ -140,6 +141,7 @@ class Notifications {
     std::string signal_type;
     int distance = 0;  // pdq
     int inliers = 0;   // robust
+    bool mirrored = false;  // robust, through the upload's mirror fingerprint
   };
   absl::Status ReportExisting(const std::vector<ExistingMatch>& matches) ABSL_LOCKS_EXCLUDED(mu_);
   size_t watch_size() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -182,6 +184,7 @@ class Notifications {
     std::optional<Hash256> pdq;
     std::optional<SaltedExactDigest> md5, sha256;
     bool robust = false;  // its fingerprint is in watch_robust_ (the row holds it)
+    bool robust_mirrored = false;  // and its mirror's in watch_robust_mirrored_
     int64_t expires_ms = 0;
   };
   struct Hit {
@@ -189,6 +192,7 @@ class Notifications {
     std::string signal_type;
     int distance;     // pdq
     int inliers = 0;  // robust
+    bool mirrored = false;  // robust, through the watched upload's mirror fingerprint
   };
   std::vector<Hit> MatchWatch(const std::string& signal_bytes) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Queues an event for every webhook of `member` that takes `type` (rows into `batch`, deliveries into `out`).
@@ -196,7 +200,7 @@ class Notifications {
                std::vector<Delivery>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void IndexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A watch row's robust fingerprint (decoded from base64), empty when it has none; DataLoss when corrupt.
-  static absl::StatusOr<std::string> WatchRobust(const boost::json::object& row);
+  static absl::StatusOr<std::string> WatchRobust(const boost::json::object& row, std::string_view field);
   void UnindexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t RetryDelay(int attempts) const;
 
@@ -224,6 +228,7 @@ class Notifications {
   uint64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
   PdqIndex watch_pdq_;  // locks itself
   RobustIndex watch_robust_;  // locks itself; ids are watch ids
+  RobustIndex watch_robust_mirrored_;  // the uploads' mirror fingerprints, when sent; locks itself
   absl::flat_hash_map<std::string, std::vector<uint64_t>> watch_exact_ ABSL_GUARDED_BY(mu_);  // kind + digest
   std::map<std::string, Delivery> outbox_ ABSL_GUARDED_BY(mu_);  // event id -> delivery
 };

@@ -87,7 +87,7 @@ absl::StatusOr<HttpResponse> MemberApi::Watch(const Call& call) {
     const std::string prefix = absl::StrCat("items[", i, "].");
     if (!v.is_object()) return Bad(absl::StrCat("items[", i, "]: expected an object"));
     Reader item(v.as_object(), prefix);
-    HB_RETURN_IF_ERROR(item.AllowOnly({"content_ref", "pdq", "md5", "sha256", "robust"}));
+    HB_RETURN_IF_ERROR(item.AllowOnly({"content_ref", "pdq", "md5", "sha256", "robust", "robust_mirrored"}));
     WatchInput in;
     HB_ASSIGN_OR_RETURN(const std::optional<std::string> ref, item.String("content_ref", 256));
     if (!ref || ref->empty()) return Bad(prefix + "content_ref: required, 1 to 256 bytes");
@@ -104,6 +104,8 @@ absl::StatusOr<HttpResponse> MemberApi::Watch(const Call& call) {
       HB_ASSIGN_OR_RETURN(in.sha256, ParseDigest<32>(*sha, prefix + "sha256"));
     }
     HB_ASSIGN_OR_RETURN(in.robust, ParseRobustField(item));
+    HB_ASSIGN_OR_RETURN(in.robust_mirrored, ParseRobustField(item, "robust_mirrored"));
+    if (in.robust_mirrored && !in.robust) return Bad(prefix + "robust_mirrored: only with robust");
     if (!in.pdq && !in.md5 && !in.sha256 && !in.robust) return Bad(prefix + ": at least one of pdq, md5, sha256, robust");
     inputs.push_back(std::move(in));
   }

@@ -1533,6 +1533,16 @@ TEST_F(RobustApiTest, ADevicesFingerprintMatchesACropThroughMatchJson) {
   EXPECT_EQ(robust_ids({{"robust", crop}}), std::vector<std::string>{id});
   EXPECT_TRUE(robust_ids({{"robust", fingerprint(ImageBytes(kUnrelated))}}).empty());
   EXPECT_TRUE(robust_ids({{"robust", crop}, {"banks", json::array{"OTHER_BANK"}}}).empty());
+  // A mirrored crop: found through the fingerprint of the upload flipped back (robust_mirrored) only.
+  const std::string mirrored = fingerprint(JpegString(CropMirror(photo, 30, 70, 480, 512, true), 80));
+  const std::string flipped = fingerprint(JpegString(CropMirror(photo, 30, 70, 480, 512, false), 80));
+  EXPECT_TRUE(robust_ids({{"robust", mirrored}}).empty());
+  EXPECT_EQ(robust_ids({{"robust", mirrored}, {"robust_mirrored", flipped}}), std::vector<std::string>{id});
+  EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"robust_mirrored", flipped}}, query_token_), 400,
+                                    "invalid_argument", "robust_mirrored: only with robust"));
+  EXPECT_TRUE(IsErrorAndNodeHealthy(
+      Post("/v1/match", json::object{{"robust", crop}, {"robust_mirrored", RandomRobust(rng_, 9)}}, query_token_), 400,
+      "invalid_argument", "robust_mirrored: 9 features"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"robust", "!!!"}}, query_token_), 400,
                                     "invalid_argument", "robust"));
   EXPECT_TRUE(IsErrorAndNodeHealthy(Post("/v1/match", json::object{{"robust", RandomRobust(rng_, 9)}}, query_token_),

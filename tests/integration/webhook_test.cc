@@ -294,6 +294,19 @@ TEST_F(WebhookTest, AnEditedUploadWatchedByItsRobustFingerprintIsToldWhenTheOrig
     ASSERT_EQ(r.status, 201) << r.body;
   };
   ASSERT_NO_FATAL_FAILURE(watch_robust("pen-crop", pen_crop));
+  // A mirrored crop, watched with its mirror fingerprint too (the member hashes the upload flipped back).
+  const std::string pen_mirror_crop = testing::JpegString(testing::CropMirror(pen, 40, 60, 470, 470, true), 75);
+  const std::string pen_mirror_crop_flipped = testing::JpegString(testing::CropMirror(pen, 40, 60, 470, 470, false), 75);
+  {
+    const std::string robust = RobustOf(pen_mirror_crop), flipped = RobustOf(pen_mirror_crop_flipped);
+    ASSERT_FALSE(robust.empty() || flipped.empty());
+    Response r = Post("/v1/watch", json::object{{"items", json::array{json::object{
+                                                  {"content_ref", "pen-mirror-crop"}, {"robust", robust}, {"robust_mirrored", flipped}}}}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    // Without its mirror fingerprint the same upload is not caught (below): the mirror is what finds it.
+    r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", "pen-mirror-crop-alone"}, {"robust", robust}}}}});
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
   ASSERT_NO_FATAL_FAILURE(watch_robust("bridge-crop", bridge_crop));
   ASSERT_NO_FATAL_FAILURE(watch_robust("unrelated", testing::JpegString(other, 80)));
   auto told = [&](const std::string& ref) {
@@ -314,6 +327,12 @@ TEST_F(WebhookTest, AnEditedUploadWatchedByItsRobustFingerprintIsToldWhenTheOrig
   EXPECT_EQ(event.at("data").at("signal").at("id"), json::value(pen_id));
   EXPECT_EQ(event.at("data").at("signal").at("signal_type"), "robust") << json::serialize(event);
   EXPECT_GE(event.at("data").at("signal").at("inliers").as_int64(), 10) << json::serialize(event);
+  EXPECT_EQ(event.at("data").at("signal").at("mirrored"), false);
+  ASSERT_TRUE(receiver.WaitFor([&](const auto&) { return !told("pen-mirror-crop").empty(); }, 30s)) << "never told";
+  const json::object mirrored_event = told("pen-mirror-crop")[0];
+  EXPECT_EQ(mirrored_event.at("data").at("signal").at("id"), json::value(pen_id));
+  EXPECT_EQ(mirrored_event.at("data").at("signal").at("signal_type"), "robust");
+  EXPECT_EQ(mirrored_event.at("data").at("signal").at("mirrored"), true) << json::serialize(mirrored_event);
 
   // The watch list's robust index is rebuilt from its rows.
   ASSERT_EQ(testing::ExitCode(node_->Signal(SIGTERM)), 0);
@@ -333,6 +352,7 @@ TEST_F(WebhookTest, AnEditedUploadWatchedByItsRobustFingerprintIsToldWhenTheOrig
 
   std::this_thread::sleep_for(2s);
   EXPECT_TRUE(told("unrelated").empty());
+  EXPECT_TRUE(told("pen-mirror-crop-alone").empty()) << "a mirrored upload without its mirror fingerprint";
   EXPECT_EQ(told("pen-crop").size(), 1u);  // once, not again for the bridge
 }
 
@@ -356,6 +376,9 @@ TEST_F(WebhookTest, BadRegistrationsAndWatchItemsAreRefusedWithClearErrors) {
   r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", "x"}, {"robust", "not base64!"}}}}});
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("items[0].robust"), std::string::npos) << r.body;
+  r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", "x"}, {"pdq", kUpload}, {"robust_mirrored", "AAAA"}}}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("items[0].robust_mirrored: only with robust"), std::string::npos) << r.body;
   EXPECT_EQ(Call("DELETE", "/v1/webhooks/wh_0000000000000000").status, 404);
   // Registered and deleted: gone from the list.
   r = Post("/v1/webhooks", json::object{{"url", "https://hooks.example.com/hashbank"}, {"events", json::array{"signal.withdrawn"}}, {"member", "admin"}});

@@ -132,11 +132,13 @@ TEST(SaltRotationTest, AWatchRowsRobustFingerprintIsTheUploadsUnderTheNewSalt) {
   const std::string want = new_intake.SaltRobust(*in.robust).value();
   ASSERT_NE(old_robust, want);
   boost::json::object row{{"member", "m"}, {"content_ref", "upload-1"}, {"expires_ms", 5},
-                          {"pdq", old_intake.SaltPdq(*in.pdq).ToHex()}, {"robust", absl::Base64Escape(old_robust)}};
+                          {"pdq", old_intake.SaltPdq(*in.pdq).ToHex()}, {"robust", absl::Base64Escape(old_robust)},
+                          {"robust_mirrored", absl::Base64Escape(old_robust)}};
   auto moved = ResaltWatchRow(boost::json::serialize(row), Salter(first), Salter(next));
   ASSERT_TRUE(moved.ok()) << moved.status();
   const boost::json::object got = boost::json::parse(*moved).as_object();
   EXPECT_EQ(got.at("robust").as_string(), absl::Base64Escape(want));
+  EXPECT_EQ(got.at("robust_mirrored").as_string(), absl::Base64Escape(want));
   EXPECT_EQ(got.at("pdq").as_string(), new_intake.SaltPdq(*in.pdq).ToHex());
   EXPECT_EQ(got.at("content_ref").as_string(), "upload-1");
   // A row whose fingerprint does not decode is named, not moved half-way.
