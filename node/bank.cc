@@ -984,19 +984,13 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
       if (!s.ok()) return s.status();
       w.sha256 = *s;
     }
-    if (in.robust) {
-      // Salted and sorted exactly as a banked signal's (SaltRobust; its error names the field).
-      auto s = intake_.SaltRobust(*in.robust);
+    // Salted and sorted exactly as a banked signal's (SaltRobust; its error names the field).
+    for (const auto& [raw, out, field] : {std::tuple{&in.robust, &w.robust, "robust"},
+                                          std::tuple{&in.robust_mirrored, &w.robust_mirrored, "robust_mirrored"}}) {
+      if (!*raw) continue;
+      auto s = intake_.SaltRobust(**raw, field);
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("items[", salted.size(), "].", s.status().message()));
-      w.robust = *std::move(s);
-    }
-    if (in.robust_mirrored) {
-      auto s = intake_.SaltRobust(*in.robust_mirrored);
-      if (!s.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("items[", salted.size(), "].robust_mirrored", s.status().message().substr(6)));
-      }
-      w.robust_mirrored = *std::move(s);
+      *out = *std::move(s);
     }
     salted.push_back(std::move(w));
   }

@@ -642,9 +642,7 @@ absl::StatusOr<HttpResponse> MemberApi::MatchHashes(const Call& call) {
     HB_ASSIGN_OR_RETURN(const RobustFingerprint fp, DecodeBankableRobust(*robust));
     RobustFingerprint mirrored;
     if (robust_mirrored) {
-      absl::StatusOr<RobustFingerprint> m = DecodeBankableRobust(*robust_mirrored);
-      if (!m.ok()) return Bad(absl::StrCat("robust_mirrored", m.status().message().substr(6)));
-      mirrored = *std::move(m);
+      HB_ASSIGN_OR_RETURN(mirrored, DecodeBankableRobust(*robust_mirrored, "robust_mirrored"));
     }
     HB_ASSIGN_OR_RETURN(const std::vector<Match> got, bank_->MatchRobust(fp.features, mirrored.features));
     matches.insert(matches.end(), got.begin(), got.end());

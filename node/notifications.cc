@@ -192,7 +192,11 @@ size_t Notifications::WatchedBy(const std::string& member) const {
   return it == watched_by_.end() ? 0 : it->second;
 }
 
-void Notifications::IndexWatch(uint64_t id, const Watch& w) {
+void Notifications::IndexWatch(uint64_t id, Watch& w, const std::string& robust, const std::string& robust_mirrored,
+                               bool bulk) {
+  // A fingerprint the index refuses (none decodable reaches here; an empty one would) is left out, flagged so.
+  w.robust = !robust.empty() && watch_robust_.InsertEncoded(id, robust, bulk).ok();
+  w.robust_mirrored = !robust_mirrored.empty() && watch_robust_mirrored_.InsertEncoded(id, robust_mirrored, bulk).ok();
   ++watched_by_[w.member];
   if (w.pdq) (void)watch_pdq_.Insert(*w.pdq, id);
   if (w.md5) watch_exact_[absl::StrCat("m", std::string(w.md5->begin(), w.md5->end()))].push_back(id);
@@ -268,17 +272,11 @@ absl::Status Notifications::Load() {
         *field = *d;
       }
     }
-    for (const auto& [field, index, flag] : {std::tuple{"robust", &watch_robust_, &w.robust},
-                                             std::tuple{"robust_mirrored", &watch_robust_mirrored_, &w.robust_mirrored}}) {
-      absl::StatusOr<std::string> robust = WatchRobust(*o, field);
-      if (!robust.ok()) return robust.status();
-      if (robust->empty()) continue;
-      if (absl::Status r = index->InsertEncoded(id, *robust, /*bulk=*/true); !r.ok()) {
-        return absl::DataLossError(absl::StrCat("a watch row's robust fingerprint is not indexable: ", r.message()));
-      }
-      *flag = true;
-    }
-    IndexWatch(id, w);
+    absl::StatusOr<std::string> robust = WatchRobust(*o, "robust");
+    if (!robust.ok()) return robust.status();
+    absl::StatusOr<std::string> robust_mirrored = WatchRobust(*o, "robust_mirrored");
+    if (!robust_mirrored.ok()) return robust_mirrored.status();
+    IndexWatch(id, w, *robust, *robust_mirrored, /*bulk=*/true);
     watch_[id] = std::move(w);
     next_watch_ = std::max(next_watch_, id + 1);
     return absl::OkStatus();
@@ -446,8 +444,7 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   std::vector<std::pair<uint64_t, Watch>> added;
   std::vector<std::string> ids;
   for (const WatchItem& item : items) {
-    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, item.robust.has_value(),
-            item.robust_mirrored.has_value(), expires};
+    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, false, false, expires};
     json::object o{{"member", member}, {"content_ref", item.content_ref}, {"expires_ms", expires}};
     if (w.pdq) o["pdq"] = w.pdq->ToHex();
     if (w.md5) o["md5"] = BytesToHex(w.md5->data(), w.md5->size());
@@ -462,16 +459,7 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
   for (size_t i = 0; i < added.size(); ++i) {
     auto& [id, w] = added[i];
-    if (w.robust) {
-      // Dense ids, not yet present, a decodable fingerprint of 1..255 features: cannot fail.
-      if (absl::Status r = watch_robust_.InsertEncoded(id, *items[i].robust); !r.ok()) w.robust = false;
-    }
-    if (w.robust_mirrored) {
-      if (absl::Status r = watch_robust_mirrored_.InsertEncoded(id, *items[i].robust_mirrored); !r.ok()) {
-        w.robust_mirrored = false;
-      }
-    }
-    IndexWatch(id, w);
+    IndexWatch(id, w, items[i].robust.value_or(""), items[i].robust_mirrored.value_or(""), /*bulk=*/false);
     watch_[id] = std::move(w);
   }
   return ids;

@@ -183,7 +183,7 @@ class Notifications {
     std::string member, content_ref;
     std::optional<Hash256> pdq;
     std::optional<SaltedExactDigest> md5, sha256;
-    bool robust = false;  // its fingerprint is in watch_robust_ (the row holds it)
+    bool robust = false;  // its fingerprint is in watch_robust_ (the row holds it; set by IndexWatch)
     bool robust_mirrored = false;  // and its mirror's in watch_robust_mirrored_
     int64_t expires_ms = 0;
   };
@@ -198,7 +198,10 @@ class Notifications {
   // Queues an event for every webhook of `member` that takes `type` (rows into `batch`, deliveries into `out`).
   void Enqueue(const std::string& member, std::string_view type, const std::string& data_json, StoreBatch* batch,
                std::vector<Delivery>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void IndexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Files a watch entry in the in-memory indexes, its robust fingerprints (encodings; empty: none) included,
+  // and sets its robust flags. `bulk`: the robust indexes' bulk load (Load; FinishBulk follows).
+  void IndexWatch(uint64_t id, Watch& w, const std::string& robust, const std::string& robust_mirrored, bool bulk)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A watch row's robust fingerprint (decoded from base64), empty when it has none; DataLoss when corrupt.
   static absl::StatusOr<std::string> WatchRobust(const boost::json::object& row, std::string_view field);
   void UnindexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -118,27 +118,28 @@ absl::StatusOr<std::string> ResaltRobust(std::string_view encoded, const Salter&
   return out;
 }
 
-absl::StatusOr<RobustFingerprint> DecodeBankableRobust(std::string_view raw) {
+absl::StatusOr<RobustFingerprint> DecodeBankableRobust(std::string_view raw, std::string_view field) {
+  const std::string name(field);
   absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(raw);
-  if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", fp.status().message()));
+  if (!fp.ok()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", fp.status().message()));
   if (fp->features.size() < kMinRobustFeatures) {
-    return absl::InvalidArgumentError(absl::StrCat("robust: ", fp->features.size(), " features; at least ",
+    return absl::InvalidArgumentError(absl::StrCat(name, ": ", fp->features.size(), " features; at least ",
                                                    kMinRobustFeatures, " are needed to match"));
   }
   if (fp->features.size() > kMaxRobustFeatures) {
-    return absl::InvalidArgumentError(absl::StrCat("robust: ", fp->features.size(), " features; at most ",
+    return absl::InvalidArgumentError(absl::StrCat(name, ": ", fp->features.size(), " features; at most ",
                                                    kMaxRobustFeatures, " are banked"));
   }
   return fp;
 }
 
-absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw) const {
-  absl::StatusOr<RobustFingerprint> fp = DecodeBankableRobust(raw);
+absl::StatusOr<std::string> SignalIntake::SaltRobust(std::string_view raw, std::string_view field) const {
+  absl::StatusOr<RobustFingerprint> fp = DecodeBankableRobust(raw, field);
   if (!fp.ok()) return fp.status();
   fp->features = SaltFeatures(fp->features);
   SortBySaltedDescriptor(&fp->features);
   absl::StatusOr<std::string> out = EncodeRobustFingerprint(*fp);
-  if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat("robust: ", out.status().message()));
+  if (!out.ok()) return absl::InvalidArgumentError(absl::StrCat(std::string(field), ": ", out.status().message()));
   return out;
 }
 

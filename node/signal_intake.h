@@ -120,9 +120,9 @@ class SignalIntake {
   absl::StatusOr<std::vector<float>> SaltEmbedding(const EmbeddingInput& raw) const;
   // Local features with their descriptors salted (queries; coordinates unchanged).
   std::vector<LocalFeature> SaltFeatures(std::span<const LocalFeature> raw) const;
-  // A raw robust fingerprint (its encoding) salted and sorted for storage. InvalidArgument ("robust: ...")
-  // when malformed or with fewer than kMinRobustFeatures features.
-  absl::StatusOr<std::string> SaltRobust(std::string_view raw) const;
+  // A raw robust fingerprint (its encoding) salted and sorted for storage. InvalidArgument ("<field>: ...")
+  // as DecodeBankableRobust's.
+  absl::StatusOr<std::string> SaltRobust(std::string_view raw, std::string_view field = "robust") const;
   // A video's frames with their PDQ salted (queries).
   std::vector<VideoFrame> SaltVideoFrames(std::span<const VideoFrame> raw) const;
   const std::string& salt_id() const { return salter_->salt_id(); }
@@ -158,9 +158,9 @@ bool HasValues(const protocol::Signal& signal);
 void SortBySaltedDescriptor(std::vector<LocalFeature>* features);
 // A stored robust fingerprint's encoding with its descriptors un-salted with `from` and salted with `to`,
 // sorted again under `to` (salt rotation: signals and watch entries). InvalidArgument when it does not decode.
-// A raw robust fingerprint as a client sends it (JSON's "robust"), decoded, with kMinRobustFeatures to
-// kMaxRobustFeatures features; InvalidArgument "robust: ..." otherwise.
-absl::StatusOr<RobustFingerprint> DecodeBankableRobust(std::string_view raw);
+// A raw robust fingerprint as a client sends it (JSON's "robust", or `field`), decoded, with
+// kMinRobustFeatures to kMaxRobustFeatures features; InvalidArgument "<field>: ..." otherwise.
+absl::StatusOr<RobustFingerprint> DecodeBankableRobust(std::string_view raw, std::string_view field = "robust");
 absl::StatusOr<std::string> ResaltRobust(std::string_view encoded, const Salter& from, const Salter& to);
 // The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust", "vpdq".
 std::vector<std::string> SignalTypes(const protocol::Signal& signal);
