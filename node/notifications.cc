@@ -599,9 +599,10 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   auto report_matches = [&](const SignalRef& ref, const pb::Signal& signal, const std::set<std::string>& skip)
                             ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held (shared) by every caller below
     std::string sig_bytes = signal.SerializeAsString();
-    if (ref.origin == node_id_) {
-      // This node's own signal, whose robust fingerprint (or embedding) may be kept here, out of the log
-      // (node/kept_at_origin.h): matched with its kept parts, as the index matches it. A damaged kept row
+    if (ref.origin == node_id_ && watch_robust_.size() > 0) {
+      // This node's own signal, whose robust fingerprint may be kept here, out of the log
+      // (node/kept_at_origin.h): matched with its kept parts, as the index matches it; the row is read only
+      // when a watch entry has a robust fingerprint (nothing else here uses kept parts). A damaged kept row
       // costs only those parts (ReadKept names it).
       if (absl::StatusOr<StoredKept> kept = ReadKept(*store_, ref.sequence); kept.ok() && kept->parts) {
         pb::Signal merged = signal;
