@@ -158,6 +158,7 @@ class Decoder {
   absl::Status Run() {
     start_ = std::chrono::steady_clock::now();
     if (absl::Status s = Open(); !s.ok()) return s;
+    if (absl::Status s = PlanSkips(); !s.ok()) return s;
     if (absl::Status s = Decode(); !s.ok()) return s;
     if (info_->decoded_frames == 0) {
       return absl::InvalidArgumentError("video: no frame could be decoded (truncated or corrupt)");
@@ -281,6 +282,77 @@ class Decoder {
     return absl::OkStatus();
   }
 
+  // Whether unsampled non-reference frames may go undecoded, and the presentation order that numbers the
+  // frames then: the timestamps of every packet of the stream, read by a second demuxer over the same bytes
+  // (no decoding). Any doubt (another codec or container, a packet without a timestamp, two packets with one,
+  // a read error, more frames than the limit) leaves every frame decoded, as the reference does.
+  absl::Status PlanSkips() {
+    if (options_.decode_every_frame || frame_mod_ <= 1) return absl::OkStatus();
+    const AVCodecID codec = format_->streams[stream_index_]->codecpar->codec_id;
+    if (codec != AV_CODEC_ID_H264 && codec != AV_CODEC_ID_HEVC) return absl::OkStatus();
+    if (av_match_list(format_->iformat->name, "mov,matroska", ',') <= 0) return absl::OkStatus();
+    MemorySource source{source_.data, 0};
+    unsigned char* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferBytes));
+    if (buffer == nullptr) return absl::ResourceExhaustedError("video: out of memory");
+    std::unique_ptr<AVIOContext, IoDeleter> io(
+        avio_alloc_context(buffer, kIoBufferBytes, 0, &source, &ReadPacket, nullptr, &Seek));
+    if (!io) {
+      av_free(buffer);
+      return absl::ResourceExhaustedError("video: out of memory");
+    }
+    AVFormatContext* raw = avformat_alloc_context();
+    if (raw == nullptr) return absl::ResourceExhaustedError("video: out of memory");
+    raw->pb = io.get();
+    raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+    raw->format_whitelist = av_strdup(kContainers);
+    raw->io_open = &RefuseOpen;
+    raw->interrupt_callback = AVIOInterruptCB{&Decoder::Interrupted, this};
+    if (avformat_open_input(&raw, nullptr, format_->iformat, nullptr) < 0) {
+      return Expired() ? Deadline() : absl::OkStatus();
+    }
+    std::unique_ptr<AVFormatContext, FormatDeleter> format(raw);
+    if (format->nb_streams != format_->nb_streams ||
+        format->streams[stream_index_]->codecpar->codec_id != codec) {
+      return absl::OkStatus();
+    }
+    for (unsigned i = 0; i < format->nb_streams; ++i) {
+      if (static_cast<int>(i) != stream_index_) format->streams[i]->discard = AVDISCARD_ALL;
+    }
+    std::unique_ptr<AVPacket, PacketDeleter> packet(av_packet_alloc());
+    if (!packet) return absl::ResourceExhaustedError("video: out of memory");
+    std::vector<int64_t> order;
+    while (true) {
+      const int read = av_read_frame(format.get(), packet.get());
+      if (read == AVERROR_EOF) break;
+      if (read < 0) return Expired() ? Deadline() : absl::OkStatus();
+      const bool ours = packet->stream_index == stream_index_;
+      const int64_t pts = packet->pts;
+      const bool shown = (packet->flags & AV_PKT_FLAG_DISCARD) == 0;  // edit lists drop some leading frames
+      av_packet_unref(packet.get());
+      if (!ours || !shown) continue;
+      if (pts == AV_NOPTS_VALUE || order.size() >= limits_.max_frames) return absl::OkStatus();
+      order.push_back(pts);
+    }
+    std::sort(order.begin(), order.end());
+    if (order.empty() || std::adjacent_find(order.begin(), order.end()) != order.end()) return absl::OkStatus();
+    // The last frame's time is known before anything is decoded: a container that did not say how long the
+    // video is is held to the duration limit here.
+    if (time_base_.den > 0) {
+      const double last = (static_cast<double>(order.back()) - static_cast<double>(start_pts_)) * av_q2d(time_base_);
+      if (last > limits_.max_duration_seconds) return TooLong(last);
+    }
+    order_ = std::move(order);
+    skip_ = true;
+    return absl::OkStatus();
+  }
+
+  // The frame number of a presentation timestamp in the planned order, or -1.
+  int64_t PlannedNumber(int64_t pts) const {
+    if (pts == AV_NOPTS_VALUE) return -1;
+    const auto it = std::lower_bound(order_.begin(), order_.end(), pts);
+    return it != order_.end() && *it == pts ? it - order_.begin() : -1;
+  }
+
   absl::Status ChooseStream() {
     stream_index_ = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
     if (stream_index_ < 0) return absl::InvalidArgumentError("video: the file has no video stream");
@@ -328,6 +400,11 @@ class Decoder {
           packet->pos + packet->size >= static_cast<int64_t>(source_.data.size())) {
         truncated = true;  // the demuxer read short at the end of the data: the last packet is cut
       }
+      if (skip_) {  // decoded if sampled, or if in doubt; otherwise only if other frames refer to it
+        const int64_t planned = (packet->flags & AV_PKT_FLAG_DISCARD) != 0 ? -2 : PlannedNumber(packet->pts);
+        const bool sampled = planned == -1 || (planned >= 0 && static_cast<uint64_t>(planned) % frame_mod_ == 0);
+        codec_->skip_frame = sampled ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+      }
       const int sent = avcodec_send_packet(codec_.get(), packet.get());
       av_packet_unref(packet.get());
       if (sent == AVERROR_INVALIDDATA) {
@@ -344,6 +421,16 @@ class Decoder {
     // A container that announced more frames than it holds packets for is cut short.
     if (expected_frames_ > 0 && packets_ < expected_frames_) {
       truncated = true;
+    }
+    if (skip_ && !truncated && info_->decoded_frames > 0) {
+      // Frames after the last decoded one were skipped, not missing: count them, and their time.
+      info_->skipped_frames += order_.size() - std::min<uint64_t>(order_.size(), info_->decoded_frames);
+      info_->decoded_frames = std::max<uint64_t>(info_->decoded_frames, order_.size());
+      if (time_base_.den > 0) {
+        const double end = (static_cast<double>(order_.back()) - static_cast<double>(start_pts_)) * av_q2d(time_base_);
+        if (end > last_time_ && end < 1e9) last_time_ = end;
+        if (last_time_ > limits_.max_duration_seconds) return TooLong(last_time_);
+      }
     }
     if (truncated) {
       return absl::InvalidArgumentError(absl::StrCat("video: truncated or corrupt (", info_->decoded_frames, " frames decoded",
@@ -365,7 +452,15 @@ class Decoder {
   }
 
   absl::Status OnFrame() {
-    const uint64_t number = info_->decoded_frames++;
+    uint64_t number = info_->decoded_frames;
+    if (skip_) {  // the planned number, unless it would go back (a hostile stream's timestamps may disagree)
+      const int64_t planned = PlannedNumber(frame_->pts);
+      if (planned >= 0 && static_cast<uint64_t>(planned) > number) {
+        info_->skipped_frames += static_cast<uint64_t>(planned) - number;
+        number = static_cast<uint64_t>(planned);
+      }
+    }
+    info_->decoded_frames = number + 1;
     if (info_->decoded_frames > limits_.max_frames) {
       return absl::ResourceExhaustedError(absl::StrCat("video: over ", limits_.max_frames, " frames; this node accepts no more"));
     }
@@ -418,6 +513,8 @@ class Decoder {
   int64_t packets_ = 0;
   uint64_t frame_mod_ = 1;
   double last_time_ = 0;
+  bool skip_ = false;            // unsampled non-reference frames are not decoded (PlanSkips)
+  std::vector<int64_t> order_;   // then: every frame's presentation timestamp, sorted; the index is its number
 };
 
 }  // namespace

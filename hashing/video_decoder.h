@@ -50,7 +50,10 @@ struct VideoInfo {
   int height = 0;
   double frame_rate = 0;   // average frame rate (r_frame_rate when the average is unknown)
   double duration_seconds = 0;  // the container's, or the last frame's timestamp when it says nothing
+  // Frames of the stream up to the last one decoded, in output order. Frames not decoded because they were
+  // not sampled and no other frame refers to them (VideoDecodeOptions::decode_every_frame) are counted.
   uint64_t decoded_frames = 0;
+  uint64_t skipped_frames = 0;  // of those, frames whose decoding was skipped
 };
 
 // One frame as the callback sees it: valid only during the call.
@@ -59,7 +62,7 @@ struct RgbFrame {
   int width = 0;
   int height = 0;
   int stride = 0;                   // bytes per row (>= 3 * width)
-  uint64_t number = 0;              // 0-based index of the frame in decode output order
+  uint64_t number = 0;              // 0-based index of the frame in output (presentation) order
 };
 
 struct VideoDecodeOptions {
@@ -69,6 +72,12 @@ struct VideoDecodeOptions {
   // Convert frames to this size instead of the stream's (the reference's -s option); 0 = the stream's.
   int downsample_width = 0;
   int downsample_height = 0;
+  // H.264 and HEVC in MP4/MOV or Matroska: a frame that is not sampled and that no other frame refers to (a
+  // non-reference frame; most B-frames) is not decoded at all. Frame numbers come from the container's
+  // presentation timestamps, read in a demux-only pass first, so the sampled frames and their pixels are
+  // exactly those of a decode of every frame (tests compare the two). true decodes every frame regardless
+  // (for comparisons; slower at one frame a second by about a third for x264's default B-frames).
+  bool decode_every_frame = false;
 };
 
 // Called for each sampled frame in order; a non-OK status stops decoding and is returned.

@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
                        "Videos: seconds between hashed frames; 0 hashes every frame (the vPDQ reference's default)")
       ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str();
+  hash_cmd->add_flag("--decode-every-frame", hash.decode_every_frame,
+                     "Videos: decode the frames that are not hashed and that no frame refers to as well (slower; the "
+                     "hashes are the same)");
   hash_cmd->add_option("--max-video-bytes", hash.video_limits.max_file_bytes, "Refuse video files larger than this")
       ->capture_default_str();
   hash_cmd->add_option("--max-video-seconds", hash.video_limits.max_duration_seconds, "Refuse longer videos")

@@ -194,7 +194,10 @@ Slot HashVideoItem(const std::string& path, bool is_stdin, const std::vector<uin
   // --json prints what a node banks, the keyframes' robust fingerprints included (POST /v1/signals takes it).
   const KeyframeOptions keyframes = options.json ? kBankKeyframes : KeyframeOptions{};
   absl::StatusOr<VideoHashes> h =
-      hasher.Hash(bytes, VideoDecodeOptions{.seconds_per_frame = options.video_frame_interval}, progress, {}, keyframes);
+      hasher.Hash(bytes,
+                  VideoDecodeOptions{.seconds_per_frame = options.video_frame_interval,
+                                     .decode_every_frame = options.decode_every_frame},
+                  progress, {}, keyframes);
   if (options.progress) {
     std::lock_guard<std::mutex> lock(err_mu);
     err << "\r\x1b[K" << std::flush;

@@ -23,6 +23,7 @@ struct HashCommandOptions {
   ImageLimits limits;
   VideoLimits video_limits;
   double video_frame_interval = 1.0;  // seconds between hashed frames; 0 = every frame (the reference's default)
+  bool decode_every_frame = false;    // decode unsampled non-reference frames too (VideoDecodeOptions)
   bool progress = false;              // draw a progress line for videos on `err`
 };
 

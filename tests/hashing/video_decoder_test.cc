@@ -99,6 +99,7 @@ struct Decoded {
   std::vector<uint64_t> numbers;           // frame numbers the sink received, in order
   std::vector<std::pair<int, int>> sizes;  // their width x height
   bool buffers_ok = true;                  // every frame had pixels and stride >= 3 * width
+  std::vector<uint64_t> digests;           // FNV-1a of each frame's packed RGB rows
 };
 
 Decoded Decode(std::span<const uint8_t> file, const VideoLimits& limits = {}, const VideoDecodeOptions& options = {}) {
@@ -108,7 +109,16 @@ Decoded Decode(std::span<const uint8_t> file, const VideoLimits& limits = {}, co
       [&](const RgbFrame& f, const VideoInfo&) -> absl::Status {
         d.numbers.push_back(f.number);
         d.sizes.emplace_back(f.width, f.height);
-        if (f.pixels == nullptr || f.stride < 3 * f.width) d.buffers_ok = false;
+        if (f.pixels == nullptr || f.stride < 3 * f.width) {
+          d.buffers_ok = false;
+          return absl::OkStatus();
+        }
+        uint64_t h = 1469598103934665603ull;
+        for (int y = 0; y < f.height; ++y) {
+          const uint8_t* row = f.pixels + static_cast<size_t>(y) * static_cast<size_t>(f.stride);
+          for (int x = 0; x < 3 * f.width; ++x) h = (h ^ row[x]) * 1099511628211ull;
+        }
+        d.digests.push_back(h);
         return absl::OkStatus();
       },
       &d.info);
@@ -345,11 +355,19 @@ TEST(VideoDecoderLimits, DurationIsBoundedWhileDecodingWhenTheContainerDoesNotSa
   EXPECT_EQ(whole.info.decoded_frames, 120u);
   EXPECT_NEAR(whole.info.duration_seconds, 119.0 / 30, 0.05) << "the last frame's timestamp";
 
-  const Decoded d = Decode(mkv, VideoLimits{.max_duration_seconds = 2});
+  // Decoding every frame: frames 0..60 are within 2 s (60 / 30 = 2.0); frame 61 is over.
+  const Decoded d = Decode(mkv, VideoLimits{.max_duration_seconds = 2}, VideoDecodeOptions{.decode_every_frame = true});
   EXPECT_EQ(d.status.code(), absl::StatusCode::kResourceExhausted) << d.status;
-  // Frames 0..60 are within 2 s (60 / 30 = 2.0); frame 61 is over.
   EXPECT_EQ(d.info.decoded_frames, 62u);
   EXPECT_EQ(d.numbers, Multiples(30, 61));
+
+  // By default (H.264 in Matroska, one frame a second) the timestamps are read before decoding: the last
+  // frame's 3.97 s is refused before any frame is decoded.
+  const Decoded early = Decode(mkv, VideoLimits{.max_duration_seconds = 2});
+  EXPECT_EQ(early.status.code(), absl::StatusCode::kResourceExhausted) << early.status;
+  EXPECT_TRUE(Mentions(early.status, "4.0 s long")) << early.status;
+  EXPECT_EQ(early.info.decoded_frames, 0u);
+  EXPECT_TRUE(early.numbers.empty());
 }
 
 // MPEG-TS timestamps start where the muxer chose (ffmpeg: 1.4 s), not at 0: a 3 s clip is 3 s long.
@@ -527,6 +545,84 @@ TEST(VideoDecoderSampling, AnErrorFromTheSinkStopsDecodingAndIsReturned) {
   EXPECT_EQ(calls, 5);
   EXPECT_EQ(info.decoded_frames, 5u);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Frames that are not sampled and that no frame refers to are not decoded (VideoDecodeOptions), and that
+// changes nothing of what the sink sees: the same frame numbers and the same pixels as a decode of every
+// frame, which is the independent oracle here (a decode of every frame never skips). Clips with B-frames
+// (x264's and x265's defaults, x264 with 8 B-frames in a pyramid), an MP4 whose edit list drops its first
+// frames (cut with -ss and -c copy), and one with a variable frame rate.
+
+struct SkipCase {
+  const char* file;
+  const char* args;
+  bool skips;  // whether frames can be skipped: H.264 or HEVC in MP4/MOV or Matroska
+};
+
+void PrintTo(const SkipCase& c, std::ostream* os) { *os << c.file; }
+
+class VideoDecoderSkipping : public ::testing::TestWithParam<SkipCase> {};
+
+TEST_P(VideoDecoderSkipping, SampledFramesAreThoseOfADecodeOfEveryFrame) {
+  const SkipCase& c = GetParam();
+  // The edit-list case cuts this one (each test may run in a process of its own).
+  ASSERT_FALSE(Clips::Get().Make("skip-x264.mp4", absl::StrCat(TestSrc("320x240", 4), kH264)).empty());
+  const std::vector<uint8_t>& file =
+      Clips::Get().Make(c.file, absl::StrReplaceAll(c.args, {{"$SRC", TestSrc("320x240", 4)},
+                                                             {"$DIR", Clips::Get().Path("")}}));
+  ASSERT_FALSE(file.empty());
+  for (const double seconds : {1.0, 0.5, 0.1}) {
+    SCOPED_TRACE(seconds);
+    const Decoded every = Decode(file, {}, VideoDecodeOptions{.seconds_per_frame = seconds, .decode_every_frame = true});
+    const Decoded fast = Decode(file, {}, VideoDecodeOptions{.seconds_per_frame = seconds});
+    ASSERT_TRUE(every.status.ok()) << every.status;
+    ASSERT_TRUE(fast.status.ok()) << fast.status;
+    ASSERT_GE(every.numbers.size(), 3u);
+    EXPECT_EQ(fast.numbers, every.numbers);
+    EXPECT_EQ(fast.digests, every.digests) << "the sampled frames' pixels";
+    EXPECT_EQ(fast.info.decoded_frames, every.info.decoded_frames);
+    EXPECT_NEAR(fast.info.duration_seconds, every.info.duration_seconds, 1e-9);
+    EXPECT_EQ(every.info.skipped_frames, 0u);
+    if (c.skips && static_cast<uint64_t>(seconds * fast.info.frame_rate) > 1) {  // not when every frame is sampled
+      EXPECT_GT(fast.info.skipped_frames, 0u) << "B-frames nothing refers to were decoded anyway";
+    } else {
+      EXPECT_EQ(fast.info.skipped_frames, 0u);
+    }
+    EXPECT_LT(fast.info.skipped_frames, fast.info.decoded_frames - fast.numbers.size() + 1);
+  }
+  // And the sampled frames are those of the sampling of a decode of every frame at 0 s (every frame hashed).
+  const Decoded all = Decode(file, {}, VideoDecodeOptions{.seconds_per_frame = 0});
+  const Decoded fast = Decode(file, {}, VideoDecodeOptions{.seconds_per_frame = 1.0});
+  ASSERT_TRUE(all.status.ok()) << all.status;
+  ASSERT_TRUE(fast.status.ok()) << fast.status;
+  const uint64_t step = static_cast<uint64_t>(fast.info.frame_rate);
+  std::vector<uint64_t> numbers, digests;
+  for (size_t i = 0; i < all.numbers.size(); ++i) {
+    if (all.numbers[i] % step != 0) continue;
+    numbers.push_back(all.numbers[i]);
+    digests.push_back(all.digests[i]);
+  }
+  EXPECT_EQ(fast.numbers, numbers);
+  EXPECT_EQ(fast.digests, digests);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Generated, VideoDecoderSkipping,
+    ::testing::Values(
+        SkipCase{"skip-x264.mp4", "(made above)", true},
+        SkipCase{"skip-x264-b8.mkv", "$SRC -c:v libx264 -x264-params bframes=8:b-pyramid=normal -pix_fmt yuv420p",
+                 true},
+        SkipCase{"skip-x265.mp4", "$SRC -c:v libx265 -x265-params log-level=0 -pix_fmt yuv420p", true},
+        SkipCase{"skip-x265.mkv", "$SRC -c:v libx265 -x265-params log-level=0 -pix_fmt yuv420p", true},
+        SkipCase{"skip-editlist.mp4", "-ss 0.35 -i $DIRskip-x264.mp4 -c copy", true},
+        SkipCase{"skip-vfr.mp4",
+                 "$SRC -vf setpts='if(lt(N\\,40)\\,PTS\\,PTS*1.7)' -fps_mode vfr -c:v libx264 -pix_fmt yuv420p",
+                 true},
+        SkipCase{"skip-x264.ts", "$SRC -c:v libx264 -pix_fmt yuv420p", false},
+        SkipCase{"skip-vp9.webm", "$SRC -c:v libvpx-vp9 -deadline realtime -cpu-used 8", false}),
+    [](const ::testing::TestParamInfo<SkipCase>& param_info) {
+      return absl::StrReplaceAll(param_info.param.file, {{".", "_"}, {"-", "_"}});
+    });
 
 // ---------------------------------------------------------------------------------------------------------
 // Other containers and codecs: 3 s at 30 fps, one frame a second.
