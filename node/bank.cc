@@ -992,6 +992,11 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("items[", salted.size(), "].", s.status().message()));
       *out = *std::move(s);
     }
+    if (in.vpdq) {
+      auto s = intake_.SaltVideo(*in.vpdq);
+      if (!s.ok()) return absl::Status(s.status().code(), absl::StrCat("items[", salted.size(), "].", s.status().message()));
+      w.vpdq = *std::move(s);
+    }
     salted.push_back(std::move(w));
   }
   auto ids = notifications_.AddWatch(actor.name, salted);
@@ -1022,12 +1027,23 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
         if (m.ok()) found.insert(found.end(), m->begin(), m->end());
       }
     }
+    if (salted[i].vpdq) {
+      // The watched video as the query, as /v1/match/video matches it (its frames as hashed: no mirrored or
+      // bar-less pass, which only the node that decodes the video can make).
+      protocol::VideoFingerprint video;
+      std::vector<VideoQueryPass> passes(1);
+      double interval = 0;
+      if (video.ParseFromString(*salted[i].vpdq) && DecodeVideoFingerprint(video, &passes[0].frames, &interval).ok()) {
+        auto m = Enabled(index_.MatchVideo(passes, interval, notifications_.video_rule()));
+        if (m.ok()) found.insert(found.end(), m->begin(), m->end());
+      }
+    }
     std::vector<SignalRef> seen;
     for (const Match& m : found) {
       if (std::find(seen.begin(), seen.end(), m.ref) != seen.end()) continue;
       seen.push_back(m.ref);
       existing.push_back({(*ids)[i], m.ref, m.bank, m.labels, m.signal_type, m.distance,
-                          m.robust ? m.robust->inliers : 0, m.mirrored});
+                          m.robust ? m.robust->inliers : 0, m.mirrored, m.video});
     }
   }
   if (absl::Status s = notifications_.ReportExisting(existing); !s.ok()) return s;

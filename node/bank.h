@@ -93,6 +93,7 @@ struct WatchInput {
   std::optional<Sha256Digest> sha256;
   std::optional<std::string> robust;  // a robust fingerprint's encoding (robust_fingerprint.h), raw
   std::optional<std::string> robust_mirrored;  // of the upload flipped left to right (only with robust)
+  std::optional<VideoInput> vpdq;  // a video upload's frames (no keyframes)
 };
 
 // Which signals a listing returns: one of bank, label or case_ref; after a cursor (a signal id), at most limit.

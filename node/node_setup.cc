@@ -146,6 +146,13 @@ NotificationOptions NotificationOptionsFromConfig(const NodeConfig& config) {
   options.pdq_max_distance = static_cast<int>(config.matching.pdq_default_max_distance);
   options.max_watch_entries = config.webhooks.max_watch_entries;
   options.max_watch_entries_per_member = config.webhooks.max_watch_entries_per_member;
+  const NodeConfig::MatchingSection& m = config.matching;
+  options.video_rule.max_distance = static_cast<int>(m.video_max_distance);
+  options.video_rule.min_quality = static_cast<int>(m.pdq_quality_floor);
+  options.video_rule.query_match_percent = m.video_query_match_percent;
+  options.video_rule.target_match_percent = m.video_target_match_percent;
+  options.video_rule.range_match_percent = m.video_range_match_percent;
+  options.video_rule.min_matched_seconds = m.video_min_matched_seconds;
   return options;
 }
 

@@ -98,13 +98,42 @@ absl::StatusOr<json::object> ParseRow(std::string_view value, std::string_view w
 }
 
 // A match.retroactive event's "signal": a robust match says its inliers, the others their distance.
+double Round3(double x) { return std::round(x * 1000) / 1000; }
+double Round1(double x) { return std::round(x * 10) / 10; }
+
+// A vPDQ verdict as the matcher gave it with the new signal as the query and a watched upload as the target,
+// turned round: the upload as the query, the signal as the target (/v1/match/video's roles).
+VideoVerdict UploadAsQuery(const VideoVerdict& v) {
+  VideoVerdict out = v;
+  out.query_frames = v.target_frames;
+  out.query_matched = v.target_matched;
+  out.target_frames = v.query_frames;
+  out.target_matched = v.query_matched;
+  out.query_percent = v.target_percent;
+  out.target_percent = v.query_percent;
+  out.query_start = v.target_start;
+  out.query_end = v.target_end;
+  out.target_start = v.query_start;
+  out.target_end = v.query_end;
+  out.range_percent = 0;  // relative to one side only; not reported
+  out.range_frames = 0;
+  return out;
+}
+
 json::object MatchedSignal(const SignalRef& ref, const std::string& bank, json::array labels,
-                           const std::string& type, int distance, int inliers, bool mirrored) {
+                           const std::string& type, int distance, int inliers, bool mirrored,
+                           const std::optional<VideoVerdict>& video = std::nullopt) {
   json::object o{{"id", FormatSignalId(ref)}, {"origin", ref.origin}, {"bank", bank}, {"labels", std::move(labels)},
                  {"signal_type", type}};
   if (type == "robust") {
     o["inliers"] = inliers;
     o["mirrored"] = mirrored;
+  } else if (video) {  // the upload as the query
+    o["upload_match_percent"] = Round1(video->query_percent);
+    o["signal_match_percent"] = Round1(video->target_percent);
+    o["matched_seconds"] = Round3(video->matched_seconds);
+    o["upload_range"] = json::array{Round3(video->query_start), Round3(video->query_end)};
+    o["signal_range"] = json::array{Round3(video->target_start), Round3(video->target_end)};
   } else {
     o["distance"] = distance;
   }
@@ -173,7 +202,8 @@ Notifications::Notifications(SignalStore* store, std::string node_id, std::funct
       max_watch_entries_per_member_(options.max_watch_entries_per_member),
       log_sizes_(std::move(log_sizes)),
       matchable_(std::move(matchable)),
-      suspended_(std::move(suspended)) {}
+      suspended_(std::move(suspended)),
+      watch_video_(options.video_rule.min_quality) {}
 
 void Notifications::AddReleasedRow(StoreBatch* batch, const std::string& origin, uint64_t from) {
   batch->PutState(absl::StrCat(S(kReleasedPrefix), origin, "/", absl::Dec(from, absl::kZeroPad20)), "");
@@ -193,10 +223,19 @@ size_t Notifications::WatchedBy(const std::string& member) const {
 }
 
 void Notifications::IndexWatch(uint64_t id, Watch& w, const std::string& robust, const std::string& robust_mirrored,
-                               bool bulk) {
+                               const std::string& vpdq, bool bulk) {
   // A fingerprint the index refuses (none decodable reaches here; an empty one would) is left out, flagged so.
   w.robust = !robust.empty() && watch_robust_.InsertEncoded(id, robust, bulk).ok();
   w.robust_mirrored = !robust_mirrored.empty() && watch_robust_mirrored_.InsertEncoded(id, robust_mirrored, bulk).ok();
+  if (!vpdq.empty()) {
+    pb::VideoFingerprint video;
+    std::vector<VideoFrame> frames;
+    double interval = 0;
+    if (video.ParseFromString(vpdq) && DecodeVideoFingerprint(video, &frames, &interval).ok() &&
+        watch_video_.Insert(id, frames, interval, bulk).ok()) {
+      w.video = std::move(frames);
+    }
+  }
   ++watched_by_[w.member];
   if (w.pdq) (void)watch_pdq_.Insert(*w.pdq, id);
   if (w.md5) watch_exact_[absl::StrCat("m", std::string(w.md5->begin(), w.md5->end()))].push_back(id);
@@ -213,11 +252,26 @@ absl::StatusOr<std::string> Notifications::WatchRobust(const json::object& row, 
   return bytes;
 }
 
+absl::StatusOr<std::string> Notifications::WatchVideo(const json::object& row) {
+  const std::string b64 = Str(row, "vpdq");
+  if (b64.empty()) return std::string();
+  std::string bytes;
+  pb::VideoFingerprint video;
+  std::vector<VideoFrame> frames;
+  double interval = 0;
+  if (!absl::Base64Unescape(b64, &bytes) || !video.ParseFromString(bytes) ||
+      !DecodeVideoFingerprint(video, &frames, &interval).ok()) {
+    return absl::DataLossError("a watch row's vpdq is corrupt");
+  }
+  return bytes;
+}
+
 void Notifications::UnindexWatch(uint64_t id, const Watch& w) {
   if (auto it = watched_by_.find(w.member); it != watched_by_.end() && --it->second == 0) watched_by_.erase(it);
   if (w.pdq) (void)watch_pdq_.Remove(*w.pdq, id);
   if (w.robust) watch_robust_.Remove(id);
   if (w.robust_mirrored) watch_robust_mirrored_.Remove(id);
+  if (!w.video.empty()) watch_video_.Remove(id, w.video);
   for (const auto& [kind, d] : {std::pair{'m', w.md5}, std::pair{'s', w.sha256}}) {
     if (!d) continue;
     auto it = watch_exact_.find(absl::StrCat(std::string(1, kind), std::string(d->begin(), d->end())));
@@ -276,13 +330,16 @@ absl::Status Notifications::Load() {
     if (!robust.ok()) return robust.status();
     absl::StatusOr<std::string> robust_mirrored = WatchRobust(*o, "robust_mirrored");
     if (!robust_mirrored.ok()) return robust_mirrored.status();
-    IndexWatch(id, w, *robust, *robust_mirrored, /*bulk=*/true);
+    absl::StatusOr<std::string> vpdq = WatchVideo(*o);
+    if (!vpdq.ok()) return vpdq.status();
+    IndexWatch(id, w, *robust, *robust_mirrored, *vpdq, /*bulk=*/true);
     watch_[id] = std::move(w);
     next_watch_ = std::max(next_watch_, id + 1);
     return absl::OkStatus();
   });
   watch_robust_.FinishBulk();  // sorts the robust indexes' postings once, before any query
   watch_robust_mirrored_.FinishBulk();
+  if (absl::Status v = watch_video_.FinishBulk(); !v.ok() && s.ok()) s = v;
   if (!s.ok()) return s;
   s = store_->ForEachState(kOutboxPrefix, [&](std::string_view, std::string_view value)
                                               ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
@@ -418,8 +475,8 @@ WebhookStatus Notifications::Status(const std::string& id) const {
 
 absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::string& member, const std::vector<WatchItem>& items) {
   for (size_t i = 0; i < items.size(); ++i) {
-    if (!items[i].pdq && !items[i].md5 && !items[i].sha256 && !items[i].robust) {
-      return absl::InvalidArgumentError(absl::StrCat("items[", i, "]: at least one of pdq, md5, sha256, robust"));
+    if (!items[i].pdq && !items[i].md5 && !items[i].sha256 && !items[i].robust && !items[i].vpdq) {
+      return absl::InvalidArgumentError(absl::StrCat("items[", i, "]: at least one of pdq, md5, sha256, robust, vpdq"));
     }
     if (items[i].content_ref.empty() || items[i].content_ref.size() > kMaxContentRef) {
       return absl::InvalidArgumentError(absl::StrCat("items[", i, "].content_ref: 1 to 256 bytes"));
@@ -430,6 +487,14 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
     }
     if (items[i].robust_mirrored && (!items[i].robust || !DecodeRobustFingerprint(*items[i].robust_mirrored).ok())) {
       return absl::InvalidArgumentError(absl::StrCat("items[", i, "].robust_mirrored: only with robust, and decodable"));
+    }
+    if (items[i].vpdq) {  // Bank::AddWatch built it (SignalIntake::SaltVideo)
+      pb::VideoFingerprint video;
+      std::vector<VideoFrame> frames;
+      double interval = 0;
+      if (!video.ParseFromString(*items[i].vpdq) || !DecodeVideoFingerprint(video, &frames, &interval).ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("items[", i, "].vpdq: does not decode"));
+      }
     }
   }
   const int64_t expires = now_ms_() + int64_t{watch_days_.load()} * 86'400'000;
@@ -444,13 +509,14 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   std::vector<std::pair<uint64_t, Watch>> added;
   std::vector<std::string> ids;
   for (const WatchItem& item : items) {
-    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, false, false, expires};
+    Watch w{member, item.content_ref, item.pdq, item.md5, item.sha256, false, false, {}, expires};
     json::object o{{"member", member}, {"content_ref", item.content_ref}, {"expires_ms", expires}};
     if (w.pdq) o["pdq"] = w.pdq->ToHex();
     if (w.md5) o["md5"] = BytesToHex(w.md5->data(), w.md5->size());
     if (w.sha256) o["sha256"] = BytesToHex(w.sha256->data(), w.sha256->size());
     if (item.robust) o["robust"] = absl::Base64Escape(*item.robust);
     if (item.robust_mirrored) o["robust_mirrored"] = absl::Base64Escape(*item.robust_mirrored);
+    if (item.vpdq) o["vpdq"] = absl::Base64Escape(*item.vpdq);
     const uint64_t id = next_watch_++;
     batch.PutState(WatchRow(id), json::serialize(o));
     ids.push_back(std::to_string(id));
@@ -459,7 +525,8 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
   for (size_t i = 0; i < added.size(); ++i) {
     auto& [id, w] = added[i];
-    IndexWatch(id, w, items[i].robust.value_or(""), items[i].robust_mirrored.value_or(""), /*bulk=*/false);
+    IndexWatch(id, w, items[i].robust.value_or(""), items[i].robust_mirrored.value_or(""), items[i].vpdq.value_or(""),
+               /*bulk=*/false);
     watch_[id] = std::move(w);
   }
   return ids;
@@ -479,7 +546,7 @@ absl::Status Notifications::ReportExisting(const std::vector<ExistingMatch>& mat
       for (const std::string& l : m.labels) labels.emplace_back(l);
       json::object data{{"content_ref", w.content_ref}, {"watch_id", m.watch_id},
                         {"signal", MatchedSignal(m.ref, m.bank, std::move(labels), m.signal_type, m.distance, m.inliers,
-                                                 m.mirrored)}};
+                                                 m.mirrored, m.video)}};
       Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
       batch.PutState(absl::StrCat(WatchMatchPrefix(m.ref), m.watch_id),
                      json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
@@ -525,14 +592,14 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
   std::vector<Hit> hits;
   if (!sig.ParseFromString(signal_bytes)) return hits;
   const int64_t now = now_ms_();
-  auto add = [&](uint64_t id, std::string_view type, int distance, int inliers = 0,
-                 bool mirrored = false) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
+  auto add = [&](uint64_t id, std::string_view type, int distance, int inliers = 0, bool mirrored = false,
+                 std::optional<VideoVerdict> video = std::nullopt) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
     auto w = watch_.find(id);
     if (w == watch_.end() || w->second.expires_ms <= now) return;
     for (const Hit& h : hits) {
       if (h.watch == id) return;  // once per watch entry: the first (exact, then PDQ) kind found
     }
-    hits.push_back(Hit{id, S(type), distance, inliers, mirrored});
+    hits.push_back(Hit{id, S(type), distance, inliers, mirrored, std::move(video)});
   };
   for (const auto& [kind, digest, type] : {std::tuple{'m', &sig.md5(), "md5"}, std::tuple{'s', &sig.sha256(), "sha256"}}) {
     if (digest->size() != 32) continue;
@@ -553,6 +620,18 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
         for (const RobustIndex::Hit& h : watch_robust_mirrored_.QueryContaining(*banked)) {
           add(h.id, "robust", 0, h.verdict.inliers, true);
         }
+      }
+    }
+  }
+  if (sig.has_video() && watch_video_.videos() > 0) {
+    // The new signal's frames as the query, the watched uploads as the indexed side: its query percentage
+    // catches a banked video inside a longer upload (a compilation), its target and range percentages an
+    // upload that is an excerpt of it; the matched-time floor holds either way (video_index.h).
+    std::vector<VideoFrame> frames;
+    double interval = 0;
+    if (DecodeVideoFingerprint(sig.video(), &frames, &interval).ok()) {
+      for (const VideoMatch& m : watch_video_.Query(frames, interval, options_.video_rule)) {
+        add(m.id, "vpdq", 0, 0, false, UploadAsQuery(m.verdict));
       }
     }
   }
@@ -618,7 +697,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
       for (const std::string& l : current.ok() ? *current : std::vector<std::string>()) labels.emplace_back(l);
       json::object data{{"content_ref", w.content_ref}, {"watch_id", std::to_string(h.watch)},
                         {"signal", MatchedSignal(ref, S(BankOf(signal)), std::move(labels), h.signal_type,
-                                                 h.distance, h.inliers, h.mirrored)}};
+                                                 h.distance, h.inliers, h.mirrored, h.video)}};
       Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
       batch.PutState(absl::StrCat(WatchMatchPrefix(ref), h.watch),
                      json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
@@ -954,6 +1033,22 @@ absl::StatusOr<std::string> ResaltWatchRow(std::string_view row, const Salter& f
         absl::Base64Unescape(b64, &bytes) ? ResaltRobust(bytes, from, to) : absl::InvalidArgumentError("not base64");
     if (!moved.ok()) return absl::DataLossError("a watch row's robust fingerprint is corrupt");
     (*o)[field] = absl::Base64Escape(*moved);
+  }
+  if (const std::string b64 = Str(*o, "vpdq"); !b64.empty()) {
+    std::string bytes;
+    pb::VideoFingerprint video;
+    if (!absl::Base64Unescape(b64, &bytes) || !video.ParseFromString(bytes) || video.pdq().size() % 32 != 0) {
+      return absl::DataLossError("a watch row's vpdq is corrupt");
+    }
+    std::string moved;
+    moved.reserve(video.pdq().size());
+    for (size_t i = 0; i < video.pdq().size(); i += 32) {
+      Hash256 h = PdqFromBytes(std::string_view(video.pdq()).substr(i, 32));
+      h.limbs = to.SaltPdq(from.UnsaltPdq(h.limbs));
+      moved += PdqBytes(h);
+    }
+    video.set_pdq(std::move(moved));
+    (*o)["vpdq"] = absl::Base64Escape(video.SerializeAsString());
   }
   return json::serialize(*o);
 }

@@ -2,10 +2,11 @@
 // webhooks, and the durable outbox of events to deliver to them. The delivery itself (threads, HTTP) is
 // WebhookDispatcher's (node/webhook_dispatcher.h); this class only decides and records, durably.
 //
-//   watch list   a member's recent uploads (`content_ref` + salted PDQ / MD5 / SHA-256 / robust fingerprint),
-//                expiring after `watch_days`. State rows "watch/<id>" (JSON); in memory: a PDQ index, exact
-//                maps and a robust index (a new signal's robust fingerprint verified as the banked side
-//                against each watched one, as /v1/match/image verifies a query's features).
+//   watch list   a member's recent uploads (`content_ref` + salted PDQ / MD5 / SHA-256 / robust fingerprint /
+//                a video's vPDQ frames), expiring after `watch_days`. State rows "watch/<id>" (JSON); in
+//                memory: a PDQ index, exact maps, a robust index (a new signal's robust fingerprint verified
+//                as the banked side against each watched one, as /v1/match/image verifies a query's
+//                features) and a video index (a new video signal's frames as the query, video_rule).
 //   webhooks     URL, event types, the member (token name) whose watch list it serves, and its signing secret
 //                (kept as given: HMAC needs it). State rows "webhook/<id>".
 //   scanner      Scan() reads every log's entries past its cursor ("scan/<origin>", the last sequence seen):
@@ -47,6 +48,7 @@
 #include "hashing/hash256.h"
 #include "matcher/pdq_index.h"
 #include "matcher/robust_index.h"
+#include "matcher/video_index.h"
 #include "storage/signal_store.h"
 
 namespace hashbank {
@@ -62,6 +64,9 @@ struct NotificationOptions {
   int64_t max_retry_ms = 3600 * 1000;
   size_t max_watch_entries = 10'000'000;
   size_t max_watch_entries_per_member = 1'000'000;
+  // A retroactive vPDQ match: the node's video rule (matching.video_*), with the roles of /v1/match/video
+  // swapped (the new signal is the query, watched uploads the indexed side; see MatchWatch). Fixed at start.
+  VideoMatchRule video_rule;
 };
 
 // One upload a member watches, salted (raw values are salted by the caller, SignalIntake).
@@ -71,6 +76,7 @@ struct WatchItem {
   std::optional<SaltedExactDigest> md5, sha256;
   std::optional<std::string> robust;  // a robust fingerprint's encoding, salted and sorted (SaltRobust)
   std::optional<std::string> robust_mirrored;  // the same of the upload flipped left to right
+  std::optional<std::string> vpdq;  // a video upload's frames: a serialized protocol::VideoFingerprint, salted
 };
 
 struct WebhookConfig {
@@ -142,6 +148,7 @@ class Notifications {
     int distance = 0;  // pdq
     int inliers = 0;   // robust
     bool mirrored = false;  // robust, through the upload's mirror fingerprint
+    std::optional<VideoVerdict> video;  // vpdq: the upload as the query, the signal as the target
   };
   absl::Status ReportExisting(const std::vector<ExistingMatch>& matches) ABSL_LOCKS_EXCLUDED(mu_);
   size_t watch_size() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -177,6 +184,8 @@ class Notifications {
   void SetReloadable(const NotificationOptions& options);
   // The retroactive PDQ distance in force (the constructor's, or a reload's).
   int pdq_max_distance() const { return pdq_max_distance_.load(); }
+  // The retroactive vPDQ rule (the constructor's).
+  const VideoMatchRule& video_rule() const { return options_.video_rule; }
 
  private:
   struct Watch {
@@ -185,6 +194,9 @@ class Notifications {
     std::optional<SaltedExactDigest> md5, sha256;
     bool robust = false;  // its fingerprint is in watch_robust_ (the row holds it; set by IndexWatch)
     bool robust_mirrored = false;  // and its mirror's in watch_robust_mirrored_
+    // A video upload's salted frames, as filed in watch_video_ (kept to take them out again: VideoIndex
+    // keeps no hashes); empty: none.
+    std::vector<VideoFrame> video;
     int64_t expires_ms = 0;
   };
   struct Hit {
@@ -193,17 +205,22 @@ class Notifications {
     int distance;     // pdq
     int inliers = 0;  // robust
     bool mirrored = false;  // robust, through the watched upload's mirror fingerprint
+    std::optional<VideoVerdict> video;  // vpdq: the upload as the query, the signal as the target
   };
   std::vector<Hit> MatchWatch(const std::string& signal_bytes) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Queues an event for every webhook of `member` that takes `type` (rows into `batch`, deliveries into `out`).
   void Enqueue(const std::string& member, std::string_view type, const std::string& data_json, StoreBatch* batch,
                std::vector<Delivery>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Files a watch entry in the in-memory indexes, its robust fingerprints (encodings; empty: none) included,
-  // and sets its robust flags. `bulk`: the robust indexes' bulk load (Load; FinishBulk follows).
-  void IndexWatch(uint64_t id, Watch& w, const std::string& robust, const std::string& robust_mirrored, bool bulk)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Files a watch entry in the in-memory indexes, its robust fingerprints (encodings; empty: none) and its
+  // video (a serialized VideoFingerprint; empty: none) included, and sets its robust flags and frames.
+  // `bulk`: the robust and video indexes' bulk load (Load; FinishBulk follows).
+  void IndexWatch(uint64_t id, Watch& w, const std::string& robust, const std::string& robust_mirrored,
+                  const std::string& vpdq, bool bulk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A watch row's robust fingerprint (decoded from base64), empty when it has none; DataLoss when corrupt.
   static absl::StatusOr<std::string> WatchRobust(const boost::json::object& row, std::string_view field);
+  // A watch row's video (a serialized VideoFingerprint, from base64), empty when it has none; DataLoss when
+  // corrupt.
+  static absl::StatusOr<std::string> WatchVideo(const boost::json::object& row);
   void UnindexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t RetryDelay(int attempts) const;
 
@@ -232,6 +249,7 @@ class Notifications {
   PdqIndex watch_pdq_;  // locks itself
   RobustIndex watch_robust_;  // locks itself; ids are watch ids
   RobustIndex watch_robust_mirrored_;  // the uploads' mirror fingerprints, when sent; locks itself
+  VideoIndex watch_video_;  // video uploads' frames (quality >= the rule's floor); locks itself; ids are watch ids
   absl::flat_hash_map<std::string, std::vector<uint64_t>> watch_exact_ ABSL_GUARDED_BY(mu_);  // kind + digest
   std::map<std::string, Delivery> outbox_ ABSL_GUARDED_BY(mu_);  // event id -> delivery
 };

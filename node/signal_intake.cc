@@ -149,6 +149,12 @@ std::vector<VideoFrame> SignalIntake::SaltVideoFrames(std::span<const VideoFrame
   return out;
 }
 
+absl::StatusOr<std::string> SignalIntake::SaltVideo(const VideoInput& raw) const {
+  pb::VideoFingerprint video;
+  if (absl::Status s = BuildVideo(raw, &video); !s.ok()) return s;
+  return video.SerializeAsString();
+}
+
 absl::Status SignalIntake::BuildVideo(const VideoInput& in, pb::VideoFingerprint* out) const {
   if (in.frames.empty()) return absl::InvalidArgumentError("vpdq: at least one frame is required");
   if (in.frames.size() > kMaxSubmittedVideoFrames) {

@@ -125,6 +125,10 @@ class SignalIntake {
   absl::StatusOr<std::string> SaltRobust(std::string_view raw, std::string_view field = "robust") const;
   // A video's frames with their PDQ salted (queries).
   std::vector<VideoFrame> SaltVideoFrames(std::span<const VideoFrame> raw) const;
+  // A video's vPDQ salted as a banked signal's (a serialized protocol::VideoFingerprint; a watch entry's).
+  // Errors as a submission's: InvalidArgument ("vpdq: ..."), FailedPrecondition when no frame reaches the
+  // quality floor.
+  absl::StatusOr<std::string> SaltVideo(const VideoInput& raw) const;
   const std::string& salt_id() const { return salter_->salt_id(); }
   const std::string& salt_check() const { return salter_->check_value(); }
 

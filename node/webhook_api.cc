@@ -87,7 +87,7 @@ absl::StatusOr<HttpResponse> MemberApi::Watch(const Call& call) {
     const std::string prefix = absl::StrCat("items[", i, "].");
     if (!v.is_object()) return Bad(absl::StrCat("items[", i, "]: expected an object"));
     Reader item(v.as_object(), prefix);
-    HB_RETURN_IF_ERROR(item.AllowOnly({"content_ref", "pdq", "md5", "sha256", "robust", "robust_mirrored"}));
+    HB_RETURN_IF_ERROR(item.AllowOnly({"content_ref", "pdq", "md5", "sha256", "robust", "robust_mirrored", "vpdq"}));
     WatchInput in;
     HB_ASSIGN_OR_RETURN(const std::optional<std::string> ref, item.String("content_ref", 256));
     if (!ref || ref->empty()) return Bad(prefix + "content_ref: required, 1 to 256 bytes");
@@ -106,7 +106,12 @@ absl::StatusOr<HttpResponse> MemberApi::Watch(const Call& call) {
     HB_ASSIGN_OR_RETURN(in.robust, ParseRobustField(item));
     HB_ASSIGN_OR_RETURN(in.robust_mirrored, ParseRobustField(item, "robust_mirrored"));
     if (in.robust_mirrored && !in.robust) return Bad(prefix + "robust_mirrored: only with robust");
-    if (!in.pdq && !in.md5 && !in.sha256 && !in.robust) return Bad(prefix + ": at least one of pdq, md5, sha256, robust");
+    if (const json::value* frames = item.Find("vpdq")) {
+      HB_ASSIGN_OR_RETURN(in.vpdq, ParseVpdq(*frames, prefix + "vpdq"));
+    }
+    if (!in.pdq && !in.md5 && !in.sha256 && !in.robust && !in.vpdq) {
+      return Bad(prefix + ": at least one of pdq, md5, sha256, robust, vpdq");
+    }
     inputs.push_back(std::move(in));
   }
   HB_ASSIGN_OR_RETURN(const std::vector<std::string> ids, bank_->AddWatch(inputs, *call.actor));

@@ -22,6 +22,7 @@
 #include "tests/support/photo_edits.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_data.h"
+#include "tests/support/video_clips.h"
 #include "tests/support/webhook_receiver.h"
 
 namespace hashbank {
@@ -356,6 +357,83 @@ TEST_F(WebhookTest, AnEditedUploadWatchedByItsRobustFingerprintIsToldWhenTheOrig
   EXPECT_EQ(told("pen-crop").size(), 1u);  // once, not again for the bridge
 }
 
+// A video upload watched by its vPDQ (the frame list /v1/hash prints, as a device or the platform's own hasher
+// sends it). The clips' recipes (tests/support/video_clips.h) give the expectations: Trim() is seconds [3, 9)
+// of Banked(), re-encoded; Compilation() holds Banked() at [6, 18) of its 24 s; Unrelated() shares nothing.
+TEST_F(WebhookTest, AVideoUploadWatchedByItsVpdqIsToldWhenTheVideoItIsCutFromIsBanked) {
+  WebhookReceiver receiver;
+  Register(receiver.port());
+  testing::VideoClips& clips = testing::VideoClips::Get();
+  auto vpdq_of = [&](const std::string& video) {
+    auto r = client_->Request("POST", "/v1/hash", video, {{"Authorization", "Bearer " + token_}, {"Content-Type", "video/mp4"}});
+    EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    return r.ok() && r->status == 200 ? Json(*r).at("hashes").at("vpdq") : json::value();
+  };
+  auto watch_video = [&](const std::string& ref, const std::string& video) {
+    const json::value frames = vpdq_of(video);
+    ASSERT_TRUE(frames.is_array() && !frames.as_array().empty());
+    const Response r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", ref}, {"vpdq", frames}}}}});
+    ASSERT_EQ(r.status, 201) << r.body;
+  };
+  ASSERT_NO_FATAL_FAILURE(watch_video("trim", clips.Trim()));
+  ASSERT_NO_FATAL_FAILURE(watch_video("compilation", clips.Compilation()));
+  ASSERT_NO_FATAL_FAILURE(watch_video("unrelated", clips.Unrelated()));
+  auto told = [&](const std::string& ref) {
+    std::vector<json::object> events;
+    for (const auto& got : receiver.received()) {
+      json::object e = BodyOf(got);
+      if (e.at("data").as_object().if_contains("content_ref") != nullptr && e.at("data").at("content_ref") == json::value(ref)) {
+        events.push_back(std::move(e));
+      }
+    }
+    return events;
+  };
+  auto number = [](const json::value& v) { return v.is_double() ? v.as_double() : static_cast<double>(v.as_int64()); };
+
+  // The watch list's video index is rebuilt from its rows at start.
+  ASSERT_EQ(testing::ExitCode(node_->Signal(SIGTERM)), 0);
+  node_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+
+  auto r = client_->Request("POST", "/v1/signals/video?labels=ndii", clips.Banked(),
+                            {{"Authorization", "Bearer " + token_}, {"Content-Type", "video/mp4"}});
+  ASSERT_TRUE(r.ok() && r->status == 201) << (r.ok() ? r->body : r.status().ToString());
+  const std::string banked_id(Json(*r).at("id").as_string());
+
+  ASSERT_TRUE(receiver.WaitFor([&](const auto&) { return !told("trim").empty(); }, 30s)) << "trim never told";
+  const json::object trim = told("trim")[0];
+  const json::value& s = trim.at("data").at("signal");
+  EXPECT_EQ(trim.at("type"), "match.retroactive");
+  EXPECT_EQ(s.at("id"), json::value(banked_id));
+  EXPECT_EQ(s.at("signal_type"), "vpdq") << json::serialize(trim);
+  EXPECT_GE(number(s.at("upload_match_percent")), 80) << "the excerpt's frames are the banked video's";
+  EXPECT_NEAR(number(s.at("upload_range").as_array()[0]), 0, 1) << json::serialize(trim);
+  EXPECT_NEAR(number(s.at("signal_range").as_array()[0]), 3, 1) << "the trim starts 3 s into the banked video";
+  EXPECT_NEAR(number(s.at("signal_range").as_array()[1]), 8, 1);
+  EXPECT_GE(number(s.at("matched_seconds")), 4);
+
+  ASSERT_TRUE(receiver.WaitFor([&](const auto&) { return !told("compilation").empty(); }, 30s)) << "compilation never told";
+  const json::value c = told("compilation")[0].at("data").at("signal");
+  EXPECT_EQ(c.at("signal_type"), "vpdq") << json::serialize(c);
+  EXPECT_GE(number(c.at("signal_match_percent")), 80) << "the banked video's frames are all inside the upload";
+  EXPECT_LT(number(c.at("upload_match_percent")), 80) << "half the compilation is something else";
+  EXPECT_NEAR(number(c.at("upload_range").as_array()[0]), 6, 1) << json::serialize(c);
+  EXPECT_NEAR(number(c.at("upload_range").as_array()[1]), 17, 1);
+
+  // Banked first, watched after: told at once (the watched frames as the query, as /v1/match/video).
+  ASSERT_NO_FATAL_FAILURE(watch_video("half-scale", clips.HalfScale()));
+  ASSERT_TRUE(receiver.WaitFor([&](const auto&) { return !told("half-scale").empty(); }, 30s)) << "half-scale never told";
+  const json::value h = told("half-scale")[0].at("data").at("signal");
+  EXPECT_EQ(h.at("id"), json::value(banked_id));
+  EXPECT_EQ(h.at("signal_type"), "vpdq") << json::serialize(h);
+  EXPECT_GE(number(h.at("upload_match_percent")), 80);
+  EXPECT_GE(number(h.at("signal_match_percent")), 80);
+
+  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(told("unrelated").empty());
+  EXPECT_EQ(told("trim").size(), 1u);
+}
+
 TEST_F(WebhookTest, BadRegistrationsAndWatchItemsAreRefusedWithClearErrors) {
   auto code = [](const Response& r) { return std::string(Json(r).at("error").at("code").as_string()); };
   Response r = Post("/v1/webhooks", json::object{{"url", "http://example.com/hook"}, {"events", json::array{"match.retroactive"}}, {"member", "admin"}});
@@ -379,6 +457,19 @@ TEST_F(WebhookTest, BadRegistrationsAndWatchItemsAreRefusedWithClearErrors) {
   r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", "x"}, {"pdq", kUpload}, {"robust_mirrored", "AAAA"}}}}});
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("items[0].robust_mirrored: only with robust"), std::string::npos) << r.body;
+  r = Post("/v1/watch", json::object{{"items", json::array{json::object{{"content_ref", "x"}, {"vpdq", json::array{}}}}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("items[0].vpdq: 1 to"), std::string::npos) << r.body;
+  r = Post("/v1/watch", json::object{{"items", json::array{json::object{
+                                         {"content_ref", "x"},
+                                         {"vpdq", json::array{json::object{{"pdq", kUpload}, {"quality", 100}, {"timestamp", 2}},
+                                                              json::object{{"pdq", kUpload}, {"quality", 100}, {"timestamp", 1}}}}}}}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("items[0].vpdq[1].timestamp"), std::string::npos) << r.body;
+  r = Post("/v1/watch", json::object{{"items", json::array{json::object{
+                                         {"content_ref", "x"}, {"vpdq", json::array{json::object{{"pdq", kUpload}, {"quality", 10}, {"timestamp", 0}}}}}}}});
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("quality floor"), std::string::npos) << r.body;
   EXPECT_EQ(Call("DELETE", "/v1/webhooks/wh_0000000000000000").status, 404);
   // Registered and deleted: gone from the list.
   r = Post("/v1/webhooks", json::object{{"url", "https://hooks.example.com/hashbank"}, {"events", json::array{"signal.withdrawn"}}, {"member", "admin"}});

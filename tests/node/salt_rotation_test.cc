@@ -121,7 +121,7 @@ TEST(SaltRotationTest, AResaltedSignalIsTheSameSubmissionBuiltUnderTheNewSalt) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-// A watch row's robust fingerprint (and PDQ) moved to the new salt equals the same upload's values salted
+// A watch row's robust fingerprint (and PDQ, and video frames) moved to the new salt equals the same upload's values salted
 // under it from raw (SignalIntake), the independent path.
 TEST(SaltRotationTest, AWatchRowsRobustFingerprintIsTheUploadsUnderTheNewSalt) {
   std::mt19937_64 rng(9);
@@ -131,15 +131,22 @@ TEST(SaltRotationTest, AWatchRowsRobustFingerprintIsTheUploadsUnderTheNewSalt) {
   const std::string old_robust = old_intake.SaltRobust(*in.robust).value();
   const std::string want = new_intake.SaltRobust(*in.robust).value();
   ASSERT_NE(old_robust, want);
+  ASSERT_TRUE(in.video.has_value());
+  VideoInput video = *in.video;
+  video.keyframes.clear();  // a watch entry's video is its frames
+  const std::string old_video = old_intake.SaltVideo(video).value();
+  const std::string want_video = new_intake.SaltVideo(video).value();
+  ASSERT_NE(old_video, want_video);
   boost::json::object row{{"member", "m"}, {"content_ref", "upload-1"}, {"expires_ms", 5},
                           {"pdq", old_intake.SaltPdq(*in.pdq).ToHex()}, {"robust", absl::Base64Escape(old_robust)},
-                          {"robust_mirrored", absl::Base64Escape(old_robust)}};
+                          {"robust_mirrored", absl::Base64Escape(old_robust)}, {"vpdq", absl::Base64Escape(old_video)}};
   auto moved = ResaltWatchRow(boost::json::serialize(row), Salter(first), Salter(next));
   ASSERT_TRUE(moved.ok()) << moved.status();
   const boost::json::object got = boost::json::parse(*moved).as_object();
   EXPECT_EQ(got.at("robust").as_string(), absl::Base64Escape(want));
   EXPECT_EQ(got.at("robust_mirrored").as_string(), absl::Base64Escape(want));
   EXPECT_EQ(got.at("pdq").as_string(), new_intake.SaltPdq(*in.pdq).ToHex());
+  EXPECT_EQ(got.at("vpdq").as_string(), absl::Base64Escape(want_video)) << "every frame's PDQ moved";
   EXPECT_EQ(got.at("content_ref").as_string(), "upload-1");
   // A row whose fingerprint does not decode is named, not moved half-way.
   row["robust"] = absl::Base64Escape("not a fingerprint");
