@@ -97,7 +97,6 @@ absl::StatusOr<json::object> ParseRow(std::string_view value, std::string_view w
   return std::move(v.as_object());
 }
 
-// A match.retroactive event's "signal": a robust match says its inliers, the others their distance.
 double Round3(double x) { return std::round(x * 1000) / 1000; }
 double Round1(double x) { return std::round(x * 10) / 10; }
 
@@ -120,6 +119,8 @@ VideoVerdict UploadAsQuery(const VideoVerdict& v) {
   return out;
 }
 
+// A match.retroactive event's "signal": a robust match says its inliers, a vPDQ match its percentages and
+// ranges (`video`, the upload as the query), the others their distance.
 json::object MatchedSignal(const SignalRef& ref, const std::string& bank, json::array labels,
                            const std::string& type, int distance, int inliers, bool mirrored,
                            const std::optional<VideoVerdict>& video = std::nullopt) {
