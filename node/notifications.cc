@@ -224,18 +224,12 @@ size_t Notifications::WatchedBy(const std::string& member) const {
 }
 
 void Notifications::IndexWatch(uint64_t id, Watch& w, const std::string& robust, const std::string& robust_mirrored,
-                               const std::string& vpdq, bool bulk) {
+                               WatchedVideo video, bool bulk) {
   // A fingerprint the index refuses (none decodable reaches here; an empty one would) is left out, flagged so.
   w.robust = !robust.empty() && watch_robust_.InsertEncoded(id, robust, bulk).ok();
   w.robust_mirrored = !robust_mirrored.empty() && watch_robust_mirrored_.InsertEncoded(id, robust_mirrored, bulk).ok();
-  if (!vpdq.empty()) {
-    pb::VideoFingerprint video;
-    std::vector<VideoFrame> frames;
-    double interval = 0;
-    if (video.ParseFromString(vpdq) && DecodeVideoFingerprint(video, &frames, &interval).ok() &&
-        watch_video_.Insert(id, frames, interval, bulk).ok()) {
-      w.video = std::move(frames);
-    }
+  if (!video.frames.empty() && watch_video_.Insert(id, video.frames, video.interval, bulk).ok()) {
+    w.video = std::move(video.frames);
   }
   ++watched_by_[w.member];
   if (w.pdq) (void)watch_pdq_.Insert(*w.pdq, id);
@@ -253,18 +247,23 @@ absl::StatusOr<std::string> Notifications::WatchRobust(const json::object& row, 
   return bytes;
 }
 
-absl::StatusOr<std::string> Notifications::WatchVideo(const json::object& row) {
-  const std::string b64 = Str(row, "vpdq");
-  if (b64.empty()) return std::string();
-  std::string bytes;
+absl::StatusOr<Notifications::WatchedVideo> Notifications::DecodeWatchedVideo(std::string_view bytes) {
+  WatchedVideo out;
+  if (bytes.empty()) return out;
   pb::VideoFingerprint video;
-  std::vector<VideoFrame> frames;
-  double interval = 0;
-  if (!absl::Base64Unescape(b64, &bytes) || !video.ParseFromString(bytes) ||
-      !DecodeVideoFingerprint(video, &frames, &interval).ok()) {
-    return absl::DataLossError("a watch row's vpdq is corrupt");
+  if (!video.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError("not a video fingerprint");
   }
-  return bytes;
+  if (absl::Status s = DecodeVideoFingerprint(video, &out.frames, &out.interval); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<Notifications::WatchedVideo> Notifications::WatchVideo(const json::object& row) {
+  std::string bytes;
+  if (!absl::Base64Unescape(Str(row, "vpdq"), &bytes)) return absl::DataLossError("a watch row's vpdq is corrupt");
+  absl::StatusOr<WatchedVideo> video = DecodeWatchedVideo(bytes);
+  if (!video.ok()) return absl::DataLossError("a watch row's vpdq is corrupt");
+  return video;
 }
 
 void Notifications::UnindexWatch(uint64_t id, const Watch& w) {
@@ -331,9 +330,9 @@ absl::Status Notifications::Load() {
     if (!robust.ok()) return robust.status();
     absl::StatusOr<std::string> robust_mirrored = WatchRobust(*o, "robust_mirrored");
     if (!robust_mirrored.ok()) return robust_mirrored.status();
-    absl::StatusOr<std::string> vpdq = WatchVideo(*o);
-    if (!vpdq.ok()) return vpdq.status();
-    IndexWatch(id, w, *robust, *robust_mirrored, *vpdq, /*bulk=*/true);
+    absl::StatusOr<WatchedVideo> video = WatchVideo(*o);
+    if (!video.ok()) return video.status();
+    IndexWatch(id, w, *robust, *robust_mirrored, *std::move(video), /*bulk=*/true);
     watch_[id] = std::move(w);
     next_watch_ = std::max(next_watch_, id + 1);
     return absl::OkStatus();
@@ -475,6 +474,7 @@ WebhookStatus Notifications::Status(const std::string& id) const {
 }
 
 absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::string& member, const std::vector<WatchItem>& items) {
+  std::vector<WatchedVideo> videos(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     if (!items[i].pdq && !items[i].md5 && !items[i].sha256 && !items[i].robust && !items[i].vpdq) {
       return absl::InvalidArgumentError(absl::StrCat("items[", i, "]: at least one of pdq, md5, sha256, robust, vpdq"));
@@ -490,12 +490,11 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
       return absl::InvalidArgumentError(absl::StrCat("items[", i, "].robust_mirrored: only with robust, and decodable"));
     }
     if (items[i].vpdq) {  // Bank::AddWatch built it (SignalIntake::SaltVideo)
-      pb::VideoFingerprint video;
-      std::vector<VideoFrame> frames;
-      double interval = 0;
-      if (!video.ParseFromString(*items[i].vpdq) || !DecodeVideoFingerprint(video, &frames, &interval).ok()) {
+      absl::StatusOr<WatchedVideo> video = DecodeWatchedVideo(*items[i].vpdq);
+      if (!video.ok() || video->frames.empty()) {
         return absl::InvalidArgumentError(absl::StrCat("items[", i, "].vpdq: does not decode"));
       }
+      videos[i] = *std::move(video);
     }
   }
   const int64_t expires = now_ms_() + int64_t{watch_days_.load()} * 86'400'000;
@@ -526,7 +525,7 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
   if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
   for (size_t i = 0; i < added.size(); ++i) {
     auto& [id, w] = added[i];
-    IndexWatch(id, w, items[i].robust.value_or(""), items[i].robust_mirrored.value_or(""), items[i].vpdq.value_or(""),
+    IndexWatch(id, w, items[i].robust.value_or(""), items[i].robust_mirrored.value_or(""), std::move(videos[i]),
                /*bulk=*/false);
     watch_[id] = std::move(w);
   }
@@ -1038,17 +1037,11 @@ absl::StatusOr<std::string> ResaltWatchRow(std::string_view row, const Salter& f
   if (const std::string b64 = Str(*o, "vpdq"); !b64.empty()) {
     std::string bytes;
     pb::VideoFingerprint video;
-    if (!absl::Base64Unescape(b64, &bytes) || !video.ParseFromString(bytes) || video.pdq().size() % 32 != 0) {
-      return absl::DataLossError("a watch row's vpdq is corrupt");
-    }
-    std::string moved;
-    moved.reserve(video.pdq().size());
-    for (size_t i = 0; i < video.pdq().size(); i += 32) {
-      Hash256 h = PdqFromBytes(std::string_view(video.pdq()).substr(i, 32));
-      h.limbs = to.SaltPdq(from.UnsaltPdq(h.limbs));
-      moved += PdqBytes(h);
-    }
-    video.set_pdq(std::move(moved));
+    absl::StatusOr<std::string> moved = absl::Base64Unescape(b64, &bytes) && video.ParseFromString(bytes)
+                                            ? ResaltVideoPdq(video.pdq(), from, to)
+                                            : absl::InvalidArgumentError("not a video fingerprint");
+    if (!moved.ok()) return absl::DataLossError("a watch row's vpdq is corrupt");
+    video.set_pdq(*std::move(moved));
     (*o)["vpdq"] = absl::Base64Escape(video.SerializeAsString());
   }
   return json::serialize(*o);

@@ -211,16 +211,23 @@ class Notifications {
   // Queues an event for every webhook of `member` that takes `type` (rows into `batch`, deliveries into `out`).
   void Enqueue(const std::string& member, std::string_view type, const std::string& data_json, StoreBatch* batch,
                std::vector<Delivery>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // A watched video's salted frames as the watch list's video index takes them (no frames: none).
+  struct WatchedVideo {
+    std::vector<VideoFrame> frames;
+    double interval = 0;
+  };
+  // A watch item's video (a serialized, salted VideoFingerprint; empty: none), decoded. InvalidArgument when
+  // it does not decode.
+  static absl::StatusOr<WatchedVideo> DecodeWatchedVideo(std::string_view bytes);
   // Files a watch entry in the in-memory indexes, its robust fingerprints (encodings; empty: none) and its
-  // video (a serialized VideoFingerprint; empty: none) included, and sets its robust flags and frames.
-  // `bulk`: the robust and video indexes' bulk load (Load; FinishBulk follows).
+  // video included, and sets its robust flags and frames. `bulk`: the robust and video indexes' bulk load
+  // (Load; FinishBulk follows).
   void IndexWatch(uint64_t id, Watch& w, const std::string& robust, const std::string& robust_mirrored,
-                  const std::string& vpdq, bool bulk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                  WatchedVideo video, bool bulk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A watch row's robust fingerprint (decoded from base64), empty when it has none; DataLoss when corrupt.
   static absl::StatusOr<std::string> WatchRobust(const boost::json::object& row, std::string_view field);
-  // A watch row's video (a serialized VideoFingerprint, from base64), empty when it has none; DataLoss when
-  // corrupt.
-  static absl::StatusOr<std::string> WatchVideo(const boost::json::object& row);
+  // A watch row's video (from base64), no frames when it has none; DataLoss when corrupt.
+  static absl::StatusOr<WatchedVideo> WatchVideo(const boost::json::object& row);
   void UnindexWatch(uint64_t id, const Watch& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t RetryDelay(int attempts) const;
 

@@ -61,12 +61,7 @@ absl::StatusOr<pb::Signal> ResaltSignal(const pb::Signal& old, uint64_t old_sequ
     HB_ASSIGN_OR_RETURN(*s.mutable_sha256(), MoveExact(old.sha256(), ExactKind::kSha256, to));
   }
   if (old.has_video()) {
-    const std::string& frames = old.video().pdq();
-    if (frames.size() % 32 != 0) return absl::InvalidArgumentError("video pdq is not a whole number of frames");
-    std::string moved;
-    moved.reserve(frames.size());
-    for (size_t i = 0; i < frames.size(); i += 32) moved += MovePdq(std::string_view(frames).substr(i, 32), from, to);
-    s.mutable_video()->set_pdq(std::move(moved));
+    HB_ASSIGN_OR_RETURN(*s.mutable_video()->mutable_pdq(), ResaltVideoPdq(old.video().pdq(), from, to));
   }
   if (old.has_embedding()) {
     const auto& v = old.embedding().vector();

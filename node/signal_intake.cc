@@ -118,6 +118,18 @@ absl::StatusOr<std::string> ResaltRobust(std::string_view encoded, const Salter&
   return out;
 }
 
+absl::StatusOr<std::string> ResaltVideoPdq(std::string_view frames, const Salter& from, const Salter& to) {
+  if (frames.size() % 32 != 0) return absl::InvalidArgumentError("video pdq is not a whole number of frames");
+  std::string out;
+  out.reserve(frames.size());
+  for (size_t i = 0; i < frames.size(); i += 32) {
+    Hash256 h = PdqFromBytes(frames.substr(i, 32));
+    h.limbs = to.SaltPdq(from.UnsaltPdq(h.limbs));
+    out += PdqBytes(h);
+  }
+  return out;
+}
+
 absl::StatusOr<RobustFingerprint> DecodeBankableRobust(std::string_view raw, std::string_view field) {
   const std::string name(field);
   absl::StatusOr<RobustFingerprint> fp = DecodeRobustFingerprint(raw);

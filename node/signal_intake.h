@@ -166,6 +166,9 @@ void SortBySaltedDescriptor(std::vector<LocalFeature>* features);
 // kMinRobustFeatures to kMaxRobustFeatures features; InvalidArgument "<field>: ..." otherwise.
 absl::StatusOr<RobustFingerprint> DecodeBankableRobust(std::string_view raw, std::string_view field = "robust");
 absl::StatusOr<std::string> ResaltRobust(std::string_view encoded, const Salter& from, const Salter& to);
+// A stored video fingerprint's frame hashes (VideoFingerprint.pdq: 32 bytes a frame) un-salted with `from` and
+// salted with `to`. InvalidArgument when not a whole number of frames.
+absl::StatusOr<std::string> ResaltVideoPdq(std::string_view frames, const Salter& from, const Salter& to);
 // The signal types a stored signal carries: "pdq", "md5", "sha256", "embedding", "robust", "vpdq".
 std::vector<std::string> SignalTypes(const protocol::Signal& signal);
 // A stored video fingerprint's frames (salted, as stored) and its frame interval in seconds. InvalidArgument
