@@ -204,6 +204,7 @@ Notifications::Notifications(SignalStore* store, std::string node_id, std::funct
       log_sizes_(std::move(log_sizes)),
       matchable_(std::move(matchable)),
       suspended_(std::move(suspended)),
+      video_rule_(options.video_rule),
       watch_video_(options.video_rule.min_quality) {}
 
 void Notifications::AddReleasedRow(StoreBatch* batch, const std::string& origin, uint64_t from) {
@@ -216,6 +217,14 @@ void Notifications::SetReloadable(const NotificationOptions& options) {
   pdq_max_distance_.store(options.pdq_max_distance);
   max_watch_entries_.store(options.max_watch_entries);
   max_watch_entries_per_member_.store(options.max_watch_entries_per_member);
+  absl::MutexLock lock(&mu_);
+  video_rule_ = options.video_rule;
+  video_rule_.min_quality = options_.video_rule.min_quality;  // the watch list's video index was built with it
+}
+
+VideoMatchRule Notifications::video_rule() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return video_rule_;
 }
 
 size_t Notifications::WatchedBy(const std::string& member) const {
@@ -630,7 +639,7 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
     std::vector<VideoFrame> frames;
     double interval = 0;
     if (DecodeVideoFingerprint(sig.video(), &frames, &interval).ok()) {
-      for (const VideoMatch& m : watch_video_.Query(frames, interval, options_.video_rule)) {
+      for (const VideoMatch& m : watch_video_.Query(frames, interval, video_rule_)) {
         add(m.id, "vpdq", 0, 0, false, UploadAsQuery(m.verdict));
       }
     }

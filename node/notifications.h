@@ -65,7 +65,8 @@ struct NotificationOptions {
   size_t max_watch_entries = 10'000'000;
   size_t max_watch_entries_per_member = 1'000'000;
   // A retroactive vPDQ match: the node's video rule (matching.video_*), with the roles of /v1/match/video
-  // swapped (the new signal is the query, watched uploads the indexed side; see MatchWatch). Fixed at start.
+  // swapped (the new signal is the query, watched uploads the indexed side; see MatchWatch). Its min_quality
+  // (the quality floor) is the constructor's.
   VideoMatchRule video_rule;
 };
 
@@ -180,12 +181,13 @@ class Notifications {
   // A configuration reload's new values (SIGHUP): watch entries registered from now on live `watch_days`
   // (older ones keep their expiry); the retry window applies to every queued delivery, the distance to
   // every scan and the watch caps to every registration from now on (entries held beyond a lowered cap
-  // stay until they expire). The retry backoff stays the constructor's. Thread-safe.
-  void SetReloadable(const NotificationOptions& options);
+  // stay until they expire), and the video rule to every scan and registration (but its quality floor).
+  // The retry backoff stays the constructor's. Thread-safe.
+  void SetReloadable(const NotificationOptions& options) ABSL_LOCKS_EXCLUDED(mu_);
   // The retroactive PDQ distance in force (the constructor's, or a reload's).
   int pdq_max_distance() const { return pdq_max_distance_.load(); }
-  // The retroactive vPDQ rule (the constructor's).
-  const VideoMatchRule& video_rule() const { return options_.video_rule; }
+  // The retroactive vPDQ rule in force (the constructor's, or a reload's).
+  VideoMatchRule video_rule() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Watch {
@@ -250,6 +252,7 @@ class Notifications {
   std::map<std::string, WebhookConfig> webhooks_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, WebhookStatus> status_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Watch> watch_ ABSL_GUARDED_BY(mu_);
+  VideoMatchRule video_rule_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, size_t, std::less<>> watched_by_ ABSL_GUARDED_BY(mu_);  // member -> entries in watch_
   size_t WatchedBy(const std::string& member) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;

@@ -1,6 +1,7 @@
 // The watch list's caps on a real Bank (RocksDB in a temp dir): one member cannot hold more than its share
 // (webhooks.max_watch_entries_per_member) while others still can register, the whole list has its own cap,
-// a reload's new caps apply to the next registration, and entries that expire give their room back.
+// a reload's new caps apply to the next registration, and entries that expire give their room back; a
+// reload's video rule applies to the watch list too.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -60,6 +61,26 @@ TEST(WatchCapsTest, OneMemberCannotFillTheWatchListForTheOthers) {
   ASSERT_TRUE(absl::IsResourceExhausted(again.status())) << again.status();
   EXPECT_NE(again.status().message().find("at most 7 entries of one member"), std::string::npos) << again.status();
   EXPECT_TRUE(h.bank->AddWatch(Uploads(rng, 2), b).ok());  // b held 5 of 7
+}
+
+// The retroactive vPDQ rule follows a reload (SIGHUP: NotificationOptionsFromConfig, then SetReloadable), but
+// not in its quality floor: the watch list's video index left lower frames out when it was built.
+TEST(WatchCapsTest, AReloadsVideoRuleAppliesButNotItsQualityFloor) {
+  BankHarness h;
+  const VideoMatchRule before = h.bank->notifications()->video_rule();
+  NotificationOptions reload;
+  reload.video_rule.query_match_percent = 60;
+  reload.video_rule.target_match_percent = 70;
+  reload.video_rule.min_matched_seconds = 2;
+  reload.video_rule.max_distance = 20;
+  reload.video_rule.min_quality = before.min_quality + 20;
+  h.bank->notifications()->SetReloadable(reload);
+  const VideoMatchRule after = h.bank->notifications()->video_rule();
+  EXPECT_EQ(after.query_match_percent, 60);
+  EXPECT_EQ(after.target_match_percent, 70);
+  EXPECT_EQ(after.min_matched_seconds, 2);
+  EXPECT_EQ(after.max_distance, 20);
+  EXPECT_EQ(after.min_quality, before.min_quality);
 }
 
 }  // namespace
