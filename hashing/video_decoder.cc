@@ -168,14 +168,32 @@ class Decoder {
   }
 
  private:
-  absl::Status Open() {
+  // A seekable AVIO context over `source` (null when out of memory).
+  static std::unique_ptr<AVIOContext, IoDeleter> NewIo(MemorySource* source) {
     unsigned char* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferBytes));
-    if (buffer == nullptr) return absl::ResourceExhaustedError("video: out of memory");
-    io_.reset(avio_alloc_context(buffer, kIoBufferBytes, 0, &source_, &ReadPacket, nullptr, &Seek));
-    if (!io_) {
-      av_free(buffer);
-      return absl::ResourceExhaustedError("video: out of memory");
-    }
+    if (buffer == nullptr) return nullptr;
+    std::unique_ptr<AVIOContext, IoDeleter> io(
+        avio_alloc_context(buffer, kIoBufferBytes, 0, source, &ReadPacket, nullptr, &Seek));
+    if (!io) av_free(buffer);
+    return io;
+  }
+  // A format context reading `io` only: accepted containers, no other file opened, the decode deadline
+  // polled (null when out of memory). Owned by the caller until avformat_open_input takes it.
+  AVFormatContext* NewFormat(AVIOContext* io) {
+    AVFormatContext* f = avformat_alloc_context();
+    if (f == nullptr) return nullptr;
+    f->pb = io;
+    f->flags |= AVFMT_FLAG_CUSTOM_IO;
+    f->format_whitelist = av_strdup(kContainers);
+    f->io_open = &RefuseOpen;
+    // Blocking reads and probing stop at the decode deadline too (FFmpeg polls this).
+    f->interrupt_callback = AVIOInterruptCB{&Decoder::Interrupted, this};
+    return f;
+  }
+
+  absl::Status Open() {
+    io_ = NewIo(&source_);
+    if (!io_) return absl::ResourceExhaustedError("video: out of memory");
     const AVInputFormat* format = nullptr;
     if (av_probe_input_buffer2(io_.get(), &format, nullptr, nullptr, 0, 0) < AVPROBE_SCORE_RETRY || format == nullptr) {
       return absl::InvalidArgumentError("video: not a recognised video container");
@@ -184,17 +202,11 @@ class Decoder {
       return absl::UnimplementedError(absl::StrCat("video: the container \"", format->name,
                                                    "\" is not accepted (MP4/MOV, Matroska/WebM, AVI, FLV, MPEG-TS/PS, Ogg are)"));
     }
-    AVFormatContext* raw = avformat_alloc_context();
+    AVFormatContext* raw = NewFormat(io_.get());
     if (raw == nullptr) return absl::ResourceExhaustedError("video: out of memory");
-    raw->pb = io_.get();
-    raw->flags |= AVFMT_FLAG_CUSTOM_IO;
     raw->probesize = kProbeBytes;
     raw->max_analyze_duration = kAnalyzeMicros;
-    raw->format_whitelist = av_strdup(kContainers);
     raw->codec_whitelist = av_strdup(kProbeDecoders);
-    raw->io_open = &RefuseOpen;
-    // Blocking reads and probing stop at the decode deadline too (FFmpeg polls this).
-    raw->interrupt_callback = AVIOInterruptCB{&Decoder::Interrupted, this};
     if (const int err = avformat_open_input(&raw, nullptr, format, nullptr); err < 0) {
       // avformat_open_input frees the context on failure.
       if (Expired()) return Deadline();
@@ -292,21 +304,9 @@ class Decoder {
     if (codec != AV_CODEC_ID_H264 && codec != AV_CODEC_ID_HEVC) return absl::OkStatus();
     if (av_match_list(format_->iformat->name, "mov,matroska", ',') <= 0) return absl::OkStatus();
     MemorySource source{source_.data, 0};
-    unsigned char* buffer = static_cast<unsigned char*>(av_malloc(kIoBufferBytes));
-    if (buffer == nullptr) return absl::ResourceExhaustedError("video: out of memory");
-    std::unique_ptr<AVIOContext, IoDeleter> io(
-        avio_alloc_context(buffer, kIoBufferBytes, 0, &source, &ReadPacket, nullptr, &Seek));
-    if (!io) {
-      av_free(buffer);
-      return absl::ResourceExhaustedError("video: out of memory");
-    }
-    AVFormatContext* raw = avformat_alloc_context();
+    std::unique_ptr<AVIOContext, IoDeleter> io = NewIo(&source);
+    AVFormatContext* raw = io ? NewFormat(io.get()) : nullptr;
     if (raw == nullptr) return absl::ResourceExhaustedError("video: out of memory");
-    raw->pb = io.get();
-    raw->flags |= AVFMT_FLAG_CUSTOM_IO;
-    raw->format_whitelist = av_strdup(kContainers);
-    raw->io_open = &RefuseOpen;
-    raw->interrupt_callback = AVIOInterruptCB{&Decoder::Interrupted, this};
     if (avformat_open_input(&raw, nullptr, format_->iformat, nullptr) < 0) {
       return Expired() ? Deadline() : absl::OkStatus();
     }
@@ -340,6 +340,7 @@ class Decoder {
     if (time_base_.den > 0) {
       const double last = (static_cast<double>(order.back()) - static_cast<double>(start_pts_)) * av_q2d(time_base_);
       if (last > limits_.max_duration_seconds) return TooLong(last);
+      if (last < 1e9) planned_end_ = last;
     }
     order_ = std::move(order);
     skip_ = true;
@@ -426,11 +427,7 @@ class Decoder {
       // Frames after the last decoded one were skipped, not missing: count them, and their time.
       info_->skipped_frames += order_.size() - std::min<uint64_t>(order_.size(), info_->decoded_frames);
       info_->decoded_frames = std::max<uint64_t>(info_->decoded_frames, order_.size());
-      if (time_base_.den > 0) {
-        const double end = (static_cast<double>(order_.back()) - static_cast<double>(start_pts_)) * av_q2d(time_base_);
-        if (end > last_time_ && end < 1e9) last_time_ = end;
-        if (last_time_ > limits_.max_duration_seconds) return TooLong(last_time_);
-      }
+      last_time_ = std::max(last_time_, planned_end_);  // within the limit: PlanSkips checked it
     }
     if (truncated) {
       return absl::InvalidArgumentError(absl::StrCat("video: truncated or corrupt (", info_->decoded_frames, " frames decoded",
@@ -515,6 +512,7 @@ class Decoder {
   double last_time_ = 0;
   bool skip_ = false;            // unsampled non-reference frames are not decoded (PlanSkips)
   std::vector<int64_t> order_;   // then: every frame's presentation timestamp, sorted; the index is its number
+  double planned_end_ = 0;       // and the last one's time in seconds
 };
 
 }  // namespace

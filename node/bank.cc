@@ -1030,11 +1030,10 @@ absl::StatusOr<std::vector<std::string>> Bank::AddWatch(const std::vector<WatchI
     if (salted[i].vpdq) {
       // The watched video as the query, as /v1/match/video matches it (its frames as hashed: no mirrored or
       // bar-less pass, which only the node that decodes the video can make).
-      protocol::VideoFingerprint video;
-      std::vector<VideoQueryPass> passes(1);
-      double interval = 0;
-      if (video.ParseFromString(*salted[i].vpdq) && DecodeVideoFingerprint(video, &passes[0].frames, &interval).ok()) {
-        auto m = Enabled(index_.MatchVideo(passes, interval, notifications_.video_rule()));
+      if (auto video = Notifications::DecodeWatchedVideo(*salted[i].vpdq); video.ok() && !video->frames.empty()) {
+        std::vector<VideoQueryPass> passes(1);
+        passes[0].frames = std::move(video->frames);
+        auto m = Enabled(index_.MatchVideo(passes, video->interval, notifications_.video_rule()));
         if (m.ok()) found.insert(found.end(), m->begin(), m->end());
       }
     }

@@ -186,6 +186,14 @@ class Notifications {
   void SetReloadable(const NotificationOptions& options) ABSL_LOCKS_EXCLUDED(mu_);
   // The retroactive PDQ distance in force (the constructor's, or a reload's).
   int pdq_max_distance() const { return pdq_max_distance_.load(); }
+  // A watched video's salted frames as the watch list's video index takes them (no frames: none).
+  struct WatchedVideo {
+    std::vector<VideoFrame> frames;
+    double interval = 0;
+  };
+  // A watch item's video (WatchItem::vpdq: a serialized, salted VideoFingerprint; empty: none), decoded.
+  // InvalidArgument when it does not decode.
+  static absl::StatusOr<WatchedVideo> DecodeWatchedVideo(std::string_view bytes);
   // The retroactive vPDQ rule in force (the constructor's, or a reload's).
   VideoMatchRule video_rule() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -213,14 +221,6 @@ class Notifications {
   // Queues an event for every webhook of `member` that takes `type` (rows into `batch`, deliveries into `out`).
   void Enqueue(const std::string& member, std::string_view type, const std::string& data_json, StoreBatch* batch,
                std::vector<Delivery>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // A watched video's salted frames as the watch list's video index takes them (no frames: none).
-  struct WatchedVideo {
-    std::vector<VideoFrame> frames;
-    double interval = 0;
-  };
-  // A watch item's video (a serialized, salted VideoFingerprint; empty: none), decoded. InvalidArgument when
-  // it does not decode.
-  static absl::StatusOr<WatchedVideo> DecodeWatchedVideo(std::string_view bytes);
   // Files a watch entry in the in-memory indexes, its robust fingerprints (encodings; empty: none) and its
   // video included, and sets its robust flags and frames. `bulk`: the robust and video indexes' bulk load
   // (Load; FinishBulk follows).
