@@ -543,31 +543,32 @@ absl::StatusOr<std::vector<std::string>> Notifications::AddWatch(const std::stri
 
 absl::Status Notifications::ReportExisting(const std::vector<ExistingMatch>& matches) {
   if (matches.empty()) return absl::OkStatus();
-  StoreBatch batch;
-  std::vector<Delivery> queued;
+  std::vector<std::pair<std::string, std::string>> owners(matches.size());  // (member, content_ref); empty: gone
   {
     absl::ReaderMutexLock lock(&mu_);
-    for (const ExistingMatch& m : matches) {
+    for (size_t i = 0; i < matches.size(); ++i) {
       uint64_t id = 0;
-      if (!absl::SimpleAtoi(m.watch_id, &id) || !watch_.contains(id)) continue;
-      const Watch& w = watch_.at(id);
-      json::array labels;
-      for (const std::string& l : m.labels) labels.emplace_back(l);
-      json::object data{{"content_ref", w.content_ref}, {"watch_id", m.watch_id},
-                        {"signal", MatchedSignal(m.ref, m.bank, std::move(labels), m.signal_type, m.distance, m.inliers,
-                                                 m.mirrored, m.video)}};
-      Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
-      batch.PutState(absl::StrCat(WatchMatchPrefix(m.ref), m.watch_id),
-                     json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
+      if (!absl::SimpleAtoi(matches[i].watch_id, &id)) continue;
+      if (auto w = watch_.find(id); w != watch_.end()) owners[i] = {w->second.member, w->second.content_ref};
     }
   }
-  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
-  for (Delivery& d : queued) {
-    ++status_[d.webhook_id].queued;
-    outbox_[absl::StrCat(d.event_id, "/", d.webhook_id)] = std::move(d);
+  StoreBatch batch;
+  std::vector<Delivery> queued;
+  for (size_t i = 0; i < matches.size(); ++i) {
+    const ExistingMatch& m = matches[i];
+    const auto& [member, content_ref] = owners[i];
+    if (member.empty()) continue;
+    json::array labels;
+    for (const std::string& l : m.labels) labels.emplace_back(l);
+    json::object data{{"content_ref", content_ref}, {"watch_id", m.watch_id},
+                      {"signal", MatchedSignal(m.ref, m.bank, std::move(labels), m.signal_type, m.distance, m.inliers,
+                                               m.mirrored, m.video)}};
+    Enqueue(member, "match.retroactive", json::serialize(data), &batch, &queued);
+    batch.PutState(absl::StrCat(WatchMatchPrefix(m.ref), m.watch_id),
+                   json::serialize(json::object{{"member", member}, {"content_ref", content_ref}}));
   }
-  return absl::OkStatus();
+  if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
+  return QueueCommitted(&queued);
 }
 
 size_t Notifications::watch_size() const {
@@ -600,34 +601,27 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
   pb::Signal sig;
   std::vector<Hit> hits;
   if (!sig.ParseFromString(signal_bytes)) return hits;
-  const int64_t now = now_ms_();
-  auto add = [&](uint64_t id, std::string_view type, int distance, int inliers = 0, bool mirrored = false,
-                 std::optional<VideoVerdict> video = std::nullopt) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held
-    auto w = watch_.find(id);
-    if (w == watch_.end() || w->second.expires_ms <= now) return;
-    for (const Hit& h : hits) {
-      if (h.watch == id) return;  // once per watch entry: the first (exact, then PDQ) kind found
-    }
-    hits.push_back(Hit{id, S(type), distance, inliers, mirrored, std::move(video)});
-  };
-  for (const auto& [kind, digest, type] : {std::tuple{'m', &sig.md5(), "md5"}, std::tuple{'s', &sig.sha256(), "sha256"}}) {
-    if (digest->size() != 32) continue;
-    auto it = watch_exact_.find(absl::StrCat(std::string(1, kind), *digest));
-    if (it == watch_exact_.end()) continue;
-    for (uint64_t id : it->second) add(id, type, 0);
-  }
+  // The searches first, without mu_ (the indexes lock themselves): a robust or video search through a large
+  // watch list takes milliseconds, and a registration (AddWatch, exclusive) must not wait for it. An entry
+  // found here that is removed meanwhile is dropped below; one added meanwhile and missed here was matched
+  // against the bank when it was registered (Bank::AddWatch).
+  std::vector<Hit> found;  // in the order of preference: exact, PDQ, robust, mirrored robust, video
   if (sig.pdq().size() == 32) {
-    for (const PdqMatch& m : watch_pdq_.Query(PdqFromBytes(sig.pdq()), pdq_max_distance_.load())) add(m.id, "pdq", m.distance);
+    for (const PdqMatch& m : watch_pdq_.Query(PdqFromBytes(sig.pdq()), pdq_max_distance_.load())) {
+      found.push_back(Hit{.watch = m.id, .signal_type = "pdq", .distance = m.distance});
+    }
   }
   if (!sig.robust().empty() && watch_robust_.size() > 0) {
     // The new signal is the banked image; a watched upload that contains it (cropped, captioned, in a
     // screenshot) matches, verified as /v1/match/image verifies (robust_verify.h); then the uploads' mirror
     // fingerprints, for mirrored reposts.
     if (absl::StatusOr<RobustFingerprint> banked = DecodeRobustFingerprint(sig.robust()); banked.ok()) {
-      for (const RobustIndex::Hit& h : watch_robust_.QueryContaining(*banked)) add(h.id, "robust", 0, h.verdict.inliers);
+      for (const RobustIndex::Hit& h : watch_robust_.QueryContaining(*banked)) {
+        found.push_back(Hit{.watch = h.id, .signal_type = "robust", .distance = 0, .inliers = h.verdict.inliers});
+      }
       if (watch_robust_mirrored_.size() > 0) {
         for (const RobustIndex::Hit& h : watch_robust_mirrored_.QueryContaining(*banked)) {
-          add(h.id, "robust", 0, h.verdict.inliers, true);
+          found.push_back(Hit{.watch = h.id, .signal_type = "robust", .distance = 0, .inliers = h.verdict.inliers, .mirrored = true});
         }
       }
     }
@@ -639,30 +633,73 @@ std::vector<Notifications::Hit> Notifications::MatchWatch(const std::string& sig
     std::vector<VideoFrame> frames;
     double interval = 0;
     if (DecodeVideoFingerprint(sig.video(), &frames, &interval).ok()) {
-      for (const VideoMatch& m : watch_video_.Query(frames, interval, video_rule_)) {
-        add(m.id, "vpdq", 0, 0, false, UploadAsQuery(m.verdict));
+      for (const VideoMatch& m : watch_video_.Query(frames, interval, video_rule())) {
+        found.push_back(Hit{.watch = m.id, .signal_type = "vpdq", .distance = 0, .video = UploadAsQuery(m.verdict)});
       }
     }
+  }
+  const int64_t now = now_ms_();
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Hit> exact;
+  for (const auto& [kind, digest, type] : {std::tuple{'m', &sig.md5(), "md5"}, std::tuple{'s', &sig.sha256(), "sha256"}}) {
+    if (digest->size() != 32) continue;
+    auto it = watch_exact_.find(absl::StrCat(std::string(1, kind), *digest));
+    if (it == watch_exact_.end()) continue;
+    for (uint64_t id : it->second) exact.push_back(Hit{.watch = id, .signal_type = type, .distance = 0});
+  }
+  found.insert(found.begin(), std::make_move_iterator(exact.begin()), std::make_move_iterator(exact.end()));
+  for (Hit& h : found) {
+    auto w = watch_.find(h.watch);
+    if (w == watch_.end() || w->second.expires_ms <= now) continue;
+    // Once per watch entry: the first kind found.
+    if (std::any_of(hits.begin(), hits.end(), [&](const Hit& seen) { return seen.watch == h.watch; })) continue;
+    h.member = w->second.member;
+    h.content_ref = w->second.content_ref;
+    hits.push_back(std::move(h));
   }
   return hits;
 }
 
 void Notifications::Enqueue(const std::string& member, std::string_view type, const std::string& data_json,
                             StoreBatch* batch, std::vector<Delivery>* out) const {
-  const int64_t now = now_ms_();
-  std::string event_id;
-  std::string body;
-  for (const auto& [id, c] : webhooks_) {
-    if (c.member != member || std::find(c.events.begin(), c.events.end(), type) == c.events.end()) continue;
-    if (event_id.empty()) {
-      event_id = absl::StrCat("evt_", RandomHex(16));
-      body = absl::StrCat("{\"id\":\"", event_id, "\",\"type\":\"", S(type), "\",\"created_at_ms\":", now,
-                          ",\"node_id\":", json::serialize(json::value(node_id_)), ",\"data\":", data_json, "}");
+  std::vector<std::string> targets;  // the member's webhooks that take `type`
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [id, c] : webhooks_) {
+      if (c.member == member && std::find(c.events.begin(), c.events.end(), type) != c.events.end()) {
+        targets.push_back(id);
+      }
     }
+  }
+  if (targets.empty()) return;
+  const int64_t now = now_ms_();
+  const std::string event_id = absl::StrCat("evt_", RandomHex(16));
+  const std::string body = absl::StrCat("{\"id\":\"", event_id, "\",\"type\":\"", S(type), "\",\"created_at_ms\":", now,
+                                        ",\"node_id\":", json::serialize(json::value(node_id_)), ",\"data\":", data_json, "}");
+  for (const std::string& id : targets) {
     Delivery d{event_id, id, body, 0, now, now};
     batch->PutState(OutboxRow(d), EncodeDelivery(d));
     out->push_back(std::move(d));
   }
+}
+
+absl::Status Notifications::QueueCommitted(std::vector<Delivery>* queued) {
+  absl::MutexLock lock(&mu_);
+  // A webhook deleted between Enqueue and now took its outbox rows with it, but not these (they were not in
+  // outbox_ yet): they go now, so nothing is delivered to, or counted for, a webhook that is gone.
+  StoreBatch orphans;
+  bool any = false;
+  for (Delivery& d : *queued) {
+    if (!webhooks_.contains(d.webhook_id)) {
+      orphans.DeleteState(OutboxRow(d));
+      any = true;
+      continue;
+    }
+    ++status_[d.webhook_id].queued;
+    outbox_[absl::StrCat(d.event_id, "/", d.webhook_id)] = std::move(d);
+  }
+  queued->clear();
+  return any ? store_->Commit(std::move(orphans), now_ms_()) : absl::OkStatus();
 }
 
 absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
@@ -684,8 +721,9 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   absl::Status failed = absl::OkStatus();
   // match.retroactive for every live watch entry a new signal matches but those in `skip` (watch ids), with
   // the pair remembered for the signal's later withdrawal, disputes and edits.
-  auto report_matches = [&](const SignalRef& ref, const pb::Signal& signal, const std::set<std::string>& skip)
-                            ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ held (shared) by every caller below
+  // No lock is held across the pass: each step takes mu_ only for what it reads (MatchWatch, Enqueue), so a
+  // registration or a delivery waits for at most one of them, not for a pass over 2 000 entries.
+  auto report_matches = [&](const SignalRef& ref, const pb::Signal& signal, const std::set<std::string>& skip) {
     std::string sig_bytes = signal.SerializeAsString();
     if (ref.origin == node_id_ && watch_robust_.size() > 0) {
       // This node's own signal, whose robust fingerprint may be kept here, out of the log
@@ -700,22 +738,20 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
     }
     for (const Hit& h : MatchWatch(sig_bytes)) {
       if (skip.contains(std::to_string(h.watch))) continue;
-      const Watch& w = watch_.at(h.watch);
       json::array labels;  // as they are now (a later edit may already be stored)
       auto current = CurrentLabels(*store_, ref, signal);
       for (const std::string& l : current.ok() ? *current : std::vector<std::string>()) labels.emplace_back(l);
-      json::object data{{"content_ref", w.content_ref}, {"watch_id", std::to_string(h.watch)},
+      json::object data{{"content_ref", h.content_ref}, {"watch_id", std::to_string(h.watch)},
                         {"signal", MatchedSignal(ref, S(BankOf(signal)), std::move(labels), h.signal_type,
                                                  h.distance, h.inliers, h.mirrored, h.video)}};
-      Enqueue(w.member, "match.retroactive", json::serialize(data), &batch, &queued);
+      Enqueue(h.member, "match.retroactive", json::serialize(data), &batch, &queued);
       batch.PutState(absl::StrCat(WatchMatchPrefix(ref), h.watch),
-                     json::serialize(json::object{{"member", w.member}, {"content_ref", w.content_ref}}));
-      fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(h.watch, "\n", w.member), w.content_ref});
+                     json::serialize(json::object{{"member", h.member}, {"content_ref", h.content_ref}}));
+      fresh.emplace(WatchMatchPrefix(ref), std::pair{absl::StrCat(h.watch, "\n", h.member), h.content_ref});
     }
   };
   bool released_work = false;  // the batch moves a released range (below)
   {
-    absl::ReaderMutexLock lock(&mu_);
     for (const auto& log : *sizes) {
       const std::string& origin = log.first;  // named, not a structured binding: lambdas capture it
       const uint64_t size = log.second;
@@ -734,9 +770,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
         for (auto it = lo; it != hi; ++it) fn(it->second.first.substr(0, it->second.first.find('\n')),
                                               it->second.first.substr(it->second.first.find('\n') + 1), it->second.second);
       };
-      // mu_ is held (shared) across this callback; the analysis cannot follow it into the lambda.
-      absl::Status s = store_->ScanEntries(origin, cursor + 1, end + 1, [&](uint64_t seq, std::string_view bytes)
-                                                                            ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+      absl::Status s = store_->ScanEntries(origin, cursor + 1, end + 1, [&](uint64_t seq, std::string_view bytes) -> absl::Status {
         pb::Entry entry;
         if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return absl::OkStatus();
         const SignalRef ref{origin, seq};
@@ -752,8 +786,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
             const SignalRef old{origin, from_seq};
             batch.PutState(ResaltedRow(old), absl::StrCat(seq));
             resalted_in_pass.insert({origin, from_seq});
-            matched_rows(old, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
-                                  ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            matched_rows(old, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref) {
               carried.insert(watch_id);
               batch.PutState(absl::StrCat(WatchMatchPrefix(ref), watch_id),
                              json::serialize(json::object{{"member", member}, {"content_ref", content_ref}}));
@@ -779,8 +812,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
               rotation = seen.ok() && seen->has_value();
             }
           }
-          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
-                                   ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref) {
             json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
                               {"reason", reason}};
             if (!rotation) Enqueue(member, "signal.withdrawn", json::serialize(data), &batch, &queued);
@@ -792,8 +824,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
           const SignalRef target{origin, entry.label_edit().signal_sequence()};
           json::array labels;
           for (const std::string& l : LabelsOf(entry.label_edit())) labels.emplace_back(l);
-          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
-                                   ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref) {
             json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
                               {"labels", labels}};
             Enqueue(member, "signal.relabeled", json::serialize(data), &batch, &queued);
@@ -804,8 +835,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
           batch.PutState(absl::StrCat(S(kDisputePrefix), absl::Dec(now_ms_(), absl::kZeroPad20), "/", FormatSignalId(ref)),
                          json::serialize(json::object{{"signal_id", FormatSignalId(target)}, {"disputed_by", origin}}));
           ++new_disputes;
-          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref)
-                                   ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          matched_rows(target, [&](const std::string& watch_id, const std::string& member, const std::string& content_ref) {
             json::object data{{"content_ref", content_ref}, {"watch_id", watch_id}, {"signal_id", FormatSignalId(target)},
                               {"disputed_by", origin}};
             Enqueue(member, "signal.disputed", json::serialize(data), &batch, &queued);
@@ -850,8 +880,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
       released_work = true;
       batch.DeleteState(absl::StrCat(S(kReleasedPrefix), name));
       if (end <= from) continue;  // the scanner had not reached the released signals: it matches them itself
-      absl::Status s = store_->ScanEntries(origin, from + 1, end + 1, [&](uint64_t seq, std::string_view bytes)
-                                                                          ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+      absl::Status s = store_->ScanEntries(origin, from + 1, end + 1, [&](uint64_t seq, std::string_view bytes) -> absl::Status {
         pb::Entry entry;
         const SignalRef ref{origin, seq};
         if (bytes.empty() || !entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !entry.has_signal() ||
@@ -892,11 +921,7 @@ absl::StatusOr<size_t> Notifications::Scan(size_t max_entries) {
   }
   if (absl::Status s = store_->Commit(std::move(batch), now_ms_()); !s.ok()) return s;
   for (const auto& [origin, end] : moved) cursors_[origin] = end;
-  absl::MutexLock lock(&mu_);
-  for (Delivery& d : queued) {
-    ++status_[d.webhook_id].queued;
-    outbox_[absl::StrCat(d.event_id, "/", d.webhook_id)] = std::move(d);
-  }
+  if (absl::Status s = QueueCommitted(&queued); !s.ok()) return s;
   return processed;
 }
 

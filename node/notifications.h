@@ -24,8 +24,11 @@
 // retroactive matches (an upload is matched synchronously when it is registered).
 //
 // Thread-safety: every method is safe to call concurrently. `scan_mu_` serialises Scan (the cursor's owner);
-// `mu_` guards the in-memory maps; store writes are durable before the maps change. Errors: InvalidArgument
-// (bad URL, event type, item), NotFound, the store's.
+// `mu_` guards the in-memory maps; store writes are durable before the maps change. A scan pass holds no
+// lock across its entries: the watch indexes (which lock themselves) are searched without mu_, which it takes
+// (shared) only to look up watch entries and webhooks, so a registration waits for at most one such lookup
+// (and one search of an index it files into). Lock order: mu_ before an index's own lock (IndexWatch); the
+// scanner never holds both. Errors: InvalidArgument (bad URL, event type, item), NotFound, the store's.
 #pragma once
 
 #include <atomic>
@@ -215,12 +218,20 @@ class Notifications {
     int distance;     // pdq
     int inliers = 0;  // robust
     bool mirrored = false;  // robust, through the watched upload's mirror fingerprint
-    std::optional<VideoVerdict> video;  // vpdq: the upload as the query, the signal as the target
+    std::optional<VideoVerdict> video = std::nullopt;  // vpdq: the upload as the query, the signal as the target
+    std::string member = {}, content_ref = {};  // the watch entry's, when it was found
   };
-  std::vector<Hit> MatchWatch(const std::string& signal_bytes) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The live watch entries a new signal (serialized pb::Signal) matches, once each, the first kind found
+  // (exact, PDQ, robust, mirrored robust, video). The index searches run without mu_; mu_ is taken (shared)
+  // only to look the entries up.
+  std::vector<Hit> MatchWatch(const std::string& signal_bytes) const ABSL_LOCKS_EXCLUDED(mu_);
   // Queues an event for every webhook of `member` that takes `type` (rows into `batch`, deliveries into `out`).
+  // Takes mu_ (shared) to read the webhooks.
   void Enqueue(const std::string& member, std::string_view type, const std::string& data_json, StoreBatch* batch,
-               std::vector<Delivery>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+               std::vector<Delivery>* out) const ABSL_LOCKS_EXCLUDED(mu_);
+  // After the batch holding their rows is durable: the deliveries go into the outbox, but those of a webhook
+  // deleted since Enqueue, whose rows are deleted instead. Empties `queued`.
+  absl::Status QueueCommitted(std::vector<Delivery>* queued) ABSL_LOCKS_EXCLUDED(mu_);
   // Files a watch entry in the in-memory indexes, its robust fingerprints (encodings; empty: none) and its
   // video included, and sets its robust flags and frames. `bulk`: the robust and video indexes' bulk load
   // (Load; FinishBulk follows).
