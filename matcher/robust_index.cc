@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "absl/strings/str_cat.h"
 #include "hashing/robust_fingerprint.h"
@@ -16,6 +19,8 @@ static_assert(3 * RobustIndex::kMaxTables <= kCheckByte);
 // A posting's check bits may differ from the query's in at most this many of 16 bits: a true correspondence
 // (about 12 % of bits differ) passes with probability ~0.97, a chance key collision (50 %) with ~0.04.
 constexpr int kMaxCheckDistance = 4;
+// A full bucket grows by 1/kGrowthDivisor of its size (plus 4 postings) on an in-place insert.
+constexpr size_t kGrowthDivisor = 8;
 
 uint8_t DescriptorByte(const std::array<uint64_t, 4>& d, size_t byte) {
   return static_cast<uint8_t>((d[byte / 8] >> (8 * (byte % 8))) & 0xFF);
@@ -85,6 +90,9 @@ absl::Status RobustIndex::InsertEncoded(uint64_t id, std::string_view encoded, b
     if (bulk) {
       bucket.push_back(entry);
     } else {
+      // Growth by an eighth, not the vector's doubling: the postings are most of the index's memory, and an
+      // insert already moves half its bucket (the copy on growth is small beside that).
+      if (bucket.size() == bucket.capacity()) bucket.reserve(bucket.size() + bucket.size() / kGrowthDivisor + 4);
       bucket.insert(std::upper_bound(bucket.begin(), bucket.end(), entry), entry);
     }
     return true;
@@ -97,7 +105,15 @@ absl::Status RobustIndex::InsertEncoded(uint64_t id, std::string_view encoded, b
 
 void RobustIndex::FinishBulk() {
   absl::MutexLock lock(&mu_);
-  for (std::vector<uint64_t>& bucket : buckets_) std::sort(bucket.begin(), bucket.end());
+  for (std::vector<uint64_t>& bucket : buckets_) {
+    std::sort(bucket.begin(), bucket.end());
+    bucket.shrink_to_fit();  // a bulk load's doubling left up to half of each bucket unused
+  }
+#ifdef __GLIBC__
+  // The buckets' old, larger arrays are free now but scattered through the heap: hand their pages back, or
+  // the process stays as large as at the load's peak.
+  malloc_trim(0);
+#endif
 }
 
 void RobustIndex::Remove(uint64_t id) {
@@ -123,33 +139,68 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
   // and says nothing about which image this is: such runs cast no votes.
   const size_t expected = postings_ / (static_cast<size_t>(tables_) << 24);
   const size_t max_run = std::max<size_t>(kMinRunCap, kRunCapFactor * expected);
+  // In chunks of query features: first the postings that share a key and pass the check bits (probes, in
+  // feature order), then their stored descriptors, each read a few probes after it is prefetched. Those reads
+  // (a cache miss or two each, into fingerprints spread over the heap) are most of the search's time; issued
+  // one after another they would wait for each other. A chunk ends at a feature once it holds kChunk probes.
+  struct Probe {
+    uint32_t feature, id, j;
+  };
+  constexpr size_t kChunk = 4096;
+  constexpr size_t kAhead = 8;  // descriptors prefetched this many probes ahead; their strings twice as far
+  auto descriptor = [&](const Probe& p) -> const char* {
+    const std::string& s = by_id_[p.id];
+    const size_t at = kRobustHeaderBytes + kRobustFeatureBytes * p.j;
+    return s.size() < at + kRobustFeatureBytes ? nullptr : s.data() + at + 2;
+  };
   absl::flat_hash_map<uint32_t, int> votes;
-  std::vector<uint32_t> seen;  // this query feature's fingerprints: one vote each
-  for (const LocalFeature& f : query) {
-    seen.clear();
-    const uint16_t check = Check(f.descriptor);
-    for (int t = 0; t < tables_; ++t) {
-      const uint32_t key = Key(f, t);
-      const std::vector<uint64_t>& bucket = buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
-      const uint64_t lo = Entry(key, 0, 0, 0);
-      auto first = std::lower_bound(bucket.begin(), bucket.end(), lo);
-      auto last = std::upper_bound(first, bucket.end(), lo | ((uint64_t{1} << 56) - 1));
-      if (static_cast<size_t>(last - first) > max_run) continue;
-      for (auto it = first; it != last; ++it) {
-        // A shared key is a hint; the vote needs the whole descriptor within the verification's distance
-        // (the posting's 16 check bits first, which spares most lookups of the stored fingerprint).
-        if (std::popcount(static_cast<uint16_t>((*it >> 40) ^ check)) > kMaxCheckDistance) continue;
-        const auto id = static_cast<uint32_t>(*it);
-        const size_t j = (*it >> 32) & 0xFF;
-        // A posting always has its fingerprint (Remove erases both); the check keeps a broken caller
-        // contract (a Remove during an unsorted bulk load) from reading past it.
-        if (id >= by_id_.size() || by_id_[id].size() < kRobustHeaderBytes + kRobustFeatureBytes * (j + 1)) continue;
-        if (DescriptorDistance(by_id_[id], j, f.descriptor) <= max_distance) seen.push_back(id);
-      }
-    }
+  std::vector<uint32_t> seen;  // one query feature's fingerprints: one vote each
+  auto count = [&]() {
     std::sort(seen.begin(), seen.end());
     seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
     for (uint32_t id : seen) ++votes[id];
+    seen.clear();
+  };
+  std::vector<Probe> probes;
+  for (size_t next = 0; next < query.size();) {
+    probes.clear();
+    for (; next < query.size() && probes.size() < kChunk; ++next) {
+      const LocalFeature& f = query[next];
+      const uint16_t check = Check(f.descriptor);
+      for (int t = 0; t < tables_; ++t) {
+        const uint32_t key = Key(f, t);
+        const std::vector<uint64_t>& bucket = buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
+        const uint64_t lo = Entry(key, 0, 0, 0);
+        auto first = std::lower_bound(bucket.begin(), bucket.end(), lo);
+        auto last = std::upper_bound(first, bucket.end(), lo | ((uint64_t{1} << 56) - 1));
+        if (static_cast<size_t>(last - first) > max_run) continue;
+        for (auto it = first; it != last; ++it) {
+          // A shared key is a hint; the vote needs the whole descriptor within the verification's distance
+          // (the posting's 16 check bits first, which spares most lookups of the stored fingerprint).
+          if (std::popcount(static_cast<uint16_t>((*it >> 40) ^ check)) > kMaxCheckDistance) continue;
+          const auto id = static_cast<uint32_t>(*it);
+          // A posting always has its fingerprint (Remove erases both); this and descriptor()'s size check
+          // keep a broken caller contract (a Remove during an unsorted bulk load) from reading past it.
+          if (id >= by_id_.size()) continue;
+          probes.push_back({static_cast<uint32_t>(next), id, static_cast<uint32_t>((*it >> 32) & 0xFF)});
+        }
+      }
+    }
+    for (size_t k = 0; k < probes.size(); ++k) {
+      if (k + 2 * kAhead < probes.size()) __builtin_prefetch(&by_id_[probes[k + 2 * kAhead].id]);
+      if (k + kAhead < probes.size()) {
+        if (const char* d = descriptor(probes[k + kAhead]); d != nullptr) {
+          __builtin_prefetch(d);
+          __builtin_prefetch(d + 31);
+        }
+      }
+      const Probe& p = probes[k];
+      if (k > 0 && p.feature != probes[k - 1].feature) count();
+      if (descriptor(p) != nullptr && DescriptorDistance(by_id_[p.id], p.j, query[p.feature].descriptor) <= max_distance) {
+        seen.push_back(p.id);
+      }
+    }
+    count();  // a chunk ends with a whole feature
   }
   std::vector<std::pair<uint64_t, int>> out;
   for (const auto& [id, n] : votes) {

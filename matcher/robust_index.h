@@ -14,6 +14,8 @@
 // Layout: per table, 65 536 buckets by the key's top 16 bits, each a vector of 8-byte postings (the key's low 8
 // bits, 16 other descriptor bits as a prefilter, the feature's index, the fingerprint's id) kept sorted, so
 // a probe is a binary search inside one bucket; inserts go in place (no rebuild), a bulk load sorts once.
+// Buckets hold at most about an eighth more room than postings (exact after a bulk load, which then hands the
+// freed pages back to the system on glibc; an in-place insert into a full bucket grows it by an eighth).
 // Fingerprints are kept in their stored encoding (robust_fingerprint.h), 4 + 34 bytes a feature, in a vector
 // indexed by id: ids must be dense (the node's local signal numbers), as the vector grows to the largest id.
 //

@@ -125,6 +125,27 @@ TEST_F(RobustIndexTest, CandidatesAreOrderedByTheNumberOfSharedFeatures) {
             (std::vector<std::pair<uint64_t, int>>{{5, 60}, {77, 40}, {200, 10}, {9, 2}}));
 }
 
+// A query far larger than an image's (80 fingerprints' features, each found under all 6 keys: tens of
+// thousands of key hits, which the search handles in several rounds): every fingerprint gets exactly one vote
+// per feature, as for a small query.
+TEST_F(RobustIndexTest, AVeryLargeQueryCountsEachFeatureOnce) {
+  RobustIndex index;
+  InsertAll(&index);
+  std::vector<LocalFeature> query;
+  std::vector<std::pair<uint64_t, int>> want;
+  for (size_t id = 100; id < 180; ++id) {
+    const size_t n = 10 + id % 50;  // distinct counts, so the order is known
+    for (size_t i = 0; i < n; ++i) query.push_back(fingerprints_[id][i]);
+    want.emplace_back(id, static_cast<int>(n));
+  }
+  std::mt19937_64 rng(4);
+  std::shuffle(query.begin(), query.end(), rng);
+  std::sort(want.begin(), want.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  EXPECT_EQ(index.Candidates(query, 1000), want);
+}
+
 TEST_F(RobustIndexTest, RemovedFingerprintIsNoLongerFound) {
   RobustIndex index;
   InsertAll(&index);
@@ -232,6 +253,47 @@ TEST_F(RobustIndexTest, MemoryGrowsWithInserts) {
   const size_t ten_empty = ten.MemoryBytes();
   for (size_t id = 0; id < 100; ++id) ASSERT_TRUE(ten.Insert(id, fingerprints_[id]).ok());
   EXPECT_GE(ten.MemoryBytes() - ten_empty, 100 * (64 * RobustIndex::kMaxTables * 8 + 4 + 34 * 64));
+}
+
+// The postings are most of the index's memory, so a bucket holds little unused room: none after a bulk load,
+// at most an eighth (and 4 postings) after inserts in place, where the vector's own doubling would leave up
+// to half. All features here share one bucket in each of the first two tables, so the memory two tables take
+// beyond one (a bucket array's headers and that one bucket) shows the room a bucket holds.
+TEST_F(RobustIndexTest, BucketsHoldLittleUnusedRoom) {
+  std::mt19937_64 rng(5);
+  std::vector<std::vector<LocalFeature>> fps;
+  for (int i = 0; i < 200; ++i) {
+    std::vector<LocalFeature> fp = RandomFingerprint(rng);
+    for (LocalFeature& f : fp) {
+      // Bytes 0-1 and 3-4: the top 16 bits of the keys of tables 0 and 1 (matcher/robust_index.h).
+      f.descriptor[0] = (f.descriptor[0] & ~uint64_t{0xFFFF'00FFFF}) | 0x3412'00CDAB;
+    }
+    fps.push_back(std::move(fp));
+  }
+  const size_t postings = 200 * 64;  // in each of the two tables' one bucket
+  const size_t headers = 65536 * sizeof(std::vector<uint64_t>);  // a table's bucket array
+  for (const bool bulk : {true, false}) {
+    RobustIndex one(1), two(2);
+    for (size_t id = 0; id < fps.size(); ++id) {
+      ASSERT_TRUE(one.Insert(id, fps[id], bulk).ok());
+      ASSERT_TRUE(two.Insert(id, fps[id], bulk).ok());
+    }
+    if (bulk) {
+      one.FinishBulk();
+      two.FinishBulk();
+    }
+    const size_t bucket_bytes = two.MemoryBytes() - one.MemoryBytes() - headers;
+    EXPECT_GE(bucket_bytes, 8 * postings) << (bulk ? "bulk" : "in place");
+    if (bulk) {
+      EXPECT_EQ(bucket_bytes, 8 * postings);
+    } else {
+      EXPECT_LE(bucket_bytes, 8 * (postings + postings / 8 + 4));
+    }
+    // Still the same index: every fingerprint finds itself.
+    for (size_t id : {size_t{0}, size_t{199}}) {
+      EXPECT_EQ(Ids(two.Query(fps[id], {})).front(), id);
+    }
+  }
 }
 
 TEST_F(RobustIndexTest, TableCountIsClampedAndAnyCountFindsExactCopies) {
