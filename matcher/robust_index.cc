@@ -30,6 +30,12 @@ uint16_t Check(const std::array<uint64_t, 4>& d) {
   return static_cast<uint16_t>(DescriptorByte(d, kCheckByte) | (DescriptorByte(d, kCheckByte + 1) << 8));
 }
 
+// Where feature j's descriptor starts in an encoded fingerprint; null when the encoding is shorter.
+const char* DescriptorAt(const std::string& encoded, uint32_t j) {
+  const size_t at = kRobustHeaderBytes + kRobustFeatureBytes * j;
+  return encoded.size() < at + kRobustFeatureBytes ? nullptr : encoded.data() + at + 2;
+}
+
 // Hamming distance between feature j of an encoded fingerprint and a descriptor.
 int DescriptorDistance(const std::string& encoded, size_t j, const std::array<uint64_t, 4>& d) {
   const auto* p = reinterpret_cast<const uint8_t*>(encoded.data()) + kRobustHeaderBytes + kRobustFeatureBytes * j + 2;
@@ -148,11 +154,6 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
   };
   constexpr size_t kChunk = 4096;
   constexpr size_t kAhead = 8;  // descriptors prefetched this many probes ahead; their strings twice as far
-  auto descriptor = [&](const Probe& p) -> const char* {
-    const std::string& s = by_id_[p.id];
-    const size_t at = kRobustHeaderBytes + kRobustFeatureBytes * p.j;
-    return s.size() < at + kRobustFeatureBytes ? nullptr : s.data() + at + 2;
-  };
   absl::flat_hash_map<uint32_t, int> votes;
   std::vector<uint32_t> seen;  // one query feature's fingerprints: one vote each
   auto count = [&]() {
@@ -179,7 +180,7 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
           // (the posting's 16 check bits first, which spares most lookups of the stored fingerprint).
           if (std::popcount(static_cast<uint16_t>((*it >> 40) ^ check)) > kMaxCheckDistance) continue;
           const auto id = static_cast<uint32_t>(*it);
-          // A posting always has its fingerprint (Remove erases both); this and descriptor()'s size check
+          // A posting always has its fingerprint (Remove erases both); this and DescriptorAt's size check
           // keep a broken caller contract (a Remove during an unsorted bulk load) from reading past it.
           if (id >= by_id_.size()) continue;
           probes.push_back({static_cast<uint32_t>(next), id, static_cast<uint32_t>((*it >> 32) & 0xFF)});
@@ -189,14 +190,14 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
     for (size_t k = 0; k < probes.size(); ++k) {
       if (k + 2 * kAhead < probes.size()) __builtin_prefetch(&by_id_[probes[k + 2 * kAhead].id]);
       if (k + kAhead < probes.size()) {
-        if (const char* d = descriptor(probes[k + kAhead]); d != nullptr) {
+        if (const char* d = DescriptorAt(by_id_[probes[k + kAhead].id], probes[k + kAhead].j); d != nullptr) {
           __builtin_prefetch(d);
           __builtin_prefetch(d + 31);
         }
       }
       const Probe& p = probes[k];
       if (k > 0 && p.feature != probes[k - 1].feature) count();
-      if (descriptor(p) != nullptr && DescriptorDistance(by_id_[p.id], p.j, query[p.feature].descriptor) <= max_distance) {
+      if (DescriptorAt(by_id_[p.id], p.j) != nullptr && DescriptorDistance(by_id_[p.id], p.j, query[p.feature].descriptor) <= max_distance) {
         seen.push_back(p.id);
       }
     }
