@@ -36,9 +36,9 @@ const char* DescriptorAt(const std::string& encoded, uint32_t j) {
   return encoded.size() < at + kRobustFeatureBytes ? nullptr : encoded.data() + at + 2;
 }
 
-// Hamming distance between feature j of an encoded fingerprint and a descriptor.
-int DescriptorDistance(const std::string& encoded, size_t j, const std::array<uint64_t, 4>& d) {
-  const auto* p = reinterpret_cast<const uint8_t*>(encoded.data()) + kRobustHeaderBytes + kRobustFeatureBytes * j + 2;
+// Hamming distance between a stored descriptor (DescriptorAt) and a query's.
+int DescriptorDistance(const char* stored, const std::array<uint64_t, 4>& d) {
+  const auto* p = reinterpret_cast<const uint8_t*>(stored);
   int distance = 0;
   for (size_t limb = 0; limb < 4; ++limb) {
     uint64_t v;
@@ -197,7 +197,8 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
       }
       const Probe& p = probes[k];
       if (k > 0 && p.feature != probes[k - 1].feature) count();
-      if (DescriptorAt(by_id_[p.id], p.j) != nullptr && DescriptorDistance(by_id_[p.id], p.j, query[p.feature].descriptor) <= max_distance) {
+      const char* stored = DescriptorAt(by_id_[p.id], p.j);
+      if (stored != nullptr && DescriptorDistance(stored, query[p.feature].descriptor) <= max_distance) {
         seen.push_back(p.id);
       }
     }
