@@ -3,11 +3,11 @@
 # batches of 1 000 with the progress row). Baseline in the same run: importing the same file again with
 # --restart, where every record is a duplicate (parsing and the exact-match lookup, no writes).
 #
-# Usage: bench/import_bench.sh [N=1000000]
+# Usage: bench/import_bench.sh [N=1000000]   (HASHBANK_BIN=path: another build, for an A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
-BIN=./build/hashbank
+BIN=${HASHBANK_BIN:-./build/hashbank}
 DIR=$(mktemp -d /tmp/hashbank-import-bench.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
 python3 - "$N" "$DIR/list.txt" <<'PY'

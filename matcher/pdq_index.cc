@@ -248,8 +248,9 @@ struct PdqIndex::Impl {
   // The slot holding exactly `h`, or kFreeSlot.
   uint32_t FindSlot(const Hash256& h) const {
     uint32_t found = kFreeSlot;
+    const uint32_t next2 = NextTwo(h, 0);  // compared first: the posting holds it, the hash is a cache miss away
     ForEachInBucket(segments[0], Segment(h, 0), [&](const Posting& p) {
-      if (found == kFreeSlot && hashes[p.slot] == h) found = p.slot;
+      if (found == kFreeSlot && p.next2 == next2 && hashes[p.slot] == h) found = p.slot;
     });
     return found;
   }
@@ -359,6 +360,10 @@ struct PdqIndex::Impl {
 
   template <typename Emit>
   void Query(const Hash256& q, int r, Emit&& emit) const {
+    if (r == 0) {  // an exact lookup (a duplicate check): the one bucket of segment 0 holds it, if anything does
+      if (const uint32_t slot = FindSlot(q); slot != kFreeSlot) EmitIds(slot, 0, emit);
+      return;
+    }
     const int radius = r / kSegments;  // per-segment probe radius, floor(r/16)
     if (radius > 3) {
       for (uint32_t slot = 0; slot < hashes.size(); ++slot) {
@@ -528,7 +533,19 @@ absl::StatusOr<size_t> PdqIndex::InsertBatch(std::span<const std::pair<Hash256, 
       order[i] = (uint64_t{Segment(m.hashes[new_slots[i]], seg)} << 32) | new_slots[i];
     }
     std::sort(order.begin(), order.end());
-    for (uint64_t o : order) m.AddPosting(seg, static_cast<uint32_t>(o));
+    // Each posting lands in a bucket of its own, a few cache misses each: fetch the bucket's metadata a
+    // few postings ahead, and the place its posting goes a little nearer.
+    const Impl::SegmentTable& t = m.segments[seg];
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (i + 8 < order.size()) __builtin_prefetch(t.meta.data() + (order[i + 8] >> 32));
+      if (i + 4 < order.size()) {
+        const Impl::BucketMeta bm = t.meta[order[i + 4] >> 32];
+        const uint32_t at = bm.begin + (bm.live & ~Impl::kOverflowBit);
+        __builtin_prefetch(t.slot.data() + at, 1);
+        __builtin_prefetch(t.next2.data() + at, 1);
+      }
+      m.AddPosting(seg, static_cast<uint32_t>(order[i]));
+    }
   }
   m.RelayoutIfOverflowing(0);
   return skipped;

@@ -1,10 +1,11 @@
 #include "node/import_step.h"
 
-#include <set>
+#include <cstring>
 #include <utility>
 
 #include <boost/json.hpp>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
@@ -17,7 +18,11 @@ namespace {
 
 // The raw hash a record banks, as a key for duplicates within one batch.
 std::string HashKey(const SignalInput& in) {
-  if (in.pdq) return absl::StrCat("p", in.pdq->ToHex());
+  if (in.pdq) {
+    std::string key(1 + sizeof(in.pdq->limbs), 'p');
+    std::memcpy(key.data() + 1, in.pdq->limbs.data(), sizeof(in.pdq->limbs));
+    return key;
+  }
   if (in.md5) return absl::StrCat("m", std::string(in.md5->begin(), in.md5->end()));
   if (in.sha256) return absl::StrCat("s", std::string(in.sha256->begin(), in.sha256->end()));
   return "";
@@ -64,7 +69,7 @@ absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_
                                            " run the import again to resume"));
   }
   ImportStepResult result;
-  std::set<std::string> seen;  // hashes banked by this batch
+  absl::flat_hash_set<std::string> seen;  // hashes banked by this batch
   std::vector<SignalInput> inputs;
   std::vector<uint64_t> numbers;
   for (ImportRecord& r : records) {

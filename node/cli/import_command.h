@@ -1,5 +1,5 @@
 // `hashbank import FILE --bank B`: hash lists into a node's bank (node/import_formats.h for the formats),
-// through the node's durable batch path (node/import_step.h, 1 000 records a batch): a stopped node's
+// through the node's durable batch path (node/import_step.h, 10 000 records a batch): a stopped node's
 // database opened here, or a running node's API (POST /v1/import; the same ImportStep there). Each batch
 // and the import's progress (records consumed, a state row keyed by the file and bank) are written in one
 // durable batch, so an interrupted import resumes exactly where it stopped: nothing skipped, nothing twice.
@@ -28,7 +28,7 @@ struct ImportCommandOptions {
   std::vector<std::string> labels;
   bool create_bank = false;
   bool restart = false;         // ignore recorded progress
-  size_t batch = 1000;
+  size_t batch = 10000;
 };
 
 int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions& options, std::ostream& out,
