@@ -38,8 +38,9 @@ absl::StatusOr<ImageHashes> ImageHasher::HashBytes(std::span<const uint8_t> file
   }
   out.exact = ComputeExactHashes(file);
   if (features) {
-    out.features = ExtractLocalFeatures(grey_, options.local_features);
-    if (options.mirrored_features) out.mirrored_features = ExtractLocalFeatures(MirrorImage(grey_), options.local_features);
+    out.features = options.mirrored_features
+                       ? ExtractLocalFeaturesAndMirrored(grey_, options.local_features, &out.mirrored_features)
+                       : ExtractLocalFeatures(grey_, options.local_features);
   }
   return out;
 }

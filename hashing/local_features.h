@@ -38,7 +38,15 @@ struct LocalFeature {
 // Images too small for a descriptor patch (short side under 52 pixels) give none.
 std::vector<LocalFeature> ExtractLocalFeatures(const GreyImage& image, int max_features);
 
-// The image flipped left to right (queries also look for mirrored copies: BRIEF is not mirror-symmetric).
+// ExtractLocalFeatures, and in `mirrored` the features of the image flipped left to right (queries also look
+// for mirrored copies: BRIEF is not mirror-symmetric), from one corner detection: the flipped image's features
+// at full resolution (as ExtractLocalFeatures(MirrorImage(image)) gives them, but for two equal neighbouring
+// Harris responses), and at the smaller pyramid levels those of this image's levels flipped (the downscale's
+// sampling phase differs by under a pixel). About the cost of one extraction instead of two.
+std::vector<LocalFeature> ExtractLocalFeaturesAndMirrored(const GreyImage& image, int max_features,
+                                                          std::vector<LocalFeature>* mirrored);
+
+// The image flipped left to right.
 GreyImage MirrorImage(const GreyImage& image);
 
 }  // namespace hashbank

@@ -86,8 +86,8 @@ absl::StatusOr<VideoHashes> VideoHasher::Hash(std::span<const uint8_t> file, con
     k.timestamp = c.timestamp;
     k.width = c.width;
     k.height = c.height;
-    k.features = ExtractLocalFeatures(c.grey, keyframes.features);
-    if (keyframes.mirrored) k.mirrored = ExtractLocalFeatures(MirrorImage(c.grey), keyframes.features);
+    k.features = keyframes.mirrored ? ExtractLocalFeaturesAndMirrored(c.grey, keyframes.features, &k.mirrored)
+                                    : ExtractLocalFeatures(c.grey, keyframes.features);
   }
   out.exact = ComputeExactHashes(file);
   return out;

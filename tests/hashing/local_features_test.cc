@@ -235,6 +235,57 @@ TEST(LocalFeaturesTest, MirroredFileGivesTheFeaturesOfTheMirroredImage) {
   EXPECT_LT(same_descriptor, 10);
 }
 
+// A query's mirrored features come from the same corner detection as its direct ones (about half the cost of
+// extracting the flipped image again). At full resolution they must be exactly the flipped image's own: FAST,
+// Harris and the suppression are symmetric, the 5x5 boxes of the flipped image are this one's, and the
+// centroid's x moment only changes sign. At the smaller levels the flipped image's own pyramid samples at a
+// phase under a pixel away, so they must agree as features do under a small shift: a feature at about the same
+// place (3 pixels at full resolution) whose descriptor is within the 64 bits verification accepts.
+TEST(LocalFeaturesTest, MirroredFeaturesFromOneDetectionAreTheFlippedImagesOwn) {
+  for (const char* path : {kPen, kBridge, kBridgeRot90, kLabelme}) {
+    SCOPED_TRACE(path);
+    const GreyImage g = LoadGrey(path);
+    std::vector<LocalFeature> mirrored;
+    const std::vector<LocalFeature> direct = ExtractLocalFeaturesAndMirrored(g, 1000, &mirrored);
+    EXPECT_TRUE(SameFeatures(direct, ExtractLocalFeatures(g, 1000)));
+    std::vector<LocalFeature> again;
+    ExtractLocalFeaturesAndMirrored(g, 1000, &again);
+    EXPECT_TRUE(SameFeatures(mirrored, again));
+    const std::vector<LocalFeature> flipped = ExtractLocalFeatures(MirrorImage(g), 1000);
+    auto level = [](const std::vector<LocalFeature>& f, int l) {
+      std::vector<LocalFeature> out;
+      for (const LocalFeature& x : f) {
+        if (x.level == l) out.push_back(x);
+      }
+      return out;
+    };
+    ASSERT_GE(level(flipped, 0).size(), 100u);
+    EXPECT_TRUE(SameFeatures(level(mirrored, 0), level(flipped, 0)));
+    int smaller = 0, agreeing = 0;
+    for (const LocalFeature& t : flipped) {
+      if (t.level == 0) continue;
+      ++smaller;
+      for (const LocalFeature& m : mirrored) {
+        if (m.level == t.level && std::abs(m.x - t.x) <= 24 && std::abs(m.y - t.y) <= 24 && Hamming(m, t) <= 64) {
+          ++agreeing;
+          break;
+        }
+      }
+    }
+    EXPECT_GE(agreeing * 10, smaller * 6) << agreeing << " of " << smaller;
+    // Not the direct features again: BRIEF is not mirror-symmetric.
+    int same_descriptor = 0;
+    for (const LocalFeature& f : direct) {
+      for (const LocalFeature& m : mirrored) same_descriptor += f.descriptor == m.descriptor ? 1 : 0;
+    }
+    EXPECT_LT(same_descriptor, 10);
+  }
+  // Nothing for an image too small for features, and the output is cleared.
+  std::vector<LocalFeature> mirrored(3);
+  EXPECT_TRUE(ExtractLocalFeaturesAndMirrored(FlatGrey(40, 40, 7), 1000, &mirrored).empty());
+  EXPECT_TRUE(mirrored.empty());
+}
+
 TEST(LocalFeaturesTest, FlatAndRampImagesHaveNoFeatures) {
   EXPECT_TRUE(ExtractLocalFeatures(FlatGrey(300, 200, 128), 1000).empty());
   EXPECT_TRUE(ExtractLocalFeatures(FlatGrey(300, 200, 0), 1000).empty());
@@ -397,3 +448,4 @@ TEST(LocalFeaturesTest, DescriptorsChangeLittleUnderJpegReencoding) {
 
 }  // namespace
 }  // namespace hashbank
+
