@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `hashbank import` speed: N random PDQ hashes, one per line, into a fresh stopped node's bank (durable
-# batches of 1 000 with the progress row). Baseline in the same run: importing the same file again with
+# batches of 10 000 with the progress row). Baseline in the same run: importing the same file again with
 # --restart, where every record is a duplicate (parsing and the exact-match lookup, no writes).
 #
 # Usage: bench/import_bench.sh [N=1000000]   (HASHBANK_BIN=path: another build, for an A/B)
