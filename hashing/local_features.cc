@@ -126,13 +126,9 @@ class Fast {
     for (int i = 0; i < 16; ++i) offset_[i] = kCircle[i][1] * stride + kCircle[i][0];
   }
 
+  // The full test; callers first run the compass test on whole rows (CompassTest), which every corner passes.
   bool IsCorner(const uint8_t* p, int t) const {
     const int c = *p, hi = c + t, lo = c - t;
-    // Nine contiguous pixels include at least two of the four compass points, consecutive ones.
-    const int n = p[offset_[0]], e = p[offset_[4]], s = p[offset_[8]], w = p[offset_[12]];
-    const int bright = (n > hi) + (e > hi) + (s > hi) + (w > hi);
-    const int dark = (n < lo) + (e < lo) + (s < lo) + (w < lo);
-    if (bright < 2 && dark < 2) return false;
     uint32_t bmask = 0, dmask = 0;
     for (int i = 0; i < 16; ++i) {
       const int v = p[offset_[i]];
