@@ -146,14 +146,24 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
   const size_t expected = postings_ / (static_cast<size_t>(tables_) << 24);
   const size_t max_run = std::max<size_t>(kMinRunCap, kRunCapFactor * expected);
   // In chunks of query features: first the postings that share a key and pass the check bits (probes, in
-  // feature order), then their stored descriptors, each read a few probes after it is prefetched. Those reads
-  // (a cache miss or two each, into fingerprints spread over the heap) are most of the search's time; issued
-  // one after another they would wait for each other. A chunk ends at a feature once it holds kChunk probes.
+  // feature order; the keys of kGroupFeatures features are searched together, below), then their stored
+  // descriptors, each read a few probes after it is prefetched. Both are cache misses (into buckets and into
+  // fingerprints spread over the heap), most of the search's time; issued one after another they would wait
+  // for each other. A chunk ends after a group once it holds kChunk probes.
   struct Probe {
     uint32_t feature, id, j;
   };
   constexpr size_t kChunk = 4096;
-  constexpr size_t kAhead = 8;  // descriptors prefetched this many probes ahead; their strings twice as far
+  constexpr size_t kAhead = 16;  // descriptors prefetched this many probes ahead; their strings twice as far
+  constexpr size_t kGroupFeatures = 8;  // features whose bucket searches run together
+  struct Lookup {
+    const std::vector<uint64_t>* bucket;
+    const uint64_t* base;  // the binary search's range: [base, base + left)
+    size_t left;
+    uint64_t lo;  // the key's first possible posting
+    uint32_t feature;
+  };
+  std::vector<Lookup> lookups;
   absl::flat_hash_map<uint32_t, int> votes;
   std::vector<uint32_t> seen;  // one query feature's fingerprints: one vote each
   auto count = [&]() {
@@ -165,17 +175,50 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
   std::vector<Probe> probes;
   for (size_t next = 0; next < query.size();) {
     probes.clear();
-    for (; next < query.size() && probes.size() < kChunk; ++next) {
-      const LocalFeature& f = query[next];
-      const uint16_t check = Check(f.descriptor);
-      for (int t = 0; t < tables_; ++t) {
-        const uint32_t key = Key(f, t);
-        const std::vector<uint64_t>& bucket = buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
-        const uint64_t lo = Entry(key, 0, 0, 0);
-        auto first = std::lower_bound(bucket.begin(), bucket.end(), lo);
-        auto last = std::upper_bound(first, bucket.end(), lo | ((uint64_t{1} << 56) - 1));
+    while (next < query.size() && probes.size() < kChunk) {
+      // A group of features' keys, looked up together: each bucket is a cache miss or two away, and each
+      // step of a binary search inside it another, so every lookup of the group takes one step per round and
+      // prefetches where its next step reads (the rounds overlap the misses instead of waiting for each).
+      lookups.clear();
+      for (const size_t group_end = std::min(query.size(), next + kGroupFeatures); next < group_end; ++next) {
+        const LocalFeature& f = query[next];
+        for (int t = 0; t < tables_; ++t) {
+          const uint32_t key = Key(f, t);
+          const std::vector<uint64_t>* bucket = &buckets_[static_cast<size_t>(t) * kBuckets + (key >> 8)];
+          __builtin_prefetch(bucket);
+          lookups.push_back({bucket, nullptr, 0, Entry(key, 0, 0, 0), static_cast<uint32_t>(next)});
+        }
+      }
+      for (Lookup& l : lookups) {
+        l.base = l.bucket->data();
+        l.left = l.bucket->size();
+        if (l.left > 0) __builtin_prefetch(l.base + l.left / 2);
+      }
+      // Branch-free lower bound: `base` moves up while base[half] < lo; it ends on the first posting >= lo,
+      // or on the last one below it (fixed below).
+      for (bool active = true; active;) {
+        active = false;
+        for (Lookup& l : lookups) {
+          if (l.left <= 1) continue;
+          const size_t half = l.left / 2;
+          l.base = l.base[half] < l.lo ? l.base + half : l.base;
+          l.left -= half;
+          if (l.left > 1) {
+            __builtin_prefetch(l.base + l.left / 2);
+            active = true;
+          }
+        }
+      }
+      for (const Lookup& l : lookups) {
+        if (l.left == 0) continue;  // an empty bucket
+        const uint64_t* first = l.base + (*l.base < l.lo ? 1 : 0);
+        const uint64_t* end = l.bucket->data() + l.bucket->size();
+        const uint64_t hi = l.lo | ((uint64_t{1} << 56) - 1);
+        const uint64_t* last = first;
+        while (last != end && *last <= hi && static_cast<size_t>(last - first) <= max_run) ++last;
         if (static_cast<size_t>(last - first) > max_run) continue;
-        for (auto it = first; it != last; ++it) {
+        const uint16_t check = Check(query[l.feature].descriptor);
+        for (const uint64_t* it = first; it != last; ++it) {
           // A shared key is a hint; the vote needs the whole descriptor within the verification's distance
           // (the posting's 16 check bits first, which spares most lookups of the stored fingerprint).
           if (std::popcount(static_cast<uint16_t>((*it >> 40) ^ check)) > kMaxCheckDistance) continue;
@@ -183,7 +226,7 @@ std::vector<std::pair<uint64_t, int>> RobustIndex::CandidatesLocked(std::span<co
           // A posting always has its fingerprint (Remove erases both); this and DescriptorAt's size check
           // keep a broken caller contract (a Remove during an unsorted bulk load) from reading past it.
           if (id >= by_id_.size()) continue;
-          probes.push_back({static_cast<uint32_t>(next), id, static_cast<uint32_t>((*it >> 32) & 0xFF)});
+          probes.push_back({l.feature, id, static_cast<uint32_t>((*it >> 32) & 0xFF)});
         }
       }
     }

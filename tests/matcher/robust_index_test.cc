@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <map>
 #include <numbers>
 #include <random>
 #include <set>
@@ -144,6 +146,91 @@ TEST_F(RobustIndexTest, AVeryLargeQueryCountsEachFeatureOnce) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });
   EXPECT_EQ(index.Candidates(query, 1000), want);
+}
+
+// The search against its definition (robust_index.h), computed here by brute force, in buckets crowded
+// enough that finding a key takes a binary search of many steps: every banked feature shares table 0's bucket
+// (its key's top 16 bits) with half of all features, and its key's low byte is one of 128 values, so a query
+// key either has a run of about 100 postings there or none (the other 128 values). A query feature votes once
+// for each fingerprint with a feature under one of its 6 keys, in a run no longer than kMinRunCap, whose 16
+// check bits (descriptor bytes 30 and 31) differ in at most 4 and whose whole descriptor is within the
+// verification's max_distance.
+TEST_F(RobustIndexTest, CandidatesMatchABruteForceVoteInCrowdedBuckets) {
+  std::mt19937_64 rng(11);
+  auto byte = [](const LocalFeature& f, size_t b) { return static_cast<uint32_t>((f.descriptor[b / 8] >> (8 * (b % 8))) & 0xFF); };
+  auto set_byte = [](LocalFeature* f, size_t b, uint64_t v) {
+    f->descriptor[b / 8] = (f->descriptor[b / 8] & ~(uint64_t{0xFF} << (8 * (b % 8)))) | (v << (8 * (b % 8)));
+  };
+  std::vector<std::vector<LocalFeature>> banked;
+  for (int i = 0; i < 400; ++i) {
+    std::vector<LocalFeature> fp = RandomFingerprint(rng);
+    for (LocalFeature& f : fp) {
+      set_byte(&f, 0, 0x5A);
+      set_byte(&f, 1, rng() % 2);
+      set_byte(&f, 2, rng() % 128);
+      set_byte(&f, 30, rng() % 4);  // check bits close to one another: the full descriptor decides most votes
+      set_byte(&f, 31, 0);
+    }
+    banked.push_back(std::move(fp));
+  }
+  RobustIndex index;
+  for (size_t id = 0; id < banked.size(); ++id) ASSERT_TRUE(index.Insert(id, banked[id]).ok());
+  // The query: 8-40 features of 20 fingerprints, up to 24 bits flipped each (some beyond max_distance, some
+  // changing a key or the check bits), and 200 features of no fingerprint, half under a crowded bucket's key
+  // bytes absent from it.
+  std::vector<LocalFeature> query;
+  for (int k = 0; k < 20; ++k) {
+    const std::vector<LocalFeature>& fp = banked[rng() % banked.size()];
+    const size_t n = 8 + rng() % 33;
+    for (size_t i = 0; i < n; ++i) {
+      LocalFeature f = fp[rng() % fp.size()];
+      FlipBits(rng, static_cast<int>(rng() % 25), &f);
+      query.push_back(f);
+    }
+  }
+  for (int k = 0; k < 200; ++k) {
+    LocalFeature f = RandomFingerprint(rng, 1)[0];
+    if (k % 2 == 0) {
+      set_byte(&f, 0, 0x5A);
+      set_byte(&f, 1, rng() % 2);
+      set_byte(&f, 2, 128 + rng() % 128);
+    }
+    query.push_back(f);
+  }
+  std::shuffle(query.begin(), query.end(), rng);
+  const int max_distance = RobustParams{}.max_distance;
+  std::map<uint64_t, int> votes;
+  for (const LocalFeature& q : query) {
+    std::set<uint64_t> voted;
+    for (size_t t = 0; t < static_cast<size_t>(RobustIndex::kDefaultTables); ++t) {
+      std::vector<std::pair<uint64_t, size_t>> run;  // (id, feature) under q's key t
+      for (uint64_t id = 0; id < banked.size(); ++id) {
+        for (size_t j = 0; j < banked[id].size(); ++j) {
+          bool same = true;
+          for (size_t b = 3 * t; b < 3 * t + 3; ++b) same = same && byte(banked[id][j], b) == byte(q, b);
+          if (same) run.emplace_back(id, j);
+        }
+      }
+      if (run.size() > RobustIndex::kMinRunCap) continue;
+      for (const auto& [id, j] : run) {
+        const LocalFeature& f = banked[id][j];
+        const int check = std::popcount((byte(f, 30) | byte(f, 31) << 8) ^ (byte(q, 30) | byte(q, 31) << 8));
+        int distance = 0;
+        for (size_t l = 0; l < 4; ++l) distance += std::popcount(f.descriptor[l] ^ q.descriptor[l]);
+        if (check <= 4 && distance <= max_distance) voted.insert(id);
+      }
+    }
+    for (uint64_t id : voted) ++votes[id];
+  }
+  std::vector<std::pair<uint64_t, int>> want;
+  for (const auto& [id, n] : votes) {
+    if (n >= RobustIndex::kMinVotes) want.emplace_back(id, n);
+  }
+  std::sort(want.begin(), want.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  ASSERT_GE(want.size(), 15u);  // the case is not trivial: most of the 20 fingerprints keep enough votes
+  EXPECT_EQ(index.Candidates(query, 100000), want);
 }
 
 TEST_F(RobustIndexTest, RemovedFingerprintIsNoLongerFound) {
