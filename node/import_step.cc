@@ -1,5 +1,6 @@
 #include "node/import_step.h"
 
+#include <array>
 #include <cstring>
 #include <utility>
 
@@ -16,16 +17,23 @@
 namespace hashbank {
 namespace {
 
-// The raw hash a record banks, as a key for duplicates within one batch.
-std::string HashKey(const SignalInput& in) {
+// The raw hash a record banks, as a key for duplicates within one batch: its type, then its bytes (no heap
+// allocation per record).
+using HashKeyBytes = std::array<uint8_t, 33>;
+HashKeyBytes HashKey(const SignalInput& in) {
+  HashKeyBytes key{};
   if (in.pdq) {
-    std::string key(1 + sizeof(in.pdq->limbs), 'p');
+    static_assert(sizeof(in.pdq->limbs) == 32);
+    key[0] = 'p';
     std::memcpy(key.data() + 1, in.pdq->limbs.data(), sizeof(in.pdq->limbs));
-    return key;
+  } else if (in.md5) {
+    key[0] = 'm';
+    std::memcpy(key.data() + 1, in.md5->data(), in.md5->size());
+  } else if (in.sha256) {
+    key[0] = 's';
+    std::memcpy(key.data() + 1, in.sha256->data(), in.sha256->size());
   }
-  if (in.md5) return absl::StrCat("m", std::string(in.md5->begin(), in.md5->end()));
-  if (in.sha256) return absl::StrCat("s", std::string(in.sha256->begin(), in.sha256->end()));
-  return "";
+  return key;
 }
 
 bool IsStorageError(const absl::Status& s) {
@@ -69,7 +77,7 @@ absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_
                                            " run the import again to resume"));
   }
   ImportStepResult result;
-  absl::flat_hash_set<std::string> seen;  // hashes banked by this batch
+  absl::flat_hash_set<HashKeyBytes> seen;  // hashes banked by this batch
   std::vector<SignalInput> inputs;
   std::vector<uint64_t> numbers;
   for (ImportRecord& r : records) {
@@ -86,7 +94,7 @@ absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_
       }
       continue;
     }
-    const std::string hk = HashKey(r.input);
+    const HashKeyBytes hk = HashKey(r.input);
     if (!own->empty() || seen.contains(hk)) {
       ++result.duplicates;
       continue;

@@ -45,7 +45,8 @@ class ImportTarget {
   // The bank exists (made with `create`), or NotFound.
   virtual absl::Status EnsureBank(const std::string& bank, bool create) = 0;
   virtual absl::StatusOr<uint64_t> Progress(const std::string& key) = 0;
-  virtual absl::StatusOr<ImportStepResult> Step(const ImportRequest& request) = 0;
+  // May move `request.records` out (the caller reads only its other fields afterwards).
+  virtual absl::StatusOr<ImportStepResult> Step(ImportRequest& request) = 0;
 };
 
 class StoppedNode : public ImportTarget {
@@ -61,8 +62,8 @@ class StoppedNode : public ImportTarget {
     return bank_->CreateBank(c, kActor).status();
   }
   absl::StatusOr<uint64_t> Progress(const std::string& key) override { return ReadImportProgress(*bank_, key); }
-  absl::StatusOr<ImportStepResult> Step(const ImportRequest& r) override {
-    return ImportStep(*bank_, r.bank, r.key, r.from, r.consumed, r.records, kActor);
+  absl::StatusOr<ImportStepResult> Step(ImportRequest& r) override {
+    return ImportStep(*bank_, r.bank, r.key, r.from, r.consumed, std::move(r.records), kActor);
   }
 
  private:
@@ -90,7 +91,7 @@ class RunningNode : public ImportTarget {
   // A batch larger than the node takes (records, or bytes of JSON: long notes) goes as several requests; all
   // but the last keep the progress where it was (a crash in between redoes them: their hashes are then
   // duplicates, never banked twice).
-  absl::StatusOr<ImportStepResult> Step(const ImportRequest& r) override {
+  absl::StatusOr<ImportStepResult> Step(ImportRequest& r) override {
     ImportStepResult total;
     size_t next = 0;
     do {
