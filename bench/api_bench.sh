@@ -9,8 +9,10 @@ N=${1:-1000000}; SECS=${2:-20}; CONNS=${3:-32}
 BIN=./build/hashbank; FILL=./build/bench/fill_bank
 DIR=$(mktemp -d /tmp/hashbank-bench.XXXXXX)
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
-# The node's token, made before filling (the first start would make an admin token too).
-TOKEN=$($BIN token create --data-dir "$DIR/data" --role admin --name bench 2>/dev/null)
+# The node's data directory (its first start makes it), then its token, made before filling (fill_bank
+# writes it into the wrk script).
+timeout 10 $BIN serve --data-dir "$DIR/data" --listen 127.0.0.1:0 >/dev/null 2>&1 || true
+TOKEN=$($BIN token create --data-dir "$DIR/data" --role admin --name bench)
 $FILL "$DIR/data" "$N" "$DIR/match.lua" "$TOKEN"
 HASHBANK_LIMITS_REQUESTS_PER_SECOND_PER_TOKEN=0 $BIN serve --data-dir "$DIR/data" --listen 127.0.0.1:0 >"$DIR/serve.out" 2>&1 &
 PID=$!
