@@ -1,8 +1,10 @@
 #include "hashing/local_features.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -217,43 +219,73 @@ void CompassTest(const uint8_t* row, ptrdiff_t stride, int begin, int end, int t
 }
 
 // Corners of one level: FAST, Harris-ranked, 3x3 non-maximum suppressed, strongest first.
+static_assert(std::endian::native == std::endian::little, "DetectCorners reads the compass bytes as a little-endian word");
+
 std::vector<Candidate> DetectCorners(const GreyImage& img, int threshold) {
   std::vector<Candidate> found;
   if (img.width < kMinSide || img.height < kMinSide) return found;
   const Fast fast(img.width);
   const size_t w = static_cast<size_t>(img.width);
-  std::vector<int64_t> response(w * static_cast<size_t>(img.height), 0);
-  std::vector<Candidate> corners;  // positive responses, in raster order
-  std::vector<uint8_t> compass(w);
-  for (int y = kBorder; y < img.height - kBorder; ++y) {
-    const uint8_t* row = img.pixels.data() + static_cast<size_t>(y) * w;
-    CompassTest(row, static_cast<ptrdiff_t>(w), kBorder, img.width - kBorder, threshold, compass.data());
-    for (int x = kBorder; x < img.width - kBorder; ++x) {
-      if (compass[static_cast<size_t>(x)] == 0 || !fast.IsCorner(row + x, threshold)) continue;
-      const int64_t r = Harris(img, x, y);
-      if (r > 0) {
-        response[static_cast<size_t>(y) * w + static_cast<size_t>(x)] = r;
-        corners.push_back({r, x, y});
-      }
-    }
-  }
-  for (const Candidate& c : corners) {
-    const size_t i = static_cast<size_t>(c.y) * w + static_cast<size_t>(c.x);
-    const int64_t r = c.score;
-    bool peak = true;
-    for (int dy = -1; dy <= 1 && peak; ++dy) {
-      for (int dx = -1; dx <= 1; ++dx) {
-        if (dx == 0 && dy == 0) continue;
-        const int64_t o = response[static_cast<size_t>(static_cast<ptrdiff_t>(i) + dy * static_cast<ptrdiff_t>(w) + dx)];
-        // Ties go to the first in raster order, so exactly one of two equal neighbours survives.
-        if (o > r || (o == r && (dy < 0 || (dy == 0 && dx < 0)))) {
-          peak = false;
-          break;
+  // The Harris responses of three consecutive rows (row y in slot y % 3), 0 where there is no corner, and
+  // their corners in raster order: a row's corners are suppressed as soon as the row below it is scored, so
+  // the responses stay in the cache instead of a whole level's worth of them.
+  std::vector<int64_t> response(3 * w, 0);
+  std::vector<Candidate> row_corners[3];
+  auto slot = [](int y) { return static_cast<size_t>(y % 3); };
+  auto clear = [&](int y) {  // empties slot y % 3 for row y
+    int64_t* r = response.data() + slot(y) * w;
+    for (const Candidate& c : row_corners[slot(y)]) r[c.x] = 0;
+    row_corners[slot(y)].clear();
+  };
+  auto suppress = [&](int y) {  // rows y - 1 and y + 1 are scored (or hold no corners)
+    for (const Candidate& c : row_corners[slot(y)]) {
+      const int64_t r = c.score;
+      bool peak = true;
+      for (int dy = -1; dy <= 1 && peak; ++dy) {
+        const int64_t* row = response.data() + slot(y + dy) * w;
+        for (int dx = -1; dx <= 1; ++dx) {
+          if (dx == 0 && dy == 0) continue;
+          const int64_t o = row[c.x + dx];
+          // Ties go to the first in raster order, so exactly one of two equal neighbours survives.
+          if (o > r || (o == r && (dy < 0 || (dy == 0 && dx < 0)))) {
+            peak = false;
+            break;
+          }
         }
       }
+      if (peak) found.push_back(c);
     }
-    if (peak) found.push_back(c);
+  };
+  std::vector<uint8_t> compass(w);
+  const int end = img.width - kBorder;
+  for (int y = kBorder; y < img.height - kBorder; ++y) {
+    clear(y);
+    const uint8_t* row = img.pixels.data() + static_cast<size_t>(y) * w;
+    CompassTest(row, static_cast<ptrdiff_t>(w), kBorder, end, threshold, compass.data());
+    int64_t* scored = response.data() + slot(y) * w;
+    auto score = [&](int x) {
+      if (!fast.IsCorner(row + x, threshold)) return;
+      const int64_t r = Harris(img, x, y);
+      if (r > 0) {
+        scored[x] = r;
+        row_corners[slot(y)].push_back({r, x, y});
+      }
+    };
+    // Most pixels fail the compass test: skip them eight at a time (each byte of `compass` is 0 or 1).
+    int x = kBorder;
+    for (; x + 8 <= end; x += 8) {
+      uint64_t word;
+      std::memcpy(&word, compass.data() + x, 8);
+      for (; word != 0; word &= word - 1) score(x + std::countr_zero(word) / 8);
+    }
+    for (; x < end; ++x) {
+      if (compass[static_cast<size_t>(x)] != 0) score(x);
+    }
+    if (y > kBorder) suppress(y - 1);
   }
+  const int last = img.height - kBorder - 1;
+  clear(last + 1);  // the row below the last is never scored
+  suppress(last);
   std::sort(found.begin(), found.end(), StrongestFirst);
   return found;
 }
