@@ -60,12 +60,12 @@ for s, kind, f, src, edit in rows:
         sys.exit("matching %s: %d %s" % (f, status, body))
     lat.append(ms)
     queries += 1
-    matched = {m["id"]: m["signal_type"] for m in body.get("matches", [])}
+    matches = body.get("matches", [])
     want_id = ids.get(src)
-    false_matches += sum(1 for i in matched if i != want_id)
+    false_matches += len({m["id"] for m in matches if m["id"] != want_id})
     if kind == "edited":
         edits += 1
-        types = sorted({t for i, t in [(m["id"], m["signal_type"]) for m in body["matches"]] if i == want_id})
+        types = sorted({m["signal_type"] for m in matches if m["id"] == want_id})
         if types:
             caught += 1
             key = "+".join(types)

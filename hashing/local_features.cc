@@ -218,9 +218,9 @@ void CompassTest(const uint8_t* row, ptrdiff_t stride, int begin, int end, int t
   }
 }
 
-// Corners of one level: FAST, Harris-ranked, 3x3 non-maximum suppressed, strongest first.
 static_assert(std::endian::native == std::endian::little, "DetectCorners reads the compass bytes as a little-endian word");
 
+// Corners of one level: FAST, Harris-ranked, 3x3 non-maximum suppressed, strongest first.
 std::vector<Candidate> DetectCorners(const GreyImage& img, int threshold) {
   std::vector<Candidate> found;
   if (img.width < kMinSide || img.height < kMinSide) return found;
