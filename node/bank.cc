@@ -62,7 +62,8 @@ Bank::Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<
     : options_(std::move(options)),
       store_(std::move(store)),
       intake_(std::move(salter), options_.pdq_quality_floor),
-      index_(options_.pdq_quality_floor),
+      index_(options_.pdq_quality_floor,
+             [this](const SignalRef& ref) -> absl::StatusOr<std::string> { return StoredRobust(ref); }),
       own_log_(store_.get(), &notifier_, options_.node_id, options_.signing_key, options_.now_ms),
       replica_(store_.get(), &index_, &own_log_, &notifier_, options_.now_ms),
       tokens_(store_.get(), options_.now_ms),
@@ -210,6 +211,16 @@ void Bank::IndexAppended(const OwnLog::Appended& appended) {
     (void)index_.Add(ref, entry, &pdq);
   }
   (void)index_.FlushPdq(pdq, false);
+}
+
+absl::StatusOr<std::string> Bank::StoredRobust(const SignalRef& ref) const {
+  auto bytes = store_->GetEntry(ref);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) return absl::NotFoundError("purged");
+  pb::Entry entry;
+  if (!entry.ParseFromString(**bytes) || !entry.has_signal()) return absl::NotFoundError("not a signal");
+  if (ref.origin == options_.node_id) HB_RETURN_IF_ERROR(MergeKeptParts(ref.sequence, entry.mutable_signal()));
+  return std::move(*entry.mutable_signal()->mutable_robust());
 }
 
 absl::Status Bank::MergeKeptParts(uint64_t sequence, pb::Signal* sig) const {

@@ -326,6 +326,8 @@ class Bank {
   // Merges own signal `sequence`'s kept parts into `sig` (nothing to read while no kept row exists; a row that
   // does not parse is skipped with a line on stderr: only storage errors are returned).
   absl::Status MergeKeptParts(uint64_t sequence, protocol::Signal* sig) const;
+  // A stored signal's robust fingerprint (kept parts merged): what the robust index verifies a candidate with.
+  absl::StatusOr<std::string> StoredRobust(const SignalRef& ref) const;
   // Drops the matches of banks disabled here (BankCatalog::MatchEnabled).
   absl::StatusOr<std::vector<Match>> Enabled(absl::StatusOr<std::vector<Match>> matches) const;
 

@@ -18,6 +18,17 @@ std::string RefKey(const SignalRef& ref) { return absl::StrCat(ref.origin, "\n",
 
 }  // namespace
 
+SignalIndex::SignalIndex(int video_min_quality, RobustSource robust_source)
+    : robust_(RobustIndex::kDefaultTables,
+              robust_source == nullptr
+                  ? RobustIndex::Loader()
+                  : [this, source = std::move(robust_source)](uint64_t local) -> absl::StatusOr<std::string> {
+                      const std::optional<SignalRef> ref = LiveRef(local);
+                      if (!ref) return absl::NotFoundError("removed");
+                      return source(*ref);
+                    }),
+      video_(video_min_quality) {}
+
 absl::Status SignalIndex::Add(const SignalRef& ref, const pb::Entry& entry, PdqBatch* pdq) {
   if (entry.has_model()) RegisterModel(entry.model());
   if (!entry.has_signal()) return absl::OkStatus();
@@ -114,7 +125,7 @@ void SignalIndex::Remove(const SignalRef& ref, const pb::Signal& sig) {
   if (sig.md5().size() == 32) (void)md5_.Remove(DigestFromBytes(sig.md5()), local);
   if (sig.sha256().size() == 32) (void)sha256_.Remove(DigestFromBytes(sig.sha256()), local);
   if (sig.has_embedding()) (void)vectors_.Remove(sig.embedding().model_id(), local);
-  if (!sig.robust().empty()) robust_.Remove(local);
+  if (!sig.robust().empty()) robust_.Remove(local, sig.robust());
   if (sig.has_video()) {
     std::vector<VideoFrame> frames;
     double interval = 0;
@@ -396,6 +407,14 @@ void SignalIndex::SetLabels(const SignalRef& ref, std::vector<std::string> label
   --label_set_live_[l.label_set];
   l.label_set = InternLabelSet(bank, std::move(labels));
   ++label_set_live_[l.label_set];
+}
+
+std::optional<SignalRef> SignalIndex::LiveRef(uint64_t local) const {
+  absl::ReaderMutexLock lock(&mu_);
+  if (local >= locals_.size()) return std::nullopt;
+  SignalRef ref{origins_[locals_[local].origin], locals_[local].sequence};
+  if (LocalOf(ref) != local) return std::nullopt;  // removed
+  return ref;
 }
 
 std::optional<uint64_t> SignalIndex::LocalOf(const SignalRef& ref) const {

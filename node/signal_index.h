@@ -1,6 +1,8 @@
 // SignalIndex: the in-memory match indexes of every indexed signal (all origins) and what a match resolves
 // to — PDQ (multi-index hashing), MD5 and SHA-256 (salted, exact), embeddings per model — keyed by a dense
 // local number per signal, plus the signal's origin, sequence, bank and label set (interned: 16 bytes a signal).
+// With a RobustSource (the node's Bank), the robust index holds postings only and reads the fingerprints it
+// verifies from storage.
 //
 // Only salted values arrive here. Entries are added after their batch is durable (a crash between the two
 // is repaired by Bank's rebuild at start). A signal removed before it was added (a withdrawal that
@@ -71,9 +73,15 @@ struct IndexStats {
 
 class SignalIndex {
  public:
+  // A live signal's stored robust fingerprint (salted encoding), read from storage when a match verifies it.
+  // NotFound or empty when it is gone (withdrawn and purged meanwhile). Called from querying threads without
+  // any of this class's locks.
+  using RobustSource = std::function<absl::StatusOr<std::string>(const SignalRef&)>;
+
   // `video_min_quality`: the quality floor of banked video frames (frames below are not indexed): the node's
-  // matching.pdq_quality_floor.
-  explicit SignalIndex(int video_min_quality = 50) : video_(video_min_quality) {}
+  // matching.pdq_quality_floor. With a `robust_source`, robust fingerprints are not kept in memory, only their
+  // postings (RobustIndex with a loader): the few a query verifies are read through it.
+  explicit SignalIndex(int video_min_quality = 50, RobustSource robust_source = nullptr);
 
   // PDQ postings collected by Add, inserted by FlushPdq in one batch.
   using PdqBatch = std::vector<std::pair<Hash256, uint64_t>>;
@@ -141,6 +149,8 @@ class SignalIndex {
   };
   uint64_t RegisterLocal(const SignalRef& ref, const protocol::Signal& signal) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<uint64_t> LocalOf(const SignalRef& ref) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The ref of a live (not removed) local number.
+  std::optional<SignalRef> LiveRef(uint64_t local) const ABSL_LOCKS_EXCLUDED(mu_);
   uint32_t InternLabelSet(std::string_view bank, std::vector<std::string> labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces local numbers (in Match::ref.sequence) by the signal's ref and labels; drops excluded origins.
   std::vector<Match> Resolve(std::vector<Match> matches) const ABSL_LOCKS_EXCLUDED(mu_);

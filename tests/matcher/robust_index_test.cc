@@ -127,6 +127,28 @@ TEST_F(RobustIndexTest, CandidatesAreOrderedByTheNumberOfSharedFeatures) {
             (std::vector<std::pair<uint64_t, int>>{{5, 60}, {77, 40}, {200, 10}, {9, 2}}));
 }
 
+// A pattern common to many banked fingerprints (here 40 features shared by 10 of them) would out-vote a true
+// match by counting, and push it out of a short list; its votes are split among the fingerprints that share
+// it, so the image with 25 features of its own ranks first.
+TEST_F(RobustIndexTest, ACommonPatternCountsLittleAgainstFeaturesOfOneImage) {
+  std::mt19937_64 rng(12);
+  const std::vector<LocalFeature> common = RandomFingerprint(rng, 40);
+  RobustIndex index;
+  for (uint64_t id = 0; id < 10; ++id) {
+    std::vector<LocalFeature> fp = common;
+    for (const LocalFeature& f : RandomFingerprint(rng, 24)) fp.push_back(f);
+    ASSERT_TRUE(index.Insert(id, fp).ok());
+  }
+  const std::vector<LocalFeature> own = RandomFingerprint(rng, 64);
+  ASSERT_TRUE(index.Insert(99, own).ok());
+  std::vector<LocalFeature> query = common;
+  query.insert(query.end(), own.begin(), own.begin() + 25);
+  const auto candidates = index.Candidates(query, 5);
+  ASSERT_EQ(candidates.size(), 5u);
+  EXPECT_EQ(candidates[0], (std::pair<uint64_t, int>{99, 25}));
+  EXPECT_EQ(candidates[1], (std::pair<uint64_t, int>{0, 40})) << "more votes, but each a tenth";
+}
+
 // A query far larger than an image's (80 fingerprints' features, each found under all 6 keys: tens of
 // thousands of key hits, which the search handles in several rounds): every fingerprint gets exactly one vote
 // per feature, as for a small query.
@@ -152,9 +174,10 @@ TEST_F(RobustIndexTest, AVeryLargeQueryCountsEachFeatureOnce) {
 // enough that finding a key takes a binary search of many steps: every banked feature shares table 0's bucket
 // (its key's top 16 bits) with half of all features, and its key's low byte is one of 128 values, so a query
 // key either has a run of about 100 postings there or none (the other 128 values). A query feature votes once
-// for each fingerprint with a feature under one of its 6 keys, in a run no longer than kMinRunCap, whose 16
-// check bits (descriptor bytes 30 and 31) differ in at most 4 and whose whole descriptor is within the
-// verification's max_distance.
+// for each fingerprint with a feature under one of its 6 keys, in a run no longer than kMinRunCap, whose 24
+// check bits (descriptor bytes 29, 30 and 31) differ from the query feature's in at most 4; a fingerprint's
+// score sums 1 / (the fingerprints that feature votes for) over its votes, and the shortlist is the
+// fingerprints of at least kMinVotes votes by score.
 TEST_F(RobustIndexTest, CandidatesMatchABruteForceVoteInCrowdedBuckets) {
   std::mt19937_64 rng(11);
   auto byte = [](const LocalFeature& f, size_t b) { return static_cast<uint32_t>((f.descriptor[b / 8] >> (8 * (b % 8))) & 0xFF); };
@@ -168,15 +191,17 @@ TEST_F(RobustIndexTest, CandidatesMatchABruteForceVoteInCrowdedBuckets) {
       set_byte(&f, 0, 0x5A);
       set_byte(&f, 1, rng() % 2);
       set_byte(&f, 2, rng() % 128);
-      set_byte(&f, 30, rng() % 4);  // check bits close to one another: the full descriptor decides most votes
-      set_byte(&f, 31, 0);
+      // Check bits 0-9 apart, so the threshold of 4 decides many votes either way.
+      set_byte(&f, 29, rng() % 8);
+      set_byte(&f, 30, rng() % 4);
+      set_byte(&f, 31, rng() % 16);
     }
     banked.push_back(std::move(fp));
   }
   RobustIndex index;
   for (size_t id = 0; id < banked.size(); ++id) ASSERT_TRUE(index.Insert(id, banked[id]).ok());
-  // The query: 8-40 features of 20 fingerprints, up to 24 bits flipped each (some beyond max_distance, some
-  // changing a key or the check bits), and 200 features of no fingerprint, half under a crowded bucket's key
+  // The query: 8-40 features of 20 fingerprints, up to 24 bits flipped each (some changing a key or the check
+  // bits), and 200 features of no fingerprint, half under a crowded bucket's key
   // bytes absent from it.
   std::vector<LocalFeature> query;
   for (int k = 0; k < 20; ++k) {
@@ -198,8 +223,8 @@ TEST_F(RobustIndexTest, CandidatesMatchABruteForceVoteInCrowdedBuckets) {
     query.push_back(f);
   }
   std::shuffle(query.begin(), query.end(), rng);
-  const int max_distance = RobustParams{}.max_distance;
   std::map<uint64_t, int> votes;
+  std::map<uint64_t, float> score;
   for (const LocalFeature& q : query) {
     std::set<uint64_t> voted;
     for (size_t t = 0; t < static_cast<size_t>(RobustIndex::kDefaultTables); ++t) {
@@ -214,20 +239,22 @@ TEST_F(RobustIndexTest, CandidatesMatchABruteForceVoteInCrowdedBuckets) {
       if (run.size() > RobustIndex::kMinRunCap) continue;
       for (const auto& [id, j] : run) {
         const LocalFeature& f = banked[id][j];
-        const int check = std::popcount((byte(f, 30) | byte(f, 31) << 8) ^ (byte(q, 30) | byte(q, 31) << 8));
-        int distance = 0;
-        for (size_t l = 0; l < 4; ++l) distance += std::popcount(f.descriptor[l] ^ q.descriptor[l]);
-        if (check <= 4 && distance <= max_distance) voted.insert(id);
+        int check = 0;
+        for (size_t b = 29; b < 32; ++b) check += std::popcount(byte(f, b) ^ byte(q, b));
+        if (check <= 4) voted.insert(id);
       }
     }
-    for (uint64_t id : voted) ++votes[id];
+    for (uint64_t id : voted) {
+      ++votes[id];
+      score[id] += 1.0f / static_cast<float>(voted.size());
+    }
   }
   std::vector<std::pair<uint64_t, int>> want;
   for (const auto& [id, n] : votes) {
     if (n >= RobustIndex::kMinVotes) want.emplace_back(id, n);
   }
-  std::sort(want.begin(), want.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  std::sort(want.begin(), want.end(), [&](const auto& a, const auto& b) {
+    return score[a.first] != score[b.first] ? score[a.first] > score[b.first] : a.first < b.first;
   });
   ASSERT_GE(want.size(), 15u);  // the case is not trivial: most of the 20 fingerprints keep enough votes
   EXPECT_EQ(index.Candidates(query, 100000), want);
@@ -253,6 +280,65 @@ TEST_F(RobustIndexTest, RemovedFingerprintIsNoLongerFound) {
   ASSERT_TRUE(index.Insert(42, fingerprints_[42]).ok());
   EXPECT_EQ(Ids(index.Query(query, {})), std::vector<uint64_t>{42});
   EXPECT_EQ(index.size(), 300u);
+}
+
+// The node's bank keeps no fingerprint in the index: the few a query verifies are read through the loader,
+// and the answers are those of an index that keeps them.
+TEST_F(RobustIndexTest, WithALoaderFingerprintsAreReadNotKept) {
+  std::map<uint64_t, std::string> store;
+  int loads = 0;
+  RobustIndex kept;
+  RobustIndex loaded(RobustIndex::kDefaultTables, [&](uint64_t id) -> absl::StatusOr<std::string> {
+    ++loads;
+    auto it = store.find(id);
+    if (it == store.end()) return absl::NotFoundError("gone");
+    return it->second;
+  });
+  const size_t empty = loaded.MemoryBytes();
+  for (size_t id = 0; id < fingerprints_.size(); ++id) {
+    auto encoded = EncodeRobust(fingerprints_[id]);
+    ASSERT_TRUE(encoded.ok());
+    store[id] = *encoded;
+    ASSERT_TRUE(kept.InsertEncoded(id, *encoded, /*bulk=*/true).ok());
+    ASSERT_TRUE(loaded.InsertEncoded(id, *encoded, /*bulk=*/true).ok());
+  }
+  kept.FinishBulk();
+  loaded.FinishBulk();
+  EXPECT_TRUE(absl::IsAlreadyExists(loaded.InsertEncoded(5, store[5])));
+  // Postings only after a bulk load (buckets exact): 6 x 8 bytes a feature, a presence bit an id, no 34-byte
+  // feature encodings.
+  const size_t postings = 300 * 64 * RobustIndex::kDefaultTables * 8;
+  EXPECT_GE(loaded.MemoryBytes() - empty, postings);
+  EXPECT_LE(loaded.MemoryBytes() - empty, postings + 1024);
+  EXPECT_GE(kept.MemoryBytes() - loaded.MemoryBytes(), 300u * 34 * 64);
+
+  std::mt19937_64 rng(8);
+  const std::vector<LocalFeature> query = EditedCopy(rng, fingerprints_[17]);
+  const std::vector<RobustIndex::Hit> want = kept.Query(query, query);
+  ASSERT_EQ(Ids(want), std::vector<uint64_t>{17});
+  const std::vector<RobustIndex::Hit> got = loaded.Query(query, query);
+  ASSERT_EQ(Ids(got), std::vector<uint64_t>{17});
+  EXPECT_EQ(got[0].verdict.inliers, want[0].verdict.inliers);
+  EXPECT_EQ(got[0].mirrored, want[0].mirrored);
+  EXPECT_EQ(loads, 1) << "a candidate of both orientations is read once";
+
+  // Gone from the store (purged while the vote ran): still voted for, but not verified, not a match.
+  const std::string encoded17 = store[17];
+  store.erase(17);
+  EXPECT_EQ(loaded.Candidates(query, 10).front().first, 17u);
+  EXPECT_TRUE(loaded.Query(query, query).empty());
+
+  // Removed with its encoding: its postings go.
+  loaded.Remove(17, encoded17);
+  EXPECT_TRUE(loaded.Candidates(query, 10).empty());
+  EXPECT_EQ(loaded.size(), 299u);
+  // Removed without it: the postings stay, and vote for nothing.
+  const std::vector<LocalFeature> query18 = EditedCopy(rng, fingerprints_[18]);
+  ASSERT_EQ(loaded.Candidates(query18, 10).front().first, 18u);
+  loaded.Remove(18);
+  EXPECT_TRUE(loaded.Candidates(query18, 10).empty());
+  EXPECT_TRUE(loaded.Query(query18, query18).empty());
+  EXPECT_EQ(loaded.size(), 298u);
 }
 
 TEST_F(RobustIndexTest, BulkLoadAnswersLikeIncrementalInserts) {
@@ -336,10 +422,10 @@ TEST_F(RobustIndexTest, MemoryGrowsWithInserts) {
   const size_t floor = 100 * (64 * RobustIndex::kDefaultTables * 8 + 4 + 34 * 64);
   EXPECT_GE(full, empty + floor) << empty << " -> " << full;
   // More tables, more postings.
-  RobustIndex ten(RobustIndex::kMaxTables);
-  const size_t ten_empty = ten.MemoryBytes();
-  for (size_t id = 0; id < 100; ++id) ASSERT_TRUE(ten.Insert(id, fingerprints_[id]).ok());
-  EXPECT_GE(ten.MemoryBytes() - ten_empty, 100 * (64 * RobustIndex::kMaxTables * 8 + 4 + 34 * 64));
+  RobustIndex most(RobustIndex::kMaxTables);
+  const size_t most_empty = most.MemoryBytes();
+  for (size_t id = 0; id < 100; ++id) ASSERT_TRUE(most.Insert(id, fingerprints_[id]).ok());
+  EXPECT_GE(most.MemoryBytes() - most_empty, 100 * (64 * RobustIndex::kMaxTables * 8 + 4 + 34 * 64));
 }
 
 // The postings are most of the index's memory, so a bucket holds little unused room: none after a bulk load,
