@@ -6,7 +6,13 @@
 // RobustIndex and reports latency, how many of the edits brute-force verification catches are still found
 // through the index (the search's recall), false matches, memory per banked image, and build time.
 //
-//   build/bench/robust_index_bench DIR N [tables] [tune|holdout] [watch]
+//   build/bench/robust_index_bench DIR N [tables] [tune|holdout] [watch|crops]
+//
+// `crops`: the N banked fingerprints are not synthetic but those of random crops (each side 35-100 %) of the
+// other set's original and unrelated images (89 real images for the tune set, none of this set's): real
+// descriptors and real geometry, and a bank far more clumped than a real one (every image hundreds of times),
+// so a stress test of the vote's chance and common-pattern votes and a search for false matches against real
+// content. Each false match is printed with the image the banked crop comes from.
 //
 // `watch`: the watch list's case instead (docs/webhooks.md). The index holds N synthetic fingerprints and the
 // edited copies' own 64-feature fingerprints (watched uploads); each original's fingerprint is the query
@@ -15,12 +21,17 @@
 //
 // The synthetic fingerprints draw their descriptors from the other set's images.
 //
+// The bank's fingerprints are kept outside the index and read through its loader, as on a node (there from
+// RocksDB, here from memory): the bytes per fingerprint printed are the index's own (postings). The watch
+// list keeps its fingerprints inside, as Notifications does.
+//
 // Everything is salted with a random federation salt, as on a node. One thread.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -29,7 +40,9 @@
 
 #include "crypto/federation_salt.h"
 #include "crypto/salting.h"
+#include "hashing/image_decoder.h"
 #include "hashing/image_hasher.h"
+#include "hashing/local_features.h"
 #include "hashing/robust_fingerprint.h"
 #include "matcher/robust_index.h"
 #include "matcher/robust_verify.h"
@@ -81,7 +94,7 @@ std::vector<LocalFeature> Salted(const Salter& salter, std::vector<LocalFeature>
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: robust_index_bench DIR N [tables] [tune|holdout] [watch]\n";
+    std::cerr << "usage: robust_index_bench DIR N [tables] [tune|holdout] [watch|crops]\n";
     return 2;
   }
   const std::string dir = argv[1];
@@ -89,6 +102,7 @@ int main(int argc, char** argv) {
   const int tables = argc > 3 ? std::stoi(argv[3]) : RobustIndex::kDefaultTables;
   const std::string want = argc > 4 ? argv[4] : "holdout";
   const bool watch = argc > 5 && std::string(argv[5]) == "watch";
+  const bool crops = argc > 5 && std::string(argv[5]) == "crops";
   auto salt = FederationSalt::Generate("bench");
   if (!salt.ok()) {
     std::cerr << salt.status() << "\n";
@@ -110,6 +124,9 @@ int main(int argc, char** argv) {
   }
   ImageHasher hasher;
   std::vector<LocalFeature> pool;
+  std::vector<GreyImage> others;  // crops: the other set's images' luma, long side up to 1024
+  std::vector<std::string> other_files;  // and their files
+  std::vector<size_t> crop_of;           // crops: banked id -> index into others
   for (Item& item : items) {
     const auto t0 = std::chrono::steady_clock::now();
     auto q = hasher.HashFile(dir + "/" + item.file,
@@ -120,6 +137,17 @@ int main(int argc, char** argv) {
     // Synthetic fingerprints draw from the other set's images only: a bank holds other images' descriptors.
     if (item.set != want) {
       pool.insert(pool.end(), item.direct.begin(), item.direct.end());
+      if (crops && item.kind != "edited") {  // originals only: edits share overlays and frames
+        std::ifstream in(dir + "/" + item.file, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        PreparedImage prepared;
+        GreyImage grey;
+        const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+        if (PrepareImage({data, bytes.size()}, ImageLimits{}, &prepared, &grey, 1024).ok()) {
+          others.push_back(std::move(grey));
+          other_files.push_back(item.file);
+        }
+      }
       continue;
     }
     if (item.kind == "edited" && !watch) continue;
@@ -144,7 +172,44 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(42);
   const auto build_start = std::chrono::steady_clock::now();
   std::vector<LocalFeature> fake(kRobustBankFeatures);
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < n && crops; ++i) {
+    if (others.empty()) return 1;
+    // A random crop, area-averaged down to a long side of at most kLocalFeatureSide, as the decoder gives.
+    const size_t from = rng() % others.size();
+    const GreyImage& g = others[from];
+    const int cw = std::max(1, g.width * static_cast<int>(35 + rng() % 66) / 100);
+    const int ch = std::max(1, g.height * static_cast<int>(35 + rng() % 66) / 100);
+    const int x0 = static_cast<int>(rng() % static_cast<uint64_t>(g.width - cw + 1));
+    const int y0 = static_cast<int>(rng() % static_cast<uint64_t>(g.height - ch + 1));
+    const int f = (std::max(cw, ch) + kLocalFeatureSide - 1) / kLocalFeatureSide;  // integer box factor
+    GreyImage crop;
+    crop.width = cw / f;
+    crop.height = ch / f;
+    crop.pixels.resize(static_cast<size_t>(crop.width) * static_cast<size_t>(crop.height));
+    for (int y = 0; y < crop.height; ++y) {
+      for (int x = 0; x < crop.width; ++x) {
+        int sum = 0;
+        for (int dy = 0; dy < f; ++dy) {
+          for (int dx = 0; dx < f; ++dx) {
+            sum += g.pixels[static_cast<size_t>(y0 + y * f + dy) * static_cast<size_t>(g.width) +
+                            static_cast<size_t>(x0 + x * f + dx)];
+          }
+        }
+        crop.pixels[static_cast<size_t>(y) * static_cast<size_t>(crop.width) + static_cast<size_t>(x)] =
+            static_cast<uint8_t>((sum + f * f / 2) / (f * f));
+      }
+    }
+    const std::vector<LocalFeature> features = ExtractLocalFeatures(crop, kRobustBankFeatures);
+    if (features.size() < kMinRobustFeatures) {
+      --i;  // flat or tiny: not bankable, draw another
+      continue;
+    }
+    auto encoded = EncodeRobust(Salted(salter, features), crop.width, crop.height);
+    if (!encoded.ok() || !index.InsertEncoded(i, *encoded, /*bulk=*/true).ok()) return 1;
+    stored.push_back(*std::move(encoded));
+    crop_of.push_back(from);
+  }
+  for (size_t i = 0; i < n && !crops; ++i) {
     for (LocalFeature& f : fake) {
       // Each 64-bit limb from a different real descriptor: the bit statistics of real descriptors without
       // reusing whole descriptors (which would make the bank far more clumped than real images).
@@ -237,7 +302,11 @@ int main(int argc, char** argv) {
     }
     for (const RobustIndex::Hit& h : hits) {
       const bool self = h.id == banked_ids[k];
-      if (h.id != source && !self) ++false_matches;
+      if (h.id == source || self) continue;
+      ++false_matches;
+      const std::string banked_file =
+          h.id < crop_of.size() ? "a crop of " + other_files[crop_of[h.id]] : h.id >= n ? items[h.id - n].file : "synthetic";
+      std::printf("false match %s -> %s (%d inliers)\n", q.file.c_str(), banked_file.c_str(), h.verdict.inliers);
     }
     if (q.kind != "edited" || source == SIZE_MAX) continue;
     ++edits;
@@ -259,8 +328,8 @@ int main(int argc, char** argv) {
     }
   }
   const size_t banked = index.size();
-  std::printf("banked %zu fingerprints (%zu synthetic), %d tables: build %.1f s, %.0f bytes per fingerprint\n", banked,
-              n, tables, build_s, static_cast<double>(memory) / static_cast<double>(banked));
+  std::printf("banked %zu fingerprints (%zu %s), %d tables: build %.1f s, %.0f bytes per fingerprint\n", banked,
+              n, crops ? "crops of the other set's images" : "synthetic", tables, build_s, static_cast<double>(memory) / static_cast<double>(banked));
   std::printf("edits caught by brute-force verification %d of %d; through the index %d (search recall %.1f %%)\n",
               caught_brute, edits, caught_index, caught_brute ? 100.0 * caught_index / caught_brute : 0.0);
   std::printf("false matches %d over %zu queries\n", false_matches, search_ms.size());
