@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(42);
   const auto build_start = std::chrono::steady_clock::now();
   std::vector<LocalFeature> fake(kRobustBankFeatures);
+  size_t unbankable = 0;
   for (size_t i = 0; i < n && crops; ++i) {
     if (others.empty()) return 1;
     // A random crop, area-averaged down to a long side of at most kLocalFeatureSide, as the decoder gives.
@@ -201,6 +202,10 @@ int main(int argc, char** argv) {
     }
     const std::vector<LocalFeature> features = ExtractLocalFeatures(crop, kRobustBankFeatures);
     if (features.size() < kMinRobustFeatures) {
+      if (++unbankable > 10 * n + 1000) {
+        std::cerr << "too few bankable crops: are the other set's images flat?\n";
+        return 1;
+      }
       --i;  // flat or tiny: not bankable, draw another
       continue;
     }
