@@ -95,7 +95,6 @@ absl::Status RobustIndex::InsertEncoded(uint64_t id, std::string_view encoded, b
   if (!loader_) {
     if (id >= by_id_.size()) by_id_.resize(present_.size());
     by_id_[id] = std::string(encoded);
-    fingerprint_bytes_ += encoded.size();
   }
   ++count_;
   return absl::OkStatus();
@@ -130,10 +129,7 @@ void RobustIndex::Remove(uint64_t id, std::string_view encoded) {
   }
   // Without its features (a loader index's caller passed none) the postings stay, dead: the vote skips ids
   // that are not present.
-  if (kept) {
-    fingerprint_bytes_ -= by_id_[id].size();
-    std::string().swap(by_id_[id]);
-  }
+  if (kept) std::string().swap(by_id_[id]);
   present_[id] = false;
   --count_;
 }

@@ -130,7 +130,6 @@ class RobustIndex {
   std::vector<std::string> by_id_ ABSL_GUARDED_BY(mu_);  // without a loader: id -> stored encoding
   size_t count_ ABSL_GUARDED_BY(mu_) = 0;
   size_t postings_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t fingerprint_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hashbank
