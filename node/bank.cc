@@ -283,9 +283,35 @@ absl::StatusOr<std::vector<SignalRef>> Bank::SubmitAll(std::span<const SignalInp
 std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const SignalInput> inputs, const Actor& actor,
                                                                 bool all_or_nothing, const RowBuilder& row,
                                                                 bool audit_per_batch) {
-  std::vector<absl::StatusOr<SignalRef>> results(inputs.size(), absl::UnknownError("not processed"));
   // Held to the durable append: no bank can be deleted or renamed between the check and the write.
   absl::ReaderMutexLock gate(&bank_gate_);
+  StartedBatch started = StartBatchLocked(inputs, actor, all_or_nothing, row, audit_per_batch);
+  return IndexBatch(WriteBatch(std::move(started)));
+}
+
+Bank::ImportGate::ImportGate(Bank& bank) : bank_(bank) { bank_.bank_gate_.ReaderLock(); }
+Bank::ImportGate::~ImportGate() { bank_.bank_gate_.ReaderUnlock(); }
+
+Bank::StartedBatch Bank::StartImportBatch(const ImportGate& gate, std::span<const SignalInput> inputs, const Actor& actor,
+                                          const std::pair<std::string, std::string>& state_row) {
+  if (&gate.bank_ != this) {
+    StartedBatch wrong;
+    wrong.results.assign(inputs.size(), absl::FailedPreconditionError("an import gate of another bank"));
+    return wrong;
+  }
+  return StartBatchLocked(inputs, actor, /*all_or_nothing=*/false,
+                          [&state_row](std::span<const SignalRef>) { return state_row; }, /*audit_per_batch=*/true);
+}
+
+Bank::WrittenBatch Bank::WriteImportBatch(StartedBatch started) { return WriteBatch(std::move(started)); }
+
+std::vector<absl::StatusOr<SignalRef>> Bank::IndexImportBatch(WrittenBatch written) { return IndexBatch(std::move(written)); }
+
+Bank::StartedBatch Bank::StartBatchLocked(std::span<const SignalInput> inputs, const Actor& actor, bool all_or_nothing,
+                                          const RowBuilder& row, bool audit_per_batch) {
+  StartedBatch started;
+  std::vector<absl::StatusOr<SignalRef>>& results = started.results;
+  results.assign(inputs.size(), absl::UnknownError("not processed"));
   std::vector<std::pair<size_t, pb::Signal>> valid;
   std::vector<std::optional<pb::Signal>> kept;  // per valid item: its parts kept at the origin
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -318,7 +344,7 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const 
   }
   if (all_or_nothing && valid.size() != inputs.size()) {
     for (auto& [i, sig] : valid) results[i] = absl::AbortedError("not written: another item of the batch is invalid");
-    return results;
+    return started;
   }
   if (valid.empty()) {
     if (row) {
@@ -331,9 +357,11 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const 
         }
       }
     }
-    return results;
+    return started;
   }
-  auto appended = own_log_.Append([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
+  started.written.reserve(valid.size());
+  for (const auto& v : valid) started.written.push_back(v.first);
+  auto in_flight = own_log_.Start([&](OwnLog::Scope& scope) -> absl::StatusOr<std::vector<pb::Entry>> {
     std::vector<pb::Entry> entries;
     entries.reserve(valid.size());
     if (row) {
@@ -357,13 +385,34 @@ std::vector<absl::StatusOr<SignalRef>> Bank::SubmitBatchWithRow(std::span<const 
     }
     return entries;
   });
-  if (!appended.ok()) {
-    for (auto& [i, sig] : valid) results[i] = appended.status();
-    return results;
+  if (!in_flight.ok()) {
+    for (const size_t i : started.written) results[i] = in_flight.status();
+    started.written.clear();
+    return started;
   }
-  IndexAppended(*appended);
-  for (size_t k = 0; k < valid.size(); ++k) results[valid[k].first] = (*appended)[k].first;
-  return results;
+  started.in_flight = std::move(*in_flight);
+  return started;
+}
+
+Bank::WrittenBatch Bank::WriteBatch(StartedBatch started) {
+  WrittenBatch written;
+  written.results = std::move(started.results);
+  written.written = std::move(started.written);
+  if (written.written.empty()) return written;
+  auto appended = own_log_.Finish(std::move(started.in_flight));
+  if (!appended.ok()) {
+    for (const size_t i : written.written) written.results[i] = appended.status();
+    written.written.clear();
+    return written;
+  }
+  written.appended = std::move(*appended);
+  return written;
+}
+
+std::vector<absl::StatusOr<SignalRef>> Bank::IndexBatch(WrittenBatch written) {
+  IndexAppended(written.appended);
+  for (size_t k = 0; k < written.written.size(); ++k) written.results[written.written[k]] = written.appended[k].first;
+  return std::move(written.results);
 }
 
 absl::StatusOr<SignalInfo> Bank::Get(const SignalRef& ref) const {
@@ -635,6 +684,26 @@ absl::StatusOr<std::vector<SignalRef>> Bank::OwnSignalsWithHash(std::string_view
   std::vector<SignalRef> out;
   for (const Match& x : *m) {  // not filtered by the bank's ratio or content state: a disabled bank holds them too
     if (x.bank == bank && x.ref.origin == options_.node_id) out.push_back(x.ref);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::vector<SignalRef>>> Bank::OwnSignalsWithHashes(std::string_view bank,
+                                                                                 std::span<const SignalInput> raw) const {
+  std::vector<std::vector<SignalRef>> out(raw.size());
+  std::vector<Hash256> salted;
+  std::vector<size_t> pdq_input;  // the input of each salted PDQ
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i].pdq) {
+      salted.push_back(intake_.SaltPdq(*raw[i].pdq));
+      pdq_input.push_back(i);
+    } else {
+      HB_ASSIGN_OR_RETURN(out[i], OwnSignalsWithHash(bank, raw[i]));
+    }
+  }
+  if (salted.empty()) return out;
+  for (const Match& x : index_.MatchPdq(salted, 0)) {
+    if (x.bank == bank && x.ref.origin == options_.node_id) out[pdq_input[x.query_index]].push_back(x.ref);
   }
   return out;
 }

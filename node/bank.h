@@ -143,6 +143,40 @@ class Bank {
   // same durable batch and one audit record for the batch ("import", target "<origin>:<first>..<last>").
   std::vector<absl::StatusOr<SignalRef>> ImportBatch(std::span<const SignalInput> inputs, const Actor& actor,
                                                      const std::pair<std::string, std::string>& state_row);
+  // ImportBatch in three steps, for a stopped node's import that prepares its next batch while the last ones
+  // are written and indexed (node/import_pipeline.h). An ImportGate holds off bank deletions and renames (the
+  // bank gate, shared) from its construction to its destruction, which must happen on one thread; no other
+  // submission of that thread may run meanwhile (a waiting deletion would block it).
+  // - StartImportBatch, under a gate: validates, builds and queues the batch in the log.
+  // - WriteImportBatch: waits until it is durable (or failed).
+  // - IndexImportBatch: indexes it and returns what ImportBatch would have.
+  // The last two may run on other threads, exactly once per batch, each in the order the batches started,
+  // and before the gate goes.
+  class ImportGate {
+   public:
+    explicit ImportGate(Bank& bank) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+    ~ImportGate() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+    ImportGate(const ImportGate&) = delete;
+    ImportGate& operator=(const ImportGate&) = delete;
+
+   private:
+    friend class Bank;
+    Bank& bank_;
+  };
+  struct StartedBatch {
+    std::vector<absl::StatusOr<SignalRef>> results;  // per input: the invalid ones' errors
+    std::vector<size_t> written;                     // the inputs queued, in log order
+    OwnLog::InFlight in_flight;
+  };
+  struct WrittenBatch {
+    std::vector<absl::StatusOr<SignalRef>> results;  // per input: errors so far
+    std::vector<size_t> written;                     // the inputs durable, in log order
+    OwnLog::Appended appended;                       // their entries
+  };
+  StartedBatch StartImportBatch(const ImportGate& gate, std::span<const SignalInput> inputs, const Actor& actor,
+                                const std::pair<std::string, std::string>& state_row) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  WrittenBatch WriteImportBatch(StartedBatch started);
+  std::vector<absl::StatusOr<SignalRef>> IndexImportBatch(WrittenBatch written);
   // Every input or none: one invalid item is its error ("item N: ...") and nothing is written. `row` builds a
   // state row from the new signals' refs (in input order), written in the same durable batch (a victim's case
   // record names its signals).
@@ -210,6 +244,9 @@ class Bank {
   // This node's live signals in `bank` carrying exactly the raw PDQ (else MD5, else SHA-256) of `raw`,
   // whether or not the bank's matching is enabled here (an import's duplicates and withdrawals).
   absl::StatusOr<std::vector<SignalRef>> OwnSignalsWithHash(std::string_view bank, const SignalInput& raw) const;
+  // The same for each of `raw` (the PDQ ones in one index query: one wait for the index's lock, not one each).
+  absl::StatusOr<std::vector<std::vector<SignalRef>>> OwnSignalsWithHashes(std::string_view bank,
+                                                                           std::span<const SignalInput> raw) const;
   absl::StatusOr<std::vector<Match>> MatchSha256(const Sha256Digest& raw) const;
   // At most `limit` matches that are enabled (bank and content state) and pass `filter`, most similar first.
   absl::StatusOr<std::vector<Match>> MatchEmbedding(const EmbeddingInput& raw, float min_similarity, size_t limit,
@@ -316,6 +353,12 @@ class Bank {
                                                             bool all_or_nothing, const RowBuilder& row,
                                                             bool audit_per_batch = false)
       ABSL_LOCKS_EXCLUDED(bank_gate_);
+  // SubmitBatchWithRow's steps: validation, build and the log's queued append under the gate; the durable
+  // write; the index.
+  StartedBatch StartBatchLocked(std::span<const SignalInput> inputs, const Actor& actor, bool all_or_nothing,
+                                const RowBuilder& row, bool audit_per_batch) ABSL_SHARED_LOCKS_REQUIRED(bank_gate_);
+  WrittenBatch WriteBatch(StartedBatch started);
+  std::vector<absl::StatusOr<SignalRef>> IndexBatch(WrittenBatch written);
   Bank(BankOptions options, std::unique_ptr<Salter> salter, std::unique_ptr<SignalStore> store);
   // Adds every stored entry to the indexes (PDQ bulk-loaded); run once by Open.
   absl::Status Rebuild();

@@ -1,12 +1,12 @@
 #include "node/import_step.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <utility>
 
 #include <boost/json.hpp>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
@@ -17,11 +17,14 @@
 namespace hashbank {
 namespace {
 
-// The raw hash a record banks, as a key for duplicates within one batch: its type, then its bytes (no heap
-// allocation per record).
-using HashKeyBytes = std::array<uint8_t, 33>;
-HashKeyBytes HashKey(const SignalInput& in) {
-  HashKeyBytes key{};
+bool IsStorageError(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsDataLoss(s) || absl::IsInternal(s);
+}
+
+}  // namespace
+
+ImportHashKey ImportHashKeyOf(const SignalInput& in) {
+  ImportHashKey key{};
   if (in.pdq) {
     static_assert(sizeof(in.pdq->limbs) == 32);
     key[0] = 'p';
@@ -36,11 +39,66 @@ HashKeyBytes HashKey(const SignalInput& in) {
   return key;
 }
 
-bool IsStorageError(const absl::Status& s) {
-  return absl::IsUnavailable(s) || absl::IsDataLoss(s) || absl::IsInternal(s);
+absl::StatusOr<SortedImport> SortImportRecords(Bank& bank, const std::string& bank_name, std::vector<ImportRecord> records,
+                                               const Actor& actor, const BankedMeanwhile& banked_meanwhile,
+                                               ImportStepResult* result) {
+  SortedImport sorted;
+  // Without withdrawals, the bank's signals are looked up for the whole batch at once; a withdrawal changes
+  // what a later record of the batch finds, so then record by record.
+  std::vector<std::vector<SignalRef>> looked_up;
+  if (std::none_of(records.begin(), records.end(), [](const ImportRecord& r) { return r.withdraw; })) {
+    std::vector<SignalInput> raw;
+    raw.reserve(records.size());
+    for (const ImportRecord& r : records) {
+      SignalInput& in = raw.emplace_back();
+      in.pdq = r.input.pdq;
+      in.md5 = r.input.md5;
+      in.sha256 = r.input.sha256;
+    }
+    auto all = bank.OwnSignalsWithHashes(bank_name, raw);
+    if (!all.ok()) return all.status();
+    looked_up = std::move(*all);
+  }
+  for (size_t i = 0; i < records.size(); ++i) {
+    ImportRecord& r = records[i];
+    absl::StatusOr<std::vector<SignalRef>> own =
+        looked_up.empty() ? bank.OwnSignalsWithHash(bank_name, r.input) : absl::StatusOr<std::vector<SignalRef>>(std::move(looked_up[i]));
+    if (!own.ok()) return own.status();
+    if (r.withdraw) {
+      for (const SignalRef& ref : *own) {
+        absl::Status s = bank.Withdraw(ref, actor, "consent_withdrawn");
+        if (s.ok()) {
+          ++result->withdrawn;
+        } else if (!absl::IsAlreadyExists(s)) {
+          return s;
+        }
+      }
+      continue;
+    }
+    const ImportHashKey hk = ImportHashKeyOf(r.input);
+    if (!own->empty() || (banked_meanwhile && banked_meanwhile(hk)) || !sorted.keys.insert(hk).second) {
+      ++result->duplicates;
+      continue;
+    }
+    sorted.numbers.push_back(r.number);
+    sorted.inputs.push_back(std::move(r.input));
+  }
+  return sorted;
 }
 
-}  // namespace
+absl::Status CountImported(const std::vector<absl::StatusOr<SignalRef>>& results, const std::vector<uint64_t>& numbers,
+                           ImportStepResult* result) {
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i].ok()) {
+      ++result->imported;
+    } else if (IsStorageError(results[i].status())) {
+      return results[i].status();  // stop here; the next run resumes
+    } else {
+      result->rejects.push_back({numbers[i], std::string(results[i].status().message())});
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CheckImportProgressKey(std::string_view key) {
   if (key.size() != 32) return absl::InvalidArgumentError("key: 32 lower-case hex digits");
@@ -77,43 +135,11 @@ absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_
                                            " run the import again to resume"));
   }
   ImportStepResult result;
-  absl::flat_hash_set<HashKeyBytes> seen;  // hashes banked by this batch
-  std::vector<SignalInput> inputs;
-  std::vector<uint64_t> numbers;
-  for (ImportRecord& r : records) {
-    auto own = bank.OwnSignalsWithHash(bank_name, r.input);
-    if (!own.ok()) return own.status();
-    if (r.withdraw) {
-      for (const SignalRef& ref : *own) {
-        absl::Status s = bank.Withdraw(ref, actor, "consent_withdrawn");
-        if (s.ok()) {
-          ++result.withdrawn;
-        } else if (!absl::IsAlreadyExists(s)) {
-          return s;
-        }
-      }
-      continue;
-    }
-    const HashKeyBytes hk = HashKey(r.input);
-    if (!own->empty() || seen.contains(hk)) {
-      ++result.duplicates;
-      continue;
-    }
-    seen.insert(hk);
-    numbers.push_back(r.number);
-    inputs.push_back(std::move(r.input));
-  }
+  auto sorted = SortImportRecords(bank, bank_name, std::move(records), actor, nullptr, &result);
+  if (!sorted.ok()) return sorted.status();
   // The batch and the progress in one durable write.
-  const auto results = bank.ImportBatch(inputs, actor, {ImportProgressRow(key), absl::StrCat(consumed)});
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i].ok()) {
-      ++result.imported;
-    } else if (IsStorageError(results[i].status())) {
-      return results[i].status();  // stop here; the next run resumes
-    } else {
-      result.rejects.push_back({numbers[i], std::string(results[i].status().message())});
-    }
-  }
+  const auto results = bank.ImportBatch(sorted->inputs, actor, {ImportProgressRow(key), absl::StrCat(consumed)});
+  if (absl::Status s = CountImported(results, sorted->numbers, &result); !s.ok()) return s;
   return result;
 }
 

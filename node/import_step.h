@@ -1,5 +1,7 @@
-// ImportStep: one batch of `hashbank import` applied to a bank, the same whether the command opened a stopped
-// node's database itself or sends the batch to a running node (`POST /v1/import`, node/import_api.cc).
+// ImportStep: one batch of `hashbank import` applied to a bank, as a running node does it for the batches the
+// command sends (`POST /v1/import`, node/import_api.cc). A stopped node's import, whose database the command
+// opened itself, gives the same results through ImportPipeline (node/import_pipeline.h), which shares the
+// sorting of records below and overlaps the batches' writes.
 //
 // For each record: a withdrawal withdraws this node's live signals of that hash in the bank; a hash this
 // node already banked in the bank (or met earlier in the batch) is a duplicate; the rest are banked through
@@ -11,11 +13,14 @@
 // error.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "node/bank.h"
 #include "node/import_formats.h"
@@ -42,6 +47,28 @@ struct ImportStepResult {
 absl::StatusOr<ImportStepResult> ImportStep(Bank& bank, const std::string& bank_name, std::string_view key,
                                             uint64_t from, uint64_t consumed, std::vector<ImportRecord> records,
                                             const Actor& actor);
+
+// The raw hash a record banks (its type, then its bytes), a key for duplicates within an import.
+using ImportHashKey = std::array<uint8_t, 33>;
+ImportHashKey ImportHashKeyOf(const SignalInput& input);
+
+// A batch's records sorted as ImportStep does, before the bank write: withdrawals applied (counted in
+// `result`), duplicates counted (a hash this node banked in the bank, one `banked_meanwhile` (may be empty), or one met earlier
+// in the batch), and the rest returned to be banked, with their record numbers and hash keys. Errors: the
+// bank's storage errors.
+using BankedMeanwhile = std::function<bool(const ImportHashKey&)>;
+struct SortedImport {
+  std::vector<SignalInput> inputs;
+  std::vector<uint64_t> numbers;
+  absl::flat_hash_set<ImportHashKey> keys;
+};
+absl::StatusOr<SortedImport> SortImportRecords(Bank& bank, const std::string& bank_name, std::vector<ImportRecord> records,
+                                               const Actor& actor, const BankedMeanwhile& banked_meanwhile,
+                                               ImportStepResult* result);
+// Adds the bank's per-input results of `sorted` to `result`: imported, or a reject with its record number.
+// A storage error is returned instead (the import stops; the next run resumes).
+absl::Status CountImported(const std::vector<absl::StatusOr<SignalRef>>& results, const std::vector<uint64_t>& numbers,
+                           ImportStepResult* result);
 
 // One batch as `POST /v1/import` carries it (JSON; docs/api/openapi.yaml): the CLI writes it, the node reads
 // it. A record's values are those import formats produce: PDQ (with its quality, or "quality_unknown"), MD5,

@@ -1,5 +1,8 @@
 #include "node/own_log.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "node/entry_bytes.h"
 #include "node/store_subtree_source.h"
@@ -41,64 +44,71 @@ absl::Status OwnLog::Load() {
 }
 
 absl::StatusOr<OwnLog::Appended> OwnLog::Append(const Builder& build) {
-  Appended appended;
-  PendingCommit pending;
-  std::vector<std::string> claims;
-  uint64_t end = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!failed_.ok()) {
-      return absl::UnavailableError(absl::StrCat("the log stopped after a failed write (", std::string(failed_.message()),
-                                                 "); restart the node"));
-    }
-    StoreBatch batch;
-    Scope scope(this, tree_.size() + 1, now_ms_(), &batch);
-    absl::StatusOr<std::vector<pb::Entry>> entries = build(scope);
-    if (!entries.ok() || entries->empty()) {
-      for (const std::string& k : scope.claims_) claims_.erase(k);
-      if (!entries.ok()) return entries.status();
-      return appended;
-    }
-    CompactTree tree = tree_;
-    uint64_t sequence = scope.first_sequence();
-    for (pb::Entry& entry : *entries) {
-      entry.set_schema_version(1);
-      entry.set_origin(node_id_);
-      entry.set_sequence(sequence);
-      entry.set_created_at_unix_ms(scope.now_ms());
-      const SignalRef ref{node_id_, sequence++};
-      std::string bytes = entry.SerializeAsString();
-      batch.PutEntry(ref, bytes);
-      const MerkleHash leaf = LeafHash(AsBytes(bytes));
-      batch.PutLeaf(ref, HashBytes(leaf));
-      tree.Append(leaf);
-      for (const auto& done : tree.completed_by_last_append()) {
-        if (done.level > 0) batch.PutNode(node_id_, done.level, done.index, HashBytes(done.hash));
-      }
-      appended.push_back({ref, std::move(bytes)});
-    }
-    batch.PutLogTree(node_id_, tree.Serialize());
-    const CheckpointView cp = SignCheckpoint(node_id_, tree.size(), tree.Root(), scope.now_ms(), *key_);
-    batch.PutCheckpoint(node_id_, tree.size(), cp.signed_bytes);
-    // Queued in sequence order (under mu_); durable below, without the lock, together with whatever
-    // other appends and replica writes queue meanwhile.
-    pending = store_->Enqueue(std::move(batch), scope.now_ms());
-    end = tree.size();
-    tree_ = std::move(tree);
-    claims = std::move(scope.claims_);
+  absl::StatusOr<InFlight> started = Start(build);
+  if (!started.ok()) return started.status();
+  return Finish(std::move(*started));
+}
+
+absl::StatusOr<OwnLog::InFlight> OwnLog::Start(const Builder& build) {
+  InFlight in_flight;
+  absl::MutexLock lock(&mu_);
+  if (!failed_.ok()) {
+    return absl::UnavailableError(absl::StrCat("the log stopped after a failed write (", std::string(failed_.message()),
+                                               "); restart the node"));
   }
-  const absl::Status status = pending.Wait();
+  StoreBatch batch;
+  Scope scope(this, tree_.size() + 1, now_ms_(), &batch);
+  absl::StatusOr<std::vector<pb::Entry>> entries = build(scope);
+  if (!entries.ok() || entries->empty()) {
+    for (const std::string& k : scope.claims_) claims_.erase(k);
+    if (!entries.ok()) return entries.status();
+    return in_flight;  // nothing to write: Finish returns no entries
+  }
+  CompactTree tree = tree_;
+  uint64_t sequence = scope.first_sequence();
+  in_flight.appended_.reserve(entries->size());
+  for (pb::Entry& entry : *entries) {
+    entry.set_schema_version(1);
+    entry.set_origin(node_id_);
+    entry.set_sequence(sequence);
+    entry.set_created_at_unix_ms(scope.now_ms());
+    const SignalRef ref{node_id_, sequence++};
+    std::string bytes = entry.SerializeAsString();
+    batch.PutEntry(ref, bytes);
+    const MerkleHash leaf = LeafHash(AsBytes(bytes));
+    batch.PutLeaf(ref, HashBytes(leaf));
+    tree.Append(leaf);
+    for (const auto& done : tree.completed_by_last_append()) {
+      if (done.level > 0) batch.PutNode(node_id_, done.level, done.index, HashBytes(done.hash));
+    }
+    in_flight.appended_.push_back({ref, std::move(bytes)});
+  }
+  batch.PutLogTree(node_id_, tree.Serialize());
+  const CheckpointView cp = SignCheckpoint(node_id_, tree.size(), tree.Root(), scope.now_ms(), *key_);
+  batch.PutCheckpoint(node_id_, tree.size(), cp.signed_bytes);
+  // Queued in sequence order (under mu_); durable in Finish, without the lock, together with whatever
+  // other appends and replica writes queue meanwhile.
+  in_flight.pending_ = store_->Enqueue(std::move(batch), scope.now_ms());
+  in_flight.end_ = tree.size();
+  tree_ = std::move(tree);
+  in_flight.claims_ = std::move(scope.claims_);
+  return in_flight;
+}
+
+absl::StatusOr<OwnLog::Appended> OwnLog::Finish(InFlight in_flight) {
+  if (in_flight.appended_.empty()) return Appended{};
+  const absl::Status status = in_flight.pending_.Wait();
   {
     absl::MutexLock lock(&mu_);
-    for (const std::string& k : claims) claims_.erase(k);
+    for (const std::string& k : in_flight.claims_) claims_.erase(k);
     if (!status.ok()) {
       if (failed_.ok()) failed_ = status;
       return status;
     }
-    durable_size_ = std::max(durable_size_, end);  // commits complete in order: `end` and all before it
+    durable_size_ = std::max(durable_size_, in_flight.end_);  // commits complete in order: `end` and all before it
   }
   notifier_->Notify();
-  return appended;
+  return std::move(in_flight.appended_);
 }
 
 uint64_t OwnLog::durable_size() const {

@@ -75,6 +75,27 @@ class OwnLog {
 
   absl::StatusOr<Appended> Append(const Builder& build) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Append in two steps, for a caller that prepares its next batch while this one is written (a stopped
+  // node's import, node/import_pipeline.h): Start builds and queues the batch; Finish waits until it is
+  // durable (or failed) and returns its entries, as Append does. Finish may run on another thread than Start,
+  // and must run for every InFlight (its destructor otherwise waits for the commit but keeps the claims and
+  // leaves durable_size() behind). Append(b) is Finish(Start(b)).
+  class InFlight {
+   public:
+    InFlight() = default;
+    InFlight(InFlight&&) noexcept = default;
+    InFlight& operator=(InFlight&&) noexcept = default;
+
+   private:
+    friend class OwnLog;
+    PendingCommit pending_;
+    Appended appended_;
+    std::vector<std::string> claims_;
+    uint64_t end_ = 0;
+  };
+  absl::StatusOr<InFlight> Start(const Builder& build) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Appended> Finish(InFlight in_flight) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Entries durably in the log: what may be exported.
   uint64_t durable_size() const ABSL_LOCKS_EXCLUDED(mu_);
   // A signed checkpoint of this log at `size` <= durable_size() (its root from the stored subtrees).

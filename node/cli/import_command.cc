@@ -16,6 +16,7 @@
 #include "crypto/sha256.h"
 #include "node/entry_bytes.h"
 #include "node/import_formats.h"
+#include "node/import_pipeline.h"
 #include "node/import_step.h"
 
 namespace hashbank {
@@ -45,8 +46,11 @@ class ImportTarget {
   // The bank exists (made with `create`), or NotFound.
   virtual absl::Status EnsureBank(const std::string& bank, bool create) = 0;
   virtual absl::StatusOr<uint64_t> Progress(const std::string& key) = 0;
-  // May move `request.records` out (the caller reads only its other fields afterwards).
+  // May move `request.records` out (the caller reads only its other fields afterwards). Returns the results
+  // that became final: this batch's, or, for a pipelined target, partly the previous batch's.
   virtual absl::StatusOr<ImportStepResult> Step(ImportRequest& request) = 0;
+  // The results still outstanding after the last Step.
+  virtual absl::StatusOr<ImportStepResult> Finish() { return ImportStepResult{}; }
 };
 
 class StoppedNode : public ImportTarget {
@@ -62,13 +66,20 @@ class StoppedNode : public ImportTarget {
     return bank_->CreateBank(c, kActor).status();
   }
   absl::StatusOr<uint64_t> Progress(const std::string& key) override { return ReadImportProgress(*bank_, key); }
+  // Batches go through an ImportPipeline: the next is prepared while the last is written and indexed.
   absl::StatusOr<ImportStepResult> Step(ImportRequest& r) override {
-    return ImportStep(*bank_, r.bank, r.key, r.from, r.consumed, std::move(r.records), kActor);
+    if (!pipeline_) pipeline_ = std::make_unique<ImportPipeline>(*bank_, r.bank, r.key, kActor);
+    return pipeline_->Push(r.from, r.consumed, std::move(r.records));
+  }
+  absl::StatusOr<ImportStepResult> Finish() override {
+    if (!pipeline_) return ImportStepResult{};
+    return pipeline_->Finish();
   }
 
  private:
   static inline const Actor kActor{"cli-import", Role::kAdmin};
   std::unique_ptr<Bank> bank_;
+  std::unique_ptr<ImportPipeline> pipeline_;  // after bank_: destroyed first
 };
 
 class RunningNode : public ImportTarget {
@@ -180,6 +191,12 @@ int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions&
     ++rejected;
     if (listed.size() < kRejectsListed) listed.push_back({number, std::move(reason)});
   };
+  auto add = [&](ImportStepResult& step) {
+    imported += step.imported;
+    duplicates += step.duplicates;
+    withdrawn += step.withdrawn;
+    for (ImportReject& r : step.rejects) reject(r.number, std::move(r.reason));
+  };
   for (bool more = true; more;) {
     ImportRequest request;
     request.key = key;
@@ -196,16 +213,16 @@ int RunImportCommand(const NodeOverrides& overrides, const ImportCommandOptions&
       return fail(step.status());  // the next run resumes after the last batch written
     }
     from = request.consumed;
-    imported += step->imported;
-    duplicates += step->duplicates;
-    withdrawn += step->withdrawn;
-    for (ImportReject& r : step->rejects) reject(r.number, std::move(r.reason));
+    add(*step);
     if (tty) {
       err << "\rimport: " << static_cast<int>((*reader)->progress() * 100) << "%  " << imported << " imported, " << duplicates
           << " duplicates, " << withdrawn << " withdrawn, " << rejected << " rejected" << std::flush;
     }
   }
+  auto last = target->Finish();
   if (tty) err << '\n';
+  if (!last.ok()) return fail(last.status());
+  add(*last);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const char* unit = (*reader)->format() == ImportFormat::kStopNcii ? "record" : "line";
   out << "hashbank import: " << o.file << " (" << ImportFormatName((*reader)->format()) << ") into " << bank_name << ": "
